@@ -1,0 +1,10 @@
+DROP TABLE leases;
+DROP TABLE events;
+DROP TABLE fills;
+DROP TABLE orders;
+DROP TABLE cycles;
+DROP TABLE token_precisions;
+DROP TABLE token_mappings;
+DROP TABLE trading_configs;
+DROP TABLE credentials;
+DROP TABLE accounts;

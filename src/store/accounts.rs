@@ -1,0 +1,63 @@
+//! Accounts: the unit of isolation. Deleting one cascades to everything it owns except its
+//! audit events, which keep the account's name.
+
+use diesel::prelude::*;
+
+use super::models::{Account, AccountState};
+use super::schema::accounts::dsl as a;
+use super::{Conn, Dialect, StoreError};
+use crate::with_conn;
+
+/// Creates an account in the `stopped` state. A taken name is a `Conflict`.
+pub fn create(conn: &mut Conn, name: &str, now_ms: i64) -> Result<Account, StoreError> {
+    with_conn!(conn, |c| {
+        diesel::insert_into(a::accounts)
+            .values((
+                a::name.eq(name),
+                a::state.eq(AccountState::Stopped),
+                a::created_at_ms.eq(now_ms),
+                a::updated_at_ms.eq(now_ms),
+            ))
+            .get_result::<Account>(c)
+            .map_err(StoreError::from)
+    })
+}
+
+pub fn get(conn: &mut Conn, id: i64) -> Result<Account, StoreError> {
+    with_conn!(conn, |c| a::accounts.find(id).first::<Account>(c).optional())?.ok_or(StoreError::NotFound("account"))
+}
+
+pub fn find_by_name(conn: &mut Conn, name: &str) -> Result<Option<Account>, StoreError> {
+    Ok(with_conn!(conn, |c| a::accounts.filter(a::name.eq(name)).first::<Account>(c).optional())?)
+}
+
+/// Every account, by id.
+pub fn list(conn: &mut Conn) -> Result<Vec<Account>, StoreError> {
+    Ok(with_conn!(conn, |c| a::accounts.order(a::id.asc()).load::<Account>(c))?)
+}
+
+/// Sets the state and the pause reason together (a reason only makes sense while paused or
+/// failed, so callers pass `None` otherwise).
+pub fn set_state(
+    conn: &mut Conn,
+    id: i64,
+    state: AccountState,
+    pause_reason: Option<&str>,
+    now_ms: i64,
+) -> Result<Account, StoreError> {
+    with_conn!(conn, |c| {
+        c.write_tx(|c| {
+            diesel::update(a::accounts.find(id))
+                .set((a::state.eq(state), a::pause_reason.eq(pause_reason), a::updated_at_ms.eq(now_ms)))
+                .get_result::<Account>(c)
+                .optional()
+        })
+    })?
+    .ok_or(StoreError::NotFound("account"))
+}
+
+/// Removes an account and, by cascade, its credentials, config, cycles, orders, fills and lease.
+pub fn delete(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+    let n = with_conn!(conn, |c| diesel::delete(a::accounts.find(id)).execute(c))?;
+    Ok(n == 1)
+}

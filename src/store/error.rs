@@ -1,0 +1,49 @@
+//! The store's error type. Callers match on the kinds that change what they do next
+//! (`Conflict`, `LeaseLost`, `NotFound`, `Unavailable`); the rest is reported as it is.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("bad database url: {0}")]
+    BadUrl(String),
+    /// No connection could be had: the database is down, unreachable or the pool is exhausted.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A unique or foreign-key constraint refused the write (for example a duplicate order).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The caller's lease on the account is gone or was taken over: it must stop sending.
+    #[error("lease on account {account_id} lost (fencing token {token})")]
+    LeaseLost { account_id: i64, token: i64 },
+    /// A stored value that does not decode (a decimal that is not a decimal, an unknown state).
+    #[error("corrupt value in {column}: {detail}")]
+    Corrupt { column: &'static str, detail: String },
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database worker failed: {0}")]
+    Worker(String),
+    #[error("database error: {0}")]
+    Query(DieselError),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => StoreError::NotFound("row"),
+            DieselError::DatabaseError(
+                kind @ (DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation),
+                info,
+            ) => StoreError::Conflict(format!("{kind:?}: {}", info.message())),
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+impl StoreError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict(_))
+    }
+}

@@ -1,0 +1,143 @@
+//! Ownership of an account across daemon instances (B4).
+//!
+//! One row per account holds the owner, a fencing token and an expiry, all judged by the
+//! database's clock. A claim succeeds only when the lease is free, expired, or already this
+//! owner's (a restarted instance with the same id takes its accounts back at once); every claim
+//! raises the fencing token, so an instance that lost its lease holds a token that no longer
+//! matches, and each order-intent write checks the token inside its own transaction
+//! ([`LeaseCheck::hold`]).
+
+use diesel::prelude::*;
+
+use super::schema::leases::dsl as l;
+use super::{Conn, Dialect, StoreError};
+use crate::with_conn;
+
+/// A held lease: proof of ownership until `expires_at_ms` (database time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub account_id: i64,
+    pub owner: String,
+    pub token: i64,
+    pub expires_at_ms: i64,
+}
+
+/// The stored lease row, held or not.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct LeaseRow {
+    pub account_id: i64,
+    pub owner: Option<String>,
+    pub fencing_token: i64,
+    pub expires_at_ms: i64,
+    pub claimed_at_ms: Option<i64>,
+}
+
+impl LeaseRow {
+    fn into_lease(self) -> Option<Lease> {
+        Some(Lease {
+            account_id: self.account_id,
+            owner: self.owner?,
+            token: self.fencing_token,
+            expires_at_ms: self.expires_at_ms,
+        })
+    }
+}
+
+/// Claims the account for `owner` for `ttl_ms`. `Ok(None)` when another owner holds it.
+pub fn claim(conn: &mut Conn, account_id: i64, owner: &str, ttl_ms: i64) -> Result<Option<Lease>, StoreError> {
+    with_conn!(conn, |c| c.write_tx(|c| {
+        let now = c.now_ms()?;
+        diesel::insert_into(l::leases)
+            .values((l::account_id.eq(account_id), l::fencing_token.eq(0_i64), l::expires_at_ms.eq(0_i64)))
+            .on_conflict_do_nothing()
+            .execute(c)?;
+        let row = diesel::update(
+            l::leases
+                .filter(l::account_id.eq(account_id))
+                .filter(l::owner.is_null().or(l::expires_at_ms.le(now)).or(l::owner.eq(owner))),
+        )
+        .set((
+            l::owner.eq(owner),
+            l::fencing_token.eq(l::fencing_token + 1_i64),
+            l::expires_at_ms.eq(now + ttl_ms),
+            l::claimed_at_ms.eq(now),
+        ))
+        .get_result::<LeaseRow>(c)
+        .optional()?;
+        Ok::<_, StoreError>(row.and_then(LeaseRow::into_lease))
+    }))
+}
+
+/// Extends a held lease. `LeaseLost` when it expired or was taken over: the caller must stop
+/// sending orders for the account at once.
+pub fn renew(conn: &mut Conn, lease: &Lease, ttl_ms: i64) -> Result<Lease, StoreError> {
+    let row = with_conn!(conn, |c| c.write_tx(|c| {
+        let now = c.now_ms()?;
+        diesel::update(
+            l::leases
+                .filter(l::account_id.eq(lease.account_id))
+                .filter(l::owner.eq(&lease.owner))
+                .filter(l::fencing_token.eq(lease.token))
+                .filter(l::expires_at_ms.gt(now)),
+        )
+        .set(l::expires_at_ms.eq(now + ttl_ms))
+        .get_result::<LeaseRow>(c)
+        .optional()
+        .map_err(StoreError::from)
+    }))?;
+    row.and_then(LeaseRow::into_lease).ok_or(StoreError::LeaseLost { account_id: lease.account_id, token: lease.token })
+}
+
+/// Gives the lease up so another instance can claim it at once. `false` if it was no longer ours.
+pub fn release(conn: &mut Conn, lease: &Lease) -> Result<bool, StoreError> {
+    let n = with_conn!(conn, |c| diesel::update(
+        l::leases
+            .filter(l::account_id.eq(lease.account_id))
+            .filter(l::owner.eq(&lease.owner))
+            .filter(l::fencing_token.eq(lease.token)),
+    )
+    .set((l::owner.eq(None::<String>), l::expires_at_ms.eq(0_i64)))
+    .execute(c))?;
+    Ok(n == 1)
+}
+
+/// The stored row, whoever holds it.
+pub fn current(conn: &mut Conn, account_id: i64) -> Result<Option<LeaseRow>, StoreError> {
+    Ok(with_conn!(conn, |c| l::leases.find(account_id).first::<LeaseRow>(c).optional())?)
+}
+
+/// Verifies a lease inside the caller's transaction.
+pub trait LeaseCheck {
+    /// Succeeds only if `lease` is still held and unexpired; on PostgreSQL it also locks the
+    /// lease row until the transaction ends, so no takeover can slip in before the write.
+    fn hold(&mut self, lease: &Lease) -> Result<(), StoreError>;
+}
+
+macro_rules! impl_lease_check {
+    ($conn:ty) => {
+        impl LeaseCheck for $conn {
+            fn hold(&mut self, lease: &Lease) -> Result<(), StoreError> {
+                let now = self.now_ms()?;
+                // A write that changes nothing: its WHERE clause is the check, and the row lock
+                // it takes is the guard.
+                let n = diesel::update(
+                    l::leases
+                        .filter(l::account_id.eq(lease.account_id))
+                        .filter(l::owner.eq(&lease.owner))
+                        .filter(l::fencing_token.eq(lease.token))
+                        .filter(l::expires_at_ms.gt(now)),
+                )
+                .set(l::fencing_token.eq(l::fencing_token))
+                .execute(self)?;
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::LeaseLost { account_id: lease.account_id, token: lease.token })
+                }
+            }
+        }
+    };
+}
+
+impl_lease_check!(diesel::SqliteConnection);
+impl_lease_check!(diesel::PgConnection);

@@ -1,0 +1,52 @@
+//! Embedded migrations, one folder per dialect. On PostgreSQL they run under an advisory lock
+//! so that two instances starting together cannot race.
+
+use diesel::RunQueryDsl;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::{Conn, StoreError};
+
+const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// An arbitrary constant that names alpha-oto's migration lock among advisory locks.
+const PG_LOCK_KEY: i64 = 0x616c_7068_615f_6f74;
+
+fn migration_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Migration(e.to_string())
+}
+
+/// Applies every pending migration; returns the versions applied.
+pub fn run_pending(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
+    match conn {
+        Conn::Sqlite(c) => {
+            let applied = c.run_pending_migrations(SQLITE).map_err(migration_err)?;
+            Ok(applied.iter().map(ToString::to_string).collect())
+        }
+        Conn::Pg(c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({PG_LOCK_KEY})")).execute(&mut **c)?;
+            let result = c.run_pending_migrations(POSTGRES).map(|v| v.iter().map(ToString::to_string).collect());
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_LOCK_KEY})")).execute(&mut **c)?;
+            result.map_err(migration_err)
+        }
+    }
+}
+
+/// Reverts every applied migration (their `down.sql`), newest first.
+pub fn revert_all(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
+    let reverted = match conn {
+        Conn::Sqlite(c) => c.revert_all_migrations(SQLITE),
+        Conn::Pg(c) => c.revert_all_migrations(POSTGRES),
+    }
+    .map_err(migration_err)?;
+    Ok(reverted.iter().map(ToString::to_string).collect())
+}
+
+/// Versions not yet applied.
+pub fn pending(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
+    let pending = match conn {
+        Conn::Sqlite(c) => c.pending_migrations(SQLITE).map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+        Conn::Pg(c) => c.pending_migrations(POSTGRES).map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+    };
+    pending.map_err(migration_err)
+}

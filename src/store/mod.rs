@@ -1,0 +1,294 @@
+//! Persistence: one diesel code path over SQLite (the embedded default) and PostgreSQL.
+//!
+//! Query functions take a [`Conn`] and run the same diesel code on either backend through
+//! [`with_conn!`]; the backend is picked once, from the database URL. Diesel is blocking, so
+//! async callers go through [`Store::run`], which moves the whole unit of work (checkout and
+//! transaction) onto tokio's blocking pool with a bounded wait for a connection.
+
+pub mod accounts;
+pub mod configs;
+pub mod credentials;
+pub mod cycles;
+pub mod decimal;
+pub mod error;
+pub mod events;
+pub mod fills;
+pub mod lease;
+pub mod migrate;
+pub mod models;
+pub mod orders;
+pub mod schema;
+pub mod text_enum;
+pub mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+pub use decimal::Dec;
+pub use error::StoreError;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database location, parsed from `[database] url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file; `sqlite://PATH` or a plain path.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, StoreError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(StoreError::BadUrl("the database url is empty".into()));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::BadUrl("sqlite:// needs a file path".into()));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if raw.contains("://") {
+            return Err(StoreError::BadUrl(format!(
+                "unsupported scheme in {:?}: use sqlite://PATH, a plain path, or postgres://...",
+                redact_url(raw)
+            )));
+        }
+        Ok(Self::Sqlite(PathBuf::from(raw)))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Hides the password of a URL before it is shown to anyone.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            // set_password only fails for URLs that cannot carry one, which this one does.
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub pool_size: u32,
+    /// The longest a unit of work waits for a free connection before it fails.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { pool_size: 8, connect_timeout: Duration::from_secs(10) }
+    }
+}
+
+enum Pools {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Pg(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// One checked-out connection of either backend.
+pub enum Conn {
+    Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
+    Pg(PooledConnection<ConnectionManager<PgConnection>>),
+}
+
+impl Conn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Sqlite(_) => Backend::Sqlite,
+            Conn::Pg(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Runs one body of diesel code on whichever backend `$conn` holds. The body is compiled once
+/// per backend, so it may only use what both support; `$c` is the concrete connection.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::Conn::Sqlite($c) => {
+                let $c: &mut ::diesel::SqliteConnection = &mut *$c;
+                $body
+            }
+            $crate::store::Conn::Pg($c) => {
+                let $c: &mut ::diesel::PgConnection = &mut *$c;
+                $body
+            }
+        }
+    };
+}
+
+/// What differs between the two dialects, kept to the smallest possible surface.
+pub trait Dialect: Connection<TransactionManager = diesel::connection::AnsiTransactionManager> + Sized {
+    /// SQL that evaluates to the database's clock in Unix milliseconds.
+    const NOW_MS: &'static str;
+
+    /// A transaction that takes the write lock up front (SQLite's `BEGIN IMMEDIATE`), so two
+    /// writers never deadlock on a lock upgrade.
+    fn write_tx<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>;
+
+    /// Reads the database clock (Unix ms). Leases are judged by this clock only, so hosts with
+    /// skewed clocks still agree on who owns an account.
+    fn now_ms(&mut self) -> Result<i64, diesel::result::Error>;
+}
+
+macro_rules! impl_now_ms {
+    () => {
+        fn now_ms(&mut self) -> Result<i64, diesel::result::Error> {
+            use diesel::RunQueryDsl;
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(Self::NOW_MS)).get_result::<i64>(self)
+        }
+    };
+}
+
+impl Dialect for SqliteConnection {
+    const NOW_MS: &'static str = "CAST(unixepoch('subsec') * 1000 AS BIGINT)";
+
+    fn write_tx<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        self.immediate_transaction(f)
+    }
+
+    impl_now_ms!();
+}
+
+impl Dialect for PgConnection {
+    const NOW_MS: &'static str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+
+    fn write_tx<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        self.transaction(f)
+    }
+
+    impl_now_ms!();
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        // WAL lets readers run beside the one writer; busy_timeout makes writers queue instead
+        // of failing; foreign keys are off by default in SQLite.
+        conn.batch_execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA busy_timeout = 15000; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The database handle the daemon holds: a pool of either backend. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pools: std::sync::Arc<Pools>,
+    timeout: Duration,
+}
+
+impl Store {
+    /// Opens a pool on the database at `url`. SQLite files (and their directory) are created.
+    pub fn open(url: &DatabaseUrl, opts: &StoreOptions) -> Result<Self, StoreError> {
+        let pools = match url {
+            DatabaseUrl::Sqlite(path) => {
+                ensure_parent_dir(path)?;
+                let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+                let pool = Pool::builder()
+                    .max_size(opts.pool_size.max(1))
+                    .connection_timeout(opts.connect_timeout)
+                    .connection_customizer(Box::new(SqlitePragmas))
+                    .build(manager)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Pools::Sqlite(pool)
+            }
+            DatabaseUrl::Postgres(raw) => {
+                let manager = ConnectionManager::<PgConnection>::new(raw.as_str());
+                let pool = Pool::builder()
+                    .max_size(opts.pool_size.max(1))
+                    .connection_timeout(opts.connect_timeout)
+                    .build(manager)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                Pools::Pg(pool)
+            }
+        };
+        Ok(Self { pools: std::sync::Arc::new(pools), timeout: opts.connect_timeout })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &*self.pools {
+            Pools::Sqlite(_) => Backend::Sqlite,
+            Pools::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Checks out a connection, waiting at most the configured timeout.
+    pub fn conn(&self) -> Result<Conn, StoreError> {
+        match &*self.pools {
+            Pools::Sqlite(p) => p.get_timeout(self.timeout).map(Conn::Sqlite),
+            Pools::Pg(p) => p.get_timeout(self.timeout).map(Conn::Pg),
+        }
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `f` on a connection in the calling thread. For the CLI and blocking contexts only;
+    /// async code uses [`Store::run`].
+    pub fn blocking<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        f(&mut conn)
+    }
+
+    /// Runs one unit of work off the async threads. This is the only way async code touches
+    /// the database.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.blocking(f))
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+}
+
+fn ensure_parent_dir(path: &Path) -> Result<(), StoreError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create the database directory {}: {e}", dir.display()))
+        }),
+        _ => Ok(()),
+    }
+}

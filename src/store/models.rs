@@ -1,0 +1,367 @@
+//! Row types. Field order follows `schema.rs` (rows are read by position). Decimals are
+//! `rust_decimal::Decimal` in Rust and canonical text in the database (see [`Dec`]).
+
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+
+use super::schema;
+use super::Dec;
+use crate::text_enum;
+
+text_enum! {
+    /// What an account is doing, as the API reports it.
+    pub enum AccountState {
+        Idle = "idle",
+        Trading = "trading",
+        Paused = "paused",
+        DoneForToday = "done_for_today",
+        Stopped = "stopped",
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    pub enum Side { Buy = "BUY", Sell = "SELL" }
+}
+
+text_enum! {
+    /// Why an order exists: the two legs of an OTO pair, a leftover sale, or an operator's order.
+    pub enum OrderRole { Working = "working", Pending = "pending", Liquidation = "liquidation", Manual = "manual" }
+}
+
+text_enum! {
+    /// An order's status. `INTENT` is stored before the request is sent; `UNKNOWN` means the
+    /// request went out and its outcome was lost (resolved only by asking the exchange).
+    pub enum OrderStatus {
+        Intent = "INTENT",
+        Unknown = "UNKNOWN",
+        New = "NEW",
+        Pending = "PENDING",
+        PartiallyFilled = "PARTIALLY_FILLED",
+        Filled = "FILLED",
+        Canceled = "CANCELED",
+        Expired = "EXPIRED",
+        Rejected = "REJECTED",
+    }
+}
+
+impl OrderStatus {
+    /// No further change can come from the exchange.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, OrderStatus::Filled | OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::Rejected)
+    }
+}
+
+text_enum! {
+    pub enum OffsetMode { Percent = "percent", Amount = "amount" }
+}
+
+text_enum! {
+    pub enum EventLevel { Debug = "debug", Info = "info", Warn = "warn", Error = "error", Critical = "critical" }
+}
+
+text_enum! {
+    /// Delivery state of an event's webhook POST.
+    pub enum WebhookStatus { None = "none", Pending = "pending", Sent = "sent", Failed = "failed" }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[diesel(table_name = schema::accounts)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    pub state: AccountState,
+    pub pause_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// Encrypted credentials of one account; the vault alone can open the two ciphertexts.
+#[derive(Clone, PartialEq, Queryable, Insertable)]
+#[diesel(table_name = schema::credentials)]
+pub struct CredentialRow {
+    pub account_id: i64,
+    pub key_id: String,
+    pub headers_ct: Vec<u8>,
+    pub cookies_ct: Vec<u8>,
+    pub updated_at_ms: i64,
+}
+
+impl std::fmt::Debug for CredentialRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialRow")
+            .field("account_id", &self.account_id)
+            .field("key_id", &self.key_id)
+            .field("headers_ct", &format_args!("<{} bytes>", self.headers_ct.len()))
+            .field("cookies_ct", &format_args!("<{} bytes>", self.cookies_ct.len()))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = schema::trading_configs)]
+pub struct TradingConfigRow {
+    pub account_id: i64,
+    pub token: String,
+    pub chain: Option<String>,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub order_usdt: Decimal,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub daily_target_usdt: Decimal,
+    pub buy_offset_mode: OffsetMode,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub buy_offset_value: Decimal,
+    pub sell_offset_mode: OffsetMode,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub sell_offset_value: Decimal,
+    pub order_timeout_s: i32,
+    pub pending_timeout_s: i32,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub volatility_pct: Decimal,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub cost_budget_bps: Decimal,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub leftover_floor_pct: Decimal,
+    pub auto_resume: bool,
+    pub webhook_url: Option<String>,
+    pub revision: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = schema::token_mappings)]
+pub struct TokenMapping {
+    pub alpha_id: String,
+    pub symbol: String,
+    pub chain_id: String,
+    pub contract_address: Option<String>,
+    pub fetched_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]
+#[diesel(table_name = schema::token_precisions)]
+pub struct TokenPrecision {
+    pub order_symbol: String,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub tick_size: Decimal,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub step_size: Decimal,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub min_qty: Decimal,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub max_qty: Decimal,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub min_notional: Decimal,
+    pub fetched_at_ms: i64,
+}
+
+/// One OTO pair, from its intent to its close.
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[diesel(table_name = schema::cycles)]
+pub struct Cycle {
+    pub id: i64,
+    pub account_id: i64,
+    pub intent_id: String,
+    pub fencing_token: i64,
+    pub state: String,
+    pub order_symbol: String,
+    #[diesel(deserialize_as = Dec)]
+    pub buy_price: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub sell_price: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub quantity: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub payment_amount: Decimal,
+    pub working_order_id: Option<String>,
+    pub pending_order_id: Option<String>,
+    pub order_list_id: Option<String>,
+    #[diesel(deserialize_as = Dec)]
+    pub bought_qty: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub sold_qty: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub volume_usdt: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub fees_usdt: Decimal,
+    pub outcome: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub closed_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = schema::cycles)]
+pub struct NewCycle {
+    pub account_id: i64,
+    pub intent_id: String,
+    pub fencing_token: i64,
+    pub state: String,
+    pub order_symbol: String,
+    #[diesel(serialize_as = Dec)]
+    pub buy_price: Decimal,
+    #[diesel(serialize_as = Dec)]
+    pub sell_price: Decimal,
+    #[diesel(serialize_as = Dec)]
+    pub quantity: Decimal,
+    #[diesel(serialize_as = Dec)]
+    pub payment_amount: Decimal,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// What a cycle has done so far; written as the pair fills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleProgress {
+    pub state: String,
+    pub bought_qty: Decimal,
+    pub sold_qty: Decimal,
+    pub volume_usdt: Decimal,
+    pub fees_usdt: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[diesel(table_name = schema::orders)]
+pub struct Order {
+    pub id: i64,
+    pub account_id: i64,
+    pub cycle_id: Option<i64>,
+    pub intent_id: String,
+    pub role: OrderRole,
+    pub exchange_order_id: Option<String>,
+    pub order_symbol: String,
+    pub side: Side,
+    #[diesel(deserialize_as = Dec)]
+    pub price: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub quantity: Decimal,
+    pub status: OrderStatus,
+    #[diesel(deserialize_as = Dec)]
+    pub filled_qty: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub filled_quote: Decimal,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = schema::orders)]
+pub struct NewOrder {
+    pub account_id: i64,
+    pub cycle_id: Option<i64>,
+    pub intent_id: String,
+    pub role: OrderRole,
+    pub exchange_order_id: Option<String>,
+    pub order_symbol: String,
+    pub side: Side,
+    #[diesel(serialize_as = Dec)]
+    pub price: Decimal,
+    #[diesel(serialize_as = Dec)]
+    pub quantity: Decimal,
+    pub status: OrderStatus,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[diesel(table_name = schema::fills)]
+pub struct Fill {
+    pub id: i64,
+    pub account_id: i64,
+    pub order_id: i64,
+    pub exchange_order_id: String,
+    pub trade_id: String,
+    #[diesel(deserialize_as = Dec)]
+    pub cum_qty: Decimal,
+    pub side: Side,
+    #[diesel(deserialize_as = Dec)]
+    pub price: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub qty: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub quote_qty: Decimal,
+    #[diesel(deserialize_as = Dec)]
+    pub fee: Decimal,
+    pub fee_asset: String,
+    pub traded_at_ms: i64,
+    pub recorded_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = schema::fills)]
+pub struct NewFill {
+    pub account_id: i64,
+    pub order_id: i64,
+    pub exchange_order_id: String,
+    pub trade_id: String,
+    /// The order's cumulative filled quantity after this fill: the fill's identity.
+    #[diesel(serialize_as = Dec)]
+    pub cum_qty: Decimal,
+    pub side: Side,
+    #[diesel(serialize_as = Dec)]
+    pub price: Decimal,
+    #[diesel(serialize_as = Dec)]
+    pub qty: Decimal,
+    #[diesel(serialize_as = Dec)]
+    pub quote_qty: Decimal,
+    #[diesel(serialize_as = Dec)]
+    pub fee: Decimal,
+    pub fee_asset: String,
+    pub traded_at_ms: i64,
+    pub recorded_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[diesel(table_name = schema::events)]
+pub struct Event {
+    pub id: i64,
+    pub account_id: Option<i64>,
+    pub account_name: Option<String>,
+    pub kind: String,
+    pub level: EventLevel,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub message: String,
+    /// A JSON object with the event's details.
+    pub data: String,
+    pub webhook_status: WebhookStatus,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Insertable)]
+#[diesel(table_name = schema::events)]
+pub struct NewEvent {
+    pub account_id: Option<i64>,
+    pub account_name: Option<String>,
+    pub kind: String,
+    pub level: EventLevel,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub message: String,
+    pub data: String,
+    pub webhook_status: WebhookStatus,
+    pub created_at_ms: i64,
+}
+
+/// A keyset page: rows with an id below `before_id` (newest first), at most `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+impl Page {
+    pub const MAX_LIMIT: i64 = 500;
+
+    pub fn first(limit: i64) -> Self {
+        Self { before_id: None, limit }
+    }
+
+    pub fn clamped_limit(&self) -> i64 {
+        self.limit.clamp(1, Self::MAX_LIMIT)
+    }
+
+    pub fn upper_bound(&self) -> i64 {
+        self.before_id.unwrap_or(i64::MAX)
+    }
+}

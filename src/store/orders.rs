@@ -1,0 +1,104 @@
+//! Orders: every order the daemon ever meant to send, from intent to final status.
+
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+
+use super::lease::{Lease, LeaseCheck};
+use super::models::{NewOrder, Order, OrderStatus, Page};
+use super::schema::orders::dsl as o;
+use super::{Conn, Dec, Dialect, StoreError};
+use crate::with_conn;
+
+/// Statuses after which the exchange can still change the order.
+const OPEN: [OrderStatus; 5] =
+    [OrderStatus::Intent, OrderStatus::Unknown, OrderStatus::New, OrderStatus::Pending, OrderStatus::PartiallyFilled];
+
+/// Persists a single order's intent (a leftover sale, an operator's order) under the lease.
+/// The intent id is unique: the same intent can never be stored, or sent, twice.
+pub fn insert_intent(conn: &mut Conn, lease: &Lease, new: &NewOrder) -> Result<Order, StoreError> {
+    if new.account_id != lease.account_id {
+        return Err(StoreError::LeaseLost { account_id: new.account_id, token: lease.token });
+    }
+    with_conn!(conn, |c| c.write_tx(|c| {
+        c.hold(lease)?;
+        diesel::insert_into(o::orders).values(new.clone()).get_result::<Order>(c).map_err(StoreError::from)
+    }))
+}
+
+/// Records the exchange's answer to a place request.
+pub fn set_placed(
+    conn: &mut Conn,
+    order_id: i64,
+    exchange_order_id: &str,
+    status: OrderStatus,
+    now_ms: i64,
+) -> Result<Order, StoreError> {
+    with_conn!(conn, |c| diesel::update(o::orders.find(order_id))
+        .set((o::exchange_order_id.eq(exchange_order_id), o::status.eq(status), o::updated_at_ms.eq(now_ms)))
+        .get_result::<Order>(c)
+        .optional())?
+    .ok_or(StoreError::NotFound("order"))
+}
+
+/// Updates status and cumulative fill. A terminal status is final: a late report cannot move
+/// an order back to an open status (the update then matches nothing and the row is returned as
+/// it is).
+pub fn update_status(
+    conn: &mut Conn,
+    order_id: i64,
+    status: OrderStatus,
+    filled_qty: Decimal,
+    filled_quote: Decimal,
+    now_ms: i64,
+) -> Result<Order, StoreError> {
+    with_conn!(conn, |c| c.write_tx(|c| {
+        let current = o::orders.find(order_id).first::<Order>(c).optional()?.ok_or(StoreError::NotFound("order"))?;
+        if current.status.is_terminal() && !status.is_terminal() {
+            return Ok(current);
+        }
+        diesel::update(o::orders.find(order_id))
+            .set((
+                o::status.eq(status),
+                o::filled_qty.eq(Dec(filled_qty)),
+                o::filled_quote.eq(Dec(filled_quote)),
+                o::updated_at_ms.eq(now_ms),
+            ))
+            .get_result::<Order>(c)
+            .map_err(StoreError::from)
+    }))
+}
+
+pub fn get(conn: &mut Conn, order_id: i64) -> Result<Order, StoreError> {
+    with_conn!(conn, |c| o::orders.find(order_id).first::<Order>(c).optional())?.ok_or(StoreError::NotFound("order"))
+}
+
+pub fn by_exchange_id(conn: &mut Conn, exchange_order_id: &str) -> Result<Option<Order>, StoreError> {
+    Ok(with_conn!(conn, |c| o::orders
+        .filter(o::exchange_order_id.eq(exchange_order_id))
+        .first::<Order>(c)
+        .optional())?)
+}
+
+pub fn for_cycle(conn: &mut Conn, cycle_id: i64) -> Result<Vec<Order>, StoreError> {
+    Ok(with_conn!(conn, |c| o::orders.filter(o::cycle_id.eq(cycle_id)).order(o::id.asc()).load::<Order>(c))?)
+}
+
+/// Orders the exchange may still change (or whose fate is unknown): what a reconciliation
+/// must check before the account trades again.
+pub fn open_for_account(conn: &mut Conn, account_id: i64) -> Result<Vec<Order>, StoreError> {
+    Ok(with_conn!(conn, |c| o::orders
+        .filter(o::account_id.eq(account_id))
+        .filter(o::status.eq_any(OPEN))
+        .order(o::id.asc())
+        .load::<Order>(c))?)
+}
+
+/// The account's orders, newest first.
+pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<Order>, StoreError> {
+    Ok(with_conn!(conn, |c| o::orders
+        .filter(o::account_id.eq(account_id))
+        .filter(o::id.lt(page.upper_bound()))
+        .order(o::id.desc())
+        .limit(page.clamped_limit())
+        .load::<Order>(c))?)
+}
