@@ -1,4 +1,9 @@
 //! alpha-oto: trades Binance Alpha tokens with OTO orders for many accounts until each reaches
 //! its daily volume target. See ARCHITECTURE.md for the map of this crate.
 
+pub mod api;
+pub mod config;
+pub mod daemon;
 pub mod store;
+pub mod telemetry;
+pub mod vault;

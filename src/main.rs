@@ -1,1 +1,201 @@
-fn main(){}
+//! The `alpha-oto` command: parses the command line, builds the configuration and calls into
+//! the library. Nothing else lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use alpha_oto::config::{Config, Overrides};
+use alpha_oto::{daemon, telemetry, vault};
+
+/// Trades Binance Alpha tokens with OTO orders for many accounts until each reaches its daily
+/// volume target.
+///
+/// Start with `alpha-oto serve`: with no configuration at all it keeps its state in a SQLite
+/// file under ./data and listens for control requests on 127.0.0.1 only.
+#[derive(Parser, Debug)]
+#[command(name = "alpha-oto", version, propagate_version = true)]
+struct Cli {
+    /// Configuration file (TOML). Environment variables ALPHA_OTO__SECTION__KEY override it,
+    /// and the flags below override both. See deploy/config.example.toml.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "ALPHA_OTO_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    /// Directory for the SQLite database and other state [config: daemon.data_dir].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database: sqlite://PATH, a plain path, or postgres://USER@HOST/DB [config: database.url].
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Address of the control API, HOST:PORT [config: api.listen].
+    #[arg(long, global = true, value_name = "ADDR")]
+    api_listen: Option<String>,
+    /// trace, debug, info, warn, error or critical [config: log.level].
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Write JSON logs to this file (reopened on SIGHUP) instead of stdout [config: log.file].
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon: migrate the database, then trade until SIGTERM or Ctrl-C.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// Only list the migrations that are not applied yet.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Print a new master key line (`<key-id>:<hex>`) for the credential key ring.
+    ///
+    /// Put it in a file readable only by the daemon and pass it with systemd's
+    /// LoadCredential=master-key:FILE, or [vault] key_file. To rotate, add the new line at the
+    /// top of the ring file and run `alpha-oto keys rotate`.
+    Keygen,
+    /// Manage the credential key ring.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the value to put in [api] token_hashes for a bearer token.
+    HashToken {
+        /// The token clients will send as `Authorization: Bearer <TOKEN>`.
+        token: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Re-encrypt every stored credential under the primary (first) key of the ring.
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Load and validate the configuration, then print it as resolved (passwords hidden).
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        api_listen: cli.api_listen.clone(),
+        log_level: cli.log_level.clone(),
+        log_file: cli.log_file.clone(),
+    };
+    Ok(Config::load(cli.config.as_deref(), &overrides)?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Keygen => {
+            println!("{}", vault::generate_key_line(chrono::Utc::now()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HashToken { token } => {
+            println!("{}", alpha_oto::api::auth::hash(token)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let config = load_config(&cli)?;
+            print!("{}", config.to_redacted_toml()?);
+            eprintln!("configuration is valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let config = load_config(&cli)?;
+            let telemetry =
+                telemetry::init(&config.log_settings()).context("cannot start logging")?;
+            telemetry::install_log_bridge(&telemetry.logger, config.log.level);
+            telemetry
+                .reopen_on_sighup()
+                .context("cannot watch SIGHUP")?;
+            let log = telemetry.logger.clone();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let result = runtime.block_on(daemon::serve(config, log.clone()));
+            if let Err(e) = &result {
+                slog::crit!(log, "daemon failed"; telemetry::fields::ERROR_MESSAGE => format!("{e:#}"));
+            }
+            drop(log);
+            telemetry.shutdown();
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Migrate { status } => {
+            let config = load_config(&cli)?;
+            let url = config.database_url()?;
+            let store = alpha_oto::store::Store::open(&url, &config.store_options())?;
+            let names = if *status {
+                store.blocking(alpha_oto::store::migrate::pending)?
+            } else {
+                store.blocking(alpha_oto::store::migrate::run_pending)?
+            };
+            let verb = if *status { "pending" } else { "applied" };
+            if names.is_empty() {
+                println!("no migration {verb}");
+            }
+            for name in names {
+                println!("{verb}: {name}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let config = load_config(&cli)?;
+            let (ring, source) = vault::KeyRing::load(config.vault.key_file.as_deref())?
+                .ok_or(vault::VaultError::NoKey)?;
+            eprintln!("key ring from {source}; primary key {}", ring.primary_id());
+            let vault = vault::Vault::new(ring);
+            let url = config.database_url()?;
+            let store = alpha_oto::store::Store::open(&url, &config.store_options())?;
+            store.blocking(alpha_oto::store::migrate::run_pending)?;
+            let now = chrono::Utc::now().timestamp_millis();
+            let report = vault.rotate(&mut store.conn()?, now)?;
+            println!(
+                "rotated {} account(s), skipped {} changed meanwhile",
+                report.rotated.len(),
+                report.skipped.len()
+            );
+            for (id, why) in &report.failed {
+                println!("failed: account {id}: {why}");
+            }
+            Ok(if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

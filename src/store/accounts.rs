@@ -24,16 +24,25 @@ pub fn create(conn: &mut Conn, name: &str, now_ms: i64) -> Result<Account, Store
 }
 
 pub fn get(conn: &mut Conn, id: i64) -> Result<Account, StoreError> {
-    with_conn!(conn, |c| a::accounts.find(id).first::<Account>(c).optional())?.ok_or(StoreError::NotFound("account"))
+    with_conn!(conn, |c| a::accounts
+        .find(id)
+        .first::<Account>(c)
+        .optional())?
+    .ok_or(StoreError::NotFound("account"))
 }
 
 pub fn find_by_name(conn: &mut Conn, name: &str) -> Result<Option<Account>, StoreError> {
-    Ok(with_conn!(conn, |c| a::accounts.filter(a::name.eq(name)).first::<Account>(c).optional())?)
+    Ok(with_conn!(conn, |c| a::accounts
+        .filter(a::name.eq(name))
+        .first::<Account>(c)
+        .optional())?)
 }
 
 /// Every account, by id.
 pub fn list(conn: &mut Conn) -> Result<Vec<Account>, StoreError> {
-    Ok(with_conn!(conn, |c| a::accounts.order(a::id.asc()).load::<Account>(c))?)
+    Ok(with_conn!(conn, |c| a::accounts
+        .order(a::id.asc())
+        .load::<Account>(c))?)
 }
 
 /// Sets the state and the pause reason together (a reason only makes sense while paused or
@@ -48,7 +57,11 @@ pub fn set_state(
     with_conn!(conn, |c| {
         c.write_tx(|c| {
             diesel::update(a::accounts.find(id))
-                .set((a::state.eq(state), a::pause_reason.eq(pause_reason), a::updated_at_ms.eq(now_ms)))
+                .set((
+                    a::state.eq(state),
+                    a::pause_reason.eq(pause_reason),
+                    a::updated_at_ms.eq(now_ms),
+                ))
                 .get_result::<Account>(c)
                 .optional()
         })

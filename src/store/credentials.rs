@@ -12,14 +12,19 @@ pub fn put(conn: &mut Conn, row: &CredentialRow) -> Result<(), StoreError> {
     with_conn!(conn, |c| {
         c.write_tx(|c| {
             diesel::delete(cr::credentials.find(row.account_id)).execute(c)?;
-            diesel::insert_into(cr::credentials).values(row.clone()).execute(c)?;
+            diesel::insert_into(cr::credentials)
+                .values(row.clone())
+                .execute(c)?;
             Ok::<_, StoreError>(())
         })
     })
 }
 
 pub fn get(conn: &mut Conn, account_id: i64) -> Result<Option<CredentialRow>, StoreError> {
-    Ok(with_conn!(conn, |c| cr::credentials.find(account_id).first::<CredentialRow>(c).optional())?)
+    Ok(with_conn!(conn, |c| cr::credentials
+        .find(account_id)
+        .first::<CredentialRow>(c)
+        .optional())?)
 }
 
 /// Account ids whose credentials are sealed under a key other than `key_id` (rotation work).
@@ -33,9 +38,15 @@ pub fn ids_not_under_key(conn: &mut Conn, key_id: &str) -> Result<Vec<i64>, Stor
 
 /// Replaces a row only if it is still sealed under `expected_key_id`, so a rotation never
 /// overwrites credentials that an operator changed meanwhile. Returns whether it replaced.
-pub fn replace_if_key(conn: &mut Conn, row: &CredentialRow, expected_key_id: &str) -> Result<bool, StoreError> {
+pub fn replace_if_key(
+    conn: &mut Conn,
+    row: &CredentialRow,
+    expected_key_id: &str,
+) -> Result<bool, StoreError> {
     let n = with_conn!(conn, |c| diesel::update(
-        cr::credentials.filter(cr::account_id.eq(row.account_id)).filter(cr::key_id.eq(expected_key_id))
+        cr::credentials
+            .filter(cr::account_id.eq(row.account_id))
+            .filter(cr::key_id.eq(expected_key_id))
     )
     .set((
         cr::key_id.eq(&row.key_id),
@@ -48,6 +59,7 @@ pub fn replace_if_key(conn: &mut Conn, row: &CredentialRow, expected_key_id: &st
 }
 
 pub fn delete(conn: &mut Conn, account_id: i64) -> Result<bool, StoreError> {
-    let n = with_conn!(conn, |c| diesel::delete(cr::credentials.find(account_id)).execute(c))?;
+    let n = with_conn!(conn, |c| diesel::delete(cr::credentials.find(account_id))
+        .execute(c))?;
     Ok(n == 1)
 }

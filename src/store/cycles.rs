@@ -4,7 +4,9 @@
 use diesel::prelude::*;
 
 use super::lease::{Lease, LeaseCheck};
-use super::models::{Cycle, CycleProgress, NewCycle, NewOrder, Order, OrderRole, OrderStatus, Page, Side};
+use super::models::{
+    Cycle, CycleProgress, NewCycle, NewOrder, Order, OrderRole, OrderStatus, Page, Side,
+};
 use super::schema::cycles::dsl as cy;
 use super::schema::orders::dsl as o;
 use super::{Conn, Dec, Dialect, StoreError};
@@ -13,9 +15,16 @@ use crate::with_conn;
 /// Persists a pair's intent (the cycle and its working and pending legs in status `INTENT`)
 /// under the caller's lease. Fails with `LeaseLost` if the lease is gone and with `Conflict` if
 /// the account already has an open cycle or the intent id was used before.
-pub fn insert_intent(conn: &mut Conn, lease: &Lease, new: &NewCycle) -> Result<(Cycle, Vec<Order>), StoreError> {
+pub fn insert_intent(
+    conn: &mut Conn,
+    lease: &Lease,
+    new: &NewCycle,
+) -> Result<(Cycle, Vec<Order>), StoreError> {
     if new.account_id != lease.account_id || new.fencing_token != lease.token {
-        return Err(StoreError::LeaseLost { account_id: new.account_id, token: new.fencing_token });
+        return Err(StoreError::LeaseLost {
+            account_id: new.account_id,
+            token: new.fencing_token,
+        });
     }
     let legs = [
         (OrderRole::Working, Side::Buy, new.buy_price, "w"),
@@ -23,7 +32,9 @@ pub fn insert_intent(conn: &mut Conn, lease: &Lease, new: &NewCycle) -> Result<(
     ];
     with_conn!(conn, |c| c.write_tx(|c| {
         c.hold(lease)?;
-        let cycle: Cycle = diesel::insert_into(cy::cycles).values(new.clone()).get_result(c)?;
+        let cycle: Cycle = diesel::insert_into(cy::cycles)
+            .values(new.clone())
+            .get_result(c)?;
         let mut orders = Vec::with_capacity(legs.len());
         for (role, side, price, suffix) in legs {
             let order = NewOrder {
@@ -40,7 +51,11 @@ pub fn insert_intent(conn: &mut Conn, lease: &Lease, new: &NewCycle) -> Result<(
                 created_at_ms: new.created_at_ms,
                 updated_at_ms: new.created_at_ms,
             };
-            orders.push(diesel::insert_into(o::orders).values(order).get_result::<Order>(c)?);
+            orders.push(
+                diesel::insert_into(o::orders)
+                    .values(order)
+                    .get_result::<Order>(c)?,
+            );
         }
         Ok::<_, StoreError>((cycle, orders))
     }))
@@ -70,16 +85,29 @@ pub fn set_exchange_ids(
             (OrderRole::Working, working_order_id, OrderStatus::New),
             (OrderRole::Pending, pending_order_id, OrderStatus::Pending),
         ] {
-            diesel::update(o::orders.filter(o::cycle_id.eq(cycle_id)).filter(o::role.eq(role)))
-                .set((o::exchange_order_id.eq(id), o::status.eq(status), o::updated_at_ms.eq(now_ms)))
-                .execute(c)?;
+            diesel::update(
+                o::orders
+                    .filter(o::cycle_id.eq(cycle_id))
+                    .filter(o::role.eq(role)),
+            )
+            .set((
+                o::exchange_order_id.eq(id),
+                o::status.eq(status),
+                o::updated_at_ms.eq(now_ms),
+            ))
+            .execute(c)?;
         }
         Ok::<_, StoreError>(cycle)
     }))
 }
 
 /// Writes what the pair has done so far.
-pub fn record_progress(conn: &mut Conn, cycle_id: i64, p: &CycleProgress, now_ms: i64) -> Result<Cycle, StoreError> {
+pub fn record_progress(
+    conn: &mut Conn,
+    cycle_id: i64,
+    p: &CycleProgress,
+    now_ms: i64,
+) -> Result<Cycle, StoreError> {
     with_conn!(conn, |c| diesel::update(cy::cycles.find(cycle_id))
         .set((
             cy::state.eq(&p.state),
@@ -96,20 +124,28 @@ pub fn record_progress(conn: &mut Conn, cycle_id: i64, p: &CycleProgress, now_ms
 
 /// Closes the cycle with its outcome, which frees the account for its next pair. Closing an
 /// already closed cycle changes nothing and reports `NotFound`.
-pub fn close(conn: &mut Conn, cycle_id: i64, outcome: &str, p: &CycleProgress, now_ms: i64) -> Result<Cycle, StoreError> {
-    with_conn!(conn, |c| diesel::update(cy::cycles.find(cycle_id).filter(cy::closed_at_ms.is_null()))
-        .set((
-            cy::state.eq(&p.state),
-            cy::bought_qty.eq(Dec(p.bought_qty)),
-            cy::sold_qty.eq(Dec(p.sold_qty)),
-            cy::volume_usdt.eq(Dec(p.volume_usdt)),
-            cy::fees_usdt.eq(Dec(p.fees_usdt)),
-            cy::outcome.eq(outcome),
-            cy::updated_at_ms.eq(now_ms),
-            cy::closed_at_ms.eq(now_ms),
-        ))
-        .get_result::<Cycle>(c)
-        .optional())?
+pub fn close(
+    conn: &mut Conn,
+    cycle_id: i64,
+    outcome: &str,
+    p: &CycleProgress,
+    now_ms: i64,
+) -> Result<Cycle, StoreError> {
+    with_conn!(conn, |c| diesel::update(
+        cy::cycles.find(cycle_id).filter(cy::closed_at_ms.is_null())
+    )
+    .set((
+        cy::state.eq(&p.state),
+        cy::bought_qty.eq(Dec(p.bought_qty)),
+        cy::sold_qty.eq(Dec(p.sold_qty)),
+        cy::volume_usdt.eq(Dec(p.volume_usdt)),
+        cy::fees_usdt.eq(Dec(p.fees_usdt)),
+        cy::outcome.eq(outcome),
+        cy::updated_at_ms.eq(now_ms),
+        cy::closed_at_ms.eq(now_ms),
+    ))
+    .get_result::<Cycle>(c)
+    .optional())?
     .ok_or(StoreError::NotFound("open cycle"))
 }
 
@@ -123,7 +159,11 @@ pub fn live(conn: &mut Conn, account_id: i64) -> Result<Option<Cycle>, StoreErro
 }
 
 pub fn get(conn: &mut Conn, cycle_id: i64) -> Result<Cycle, StoreError> {
-    with_conn!(conn, |c| cy::cycles.find(cycle_id).first::<Cycle>(c).optional())?.ok_or(StoreError::NotFound("cycle"))
+    with_conn!(conn, |c| cy::cycles
+        .find(cycle_id)
+        .first::<Cycle>(c)
+        .optional())?
+    .ok_or(StoreError::NotFound("cycle"))
 }
 
 /// The account's cycles, newest first.

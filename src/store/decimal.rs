@@ -41,7 +41,9 @@ impl From<Dec> for Decimal {
 }
 
 impl FromSql<Text, Sqlite> for Dec {
-    fn from_sql(bytes: <Sqlite as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+    fn from_sql(
+        bytes: <Sqlite as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
         let s = <String as FromSql<Text, Sqlite>>::from_sql(bytes)?;
         Dec::parse(&s)
     }
@@ -55,7 +57,9 @@ impl ToSql<Text, Sqlite> for Dec {
 }
 
 impl FromSql<Text, Pg> for Dec {
-    fn from_sql(bytes: <Pg as diesel::backend::Backend>::RawValue<'_>) -> deserialize::Result<Self> {
+    fn from_sql(
+        bytes: <Pg as diesel::backend::Backend>::RawValue<'_>,
+    ) -> deserialize::Result<Self> {
         let s = <String as FromSql<Text, Pg>>::from_sql(bytes)?;
         Dec::parse(&s)
     }

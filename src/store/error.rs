@@ -20,7 +20,10 @@ pub enum StoreError {
     LeaseLost { account_id: i64, token: i64 },
     /// A stored value that does not decode (a decimal that is not a decimal, an unknown state).
     #[error("corrupt value in {column}: {detail}")]
-    Corrupt { column: &'static str, detail: String },
+    Corrupt {
+        column: &'static str,
+        detail: String,
+    },
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("database worker failed: {0}")]
@@ -34,7 +37,8 @@ impl From<DieselError> for StoreError {
         match e {
             DieselError::NotFound => StoreError::NotFound("row"),
             DieselError::DatabaseError(
-                kind @ (DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation),
+                kind
+                @ (DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation),
                 info,
             ) => StoreError::Conflict(format!("{kind:?}: {}", info.message())),
             other => StoreError::Query(other),

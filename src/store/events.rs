@@ -10,19 +10,30 @@ use crate::with_conn;
 
 pub fn append(conn: &mut Conn, event: &NewEvent) -> Result<Event, StoreError> {
     if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&event.data).is_err() {
-        return Err(StoreError::Corrupt { column: "events.data", detail: "must be a JSON object".into() });
+        return Err(StoreError::Corrupt {
+            column: "events.data",
+            detail: "must be a JSON object".into(),
+        });
     }
-    Ok(with_conn!(conn, |c| diesel::insert_into(e::events).values(event.clone()).get_result::<Event>(c))?)
+    Ok(with_conn!(conn, |c| diesel::insert_into(e::events)
+        .values(event.clone())
+        .get_result::<Event>(c))?)
 }
 
 /// Events newest first; of one account, or of all when `account_id` is `None`.
-pub fn list(conn: &mut Conn, account_id: Option<i64>, page: Page) -> Result<Vec<Event>, StoreError> {
+pub fn list(
+    conn: &mut Conn,
+    account_id: Option<i64>,
+    page: Page,
+) -> Result<Vec<Event>, StoreError> {
     Ok(with_conn!(conn, |c| {
         let mut q = e::events.filter(e::id.lt(page.upper_bound())).into_boxed();
         if let Some(id) = account_id {
             q = q.filter(e::account_id.eq(id));
         }
-        q.order(e::id.desc()).limit(page.clamped_limit()).load::<Event>(c)
+        q.order(e::id.desc())
+            .limit(page.clamped_limit())
+            .load::<Event>(c)
     })?)
 }
 
@@ -35,7 +46,17 @@ pub fn webhook_pending(conn: &mut Conn, limit: i64) -> Result<Vec<Event>, StoreE
         .load::<Event>(c))?)
 }
 
-pub fn set_webhook_status(conn: &mut Conn, event_id: i64, status: WebhookStatus) -> Result<(), StoreError> {
-    let n = with_conn!(conn, |c| diesel::update(e::events.find(event_id)).set(e::webhook_status.eq(status)).execute(c))?;
-    if n == 1 { Ok(()) } else { Err(StoreError::NotFound("event")) }
+pub fn set_webhook_status(
+    conn: &mut Conn,
+    event_id: i64,
+    status: WebhookStatus,
+) -> Result<(), StoreError> {
+    let n = with_conn!(conn, |c| diesel::update(e::events.find(event_id))
+        .set(e::webhook_status.eq(status))
+        .execute(c))?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound("event"))
+    }
 }

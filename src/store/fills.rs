@@ -20,7 +20,10 @@ pub fn record(conn: &mut Conn, fill: &NewFill) -> Result<bool, StoreError> {
 }
 
 pub fn for_order(conn: &mut Conn, order_id: i64) -> Result<Vec<Fill>, StoreError> {
-    Ok(with_conn!(conn, |c| f::fills.filter(f::order_id.eq(order_id)).order(f::id.asc()).load::<Fill>(c))?)
+    Ok(with_conn!(conn, |c| f::fills
+        .filter(f::order_id.eq(order_id))
+        .order(f::id.asc())
+        .load::<Fill>(c))?)
 }
 
 /// The account's fills, newest first.
@@ -43,7 +46,12 @@ pub struct Volume {
 
 /// Volume of fills with `from_ms <= traded_at_ms < to_ms`. Summed in exact decimals in Rust:
 /// the column is text, and SQL sums over text would go through floats on SQLite.
-pub fn volume_between(conn: &mut Conn, account_id: i64, from_ms: i64, to_ms: i64) -> Result<Volume, StoreError> {
+pub fn volume_between(
+    conn: &mut Conn,
+    account_id: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Volume, StoreError> {
     let quotes: Vec<super::Dec> = with_conn!(conn, |c| f::fills
         .filter(f::account_id.eq(account_id))
         .filter(f::traded_at_ms.ge(from_ms))

@@ -44,17 +44,29 @@ impl LeaseRow {
 }
 
 /// Claims the account for `owner` for `ttl_ms`. `Ok(None)` when another owner holds it.
-pub fn claim(conn: &mut Conn, account_id: i64, owner: &str, ttl_ms: i64) -> Result<Option<Lease>, StoreError> {
+pub fn claim(
+    conn: &mut Conn,
+    account_id: i64,
+    owner: &str,
+    ttl_ms: i64,
+) -> Result<Option<Lease>, StoreError> {
     with_conn!(conn, |c| c.write_tx(|c| {
         let now = c.now_ms()?;
         diesel::insert_into(l::leases)
-            .values((l::account_id.eq(account_id), l::fencing_token.eq(0_i64), l::expires_at_ms.eq(0_i64)))
+            .values((
+                l::account_id.eq(account_id),
+                l::fencing_token.eq(0_i64),
+                l::expires_at_ms.eq(0_i64),
+            ))
             .on_conflict_do_nothing()
             .execute(c)?;
         let row = diesel::update(
-            l::leases
-                .filter(l::account_id.eq(account_id))
-                .filter(l::owner.is_null().or(l::expires_at_ms.le(now)).or(l::owner.eq(owner))),
+            l::leases.filter(l::account_id.eq(account_id)).filter(
+                l::owner
+                    .is_null()
+                    .or(l::expires_at_ms.le(now))
+                    .or(l::owner.eq(owner)),
+            ),
         )
         .set((
             l::owner.eq(owner),
@@ -85,7 +97,11 @@ pub fn renew(conn: &mut Conn, lease: &Lease, ttl_ms: i64) -> Result<Lease, Store
         .optional()
         .map_err(StoreError::from)
     }))?;
-    row.and_then(LeaseRow::into_lease).ok_or(StoreError::LeaseLost { account_id: lease.account_id, token: lease.token })
+    row.and_then(LeaseRow::into_lease)
+        .ok_or(StoreError::LeaseLost {
+            account_id: lease.account_id,
+            token: lease.token,
+        })
 }
 
 /// Gives the lease up so another instance can claim it at once. `false` if it was no longer ours.
@@ -103,7 +119,10 @@ pub fn release(conn: &mut Conn, lease: &Lease) -> Result<bool, StoreError> {
 
 /// The stored row, whoever holds it.
 pub fn current(conn: &mut Conn, account_id: i64) -> Result<Option<LeaseRow>, StoreError> {
-    Ok(with_conn!(conn, |c| l::leases.find(account_id).first::<LeaseRow>(c).optional())?)
+    Ok(with_conn!(conn, |c| l::leases
+        .find(account_id)
+        .first::<LeaseRow>(c)
+        .optional())?)
 }
 
 /// Verifies a lease inside the caller's transaction.
@@ -132,7 +151,10 @@ macro_rules! impl_lease_check {
                 if n == 1 {
                     Ok(())
                 } else {
-                    Err(StoreError::LeaseLost { account_id: lease.account_id, token: lease.token })
+                    Err(StoreError::LeaseLost {
+                        account_id: lease.account_id,
+                        token: lease.token,
+                    })
                 }
             }
         }

@@ -24,9 +24,13 @@ pub fn run_pending(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
             Ok(applied.iter().map(ToString::to_string).collect())
         }
         Conn::Pg(c) => {
-            diesel::sql_query(format!("SELECT pg_advisory_lock({PG_LOCK_KEY})")).execute(&mut **c)?;
-            let result = c.run_pending_migrations(POSTGRES).map(|v| v.iter().map(ToString::to_string).collect());
-            diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_LOCK_KEY})")).execute(&mut **c)?;
+            diesel::sql_query(format!("SELECT pg_advisory_lock({PG_LOCK_KEY})"))
+                .execute(&mut **c)?;
+            let result = c
+                .run_pending_migrations(POSTGRES)
+                .map(|v| v.iter().map(ToString::to_string).collect());
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({PG_LOCK_KEY})"))
+                .execute(&mut **c)?;
             result.map_err(migration_err)
         }
     }
@@ -45,8 +49,12 @@ pub fn revert_all(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
 /// Versions not yet applied.
 pub fn pending(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
     let pending = match conn {
-        Conn::Sqlite(c) => c.pending_migrations(SQLITE).map(|m| m.iter().map(|m| m.name().to_string()).collect()),
-        Conn::Pg(c) => c.pending_migrations(POSTGRES).map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+        Conn::Sqlite(c) => c
+            .pending_migrations(SQLITE)
+            .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+        Conn::Pg(c) => c
+            .pending_migrations(POSTGRES)
+            .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
     };
     pending.map_err(migration_err)
 }

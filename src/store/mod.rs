@@ -101,7 +101,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { pool_size: 8, connect_timeout: Duration::from_secs(10) }
+        Self {
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -144,7 +147,9 @@ macro_rules! with_conn {
 }
 
 /// What differs between the two dialects, kept to the smallest possible surface.
-pub trait Dialect: Connection<TransactionManager = diesel::connection::AnsiTransactionManager> + Sized {
+pub trait Dialect:
+    Connection<TransactionManager = diesel::connection::AnsiTransactionManager> + Sized
+{
     /// SQL that evaluates to the database's clock in Unix milliseconds.
     const NOW_MS: &'static str;
 
@@ -164,7 +169,8 @@ macro_rules! impl_now_ms {
     () => {
         fn now_ms(&mut self) -> Result<i64, diesel::result::Error> {
             use diesel::RunQueryDsl;
-            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(Self::NOW_MS)).get_result::<i64>(self)
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(Self::NOW_MS))
+                .get_result::<i64>(self)
         }
     };
 }
@@ -244,7 +250,10 @@ impl Store {
                 Pools::Pg(pool)
             }
         };
-        Ok(Self { pools: std::sync::Arc::new(pools), timeout: opts.connect_timeout })
+        Ok(Self {
+            pools: std::sync::Arc::new(pools),
+            timeout: opts.connect_timeout,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -265,7 +274,10 @@ impl Store {
 
     /// Runs `f` on a connection in the calling thread. For the CLI and blocking contexts only;
     /// async code uses [`Store::run`].
-    pub fn blocking<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub fn blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
         f(&mut conn)
     }
@@ -287,7 +299,10 @@ impl Store {
 fn ensure_parent_dir(path: &Path) -> Result<(), StoreError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Unavailable(format!("cannot create the database directory {}: {e}", dir.display()))
+            StoreError::Unavailable(format!(
+                "cannot create the database directory {}: {e}",
+                dir.display()
+            ))
         }),
         _ => Ok(()),
     }

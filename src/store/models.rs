@@ -4,8 +4,8 @@
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
-use super::schema;
 use super::Dec;
+use super::schema;
 use crate::text_enum;
 
 text_enum! {
@@ -48,7 +48,13 @@ text_enum! {
 impl OrderStatus {
     /// No further change can come from the exchange.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, OrderStatus::Filled | OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::Rejected)
+        matches!(
+            self,
+            OrderStatus::Filled
+                | OrderStatus::Canceled
+                | OrderStatus::Expired
+                | OrderStatus::Rejected
+        )
     }
 }
 
@@ -92,8 +98,14 @@ impl std::fmt::Debug for CredentialRow {
         f.debug_struct("CredentialRow")
             .field("account_id", &self.account_id)
             .field("key_id", &self.key_id)
-            .field("headers_ct", &format_args!("<{} bytes>", self.headers_ct.len()))
-            .field("cookies_ct", &format_args!("<{} bytes>", self.cookies_ct.len()))
+            .field(
+                "headers_ct",
+                &format_args!("<{} bytes>", self.headers_ct.len()),
+            )
+            .field(
+                "cookies_ct",
+                &format_args!("<{} bytes>", self.cookies_ct.len()),
+            )
             .finish()
     }
 }
@@ -354,7 +366,10 @@ impl Page {
     pub const MAX_LIMIT: i64 = 500;
 
     pub fn first(limit: i64) -> Self {
-        Self { before_id: None, limit }
+        Self {
+            before_id: None,
+            limit,
+        }
     }
 
     pub fn clamped_limit(&self) -> i64 {

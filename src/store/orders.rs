@@ -10,18 +10,29 @@ use super::{Conn, Dec, Dialect, StoreError};
 use crate::with_conn;
 
 /// Statuses after which the exchange can still change the order.
-const OPEN: [OrderStatus; 5] =
-    [OrderStatus::Intent, OrderStatus::Unknown, OrderStatus::New, OrderStatus::Pending, OrderStatus::PartiallyFilled];
+const OPEN: [OrderStatus; 5] = [
+    OrderStatus::Intent,
+    OrderStatus::Unknown,
+    OrderStatus::New,
+    OrderStatus::Pending,
+    OrderStatus::PartiallyFilled,
+];
 
 /// Persists a single order's intent (a leftover sale, an operator's order) under the lease.
 /// The intent id is unique: the same intent can never be stored, or sent, twice.
 pub fn insert_intent(conn: &mut Conn, lease: &Lease, new: &NewOrder) -> Result<Order, StoreError> {
     if new.account_id != lease.account_id {
-        return Err(StoreError::LeaseLost { account_id: new.account_id, token: lease.token });
+        return Err(StoreError::LeaseLost {
+            account_id: new.account_id,
+            token: lease.token,
+        });
     }
     with_conn!(conn, |c| c.write_tx(|c| {
         c.hold(lease)?;
-        diesel::insert_into(o::orders).values(new.clone()).get_result::<Order>(c).map_err(StoreError::from)
+        diesel::insert_into(o::orders)
+            .values(new.clone())
+            .get_result::<Order>(c)
+            .map_err(StoreError::from)
     }))
 }
 
@@ -34,7 +45,11 @@ pub fn set_placed(
     now_ms: i64,
 ) -> Result<Order, StoreError> {
     with_conn!(conn, |c| diesel::update(o::orders.find(order_id))
-        .set((o::exchange_order_id.eq(exchange_order_id), o::status.eq(status), o::updated_at_ms.eq(now_ms)))
+        .set((
+            o::exchange_order_id.eq(exchange_order_id),
+            o::status.eq(status),
+            o::updated_at_ms.eq(now_ms)
+        ))
         .get_result::<Order>(c)
         .optional())?
     .ok_or(StoreError::NotFound("order"))
@@ -52,7 +67,11 @@ pub fn update_status(
     now_ms: i64,
 ) -> Result<Order, StoreError> {
     with_conn!(conn, |c| c.write_tx(|c| {
-        let current = o::orders.find(order_id).first::<Order>(c).optional()?.ok_or(StoreError::NotFound("order"))?;
+        let current = o::orders
+            .find(order_id)
+            .first::<Order>(c)
+            .optional()?
+            .ok_or(StoreError::NotFound("order"))?;
         if current.status.is_terminal() && !status.is_terminal() {
             return Ok(current);
         }
@@ -69,10 +88,17 @@ pub fn update_status(
 }
 
 pub fn get(conn: &mut Conn, order_id: i64) -> Result<Order, StoreError> {
-    with_conn!(conn, |c| o::orders.find(order_id).first::<Order>(c).optional())?.ok_or(StoreError::NotFound("order"))
+    with_conn!(conn, |c| o::orders
+        .find(order_id)
+        .first::<Order>(c)
+        .optional())?
+    .ok_or(StoreError::NotFound("order"))
 }
 
-pub fn by_exchange_id(conn: &mut Conn, exchange_order_id: &str) -> Result<Option<Order>, StoreError> {
+pub fn by_exchange_id(
+    conn: &mut Conn,
+    exchange_order_id: &str,
+) -> Result<Option<Order>, StoreError> {
     Ok(with_conn!(conn, |c| o::orders
         .filter(o::exchange_order_id.eq(exchange_order_id))
         .first::<Order>(c)
@@ -80,7 +106,10 @@ pub fn by_exchange_id(conn: &mut Conn, exchange_order_id: &str) -> Result<Option
 }
 
 pub fn for_cycle(conn: &mut Conn, cycle_id: i64) -> Result<Vec<Order>, StoreError> {
-    Ok(with_conn!(conn, |c| o::orders.filter(o::cycle_id.eq(cycle_id)).order(o::id.asc()).load::<Order>(c))?)
+    Ok(with_conn!(conn, |c| o::orders
+        .filter(o::cycle_id.eq(cycle_id))
+        .order(o::id.asc())
+        .load::<Order>(c))?)
 }
 
 /// Orders the exchange may still change (or whose fate is unknown): what a reconciliation

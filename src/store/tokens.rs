@@ -30,7 +30,10 @@ pub fn mappings_by_symbol(conn: &mut Conn, symbol: &str) -> Result<Vec<TokenMapp
 }
 
 pub fn mapping(conn: &mut Conn, alpha_id: &str) -> Result<Option<TokenMapping>, StoreError> {
-    Ok(with_conn!(conn, |c| m::token_mappings.find(alpha_id).first::<TokenMapping>(c).optional())?)
+    Ok(with_conn!(conn, |c| m::token_mappings
+        .find(alpha_id)
+        .first::<TokenMapping>(c)
+        .optional())?)
 }
 
 pub fn upsert_precision(conn: &mut Conn, row: &TokenPrecision) -> Result<(), StoreError> {
@@ -45,6 +48,12 @@ pub fn upsert_precision(conn: &mut Conn, row: &TokenPrecision) -> Result<(), Sto
     }))
 }
 
-pub fn precision(conn: &mut Conn, order_symbol: &str) -> Result<Option<TokenPrecision>, StoreError> {
-    Ok(with_conn!(conn, |c| p::token_precisions.find(order_symbol).first::<TokenPrecision>(c).optional())?)
+pub fn precision(
+    conn: &mut Conn,
+    order_symbol: &str,
+) -> Result<Option<TokenPrecision>, StoreError> {
+    Ok(with_conn!(conn, |c| p::token_precisions
+        .find(order_symbol)
+        .first::<TokenPrecision>(c)
+        .optional())?)
 }

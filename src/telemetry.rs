@@ -1,0 +1,297 @@
+//! Logs: one ECS JSON object per line (for Filebeat and ELK), or a readable console format when
+//! a person watches a terminal.
+//!
+//! Records go through slog-async's channel to one writer thread. The overflow policy is
+//! explicit: `block` (the default) makes a caller wait rather than lose a record;
+//! `drop_and_report` keeps callers fast and writes a record that counts what was dropped.
+//! The log file is reopened on SIGHUP, so logrotate can move it without copytruncate. Output of
+//! the `log` crate (used by dependencies) is captured into the same stream.
+
+use std::fmt;
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use slog::{Drain, Level, Logger, Never, OwnedKVList, Record, o};
+
+/// ECS field names used across the crate, so that a field never goes by two names.
+pub mod fields {
+    pub const EVENT_ACTION: &str = "event.action";
+    pub const EVENT_OUTCOME: &str = "event.outcome";
+    pub const ERROR_MESSAGE: &str = "error.message";
+    pub const ERROR_TYPE: &str = "error.type";
+    pub const TRADING_ACCOUNT: &str = "trading.account";
+    pub const TRADING_ACCOUNT_ID: &str = "trading.account_id";
+    pub const TRADING_SYMBOL: &str = "trading.symbol";
+    pub const TRADING_ORDER_ID: &str = "trading.order_id";
+    pub const TRADING_CYCLE_ID: &str = "trading.cycle_id";
+}
+
+/// The ECS version the field names follow.
+pub const ECS_VERSION: &str = "8.11.0";
+pub const SERVICE_NAME: &str = "alpha-oto";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Critical,
+}
+
+impl LogLevel {
+    fn slog(self) -> Level {
+        match self {
+            LogLevel::Trace => Level::Trace,
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warning,
+            LogLevel::Error => Level::Error,
+            LogLevel::Critical => Level::Critical,
+        }
+    }
+
+    fn log_filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Trace => log::LevelFilter::Trace,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Error | LogLevel::Critical => log::LevelFilter::Error,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON, except the console format when stdout is a terminal and no file is set.
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overflow {
+    /// A full channel makes the logging caller wait: no record is ever lost.
+    Block,
+    /// A full channel drops records and then logs how many were dropped.
+    DropAndReport,
+}
+
+/// What `init` needs; built from `[log]` in the config.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub level: LogLevel,
+    pub file: Option<PathBuf>,
+    pub format: LogFormat,
+    pub channel_size: usize,
+    pub overflow: Overflow,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            level: LogLevel::Info,
+            file: None,
+            format: LogFormat::Auto,
+            channel_size: 65_536,
+            overflow: Overflow::Block,
+        }
+    }
+}
+
+fn ecs_level(level: Level) -> &'static str {
+    match level {
+        Level::Critical => "critical",
+        Level::Error => "error",
+        Level::Warning => "warn",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+/// The JSON drain with the ECS base fields.
+pub fn ecs_json<W: io::Write>(out: W) -> slog_json::Json<W> {
+    slog_json::Json::new(out)
+        .set_newlines(true)
+        .set_flush(true)
+        .add_key_value(o!(
+            "@timestamp" => slog::PushFnValue(|_: &Record, ser| {
+                ser.emit(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            }),
+            "log.level" => slog::FnValue(|r: &Record| ecs_level(r.level())),
+            "log.logger" => slog::FnValue(|r: &Record| r.module()),
+            "message" => slog::PushFnValue(|r: &Record, ser| ser.emit(r.msg())),
+            "ecs.version" => ECS_VERSION,
+            "service.name" => SERVICE_NAME,
+            "service.version" => env!("CARGO_PKG_VERSION"),
+        ))
+        .build()
+}
+
+/// Writes a failure to stderr instead of panicking (slog's `fuse` would) or dropping it.
+struct ReportErrors<D>(D);
+
+impl<D> Drain for ReportErrors<D>
+where
+    D: Drain,
+    D::Err: fmt::Debug,
+{
+    type Ok = ();
+    type Err = Never;
+
+    fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), Never> {
+        if let Err(e) = self.0.log(record, values) {
+            eprintln!("alpha-oto: a log record could not be written: {e:?}");
+        }
+        Ok(())
+    }
+}
+
+/// The running logger. Dropping it flushes every queued record.
+pub struct Telemetry {
+    pub logger: Logger,
+    guard: Option<slog_async::AsyncGuard>,
+    reopen: Option<reopen::Handle>,
+}
+
+impl Telemetry {
+    /// Asks the file writer to reopen its file before the next record (what SIGHUP does).
+    pub fn reopen(&self) {
+        if let Some(h) = &self.reopen {
+            h.reopen();
+        }
+    }
+
+    /// Reopens the log file whenever the process receives SIGHUP.
+    pub fn reopen_on_sighup(&self) -> io::Result<()> {
+        if let Some(h) = &self.reopen {
+            h.register_signal(signal_hook::consts::SIGHUP)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and stops the writer thread.
+    pub fn shutdown(mut self) {
+        self.guard.take();
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.guard.take();
+    }
+}
+
+fn open_append(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+fn asynced<D>(drain: D, settings: &LogSettings) -> (slog_async::Async, slog_async::AsyncGuard)
+where
+    D: Drain<Ok = (), Err = Never> + Send + 'static,
+{
+    let strategy = match settings.overflow {
+        Overflow::Block => slog_async::OverflowStrategy::Block,
+        Overflow::DropAndReport => slog_async::OverflowStrategy::DropAndReport,
+    };
+    slog_async::Async::new(drain)
+        .chan_size(settings.channel_size.max(1))
+        .overflow_strategy(strategy)
+        .thread_name("alpha-oto-log".into())
+        .build_with_guard()
+}
+
+/// Builds the root logger from settings. Does not install it anywhere; see
+/// [`install_log_bridge`] for the `log` crate.
+pub fn init(settings: &LogSettings) -> io::Result<Telemetry> {
+    let level = settings.level.slog();
+    if let Some(path) = &settings.file {
+        let owned = path.clone();
+        let writer = reopen::Reopen::new(Box::new(move || open_append(&owned))).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open log file {}: {e}", path.display()),
+            )
+        })?;
+        let handle = writer.handle();
+        let drain = slog::LevelFilter::new(ReportErrors(ecs_json(writer)), level).ignore_res();
+        let (drain, guard) = asynced(drain, settings);
+        return Ok(Telemetry {
+            logger: Logger::root(ReportErrors(drain), o!()),
+            guard: Some(guard),
+            reopen: Some(handle),
+        });
+    }
+    let pretty = match settings.format {
+        LogFormat::Pretty => true,
+        LogFormat::Json => false,
+        LogFormat::Auto => io::stdout().is_terminal(),
+    };
+    let (drain, guard) = if pretty {
+        let decorator = slog_term::TermDecorator::new().stdout().build();
+        let format = slog_term::FullFormat::new(decorator)
+            .use_utc_timestamp()
+            .build();
+        asynced(
+            slog::LevelFilter::new(ReportErrors(format), level).ignore_res(),
+            settings,
+        )
+    } else {
+        asynced(
+            slog::LevelFilter::new(ReportErrors(ecs_json(io::stdout())), level).ignore_res(),
+            settings,
+        )
+    };
+    Ok(Telemetry {
+        logger: Logger::root(ReportErrors(drain), o!()),
+        guard: Some(guard),
+        reopen: None,
+    })
+}
+
+/// Routes records of the `log` crate into `logger`. Only the first call in a process wins
+/// (the `log` crate allows one global logger); later calls return `false`.
+pub fn install_log_bridge(logger: &Logger, level: LogLevel) -> bool {
+    let installed = log::set_boxed_logger(Box::new(LogBridge {
+        logger: logger.clone(),
+    }))
+    .is_ok();
+    if installed {
+        log::set_max_level(level.log_filter());
+    }
+    installed
+}
+
+struct LogBridge {
+    logger: Logger,
+}
+
+impl log::Log for LogBridge {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        let target = r.target().to_owned();
+        let l = &self.logger;
+        match r.level() {
+            log::Level::Error => slog::error!(l, "{}", r.args(); "log.origin" => target),
+            log::Level::Warn => slog::warn!(l, "{}", r.args(); "log.origin" => target),
+            log::Level::Info => slog::info!(l, "{}", r.args(); "log.origin" => target),
+            log::Level::Debug => slog::debug!(l, "{}", r.args(); "log.origin" => target),
+            log::Level::Trace => slog::trace!(l, "{}", r.args(); "log.origin" => target),
+        }
+    }
+
+    fn flush(&self) {}
+}
