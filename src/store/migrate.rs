@@ -1,5 +1,5 @@
-//! Embedded migrations, one folder per dialect. On PostgreSQL they run under an advisory lock
-//! so that two instances starting together cannot race.
+//! Embedded migrations, one folder per dialect. They run under a lock (an advisory lock on
+//! PostgreSQL, the write lock on SQLite) so that two instances starting together cannot race.
 
 use diesel::RunQueryDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -20,8 +20,12 @@ fn migration_err(e: impl std::fmt::Display) -> StoreError {
 pub fn run_pending(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
     match conn {
         Conn::Sqlite(c) => {
-            let applied = c.run_pending_migrations(SQLITE).map_err(migration_err)?;
-            Ok(applied.iter().map(ToString::to_string).collect())
+            // The write lock, taken up front, plays the advisory lock's part: a second runner
+            // waits, then finds nothing pending.
+            c.immediate_transaction(|c| {
+                let applied = c.run_pending_migrations(SQLITE).map_err(migration_err)?;
+                Ok(applied.iter().map(ToString::to_string).collect())
+            })
         }
         Conn::Pg(c) => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({PG_LOCK_KEY})"))

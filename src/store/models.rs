@@ -111,7 +111,7 @@ impl std::fmt::Debug for CredentialRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = schema::trading_configs)]
+#[diesel(table_name = schema::trading_configs, treat_none_as_null = true)]
 pub struct TradingConfigRow {
     pub account_id: i64,
     pub token: String,
@@ -141,7 +141,7 @@ pub struct TradingConfigRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]
-#[diesel(table_name = schema::token_mappings)]
+#[diesel(table_name = schema::token_mappings, treat_none_as_null = true)]
 pub struct TokenMapping {
     pub alpha_id: String,
     pub symbol: String,

@@ -1,1 +1,13 @@
+//! The integration suite: one binary, real databases. The backend comes from
+//! `ALPHA_OTO_TEST_BACKEND` (`sqlite`, the default, or `postgres`); the test command runs the
+//! suite once on each. Every test gets its own database, so tests run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cli;
+mod config;
+mod logs;
+mod store_lease;
+mod store_queries;
+mod store_schema;
+mod support;
+mod vault;

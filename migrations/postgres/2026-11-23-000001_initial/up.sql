@@ -13,7 +13,7 @@ CREATE TABLE accounts (
 );
 
 CREATE TABLE credentials (
-    account_id    BIGINT  PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    account_id    BIGINT  NOT NULL PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
     key_id        TEXT    NOT NULL,
     headers_ct    BYTEA   NOT NULL,
     cookies_ct    BYTEA   NOT NULL,
@@ -22,7 +22,7 @@ CREATE TABLE credentials (
 CREATE INDEX credentials_key_id ON credentials (key_id);
 
 CREATE TABLE trading_configs (
-    account_id         BIGINT  PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    account_id         BIGINT  NOT NULL PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
     token              TEXT    NOT NULL,
     chain              TEXT,
     order_usdt         TEXT    NOT NULL,
@@ -43,7 +43,7 @@ CREATE TABLE trading_configs (
 );
 
 CREATE TABLE token_mappings (
-    alpha_id         TEXT   PRIMARY KEY,
+    alpha_id         TEXT   NOT NULL PRIMARY KEY,
     symbol           TEXT   NOT NULL,
     chain_id         TEXT   NOT NULL,
     contract_address TEXT,
@@ -52,7 +52,7 @@ CREATE TABLE token_mappings (
 CREATE INDEX token_mappings_symbol ON token_mappings (symbol);
 
 CREATE TABLE token_precisions (
-    order_symbol  TEXT   PRIMARY KEY,
+    order_symbol  TEXT   NOT NULL PRIMARY KEY,
     tick_size     TEXT   NOT NULL,
     step_size     TEXT   NOT NULL,
     min_qty       TEXT   NOT NULL,
@@ -147,7 +147,7 @@ CREATE INDEX events_account_created ON events (account_id, created_at_ms);
 CREATE INDEX events_webhook_pending ON events (webhook_status) WHERE webhook_status = 'pending';
 
 CREATE TABLE leases (
-    account_id     BIGINT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    account_id     BIGINT NOT NULL PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
     owner          TEXT,
     fencing_token  BIGINT NOT NULL DEFAULT 0,
     expires_at_ms  BIGINT NOT NULL DEFAULT 0,
