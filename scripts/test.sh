@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The whole test suite: format check, clippy with warnings denied, then every test twice, on
+# SQLite and on PostgreSQL. PostgreSQL and Redis are used where they answer, started (or
+# installed, when running as root on Debian) where they do not; a database test is never
+# skipped. Settings:
+#   ALPHA_OTO_TEST_PG_URL     admin URL of a PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
+#   ALPHA_OTO_TEST_REDIS_URL  Redis URL (default redis://127.0.0.1:6379)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL=${ALPHA_OTO_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+REDIS_URL=${ALPHA_OTO_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+start_all=$SECONDS
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# host and port of a URL like scheme://[user[:pw]@]host[:port][/...]
+url_host() { local r=${1#*://}; r=${r#*@}; r=${r%%/*}; echo "${r%%:*}"; }
+url_port() { local r=${1#*://}; r=${r#*@}; r=${r%%/*}; [[ $r == *:* ]] && echo "${r##*:}" || echo "$2"; }
+answers() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+wait_for() { # host port what
+  for _ in $(seq 1 60); do answers "$1" "$2" && return 0; sleep 0.5; done
+  return 1
+}
+apt_install() {
+  is_root && command -v apt-get >/dev/null || return 1
+  say "installing $*"
+  [ -n "${APT_UPDATED:-}" ] || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# Connects and runs a query where psql is installed (it catches refused logins too), else only
+# checks that the port answers.
+pg_ok() {
+  if command -v psql >/dev/null; then PGCONNECT_TIMEOUT=3 psql -w "$1" -Atqc 'select 1' >/dev/null 2>&1
+  else answers "$(url_host "$1")" "$(url_port "$1" 5432)"; fi
+}
+
+ensure_postgres() {
+  local host port
+  host=$(url_host "$PG_URL"); port=$(url_port "$PG_URL" 5432)
+  if pg_ok "$PG_URL"; then echo "PostgreSQL answers at $host:$port"; return; fi
+  case $host in 127.0.0.1|localhost|::1) ;; *) die "PostgreSQL at $PG_URL does not answer (ALPHA_OTO_TEST_PG_URL)";; esac
+  if ! command -v pg_ctlcluster >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt_install postgresql || die "PostgreSQL is not installed: run 'apt-get install postgresql' as root, or set ALPHA_OTO_TEST_PG_URL to a server"
+  fi
+  if is_root && command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    say "starting the PostgreSQL service"
+    for v in $(ls /etc/postgresql); do pg_ctlcluster --skip-systemctl-redirect "$v" main start || true; done
+    wait_for "$host" "$port" && sleep 1
+    if pg_ok "$PG_URL"; then return; fi
+    echo "the PostgreSQL service does not accept $PG_URL (password auth?): using a private instance"
+  fi
+  # A private, throwaway instance from the installed binaries, trust auth on loopback only.
+  local bindir; bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+  local dir=$PWD/target/pg-test port2=55432
+  say "starting a private PostgreSQL in $dir on port $port2"
+  local run=(); is_root && run=(runuser -u postgres --)
+  if [ -f "$dir/data/postmaster.pid" ]; then "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" stop -m fast >/dev/null 2>&1 || true; fi
+  rm -rf "$dir"; mkdir -p "$dir"; is_root && chown postgres "$dir"
+  "${run[@]}" "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust >/dev/null
+  "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -o "-p $port2 -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+  PG_URL="postgres://postgres@127.0.0.1:$port2/postgres"
+  wait_for 127.0.0.1 "$port2" && pg_ok "$PG_URL" || die "the private PostgreSQL did not start: see $dir/log"
+}
+
+ensure_redis() {
+  local host port
+  host=$(url_host "$REDIS_URL"); port=$(url_port "$REDIS_URL" 6379)
+  if answers "$host" "$port"; then echo "Redis answers at $host:$port"; return; fi
+  case $host in 127.0.0.1|localhost|::1) ;; *) die "Redis at $host:$port does not answer (ALPHA_OTO_TEST_REDIS_URL)";; esac
+  command -v redis-server >/dev/null || apt_install redis-server \
+    || die "Redis is not installed: run 'apt-get install redis-server' as root, or set ALPHA_OTO_TEST_REDIS_URL"
+  say "starting Redis on port $port"
+  mkdir -p target/redis-test
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir "$PWD/target/redis-test" --logfile "$PWD/target/redis-test/redis.log"
+  wait_for "$host" "$port" || die "Redis did not start: see target/redis-test/redis.log"
+}
+
+ensure_toolchain() {
+  command -v cargo >/dev/null || die "cargo is not installed: install Rust from rustup.rs"
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null || die "rustfmt and clippy are needed: install them with your Rust toolchain"
+    rustup component add rustfmt clippy
+  fi
+  command -v cc >/dev/null || apt_install gcc libc6-dev || die "a C compiler is needed (SQLite and libpq are built from source): install gcc"
+}
+
+ensure_toolchain
+say "services"
+ensure_postgres
+ensure_redis
+export ALPHA_OTO_TEST_PG_URL=$PG_URL ALPHA_OTO_TEST_REDIS_URL=$REDIS_URL
+
+step() { local t=$SECONDS; say "$1"; shift; "$@"; echo "($(( SECONDS - t )) s)"; }
+step "format" cargo fmt --all -- --check
+step "clippy" cargo clippy --all-targets --locked -- -D warnings
+step "tests on SQLite" env ALPHA_OTO_TEST_BACKEND=sqlite cargo test --locked
+step "tests on PostgreSQL" env ALPHA_OTO_TEST_BACKEND=postgres cargo test --locked --test it
+say "all checks passed in $(( SECONDS - start_all )) s"
