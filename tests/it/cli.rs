@@ -12,13 +12,18 @@ use crate::support::TestDb;
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_alpha-oto"));
     // The child must not pick up a developer's own settings.
-    c.env_remove("ALPHA_OTO_CONFIG").env_remove("ALPHA_OTO_MASTER_KEY").env_remove("CREDENTIALS_DIRECTORY");
+    c.env_remove("ALPHA_OTO_CONFIG")
+        .env_remove("ALPHA_OTO_MASTER_KEY")
+        .env_remove("CREDENTIALS_DIRECTORY");
     c
 }
 
 fn run(cmd: &mut Command) -> (Output, String, String) {
     let out = cmd.output().unwrap();
-    let (so, se) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     (out, so, se)
 }
 
@@ -31,11 +36,24 @@ fn config_check_names_the_bad_key_and_fails() {
     assert!(!out.status.success());
     assert!(err.contains("database.pool_size"), "{err}");
 
-    std::fs::write(&path, "[api]\nlisten = \"127.0.0.1:9999\"\n[database]\nurl = \"postgres://u:pw@db/x\"\n").unwrap();
-    let (out, printed, _) = run(bin().args(["config", "check", "--config"]).arg(&path).env("ALPHA_OTO__LOG__LEVEL", "debug"));
+    std::fs::write(
+        &path,
+        "[api]\nlisten = \"127.0.0.1:9999\"\n[database]\nurl = \"postgres://u:pw@db/x\"\n",
+    )
+    .unwrap();
+    let (out, printed, _) = run(bin()
+        .args(["config", "check", "--config"])
+        .arg(&path)
+        .env("ALPHA_OTO__LOG__LEVEL", "debug"));
     assert!(out.status.success());
-    assert!(printed.contains("listen = \"127.0.0.1:9999\"") && printed.contains("level = \"debug\""), "{printed}");
-    assert!(!printed.contains("pw@"), "the password is hidden: {printed}");
+    assert!(
+        printed.contains("listen = \"127.0.0.1:9999\"") && printed.contains("level = \"debug\""),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("pw@"),
+        "the password is hidden: {printed}"
+    );
 }
 
 #[test]
@@ -49,12 +67,16 @@ fn keygen_prints_a_usable_key_line_and_hash_token_a_usable_hash() {
 
     let (out, hash, _) = run(bin().args(["hash-token", "a-long-random-operator-token"]));
     assert!(out.status.success());
-    assert_eq!(hash.trim(), alpha_oto::api::auth::hash("a-long-random-operator-token").unwrap());
+    assert_eq!(
+        hash.trim(),
+        alpha_oto::api::auth::hash("a-long-random-operator-token").unwrap()
+    );
     let flags = alpha_oto::config::Overrides::default();
     let text = format!("[api]\ntoken_hashes = [\"{}\"]", hash.trim());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("c.toml"), text).unwrap();
-    alpha_oto::config::Config::load_with_env(Some(&dir.path().join("c.toml")), Vec::new(), &flags).unwrap();
+    alpha_oto::config::Config::load_with_env(Some(&dir.path().join("c.toml")), Vec::new(), &flags)
+        .unwrap();
     let (out, _, err) = run(bin().args(["hash-token", "short"]));
     assert!(!out.status.success() && err.contains("16"), "{err}");
 }
@@ -68,7 +90,12 @@ fn migrate_applies_then_reports_nothing_pending() {
     let (out, printed, _) = run(bin().args(["migrate", "--status", "--database-url", &db.url]));
     assert!(out.status.success());
     assert_eq!(printed.trim(), "no migration pending");
-    assert!(db.store.blocking(store::migrate::pending).unwrap().is_empty());
+    assert!(
+        db.store
+            .blocking(store::migrate::pending)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -79,15 +106,35 @@ fn keys_rotate_reseals_stored_credentials() {
         format!("{id}:{}", line.split_once(':').unwrap().1)
     };
     let (old, new) = (key("old"), key("new"));
-    let acc = db.store.blocking(|c| store::accounts::create(c, "alice", 1)).unwrap().id;
-    let creds = alpha_oto::vault::Credentials::new(Default::default(), "session=1".to_owned().into()).unwrap();
-    Vault::new(KeyRing::parse(&old, "t").unwrap()).put(&mut db.conn(), acc, &creds, 1).unwrap();
+    let acc = db
+        .store
+        .blocking(|c| store::accounts::create(c, "alice", 1))
+        .unwrap()
+        .id;
+    let creds =
+        alpha_oto::vault::Credentials::new(Default::default(), "session=1".to_owned().into())
+            .unwrap();
+    Vault::new(KeyRing::parse(&old, "t").unwrap())
+        .put(&mut db.conn(), acc, &creds, 1)
+        .unwrap();
 
-    let (out, printed, err) = run(bin().args(["keys", "rotate", "--database-url", &db.url]).env("ALPHA_OTO_MASTER_KEY", format!("{new},{old}")));
+    let (out, printed, err) = run(bin()
+        .args(["keys", "rotate", "--database-url", &db.url])
+        .env("ALPHA_OTO_MASTER_KEY", format!("{new},{old}")));
     assert!(out.status.success(), "{printed}{err}");
     assert!(printed.contains("rotated 1 account"), "{printed}");
-    assert_eq!(db.store.blocking(|c| store::credentials::get(c, acc)).unwrap().unwrap().key_id, "new");
-    assert!(!err.contains(new.split_once(':').unwrap().1), "the key is never printed");
+    assert_eq!(
+        db.store
+            .blocking(|c| store::credentials::get(c, acc))
+            .unwrap()
+            .unwrap()
+            .key_id,
+        "new"
+    );
+    assert!(
+        !err.contains(new.split_once(':').unwrap().1),
+        "the key is never printed"
+    );
 
     let (out, _, err) = run(bin().args(["keys", "rotate", "--database-url", &db.url]));
     assert!(!out.status.success());
@@ -99,7 +146,14 @@ fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
     let db = TestDb::empty();
     let data = tempfile::tempdir().unwrap();
     let mut child = bin()
-        .args(["serve", "--log-level", "debug", "--database-url", &db.url, "--data-dir"])
+        .args([
+            "serve",
+            "--log-level",
+            "debug",
+            "--database-url",
+            &db.url,
+            "--data-dir",
+        ])
         .arg(data.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -111,7 +165,8 @@ fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
     loop {
         assert!(Instant::now() < deadline, "no ready line: {seen:?}");
         let line = lines.next().expect("stdout closed before ready").unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         seen.push(v["message"].as_str().unwrap_or_default().to_owned());
         if v["message"] == "ready" {
             assert_eq!(v["event.action"], "daemon-ready");
@@ -119,12 +174,25 @@ fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
         }
     }
     assert!(seen.iter().any(|m| m == "database ready"), "{seen:?}");
-    assert!(db.store.blocking(store::migrate::pending).unwrap().is_empty(), "serve migrated the database");
+    assert!(
+        db.store
+            .blocking(store::migrate::pending)
+            .unwrap()
+            .is_empty(),
+        "serve migrated the database"
+    );
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let exit = child.wait().unwrap();
     assert!(exit.success(), "exit {exit:?}; rest {rest:?}");
-    assert!(rest.iter().any(|l| l.contains("\"stopping\"") && l.contains("SIGTERM")), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("\"stopping\"") && l.contains("SIGTERM")),
+        "{rest:?}"
+    );
 }

@@ -7,7 +7,13 @@ use alpha_oto::telemetry::{self, LogFormat, LogLevel, LogSettings, Overflow, fie
 use serde_json::Value;
 
 fn settings(path: &Path, channel_size: usize, overflow: Overflow) -> LogSettings {
-    LogSettings { level: LogLevel::Debug, file: Some(path.to_owned()), format: LogFormat::Json, channel_size, overflow }
+    LogSettings {
+        level: LogLevel::Debug,
+        file: Some(path.to_owned()),
+        format: LogFormat::Json,
+        channel_size,
+        overflow,
+    }
 }
 
 fn read_lines(path: &Path) -> Vec<Value> {
@@ -38,7 +44,19 @@ fn each_line_is_an_ecs_json_object() {
     let lines = read_lines(&path);
     assert_eq!(lines.len(), 2, "{lines:?}");
     let l = &lines[0];
-    for key in ["@timestamp", "log.level", "message", "ecs.version", "service.name", "event.action", "event.outcome", "error.message", "error.type", "trading.account", "trading.symbol"] {
+    for key in [
+        "@timestamp",
+        "log.level",
+        "message",
+        "ecs.version",
+        "service.name",
+        "event.action",
+        "event.outcome",
+        "error.message",
+        "error.type",
+        "trading.account",
+        "trading.symbol",
+    ] {
         assert!(l.get(key).is_some(), "missing {key} in {l}");
     }
     let ts = l["@timestamp"].as_str().unwrap();
@@ -100,9 +118,15 @@ fn the_drop_policy_reports_every_record_it_drops() {
     tel.shutdown();
     let lines = read_lines(&path);
     let written = lines.iter().filter(|l| l["message"] == "burst").count() as u64;
-    let reported: u64 = lines.iter().filter_map(|l| l.get("count").and_then(Value::as_u64)).sum();
+    let reported: u64 = lines
+        .iter()
+        .filter_map(|l| l.get("count").and_then(Value::as_u64))
+        .sum();
     assert!(written <= 100_000);
-    assert!(written + reported >= 100_000, "written {written} + reported {reported}: a drop went unreported");
+    assert!(
+        written + reported >= 100_000,
+        "written {written} + reported {reported}: a drop went unreported"
+    );
 }
 
 #[test]
@@ -116,8 +140,14 @@ fn sighup_reopens_the_log_file() {
     slog::info!(log, "before rotation");
     // Wait for the writer thread to put the first record in the file, then rotate it away.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::fs::read_to_string(&path).unwrap_or_default().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the first record never reached the file");
+    while std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first record never reached the file"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     std::fs::rename(&path, &rotated).unwrap();
@@ -128,6 +158,16 @@ fn sighup_reopens_the_log_file() {
 
     let old = read_lines(&rotated);
     let new = read_lines(&path);
-    assert_eq!(old.iter().map(|l| l["message"].as_str().unwrap()).collect::<Vec<_>>(), ["before rotation"]);
-    assert_eq!(new.iter().map(|l| l["message"].as_str().unwrap()).collect::<Vec<_>>(), ["after rotation"]);
+    assert_eq!(
+        old.iter()
+            .map(|l| l["message"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["before rotation"]
+    );
+    assert_eq!(
+        new.iter()
+            .map(|l| l["message"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["after rotation"]
+    );
 }

@@ -12,21 +12,38 @@ fn claim_renew_and_release() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let acc = store::accounts::create(&mut c, "alice", 1).unwrap().id;
-    let a = store::lease::claim(&mut c, acc, "host-a", 60_000).unwrap().unwrap();
+    let a = store::lease::claim(&mut c, acc, "host-a", 60_000)
+        .unwrap()
+        .unwrap();
     assert_eq!((a.owner.as_str(), a.token), ("host-a", 1));
-    assert_eq!(store::lease::claim(&mut c, acc, "host-b", 60_000).unwrap(), None, "held by another owner");
+    assert_eq!(
+        store::lease::claim(&mut c, acc, "host-b", 60_000).unwrap(),
+        None,
+        "held by another owner"
+    );
 
     let renewed = store::lease::renew(&mut c, &a, 120_000).unwrap();
     assert_eq!(renewed.token, a.token, "renewal keeps the token");
     assert!(renewed.expires_at_ms > a.expires_at_ms);
 
     assert!(store::lease::release(&mut c, &renewed).unwrap());
-    assert!(!store::lease::release(&mut c, &renewed).unwrap(), "already released");
-    assert!(matches!(store::lease::renew(&mut c, &renewed, 1_000), Err(StoreError::LeaseLost { .. })));
-    let b = store::lease::claim(&mut c, acc, "host-b", 60_000).unwrap().unwrap();
+    assert!(
+        !store::lease::release(&mut c, &renewed).unwrap(),
+        "already released"
+    );
+    assert!(matches!(
+        store::lease::renew(&mut c, &renewed, 1_000),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    let b = store::lease::claim(&mut c, acc, "host-b", 60_000)
+        .unwrap()
+        .unwrap();
     assert_eq!(b.token, 2, "every claim raises the token");
     let row = store::lease::current(&mut c, acc).unwrap().unwrap();
-    assert_eq!((row.owner.as_deref(), row.fencing_token), (Some("host-b"), 2));
+    assert_eq!(
+        (row.owner.as_deref(), row.fencing_token),
+        (Some("host-b"), 2)
+    );
 }
 
 #[test]
@@ -34,12 +51,19 @@ fn the_same_owner_reclaims_at_once_with_a_new_token() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let acc = store::accounts::create(&mut c, "alice", 1).unwrap().id;
-    let first = store::lease::claim(&mut c, acc, "host-a", 60_000).unwrap().unwrap();
+    let first = store::lease::claim(&mut c, acc, "host-a", 60_000)
+        .unwrap()
+        .unwrap();
     // A restarted instance with the same id takes its account back without waiting for expiry,
     // and whatever the old process still holds is fenced off.
-    let second = store::lease::claim(&mut c, acc, "host-a", 60_000).unwrap().unwrap();
+    let second = store::lease::claim(&mut c, acc, "host-a", 60_000)
+        .unwrap()
+        .unwrap();
     assert!(second.token > first.token);
-    assert!(matches!(store::lease::renew(&mut c, &first, 1_000), Err(StoreError::LeaseLost { .. })));
+    assert!(matches!(
+        store::lease::renew(&mut c, &first, 1_000),
+        Err(StoreError::LeaseLost { .. })
+    ));
 }
 
 #[test]
@@ -47,16 +71,32 @@ fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let acc = store::accounts::create(&mut c, "alice", 1).unwrap().id;
-    let old = store::lease::claim(&mut c, acc, "host-a", 200).unwrap().unwrap();
-    assert_eq!(store::lease::claim(&mut c, acc, "host-b", 60_000).unwrap(), None);
+    let old = store::lease::claim(&mut c, acc, "host-a", 200)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store::lease::claim(&mut c, acc, "host-b", 60_000).unwrap(),
+        None
+    );
     std::thread::sleep(Duration::from_millis(350));
 
-    let new = store::lease::claim(&mut c, acc, "host-b", 60_000).unwrap().unwrap();
+    let new = store::lease::claim(&mut c, acc, "host-b", 60_000)
+        .unwrap()
+        .unwrap();
     assert!(new.token > old.token, "takeover raises the fencing token");
-    assert!(matches!(store::lease::renew(&mut c, &old, 60_000), Err(StoreError::LeaseLost { .. })));
-    assert!(!store::lease::release(&mut c, &old).unwrap(), "the old owner cannot release the new lease");
+    assert!(matches!(
+        store::lease::renew(&mut c, &old, 60_000),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(
+        !store::lease::release(&mut c, &old).unwrap(),
+        "the old owner cannot release the new lease"
+    );
     // The old owner's order intents are refused; the new owner's go through.
-    assert!(matches!(store::orders::insert_intent(&mut c, &old, &manual_order(acc, "a-1")), Err(StoreError::LeaseLost { .. })));
+    assert!(matches!(
+        store::orders::insert_intent(&mut c, &old, &manual_order(acc, "a-1")),
+        Err(StoreError::LeaseLost { .. })
+    ));
     store::orders::insert_intent(&mut c, &new, &manual_order(acc, "b-1")).unwrap();
 }
 
@@ -65,11 +105,19 @@ fn an_expired_lease_can_be_neither_renewed_nor_used_even_before_a_takeover() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let acc = store::accounts::create(&mut c, "alice", 1).unwrap().id;
-    let lease = store::lease::claim(&mut c, acc, "host-a", 100).unwrap().unwrap();
+    let lease = store::lease::claim(&mut c, acc, "host-a", 100)
+        .unwrap()
+        .unwrap();
     store::orders::insert_intent(&mut c, &lease, &manual_order(acc, "a-1")).unwrap();
     std::thread::sleep(Duration::from_millis(250));
-    assert!(matches!(store::orders::insert_intent(&mut c, &lease, &manual_order(acc, "a-2")), Err(StoreError::LeaseLost { .. })));
-    assert!(matches!(store::lease::renew(&mut c, &lease, 60_000), Err(StoreError::LeaseLost { .. })));
+    assert!(matches!(
+        store::orders::insert_intent(&mut c, &lease, &manual_order(acc, "a-2")),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        store::lease::renew(&mut c, &lease, 60_000),
+        Err(StoreError::LeaseLost { .. })
+    ));
 }
 
 fn manual_order(account_id: i64, intent: &str) -> store::models::NewOrder {
@@ -94,7 +142,11 @@ fn racing_claimants_get_exactly_one_lease() {
     let db = TestDb::migrated();
     let contenders = 4;
     for round in 0..10 {
-        let acc = db.store.blocking(|c| store::accounts::create(c, &format!("acc{round}"), 1)).unwrap().id;
+        let acc = db
+            .store
+            .blocking(|c| store::accounts::create(c, &format!("acc{round}"), 1))
+            .unwrap()
+            .id;
         let barrier = Barrier::new(contenders);
         let won: Vec<Option<store::lease::Lease>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..contenders)
@@ -112,7 +164,11 @@ fn racing_claimants_get_exactly_one_lease() {
         let winners: Vec<_> = won.into_iter().flatten().collect();
         assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
         assert_eq!(winners[0].token, 1);
-        let row = db.store.blocking(|c| store::lease::current(c, acc)).unwrap().unwrap();
+        let row = db
+            .store
+            .blocking(|c| store::lease::current(c, acc))
+            .unwrap()
+            .unwrap();
         assert_eq!(row.owner.as_deref(), Some(winners[0].owner.as_str()));
     }
 }

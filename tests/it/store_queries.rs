@@ -50,19 +50,48 @@ fn accounts_create_find_list_state_and_delete() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let a = store::accounts::create(&mut c, "alice", 10).unwrap();
-    assert_eq!((a.name.as_str(), a.state, a.created_at_ms), ("alice", AccountState::Stopped, 10));
+    assert_eq!(
+        (a.name.as_str(), a.state, a.created_at_ms),
+        ("alice", AccountState::Stopped, 10)
+    );
     let b = store::accounts::create(&mut c, "bob", 11).unwrap();
-    assert!(store::accounts::create(&mut c, "alice", 12).unwrap_err().is_conflict());
+    assert!(
+        store::accounts::create(&mut c, "alice", 12)
+            .unwrap_err()
+            .is_conflict()
+    );
 
     assert_eq!(store::accounts::get(&mut c, a.id).unwrap(), a);
-    assert_eq!(store::accounts::find_by_name(&mut c, "bob").unwrap(), Some(b.clone()));
-    assert_eq!(store::accounts::find_by_name(&mut c, "carol").unwrap(), None);
-    let names: Vec<_> = store::accounts::list(&mut c).unwrap().into_iter().map(|a| a.name).collect();
+    assert_eq!(
+        store::accounts::find_by_name(&mut c, "bob").unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(
+        store::accounts::find_by_name(&mut c, "carol").unwrap(),
+        None
+    );
+    let names: Vec<_> = store::accounts::list(&mut c)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
     assert_eq!(names, ["alice", "bob"]);
 
-    let paused = store::accounts::set_state(&mut c, a.id, AccountState::Paused, Some("stream_lost"), 20).unwrap();
-    assert_eq!((paused.state, paused.pause_reason.as_deref(), paused.updated_at_ms), (AccountState::Paused, Some("stream_lost"), 20));
-    assert!(matches!(store::accounts::get(&mut c, 9_999), Err(StoreError::NotFound(_))));
+    let paused =
+        store::accounts::set_state(&mut c, a.id, AccountState::Paused, Some("stream_lost"), 20)
+            .unwrap();
+    assert_eq!(
+        (
+            paused.state,
+            paused.pause_reason.as_deref(),
+            paused.updated_at_ms
+        ),
+        (AccountState::Paused, Some("stream_lost"), 20)
+    );
+    assert!(matches!(
+        store::accounts::get(&mut c, 9_999),
+        Err(StoreError::NotFound(_))
+    ));
     assert!(matches!(
         store::accounts::set_state(&mut c, 9_999, AccountState::Idle, None, 1),
         Err(StoreError::NotFound(_))
@@ -70,7 +99,9 @@ fn accounts_create_find_list_state_and_delete() {
 
     // Deleting cascades to what the account owns; its audit events stay, with its name.
     store::configs::upsert(&mut c, &config_row(a.id)).unwrap();
-    store::lease::claim(&mut c, a.id, "host-a", 60_000).unwrap().unwrap();
+    store::lease::claim(&mut c, a.id, "host-a", 60_000)
+        .unwrap()
+        .unwrap();
     let ev = store::events::append(&mut c, &event(Some(a.id), "account-created", 1)).unwrap();
     assert!(store::accounts::delete(&mut c, a.id).unwrap());
     assert!(!store::accounts::delete(&mut c, a.id).unwrap());
@@ -78,7 +109,14 @@ fn accounts_create_find_list_state_and_delete() {
     assert_eq!(store::lease::current(&mut c, a.id).unwrap(), None);
     let kept = store::events::list(&mut c, None, Page::first(10)).unwrap();
     assert_eq!(kept.len(), 1);
-    assert_eq!((kept[0].id, kept[0].account_id, kept[0].account_name.as_deref()), (ev.id, None, Some("alice")));
+    assert_eq!(
+        (
+            kept[0].id,
+            kept[0].account_id,
+            kept[0].account_name.as_deref()
+        ),
+        (ev.id, None, Some("alice"))
+    );
 }
 
 #[test]
@@ -91,16 +129,31 @@ fn trading_config_round_trips_exact_decimals_and_counts_revisions() {
     assert_eq!(first.revision, 1);
     assert_eq!(first.daily_target_usdt, d("65536.00000001"));
     assert_eq!(first.sell_offset_value, d("-0.000000001"));
-    assert_eq!(store::configs::get(&mut c, a.id).unwrap(), Some(first.clone()));
+    assert_eq!(
+        store::configs::get(&mut c, a.id).unwrap(),
+        Some(first.clone())
+    );
 
     let mut changed = config_row(a.id);
     changed.order_usdt = d("25.5");
     changed.auto_resume = true;
     changed.webhook_url = None;
     let second = store::configs::upsert(&mut c, &changed).unwrap();
-    assert_eq!((second.revision, second.order_usdt, second.auto_resume, second.webhook_url), (2, d("25.5"), true, None));
+    assert_eq!(
+        (
+            second.revision,
+            second.order_usdt,
+            second.auto_resume,
+            second.webhook_url
+        ),
+        (2, d("25.5"), true, None)
+    );
     // A config for an account that does not exist is refused by the foreign key.
-    assert!(store::configs::upsert(&mut c, &config_row(a.id + 100)).unwrap_err().is_conflict());
+    assert!(
+        store::configs::upsert(&mut c, &config_row(a.id + 100))
+            .unwrap_err()
+            .is_conflict()
+    );
 }
 
 #[test]
@@ -118,9 +171,21 @@ fn token_mappings_and_precisions_upsert_and_read() {
     store::tokens::upsert_mapping(&mut c, &m("ALPHA_373", "8453", 1)).unwrap();
     store::tokens::upsert_mapping(&mut c, &m("ALPHA_22", "56", 2)).unwrap();
     let all = store::tokens::mappings_by_symbol(&mut c, "KOGE").unwrap();
-    assert_eq!(all.iter().map(|m| (m.alpha_id.as_str(), m.fetched_at_ms)).collect::<Vec<_>>(), [("ALPHA_22", 2), ("ALPHA_373", 1)]);
-    assert_eq!(store::tokens::mapping(&mut c, "ALPHA_373").unwrap(), Some(m("ALPHA_373", "8453", 1)));
-    assert!(store::tokens::mappings_by_symbol(&mut c, "NOPE").unwrap().is_empty());
+    assert_eq!(
+        all.iter()
+            .map(|m| (m.alpha_id.as_str(), m.fetched_at_ms))
+            .collect::<Vec<_>>(),
+        [("ALPHA_22", 2), ("ALPHA_373", 1)]
+    );
+    assert_eq!(
+        store::tokens::mapping(&mut c, "ALPHA_373").unwrap(),
+        Some(m("ALPHA_373", "8453", 1))
+    );
+    assert!(
+        store::tokens::mappings_by_symbol(&mut c, "NOPE")
+            .unwrap()
+            .is_empty()
+    );
 
     let p = TokenPrecision {
         order_symbol: "ALPHA_971USDT".into(),
@@ -132,12 +197,30 @@ fn token_mappings_and_precisions_upsert_and_read() {
         fetched_at_ms: 7,
     };
     store::tokens::upsert_precision(&mut c, &p).unwrap();
-    let got = store::tokens::precision(&mut c, "ALPHA_971USDT").unwrap().unwrap();
+    let got = store::tokens::precision(&mut c, "ALPHA_971USDT")
+        .unwrap()
+        .unwrap();
     assert_eq!(got, p);
     assert_eq!(got.step_size.to_string(), "0.1", "stored in canonical form");
-    store::tokens::upsert_precision(&mut c, &TokenPrecision { fetched_at_ms: 8, ..p.clone() }).unwrap();
-    assert_eq!(store::tokens::precision(&mut c, "ALPHA_971USDT").unwrap().unwrap().fetched_at_ms, 8);
-    assert_eq!(store::tokens::precision(&mut c, "ALPHA_1USDT").unwrap(), None);
+    store::tokens::upsert_precision(
+        &mut c,
+        &TokenPrecision {
+            fetched_at_ms: 8,
+            ..p.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        store::tokens::precision(&mut c, "ALPHA_971USDT")
+            .unwrap()
+            .unwrap()
+            .fetched_at_ms,
+        8
+    );
+    assert_eq!(
+        store::tokens::precision(&mut c, "ALPHA_1USDT").unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -145,22 +228,58 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let (cycle, legs) = store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-1", 100)).unwrap();
+    let (cycle, legs) =
+        store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-1", 100))
+            .unwrap();
     assert_eq!(cycle.payment_amount, d("9.99999944"));
     assert_eq!(legs.len(), 2);
-    assert_eq!((legs[0].role, legs[0].side, legs[0].status, legs[0].intent_id.as_str()), (OrderRole::Working, Side::Buy, OrderStatus::Intent, "i-1:w"));
-    assert_eq!((legs[1].role, legs[1].side, legs[1].price), (OrderRole::Pending, Side::Sell, d("0.0000058")));
+    assert_eq!(
+        (
+            legs[0].role,
+            legs[0].side,
+            legs[0].status,
+            legs[0].intent_id.as_str()
+        ),
+        (OrderRole::Working, Side::Buy, OrderStatus::Intent, "i-1:w")
+    );
+    assert_eq!(
+        (legs[1].role, legs[1].side, legs[1].price),
+        (OrderRole::Pending, Side::Sell, d("0.0000058"))
+    );
 
     // A second open pair for the same account is impossible, as is reusing an intent id.
-    let err = store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-2", 101)).unwrap_err();
+    let err =
+        store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-2", 101))
+            .unwrap_err();
     assert!(err.is_conflict(), "{err}");
-    assert_eq!(store::orders::list(&mut c, acc, Page::first(10)).unwrap().len(), 2, "the refused intent left nothing");
+    assert_eq!(
+        store::orders::list(&mut c, acc, Page::first(10))
+            .unwrap()
+            .len(),
+        2,
+        "the refused intent left nothing"
+    );
 
-    let placed = store::cycles::set_exchange_ids(&mut c, cycle.id, "176849327", "176849328", Some("89863105"), 110).unwrap();
+    let placed = store::cycles::set_exchange_ids(
+        &mut c,
+        cycle.id,
+        "176849327",
+        "176849328",
+        Some("89863105"),
+        110,
+    )
+    .unwrap();
     assert_eq!(placed.working_order_id.as_deref(), Some("176849327"));
     let legs = store::orders::for_cycle(&mut c, cycle.id).unwrap();
-    assert_eq!(legs.iter().map(|o| (o.exchange_order_id.as_deref(), o.status)).collect::<Vec<_>>(),
-        [(Some("176849327"), OrderStatus::New), (Some("176849328"), OrderStatus::Pending)]);
+    assert_eq!(
+        legs.iter()
+            .map(|o| (o.exchange_order_id.as_deref(), o.status))
+            .collect::<Vec<_>>(),
+        [
+            (Some("176849327"), OrderStatus::New),
+            (Some("176849328"), OrderStatus::Pending)
+        ]
+    );
 
     let progress = CycleProgress {
         state: "pending".into(),
@@ -170,21 +289,55 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
         fees_usdt: d("0.00099999"),
     };
     let p = store::cycles::record_progress(&mut c, cycle.id, &progress, 120).unwrap();
-    assert_eq!((p.bought_qty, p.volume_usdt, p.closed_at_ms), (d("1779676"), d("9.99999944"), None));
-    assert_eq!(store::cycles::live(&mut c, acc).unwrap().map(|c| c.id), Some(cycle.id));
+    assert_eq!(
+        (p.bought_qty, p.volume_usdt, p.closed_at_ms),
+        (d("1779676"), d("9.99999944"), None)
+    );
+    assert_eq!(
+        store::cycles::live(&mut c, acc).unwrap().map(|c| c.id),
+        Some(cycle.id)
+    );
 
-    let done = CycleProgress { state: "done".into(), sold_qty: d("1779676"), volume_usdt: d("20.1"), ..progress };
+    let done = CycleProgress {
+        state: "done".into(),
+        sold_qty: d("1779676"),
+        volume_usdt: d("20.1"),
+        ..progress
+    };
     let closed = store::cycles::close(&mut c, cycle.id, "filled", &done, 130).unwrap();
-    assert_eq!((closed.outcome.as_deref(), closed.closed_at_ms, closed.volume_usdt), (Some("filled"), Some(130), d("20.1")));
-    assert!(matches!(store::cycles::close(&mut c, cycle.id, "filled", &done, 131), Err(StoreError::NotFound(_))));
+    assert_eq!(
+        (
+            closed.outcome.as_deref(),
+            closed.closed_at_ms,
+            closed.volume_usdt
+        ),
+        (Some("filled"), Some(130), d("20.1"))
+    );
+    assert!(matches!(
+        store::cycles::close(&mut c, cycle.id, "filled", &done, 131),
+        Err(StoreError::NotFound(_))
+    ));
     assert_eq!(store::cycles::live(&mut c, acc).unwrap(), None);
     assert_eq!(store::cycles::get(&mut c, cycle.id).unwrap(), closed);
 
     // With the first closed, the next pair may open.
-    let (next, _) = store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-3", 140)).unwrap();
+    let (next, _) =
+        store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-3", 140))
+            .unwrap();
     let listed = store::cycles::list(&mut c, acc, Page::first(10)).unwrap();
-    assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), [next.id, cycle.id]);
-    let older = store::cycles::list(&mut c, acc, Page { before_id: Some(next.id), limit: 10 }).unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [next.id, cycle.id]
+    );
+    let older = store::cycles::list(
+        &mut c,
+        acc,
+        Page {
+            before_id: Some(next.id),
+            limit: 10,
+        },
+    )
+    .unwrap();
     assert_eq!(older.iter().map(|c| c.id).collect::<Vec<_>>(), [cycle.id]);
 }
 
@@ -193,11 +346,17 @@ fn an_intent_under_a_stale_fencing_token_is_refused() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let stale = store::lease::Lease { token: lease.token - 1, ..lease.clone() };
-    let err = store::cycles::insert_intent(&mut c, &stale, &new_cycle(acc, stale.token, "i-1", 1)).unwrap_err();
+    let stale = store::lease::Lease {
+        token: lease.token - 1,
+        ..lease.clone()
+    };
+    let err = store::cycles::insert_intent(&mut c, &stale, &new_cycle(acc, stale.token, "i-1", 1))
+        .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
     // A cycle that names another token than its lease is refused before any write.
-    let err = store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token + 5, "i-1", 1)).unwrap_err();
+    let err =
+        store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token + 5, "i-1", 1))
+            .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
     assert_eq!(store::cycles::live(&mut c, acc).unwrap(), None);
 }
@@ -225,39 +384,102 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
     let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1")).unwrap();
-    assert!(store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1")).unwrap_err().is_conflict());
+    assert!(
+        store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"))
+            .unwrap_err()
+            .is_conflict()
+    );
 
     let placed = store::orders::set_placed(&mut c, o.id, "51481849", OrderStatus::New, 2).unwrap();
-    assert_eq!((placed.exchange_order_id.as_deref(), placed.status), (Some("51481849"), OrderStatus::New));
-    assert_eq!(store::orders::by_exchange_id(&mut c, "51481849").unwrap().map(|o| o.id), Some(o.id));
+    assert_eq!(
+        (placed.exchange_order_id.as_deref(), placed.status),
+        (Some("51481849"), OrderStatus::New)
+    );
+    assert_eq!(
+        store::orders::by_exchange_id(&mut c, "51481849")
+            .unwrap()
+            .map(|o| o.id),
+        Some(o.id)
+    );
     assert_eq!(store::orders::by_exchange_id(&mut c, "1").unwrap(), None);
 
     // One exchange order id can belong to one row only.
     let other = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-2")).unwrap();
-    assert!(store::orders::set_placed(&mut c, other.id, "51481849", OrderStatus::New, 3).unwrap_err().is_conflict());
+    assert!(
+        store::orders::set_placed(&mut c, other.id, "51481849", OrderStatus::New, 3)
+            .unwrap_err()
+            .is_conflict()
+    );
 
-    let part = store::orders::update_status(&mut c, o.id, OrderStatus::PartiallyFilled, d("5"), d("0.0000275"), 4).unwrap();
-    assert_eq!((part.status, part.filled_qty), (OrderStatus::PartiallyFilled, d("5")));
-    let open: Vec<_> = store::orders::open_for_account(&mut c, acc).unwrap().into_iter().map(|o| o.id).collect();
+    let part = store::orders::update_status(
+        &mut c,
+        o.id,
+        OrderStatus::PartiallyFilled,
+        d("5"),
+        d("0.0000275"),
+        4,
+    )
+    .unwrap();
+    assert_eq!(
+        (part.status, part.filled_qty),
+        (OrderStatus::PartiallyFilled, d("5"))
+    );
+    let open: Vec<_> = store::orders::open_for_account(&mut c, acc)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
     assert_eq!(open, [o.id, other.id]);
 
-    let filled = store::orders::update_status(&mut c, o.id, OrderStatus::Filled, d("12.3"), d("0.00006765"), 5).unwrap();
+    let filled = store::orders::update_status(
+        &mut c,
+        o.id,
+        OrderStatus::Filled,
+        d("12.3"),
+        d("0.00006765"),
+        5,
+    )
+    .unwrap();
     assert_eq!(filled.status, OrderStatus::Filled);
     // A late NEW report after the fill changes nothing.
-    let late = store::orders::update_status(&mut c, o.id, OrderStatus::New, d("0"), d("0"), 6).unwrap();
+    let late =
+        store::orders::update_status(&mut c, o.id, OrderStatus::New, d("0"), d("0"), 6).unwrap();
     assert_eq!(late, filled);
     assert_eq!(store::orders::get(&mut c, o.id).unwrap(), filled);
-    let open: Vec<_> = store::orders::open_for_account(&mut c, acc).unwrap().into_iter().map(|o| o.id).collect();
+    let open: Vec<_> = store::orders::open_for_account(&mut c, acc)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
     assert_eq!(open, [other.id]);
 
     let page = store::orders::list(&mut c, acc, Page::first(1)).unwrap();
     assert_eq!(page.iter().map(|o| o.id).collect::<Vec<_>>(), [other.id]);
-    let rest = store::orders::list(&mut c, acc, Page { before_id: Some(other.id), limit: 5 }).unwrap();
+    let rest = store::orders::list(
+        &mut c,
+        acc,
+        Page {
+            before_id: Some(other.id),
+            limit: 5,
+        },
+    )
+    .unwrap();
     assert_eq!(rest.iter().map(|o| o.id).collect::<Vec<_>>(), [o.id]);
-    assert!(matches!(store::orders::get(&mut c, 9_999), Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store::orders::get(&mut c, 9_999),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
-fn fill(acc: i64, order_id: i64, trade: &str, cum: &str, qty: &str, quote: &str, at: i64) -> NewFill {
+fn fill(
+    acc: i64,
+    order_id: i64,
+    trade: &str,
+    cum: &str,
+    qty: &str,
+    quote: &str,
+    at: i64,
+) -> NewFill {
     NewFill {
         account_id: acc,
         order_id,
@@ -281,22 +503,64 @@ fn fills_are_recorded_once_and_volume_is_exact() {
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
     let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1")).unwrap();
-    assert!(store::fills::record(&mut c, &fill(acc, o.id, "798492", "5", "5", "0.1", 1_000)).unwrap());
+    assert!(
+        store::fills::record(&mut c, &fill(acc, o.id, "798492", "5", "5", "0.1", 1_000)).unwrap()
+    );
     // The same report again (the stream repeats, or a reconciliation replays it): ignored.
-    assert!(!store::fills::record(&mut c, &fill(acc, o.id, "798492", "5", "5", "0.1", 1_000)).unwrap());
-    assert!(!store::fills::record(&mut c, &fill(acc, o.id, "798492", "5.00", "5", "0.1", 1_000)).unwrap());
+    assert!(
+        !store::fills::record(&mut c, &fill(acc, o.id, "798492", "5", "5", "0.1", 1_000)).unwrap()
+    );
+    assert!(
+        !store::fills::record(
+            &mut c,
+            &fill(acc, o.id, "798492", "5.00", "5", "0.1", 1_000)
+        )
+        .unwrap()
+    );
     // A second piece with the same trade id but a new cumulative quantity is a real fill.
-    assert!(store::fills::record(&mut c, &fill(acc, o.id, "798492", "12.3", "7.3", "0.2", 2_000)).unwrap());
+    assert!(
+        store::fills::record(
+            &mut c,
+            &fill(acc, o.id, "798492", "12.3", "7.3", "0.2", 2_000)
+        )
+        .unwrap()
+    );
     assert_eq!(store::fills::for_order(&mut c, o.id).unwrap().len(), 2);
 
     let v = store::fills::volume_between(&mut c, acc, 0, 10_000).unwrap();
-    assert_eq!(v, store::fills::Volume { quote: d("0.3"), trades: 2 }, "0.1 + 0.2 is exactly 0.3");
-    assert_eq!(store::fills::volume_between(&mut c, acc, 1_001, 2_000).unwrap().trades, 0, "the range is half-open");
-    assert_eq!(store::fills::volume_between(&mut c, acc, 2_000, 2_001).unwrap().quote, d("0.2"));
+    assert_eq!(
+        v,
+        store::fills::Volume {
+            quote: d("0.3"),
+            trades: 2
+        },
+        "0.1 + 0.2 is exactly 0.3"
+    );
+    assert_eq!(
+        store::fills::volume_between(&mut c, acc, 1_001, 2_000)
+            .unwrap()
+            .trades,
+        0,
+        "the range is half-open"
+    );
+    assert_eq!(
+        store::fills::volume_between(&mut c, acc, 2_000, 2_001)
+            .unwrap()
+            .quote,
+        d("0.2")
+    );
 
     let newest = store::fills::list(&mut c, acc, Page::first(1)).unwrap();
     assert_eq!(newest[0].cum_qty, d("12.3"));
-    let older = store::fills::list(&mut c, acc, Page { before_id: Some(newest[0].id), limit: 10 }).unwrap();
+    let older = store::fills::list(
+        &mut c,
+        acc,
+        Page {
+            before_id: Some(newest[0].id),
+            limit: 10,
+        },
+    )
+    .unwrap();
     assert_eq!(older.len(), 1);
     assert_eq!(older[0].trade_id, "798492");
 }
@@ -338,19 +602,58 @@ fn events_append_page_and_track_webhooks() {
     let a = store::accounts::create(&mut c, "alice", 1).unwrap();
     let e1 = store::events::append(&mut c, &event(Some(a.id), "paused", 10)).unwrap();
     let e2 = store::events::append(&mut c, &event(None, "halt", 11)).unwrap();
-    let e3 = store::events::append(&mut c, &NewEvent { webhook_status: WebhookStatus::None, ..event(Some(a.id), "resumed", 12) }).unwrap();
-    let bad = NewEvent { data: "[1,2]".into(), ..event(None, "x", 1) };
-    assert!(matches!(store::events::append(&mut c, &bad), Err(StoreError::Corrupt { .. })));
+    let e3 = store::events::append(
+        &mut c,
+        &NewEvent {
+            webhook_status: WebhookStatus::None,
+            ..event(Some(a.id), "resumed", 12)
+        },
+    )
+    .unwrap();
+    let bad = NewEvent {
+        data: "[1,2]".into(),
+        ..event(None, "x", 1)
+    };
+    assert!(matches!(
+        store::events::append(&mut c, &bad),
+        Err(StoreError::Corrupt { .. })
+    ));
 
     let ids = |v: Vec<Event>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
-    assert_eq!(ids(store::events::list(&mut c, None, Page::first(10)).unwrap()), [e3.id, e2.id, e1.id]);
-    assert_eq!(ids(store::events::list(&mut c, Some(a.id), Page::first(10)).unwrap()), [e3.id, e1.id]);
-    assert_eq!(ids(store::events::list(&mut c, Some(a.id), Page { before_id: Some(e3.id), limit: 10 }).unwrap()), [e1.id]);
+    assert_eq!(
+        ids(store::events::list(&mut c, None, Page::first(10)).unwrap()),
+        [e3.id, e2.id, e1.id]
+    );
+    assert_eq!(
+        ids(store::events::list(&mut c, Some(a.id), Page::first(10)).unwrap()),
+        [e3.id, e1.id]
+    );
+    assert_eq!(
+        ids(store::events::list(
+            &mut c,
+            Some(a.id),
+            Page {
+                before_id: Some(e3.id),
+                limit: 10
+            }
+        )
+        .unwrap()),
+        [e1.id]
+    );
 
-    assert_eq!(ids(store::events::webhook_pending(&mut c, 10).unwrap()), [e1.id, e2.id]);
+    assert_eq!(
+        ids(store::events::webhook_pending(&mut c, 10).unwrap()),
+        [e1.id, e2.id]
+    );
     store::events::set_webhook_status(&mut c, e1.id, WebhookStatus::Sent).unwrap();
-    assert_eq!(ids(store::events::webhook_pending(&mut c, 10).unwrap()), [e2.id]);
-    assert!(matches!(store::events::set_webhook_status(&mut c, 9_999, WebhookStatus::Sent), Err(StoreError::NotFound(_))));
+    assert_eq!(
+        ids(store::events::webhook_pending(&mut c, 10).unwrap()),
+        [e2.id]
+    );
+    assert!(matches!(
+        store::events::set_webhook_status(&mut c, 9_999, WebhookStatus::Sent),
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[test]
@@ -368,13 +671,29 @@ fn credential_rows_put_get_replace_and_delete() {
     assert_eq!(store::credentials::get(&mut c, a.id).unwrap(), None);
     store::credentials::put(&mut c, &row("k1", 1)).unwrap();
     store::credentials::put(&mut c, &row("k1", 2)).unwrap();
-    assert_eq!(store::credentials::get(&mut c, a.id).unwrap(), Some(row("k1", 2)));
-    assert_eq!(store::credentials::ids_not_under_key(&mut c, "k2").unwrap(), [a.id]);
-    assert!(store::credentials::ids_not_under_key(&mut c, "k1").unwrap().is_empty());
+    assert_eq!(
+        store::credentials::get(&mut c, a.id).unwrap(),
+        Some(row("k1", 2))
+    );
+    assert_eq!(
+        store::credentials::ids_not_under_key(&mut c, "k2").unwrap(),
+        [a.id]
+    );
+    assert!(
+        store::credentials::ids_not_under_key(&mut c, "k1")
+            .unwrap()
+            .is_empty()
+    );
 
-    assert!(!store::credentials::replace_if_key(&mut c, &row("k2", 3), "k0").unwrap(), "wrong expected key");
+    assert!(
+        !store::credentials::replace_if_key(&mut c, &row("k2", 3), "k0").unwrap(),
+        "wrong expected key"
+    );
     assert!(store::credentials::replace_if_key(&mut c, &row("k2", 3), "k1").unwrap());
-    assert_eq!(store::credentials::get(&mut c, a.id).unwrap(), Some(row("k2", 3)));
+    assert_eq!(
+        store::credentials::get(&mut c, a.id).unwrap(),
+        Some(row("k2", 3))
+    );
     assert!(store::credentials::delete(&mut c, a.id).unwrap());
     assert_eq!(store::credentials::get(&mut c, a.id).unwrap(), None);
 }
@@ -382,12 +701,23 @@ fn credential_rows_put_get_replace_and_delete() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_callers_run_units_of_work_off_the_runtime_threads() {
     let db = TestDb::migrated();
-    let created = db.store.run(|c| store::accounts::create(c, "alice", 1)).await.unwrap();
-    let found = db.store.run(|c| store::accounts::find_by_name(c, "alice")).await.unwrap();
+    let created = db
+        .store
+        .run(|c| store::accounts::create(c, "alice", 1))
+        .await
+        .unwrap();
+    let found = db
+        .store
+        .run(|c| store::accounts::find_by_name(c, "alice"))
+        .await
+        .unwrap();
     assert_eq!(found, Some(created));
     let many = (0..16).map(|i| {
         let s = db.store.clone();
-        tokio::spawn(async move { s.run(move |c| store::accounts::create(c, &format!("acc{i}"), 2)).await })
+        tokio::spawn(async move {
+            s.run(move |c| store::accounts::create(c, &format!("acc{i}"), 2))
+                .await
+        })
     });
     for h in many {
         h.await.unwrap().unwrap();

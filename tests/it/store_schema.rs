@@ -24,11 +24,18 @@ fn declared_tables() -> Vec<(String, Vec<Column>)> {
             current = Some((name.to_owned(), Vec::new()));
         } else if let Some((col, ty)) = line.strip_suffix(',').and_then(|l| l.split_once(" -> ")) {
             if let Some((_, cols)) = current.as_mut() {
-                let (sql_type, nullable) = match ty.strip_prefix("Nullable<").and_then(|t| t.strip_suffix('>')) {
+                let (sql_type, nullable) = match ty
+                    .strip_prefix("Nullable<")
+                    .and_then(|t| t.strip_suffix('>'))
+                {
                     Some(inner) => (inner.to_owned(), true),
                     None => (ty.to_owned(), false),
                 };
-                cols.push(Column { name: col.to_owned(), sql_type, nullable });
+                cols.push(Column {
+                    name: col.to_owned(),
+                    sql_type,
+                    nullable,
+                });
             }
         } else if line == "}" {
             if let Some(t) = current.take() {
@@ -76,9 +83,16 @@ fn actual_columns(conn: &mut Conn, table: &str) -> Vec<Column> {
                 "TEXT" | "text" => "Text",
                 "BOOLEAN" | "boolean" => "Bool",
                 "BLOB" | "bytea" => "Binary",
-                other => panic!("column {table}.{} has a type the schema does not use: {other}", r.name),
+                other => panic!(
+                    "column {table}.{} has a type the schema does not use: {other}",
+                    r.name
+                ),
             };
-            Column { name: r.name, sql_type: sql_type.to_owned(), nullable: r.nullable == 1 }
+            Column {
+                name: r.name,
+                sql_type: sql_type.to_owned(),
+                nullable: r.nullable == 1,
+            }
         })
         .collect()
 }
@@ -111,12 +125,24 @@ fn schema_rs_matches_the_migrated_tables() {
     let db = TestDb::migrated();
     let mut conn = db.conn();
     let declared = declared_tables();
-    assert_eq!(declared.len(), 10, "schema.rs should declare the ten tables");
+    assert_eq!(
+        declared.len(),
+        10,
+        "schema.rs should declare the ten tables"
+    );
     let mut declared_names: Vec<String> = declared.iter().map(|(n, _)| n.clone()).collect();
     declared_names.sort();
-    assert_eq!(table_names(&mut conn), declared_names, "tables in the database vs schema.rs");
+    assert_eq!(
+        table_names(&mut conn),
+        declared_names,
+        "tables in the database vs schema.rs"
+    );
     for (table, columns) in &declared {
-        assert_eq!(&actual_columns(&mut conn, table), columns, "columns of {table}");
+        assert_eq!(
+            &actual_columns(&mut conn, table),
+            columns,
+            "columns of {table}"
+        );
     }
 }
 
@@ -132,7 +158,10 @@ fn migrations_go_up_down_and_up_again() {
 
     let reverted = store::migrate::revert_all(&mut conn).unwrap();
     assert_eq!(reverted.len(), applied.len());
-    assert!(table_names(&mut conn).is_empty(), "down.sql must drop every table");
+    assert!(
+        table_names(&mut conn).is_empty(),
+        "down.sql must drop every table"
+    );
 
     let again = store::migrate::run_pending(&mut conn).unwrap();
     assert_eq!(again, applied);
@@ -145,10 +174,14 @@ fn migrations_go_up_down_and_up_again() {
 fn concurrent_migrations_apply_once() {
     let db = TestDb::empty();
     let results: Vec<Vec<String>> = std::thread::scope(|s| {
-        let handles: Vec<_> =
-            (0..3).map(|_| s.spawn(|| db.store.blocking(store::migrate::run_pending).unwrap())).collect();
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| db.store.blocking(store::migrate::run_pending).unwrap()))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let total: usize = results.iter().map(Vec::len).sum();
-    assert_eq!(total, 1, "exactly one runner applies the single migration: {results:?}");
+    assert_eq!(
+        total, 1,
+        "exactly one runner applies the single migration: {results:?}"
+    );
 }

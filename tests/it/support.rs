@@ -26,8 +26,15 @@ fn pg_admin_url() -> String {
 /// A unique name for this process and call.
 pub fn unique(prefix: &str) -> String {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{nanos}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// One test's database, dropped with it.
@@ -49,20 +56,42 @@ impl TestDb {
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("test.db");
                 let url = format!("sqlite://{}", path.display());
-                let store = Store::open(&DatabaseUrl::Sqlite(path.clone()), &StoreOptions::default()).unwrap();
-                Self { store, url, sqlite_path: Some(path), _dir: Some(dir), pg_name: None }
+                let store =
+                    Store::open(&DatabaseUrl::Sqlite(path.clone()), &StoreOptions::default())
+                        .unwrap();
+                Self {
+                    store,
+                    url,
+                    sqlite_path: Some(path),
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
                 let admin = pg_admin_url();
                 let name = unique("alpha_oto_t");
                 let mut conn = PgConnection::establish(&admin).unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {admin} is required for ALPHA_OTO_TEST_BACKEND=postgres: {e}")
+                    panic!(
+                        "PostgreSQL at {admin} is required for ALPHA_OTO_TEST_BACKEND=postgres: {e}"
+                    )
                 });
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .unwrap();
                 let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
                 let url = format!("{base}/{name}");
-                let store = Store::open(&DatabaseUrl::Postgres(url.clone()), &StoreOptions::default()).unwrap();
-                Self { store, url, sqlite_path: None, _dir: None, pg_name: Some(name) }
+                let store = Store::open(
+                    &DatabaseUrl::Postgres(url.clone()),
+                    &StoreOptions::default(),
+                )
+                .unwrap();
+                Self {
+                    store,
+                    url,
+                    sqlite_path: None,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -83,7 +112,8 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {
             if let Ok(mut conn) = PgConnection::establish(&pg_admin_url()) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
             }
         }
     }
@@ -92,7 +122,9 @@ impl Drop for TestDb {
 /// Creates an account and claims its lease for `owner`.
 pub fn account_with_lease(conn: &mut Conn, name: &str, owner: &str) -> (i64, Lease) {
     let account = store::accounts::create(conn, name, 1_000).unwrap();
-    let lease = store::lease::claim(conn, account.id, owner, 60_000).unwrap().expect("a fresh account's lease is free");
+    let lease = store::lease::claim(conn, account.id, owner, 60_000)
+        .unwrap()
+        .expect("a fresh account's lease is free");
     (account.id, lease)
 }
 

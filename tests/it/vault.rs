@@ -22,19 +22,36 @@ fn vault(lines: &[&str]) -> Vault {
 
 fn creds(cookie: &str) -> Credentials {
     let mut headers = BTreeMap::new();
-    headers.insert("csrftoken".to_owned(), SecretString::from("d41d8cd98f00b204e9800998ecf8427e"));
-    headers.insert("bnc-uuid".to_owned(), SecretString::from("0b8f2a9e-0000-4000-8000-1234567890ab"));
+    headers.insert(
+        "csrftoken".to_owned(),
+        SecretString::from("d41d8cd98f00b204e9800998ecf8427e"),
+    );
+    headers.insert(
+        "bnc-uuid".to_owned(),
+        SecretString::from("0b8f2a9e-0000-4000-8000-1234567890ab"),
+    );
     Credentials::new(headers, SecretString::from(cookie.to_owned())).unwrap()
 }
 
 fn assert_same(a: &Credentials, b: &Credentials) {
     assert_eq!(a.cookies.expose_secret(), b.cookies.expose_secret());
-    let flat = |c: &Credentials| c.headers.iter().map(|(k, v)| (k.clone(), v.expose_secret().to_owned())).collect::<Vec<_>>();
+    let flat = |c: &Credentials| {
+        c.headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(flat(a), flat(b));
 }
 
 fn accounts(conn: &mut Conn, n: usize) -> Vec<i64> {
-    (0..n).map(|i| store::accounts::create(conn, &format!("acc{i}"), 1).unwrap().id).collect()
+    (0..n)
+        .map(|i| {
+            store::accounts::create(conn, &format!("acc{i}"), 1)
+                .unwrap()
+                .id
+        })
+        .collect()
 }
 
 #[test]
@@ -50,10 +67,20 @@ fn credentials_round_trip_through_the_store() {
     let row = store::credentials::get(&mut c, ids[0]).unwrap().unwrap();
     assert_eq!(row.key_id, "k1");
     // Two seals of the same plaintext differ (fresh nonces).
-    assert_ne!(v.seal(ids[0], &original, 5).unwrap().cookies_ct, row.cookies_ct);
+    assert_ne!(
+        v.seal(ids[0], &original, 5).unwrap().cookies_ct,
+        row.cookies_ct
+    );
     // Empty cookies are allowed and survive too.
     v.put(&mut c, ids[0], &creds(""), 6).unwrap();
-    assert_eq!(v.get(&mut c, ids[0]).unwrap().unwrap().cookies.expose_secret(), "");
+    assert_eq!(
+        v.get(&mut c, ids[0])
+            .unwrap()
+            .unwrap()
+            .cookies
+            .expose_secret(),
+        ""
+    );
     assert!(v.get(&mut c, ids[0] + 1).unwrap().is_none());
 }
 
@@ -62,13 +89,18 @@ fn a_wrong_key_does_not_open() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let ids = accounts(&mut c, 1);
-    vault(&[&key_line("k1")]).put(&mut c, ids[0], &creds("secret"), 1).unwrap();
+    vault(&[&key_line("k1")])
+        .put(&mut c, ids[0], &creds("secret"), 1)
+        .unwrap();
     // Same id, other key material: authentication fails.
     let err = vault(&[&key_line("k1")]).get(&mut c, ids[0]).unwrap_err();
     assert!(matches!(err, VaultError::Open { .. }), "{err}");
     // A ring without the key id says which key is missing.
     let err = vault(&[&key_line("k2")]).get(&mut c, ids[0]).unwrap_err();
-    assert!(matches!(&err, VaultError::UnknownKey { key_id, .. } if key_id == "k1"), "{err}");
+    assert!(
+        matches!(&err, VaultError::UnknownKey { key_id, .. } if key_id == "k1"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,7 +116,10 @@ fn a_ciphertext_moved_to_another_row_or_field_does_not_open() {
     alice.account_id = ids[1];
     store::credentials::put(&mut c, &alice).unwrap();
     let err = v.get(&mut c, ids[1]).unwrap_err();
-    assert!(matches!(err, VaultError::Open { account_id, .. } if account_id == ids[1]), "{err}");
+    assert!(
+        matches!(err, VaultError::Open { account_id, .. } if account_id == ids[1]),
+        "{err}"
+    );
 
     let mut swapped = store::credentials::get(&mut c, ids[0]).unwrap().unwrap();
     std::mem::swap(&mut swapped.headers_ct, &mut swapped.cookies_ct);
@@ -93,9 +128,18 @@ fn a_ciphertext_moved_to_another_row_or_field_does_not_open() {
     let mut flipped = store::credentials::get(&mut c, ids[0]).unwrap().unwrap();
     let last = flipped.cookies_ct.len() - 1;
     flipped.cookies_ct[last] ^= 1;
-    assert!(matches!(v.open(&flipped), Err(VaultError::Open { field: "cookies", .. })));
+    assert!(matches!(
+        v.open(&flipped),
+        Err(VaultError::Open {
+            field: "cookies",
+            ..
+        })
+    ));
     flipped.cookies_ct.truncate(5);
-    assert!(matches!(v.open(&flipped), Err(VaultError::Open { .. })), "short input is an error, not a panic");
+    assert!(
+        matches!(v.open(&flipped), Err(VaultError::Open { .. })),
+        "short input is an error, not a panic"
+    );
 }
 
 #[test]
@@ -106,26 +150,53 @@ fn rotation_reseals_under_the_new_primary_and_old_rows_open_before_it() {
     let (k1, k2) = (key_line("k1"), key_line("k2"));
     let old = vault(&[&k1]);
     for (i, id) in ids.iter().enumerate() {
-        old.put(&mut c, *id, &creds(&format!("session-{i}")), 1).unwrap();
+        old.put(&mut c, *id, &creds(&format!("session-{i}")), 1)
+            .unwrap();
     }
     let ring = vault(&[&k2, &k1]);
     // Before rotation, the new ring still opens rows sealed under the old key.
-    assert_eq!(ring.get(&mut c, ids[1]).unwrap().unwrap().cookies.expose_secret(), "session-1");
+    assert_eq!(
+        ring.get(&mut c, ids[1])
+            .unwrap()
+            .unwrap()
+            .cookies
+            .expose_secret(),
+        "session-1"
+    );
     // New writes use the new primary.
     ring.put(&mut c, ids[2], &creds("session-2b"), 2).unwrap();
 
     let report = ring.rotate(&mut c, 3).unwrap();
     assert_eq!(report.rotated, [ids[0], ids[1]]);
     assert!(report.skipped.is_empty() && report.failed.is_empty());
-    assert!(store::credentials::ids_not_under_key(&mut c, "k2").unwrap().is_empty());
+    assert!(
+        store::credentials::ids_not_under_key(&mut c, "k2")
+            .unwrap()
+            .is_empty()
+    );
 
     // With k1 retired, every row still opens; a ring of k1 alone opens none.
     let retired = vault(&[&k2]);
     for (id, want) in ids.iter().zip(["session-0", "session-1", "session-2b"]) {
-        assert_eq!(retired.get(&mut c, *id).unwrap().unwrap().cookies.expose_secret(), want);
+        assert_eq!(
+            retired
+                .get(&mut c, *id)
+                .unwrap()
+                .unwrap()
+                .cookies
+                .expose_secret(),
+            want
+        );
     }
-    assert!(matches!(old.get(&mut c, ids[0]), Err(VaultError::UnknownKey { .. })));
-    assert_eq!(ring.rotate(&mut c, 4).unwrap().rotated.len(), 0, "a second rotation has nothing to do");
+    assert!(matches!(
+        old.get(&mut c, ids[0]),
+        Err(VaultError::UnknownKey { .. })
+    ));
+    assert_eq!(
+        ring.rotate(&mut c, 4).unwrap().rotated.len(),
+        0,
+        "a second rotation has nothing to do"
+    );
 }
 
 #[test]
@@ -133,7 +204,9 @@ fn rotation_reports_rows_it_cannot_open_and_leaves_them_alone() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let ids = accounts(&mut c, 2);
-    vault(&[&key_line("lost")]).put(&mut c, ids[0], &creds("a"), 1).unwrap();
+    vault(&[&key_line("lost")])
+        .put(&mut c, ids[0], &creds("a"), 1)
+        .unwrap();
     let (k1, k2) = (key_line("k1"), key_line("k2"));
     vault(&[&k1]).put(&mut c, ids[1], &creds("b"), 1).unwrap();
     let before = store::credentials::get(&mut c, ids[0]).unwrap().unwrap();
@@ -141,7 +214,10 @@ fn rotation_reports_rows_it_cannot_open_and_leaves_them_alone() {
     assert_eq!(report.rotated, [ids[1]]);
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, ids[0]);
-    assert_eq!(store::credentials::get(&mut c, ids[0]).unwrap().unwrap(), before);
+    assert_eq!(
+        store::credentials::get(&mut c, ids[0]).unwrap().unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -159,7 +235,10 @@ fn key_ring_text_errors_name_the_line_and_never_the_key() {
         let err = KeyRing::parse(text, "ring.txt").unwrap_err().to_string();
         assert!(err.contains(want), "{text:?}: {err}");
         assert!(err.contains("ring.txt"), "{err}");
-        assert!(!err.contains(&hex), "an error must not repeat key material: {err}");
+        assert!(
+            !err.contains(&hex),
+            "an error must not repeat key material: {err}"
+        );
     }
     let ring = KeyRing::parse(&format!("# comment\n\n{k}\n{}", key_line("older")), "ring").unwrap();
     assert_eq!(ring.primary_id(), "good");
@@ -185,9 +264,23 @@ fn database_dump(db: &TestDb) -> Vec<u8> {
     }
     let mut c = db.conn();
     let mut out = String::new();
-    for table in ["accounts", "credentials", "trading_configs", "token_mappings", "token_precisions", "cycles", "orders", "fills", "events", "leases"] {
+    for table in [
+        "accounts",
+        "credentials",
+        "trading_configs",
+        "token_mappings",
+        "token_precisions",
+        "cycles",
+        "orders",
+        "fills",
+        "events",
+        "leases",
+    ] {
         let Conn::Pg(pg) = &mut c else { unreachable!() };
-        let rows: Vec<Row> = diesel::sql_query(format!("SELECT row_to_json(x)::text AS t FROM {table} x")).load(&mut **pg).unwrap();
+        let rows: Vec<Row> =
+            diesel::sql_query(format!("SELECT row_to_json(x)::text AS t FROM {table} x"))
+                .load(&mut **pg)
+                .unwrap();
         out.extend(rows.into_iter().map(|r| r.t));
     }
     out.into_bytes()
@@ -221,7 +314,12 @@ fn a_canary_cookie_never_reaches_the_database_or_the_logs() {
     v.put(&mut c, ids[1], &secret, 1).unwrap();
     let opened = v.get(&mut c, ids[0]).unwrap().unwrap();
     let moved = store::credentials::get(&mut c, ids[0]).unwrap().unwrap();
-    let err = v.open(&alpha_oto::store::models::CredentialRow { account_id: ids[1], ..moved.clone() }).unwrap_err();
+    let err = v
+        .open(&alpha_oto::store::models::CredentialRow {
+            account_id: ids[1],
+            ..moved.clone()
+        })
+        .unwrap_err();
     // What a careless caller might log: the credentials, the row and the error.
     slog::info!(log, "credentials stored"; "creds" => format!("{opened:?}"), "row" => format!("{moved:?}"));
     slog::warn!(log, "credentials failed"; "error.message" => err.to_string());
@@ -230,10 +328,22 @@ fn a_canary_cookie_never_reaches_the_database_or_the_logs() {
     drop(c);
 
     let logs = std::fs::read(&log_path).unwrap();
-    assert!(contains(&logs, b"credentials stored"), "the log was written");
-    assert!(!contains(&logs, canary.as_bytes()), "the canary reached the log");
+    assert!(
+        contains(&logs, b"credentials stored"),
+        "the log was written"
+    );
+    assert!(
+        !contains(&logs, canary.as_bytes()),
+        "the canary reached the log"
+    );
     let dump = database_dump(&db);
     assert!(!dump.is_empty());
-    assert!(!contains(&dump, canary.as_bytes()), "the canary reached the database");
-    assert!(!contains(&dump, hex::encode(&canary).as_bytes()), "the canary reached the database as hex");
+    assert!(
+        !contains(&dump, canary.as_bytes()),
+        "the canary reached the database"
+    );
+    assert!(
+        !contains(&dump, hex::encode(&canary).as_bytes()),
+        "the canary reached the database as hex"
+    );
 }
