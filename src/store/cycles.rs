@@ -9,7 +9,7 @@ use super::models::{
 };
 use super::schema::cycles::dsl as cy;
 use super::schema::orders::dsl as o;
-use super::{Conn, Dec, Dialect, StoreError};
+use super::{Conn, Dialect, StoreError};
 use crate::with_conn;
 
 /// Persists a pair's intent (the cycle and its working and pending legs in status `INTENT`)
@@ -109,14 +109,7 @@ pub fn record_progress(
     now_ms: i64,
 ) -> Result<Cycle, StoreError> {
     with_conn!(conn, |c| diesel::update(cy::cycles.find(cycle_id))
-        .set((
-            cy::state.eq(&p.state),
-            cy::bought_qty.eq(Dec(p.bought_qty)),
-            cy::sold_qty.eq(Dec(p.sold_qty)),
-            cy::volume_usdt.eq(Dec(p.volume_usdt)),
-            cy::fees_usdt.eq(Dec(p.fees_usdt)),
-            cy::updated_at_ms.eq(now_ms),
-        ))
+        .set((p.clone(), cy::updated_at_ms.eq(now_ms)))
         .get_result::<Cycle>(c)
         .optional())?
     .ok_or(StoreError::NotFound("cycle"))
@@ -135,14 +128,10 @@ pub fn close(
         cy::cycles.find(cycle_id).filter(cy::closed_at_ms.is_null())
     )
     .set((
-        cy::state.eq(&p.state),
-        cy::bought_qty.eq(Dec(p.bought_qty)),
-        cy::sold_qty.eq(Dec(p.sold_qty)),
-        cy::volume_usdt.eq(Dec(p.volume_usdt)),
-        cy::fees_usdt.eq(Dec(p.fees_usdt)),
+        p.clone(),
         cy::outcome.eq(outcome),
         cy::updated_at_ms.eq(now_ms),
-        cy::closed_at_ms.eq(now_ms),
+        cy::closed_at_ms.eq(now_ms)
     ))
     .get_result::<Cycle>(c)
     .optional())?

@@ -223,12 +223,17 @@ pub struct NewCycle {
 }
 
 /// What a cycle has done so far; written as the pair fills.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, AsChangeset)]
+#[diesel(table_name = schema::cycles)]
 pub struct CycleProgress {
     pub state: String,
+    #[diesel(serialize_as = Dec)]
     pub bought_qty: Decimal,
+    #[diesel(serialize_as = Dec)]
     pub sold_qty: Decimal,
+    #[diesel(serialize_as = Dec)]
     pub volume_usdt: Decimal,
+    #[diesel(serialize_as = Dec)]
     pub fees_usdt: Decimal,
 }
 
