@@ -23,7 +23,7 @@ pub const SQLITE_FILE: &str = "alpha-oto.db";
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
     FileMissing(PathBuf),
-    #[error("{0}")]
+    #[error("{}", describe(.0))]
     Parse(Box<figment::Error>),
     #[error("invalid config key `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
@@ -34,6 +34,34 @@ impl From<figment::Error> for ConfigError {
         ConfigError::Parse(Box::new(e))
     }
 }
+
+/// Renders figment's errors with the key as the operator wrote it: `database.pool_size` in a
+/// file, `ALPHA_OTO__DATABASE__POOL_SIZE` in the environment, `--log-level` on the command line.
+fn describe(err: &figment::Error) -> String {
+    let lines: Vec<String> = err
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
+            let key = path.join(".");
+            let place = match &e.metadata {
+                Some(m) if m.name == ENV_LAYER || m.name == FLAG_LAYER => {
+                    format!("{} {}", m.name, m.interpolate(&Profile::Default, &path))
+                }
+                Some(m) => match &m.source {
+                    Some(source) => format!("config key `{key}` in {source}"),
+                    None => format!("config key `{key}`"),
+                },
+                None => format!("config key `{key}`"),
+            };
+            format!("{place}: {}", e.kind)
+        })
+        .collect();
+    lines.join("; ")
+}
+
+const ENV_LAYER: &str = "environment variable";
+const FLAG_LAYER: &str = "command-line flag";
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -268,7 +296,7 @@ fn env_layer(vars: impl IntoIterator<Item = (String, String)>) -> Layer {
         })
         .collect();
     Layer {
-        name: "environment variable",
+        name: ENV_LAYER,
         pairs,
         shown_as: |keys| format!("{ENV_PREFIX}{}", keys.join("__").to_ascii_uppercase()),
     }
@@ -276,7 +304,7 @@ fn env_layer(vars: impl IntoIterator<Item = (String, String)>) -> Layer {
 
 fn flag_layer(o: &Overrides) -> Layer {
     Layer {
-        name: "command-line flag",
+        name: FLAG_LAYER,
         pairs: o.pairs(),
         shown_as: |keys| {
             let flag = match keys {

@@ -307,3 +307,74 @@ fn ensure_parent_dir(path: &Path) -> Result<(), StoreError> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_choose_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/a.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/a.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("data/a.db").unwrap(),
+            DatabaseUrl::Sqlite("data/a.db".into())
+        );
+        let pg = DatabaseUrl::parse(" postgresql://u@h/db ").unwrap();
+        assert_eq!(
+            (pg.backend(), pg),
+            (
+                Backend::Postgres,
+                DatabaseUrl::Postgres("postgresql://u@h/db".into())
+            )
+        );
+        for bad in ["", "sqlite://", "mysql://u:secret@h/db"] {
+            let err = DatabaseUrl::parse(bad).unwrap_err().to_string();
+            assert!(!err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn redaction_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn stored_text_values_parse_back_or_fail_with_a_reason() {
+        use models::{AccountState, OrderStatus, Page};
+        for s in AccountState::ALL {
+            assert_eq!(s.as_str().parse::<AccountState>().unwrap(), *s);
+        }
+        let err = "FILLEDISH".parse::<OrderStatus>().unwrap_err();
+        assert!(
+            err.contains("OrderStatus") && err.contains("PARTIALLY_FILLED"),
+            "{err}"
+        );
+        assert!(OrderStatus::Filled.is_terminal() && !OrderStatus::Unknown.is_terminal());
+        assert_eq!(
+            Page {
+                before_id: None,
+                limit: 0
+            }
+            .clamped_limit(),
+            1
+        );
+        assert_eq!(
+            Page {
+                before_id: None,
+                limit: 1_000_000
+            }
+            .clamped_limit(),
+            Page::MAX_LIMIT
+        );
+        assert_eq!(Dec("0.10".parse().unwrap()).canonical(), "0.1");
+        assert_eq!(Dec("100".parse().unwrap()).canonical(), "100");
+    }
+}

@@ -196,3 +196,77 @@ fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
         "{rest:?}"
     );
 }
+
+#[test]
+fn serve_reopens_its_log_file_on_sighup() {
+    let db = TestDb::empty();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("alpha-oto.json");
+    let rotated = dir.path().join("alpha-oto.json.1");
+    let mut child = bin()
+        .args(["serve", "--database-url", &db.url, "--log-file"])
+        .arg(&log)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("\"ready\"")
+    {
+        assert!(Instant::now() < deadline, "no ready line in the log file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::rename(&log, &rotated).unwrap();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        child.wait().unwrap().success(),
+        "SIGHUP must not stop the daemon"
+    );
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    let new = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        old.contains("\"ready\"") && !old.contains("\"stopping\""),
+        "{old}"
+    );
+    assert!(
+        new.contains("\"stopping\""),
+        "the line after SIGHUP goes to the new file: {new}"
+    );
+}
+
+#[test]
+fn serve_fails_with_a_clear_message_when_the_database_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, err) = run(bin()
+        .args([
+            "serve",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:9/none",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("ALPHA_OTO__DATABASE__CONNECT_TIMEOUT_S", "1"));
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot open the database") && err.contains("unavailable"),
+        "{err}"
+    );
+}
