@@ -203,18 +203,28 @@ impl Dialect for PgConnection {
     impl_now_ms!();
 }
 
+const SQLITE_CONNECTION_PRAGMAS: &str =
+    "PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+/// Puts the file in WAL mode (readers run beside the one writer) before the pool opens its
+/// connections: switching modes needs the file to itself, which a pool filling up in parallel
+/// would not give it.
+fn prepare_sqlite_file(path: &Path) -> Result<(), StoreError> {
+    let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL;")?;
+    Ok(())
+}
+
 #[derive(Debug)]
 struct SqlitePragmas;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        // WAL lets readers run beside the one writer; busy_timeout makes writers queue instead
-        // of failing; foreign keys are off by default in SQLite.
-        conn.batch_execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA busy_timeout = 15000; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(diesel::r2d2::Error::QueryError)
+        // busy_timeout makes writers queue instead of failing; foreign keys are off by default
+        // in SQLite. (WAL is set once, when the store opens: it is a property of the file.)
+        conn.batch_execute(SQLITE_CONNECTION_PRAGMAS)
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -231,6 +241,7 @@ impl Store {
         let pools = match url {
             DatabaseUrl::Sqlite(path) => {
                 ensure_parent_dir(path)?;
+                prepare_sqlite_file(path)?;
                 let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
                 let pool = Pool::builder()
                     .max_size(opts.pool_size.max(1))

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use alpha_oto::store;
 use alpha_oto::vault::{KeyRing, Vault};
 
-use crate::support::TestDb;
+use alpha_oto::store::Backend;
+
+use crate::support::{TestDb, backend};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_alpha-oto"));
@@ -145,16 +147,14 @@ fn keys_rotate_reseals_stored_credentials() {
 fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
     let db = TestDb::empty();
     let data = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .args([
-            "serve",
-            "--log-level",
-            "debug",
-            "--database-url",
-            &db.url,
-            "--data-dir",
-        ])
-        .arg(data.path())
+    let mut cmd = bin();
+    cmd.args(["serve", "--log-level", "debug", "--data-dir"])
+        .arg(data.path());
+    // On SQLite, the default: a database file that does not exist yet, in the data directory.
+    if backend() == Backend::Postgres {
+        cmd.args(["--database-url", &db.url]);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -168,14 +168,29 @@ fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
         let v: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         seen.push(v["message"].as_str().unwrap_or_default().to_owned());
+        assert!(
+            !["error", "critical"].contains(&v["log.level"].as_str().unwrap()),
+            "an error at start: {line}"
+        );
         if v["message"] == "ready" {
             assert_eq!(v["event.action"], "daemon-ready");
             break;
         }
     }
     assert!(seen.iter().any(|m| m == "database ready"), "{seen:?}");
+    let migrated = match backend() {
+        Backend::Postgres => db.store.clone(),
+        Backend::Sqlite => {
+            let file = data.path().join("alpha-oto.db");
+            store::Store::open(
+                &store::DatabaseUrl::Sqlite(file),
+                &store::StoreOptions::default(),
+            )
+            .unwrap()
+        }
+    };
     assert!(
-        db.store
+        migrated
             .blocking(store::migrate::pending)
             .unwrap()
             .is_empty(),
