@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod exchange_wire;
 mod logs;
 mod store_lease;
 mod store_queries;

@@ -1,0 +1,6 @@
+//! The Binance Alpha client: wire types shared with the simulator, typed errors, and the
+//! mapping of short symbols to the exchange's ids. Only this module speaks to the exchange.
+
+pub mod error;
+pub mod symbols;
+pub mod wire;

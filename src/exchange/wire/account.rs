@@ -1,0 +1,109 @@
+//! Private account data: today's volume, the Alpha wallet, the listen key.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::num;
+
+/// `today/user-volume`. Volumes come as JSON floats; they are read through their shortest
+/// round-trip text, so 197.4356684052 stays that, not a binary approximation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserVolume {
+    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    pub total_volume: Decimal,
+    #[serde(default)]
+    pub trade_volume_info_list: Vec<TokenVolume>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenVolume {
+    #[serde(default)]
+    pub icon: Option<String>,
+    pub token_name: String,
+    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    pub volume: Decimal,
+}
+
+/// `cloud-wallet/alpha`: the Alpha tokens held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlphaWallet {
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub total_valuation: Decimal,
+    #[serde(default)]
+    pub list: Vec<WalletToken>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletToken {
+    #[serde(default, deserialize_with = "num::opt_id")]
+    pub chain_id: Option<String>,
+    #[serde(default)]
+    pub contract_address: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub symbol: String,
+    /// The alphaId (`ALPHA_118`), or a main-exchange asset name such as `USDT`.
+    pub token_id: String,
+    #[serde(
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub free: Decimal,
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub freeze: Decimal,
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub locked: Decimal,
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub withdrawing: Decimal,
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub amount: Decimal,
+    #[serde(
+        default,
+        deserialize_with = "num::opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valuation: Option<Decimal>,
+}
+
+/// The `data` of `get-listen-key`: captured as a plain string; one bot documents an object.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ListenKeyData {
+    Plain(String),
+    Object {
+        #[serde(rename = "listenKey")]
+        listen_key: String,
+    },
+}
+
+impl ListenKeyData {
+    pub fn into_key(self) -> String {
+        match self {
+            ListenKeyData::Plain(k) | ListenKeyData::Object { listen_key: k } => k,
+        }
+    }
+}
