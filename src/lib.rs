@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod exchange;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod vault;

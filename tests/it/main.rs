@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod exchange_wire;
 mod logs;
+mod sim_engine;
 mod store_lease;
 mod store_queries;
 mod store_schema;

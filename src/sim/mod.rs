@@ -1,0 +1,29 @@
+//! A local Binance Alpha: the exchange's REST paths, envelope, error codes and both streams,
+//! a matching engine with OTO legs, fees and balances, and fault injection, all deterministic
+//! from a seed. It shares only `exchange::wire` with the daemon.
+//!
+//! # Where the real exchange was never captured, the simulator decides
+//! Each choice is an invention, named here so that nobody mistakes it for the real thing:
+//! - Error codes: rate limited `-1003` (with HTTP 429 and `Retry-After` for the HTTP-level
+//!   limit), insufficient balance `-2010` with spot's message, a price or quantity off its grid,
+//!   an unknown symbol or any other bad parameter `-1013`, cancelling an order that is not open
+//!   `-2011` ("Unknown order sent."). Their messages are the simulator's own. Captured and used
+//!   as captured: `100002001` session expired (with its Chinese message), the two
+//!   "... must be the same as sum(paymentDetail.amount)" messages (code `000002`, from a bot's
+//!   mock), and "Order amount must be an integer multiple of the minimum amount movement.".
+//! - Book: one tick wide around a random-walk price; a crossing order fills at once at the
+//!   book's price (a buy at the ask, a sell at the bid: the "sell far below" trick fills at the
+//!   bid), a resting one fills at its own price when the walk reaches it.
+//! - Fills come in 1 to 3 pieces; consecutive pieces share a trade id half of the time.
+//! - OTO: only a BUY working leg is accepted. Cancelling the working leg cancels a pending leg
+//!   that has not gone live; a pending leg cannot be cancelled before it goes live. A pending
+//!   leg whose quantity after fees rounds to zero expires.
+//! - Fees: 0.01 % per side (as measured live), buy fee in the token, sell fee in USDT, floored
+//!   to 8 decimals.
+//! - Volume: buy-side quote volume since 00:00 UTC, per token symbol; multiplied by mulPoint
+//!   only when configured (the protocol does not settle which reading is right).
+
+pub mod engine;
+pub mod error;
+pub mod rng;
+pub mod tokens;

@@ -1,0 +1,175 @@
+//! The simulated market of each token: its listing, precision, and a seeded random-walk price
+//! with a one-tick book around it.
+
+use rust_decimal::Decimal;
+use rust_decimal::RoundingStrategy::ToZero;
+
+use super::rng::Rng;
+use crate::exchange::symbols;
+use crate::exchange::wire::market::Precision;
+
+/// A listed token and its market.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub symbol: String,
+    pub chain_id: String,
+    pub chain_name: String,
+    pub contract_address: String,
+    pub alpha_id: String,
+    pub order_symbol: String,
+    pub stream_symbol: String,
+    pub mul_point: Decimal,
+    pub decimals: u32,
+    pub precision: Precision,
+    /// The last trade price; the book is one tick wide around it.
+    pub price: Decimal,
+    pub next_agg_id: u64,
+    pub next_trade_id: u64,
+}
+
+impl Token {
+    /// Best bid: the price on the tick grid.
+    pub fn bid(&self) -> Decimal {
+        floor_to(self.price, self.precision.tick_size)
+    }
+
+    /// Best ask: one tick above the bid.
+    pub fn ask(&self) -> Decimal {
+        self.bid() + self.precision.tick_size
+    }
+
+    /// One step of the walk: up, down or flat by about 5 bps (at least one tick).
+    pub fn walk(&mut self, rng: &mut Rng) {
+        let tick = self.precision.tick_size;
+        let step = floor_to(self.price * Decimal::new(5, 4), tick).max(tick);
+        let next = match rng.below(3) {
+            0 => self.price - step,
+            1 => self.price,
+            _ => self.price + step,
+        };
+        self.price = next.clamp(self.precision.min_price.max(tick), self.precision.max_price);
+    }
+}
+
+/// Floors `v` to a multiple of `step` (step > 0).
+pub fn floor_to(v: Decimal, step: Decimal) -> Decimal {
+    if step <= Decimal::ZERO {
+        return v;
+    }
+    ((v / step).round_dp_with_strategy(0, ToZero) * step).normalize()
+}
+
+/// True when `v` is a whole multiple of `step`.
+pub fn on_grid(v: Decimal, step: Decimal) -> bool {
+    step > Decimal::ZERO && (v % step).is_zero()
+}
+
+struct Seed {
+    symbol: &'static str,
+    chain_id: &'static str,
+    chain_name: &'static str,
+    alpha_n: u32,
+    price: &'static str,
+    tick: &'static str,
+    step: &'static str,
+    min_notional: &'static str,
+    mul_point: i64,
+}
+
+/// The seeded listing: different grids, one symbol on two chains (ZKJ), one token with
+/// mulPoint 4 (LIGHT); prices near the captured ones.
+const SEEDS: &[Seed] = &[
+    Seed {
+        symbol: "KOGE",
+        chain_id: "56",
+        chain_name: "BSC",
+        alpha_n: 22,
+        price: "48.01706542",
+        tick: "0.00000001",
+        step: "0.0001",
+        min_notional: "0.1",
+        mul_point: 1,
+    },
+    Seed {
+        symbol: "ZKJ",
+        chain_id: "56",
+        chain_name: "BSC",
+        alpha_n: 373,
+        price: "0.22690468",
+        tick: "0.00000001",
+        step: "0.01",
+        min_notional: "0.1",
+        mul_point: 1,
+    },
+    Seed {
+        symbol: "ZKJ",
+        chain_id: "8453",
+        chain_name: "Base",
+        alpha_n: 901,
+        price: "0.0512",
+        tick: "0.000001",
+        step: "1",
+        min_notional: "0.5",
+        mul_point: 1,
+    },
+    Seed {
+        symbol: "NEX",
+        chain_id: "56",
+        chain_name: "BSC",
+        alpha_n: 971,
+        price: "0.000005619",
+        tick: "0.000000001",
+        step: "0.1",
+        min_notional: "0.1",
+        mul_point: 1,
+    },
+    Seed {
+        symbol: "LIGHT",
+        chain_id: "56",
+        chain_name: "BSC",
+        alpha_n: 396,
+        price: "0.9220",
+        tick: "0.0001",
+        step: "0.01",
+        min_notional: "0.1",
+        mul_point: 4,
+    },
+];
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap_or(Decimal::ZERO)
+}
+
+/// The seeded tokens, in listing order.
+pub fn seeded(rng: &mut Rng) -> Vec<Token> {
+    SEEDS
+        .iter()
+        .map(|s| {
+            let alpha_id = format!("ALPHA_{}", s.alpha_n);
+            let order_symbol = symbols::order_symbol(&alpha_id).unwrap_or_default();
+            Token {
+                symbol: s.symbol.to_owned(),
+                chain_id: s.chain_id.to_owned(),
+                chain_name: s.chain_name.to_owned(),
+                contract_address: format!("0x{}", rng.hex(20)),
+                stream_symbol: order_symbol.to_ascii_lowercase(),
+                order_symbol,
+                alpha_id,
+                mul_point: Decimal::from(s.mul_point),
+                decimals: 18,
+                precision: Precision {
+                    tick_size: dec(s.tick),
+                    min_price: dec(s.tick),
+                    max_price: Decimal::from(100_000),
+                    step_size: dec(s.step),
+                    min_qty: dec(s.step),
+                    max_qty: Decimal::from(9_999_999_999_i64),
+                    min_notional: dec(s.min_notional),
+                },
+                price: dec(s.price),
+                next_agg_id: 100_000 + rng.below(100_000),
+                next_trade_id: 500_000 + rng.below(100_000),
+            }
+        })
+        .collect()
+}
