@@ -356,13 +356,13 @@ impl Config {
                 "must be between 5 and 600 seconds",
             ));
         }
-        if let Some(id) = &self.daemon.instance_id {
-            if id.is_empty() || id.len() > 128 || id.chars().any(char::is_whitespace) {
-                return Err(invalid(
-                    "daemon.instance_id",
-                    "must be 1-128 characters without spaces",
-                ));
-            }
+        if let Some(id) = &self.daemon.instance_id
+            && (id.is_empty() || id.len() > 128 || id.chars().any(char::is_whitespace))
+        {
+            return Err(invalid(
+                "daemon.instance_id",
+                "must be 1-128 characters without spaces",
+            ));
         }
         if let Some(url) = &self.database.url {
             DatabaseUrl::parse(url).map_err(|e| invalid("database.url", e.to_string()))?;
@@ -422,13 +422,13 @@ impl Config {
                 "must be between 1024 and 16777216 records",
             ));
         }
-        if let Some(path) = &self.vault.key_file {
-            if !path.is_file() {
-                return Err(invalid(
-                    "vault.key_file",
-                    format!("{} is not a readable file", path.display()),
-                ));
-            }
+        if let Some(path) = &self.vault.key_file
+            && !path.is_file()
+        {
+            return Err(invalid(
+                "vault.key_file",
+                format!("{} is not a readable file", path.display()),
+            ));
         }
         Ok(())
     }

@@ -89,10 +89,10 @@ pub fn decode<T: DeserializeOwned>(
     header: &dyn Fn(&str) -> Option<String>,
     body: &[u8],
 ) -> Result<Answer<T>, ExchangeError> {
-    if let Some(biz_no) = header(wire::HEADER_RISK_BIZ_NO) {
-        if header(wire::HEADER_RISK_FLOW).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
-            return Err(ExchangeError::TwoFactorRequired { biz_no });
-        }
+    if let Some(biz_no) = header(wire::HEADER_RISK_BIZ_NO)
+        && header(wire::HEADER_RISK_FLOW).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        return Err(ExchangeError::TwoFactorRequired { biz_no });
     }
     match status {
         200..=299 => {}

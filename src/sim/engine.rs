@@ -787,14 +787,13 @@ impl Engine {
         }
         let partner = o.partner.filter(|_| o.leg == Some(Leg::Working));
         self.cancel_one(id, now);
-        if let Some(pid) = partner {
-            if self
+        if let Some(pid) = partner
+            && self
                 .orders
                 .get(&pid)
                 .is_some_and(|p| p.status == OrderStatus::Pending)
-            {
-                self.cancel_one(pid, now);
-            }
+        {
+            self.cancel_one(pid, now);
         }
         Ok(())
     }
@@ -972,18 +971,18 @@ impl Engine {
         let mut out = self.violations.clone();
         for o in self.orders.values() {
             let stopped = self.accounts.get(&o.account).and_then(|a| a.stopped_at);
-            if let Some(at) = stopped {
-                if !o.status.is_final() {
-                    out.push(Violation {
-                        kind: "open_after_stop",
-                        account: o.account,
-                        detail: format!(
-                            "order {} is {:?} after the account was stopped",
-                            o.id, o.status
-                        ),
-                        at_ms: at,
-                    });
-                }
+            if let Some(at) = stopped
+                && !o.status.is_final()
+            {
+                out.push(Violation {
+                    kind: "open_after_stop",
+                    account: o.account,
+                    detail: format!(
+                        "order {} is {:?} after the account was stopped",
+                        o.id, o.status
+                    ),
+                    at_ms: at,
+                });
             }
         }
         out

@@ -23,7 +23,14 @@
 //! - Volume: buy-side quote volume since 00:00 UTC, per token symbol; multiplied by mulPoint
 //!   only when configured (the protocol does not settle which reading is right).
 
+pub mod admin;
 pub mod engine;
 pub mod error;
+pub mod faults;
+pub mod http;
 pub mod rng;
+pub mod server;
+pub mod state;
 pub mod tokens;
+pub mod views;
+pub mod ws;

@@ -37,10 +37,10 @@ fn declared_tables() -> Vec<(String, Vec<Column>)> {
                     nullable,
                 });
             }
-        } else if line == "}" {
-            if let Some(t) = current.take() {
-                tables.push(t);
-            }
+        } else if line == "}"
+            && let Some(t) = current.take()
+        {
+            tables.push(t);
         }
     }
     tables

@@ -107,3 +107,44 @@ impl ListenKeyData {
         }
     }
 }
+
+/// One asset of `get-wallet-asset` (the USDT that pays for buys is here).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletAsset {
+    pub asset: String,
+    #[serde(default)]
+    pub coin_business_type: Option<String>,
+    #[serde(default)]
+    pub spot: WalletSlot,
+    #[serde(default)]
+    pub funding: WalletSlot,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WalletSlot {
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub free: Decimal,
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub locked: Decimal,
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub freeze: Decimal,
+    #[serde(
+        default,
+        deserialize_with = "num::decimal",
+        serialize_with = "num::as_plain_string"
+    )]
+    pub withdrawing: Decimal,
+}

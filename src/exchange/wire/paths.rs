@@ -19,6 +19,7 @@ pub const OPEN_ORDERS: &str = "/bapi/defi/v1/private/alpha-trade/order/get-open-
 pub const ORDER_HISTORY: &str = "/bapi/defi/v1/private/alpha-trade/order/get-order-history-merge";
 pub const USER_TRADES: &str = "/bapi/defi/v1/private/alpha-trade/order/get-user-trades";
 pub const LISTEN_KEY: &str = "/bapi/defi/v1/private/alpha-trade/get-listen-key";
+pub const WALLET_ASSET: &str = "/bapi/asset/v3/private/asset-service/asset/get-wallet-asset";
 pub const USER_VOLUME: &str = "/bapi/defi/v1/private/wallet-direct/buw/wallet/today/user-volume";
 pub const ALPHA_WALLET: &str = "/bapi/defi/v1/private/wallet-direct/cloud-wallet/alpha";
 /// A cheap call that only checks that the session is valid.

@@ -1,0 +1,130 @@
+//! Starting the simulator: bind, seed accounts, serve, and drive the market clock.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use rust_decimal::Decimal;
+
+use super::engine::{Credentials, Engine, SimConfig};
+use super::faults::{FaultSpec, Faults};
+use super::state::{SimState, now_ms};
+use super::{admin, http, ws};
+
+/// What `alpha-oto sim` takes.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub listen: SocketAddr,
+    pub seed: u64,
+    /// Accounts to create at start, each funded with `usdt`.
+    pub accounts: usize,
+    pub usdt: Decimal,
+    /// Where to write the created accounts' credentials (a JSON array).
+    pub write_accounts: Option<PathBuf>,
+    pub faults: Vec<FaultSpec>,
+    /// How often each token's price walks and prints a trade.
+    pub trade_interval: Duration,
+    pub listen_key_ttl: Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: 1,
+            accounts: 0,
+            usdt: Decimal::from(1000),
+            write_accounts: None,
+            faults: Vec::new(),
+            trade_interval: Duration::from_millis(1000),
+            listen_key_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    pub state: web::Data<SimState>,
+    pub accounts: Vec<Credentials>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl SimHandle {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Stops serving; open connections are closed.
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
+    }
+}
+
+/// Starts the simulator on the current actix runtime.
+pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
+    let engine = Engine::new(SimConfig {
+        seed: opts.seed,
+        ..SimConfig::default()
+    });
+    let mut faults = Faults::new(opts.seed);
+    let now = now_ms();
+    for f in &opts.faults {
+        faults.add(f.clone(), now);
+    }
+    let ttl = i64::try_from(opts.listen_key_ttl.as_millis()).unwrap_or(i64::MAX);
+    let state = web::Data::new(SimState::new(engine, faults, ttl));
+    let accounts: Vec<Credentials> = state.with(|s| {
+        (0..opts.accounts)
+            .map(|_| s.engine.create_account(opts.usdt))
+            .collect()
+    });
+    if let Some(path) = &opts.write_accounts {
+        let text = serde_json::to_string_pretty(&accounts).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)?;
+    }
+    let listener = TcpListener::bind(opts.listen)?;
+    let addr = listener.local_addr()?;
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .app_data(web::JsonConfig::default().limit(64 * 1024))
+            .configure(http::routes)
+            .configure(ws::routes)
+            .configure(admin::routes)
+    })
+    .workers(2)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let clock = state.clone();
+    let interval = opts.trade_interval.max(Duration::from_millis(1));
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            clock.with(|s| {
+                let now = now_ms();
+                for t in 0..s.engine.tokens.len() {
+                    s.engine.tick(t, now);
+                }
+                s.expire_keys(None, now);
+            });
+        }
+    });
+    Ok(SimHandle {
+        addr,
+        state,
+        accounts,
+        server: handle,
+    })
+}

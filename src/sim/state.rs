@@ -1,0 +1,342 @@
+//! The simulator's shared state: the engine, the faults, listen keys, and the routing of
+//! stream frames to the WebSocket connections subscribed to them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::engine::{Engine, SimEvent};
+use super::faults::{FaultKind, Faults};
+use super::rng::Rng;
+use crate::exchange::wire::stream::AggTradeEvent;
+
+/// What a WebSocket connection is told to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    Text(String),
+    Close,
+}
+
+pub type ConnTx = UnboundedSender<Outgoing>;
+
+#[derive(Debug, Clone)]
+struct ListenKey {
+    account: u64,
+    expires_at: i64,
+}
+
+struct Subscriber {
+    conn: u64,
+    tx: ConnTx,
+}
+
+/// Everything behind the simulator's one lock. Handlers hold it briefly and never across an
+/// await.
+pub struct Inner {
+    pub engine: Engine,
+    pub faults: Faults,
+    pub listen_key_ttl_ms: i64,
+    rng: Rng,
+    listen_keys: HashMap<String, ListenKey>,
+    public: HashMap<String, Vec<Subscriber>>,
+    private: HashMap<String, Vec<Subscriber>>,
+    recent: HashMap<String, VecDeque<AggTradeEvent>>,
+    next_conn: u64,
+}
+
+pub struct SimState {
+    pub inner: Mutex<Inner>,
+}
+
+/// Wall-clock milliseconds, the simulator's "now".
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+const RECENT_TRADES: usize = 500;
+
+impl SimState {
+    pub fn new(engine: Engine, faults: Faults, listen_key_ttl_ms: i64) -> Self {
+        let rng = Rng::new(engine.cfg.seed ^ 0x115_7E11);
+        Self {
+            inner: Mutex::new(Inner {
+                engine,
+                faults,
+                listen_key_ttl_ms,
+                rng,
+                listen_keys: HashMap::new(),
+                public: HashMap::new(),
+                private: HashMap::new(),
+                recent: HashMap::new(),
+                next_conn: 1,
+            }),
+        }
+    }
+
+    /// Runs `f` under the lock, then sends the frames it produced.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut inner = match self.inner.lock() {
+            Ok(g) => g,
+            // A panic while holding the lock leaves consistent data (every write is whole),
+            // so the simulator keeps serving.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let out = f(&mut inner);
+        inner.dispatch(now_ms());
+        out
+    }
+}
+
+impl Inner {
+    pub fn new_conn_id(&mut self) -> u64 {
+        self.next_conn += 1;
+        self.next_conn
+    }
+
+    // ----- listen keys -----
+
+    /// Returns the account's valid key, extended, or a new one (as spot user streams do).
+    pub fn listen_key(&mut self, account: u64, now: i64) -> String {
+        let ttl = self.listen_key_ttl_ms;
+        if let Some((key, lk)) = self
+            .listen_keys
+            .iter_mut()
+            .find(|(_, lk)| lk.account == account && lk.expires_at > now)
+        {
+            lk.expires_at = now + ttl;
+            return key.clone();
+        }
+        let key = self.rng.hex(32);
+        self.listen_keys.insert(
+            key.clone(),
+            ListenKey {
+                account,
+                expires_at: now + ttl,
+            },
+        );
+        key
+    }
+
+    /// Extends a key; false if it is unknown or expired.
+    pub fn keep_alive(&mut self, account: u64, key: &str, now: i64) -> bool {
+        let ttl = self.listen_key_ttl_ms;
+        match self.listen_keys.get_mut(key) {
+            Some(lk) if lk.account == account && lk.expires_at > now => {
+                lk.expires_at = now + ttl;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The account behind a valid key.
+    pub fn key_account(&self, key: &str, now: i64) -> Option<u64> {
+        self.listen_keys
+            .get(key)
+            .filter(|lk| lk.expires_at > now)
+            .map(|lk| lk.account)
+    }
+
+    /// Invalidates keys (of one account, or the expired ones) and tells their subscribers.
+    pub fn expire_keys(&mut self, account: Option<u64>, now: i64) {
+        let dead: Vec<String> = self
+            .listen_keys
+            .iter()
+            .filter(|(_, lk)| account.map_or(lk.expires_at <= now, |a| lk.account == a))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in dead {
+            self.listen_keys.remove(&key);
+            let stream = format!("alpha@{key}");
+            if let Some(subs) = self.private.remove(&stream) {
+                // Invented (spot's behaviour): a listenKeyExpired event on the stream.
+                let frame = json!({"stream": stream, "data": {"e": "listenKeyExpired", "E": now, "listenKey": key}});
+                for s in subs {
+                    let _ = s.tx.send(Outgoing::Text(frame.to_string()));
+                }
+            }
+        }
+    }
+
+    // ----- subscriptions -----
+
+    /// Subscribes a connection to a stream; false for a private stream whose key is not valid.
+    pub fn subscribe(
+        &mut self,
+        conn: u64,
+        tx: &ConnTx,
+        stream: &str,
+        private: bool,
+        now: i64,
+    ) -> bool {
+        let map = if private {
+            let valid = stream
+                .strip_prefix("alpha@")
+                .is_some_and(|k| self.key_account(k, now).is_some());
+            if !valid {
+                return false;
+            }
+            &mut self.private
+        } else {
+            &mut self.public
+        };
+        let subs = map.entry(stream.to_owned()).or_default();
+        if !subs.iter().any(|s| s.conn == conn) {
+            subs.push(Subscriber {
+                conn,
+                tx: tx.clone(),
+            });
+        }
+        true
+    }
+
+    pub fn unsubscribe(&mut self, conn: u64, stream: &str) {
+        for map in [&mut self.public, &mut self.private] {
+            if let Some(subs) = map.get_mut(stream) {
+                subs.retain(|s| s.conn != conn);
+            }
+        }
+    }
+
+    pub fn subscriptions(&self, conn: u64) -> Vec<String> {
+        let mut out: Vec<String> = [&self.public, &self.private]
+            .into_iter()
+            .flat_map(|m| {
+                m.iter()
+                    .filter(|(_, subs)| subs.iter().any(|s| s.conn == conn))
+                    .map(|(k, _)| k.clone())
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub fn disconnect(&mut self, conn: u64) {
+        for map in [&mut self.public, &mut self.private] {
+            for subs in map.values_mut() {
+                subs.retain(|s| s.conn != conn);
+            }
+        }
+    }
+
+    /// Closes every connection (of one account's private streams, or all).
+    pub fn drop_connections(&mut self, account: Option<u64>, now: i64) {
+        let conns: Vec<(u64, ConnTx)> = match account {
+            None => self
+                .public
+                .values()
+                .chain(self.private.values())
+                .flatten()
+                .map(|s| (s.conn, s.tx.clone()))
+                .collect(),
+            Some(a) => self
+                .private
+                .iter()
+                .filter(|(stream, _)| {
+                    stream
+                        .strip_prefix("alpha@")
+                        .and_then(|k| self.key_account(k, now))
+                        == Some(a)
+                })
+                .flat_map(|(_, subs)| subs.iter().map(|s| (s.conn, s.tx.clone())))
+                .collect(),
+        };
+        for (conn, tx) in conns {
+            let _ = tx.send(Outgoing::Close);
+            self.disconnect(conn);
+        }
+    }
+
+    pub fn recent_trades(&self, symbol: &str) -> Vec<AggTradeEvent> {
+        self.recent
+            .get(symbol)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    // ----- sending -----
+
+    /// Sends the engine's new events to their subscribers, with the stream faults applied.
+    pub fn dispatch(&mut self, now: i64) {
+        let events = self.engine.drain_events();
+        if events.is_empty() {
+            return;
+        }
+        let mut batches: HashMap<u64, (ConnTx, Option<u64>, Vec<String>)> = HashMap::new();
+        for event in events {
+            let (stream, data, account) = match event {
+                SimEvent::AggTrade { stream, event } => {
+                    let q = self.recent.entry(event.symbol.clone()).or_default();
+                    q.push_back(event.clone());
+                    if q.len() > RECENT_TRADES {
+                        q.pop_front();
+                    }
+                    (stream, serde_json::to_value(&event), None)
+                }
+                SimEvent::Execution { account, report } => {
+                    let keys: Vec<String> = self
+                        .listen_keys
+                        .iter()
+                        .filter(|(_, lk)| lk.account == account && lk.expires_at > now)
+                        .map(|(k, _)| format!("alpha@{k}"))
+                        .collect();
+                    let data = serde_json::to_value(&report);
+                    for stream in keys {
+                        self.queue(&mut batches, &stream, &data, Some(account));
+                    }
+                    continue;
+                }
+            };
+            self.queue(&mut batches, &stream, &data, account);
+        }
+        for (conn, (tx, account, mut frames)) in batches {
+            if self.faults.active(FaultKind::StallWs, account, now) {
+                continue;
+            }
+            if self.faults.strikes(FaultKind::DropWs, account, now) {
+                let _ = tx.send(Outgoing::Close);
+                self.disconnect(conn);
+                continue;
+            }
+            if frames.len() > 1 && self.faults.strikes(FaultKind::ReorderEvents, account, now) {
+                frames.swap(0, 1);
+            }
+            for frame in frames {
+                let twice = self.faults.strikes(FaultKind::DupEvents, account, now);
+                let _ = tx.send(Outgoing::Text(frame.clone()));
+                if twice {
+                    let _ = tx.send(Outgoing::Text(frame));
+                }
+            }
+        }
+    }
+
+    fn queue(
+        &self,
+        batches: &mut HashMap<u64, (ConnTx, Option<u64>, Vec<String>)>,
+        stream: &str,
+        data: &Result<serde_json::Value, serde_json::Error>,
+        account: Option<u64>,
+    ) {
+        let Ok(data) = data else { return };
+        let map = if account.is_some() {
+            &self.private
+        } else {
+            &self.public
+        };
+        let Some(subs) = map.get(stream) else { return };
+        let frame = json!({"stream": stream, "data": data}).to_string();
+        for s in subs {
+            batches
+                .entry(s.conn)
+                .or_insert_with(|| (s.tx.clone(), account, Vec::new()))
+                .2
+                .push(frame.clone());
+        }
+    }
+}

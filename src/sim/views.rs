@@ -1,0 +1,293 @@
+//! The engine's state as the exchange shows it: wire types built from simulator data.
+
+use rust_decimal::Decimal;
+
+use super::engine::{Engine, Fill, Leg, Order, QUOTE};
+use super::tokens::Token;
+use crate::exchange::wire::account::{
+    AlphaWallet, TokenVolume, UserVolume, WalletAsset, WalletSlot, WalletToken,
+};
+use crate::exchange::wire::market::{
+    AggTrade, AssetInfo, ExchangeInfo, FeeRate, Filter, FullDepth, Level, SymbolInfo, Ticker24,
+    TokenFullInfo, TokenInfo, TokenMeta,
+};
+use crate::exchange::wire::stream::AggTradeEvent;
+use crate::exchange::wire::trading::{HistoryOrder, OpenOrder, UserTrade};
+
+pub fn token_info(t: &Token) -> TokenInfo {
+    TokenInfo {
+        token_id: format!("{:032X}", t.alpha_id.len() * 7919 + t.symbol.len()),
+        chain_id: t.chain_id.clone(),
+        chain_name: t.chain_name.clone(),
+        contract_address: t.contract_address.clone(),
+        name: format!("{} token", t.symbol),
+        symbol: t.symbol.clone(),
+        alpha_id: t.alpha_id.clone(),
+        price: Some(t.price),
+        decimals: Some(t.decimals),
+        offline: false,
+        offsell: false,
+        stock_state: false,
+        listing_cex: false,
+        cex_off_display: false,
+        mul_point: t.mul_point,
+        listing_time: Some(1_750_000_000_000),
+    }
+}
+
+pub fn full_info(t: &Token) -> TokenFullInfo {
+    TokenFullInfo {
+        meta_info: TokenMeta {
+            token_id: token_info(t).token_id,
+            name: format!("{} token", t.symbol),
+            symbol: t.symbol.clone(),
+            chain_id: t.chain_id.clone(),
+            chain_name: t.chain_name.clone(),
+            contract_address: t.contract_address.clone(),
+            decimals: Some(t.decimals),
+            alpha_id: t.alpha_id.clone(),
+            trade_decimal: Some(8),
+            listing_time: Some(1_750_000_000_000),
+            trading: Some(true),
+        },
+    }
+}
+
+pub fn exchange_info(tokens: &[Token]) -> ExchangeInfo {
+    ExchangeInfo {
+        timezone: Some("UTC".into()),
+        assets: std::iter::once(QUOTE.to_owned())
+            .chain(tokens.iter().map(|t| t.alpha_id.clone()))
+            .map(|asset| AssetInfo { asset })
+            .collect(),
+        symbols: tokens
+            .iter()
+            .map(|t| {
+                let p = &t.precision;
+                SymbolInfo {
+                    symbol: t.order_symbol.clone(),
+                    status: "TRADING".into(),
+                    base_asset: t.alpha_id.clone(),
+                    quote_asset: QUOTE.into(),
+                    price_precision: Some(p.tick_size.scale()),
+                    quantity_precision: Some(p.step_size.scale()),
+                    base_asset_precision: Some(p.step_size.scale()),
+                    quote_precision: Some(8),
+                    filters: vec![
+                        Filter::Price {
+                            min_price: p.min_price,
+                            max_price: p.max_price,
+                            tick_size: p.tick_size,
+                        },
+                        Filter::LotSize {
+                            step_size: p.step_size,
+                            max_qty: p.max_qty,
+                            min_qty: p.min_qty,
+                        },
+                        Filter::MinNotional {
+                            min_notional: p.min_notional,
+                        },
+                    ],
+                    order_types: vec!["LIMIT".into()],
+                }
+            })
+            .collect(),
+    }
+}
+
+pub fn ticker(t: &Token, now: i64) -> Ticker24 {
+    Ticker24 {
+        symbol: t.order_symbol.clone(),
+        last_price: t.price,
+        high_price: None,
+        low_price: None,
+        volume: None,
+        quote_volume: None,
+        close_time: Some(now),
+    }
+}
+
+pub fn agg_trade(e: &AggTradeEvent) -> AggTrade {
+    AggTrade {
+        id: e.id,
+        price: e.price,
+        qty: e.qty,
+        first_trade_id: e.first_trade_id,
+        last_trade_id: e.last_trade_id,
+        time: e.trade_time,
+        buyer_maker: e.buyer_maker,
+    }
+}
+
+pub fn depth(t: &Token, update_id: u64, now: i64) -> FullDepth {
+    let deep = Decimal::from(1_000_000_000_i64);
+    FullDepth {
+        last_update_id: update_id,
+        symbol: t.order_symbol.clone(),
+        bids: vec![Level {
+            price: t.bid(),
+            qty: deep,
+        }],
+        asks: vec![Level {
+            price: t.ask(),
+            qty: deep,
+        }],
+        event_time: Some(now),
+        time: Some(now),
+    }
+}
+
+pub fn fee_rate() -> FeeRate {
+    FeeRate {
+        buyer_commission: Decimal::from(100),
+        seller_commission: Decimal::from(100),
+    }
+}
+
+pub fn open_order(o: &Order) -> OpenOrder {
+    OpenOrder {
+        order_id: o.id.to_string(),
+        symbol: o.symbol.clone(),
+        side: o.side,
+        order_type: Some("LIMIT".into()),
+        status: o.status,
+        price: o.price,
+        orig_qty: o.orig_qty,
+        executed_qty: o.executed_qty,
+        cum_quote: o.cum_quote,
+        time: o.created_ms,
+        update_time: Some(o.updated_ms),
+        base_asset: Some(o.alpha_id.clone()),
+        quote_asset: Some(QUOTE.into()),
+        alpha_id: Some(o.alpha_id.clone()),
+        order_list_id: o.list_id.map(|l| l.to_string()),
+    }
+}
+
+pub fn history_order(o: &Order) -> HistoryOrder {
+    HistoryOrder {
+        kind: Some("LIMIT".into()),
+        order_id: o.id.to_string(),
+        symbol: o.symbol.clone(),
+        status: o.status,
+        price: o.price,
+        avg_price: if o.executed_qty.is_zero() {
+            Decimal::ZERO
+        } else {
+            (o.cum_quote / o.executed_qty).round_dp(9)
+        },
+        orig_qty: o.orig_qty,
+        executed_qty: o.executed_qty,
+        cum_quote: o.cum_quote,
+        order_type: Some("LIMIT".into()),
+        side: o.side,
+        time: Some(o.created_ms),
+        update_time: Some(o.updated_ms),
+        order_list_id: Some(o.list_id.map_or_else(|| "-1".to_owned(), |l| l.to_string())),
+        base_asset: Some(o.alpha_id.clone()),
+        quote_asset: Some(QUOTE.into()),
+        alpha_id: Some(o.alpha_id.clone()),
+        contingency_type: o.list_id.map(|_| "OTO".to_owned()),
+        contingency_order_position: o.leg.map(|l| match l {
+            Leg::Working => "OTO_WORKING".to_owned(),
+            Leg::Pending => "OTO_PENDING".to_owned(),
+        }),
+        working_time: Some(o.working_time),
+    }
+}
+
+pub fn user_trade(f: &Fill) -> UserTrade {
+    UserTrade {
+        symbol: f.symbol.clone(),
+        id: f.trade_id.to_string(),
+        order_id: f.order_id.to_string(),
+        trade_id: f.trade_id.to_string(),
+        side: f.side,
+        price: f.price,
+        qty: f.qty,
+        quote_qty: f.quote,
+        commission: f.commission,
+        commission_asset: f.commission_asset.clone(),
+        time: f.time,
+        page_id: Some(f.page_id.to_string()),
+        buyer: Some(f.side == crate::exchange::wire::Side::Buy),
+        base_asset: Some(f.alpha_id.clone()),
+        quote_asset: Some(QUOTE.into()),
+        order_type: Some("LIMIT".into()),
+        last_trade: Some(f.last_trade),
+    }
+}
+
+pub fn user_volume(e: &Engine, account: u64, now: i64) -> UserVolume {
+    let per = e.volume_today(account, now);
+    UserVolume {
+        total_volume: per.iter().map(|(_, v)| *v).sum(),
+        trade_volume_info_list: per
+            .into_iter()
+            .map(|(token_name, volume)| TokenVolume {
+                icon: None,
+                token_name,
+                volume,
+            })
+            .collect(),
+    }
+}
+
+pub fn alpha_wallet(e: &Engine, account: u64) -> AlphaWallet {
+    let mut list = Vec::new();
+    let mut total = Decimal::ZERO;
+    if let Some(a) = e.accounts.get(&account) {
+        for (asset, b) in &a.balances {
+            let Some(t) = e.tokens.iter().find(|t| &t.alpha_id == asset) else {
+                continue;
+            };
+            let amount = b.free + b.locked;
+            let valuation = (amount * t.price).round_dp(8);
+            total += valuation;
+            list.push(WalletToken {
+                chain_id: Some(t.chain_id.clone()),
+                contract_address: Some(t.contract_address.clone()),
+                name: Some(format!("{} token", t.symbol)),
+                symbol: t.symbol.clone(),
+                token_id: t.alpha_id.clone(),
+                free: b.free,
+                freeze: Decimal::ZERO,
+                locked: b.locked,
+                withdrawing: Decimal::ZERO,
+                amount,
+                valuation: Some(valuation),
+            });
+        }
+    }
+    AlphaWallet {
+        total_valuation: total,
+        list,
+    }
+}
+
+pub fn wallet_assets(e: &Engine, account: u64) -> Vec<WalletAsset> {
+    let Some(a) = e.accounts.get(&account) else {
+        return Vec::new();
+    };
+    a.balances
+        .iter()
+        .filter(|(asset, _)| asset.as_str() == QUOTE)
+        .map(|(asset, b)| WalletAsset {
+            asset: asset.clone(),
+            coin_business_type: None,
+            spot: WalletSlot {
+                free: b.free,
+                locked: b.locked,
+                ..WalletSlot::default()
+            },
+            funding: WalletSlot::default(),
+        })
+        .collect()
+}
+
+/// Orders the account still has open, pending OTO legs included.
+pub fn open_orders(e: &Engine, account: u64) -> impl Iterator<Item = &Order> {
+    e.orders
+        .values()
+        .filter(move |o| o.account == account && !o.status.is_final())
+}
