@@ -2,5 +2,6 @@
 //! mapping of short symbols to the exchange's ids. Only this module speaks to the exchange.
 
 pub mod error;
+pub mod rest;
 pub mod symbols;
 pub mod wire;

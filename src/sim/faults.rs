@@ -16,8 +16,10 @@ pub enum FaultKind {
     /// Keep WebSocket connections open but send nothing.
     StallWs,
     /// Answer HTTP 429 with Retry-After.
+    #[serde(rename = "http_429")]
     Http429,
     /// Answer HTTP 503.
+    #[serde(rename = "http_5xx")]
     Http5xx,
     /// Answer after a delay (`slow_ms`).
     Slow,

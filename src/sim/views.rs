@@ -181,6 +181,7 @@ pub fn history_order(o: &Order) -> HistoryOrder {
         cum_quote: o.cum_quote,
         order_type: Some("LIMIT".into()),
         side: o.side,
+        stop_price: Some(Decimal::ZERO),
         time: Some(o.created_ms),
         update_time: Some(o.updated_ms),
         order_list_id: Some(o.list_id.map_or_else(|| "-1".to_owned(), |l| l.to_string())),
@@ -193,6 +194,7 @@ pub fn history_order(o: &Order) -> HistoryOrder {
             Leg::Pending => "OTO_PENDING".to_owned(),
         }),
         working_time: Some(o.working_time),
+        target_strategy: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod cli;
 mod config;
+mod exchange_client;
 mod exchange_wire;
 mod logs;
 mod sim_engine;
@@ -13,3 +14,8 @@ mod store_queries;
 mod store_schema;
 mod support;
 mod vault;
+
+/// A golden fixture as JSON.
+fn exchange_wire_fixture(name: &str) -> serde_json::Value {
+    serde_json::from_str(&exchange_wire::fixture(name)).unwrap()
+}

@@ -206,6 +206,12 @@ pub struct HistoryOrder {
     #[serde(rename = "type", default)]
     pub order_type: Option<String>,
     pub side: Side,
+    #[serde(
+        default,
+        deserialize_with = "num::opt_decimal",
+        serialize_with = "opt_plain"
+    )]
+    pub stop_price: Option<Decimal>,
     #[serde(default)]
     pub time: Option<i64>,
     #[serde(default)]
@@ -226,6 +232,15 @@ pub struct HistoryOrder {
     pub contingency_order_position: Option<String>,
     #[serde(default)]
     pub working_time: Option<i64>,
+    #[serde(default)]
+    pub target_strategy: Option<String>,
+}
+
+fn opt_plain<S: serde::Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(d) => num::as_plain_string(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 impl HistoryOrder {

@@ -1,0 +1,555 @@
+//! The exchange client against the simulator over real sockets: every endpoint, the OTO life,
+//! rejections, faults as typed errors, and the simulator's output against the captured shapes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alpha_oto::exchange::error::ExchangeError;
+use alpha_oto::exchange::rest::{HistoryQuery, RestClient};
+use alpha_oto::exchange::symbols;
+use alpha_oto::exchange::wire::trading::{
+    OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
+};
+use alpha_oto::exchange::wire::{OrderStatus, Side};
+use alpha_oto::sim::server::{SimHandle, SimOptions, start};
+use alpha_oto::vault::Credentials;
+use futures_util::{SinkExt, StreamExt};
+use rust_decimal::Decimal;
+use rust_decimal::RoundingStrategy::ToZero;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::exchange_wire::same_shape;
+use crate::support::d;
+
+async fn sim() -> SimHandle {
+    start(SimOptions {
+        seed: 11,
+        trade_interval: Duration::from_secs(3600),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn admin(sim: &SimHandle, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client = awc::Client::default();
+    let url = format!("{}{path}", sim.base_url());
+    let req = match method {
+        "POST" => client.post(url),
+        "DELETE" => client.delete(url),
+        _ => client.get(url),
+    };
+    let mut res = match body {
+        Some(b) => req.send_json(&b).await.unwrap(),
+        None => req.send().await.unwrap(),
+    };
+    let bytes = res.body().limit(1 << 24).await.unwrap();
+    (
+        res.status().as_u16(),
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A funded account created through the admin surface, and a client signed in with it.
+async fn account(sim: &SimHandle, usdt: &str) -> (u64, RestClient) {
+    let (status, created) =
+        admin(sim, "POST", "/sim/accounts", Some(json!({ "usdt": usdt }))).await;
+    assert_eq!(status, 200, "{created}");
+    let headers: BTreeMap<String, SecretString> = created["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                SecretString::from(v.as_str().unwrap().to_owned()),
+            )
+        })
+        .collect();
+    let creds = Credentials::new(
+        headers,
+        SecretString::from(created["cookies"].as_str().unwrap().to_owned()),
+    )
+    .unwrap();
+    let client = RestClient::new(&sim.base_url(), Duration::from_secs(5)).with_session(&creds);
+    (created["id"].as_u64().unwrap(), client)
+}
+
+fn oto(base: &str, price: Decimal, qty: &str, pending: Decimal) -> OtoPlaceRequest {
+    let q = d(qty);
+    OtoPlaceRequest {
+        base_asset: base.into(),
+        quote_asset: "USDT".into(),
+        working_side: Side::Buy,
+        working_price: price,
+        working_quantity: q,
+        payment_details: vec![PaymentDetail {
+            amount: (price * q).round_dp_with_strategy(8, ToZero),
+            payment_wallet_type: WalletType::Card,
+        }],
+        pending_price: pending,
+        pending_type: Some("LIMIT".into()),
+    }
+}
+
+async fn set_price(sim: &SimHandle, symbol: &str, price: &str) {
+    let (status, body) = admin(
+        sim,
+        "POST",
+        "/sim/price",
+        Some(json!({"symbol": symbol, "price": price})),
+    )
+    .await;
+    assert!(status == 204 || status == 200, "{status} {body}");
+}
+
+#[actix_web::test]
+async fn public_market_data_maps_tokens_and_precisions() {
+    let sim = sim().await;
+    let client = RestClient::new(&sim.base_url(), Duration::from_secs(5));
+    let tokens = client.token_list().await.unwrap();
+    assert!(tokens.len() >= 4);
+    assert_eq!(client.agg_ticker24().await.unwrap(), tokens);
+    assert!(matches!(
+        symbols::resolve(&tokens, "ZKJ", None),
+        Err(symbols::SymbolError::Ambiguous { .. })
+    ));
+    let zkj = symbols::resolve(&tokens, "ZKJ", Some("BSC")).unwrap();
+    assert_eq!(zkj.order_symbol, "ALPHA_373USDT");
+    assert!(tokens.iter().any(|t| t.mul_point == d("4")));
+
+    let info = client.exchange_info().await.unwrap();
+    let grids: Vec<_> = info
+        .symbols
+        .iter()
+        .map(|s| s.precision().unwrap())
+        .map(|p| (p.tick_size, p.step_size))
+        .collect();
+    assert!(
+        grids.windows(2).any(|w| w[0] != w[1]),
+        "tokens have different grids"
+    );
+    let zkj_info = info
+        .symbols
+        .iter()
+        .find(|s| s.symbol == "ALPHA_373USDT")
+        .unwrap();
+    same_shape(
+        &serde_json::to_value(zkj_info).unwrap(),
+        &crate::exchange_wire_fixture("cap-exchange-info-1"),
+    )
+    .unwrap();
+
+    set_price(&sim, "ALPHA_373USDT", "0.25").await;
+    assert_eq!(
+        client.ticker("ALPHA_373USDT").await.unwrap().last_price,
+        d("0.25")
+    );
+    let trades = client.agg_trades("ALPHA_373USDT", 10).await.unwrap();
+    assert_eq!(trades.last().unwrap().price, d("0.25"));
+    let book = client.full_depth("ALPHA_373USDT").await.unwrap();
+    assert_eq!(
+        (book.bids[0].price, book.asks[0].price),
+        (d("0.25"), d("0.25000001"))
+    );
+    assert!(matches!(
+        client.ticker("ALPHA_0USDT").await,
+        Err(ExchangeError::Rejected { .. })
+    ));
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn private_calls_need_a_live_session() {
+    let sim = sim().await;
+    let anonymous = RestClient::new(&sim.base_url(), Duration::from_secs(5));
+    assert_eq!(
+        anonymous.open_orders(None).await.unwrap_err(),
+        ExchangeError::SessionExpired
+    );
+    let forged = Credentials::new(
+        BTreeMap::new(),
+        SecretString::from("p20t=nothing".to_owned()),
+    )
+    .unwrap();
+    let forged = RestClient::new(&sim.base_url(), Duration::from_secs(5)).with_session(&forged);
+    assert_eq!(
+        forged.user_volume().await.unwrap_err(),
+        ExchangeError::SessionExpired
+    );
+
+    let (id, client) = account(&sim, "100").await;
+    client.probe_session().await.unwrap();
+    let (status, _) = admin(
+        &sim,
+        "POST",
+        &format!("/sim/accounts/{id}/expire-session"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        client.probe_session().await.unwrap_err(),
+        ExchangeError::SessionExpired
+    );
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn an_oto_pair_through_its_life_over_the_wire() {
+    let sim = sim().await;
+    set_price(&sim, "ALPHA_373USDT", "0.22690468").await;
+    let (id, client) = account(&sim, "1000").await;
+    let placed = client
+        .place_oto(&oto("ALPHA_373", d("0.23"), "869.56", d("0.0001")))
+        .await
+        .unwrap();
+    assert_eq!(
+        placed.pending_order_id.parse::<u64>().unwrap(),
+        placed.working_order_id.parse::<u64>().unwrap() + 1
+    );
+    assert!(
+        client.open_orders(None).await.unwrap().is_empty(),
+        "both legs filled at once"
+    );
+
+    let q = HistoryQuery {
+        statuses: vec!["FILLED", "CANCELED"],
+        rows: 50,
+        ..HistoryQuery::default()
+    };
+    let (rows, total) = client.order_history(&q).await.unwrap();
+    assert_eq!((rows.len(), total), (2, Some(2)));
+    assert_eq!(rows[0].oto_list_id(), rows[1].oto_list_id());
+    let pending = rows
+        .iter()
+        .find(|r| r.order_id == placed.pending_order_id)
+        .unwrap();
+    assert_eq!(
+        (
+            pending.contingency_order_position.as_deref(),
+            pending.executed_qty
+        ),
+        (Some("OTO_PENDING"), d("869.47"))
+    );
+    // The fullest captured row; the OTO rows of the capture were quoted without their times.
+    same_shape(
+        &serde_json::to_value(pending).unwrap(),
+        &crate::exchange_wire_fixture("cap-historical-limit-orders-1"),
+    )
+    .unwrap();
+
+    let trades = client
+        .user_trades(&placed.pending_order_id, "ALPHA_373USDT")
+        .await
+        .unwrap();
+    assert_eq!(trades.iter().map(|t| t.qty).sum::<Decimal>(), d("869.47"));
+    assert!(
+        trades
+            .iter()
+            .all(|t| t.commission_asset == "USDT" && t.side == Side::Sell)
+    );
+    let fixture = crate::exchange_wire_fixture("cap-user-trades-1");
+    same_shape(
+        &serde_json::to_value(&trades[0]).unwrap(),
+        &fixture["data"][0],
+    )
+    .unwrap();
+
+    let volume = client.user_volume().await.unwrap();
+    assert_eq!(volume.trade_volume_info_list[0].token_name, "ZKJ");
+    assert!(volume.total_volume > d("197") && volume.total_volume < d("198"));
+    let wallet = client.alpha_wallet().await.unwrap();
+    assert_eq!(wallet.list[0].token_id, "ALPHA_373");
+    assert_eq!(
+        wallet.list[0].free,
+        d("0.003044"),
+        "the fee dust the pending leg could not sell"
+    );
+    let usdt = client.wallet_assets().await.unwrap();
+    assert_eq!(usdt[0].asset, "USDT");
+    assert_eq!(usdt[0].spot.locked, d("0"));
+
+    let (_, view) = admin(&sim, "GET", &format!("/sim/accounts/{id}"), None).await;
+    assert_eq!(view["open_orders"], json!([]));
+    let (_, ledger) = admin(&sim, "GET", "/sim/ledger", None).await;
+    assert_eq!(ledger.as_array().unwrap().len(), 2);
+    let (_, violations) = admin(&sim, "GET", "/sim/ledger/violations", None).await;
+    assert_eq!(violations, json!([]));
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn cancels_before_and_after_the_trigger() {
+    let sim = sim().await;
+    set_price(&sim, "ALPHA_373USDT", "0.22690468").await;
+    let (_, client) = account(&sim, "1000").await;
+    // Resting working leg: cancelling it kills the pending leg too.
+    let resting = client
+        .place_oto(&oto("ALPHA_373", d("0.2"), "100", d("0.3")))
+        .await
+        .unwrap();
+    let open = client.open_orders(None).await.unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.status).collect::<Vec<_>>(),
+        [OrderStatus::New, OrderStatus::Pending]
+    );
+    client
+        .cancel(&resting.working_order_id, "ALPHA_373USDT")
+        .await
+        .unwrap();
+    assert!(client.open_orders(None).await.unwrap().is_empty());
+    let err = client
+        .cancel(&resting.working_order_id, "ALPHA_373USDT")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ExchangeError::Rejected { code, .. } if code == "-2011"),
+        "{err}"
+    );
+
+    // Filled working leg, pending resting above the market: cancel the pending leg itself.
+    let live = client
+        .place_oto(&oto("ALPHA_373", d("0.23"), "100", d("0.3")))
+        .await
+        .unwrap();
+    let open = client.open_orders(Some(Side::Sell)).await.unwrap();
+    assert_eq!(
+        (open.len(), open[0].order_id.as_str(), open[0].orig_qty),
+        (1, live.pending_order_id.as_str(), d("99.99"))
+    );
+    client
+        .cancel(&live.pending_order_id, "ALPHA_373USDT")
+        .await
+        .unwrap();
+    assert!(client.open_orders(None).await.unwrap().is_empty());
+
+    // A plain sell of the leftover tokens, then cancel-all for a resting buy.
+    let sold = client
+        .place_order(&PlaceOrderRequest {
+            base_asset: "ALPHA_373".into(),
+            quote_asset: "USDT".into(),
+            side: Side::Sell,
+            price: d("0.2"),
+            quantity: d("99.99"),
+            payment_details: vec![PaymentDetail {
+                amount: d("99.99"),
+                payment_wallet_type: WalletType::Alpha,
+            }],
+            order_type: Some("LIMIT".into()),
+        })
+        .await
+        .unwrap();
+    assert!(!sold.is_empty());
+    client
+        .place_oto(&oto("ALPHA_373", d("0.2"), "10", d("0.3")))
+        .await
+        .unwrap();
+    client.cancel_all().await.unwrap();
+    assert!(client.open_orders(None).await.unwrap().is_empty());
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn precision_and_amount_rejections_keep_their_messages() {
+    let sim = sim().await;
+    let (_, client) = account(&sim, "1000").await;
+    let err = client
+        .place_oto(&oto("ALPHA_373", d("0.230000001"), "10", d("0.1")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ExchangeError::Rejected { message, .. } if message.contains("tick")),
+        "{err}"
+    );
+    let mut wrong = oto("ALPHA_373", d("0.23"), "10", d("0.1"));
+    wrong.payment_details[0].amount = d("2.29");
+    let err = client.place_oto(&wrong).await.unwrap_err();
+    assert_eq!(
+        err,
+        ExchangeError::Rejected {
+            code: "000002".into(),
+            message: "workingPrice*workingQuantity must be the same as sum(paymentDetail.amount)"
+                .into()
+        }
+    );
+    let err = client
+        .place_oto(&oto("ALPHA_373", d("0.23"), "10000", d("0.1")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ExchangeError::InsufficientBalance { .. }),
+        "{err}"
+    );
+    sim.stop().await;
+}
+
+async fn fault(sim: &SimHandle, spec: Value) {
+    assert_eq!(admin(sim, "DELETE", "/sim/faults", None).await.0, 204);
+    let (status, body) = admin(sim, "POST", "/sim/faults", Some(spec)).await;
+    assert_eq!(status, 204, "{body}");
+}
+
+#[actix_web::test]
+async fn every_http_fault_reaches_the_client_as_its_typed_error() {
+    let sim = sim().await;
+    set_price(&sim, "ALPHA_373USDT", "0.22690468").await;
+    let (id, client) = account(&sim, "1000").await;
+    let pair = oto("ALPHA_373", d("0.2"), "10", d("0.3"));
+
+    fault(&sim, json!({"kind": "http_429", "rate": 1.0})).await;
+    assert_eq!(
+        client.open_orders(None).await.unwrap_err(),
+        ExchangeError::RateLimited {
+            retry_after: Some(Duration::from_secs(1))
+        }
+    );
+    fault(&sim, json!({"kind": "http_5xx", "rate": 1.0})).await;
+    assert!(client.place_oto(&pair).await.unwrap_err().outcome_unknown());
+    fault(
+        &sim,
+        json!({"kind": "two_factor", "rate": 1.0, "account": id}),
+    )
+    .await;
+    assert!(matches!(
+        client.place_oto(&pair).await.unwrap_err(),
+        ExchangeError::TwoFactorRequired { .. }
+    ));
+
+    // Ambiguous: the pair exists although the answer was lost.
+    fault(&sim, json!({"kind": "ambiguous_place", "rate": 1.0})).await;
+    assert!(client.place_oto(&pair).await.unwrap_err().outcome_unknown());
+    assert_eq!(admin(&sim, "DELETE", "/sim/faults", None).await.0, 204);
+    assert_eq!(
+        client.open_orders(None).await.unwrap().len(),
+        2,
+        "the lost pair is found by asking"
+    );
+
+    let (_, impatient) = account(&sim, "10").await;
+    let impatient = impatient;
+    fault(&sim, json!({"kind": "slow", "rate": 1.0})).await;
+    let short = RestClient::new(&sim.base_url(), Duration::from_millis(300));
+    assert!(
+        short.token_list().await.unwrap_err().outcome_unknown(),
+        "no answer in time"
+    );
+    assert_eq!(admin(&sim, "DELETE", "/sim/faults", None).await.0, 204);
+    impatient.probe_session().await.unwrap();
+
+    fault(
+        &sim,
+        json!({"kind": "expire_session", "rate": 1.0, "account": id}),
+    )
+    .await;
+    assert_eq!(
+        client.user_volume().await.unwrap_err(),
+        ExchangeError::SessionExpired
+    );
+    assert_eq!(admin(&sim, "DELETE", "/sim/faults", None).await.0, 204);
+    assert_eq!(
+        client.user_volume().await.unwrap_err(),
+        ExchangeError::SessionExpired,
+        "an expired session stays expired"
+    );
+
+    let (status, body) = admin(
+        &sim,
+        "POST",
+        "/sim/faults",
+        Some(json!({"kind": "nonsense"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    sim.stop().await;
+
+    // Nobody listening: the request was never sent.
+    let gone = RestClient::new(&sim.base_url(), Duration::from_secs(2));
+    assert!(matches!(
+        gone.token_list().await.unwrap_err(),
+        ExchangeError::NotSent(_)
+    ));
+}
+
+#[actix_web::test]
+async fn listen_keys_are_created_kept_alive_and_refused_when_unknown() {
+    let sim = sim().await;
+    let (_, client) = account(&sim, "10").await;
+    let key = client.listen_key().await.unwrap();
+    assert_eq!(key.len(), 64);
+    assert_eq!(
+        client.listen_key().await.unwrap(),
+        key,
+        "a valid key is reused"
+    );
+    client.keep_alive(&key).await.unwrap();
+    assert!(matches!(
+        client.keep_alive("nope").await.unwrap_err(),
+        ExchangeError::Rejected { .. }
+    ));
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn the_private_stream_sends_the_captured_oto_sequence() {
+    let sim = sim().await;
+    set_price(&sim, "ALPHA_373USDT", "0.22690468").await;
+    let (_, client) = account(&sim, "1000").await;
+    let key = client.listen_key().await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(sim.ws_url("/w3w/stream"))
+        .await
+        .unwrap();
+    let sub = json!({"method": "SUBSCRIBE", "params": [symbols::user_stream(&key)], "id": 2});
+    ws.send(tokio_tungstenite::tungstenite::Message::text(
+        sub.to_string(),
+    ))
+    .await
+    .unwrap();
+    let answer: Value =
+        serde_json::from_str(ws.next().await.unwrap().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(
+        answer,
+        crate::exchange_wire_fixture("sep25-private-stream-2")
+    );
+
+    client
+        .place_oto(&oto("ALPHA_373", d("0.23"), "869.56", d("0.0001")))
+        .await
+        .unwrap();
+    let mut reports = Vec::new();
+    while reports
+        .last()
+        .is_none_or(|r: &Value| !(r["cp"] == "OTO_PENDING" && r["X"] == "FILLED"))
+    {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let frame: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+        assert_eq!(frame["stream"], format!("alpha@{key}"));
+        reports.push(frame["data"].clone());
+    }
+    let fixture =
+        |n: u32| crate::exchange_wire_fixture(&format!("sep25-private-stream-{n}"))["data"].clone();
+    same_shape(&reports[0], &fixture(3)).unwrap();
+    same_shape(&reports[1], &fixture(4)).unwrap();
+    assert_eq!(
+        (reports[1]["X"].as_str(), reports[1]["q"].as_str()),
+        (Some("PENDING"), Some("0"))
+    );
+    let working_trade = reports
+        .iter()
+        .find(|r| r["cp"] == "OTO_WORKING" && r["x"] == "TRADE")
+        .unwrap();
+    same_shape(working_trade, &fixture(5)).unwrap();
+    let activated = reports
+        .iter()
+        .find(|r| r["cp"] == "OTO_PENDING" && r["X"] == "NEW")
+        .unwrap();
+    same_shape(activated, &fixture(6)).unwrap();
+    assert_eq!(activated["q"], "869.47");
+    same_shape(reports.last().unwrap(), &fixture(8)).unwrap();
+    sim.stop().await;
+}
