@@ -110,6 +110,9 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
     let interval = opts.trade_interval.max(Duration::from_millis(1));
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate; the market's first step comes one interval after start.
+        tick.tick().await;
         loop {
             tick.tick().await;
             clock.with(|s| {

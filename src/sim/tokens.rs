@@ -11,6 +11,7 @@ use crate::exchange::wire::market::Precision;
 /// A listed token and its market.
 #[derive(Debug, Clone)]
 pub struct Token {
+    pub token_id: String,
     pub symbol: String,
     pub chain_id: String,
     pub chain_name: String,
@@ -148,6 +149,7 @@ pub fn seeded(rng: &mut Rng) -> Vec<Token> {
             let alpha_id = format!("ALPHA_{}", s.alpha_n);
             let order_symbol = symbols::order_symbol(&alpha_id).unwrap_or_default();
             Token {
+                token_id: rng.hex(16).to_ascii_uppercase(),
                 symbol: s.symbol.to_owned(),
                 chain_id: s.chain_id.to_owned(),
                 chain_name: s.chain_name.to_owned(),

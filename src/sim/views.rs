@@ -16,7 +16,7 @@ use crate::exchange::wire::trading::{HistoryOrder, OpenOrder, UserTrade};
 
 pub fn token_info(t: &Token) -> TokenInfo {
     TokenInfo {
-        token_id: format!("{:032X}", t.alpha_id.len() * 7919 + t.symbol.len()),
+        token_id: t.token_id.clone(),
         chain_id: t.chain_id.clone(),
         chain_name: t.chain_name.clone(),
         contract_address: t.contract_address.clone(),
@@ -38,7 +38,7 @@ pub fn token_info(t: &Token) -> TokenInfo {
 pub fn full_info(t: &Token) -> TokenFullInfo {
     TokenFullInfo {
         meta_info: TokenMeta {
-            token_id: token_info(t).token_id,
+            token_id: t.token_id.clone(),
             name: format!("{} token", t.symbol),
             symbol: t.symbol.clone(),
             chain_id: t.chain_id.clone(),

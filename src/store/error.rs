@@ -41,9 +41,25 @@ impl From<DieselError> for StoreError {
                 @ (DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation),
                 info,
             ) => StoreError::Conflict(format!("{kind:?}: {}", info.message())),
+            DieselError::DeserializationError(e) => StoreError::Corrupt {
+                column: "a stored value",
+                detail: error_chain(e.as_ref()),
+            },
             other => StoreError::Query(other),
         }
     }
+}
+
+/// An error and its sources, joined: diesel wraps the reason a value did not decode.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 impl StoreError {
