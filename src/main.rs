@@ -73,11 +73,43 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Run the local exchange simulator (a Binance Alpha look-alike for tests, demos and paper
+    /// trading). It answers the exchange's REST paths at http://ADDR/bapi/..., its streams at
+    /// ws://ADDR/w3w/wsa/stream and ws://ADDR/w3w/stream, and an admin surface under /sim/.
+    Sim(SimArgs),
     /// Print the value to put in [api] token_hashes for a bearer token.
     HashToken {
         /// The token clients will send as `Authorization: Bearer <TOKEN>`.
         token: String,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct SimArgs {
+    /// Address to listen on (port 0 picks a free port; the first line printed names it).
+    #[arg(long, default_value = "127.0.0.1:8643", value_name = "HOST:PORT")]
+    listen: std::net::SocketAddr,
+    /// Seed of the market, the ids and the faults: the same seed replays the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Funded accounts to create at start.
+    #[arg(long, default_value_t = 0)]
+    accounts: usize,
+    /// USDT given to each account created at start.
+    #[arg(long, default_value = "1000", value_name = "DECIMAL")]
+    usdt: rust_decimal::Decimal,
+    /// Write the created accounts' credentials to FILE (a JSON array of {id, headers, cookies}).
+    #[arg(long, value_name = "FILE")]
+    write_accounts: Option<PathBuf>,
+    /// Faults from the start: kind[:rate[:seconds]], comma-separated (e.g. http_429:0.1,drop_ws:0.01).
+    #[arg(long, value_name = "SPEC")]
+    faults: Option<String>,
+    /// Milliseconds between two steps of each token's price walk (each step prints a trade).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    trade_interval_ms: u64,
+    /// Seconds a listen key lives without keep-alive.
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    listen_key_ttl_s: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", vault::generate_key_line(chrono::Utc::now()));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sim(args) => run_sim(args),
         Command::HashToken { token } => {
             println!("{}", alpha_oto::api::auth::hash(token)?);
             Ok(ExitCode::SUCCESS)
@@ -198,4 +231,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
+    use alpha_oto::sim::faults::FaultSpec;
+    use alpha_oto::sim::server::{SimOptions, start};
+    let faults = match &args.faults {
+        Some(spec) => FaultSpec::parse_list(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?,
+        None => Vec::new(),
+    };
+    let opts = SimOptions {
+        listen: args.listen,
+        seed: args.seed,
+        accounts: args.accounts,
+        usdt: args.usdt,
+        write_accounts: args.write_accounts.clone(),
+        faults,
+        trade_interval: std::time::Duration::from_millis(args.trade_interval_ms.max(1)),
+        listen_key_ttl: std::time::Duration::from_secs(args.listen_key_ttl_s.max(1)),
+    };
+    actix_web::rt::System::new().block_on(async move {
+        let sim = start(opts).await.context("cannot start the simulator")?;
+        println!("alpha-oto sim listening on {}", sim.base_url());
+        println!(
+            "streams: {} and {}",
+            sim.ws_url("/w3w/wsa/stream"),
+            sim.ws_url("/w3w/stream")
+        );
+        if let Some(path) = &args.write_accounts {
+            println!(
+                "{} account(s) written to {}",
+                sim.accounts.len(),
+                path.display()
+            );
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => r?,
+        }
+        sim.stop().await;
+        Ok(ExitCode::SUCCESS)
+    })
 }

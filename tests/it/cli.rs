@@ -285,3 +285,81 @@ fn serve_fails_with_a_clear_message_when_the_database_is_down() {
         "{err}"
     );
 }
+
+#[actix_web::test]
+async fn sim_runs_standalone_with_seeded_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts_file = dir.path().join("accounts.json");
+    let mut child = bin()
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "5",
+            "--accounts",
+            "2",
+            "--usdt",
+            "250",
+            "--trade-interval-ms",
+            "50",
+            "--write-accounts",
+        ])
+        .arg(&accounts_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+
+    let accounts: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&accounts_file).unwrap()).unwrap();
+    assert_eq!(accounts.len(), 2);
+    let headers = accounts[1]["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                secrecy::SecretString::from(v.as_str().unwrap().to_owned()),
+            )
+        })
+        .collect();
+    let cookies = secrecy::SecretString::from(accounts[1]["cookies"].as_str().unwrap().to_owned());
+    let creds = alpha_oto::vault::Credentials::new(headers, cookies).unwrap();
+    let client = alpha_oto::exchange::rest::RestClient::new(&url, Duration::from_secs(5))
+        .with_session(&creds);
+    client.probe_session().await.unwrap();
+    assert_eq!(
+        client.wallet_assets().await.unwrap()[0].spot.free,
+        "250".parse().unwrap()
+    );
+    // The market moves on its own: trades print every 50 ms.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !client
+            .agg_trades("ALPHA_22USDT", 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+
+    let (out, _, err) = run(bin().args(["sim", "--faults", "earthquake"]));
+    assert!(
+        !out.status.success() && err.contains("unknown fault"),
+        "{err}"
+    );
+}
