@@ -3,5 +3,6 @@
 
 pub mod error;
 pub mod rest;
+pub mod stream;
 pub mod symbols;
 pub mod wire;

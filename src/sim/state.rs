@@ -252,6 +252,20 @@ impl Inner {
         }
     }
 
+    /// Whether a stall is in force for this connection (global, or for its account).
+    pub fn stalled(&mut self, conn: u64, now: i64) -> bool {
+        let account = self
+            .private
+            .iter()
+            .filter(|(_, subs)| subs.iter().any(|s| s.conn == conn))
+            .find_map(|(stream, _)| {
+                stream
+                    .strip_prefix("alpha@")
+                    .and_then(|k| self.key_account(k, now))
+            });
+        self.faults.active(FaultKind::StallWs, account, now)
+    }
+
     pub fn recent_trades(&self, symbol: &str) -> Vec<AggTradeEvent> {
         self.recent
             .get(symbol)

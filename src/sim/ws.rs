@@ -84,11 +84,16 @@ fn connect(
                         });
                         if session.text(answer.to_string()).await.is_err() { break }
                     }
-                    Some(Ok(Message::Ping(bytes))) => if session.pong(&bytes).await.is_err() { break },
+                    Some(Ok(Message::Ping(bytes))) => {
+                        // A stalled connection stays open but says nothing, pongs included.
+                        if !state.with(|s| s.stalled(conn, now_ms())) && session.pong(&bytes).await.is_err() { break }
+                    }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {}
                 },
-                _ = ping.tick() => if session.ping(b"").await.is_err() { break },
+                _ = ping.tick() => {
+                    if !state.with(|s| s.stalled(conn, now_ms())) && session.ping(b"").await.is_err() { break }
+                }
             }
         }
         state.with(|s| s.disconnect(conn));

@@ -6,6 +6,7 @@
 mod cli;
 mod config;
 mod exchange_client;
+mod exchange_stream;
 mod exchange_wire;
 mod logs;
 mod sim_engine;
