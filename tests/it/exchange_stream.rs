@@ -261,3 +261,144 @@ async fn an_unreachable_server_is_retried_with_growing_delays() {
     let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
     assert_eq!(ms, [50, 100, 200, 400]);
 }
+
+fn place_crossing_pair(sim: &SimHandle, account: u64) {
+    use alpha_oto::exchange::wire::trading::{OtoPlaceRequest, PaymentDetail, WalletType};
+    let (p, q) = (d("0.23"), d("10"));
+    let req = OtoPlaceRequest {
+        base_asset: "ALPHA_373".into(),
+        quote_asset: "USDT".into(),
+        working_side: alpha_oto::exchange::wire::Side::Buy,
+        working_price: p,
+        working_quantity: q,
+        payment_details: vec![PaymentDetail {
+            amount: p * q,
+            payment_wallet_type: WalletType::Card,
+        }],
+        pending_price: d("0.0001"),
+        pending_type: Some("LIMIT".into()),
+    };
+    sim.state
+        .with(|s| {
+            s.engine
+                .place_oto(account, &req, alpha_oto::sim::state::now_ms())
+        })
+        .unwrap();
+}
+
+async fn private_stream(
+    sim: &SimHandle,
+) -> (u64, String, stream::StreamHandle, Receiver<StreamEvent>) {
+    let creds = sim.state.with(|s| s.engine.create_account(d("100")));
+    let key = sim
+        .state
+        .with(|s| s.listen_key(creds.id, alpha_oto::sim::state::now_ms()));
+    let (handle, mut rx) = stream::spawn(
+        fast(sim.ws_url(paths::PRIVATE_STREAM)),
+        vec![symbols::user_stream(&key)],
+    );
+    subscribed(&mut rx).await;
+    (creds.id, key, handle, rx)
+}
+
+async fn reports(rx: &mut Receiver<StreamEvent>, n: usize) -> Vec<ExecutionReport> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        out.push(
+            next_matching(rx, |e| match e {
+                StreamEvent::Frame { data, .. } => {
+                    serde_json::from_str::<ExecutionReport>(data).ok()
+                }
+                _ => None,
+            })
+            .await,
+        );
+    }
+    out
+}
+
+#[actix_web::test]
+async fn duplicated_and_reordered_events_reach_the_client_as_sent() {
+    let sim = sim().await;
+    price(&sim, "ALPHA_373USDT", "0.2269");
+    let (account, _, _handle, mut rx) = private_stream(&sim).await;
+
+    set_fault(
+        &sim,
+        json!({"kind": "dup_events", "rate": 1.0, "account": account}),
+    )
+    .await;
+    place_crossing_pair(&sim, account);
+    let got = reports(&mut rx, 2).await;
+    assert_eq!(got[0], got[1], "the same report twice");
+
+    sim.state.with(|s| s.faults.clear());
+    // Let the rest of the first pair's (doubled) reports arrive and drop them.
+    while tokio::time::timeout(Duration::from_millis(300), rx.recv())
+        .await
+        .is_ok()
+    {}
+    set_fault(
+        &sim,
+        json!({"kind": "reorder_events", "rate": 1.0, "account": account}),
+    )
+    .await;
+    place_crossing_pair(&sim, account);
+    let got = reports(&mut rx, 2).await;
+    assert!(
+        got[0].seq > got[1].seq,
+        "the first two reports arrive swapped: {:?} {:?}",
+        got[0].seq,
+        got[1].seq
+    );
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn an_invalidated_listen_key_is_announced_on_its_stream() {
+    let sim = sim().await;
+    let (account, key, _handle, mut rx) = private_stream(&sim).await;
+    set_fault(
+        &sim,
+        json!({"kind": "expire_listen_key", "rate": 1.0, "account": account}),
+    )
+    .await;
+    // Any private call of the account lets the fault strike.
+    let creds = sim.state.with(|s| {
+        let a = &s.engine.accounts[&account];
+        let mut headers = std::collections::BTreeMap::new();
+        headers.insert(
+            "csrftoken".to_owned(),
+            secrecy::SecretString::from(a.csrftoken.clone()),
+        );
+        alpha_oto::vault::Credentials::new(
+            headers,
+            secrecy::SecretString::from(format!("p20t={}", a.session)),
+        )
+        .unwrap()
+    });
+    let client =
+        alpha_oto::exchange::rest::RestClient::new(&sim.base_url(), Duration::from_secs(5))
+            .with_session(&creds);
+    client.probe_session().await.unwrap();
+    let expired: serde_json::Value = next_matching(&mut rx, |e| match e {
+        StreamEvent::Frame { data, .. } => serde_json::from_str(data).ok(),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (expired["e"].as_str(), expired["listenKey"].as_str()),
+        (Some("listenKeyExpired"), Some(key.as_str()))
+    );
+    sim.state.with(|s| s.faults.clear());
+    assert!(
+        client.keep_alive(&key).await.is_err(),
+        "the old key is gone"
+    );
+    assert_ne!(
+        client.listen_key().await.unwrap(),
+        key,
+        "a new key replaces it"
+    );
+    sim.stop().await;
+}
