@@ -110,6 +110,10 @@ struct SimArgs {
     /// Seconds a listen key lives without keep-alive.
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     listen_key_ttl_s: u64,
+    /// Paper mode: follow the trade prices of this public stream (for example
+    /// wss://nbstream.binance.com/w3w/wsa/stream) instead of the random walk; fills stay simulated.
+    #[arg(long, value_name = "WS_URL")]
+    price_source: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -249,6 +253,7 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         faults,
         trade_interval: std::time::Duration::from_millis(args.trade_interval_ms.max(1)),
         listen_key_ttl: std::time::Duration::from_secs(args.listen_key_ttl_s.max(1)),
+        price_source: args.price_source.clone(),
     };
     actix_web::rt::System::new().block_on(async move {
         let sim = start(opts).await.context("cannot start the simulator")?;

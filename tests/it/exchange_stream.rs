@@ -402,3 +402,50 @@ async fn an_invalidated_listen_key_is_announced_on_its_stream() {
     );
     sim.stop().await;
 }
+
+#[actix_web::test]
+async fn paper_mode_follows_another_markets_prices() {
+    let source = sim().await;
+    let paper = start(SimOptions {
+        seed: 4,
+        trade_interval: Duration::from_secs(3600),
+        price_source: Some(source.ws_url(paths::PUBLIC_STREAM)),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let client =
+        alpha_oto::exchange::rest::RestClient::new(&paper.base_url(), Duration::from_secs(5));
+    // The paper market connects to its source on its own; move the source until it follows.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut step = 0;
+    loop {
+        step += 1;
+        let target = format!("0.3{step:02}");
+        price(&source, "ALPHA_373USDT", &target);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if client.ticker("ALPHA_373USDT").await.unwrap().last_price == d(&target) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the paper market never followed its source"
+        );
+    }
+    // Prices off the paper market's grid are floored to its tick.
+    price(&source, "ALPHA_901USDT", "0.0523456789");
+    let followed = async {
+        loop {
+            let p = client.ticker("ALPHA_901USDT").await.unwrap().last_price;
+            if p == d("0.052345") {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), followed)
+        .await
+        .unwrap();
+    paper.stop().await;
+    source.stop().await;
+}
