@@ -114,6 +114,10 @@ struct SimArgs {
     /// wss://nbstream.binance.com/w3w/wsa/stream) instead of the random walk; fills stay simulated.
     #[arg(long, value_name = "WS_URL")]
     price_source: Option<String>,
+    /// Report today's volume multiplied by each token's mulPoint (the exchange's reading of
+    /// mulPoint is not settled; without this flag volume is the plain buy-side quote volume).
+    #[arg(long)]
+    volume_mul_point: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -254,6 +258,7 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         trade_interval: std::time::Duration::from_millis(args.trade_interval_ms.max(1)),
         listen_key_ttl: std::time::Duration::from_secs(args.listen_key_ttl_s.max(1)),
         price_source: args.price_source.clone(),
+        volume_uses_mul_point: args.volume_mul_point,
     };
     actix_web::rt::System::new().block_on(async move {
         let sim = start(opts).await.context("cannot start the simulator")?;

@@ -372,10 +372,12 @@ impl RestClient {
         Ok(self.post(paths::WALLET_ASSET, &body).await?.data)
     }
 
-    /// A cheap call that fails with `SessionExpired` when the session is gone.
-    pub async fn probe_session(&self) -> Result<(), ExchangeError> {
-        self.get::<serde_json::Value>(paths::USER_BASE_INFO, &[], true)
-            .await
-            .map(|_| ())
+    /// A cheap call that fails with `SessionExpired` when the session is gone; answers the
+    /// user's base information.
+    pub async fn probe_session(&self) -> Result<serde_json::Value, ExchangeError> {
+        Ok(self
+            .get::<serde_json::Value>(paths::USER_BASE_INFO, &[], true)
+            .await?
+            .data)
     }
 }

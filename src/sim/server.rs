@@ -32,6 +32,8 @@ pub struct SimOptions {
     /// Paper mode: a public aggTrade stream (`wss://.../w3w/wsa/stream`) whose trade prices
     /// replace the random walk, so orders fill against a live market with no real money.
     pub price_source: Option<String>,
+    /// Report today's volume multiplied by each token's mulPoint.
+    pub volume_uses_mul_point: bool,
 }
 
 impl Default for SimOptions {
@@ -46,6 +48,7 @@ impl Default for SimOptions {
             trade_interval: Duration::from_millis(1000),
             listen_key_ttl: Duration::from_secs(3600),
             price_source: None,
+            volume_uses_mul_point: false,
         }
     }
 }

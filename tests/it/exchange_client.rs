@@ -553,3 +553,220 @@ async fn the_private_stream_sends_the_captured_oto_sequence() {
     same_shape(reports.last().unwrap(), &fixture(8)).unwrap();
     sim.stop().await;
 }
+
+/// An answer's raw JSON, as the simulator sent it.
+async fn raw(method: &str, url: String, headers: &[(&str, &str)], body: Option<Value>) -> Value {
+    let client = awc::Client::default();
+    let mut req = if method == "POST" {
+        client.post(url)
+    } else {
+        client.get(url)
+    };
+    for (k, v) in headers {
+        req = req.insert_header((*k, *v));
+    }
+    let mut res = match body {
+        Some(b) => req.send_json(&b).await.unwrap(),
+        None => req.send().await.unwrap(),
+    };
+    serde_json::from_slice(&res.body().limit(1 << 24).await.unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn the_simulators_answers_have_the_captured_shapes() {
+    let sim = sim().await;
+    set_price(&sim, "ALPHA_971USDT", "0.000005619").await;
+    let creds = sim.state.with(|s| s.engine.create_account(d("100")));
+    let csrf = creds.headers["csrftoken"].clone();
+    let auth = [
+        ("csrftoken", csrf.as_str()),
+        ("cookie", creds.cookies.as_str()),
+    ];
+    let url = |path: &str| format!("{}{path}", sim.base_url());
+    let fixture = crate::exchange_wire_fixture;
+    let pairs: Vec<(Value, Value)> = vec![
+        (
+            raw(
+                "POST",
+                url("/bapi/asset/v1/private/alpha-trade/oto-order/place"),
+                &auth,
+                Some(fixture("cap-oto-reverse-order-2")),
+            )
+            .await,
+            fixture("cap-oto-reverse-order-3"),
+        ),
+        (
+            raw(
+                "GET",
+                url("/bapi/defi/v1/private/wallet-direct/buw/wallet/today/user-volume"),
+                &[],
+                None,
+            )
+            .await,
+            fixture("sep25-user-volume-2"),
+        ),
+        (
+            raw(
+                "GET",
+                url("/bapi/defi/v1/public/alpha-trade/get-fee-rate?symbol=ALPHA_971USDT"),
+                &[],
+                None,
+            )
+            .await["data"]
+                .clone(),
+            fixture("cap-fee-rate-1")["data"].clone(),
+        ),
+        (
+            raw(
+                "GET",
+                url("/bapi/defi/v1/public/alpha-trade/fullDepth?symbol=ALPHA_971USDT&limit=1000"),
+                &[],
+                None,
+            )
+            .await["data"]
+                .clone(),
+            fixture("cap-order-book-snapshot-1")["data"].clone(),
+        ),
+        (
+            raw(
+                "GET",
+                url("/bapi/defi/v1/public/alpha-trade/agg-trades?symbol=ALPHA_971USDT&limit=1"),
+                &[],
+                None,
+            )
+            .await["data"][0]
+                .clone(),
+            fixture("cap-recent-aggregate-trades-1"),
+        ),
+        (
+            raw(
+                "POST",
+                url("/bapi/defi/v1/private/alpha-trade/get-listen-key"),
+                &auth,
+                Some(json!({})),
+            )
+            .await["data"]
+                .clone(),
+            fixture("cap-listen-key-1")["data"].clone(),
+        ),
+        (
+            raw(
+                "GET",
+                url("/bapi/defi/v1/private/wallet-direct/buw/wallet/today/user-volume"),
+                &auth,
+                None,
+            )
+            .await,
+            fixture("sep25-user-volume-1"),
+        ),
+        (
+            raw(
+                "GET",
+                url("/bapi/defi/v1/private/wallet-direct/cloud-wallet/alpha"),
+                &auth,
+                None,
+            )
+            .await,
+            fixture("sep25-alpha-wallet-1"),
+        ),
+    ];
+    for (i, (ours, captured)) in pairs.iter().enumerate() {
+        same_shape(ours, captured).unwrap_or_else(|e| panic!("answer {i}: {e}\nours: {ours}"));
+    }
+    // The public trade frame, as the stream sends it.
+    let event = sim
+        .state
+        .with(|s| s.recent_trades("ALPHA_971USDT").pop().unwrap());
+    let frame = json!({"stream": "alpha_971usdt@aggTrade", "data": event});
+    same_shape(&frame, &fixture("cap-public-aggregate-trade-1")).unwrap();
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn browser_headers_are_forwarded_except_the_ones_the_transport_owns() {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(|| {
+        App::new().default_service(web::to(|req: HttpRequest| async move {
+            let headers: BTreeMap<String, String> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            HttpResponse::Ok().json(json!({"code": "000000", "data": headers, "success": true}))
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let mut headers = BTreeMap::new();
+    for (k, v) in [
+        ("csrftoken", "c5f"),
+        ("Device-Info", "eyJ9"),
+        ("Host", "www.binance.com"),
+        ("Content-Length", "999"),
+        ("Cookie", "stale=1"),
+        ("accept-encoding", "br"),
+        (":authority", "www.binance.com"),
+        ("connection", "keep-alive"),
+    ] {
+        headers.insert(k.to_owned(), SecretString::from(v.to_owned()));
+    }
+    let creds = Credentials::new(
+        headers,
+        SecretString::from("p20t=fresh; lang=en".to_owned()),
+    );
+    // A pseudo-header is not a valid header name: the credentials refuse it outright.
+    assert!(creds.is_err());
+    let mut headers = BTreeMap::new();
+    for (k, v) in [
+        ("csrftoken", "c5f"),
+        ("Device-Info", "eyJ9"),
+        ("Host", "www.binance.com"),
+        ("Content-Length", "999"),
+        ("Cookie", "stale=1"),
+        ("accept-encoding", "br"),
+        ("connection", "keep-alive"),
+    ] {
+        headers.insert(k.to_owned(), SecretString::from(v.to_owned()));
+    }
+    let creds = Credentials::new(
+        headers,
+        SecretString::from("p20t=fresh; lang=en".to_owned()),
+    )
+    .unwrap();
+    let client =
+        RestClient::new(&format!("http://{addr}"), Duration::from_secs(5)).with_session(&creds);
+    let echoed: BTreeMap<String, String> =
+        serde_json::from_value(client.probe_session().await.unwrap()).unwrap();
+    assert_eq!(echoed.get("csrftoken").map(String::as_str), Some("c5f"));
+    assert_eq!(echoed.get("device-info").map(String::as_str), Some("eyJ9"));
+    assert_eq!(
+        echoed.get("cookie").map(String::as_str),
+        Some("p20t=fresh; lang=en"),
+        "the session's cookie, not a copied header"
+    );
+    assert_eq!(
+        echoed.get("host").map(String::as_str),
+        Some(addr.to_string().as_str()),
+        "the transport's own host"
+    );
+    assert_eq!(echoed.get("clienttype").map(String::as_str), Some("web"));
+    assert!(!echoed.contains_key("accept-encoding") || echoed["accept-encoding"] != "br");
+    assert_ne!(
+        echoed.get("content-length").map(String::as_str),
+        Some("999")
+    );
+    handle.stop(false).await;
+}

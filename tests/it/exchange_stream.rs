@@ -449,3 +449,30 @@ async fn paper_mode_follows_another_markets_prices() {
     paper.stop().await;
     source.stop().await;
 }
+
+#[actix_web::test]
+async fn a_listen_key_without_keep_alive_expires() {
+    let sim = start(SimOptions {
+        seed: 9,
+        trade_interval: Duration::from_millis(50),
+        listen_key_ttl: Duration::from_millis(300),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let (_account, key, _handle, mut rx) = private_stream(&sim).await;
+    let expired: serde_json::Value = next_matching(&mut rx, |e| match e {
+        StreamEvent::Frame { data, .. } => serde_json::from_str::<serde_json::Value>(data)
+            .ok()
+            .filter(|v| v["e"] == "listenKeyExpired"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(expired["listenKey"].as_str(), Some(key.as_str()));
+    assert!(
+        sim.state
+            .with(|s| s.key_account(&key, alpha_oto::sim::state::now_ms()))
+            .is_none()
+    );
+    sim.stop().await;
+}

@@ -429,3 +429,31 @@ fn the_same_seed_gives_the_same_ledger_and_events() {
     let (ledger3, _) = scenario(8);
     assert_ne!(ledger1, ledger3, "another seed walks another market");
 }
+
+#[test]
+fn volume_counts_buys_only_and_mul_point_when_configured() {
+    for (mul, want) in [(false, d("10")), (true, d("40"))] {
+        let mut e = Engine::new(SimConfig {
+            seed: 1,
+            volume_uses_mul_point: mul,
+            ..SimConfig::default()
+        });
+        e.set_price("ALPHA_396", d("0.9999"), T0).unwrap();
+        let acct = e.create_account(d("100")).id;
+        // LIGHT has mulPoint 4. Buy 10 USDT at 1.0 (the ask), then sell it all back.
+        e.place_limit(acct, &limit("ALPHA_396", Side::Buy, "1", "10"), T0)
+            .unwrap();
+        let held = e.accounts[&acct].balances["ALPHA_396"].free;
+        let held = (held * d("100")).round_dp_with_strategy(0, ToZero) / d("100");
+        e.place_limit(
+            acct,
+            &limit("ALPHA_396", Side::Sell, "0.9", &held.to_string()),
+            T0,
+        )
+        .unwrap();
+        let v = e.volume_today(acct, T0);
+        assert_eq!(v, [("LIGHT".to_owned(), want)], "mulPoint applied: {mul}");
+        // The next UTC day starts from zero.
+        assert!(e.volume_today(acct, T0 + 86_400_000).is_empty());
+    }
+}

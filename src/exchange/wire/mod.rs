@@ -36,8 +36,9 @@ pub const HEADER_RISK_BIZ_NO: &str = "risk_challenge_biz_no";
 pub const HEADER_RISK_FLOW: &str = "risk_challenge_enable_flow";
 
 /// The envelope of every REST answer. Business failures come with HTTP 200 and
-/// `success: false`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `success: false`. Written as captured: a success carries every key (nulls included), a
+/// failure only `code`, `message` and `success`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<T> {
     #[serde(deserialize_with = "num::id")]
@@ -52,6 +53,26 @@ pub struct Envelope<T> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     pub success: bool,
+}
+
+impl<T: Serialize> Serialize for Envelope<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("code", &self.code)?;
+        m.serialize_entry("message", &self.message)?;
+        if self.success || self.message_detail.is_some() {
+            m.serialize_entry("messageDetail", &self.message_detail)?;
+        }
+        if self.success || self.data.is_some() {
+            m.serialize_entry("data", &self.data)?;
+        }
+        if let Some(total) = self.total {
+            m.serialize_entry("total", &total)?;
+        }
+        m.serialize_entry("success", &self.success)?;
+        m.end()
+    }
 }
 
 impl<T> Envelope<T> {
