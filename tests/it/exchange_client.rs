@@ -710,42 +710,28 @@ async fn browser_headers_are_forwarded_except_the_ones_the_transport_owns() {
     let handle = server.handle();
     actix_web::rt::spawn(server);
 
-    let mut headers = BTreeMap::new();
-    for (k, v) in [
+    let browser = [
         ("csrftoken", "c5f"),
         ("Device-Info", "eyJ9"),
         ("Host", "www.binance.com"),
         ("Content-Length", "999"),
         ("Cookie", "stale=1"),
         ("accept-encoding", "br"),
-        (":authority", "www.binance.com"),
         ("connection", "keep-alive"),
-    ] {
-        headers.insert(k.to_owned(), SecretString::from(v.to_owned()));
-    }
-    let creds = Credentials::new(
-        headers,
-        SecretString::from("p20t=fresh; lang=en".to_owned()),
-    );
+    ];
+    let creds_of = |pairs: &[(&str, &str)]| {
+        let headers = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), SecretString::from((*v).to_owned())))
+            .collect();
+        Credentials::new(
+            headers,
+            SecretString::from("p20t=fresh; lang=en".to_owned()),
+        )
+    };
     // A pseudo-header is not a valid header name: the credentials refuse it outright.
-    assert!(creds.is_err());
-    let mut headers = BTreeMap::new();
-    for (k, v) in [
-        ("csrftoken", "c5f"),
-        ("Device-Info", "eyJ9"),
-        ("Host", "www.binance.com"),
-        ("Content-Length", "999"),
-        ("Cookie", "stale=1"),
-        ("accept-encoding", "br"),
-        ("connection", "keep-alive"),
-    ] {
-        headers.insert(k.to_owned(), SecretString::from(v.to_owned()));
-    }
-    let creds = Credentials::new(
-        headers,
-        SecretString::from("p20t=fresh; lang=en".to_owned()),
-    )
-    .unwrap();
+    assert!(creds_of(&[(":authority", "www.binance.com")]).is_err());
+    let creds = creds_of(&browser).unwrap();
     let client =
         RestClient::new(&format!("http://{addr}"), Duration::from_secs(5)).with_session(&creds);
     let echoed: BTreeMap<String, String> =

@@ -24,7 +24,7 @@ pub struct TokenInfo {
     #[serde(
         default,
         deserialize_with = "num::opt_decimal",
-        serialize_with = "opt_plain"
+        serialize_with = "num::opt_as_plain_string"
     )]
     pub price: Option<Decimal>,
     /// On-chain decimals: not the trading precision.
@@ -52,13 +52,6 @@ pub struct TokenInfo {
 
 fn one() -> Decimal {
     Decimal::ONE
-}
-
-fn opt_plain<S: serde::Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(d) => num::as_plain_string(d, s),
-        None => s.serialize_none(),
-    }
 }
 
 impl TokenInfo {
@@ -248,25 +241,25 @@ pub struct Ticker24 {
     #[serde(
         default,
         deserialize_with = "num::opt_decimal",
-        serialize_with = "opt_plain"
+        serialize_with = "num::opt_as_plain_string"
     )]
     pub high_price: Option<Decimal>,
     #[serde(
         default,
         deserialize_with = "num::opt_decimal",
-        serialize_with = "opt_plain"
+        serialize_with = "num::opt_as_plain_string"
     )]
     pub low_price: Option<Decimal>,
     #[serde(
         default,
         deserialize_with = "num::opt_decimal",
-        serialize_with = "opt_plain"
+        serialize_with = "num::opt_as_plain_string"
     )]
     pub volume: Option<Decimal>,
     #[serde(
         default,
         deserialize_with = "num::opt_decimal",
-        serialize_with = "opt_plain"
+        serialize_with = "num::opt_as_plain_string"
     )]
     pub quote_volume: Option<Decimal>,
     #[serde(default)]

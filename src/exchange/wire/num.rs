@@ -139,3 +139,19 @@ pub fn as_string<S: Serializer>(v: &Decimal, s: S) -> Result<S::Ok, S::Error> {
 pub fn as_plain_string<S: Serializer>(v: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&v.normalize().to_string())
 }
+
+/// [`as_plain_string`] for optional fields (`None` is written as null).
+pub fn opt_as_plain_string<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(d) => as_plain_string(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// [`as_string`] for optional fields (`None` is written as null).
+pub fn opt_as_string<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(d) => as_string(d, s),
+        None => s.serialize_none(),
+    }
+}

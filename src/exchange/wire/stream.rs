@@ -222,7 +222,7 @@ pub struct ExecutionReport {
         default,
         deserialize_with = "num::opt_decimal",
         skip_serializing_if = "Option::is_none",
-        serialize_with = "opt_string"
+        serialize_with = "num::opt_as_string"
     )]
     pub commission: Option<Decimal>,
     #[serde(rename = "N", default, skip_serializing_if = "Option::is_none")]
@@ -249,13 +249,6 @@ pub struct ExecutionReport {
     pub contingency_type: Option<String>,
     #[serde(rename = "cp", default, skip_serializing_if = "Option::is_none")]
     pub contingency_position: Option<String>,
-}
-
-fn opt_string<S: serde::Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(d) => num::as_string(d, s),
-        None => s.serialize_none(),
-    }
 }
 
 impl ExecutionReport {

@@ -209,7 +209,7 @@ pub struct HistoryOrder {
     #[serde(
         default,
         deserialize_with = "num::opt_decimal",
-        serialize_with = "opt_plain"
+        serialize_with = "num::opt_as_plain_string"
     )]
     pub stop_price: Option<Decimal>,
     #[serde(default)]
@@ -234,13 +234,6 @@ pub struct HistoryOrder {
     pub working_time: Option<i64>,
     #[serde(default)]
     pub target_strategy: Option<String>,
-}
-
-fn opt_plain<S: serde::Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(d) => num::as_plain_string(d, s),
-        None => s.serialize_none(),
-    }
 }
 
 impl HistoryOrder {
