@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod daemon;
+pub mod domain;
 pub mod exchange;
 pub mod sim;
 pub mod store;

@@ -1,0 +1,90 @@
+//! The day's plan (R4, R11): how far an account is from its target and how many cycles remain.
+
+use rust_decimal::Decimal;
+use rust_decimal::RoundingStrategy::{AwayFromZero, ToZero};
+use serde::Serialize;
+
+/// Progress towards the daily target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    #[serde(with = "rust_decimal::serde::str")]
+    pub volume_today: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub target: Decimal,
+    /// 0 to 100, two decimals, floored (100 only when the target is reached).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub percent: Decimal,
+    pub cycles_done: u64,
+    pub cycles_remaining: u64,
+}
+
+/// Cycles still needed: ceil(remaining / volume per cycle); 0 when the target is met.
+pub fn cycles_needed(remaining: Decimal, per_cycle: Decimal) -> u64 {
+    if remaining <= Decimal::ZERO || per_cycle <= Decimal::ZERO {
+        return 0;
+    }
+    let n = (remaining / per_cycle).round_dp_with_strategy(0, AwayFromZero);
+    u64::try_from(n.mantissa() / 10_i128.pow(n.scale())).unwrap_or(u64::MAX)
+}
+
+pub fn progress(
+    volume_today: Decimal,
+    target: Decimal,
+    per_cycle: Decimal,
+    cycles_done: u64,
+) -> Progress {
+    let percent = if target <= Decimal::ZERO {
+        Decimal::ONE_HUNDRED
+    } else {
+        (volume_today / target * Decimal::ONE_HUNDRED)
+            .min(Decimal::ONE_HUNDRED)
+            .round_dp_with_strategy(2, ToZero)
+    };
+    Progress {
+        volume_today,
+        target,
+        percent,
+        cycles_done,
+        cycles_remaining: cycles_needed(target - volume_today, per_cycle),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn progress_reports_percent_and_cycles() {
+        let p = progress(d("197.4356684052"), d("1024"), d("10"), 20);
+        assert_eq!(
+            (p.percent, p.cycles_remaining, p.cycles_done),
+            (d("19.28"), 83, 20)
+        );
+        assert_eq!(
+            progress(d("1030"), d("1024"), d("10"), 103).cycles_remaining,
+            0
+        );
+        assert_eq!(
+            progress(d("1030"), d("1024"), d("10"), 103).percent,
+            d("100")
+        );
+        assert_eq!(cycles_needed(d("10"), d("10")), 1);
+        assert_eq!(cycles_needed(d("10.00000001"), d("10")), 2);
+        assert_eq!(cycles_needed(d("5"), d("0")), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn the_cycle_count_is_exactly_enough(rem in 1_i64..10_000_000_000, per in 1_i64..1_000_000_000) {
+            let (remaining, per_cycle) = (Decimal::new(rem, 4), Decimal::new(per, 4));
+            let n = Decimal::from(cycles_needed(remaining, per_cycle));
+            prop_assert!(n * per_cycle >= remaining);
+            prop_assert!((n - Decimal::ONE) * per_cycle < remaining);
+        }
+    }
+}
