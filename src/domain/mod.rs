@@ -4,4 +4,5 @@
 pub mod money;
 pub mod plan;
 pub mod pricing;
+pub mod settings;
 pub mod volatility;

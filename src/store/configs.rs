@@ -2,9 +2,13 @@
 
 use diesel::prelude::*;
 
-use super::models::TradingConfigRow;
+use super::models::{OffsetMode, TradingConfigRow};
 use super::schema::trading_configs::dsl as t;
 use super::{Conn, Dialect, StoreError};
+use rust_decimal::Decimal;
+
+use crate::domain::pricing::Offset;
+use crate::domain::settings::{AccountSettings, SettingsError, bad};
 use crate::with_conn;
 
 /// Inserts or replaces the account's configuration and returns the stored row; the revision
@@ -37,4 +41,67 @@ pub fn get(conn: &mut Conn, account_id: i64) -> Result<Option<TradingConfigRow>,
         .find(account_id)
         .first::<TradingConfigRow>(c)
         .optional())?)
+}
+
+/// The stored form of an account's settings (the revision is the store's to set).
+pub fn to_row(s: &AccountSettings, account_id: i64, now_ms: i64) -> TradingConfigRow {
+    let (buy_offset_mode, buy_offset_value) = split(&s.buy_offset);
+    let (sell_offset_mode, sell_offset_value) = split(&s.sell_offset);
+    TradingConfigRow {
+        account_id,
+        token: s.token.trim().to_owned(),
+        chain: s.chain.clone(),
+        order_usdt: s.order_usdt,
+        daily_target_usdt: s.daily_target_usdt,
+        buy_offset_mode,
+        buy_offset_value,
+        sell_offset_mode,
+        sell_offset_value,
+        order_timeout_s: i32::try_from(s.order_timeout_s).unwrap_or(i32::MAX),
+        pending_timeout_s: i32::try_from(s.pending_timeout_s).unwrap_or(i32::MAX),
+        volatility_pct: s.volatility_pct,
+        cost_budget_bps: s.cost_budget_bps,
+        leftover_floor_pct: s.leftover_floor_pct,
+        auto_resume: s.auto_resume,
+        webhook_url: s.webhook_url.clone(),
+        revision: 0,
+        updated_at_ms: now_ms,
+    }
+}
+
+/// Reads stored settings back; a stored value out of range is an error, not a panic.
+pub fn from_row(row: &TradingConfigRow) -> Result<AccountSettings, SettingsError> {
+    let timeout =
+        |field, v: i32| u32::try_from(v).map_err(|_| bad(field, "stored value is negative"));
+    let settings = AccountSettings {
+        token: row.token.clone(),
+        chain: row.chain.clone(),
+        order_usdt: row.order_usdt,
+        daily_target_usdt: row.daily_target_usdt,
+        buy_offset: join(row.buy_offset_mode, row.buy_offset_value),
+        sell_offset: join(row.sell_offset_mode, row.sell_offset_value),
+        order_timeout_s: timeout("order_timeout_s", row.order_timeout_s)?,
+        pending_timeout_s: timeout("pending_timeout_s", row.pending_timeout_s)?,
+        volatility_pct: row.volatility_pct,
+        cost_budget_bps: row.cost_budget_bps,
+        leftover_floor_pct: row.leftover_floor_pct,
+        auto_resume: row.auto_resume,
+        webhook_url: row.webhook_url.clone(),
+    };
+    settings.validate()?;
+    Ok(settings)
+}
+
+fn split(o: &Offset) -> (OffsetMode, Decimal) {
+    match o {
+        Offset::Percent(v) => (OffsetMode::Percent, *v),
+        Offset::Amount(v) => (OffsetMode::Amount, *v),
+    }
+}
+
+fn join(mode: OffsetMode, value: Decimal) -> Offset {
+    match mode {
+        OffsetMode::Percent => Offset::Percent(value),
+        OffsetMode::Amount => Offset::Amount(value),
+    }
 }

@@ -724,3 +724,30 @@ async fn async_callers_run_units_of_work_off_the_runtime_threads() {
     }
     assert_eq!(db.store.run(store::accounts::list).await.unwrap().len(), 17);
 }
+
+#[test]
+fn account_settings_survive_the_database_round_trip() {
+    use alpha_oto::domain::settings::AccountSettings;
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let a = store::accounts::create(&mut c, "alice", 1).unwrap();
+    let settings: AccountSettings = serde_json::from_value(serde_json::json!({
+        "token": "ZKJ", "chain": "BSC", "order_usdt": "12.5", "daily_target_usdt": "4096.00000001",
+        "buy_offset": {"mode": "percent", "value": "0.5"},
+        "sell_offset": {"mode": "amount", "value": "-0.000000001"},
+        "webhook_url": "https://hooks.example/alpha", "auto_resume": true
+    }))
+    .unwrap();
+    settings.validate().unwrap();
+    store::configs::upsert(&mut c, &store::configs::to_row(&settings, a.id, 5)).unwrap();
+    let row = store::configs::get(&mut c, a.id).unwrap().unwrap();
+    assert_eq!(store::configs::from_row(&row).unwrap(), settings);
+    let broken = TradingConfigRow {
+        order_timeout_s: -5,
+        ..row
+    };
+    assert_eq!(
+        store::configs::from_row(&broken).unwrap_err().field,
+        "order_timeout_s"
+    );
+}

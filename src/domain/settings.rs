@@ -1,0 +1,251 @@
+//! An account's trading settings: what the operator chooses, with defaults and validation that
+//! names the field at fault. `store::configs` converts them to and from their table row.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::pricing::Offset;
+
+/// Per-account settings, as the API takes them (decimals as strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// The token's short symbol (`KOGE`).
+    pub token: String,
+    /// Chain id (`56`) or name (`BSC`), needed when the symbol exists on several chains.
+    #[serde(default)]
+    pub chain: Option<String>,
+    /// USDT per buy.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub order_usdt: Decimal,
+    /// Buy-side volume to reach each UTC day, in USDT.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub daily_target_usdt: Decimal,
+    pub buy_offset: Offset,
+    pub sell_offset: Offset,
+    /// Seconds a working leg may rest before it is cancelled.
+    #[serde(default = "defaults::order_timeout_s")]
+    pub order_timeout_s: u32,
+    /// Seconds a live pending leg may rest before it is cancelled and the tokens sold.
+    #[serde(default = "defaults::pending_timeout_s")]
+    pub pending_timeout_s: u32,
+    /// Price range over 60 s, in percent, that pauses trading on the token.
+    #[serde(
+        default = "defaults::volatility_pct",
+        with = "rust_decimal::serde::str"
+    )]
+    pub volatility_pct: Decimal,
+    /// Today's cost (fees and spread loss) allowed, in basis points of volume.
+    #[serde(
+        default = "defaults::cost_budget_bps",
+        with = "rust_decimal::serde::str"
+    )]
+    pub cost_budget_bps: Decimal,
+    /// How far below the last price, in percent, the leftover-sale ladder may go.
+    #[serde(
+        default = "defaults::leftover_floor_pct",
+        with = "rust_decimal::serde::str"
+    )]
+    pub leftover_floor_pct: Decimal,
+    /// Resume by itself after a lost stream is back and reconciled (off: the operator resumes).
+    #[serde(default)]
+    pub auto_resume: bool,
+    /// Where notifications are POSTed.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+mod defaults {
+    use rust_decimal::Decimal;
+
+    pub fn order_timeout_s() -> u32 {
+        300
+    }
+    pub fn pending_timeout_s() -> u32 {
+        120
+    }
+    pub fn volatility_pct() -> Decimal {
+        Decimal::from(2)
+    }
+    pub fn cost_budget_bps() -> Decimal {
+        Decimal::from(30)
+    }
+    pub fn leftover_floor_pct() -> Decimal {
+        Decimal::from(3)
+    }
+}
+
+/// A setting that is not acceptable, named as the API spells it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SettingsError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+pub(crate) fn bad(field: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn check_offset(field: &'static str, o: &Offset) -> Result<(), SettingsError> {
+    match o {
+        Offset::Percent(p) if p.abs() >= Decimal::from(50) => {
+            Err(bad(field, "a percent offset must be between -50 and 50"))
+        }
+        Offset::Amount(a) if a.scale() > 18 => {
+            Err(bad(field, "an amount offset has at most 18 decimals"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl AccountSettings {
+    /// Checks every field; the first fault found is returned.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let t = self.token.trim();
+        if t.is_empty()
+            || t.len() > 20
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.$".contains(c))
+        {
+            return Err(bad(
+                "token",
+                "a short symbol of 1-20 letters or digits, such as KOGE",
+            ));
+        }
+        if let Some(c) = &self.chain
+            && (c.trim().is_empty() || c.len() > 32)
+        {
+            return Err(bad("chain", "a chain id (56) or name (BSC)"));
+        }
+        if self.order_usdt <= Decimal::ZERO
+            || self.order_usdt > Decimal::from(1_000_000)
+            || self.order_usdt.scale() > 8
+        {
+            return Err(bad(
+                "order_usdt",
+                "must be above 0 and at most 1000000, with at most 8 decimals",
+            ));
+        }
+        if self.daily_target_usdt <= Decimal::ZERO || self.daily_target_usdt.scale() > 8 {
+            return Err(bad(
+                "daily_target_usdt",
+                "must be above 0, with at most 8 decimals",
+            ));
+        }
+        if self.daily_target_usdt < self.order_usdt {
+            return Err(bad("daily_target_usdt", "must be at least order_usdt"));
+        }
+        check_offset("buy_offset", &self.buy_offset)?;
+        check_offset("sell_offset", &self.sell_offset)?;
+        if !(5..=86_400).contains(&self.order_timeout_s) {
+            return Err(bad(
+                "order_timeout_s",
+                "must be between 5 and 86400 seconds",
+            ));
+        }
+        if !(5..=86_400).contains(&self.pending_timeout_s) {
+            return Err(bad(
+                "pending_timeout_s",
+                "must be between 5 and 86400 seconds",
+            ));
+        }
+        if self.volatility_pct <= Decimal::ZERO || self.volatility_pct > Decimal::ONE_HUNDRED {
+            return Err(bad("volatility_pct", "must be above 0 and at most 100"));
+        }
+        if self.cost_budget_bps < Decimal::ZERO || self.cost_budget_bps > Decimal::from(10_000) {
+            return Err(bad("cost_budget_bps", "must be between 0 and 10000"));
+        }
+        if self.leftover_floor_pct < Decimal::ZERO || self.leftover_floor_pct > Decimal::from(50) {
+            return Err(bad("leftover_floor_pct", "must be between 0 and 50"));
+        }
+        if let Some(u) = &self.webhook_url {
+            let ok = url::Url::parse(u)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+            if !ok {
+                return Err(bad("webhook_url", "must be an http or https URL"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "token": "KOGE",
+            "order_usdt": "10",
+            "daily_target_usdt": "1024",
+            "buy_offset": {"mode": "percent", "value": "0.5"},
+            "sell_offset": {"mode": "amount", "value": "-0.0001"}
+        })
+    }
+
+    fn parse(v: serde_json::Value) -> AccountSettings {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn defaults_fill_what_the_operator_left_out() {
+        let s = parse(base());
+        s.validate().unwrap();
+        assert_eq!(
+            (s.order_timeout_s, s.pending_timeout_s, s.auto_resume),
+            (300, 120, false)
+        );
+        assert_eq!(
+            (s.volatility_pct, s.cost_budget_bps),
+            (Decimal::from(2), Decimal::from(30))
+        );
+        let unknown = serde_json::from_value::<AccountSettings>({
+            let mut v = base();
+            v["order_size"] = "10".into();
+            v
+        });
+        assert!(
+            unknown.unwrap_err().to_string().contains("order_size"),
+            "unknown fields are refused"
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let cases: &[(&str, serde_json::Value, &str)] = &[
+            ("token", "".into(), "token"),
+            ("token", "KO GE".into(), "token"),
+            ("chain", " ".into(), "chain"),
+            ("order_usdt", "0".into(), "order_usdt"),
+            ("order_usdt", "0.000000001".into(), "order_usdt"),
+            ("daily_target_usdt", "5".into(), "daily_target_usdt"),
+            (
+                "buy_offset",
+                serde_json::json!({"mode": "percent", "value": "60"}),
+                "buy_offset",
+            ),
+            (
+                "sell_offset",
+                serde_json::json!({"mode": "percent", "value": "-50"}),
+                "sell_offset",
+            ),
+            ("order_timeout_s", 1.into(), "order_timeout_s"),
+            ("pending_timeout_s", 100_000.into(), "pending_timeout_s"),
+            ("volatility_pct", "0".into(), "volatility_pct"),
+            ("cost_budget_bps", "-1".into(), "cost_budget_bps"),
+            ("leftover_floor_pct", "60".into(), "leftover_floor_pct"),
+            ("webhook_url", "ftp://hooks".into(), "webhook_url"),
+        ];
+        for (field, value, named) in cases {
+            let mut v = base();
+            v[*field] = value.clone();
+            let err = parse(v).validate().unwrap_err();
+            assert_eq!(err.field, *named, "{field} = {value}: {err}");
+        }
+    }
+}
