@@ -4,5 +4,6 @@
 pub mod money;
 pub mod plan;
 pub mod pricing;
+pub mod reconcile;
 pub mod settings;
 pub mod volatility;
