@@ -1,0 +1,850 @@
+//! The OTO cycle state machine (R7-R9, R13, R14, B1, B3): one per account, deciding everything
+//! about its pairs. The account actor turns messages into [`Event`]s, calls
+//! [`Cycle::on`] with the time, and carries out the [`Effect`]s in order.
+//!
+//! Rules kept here, and checked by property tests over random event sequences:
+//! - at most one live pair: a new intent only from `Idle`;
+//! - an intent is persisted before its request (`PersistIntent` comes before `PlaceOto`);
+//! - `Unknown` is left only through a reconciliation;
+//! - each fill is counted once: progress is tracked by cumulative quantities, so duplicated,
+//!   late or reordered reports change nothing twice;
+//! - pausing blocks new pairs only; a live pair is still followed to its end.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use super::money::{Grid, floor_to};
+use super::pricing::{Offset, PricingError, price_pair};
+
+/// Why an account does not start new pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PauseReason {
+    Operator,
+    StreamLost,
+    SessionExpired,
+    TwoFactor,
+    FaceCheck,
+    InsufficientBalance,
+    Volatility,
+    RateLimited,
+    UnknownToken,
+    Precision,
+    OrderRejected,
+    CostBudget,
+    /// A lost place request matched several orders: a person must look.
+    Ambiguous,
+}
+
+impl PauseReason {
+    /// The stable code the API and the logs show.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PauseReason::Operator => "operator",
+            PauseReason::StreamLost => "stream_lost",
+            PauseReason::SessionExpired => "session_expired",
+            PauseReason::TwoFactor => "two_factor",
+            PauseReason::FaceCheck => "face_check",
+            PauseReason::InsufficientBalance => "insufficient_balance",
+            PauseReason::Volatility => "volatility",
+            PauseReason::RateLimited => "rate_limited",
+            PauseReason::UnknownToken => "unknown_token",
+            PauseReason::Precision => "precision",
+            PauseReason::OrderRejected => "order_rejected",
+            PauseReason::CostBudget => "cost_budget",
+            PauseReason::Ambiguous => "ambiguous_order",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleConfig {
+    pub order_symbol: String,
+    pub order_usdt: Decimal,
+    pub daily_target: Decimal,
+    pub buy: Offset,
+    pub sell: Offset,
+    pub order_timeout_ms: i64,
+    pub pending_timeout_ms: i64,
+    /// How long each step of the leftover-sale ladder waits for its fill.
+    pub ladder_step_ms: i64,
+    /// The ladder's price steps below the last price, in percent, ending at the floor.
+    pub ladder_pct: Vec<Decimal>,
+}
+
+/// What the market looks like when the machine decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Market {
+    pub last_price: Decimal,
+    pub grid: Grid,
+    /// The volatility guard has tripped on this token.
+    pub volatile: bool,
+}
+
+/// A pair about to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub id: String,
+    pub buy_price: Decimal,
+    pub sell_price: Decimal,
+    pub quantity: Decimal,
+    pub payment: Decimal,
+    pub created_ms: i64,
+}
+
+/// A leftover sale about to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SellIntent {
+    pub id: String,
+    pub price: Decimal,
+    pub quantity: Decimal,
+}
+
+/// An order's status, as far as the machine cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegStatus {
+    /// Resting (NEW), or a pending leg not yet live (PENDING).
+    Open,
+    PartiallyFilled,
+    Filled,
+    /// Cancelled, expired or rejected: final without a full fill.
+    Dead,
+}
+
+/// One execution report (or its equivalent from a reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderUpdate {
+    pub order_id: String,
+    pub status: LegStatus,
+    pub orig_qty: Decimal,
+    pub cum_qty: Decimal,
+    pub cum_quote: Decimal,
+}
+
+/// How a failed place request ended: each proves the pair was not created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    InsufficientBalance,
+    SessionExpired,
+    TwoFactor,
+    FaceCheck,
+    RateLimited,
+    Rejected,
+}
+
+/// What a reconciliation found for the pair in doubt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The pair exists, with the legs' current state.
+    Pair {
+        working: OrderUpdate,
+        pending: Option<OrderUpdate>,
+    },
+    NotPlaced,
+    Ambiguous,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Time passes; `market` is the latest snapshot, if there is one.
+    Tick {
+        market: Option<Market>,
+    },
+    Placed {
+        intent_id: String,
+        working_id: String,
+        pending_id: String,
+    },
+    PlaceRefused {
+        intent_id: String,
+        refusal: Refusal,
+    },
+    PlaceUnknown {
+        intent_id: String,
+    },
+    SellPlaced {
+        intent_id: String,
+        order_id: String,
+    },
+    SellRefused {
+        intent_id: String,
+    },
+    Report(OrderUpdate),
+    Reconciled(Found),
+    Pause(PauseReason),
+    Resume(PauseReason),
+    Stop,
+    Start,
+    /// The UTC day changed: today's volume starts again from `volume`.
+    NewDay {
+        volume: Decimal,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Both legs filled.
+    Filled,
+    /// Cancelled before anything filled.
+    Cancelled,
+    /// Ended by a timeout after part of it filled; leftovers were offered for sale.
+    TimedOut,
+    /// The request was not carried out.
+    NotPlaced,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    PersistIntent(Intent),
+    PlaceOto(Intent),
+    PersistSell(SellIntent),
+    PlaceSell(SellIntent),
+    Cancel {
+        order_id: String,
+    },
+    /// Ask the exchange (open orders, history, fills) and answer with `Event::Reconciled`.
+    Reconcile,
+    /// A new piece of a fill: the increase of the order's cumulative quantity and quote.
+    RecordFill {
+        order_id: String,
+        is_buy: bool,
+        qty: Decimal,
+        quote: Decimal,
+    },
+    CloseCycle {
+        intent_id: String,
+        outcome: Outcome,
+    },
+    Paused(PauseReason),
+    Resumed,
+    DoneForToday,
+    /// Tokens the ladder could not sell down to its floor.
+    Unsold {
+        quantity: Decimal,
+    },
+}
+
+/// A live pair and what is known of its legs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub intent: Intent,
+    pub working_id: String,
+    pub pending_id: String,
+    pub bought: Decimal,
+    pub sold: Decimal,
+    pub working_done: bool,
+    pub pending_done: bool,
+    pub since_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Idle,
+    Placing {
+        intent: Intent,
+    },
+    /// The working leg rests (or fills in pieces).
+    Working {
+        pair: Pair,
+    },
+    /// The working leg filled; the pending leg is live.
+    Pending {
+        pair: Pair,
+    },
+    /// A cancel was sent for the live leg `target` (an order id).
+    Cancelling {
+        pair: Pair,
+        target: String,
+    },
+    /// Selling leftovers down the ladder: `step` is the ladder step in use.
+    Liquidating {
+        intent_id: String,
+        quantity: Decimal,
+        step: usize,
+        sell: Option<(SellIntent, Option<String>)>,
+        since_ms: i64,
+    },
+    /// A place request's outcome is unknown: only a reconciliation leaves this state.
+    Unknown {
+        intent: Intent,
+    },
+    DoneForToday,
+    Stopped,
+}
+
+/// The machine.
+#[derive(Debug, Clone)]
+pub struct Cycle {
+    pub cfg: CycleConfig,
+    pub state: State,
+    pub pauses: std::collections::BTreeSet<PauseReason>,
+    pub volume_today: Decimal,
+    /// Cumulative (qty, quote) seen per order: the basis of "each fill once".
+    seen: BTreeMap<String, (Decimal, Decimal)>,
+    /// Reports for orders not yet known (they can beat the place answer).
+    early: Vec<OrderUpdate>,
+    next_seq: u64,
+    account: String,
+    last_market: Option<Market>,
+    /// Stop once the live pair (if any) has ended.
+    stopping: bool,
+    /// The working (buy) legs among `ended`.
+    ended_buys: std::collections::HashSet<String>,
+    /// Orders of ended pairs: late reports still count their fills but change no state.
+    ended: std::collections::VecDeque<String>,
+}
+
+/// How many ended orders are remembered for late reports.
+const ENDED_KEPT: usize = 1024;
+/// How many reports of not-yet-known orders are kept (the newest win).
+const EARLY_KEPT: usize = 256;
+
+impl Cycle {
+    pub fn new(account: &str, cfg: CycleConfig, volume_today: Decimal) -> Self {
+        Self {
+            cfg,
+            state: State::Stopped,
+            pauses: Default::default(),
+            volume_today,
+            seen: BTreeMap::new(),
+            early: Vec::new(),
+            next_seq: 1,
+            account: account.to_owned(),
+            last_market: None,
+            stopping: false,
+            ended: Default::default(),
+            ended_buys: Default::default(),
+        }
+    }
+
+    /// Whether a pair may be live on the exchange (placed, placing, or in doubt).
+    pub fn pair_may_be_live(&self) -> bool {
+        matches!(
+            self.state,
+            State::Placing { .. }
+                | State::Working { .. }
+                | State::Pending { .. }
+                | State::Cancelling { .. }
+                | State::Unknown { .. }
+        )
+    }
+
+    fn intent_id(&mut self, now: i64, kind: &str) -> String {
+        let id = format!("{}-{now}-{kind}{}", self.account, self.next_seq);
+        self.next_seq += 1;
+        id
+    }
+
+    /// Applies one event at time `now` (ms) and returns what must be done, in order.
+    pub fn on(&mut self, event: Event, now: i64) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match event {
+            Event::Tick { market } => {
+                if market.is_some() {
+                    self.last_market = market;
+                }
+                self.tick(now, &mut out);
+            }
+            Event::Start => {
+                self.stopping = false;
+                if self.state == State::Stopped {
+                    self.state = State::Idle;
+                }
+                self.tick(now, &mut out);
+            }
+            Event::Stop => {
+                // A live pair is still followed to its end; a quiet machine stops at once.
+                self.stopping = true;
+                self.tick(now, &mut out);
+            }
+            Event::Pause(reason) => {
+                if self.pauses.insert(reason) {
+                    out.push(Effect::Paused(reason));
+                }
+            }
+            Event::Resume(reason) => {
+                if self.pauses.remove(&reason) && self.pauses.is_empty() {
+                    out.push(Effect::Resumed);
+                }
+                self.tick(now, &mut out);
+            }
+            Event::NewDay { volume } => {
+                self.volume_today = volume;
+                if self.state == State::DoneForToday {
+                    self.state = State::Idle;
+                }
+                self.tick(now, &mut out);
+            }
+            Event::Placed {
+                intent_id,
+                working_id,
+                pending_id,
+            } => self.placed(intent_id, working_id, pending_id, now, &mut out),
+            Event::PlaceRefused { intent_id, refusal } => {
+                if let State::Placing { intent } = &self.state
+                    && intent.id == intent_id
+                {
+                    let id = intent.id.clone();
+                    self.state = State::Idle;
+                    out.push(Effect::CloseCycle {
+                        intent_id: id,
+                        outcome: Outcome::NotPlaced,
+                    });
+                    let reason = match refusal {
+                        Refusal::InsufficientBalance => PauseReason::InsufficientBalance,
+                        Refusal::SessionExpired => PauseReason::SessionExpired,
+                        Refusal::TwoFactor => PauseReason::TwoFactor,
+                        Refusal::FaceCheck => PauseReason::FaceCheck,
+                        Refusal::RateLimited => PauseReason::RateLimited,
+                        Refusal::Rejected => PauseReason::OrderRejected,
+                    };
+                    if self.pauses.insert(reason) {
+                        out.push(Effect::Paused(reason));
+                    }
+                }
+            }
+            Event::PlaceUnknown { intent_id } => {
+                if let State::Placing { intent } = &self.state
+                    && intent.id == intent_id
+                {
+                    self.state = State::Unknown {
+                        intent: intent.clone(),
+                    };
+                    out.push(Effect::Reconcile);
+                }
+            }
+            Event::Reconciled(found) => self.reconciled(found, now, &mut out),
+            Event::Report(update) => self.report(update, now, &mut out),
+            Event::SellPlaced {
+                intent_id,
+                order_id,
+            } => {
+                if let State::Liquidating {
+                    sell: Some((s, id)),
+                    since_ms,
+                    ..
+                } = &mut self.state
+                    && s.id == intent_id
+                    && id.is_none()
+                {
+                    *id = Some(order_id);
+                    *since_ms = now;
+                }
+                self.replay_early(now, &mut out);
+            }
+            Event::SellRefused { intent_id } => {
+                if let State::Liquidating {
+                    sell: Some((s, None)),
+                    step,
+                    since_ms,
+                    ..
+                } = &mut self.state
+                    && s.id == intent_id
+                {
+                    *step += 1;
+                    *since_ms = now;
+                }
+                self.sell_step(now, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Timeouts, and a new pair when everything allows it.
+    fn tick(&mut self, now: i64, out: &mut Vec<Effect>) {
+        match &mut self.state {
+            State::Working { pair } if now - pair.since_ms >= self.cfg.order_timeout_ms => {
+                let target = pair.working_id.clone();
+                out.push(Effect::Cancel {
+                    order_id: target.clone(),
+                });
+                let pair = pair.clone();
+                self.state = State::Cancelling { pair, target };
+            }
+            State::Pending { pair } if now - pair.since_ms >= self.cfg.pending_timeout_ms => {
+                let target = pair.pending_id.clone();
+                out.push(Effect::Cancel {
+                    order_id: target.clone(),
+                });
+                let pair = pair.clone();
+                self.state = State::Cancelling { pair, target };
+            }
+            State::Liquidating {
+                sell: Some((_, Some(order_id))),
+                since_ms,
+                ..
+            } if now - *since_ms >= self.cfg.ladder_step_ms => {
+                out.push(Effect::Cancel {
+                    order_id: order_id.clone(),
+                });
+                *since_ms = now;
+            }
+            State::Idle | State::DoneForToday if self.stopping => self.state = State::Stopped,
+            State::Idle => self.maybe_place(now, out),
+            _ => {}
+        }
+    }
+
+    fn maybe_place(&mut self, now: i64, out: &mut Vec<Effect>) {
+        if !self.pauses.is_empty() || self.stopping {
+            return;
+        }
+        if self.volume_today >= self.cfg.daily_target {
+            self.state = State::DoneForToday;
+            out.push(Effect::DoneForToday);
+            return;
+        }
+        let Some(market) = self.last_market else {
+            return;
+        };
+        if market.volatile {
+            self.pauses.insert(PauseReason::Volatility);
+            out.push(Effect::Paused(PauseReason::Volatility));
+            return;
+        }
+        match price_pair(
+            market.last_price,
+            self.cfg.order_usdt,
+            self.cfg.buy,
+            self.cfg.sell,
+            &market.grid,
+        ) {
+            Ok(p) => {
+                let intent = Intent {
+                    id: self.intent_id(now, "p"),
+                    buy_price: p.buy_price,
+                    sell_price: p.sell_price,
+                    quantity: p.quantity,
+                    payment: p.payment,
+                    created_ms: now,
+                };
+                out.push(Effect::PersistIntent(intent.clone()));
+                out.push(Effect::PlaceOto(intent.clone()));
+                self.state = State::Placing { intent };
+            }
+            Err(
+                PricingError::Overflow
+                | PricingError::NonPositive { .. }
+                | PricingError::OutOfRange { .. },
+            )
+            | Err(
+                PricingError::BelowMinQty { .. }
+                | PricingError::AboveMaxQty { .. }
+                | PricingError::BelowMinNotional { .. },
+            ) => {
+                self.pauses.insert(PauseReason::Precision);
+                out.push(Effect::Paused(PauseReason::Precision));
+            }
+        }
+    }
+
+    fn placed(
+        &mut self,
+        intent_id: String,
+        working_id: String,
+        pending_id: String,
+        now: i64,
+        out: &mut Vec<Effect>,
+    ) {
+        // Only an answer to the request in flight counts; once in doubt, only a reconciliation
+        // settles it.
+        let intent = match &self.state {
+            State::Placing { intent } if intent.id == intent_id => intent.clone(),
+            _ => return,
+        };
+        self.state = State::Working {
+            pair: Pair {
+                intent,
+                working_id,
+                pending_id,
+                bought: Decimal::ZERO,
+                sold: Decimal::ZERO,
+                working_done: false,
+                pending_done: false,
+                since_ms: now,
+            },
+        };
+        self.replay_early(now, out);
+    }
+
+    fn replay_early(&mut self, now: i64, out: &mut Vec<Effect>) {
+        for u in std::mem::take(&mut self.early) {
+            self.report(u, now, out);
+        }
+    }
+
+    fn reconciled(&mut self, found: Found, now: i64, out: &mut Vec<Effect>) {
+        let State::Unknown { intent } = &self.state else {
+            return;
+        };
+        let intent = intent.clone();
+        match found {
+            Found::Pair { working, pending } => {
+                let pending_id = pending
+                    .as_ref()
+                    .map(|p| p.order_id.clone())
+                    .unwrap_or_default();
+                self.state = State::Working {
+                    pair: Pair {
+                        intent,
+                        working_id: working.order_id.clone(),
+                        pending_id,
+                        bought: Decimal::ZERO,
+                        sold: Decimal::ZERO,
+                        working_done: false,
+                        pending_done: false,
+                        since_ms: now,
+                    },
+                };
+                self.report(working, now, out);
+                if let Some(p) = pending {
+                    self.report(p, now, out);
+                }
+                self.replay_early(now, out);
+            }
+            Found::NotPlaced => {
+                self.state = State::Idle;
+                out.push(Effect::CloseCycle {
+                    intent_id: intent.id,
+                    outcome: Outcome::NotPlaced,
+                });
+                self.early.clear();
+                self.tick(now, out);
+            }
+            Found::Ambiguous => {
+                // Stay in doubt: nothing new may be placed until a person decides.
+                if self.pauses.insert(PauseReason::Ambiguous) {
+                    out.push(Effect::Paused(PauseReason::Ambiguous));
+                }
+            }
+        }
+    }
+
+    /// Counts what is new in a report; returns (qty, quote) increases, or None if nothing is.
+    fn progress(
+        &mut self,
+        u: &OrderUpdate,
+        is_buy: bool,
+        out: &mut Vec<Effect>,
+    ) -> Option<(Decimal, Decimal)> {
+        let (qty, quote) = self.seen.get(&u.order_id).copied().unwrap_or_default();
+        if u.cum_qty <= qty {
+            return None;
+        }
+        let delta = (u.cum_qty - qty, (u.cum_quote - quote).max(Decimal::ZERO));
+        self.seen
+            .insert(u.order_id.clone(), (u.cum_qty, u.cum_quote.max(quote)));
+        out.push(Effect::RecordFill {
+            order_id: u.order_id.clone(),
+            is_buy,
+            qty: delta.0,
+            quote: delta.1,
+        });
+        if is_buy {
+            self.volume_today += delta.1;
+        }
+        Some(delta)
+    }
+
+    fn keep_early(&mut self, u: OrderUpdate) {
+        if self.early.len() >= EARLY_KEPT {
+            self.early.remove(0);
+        }
+        self.early.push(u);
+    }
+
+    fn report(&mut self, u: OrderUpdate, now: i64, out: &mut Vec<Effect>) {
+        if self.ended.contains(&u.order_id) {
+            // A late report of an ended pair: its fill still counts, the state does not move.
+            let is_buy = self.buy_orders_ended(&u.order_id);
+            self.progress(&u, is_buy, out);
+            return;
+        }
+        let (mut pair, cancelling) = match &self.state {
+            State::Working { pair } | State::Pending { pair } => (pair.clone(), None),
+            State::Cancelling { pair, target } => (pair.clone(), Some(target.clone())),
+            State::Liquidating {
+                sell: Some((_, Some(id))),
+                ..
+            } if *id == u.order_id => {
+                self.liquidation_report(u, now, out);
+                return;
+            }
+            _ => {
+                self.keep_early(u);
+                return;
+            }
+        };
+        let final_status = matches!(u.status, LegStatus::Filled | LegStatus::Dead);
+        if u.order_id == pair.working_id {
+            if let Some((q, _)) = self.progress(&u, true, out) {
+                pair.bought += q;
+            }
+            pair.working_done |= final_status;
+        } else if u.order_id == pair.pending_id {
+            if let Some((q, _)) = self.progress(&u, false, out) {
+                pair.sold += q;
+            }
+            pair.pending_done |= final_status;
+        } else {
+            self.keep_early(u);
+            return;
+        }
+        let working_filled = pair.bought >= pair.intent.quantity;
+        let timed_out = cancelling.is_some();
+        if pair.pending_done && working_filled {
+            let outcome =
+                if pair.sold > Decimal::ZERO && !timed_out && u.status == LegStatus::Filled {
+                    Outcome::Filled
+                } else {
+                    Outcome::TimedOut
+                };
+            self.finish(pair, outcome, now, out);
+        } else if pair.working_done && !working_filled {
+            // The working leg died part-way (cancelled by us or by the exchange): the pending
+            // leg dies with it; whatever was bought is sold down the ladder.
+            let outcome = if pair.bought.is_zero() {
+                Outcome::Cancelled
+            } else {
+                Outcome::TimedOut
+            };
+            self.finish(pair, outcome, now, out);
+        } else if working_filled && cancelling.as_deref().is_none_or(|t| t == pair.working_id) {
+            // Filled (perhaps just as its cancel went out): the pending leg is live now.
+            if !matches!(self.state, State::Pending { .. }) {
+                pair.since_ms = now;
+            }
+            self.state = State::Pending { pair };
+        } else if let Some(target) = cancelling {
+            self.state = State::Cancelling { pair, target };
+        } else {
+            self.state = State::Working { pair };
+        }
+    }
+
+    fn buy_orders_ended(&self, order_id: &str) -> bool {
+        self.ended_buys.contains(order_id)
+    }
+
+    /// Ends a pair: leftovers go to the ladder, then the cycle closes.
+    fn finish(&mut self, pair: Pair, outcome: Outcome, now: i64, out: &mut Vec<Effect>) {
+        for id in [&pair.working_id, &pair.pending_id] {
+            if self.ended.len() >= ENDED_KEPT
+                && let Some(old) = self.ended.pop_front()
+            {
+                self.ended_buys.remove(&old);
+            }
+            self.ended.push_back(id.clone());
+        }
+        self.ended_buys.insert(pair.working_id.clone());
+        let step = self
+            .last_market
+            .map(|m| m.grid.step_size)
+            .unwrap_or(Decimal::ZERO);
+        let leftover = floor_to(pair.bought - pair.sold, step);
+        let min = self
+            .last_market
+            .map(|m| m.grid.min_qty)
+            .unwrap_or(Decimal::ONE);
+        if outcome != Outcome::Filled && leftover >= min && leftover > Decimal::ZERO {
+            self.state = State::Liquidating {
+                intent_id: pair.intent.id.clone(),
+                quantity: leftover,
+                step: 0,
+                sell: None,
+                since_ms: now,
+            };
+            out.push(Effect::CloseCycle {
+                intent_id: pair.intent.id,
+                outcome,
+            });
+            self.sell_step(now, out);
+            return;
+        }
+        self.state = State::Idle;
+        out.push(Effect::CloseCycle {
+            intent_id: pair.intent.id,
+            outcome,
+        });
+        self.tick(now, out);
+    }
+
+    /// Places the ladder's current step, or reports what could not be sold.
+    fn sell_step(&mut self, now: i64, out: &mut Vec<Effect>) {
+        let State::Liquidating {
+            quantity,
+            step,
+            sell,
+            ..
+        } = &self.state
+        else {
+            return;
+        };
+        let (quantity, step, pending_sell) = (*quantity, *step, sell.clone());
+        if pending_sell.is_some_and(|(_, id)| id.is_none()) {
+            return;
+        }
+        let pct = self.cfg.ladder_pct.get(step).copied();
+        let market = self.last_market;
+        let (Some(pct), Some(m)) = (pct, market) else {
+            self.state = State::Idle;
+            out.push(Effect::Unsold { quantity });
+            self.tick(now, out);
+            return;
+        };
+        let price = floor_to(
+            m.last_price * (Decimal::ONE - pct / Decimal::ONE_HUNDRED),
+            m.grid.tick_size,
+        );
+        let sell = SellIntent {
+            id: self.intent_id(now, "s"),
+            price,
+            quantity,
+        };
+        out.push(Effect::PersistSell(sell.clone()));
+        out.push(Effect::PlaceSell(sell.clone()));
+        if let State::Liquidating {
+            sell: slot,
+            since_ms,
+            ..
+        } = &mut self.state
+        {
+            *slot = Some((sell, None));
+            *since_ms = now;
+        }
+    }
+
+    fn liquidation_report(&mut self, u: OrderUpdate, now: i64, out: &mut Vec<Effect>) {
+        let sold = self
+            .progress(&u, false, out)
+            .map(|(q, _)| q)
+            .unwrap_or_default();
+        let State::Liquidating {
+            quantity,
+            step,
+            sell,
+            ..
+        } = &mut self.state
+        else {
+            return;
+        };
+        *quantity -= sold;
+        match u.status {
+            LegStatus::Filled => {
+                self.state = State::Idle;
+                self.tick(now, out);
+            }
+            LegStatus::Dead => {
+                *step += 1;
+                *sell = None;
+                if *quantity <= Decimal::ZERO {
+                    self.state = State::Idle;
+                    self.tick(now, out);
+                } else {
+                    self.sell_step(now, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! Tests of the cycle machine: its paths one by one, then random event sequences (with
+//! duplicated, late and reordered reports) against its invariants.
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+use super::cycle::*;
+use super::money::Grid;
+use super::pricing::Offset;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn cfg() -> CycleConfig {
+    CycleConfig {
+        order_symbol: "ALPHA_373USDT".into(),
+        order_usdt: d("10"),
+        daily_target: d("25"),
+        buy: Offset::Percent(d("0")),
+        sell: Offset::Percent(d("-1")),
+        order_timeout_ms: 300_000,
+        pending_timeout_ms: 120_000,
+        ladder_step_ms: 5_000,
+        ladder_pct: vec![d("0"), d("1"), d("3")],
+    }
+}
+
+fn market() -> Market {
+    Market {
+        last_price: d("0.25"),
+        grid: Grid {
+            tick_size: d("0.00000001"),
+            min_price: d("0.00000001"),
+            max_price: d("1000"),
+            step_size: d("0.01"),
+            min_qty: d("0.01"),
+            max_qty: d("9999999"),
+            min_notional: d("0.1"),
+        },
+        volatile: false,
+    }
+}
+
+fn started() -> (Cycle, Intent) {
+    let mut c = Cycle::new("acc1", cfg(), Decimal::ZERO);
+    c.on(
+        Event::Tick {
+            market: Some(market()),
+        },
+        0,
+    );
+    let fx = c.on(Event::Start, 1);
+    let intent = match fx.as_slice() {
+        [Effect::PersistIntent(a), Effect::PlaceOto(b)] if a == b => a.clone(),
+        other => panic!("expected persist then place: {other:?}"),
+    };
+    (c, intent)
+}
+
+fn up(id: &str, status: LegStatus, cum: &str, quote: &str) -> Event {
+    Event::Report(OrderUpdate {
+        order_id: id.into(),
+        status,
+        orig_qty: d("40"),
+        cum_qty: d(cum),
+        cum_quote: d(quote),
+    })
+}
+
+#[test]
+fn a_pair_fills_and_the_next_one_follows_until_the_target() {
+    let (mut c, intent) = started();
+    assert_eq!(
+        (intent.buy_price, intent.quantity, intent.payment),
+        (d("0.25"), d("40"), d("10"))
+    );
+    c.on(
+        Event::Placed {
+            intent_id: intent.id.clone(),
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        2,
+    );
+    let fx = c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
+    assert_eq!(
+        fx,
+        [Effect::RecordFill {
+            order_id: "w1".into(),
+            is_buy: true,
+            qty: d("40"),
+            quote: d("10")
+        }]
+    );
+    assert!(matches!(c.state, State::Pending { .. }));
+    let fx = c.on(up("p1", LegStatus::Filled, "39.99", "9.9"), 4);
+    assert!(matches!(
+        fx[1],
+        Effect::CloseCycle {
+            outcome: Outcome::Filled,
+            ..
+        }
+    ));
+    assert!(
+        matches!(fx[2], Effect::PersistIntent(_)) && matches!(fx[3], Effect::PlaceOto(_)),
+        "{fx:?}"
+    );
+    assert_eq!(c.volume_today, d("10"));
+    // Two more pairs reach 30 >= 25: done for the day, until the day changes.
+    for n in 2..=3 {
+        let State::Placing { intent } = c.state.clone() else {
+            panic!("{:?}", c.state)
+        };
+        let (w, p) = (format!("w{n}"), format!("p{n}"));
+        c.on(
+            Event::Placed {
+                intent_id: intent.id,
+                working_id: w.clone(),
+                pending_id: p.clone(),
+            },
+            10 * n,
+        );
+        c.on(up(&w, LegStatus::Filled, "40", "10"), 10 * n + 1);
+        c.on(up(&p, LegStatus::Filled, "39.99", "9.9"), 10 * n + 2);
+    }
+    assert_eq!(c.state, State::DoneForToday);
+    let fx = c.on(
+        Event::NewDay {
+            volume: Decimal::ZERO,
+        },
+        100,
+    );
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::PersistIntent(_), Effect::PlaceOto(_)]
+    ));
+}
+
+#[test]
+fn a_report_that_beats_the_place_answer_is_not_lost() {
+    let (mut c, intent) = started();
+    assert!(c.on(up("w1", LegStatus::Filled, "40", "10"), 2).is_empty());
+    let fx = c.on(
+        Event::Placed {
+            intent_id: intent.id,
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        3,
+    );
+    assert_eq!(fx.len(), 1);
+    assert!(matches!(c.state, State::Pending { .. }));
+}
+
+#[test]
+fn a_working_leg_that_never_fills_is_cancelled_at_its_timeout() {
+    let (mut c, intent) = started();
+    c.on(
+        Event::Placed {
+            intent_id: intent.id,
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        2,
+    );
+    assert!(c.on(Event::Tick { market: None }, 299_000).is_empty());
+    assert_eq!(
+        c.on(Event::Tick { market: None }, 300_002),
+        [Effect::Cancel {
+            order_id: "w1".into()
+        }]
+    );
+    let fx = c.on(up("w1", LegStatus::Dead, "0", "0"), 300_100);
+    assert!(
+        matches!(
+            fx[0],
+            Effect::CloseCycle {
+                outcome: Outcome::Cancelled,
+                ..
+            }
+        ),
+        "{fx:?}"
+    );
+    assert!(
+        matches!(c.state, State::Placing { .. }),
+        "at the latest price again"
+    );
+}
+
+#[test]
+fn partial_fills_then_a_timeout_sell_the_leftover_down_the_ladder() {
+    let (mut c, intent) = started();
+    c.on(
+        Event::Placed {
+            intent_id: intent.id,
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        2,
+    );
+    c.on(up("w1", LegStatus::PartiallyFilled, "15.5", "3.875"), 10);
+    c.on(Event::Tick { market: None }, 300_010);
+    let fx = c.on(up("w1", LegStatus::Dead, "15.5", "3.875"), 300_020);
+    let sell = match fx.as_slice() {
+        [
+            Effect::CloseCycle {
+                outcome: Outcome::TimedOut,
+                ..
+            },
+            Effect::PersistSell(s),
+            Effect::PlaceSell(t),
+        ] if s == t => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((sell.quantity, sell.price), (d("15.5"), d("0.25")));
+    c.on(
+        Event::SellPlaced {
+            intent_id: sell.id.clone(),
+            order_id: "s1".into(),
+        },
+        300_030,
+    );
+    // Unfilled at the first step: cancelled, then the next step 1 % lower.
+    assert_eq!(
+        c.on(Event::Tick { market: None }, 305_031),
+        [Effect::Cancel {
+            order_id: "s1".into()
+        }]
+    );
+    let fx = c.on(up("s1", LegStatus::Dead, "0", "0"), 305_040);
+    let step2 = match fx.as_slice() {
+        [Effect::PersistSell(s), Effect::PlaceSell(_)] => s.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(step2.price, d("0.2475"));
+    c.on(
+        Event::SellPlaced {
+            intent_id: step2.id,
+            order_id: "s2".into(),
+        },
+        305_050,
+    );
+    let fx = c.on(up("s2", LegStatus::Filled, "15.5", "3.83625"), 305_060);
+    assert!(matches!(fx[0], Effect::RecordFill { is_buy: false, .. }));
+    assert!(matches!(c.state, State::Placing { .. }));
+    assert_eq!(c.volume_today, d("3.875"), "only the buy counts as volume");
+}
+
+#[test]
+fn what_the_ladder_cannot_sell_is_reported() {
+    let (mut c, intent) = started();
+    c.on(
+        Event::Placed {
+            intent_id: intent.id,
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        2,
+    );
+    c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
+    // The pending leg never fills: cancelled at its timeout, then the ladder runs out.
+    assert_eq!(
+        c.on(Event::Tick { market: None }, 120_004),
+        [Effect::Cancel {
+            order_id: "p1".into()
+        }]
+    );
+    c.on(up("p1", LegStatus::Dead, "0", "0"), 120_010);
+    for (step, at) in [(1, 120_020), (2, 130_020), (3, 140_020)] {
+        let State::Liquidating {
+            sell: Some((s, None)),
+            ..
+        } = c.state.clone()
+        else {
+            panic!("{:?}", c.state)
+        };
+        c.on(
+            Event::SellPlaced {
+                intent_id: s.id,
+                order_id: format!("s{step}"),
+            },
+            at,
+        );
+        c.on(Event::Tick { market: None }, at + 5_000);
+        let fx = c.on(
+            up(&format!("s{step}"), LegStatus::Dead, "0", "0"),
+            at + 5_001,
+        );
+        if step == 3 {
+            assert!(fx.contains(&Effect::Unsold { quantity: d("40") }), "{fx:?}");
+        }
+    }
+}
+
+#[test]
+fn refusals_pause_with_their_reason_and_unknowns_wait_for_the_exchange() {
+    let (mut c, intent) = started();
+    let fx = c.on(
+        Event::PlaceRefused {
+            intent_id: intent.id,
+            refusal: Refusal::InsufficientBalance,
+        },
+        2,
+    );
+    assert_eq!(fx[1], Effect::Paused(PauseReason::InsufficientBalance));
+    assert!(
+        c.on(Event::Tick { market: None }, 3).is_empty(),
+        "paused: nothing new"
+    );
+    let fx = c.on(Event::Resume(PauseReason::InsufficientBalance), 4);
+    let State::Placing { intent } = c.state.clone() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        c.on(
+            Event::PlaceUnknown {
+                intent_id: intent.id.clone()
+            },
+            5
+        ),
+        [Effect::Reconcile]
+    );
+    // A late answer does not settle the doubt; only the exchange's view does.
+    c.on(
+        Event::Placed {
+            intent_id: intent.id.clone(),
+            working_id: "w9".into(),
+            pending_id: "p9".into(),
+        },
+        6,
+    );
+    assert!(matches!(c.state, State::Unknown { .. }));
+    assert!(c.on(Event::Tick { market: None }, 1_000_000).is_empty());
+    let working = OrderUpdate {
+        order_id: "w9".into(),
+        status: LegStatus::Filled,
+        orig_qty: d("40"),
+        cum_qty: d("40"),
+        cum_quote: d("10"),
+    };
+    c.on(
+        Event::Reconciled(Found::Pair {
+            working,
+            pending: None,
+        }),
+        1_000_001,
+    );
+    assert!(matches!(c.state, State::Pending { .. }), "adopted");
+    let (mut c2, i2) = started();
+    c2.on(Event::PlaceUnknown { intent_id: i2.id }, 2);
+    let fx = c2.on(Event::Reconciled(Found::Ambiguous), 3);
+    assert_eq!(fx, [Effect::Paused(PauseReason::Ambiguous)]);
+    assert!(matches!(c2.state, State::Unknown { .. }));
+}
+
+#[test]
+fn stop_waits_for_the_live_pair_and_volatility_blocks_new_pairs() {
+    let (mut c, intent) = started();
+    c.on(
+        Event::Placed {
+            intent_id: intent.id,
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        2,
+    );
+    c.on(Event::Stop, 3);
+    assert!(c.pair_may_be_live());
+    c.on(up("w1", LegStatus::Filled, "40", "10"), 4);
+    c.on(up("p1", LegStatus::Filled, "39.99", "9.9"), 5);
+    assert_eq!(c.state, State::Stopped);
+    c.on(
+        Event::Tick {
+            market: Some(Market {
+                volatile: true,
+                ..market()
+            }),
+        },
+        6,
+    );
+    let fx = c.on(Event::Start, 7);
+    assert_eq!(fx, [Effect::Paused(PauseReason::Volatility)]);
+}
+
+/// What the random driver does next; each is turned into an event that fits the state.
+#[derive(Debug, Clone)]
+enum Action {
+    Tick(i64),
+    Answer(u8),
+    Fill { leg: bool, fraction: u8, done: bool },
+    Kill { leg: bool },
+    Duplicate,
+    Stale,
+    Reconcile(u8),
+    PauseResume(bool),
+    Sell(u8),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        (1_i64..200_000).prop_map(Action::Tick),
+        (0_u8..4).prop_map(Action::Answer),
+        (any::<bool>(), 1_u8..=10, any::<bool>()).prop_map(|(leg, fraction, done)| Action::Fill {
+            leg,
+            fraction,
+            done
+        }),
+        any::<bool>().prop_map(|leg| Action::Kill { leg }),
+        Just(Action::Duplicate),
+        Just(Action::Stale),
+        (0_u8..3).prop_map(Action::Reconcile),
+        any::<bool>().prop_map(Action::PauseResume),
+        (0_u8..3).prop_map(Action::Sell),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #[test]
+    fn invariants_hold_over_random_event_sequences(actions in proptest::collection::vec(action(), 1..120)) {
+        let mut c = Cycle::new("acc", CycleConfig { daily_target: d("1000"), ..cfg() }, Decimal::ZERO);
+        c.on(Event::Tick { market: Some(market()) }, 0);
+        let mut now = 1;
+        let mut effects = c.on(Event::Start, now);
+        let mut sent: Vec<Event> = Vec::new();
+        let mut live_intent: Option<String> = None;
+        let mut max_buy_quote: std::collections::BTreeMap<String, Decimal> = Default::default();
+        let mut ids = 0_u32;
+        let check = |c: &Cycle, before_unknown: bool, event: &Event, fx: &[Effect], live: &mut Option<String>| -> Result<(), TestCaseError> {
+            for (i, e) in fx.iter().enumerate() {
+                match e {
+                    Effect::PlaceOto(intent) => {
+                        prop_assert!(i > 0 && fx[i - 1] == Effect::PersistIntent(intent.clone()), "place without its intent: {fx:?}");
+                        prop_assert!(live.is_none(), "a second live pair: {live:?} then {intent:?}");
+                        *live = Some(intent.id.clone());
+                    }
+                    Effect::CloseCycle { intent_id, .. } => {
+                        prop_assert_eq!(live.as_deref(), Some(intent_id.as_str()));
+                        *live = None;
+                    }
+                    _ => {}
+                }
+            }
+            if before_unknown && !matches!(c.state, State::Unknown { .. }) {
+                prop_assert!(matches!(event, Event::Reconciled(_)), "left Unknown through {event:?}");
+            }
+            Ok(())
+        };
+        check(&c, false, &Event::Start, &effects, &mut live_intent)?;
+        for a in actions {
+            let before_unknown = matches!(c.state, State::Unknown { .. });
+            let pair = match &c.state {
+                State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => Some(pair.clone()),
+                _ => None,
+            };
+            let event = match a {
+                Action::Tick(dt) => { now += dt; Event::Tick { market: None } }
+                Action::Answer(kind) => match &c.state {
+                    State::Placing { intent } => {
+                        ids += 1;
+                        match kind {
+                            0 | 1 => Event::Placed { intent_id: intent.id.clone(), working_id: format!("w{ids}"), pending_id: format!("p{ids}") },
+                            2 => Event::PlaceUnknown { intent_id: intent.id.clone() },
+                            _ => Event::PlaceRefused { intent_id: intent.id.clone(), refusal: Refusal::RateLimited },
+                        }
+                    }
+                    // A late answer to a request already in doubt.
+                    State::Unknown { intent } => {
+                        ids += 1;
+                        Event::Placed { intent_id: intent.id.clone(), working_id: format!("w{ids}"), pending_id: format!("p{ids}") }
+                    }
+                    _ => Event::Tick { market: None },
+                },
+                Action::Fill { leg, fraction, done } => match &pair {
+                    Some(p) => {
+                        let id = if leg { p.working_id.clone() } else { p.pending_id.clone() };
+                        let qty = if done { p.intent.quantity } else { (p.intent.quantity * Decimal::from(fraction) / Decimal::from(10)).round_dp(2) };
+                        let quote = (qty * p.intent.buy_price).round_dp(8);
+                        let status = if done { LegStatus::Filled } else { LegStatus::PartiallyFilled };
+                        Event::Report(OrderUpdate { order_id: id, status, orig_qty: p.intent.quantity, cum_qty: qty, cum_quote: quote })
+                    }
+                    None => Event::Tick { market: None },
+                },
+                Action::Kill { leg } => match &pair {
+                    Some(p) => {
+                        let id = if leg { p.working_id.clone() } else { p.pending_id.clone() };
+                        let (q, quote) = if leg { (p.bought, (p.bought * p.intent.buy_price).round_dp(8)) } else { (p.sold, (p.sold * p.intent.buy_price).round_dp(8)) };
+                        Event::Report(OrderUpdate { order_id: id, status: LegStatus::Dead, orig_qty: p.intent.quantity, cum_qty: q, cum_quote: quote })
+                    }
+                    None => Event::Tick { market: None },
+                },
+                Action::Duplicate => sent.last().cloned().unwrap_or(Event::Tick { market: None }),
+                Action::Stale => if sent.len() > 3 { sent[sent.len() - 3].clone() } else { Event::Tick { market: None } },
+                Action::Reconcile(kind) => match &c.state {
+                    State::Unknown { .. } => {
+                        ids += 1;
+                        match kind {
+                            0 => Event::Reconciled(Found::NotPlaced),
+                            1 => Event::Reconciled(Found::Ambiguous),
+                            _ => Event::Reconciled(Found::Pair {
+                                working: OrderUpdate { order_id: format!("w{ids}"), status: LegStatus::Open, orig_qty: d("40"), cum_qty: d("0"), cum_quote: d("0") },
+                                pending: None,
+                            }),
+                        }
+                    }
+                    _ => Event::Tick { market: None },
+                },
+                Action::PauseResume(p) => if p { Event::Pause(PauseReason::Operator) } else { Event::Resume(PauseReason::Operator) },
+                Action::Sell(kind) => match &c.state {
+                    State::Liquidating { sell: Some((s, None)), .. } => {
+                        ids += 1;
+                        if kind == 0 { Event::SellRefused { intent_id: s.id.clone() } } else { Event::SellPlaced { intent_id: s.id.clone(), order_id: format!("s{ids}") } }
+                    }
+                    State::Liquidating { sell: Some((_, Some(id))), quantity, .. } => {
+                        let status = if kind == 1 { LegStatus::Filled } else { LegStatus::Dead };
+                        let cum = if kind == 1 { *quantity } else { Decimal::ZERO };
+                        Event::Report(OrderUpdate { order_id: id.clone(), status, orig_qty: *quantity, cum_qty: cum, cum_quote: cum * d("0.25") })
+                    }
+                    _ => Event::Tick { market: None },
+                },
+            };
+            if let Event::Report(u) = &event
+                && u.order_id.starts_with('w') {
+                    let m = max_buy_quote.entry(u.order_id.clone()).or_default();
+                    if u.cum_quote > *m { *m = u.cum_quote; }
+                }
+            sent.push(event.clone());
+            effects = c.on(event.clone(), now);
+            check(&c, before_unknown, &event, &effects, &mut live_intent)?;
+        }
+        // Each buy counted once: the volume is the sum of the highest cumulative quote reported
+        // per working leg the machine owned.
+        let counted: Decimal = max_buy_quote.values().copied().sum();
+        prop_assert!(c.volume_today <= counted, "volume {} counted more than reported {}", c.volume_today, counted);
+    }
+}
