@@ -6,18 +6,7 @@ use rust_decimal::RoundingStrategy::ToZero;
 /// Decimal places of USDT amounts (the payment amount's grid).
 pub const QUOTE_DP: u32 = 8;
 
-/// Floors `v` to a whole multiple of `step`. A non-positive step leaves `v` as it is.
-pub fn floor_to(v: Decimal, step: Decimal) -> Decimal {
-    if step <= Decimal::ZERO {
-        return v;
-    }
-    ((v / step).round_dp_with_strategy(0, ToZero) * step).normalize()
-}
-
-/// True when `v` is a whole multiple of `step`.
-pub fn on_grid(v: Decimal, step: Decimal) -> bool {
-    step > Decimal::ZERO && (v % step).is_zero()
-}
+pub use crate::exchange::wire::num::{floor_to, on_grid};
 
 /// Floors a USDT amount to 8 decimals.
 pub fn floor_quote(v: Decimal) -> Decimal {
@@ -30,17 +19,8 @@ pub fn payment_amount(price: Decimal, qty: Decimal) -> Decimal {
     floor_quote(price * qty)
 }
 
-/// A symbol's trading grid, from the exchange-info filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grid {
-    pub tick_size: Decimal,
-    pub min_price: Decimal,
-    pub max_price: Decimal,
-    pub step_size: Decimal,
-    pub min_qty: Decimal,
-    pub max_qty: Decimal,
-    pub min_notional: Decimal,
-}
+/// A symbol's trading grid: the exchange-info filters, as the wire types read them.
+pub type Grid = crate::exchange::wire::market::Precision;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,6 @@
 //! with a one-tick book around it.
 
 use rust_decimal::Decimal;
-use rust_decimal::RoundingStrategy::ToZero;
 
 use super::rng::Rng;
 use crate::exchange::symbols;
@@ -52,18 +51,7 @@ impl Token {
     }
 }
 
-/// Floors `v` to a multiple of `step` (step > 0).
-pub fn floor_to(v: Decimal, step: Decimal) -> Decimal {
-    if step <= Decimal::ZERO {
-        return v;
-    }
-    ((v / step).round_dp_with_strategy(0, ToZero) * step).normalize()
-}
-
-/// True when `v` is a whole multiple of `step`.
-pub fn on_grid(v: Decimal, step: Decimal) -> bool {
-    step > Decimal::ZERO && (v % step).is_zero()
-}
+pub use crate::exchange::wire::num::{floor_to, on_grid};
 
 struct Seed {
     symbol: &'static str,
