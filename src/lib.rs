@@ -2,6 +2,7 @@
 //! its daily volume target. See ARCHITECTURE.md for the map of this crate.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod daemon;
 pub mod domain;

@@ -173,15 +173,22 @@ pub enum Filter {
     Other,
 }
 
-/// The trading grid of a symbol, from its filters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The trading grid of a symbol, from its filters (decimals as strings when serialised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Precision {
+    #[serde(with = "rust_decimal::serde::str")]
     pub tick_size: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
     pub min_price: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
     pub max_price: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
     pub step_size: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
     pub min_qty: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
     pub max_qty: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
     pub min_notional: Decimal,
 }
 
