@@ -1,6 +1,7 @@
 //! Pure trading logic: no I/O, no clock reads (time is passed in), nothing from actix, diesel,
 //! redis, awc or tungstenite. Everything here is exhaustively unit- and property-tested.
 
+pub mod budget;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;
