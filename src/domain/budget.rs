@@ -91,12 +91,9 @@ impl Budget {
         let account_ok = self.account.level_milli >= (keep + 1) * 1000;
         let egress_ok = egress.level_milli >= (egress_keep + 1) * 1000;
         if account_ok && egress_ok {
-            // Both checked first, so a refusal by one never spends the other's token.
-            let (a, e) = (
-                self.account.take_above(keep, now_ms),
-                egress.take_above(egress_keep, now_ms),
-            );
-            debug_assert!(a && e);
+            // Both were checked first, so a refusal by one never spends the other's token.
+            self.account.level_milli -= 1000;
+            egress.level_milli -= 1000;
             return Ok(());
         }
         Err(self.account.wait_ms(keep).max(if egress_ok {
