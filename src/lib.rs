@@ -1,6 +1,7 @@
 //! alpha-oto: trades Binance Alpha tokens with OTO orders for many accounts until each reaches
 //! its daily volume target. See ARCHITECTURE.md for the map of this crate.
 
+pub mod actors;
 pub mod api;
 pub mod cache;
 pub mod config;

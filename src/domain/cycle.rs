@@ -32,6 +32,8 @@ pub enum PauseReason {
     Precision,
     OrderRejected,
     CostBudget,
+    /// The token's price is missing or stale.
+    PriceFeed,
     /// A lost place request matched several orders: a person must look.
     Ambiguous,
 }
@@ -52,6 +54,7 @@ impl PauseReason {
             PauseReason::Precision => "precision",
             PauseReason::OrderRejected => "order_rejected",
             PauseReason::CostBudget => "cost_budget",
+            PauseReason::PriceFeed => "price_feed_lost",
             PauseReason::Ambiguous => "ambiguous_order",
         }
     }
@@ -130,6 +133,8 @@ pub enum Refusal {
     FaceCheck,
     RateLimited,
     Rejected,
+    /// Nothing reached the exchange (connection refused): try again later, no pause.
+    NotSent,
 }
 
 /// What a reconciliation found for the pair in doubt.
@@ -317,6 +322,21 @@ impl Cycle {
         }
     }
 
+    /// Restarts the machine on a pair the store says may be live: it is in doubt until a
+    /// reconciliation settles it. `seen` holds what was already counted of its orders
+    /// (cumulative quantity and quote per order id), so nothing is counted twice.
+    pub fn restore(&mut self, intent: Intent, seen: Vec<(String, Decimal, Decimal)>) {
+        for (id, qty, quote) in seen {
+            self.seen.insert(id, (qty, quote));
+        }
+        self.state = State::Unknown { intent };
+    }
+
+    /// Cumulative quantity and quote counted so far for an order.
+    pub fn counted(&self, order_id: &str) -> (Decimal, Decimal) {
+        self.seen.get(order_id).copied().unwrap_or_default()
+    }
+
     /// Whether a pair may be live on the exchange (placed, placing, or in doubt).
     pub fn pair_may_be_live(&self) -> bool {
         matches!(
@@ -397,6 +417,7 @@ impl Cycle {
                         Refusal::FaceCheck => PauseReason::FaceCheck,
                         Refusal::RateLimited => PauseReason::RateLimited,
                         Refusal::Rejected => PauseReason::OrderRejected,
+                        Refusal::NotSent => return out,
                     };
                     if self.pauses.insert(reason) {
                         out.push(Effect::Paused(reason));
@@ -584,13 +605,16 @@ impl Cycle {
                     .as_ref()
                     .map(|p| p.order_id.clone())
                     .unwrap_or_default();
+                // What was counted before a restart is part of the pair already.
+                let bought = self.counted(&working.order_id).0;
+                let sold = self.counted(&pending_id).0;
                 self.state = State::Working {
                     pair: Pair {
                         intent,
                         working_id: working.order_id.clone(),
                         pending_id,
-                        bought: Decimal::ZERO,
-                        sold: Decimal::ZERO,
+                        bought,
+                        sold,
                         working_done: false,
                         pending_done: false,
                         since_ms: now,

@@ -1,0 +1,113 @@
+//! The daemon's moving parts: one task per account, one private stream per account, one price
+//! feed shared by every account on a token, a request governor, and the supervisor over them.
+//!
+//! Actors are tokio tasks with a bounded mailbox and typed messages. An account's task owns its
+//! [`crate::domain::cycle::Cycle`] and carries out the machine's effects one after another, so
+//! "persist the intent, then place" needs no locking; a panic ends only that task, and the
+//! supervisor sees it through the task's join handle.
+
+pub mod account;
+pub mod governor;
+pub mod price_feed;
+pub mod supervisor;
+pub mod sync;
+pub mod tokens;
+pub mod user_stream;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use slog::Logger;
+
+use crate::cache::TokenCache;
+use crate::config::ExchangeConfig;
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// The daemon's clock. Tests move it forward (a new UTC day) without waiting.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Moves the clock by `ms` (tests only have a reason to).
+    pub fn advance(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// The start of the UTC day that holds `ms`.
+pub fn day_start_ms(ms: i64) -> i64 {
+    ms - ms.rem_euclid(86_400_000)
+}
+
+/// Every period and limit of the trading loop, in one place; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// How often each account looks at time and prices.
+    pub tick: Duration,
+    pub lease_ttl: Duration,
+    /// How long before the lease's expiry an account stops sending.
+    pub lease_margin: Duration,
+    pub listen_key_keep_alive: Duration,
+    /// How often a trading account asks the exchange about its live pair, in case a report
+    /// was lost.
+    pub sync_every: Duration,
+    /// A price older than this pauses new pairs on the token.
+    pub price_stale: Duration,
+    /// How long each leftover-sale step waits for its fill.
+    pub ladder_step: Duration,
+    pub request_timeout: Duration,
+    /// Restarts allowed within `restart_window` before an account is parked as failed.
+    pub restart_budget: usize,
+    pub restart_window: Duration,
+    pub restart_backoff_max: Duration,
+    /// The private stream's reconnect backoff (fast in tests).
+    pub stream_backoff_min: Duration,
+    pub stream_backoff_max: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(500),
+            lease_ttl: Duration::from_secs(30),
+            lease_margin: Duration::from_secs(5),
+            listen_key_keep_alive: Duration::from_secs(30 * 60),
+            sync_every: Duration::from_secs(30),
+            price_stale: Duration::from_secs(120),
+            ladder_step: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(10),
+            restart_budget: 5,
+            restart_window: Duration::from_secs(600),
+            restart_backoff_max: Duration::from_secs(60),
+            stream_backoff_min: Duration::from_secs(2),
+            stream_backoff_max: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What every actor shares.
+pub struct Shared {
+    pub store: Store,
+    pub vault: Option<Vault>,
+    pub cache: TokenCache,
+    pub exchange: ExchangeConfig,
+    pub governor: governor::Governor,
+    pub feeds: price_feed::PriceFeeds,
+    pub webhooks: webhook::Webhooks,
+    pub log: Logger,
+    /// This instance's name in leases.
+    pub owner: String,
+    pub clock: Clock,
+    pub timing: Timing,
+}
+
+pub type Ctx = Arc<Shared>;

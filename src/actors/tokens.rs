@@ -1,0 +1,176 @@
+//! Token resolution (R17, R18): short symbol (and chain) to alpha id, order symbol, stream
+//! name and precision, through the cache first (Redis or in-process), then the exchange. Every
+//! answer from the exchange is written back to the cache and recorded in the database.
+
+use crate::cache::{CachedToken, TokenCache};
+use crate::domain::money::Grid;
+use crate::exchange::error::ExchangeError;
+use crate::exchange::rest::RestClient;
+use crate::exchange::symbols::{self, SymbolError};
+use crate::exchange::wire::market::{ExchangeInfo, TokenInfo};
+use crate::store::Store;
+use crate::store::models::{TokenMapping, TokenPrecision};
+
+/// What an account needs to know of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub alpha_id: String,
+    pub order_symbol: String,
+    /// The aggTrade stream's name.
+    pub trade_stream: String,
+    pub grid: Grid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error(transparent)]
+    Symbol(#[from] SymbolError),
+    #[error("no usable precision for {symbol}: {reason}")]
+    Precision { symbol: String, reason: String },
+    #[error("the exchange did not answer: {0}")]
+    Exchange(#[from] ExchangeError),
+}
+
+impl TokenError {
+    /// Whether trying again later can help (the exchange was away), rather than a config fix.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TokenError::Exchange(_))
+    }
+}
+
+/// Resolves `symbol` on `chain`.
+pub async fn resolve(
+    cache: &TokenCache,
+    store: &Store,
+    rest: &RestClient,
+    symbol: &str,
+    chain: Option<&str>,
+    now_ms: i64,
+) -> Result<Token, TokenError> {
+    let mapped = match cache.mapping(symbol, chain).await {
+        Some((t, _)) => t,
+        None => {
+            let list = rest.token_list().await?;
+            let ids = symbols::resolve(&list, symbol, chain)?;
+            let cached = CachedToken {
+                alpha_id: ids.alpha_id.clone(),
+                chain_id: ids.chain_id.clone(),
+                order_symbol: ids.order_symbol.clone(),
+                stream_symbol: ids.stream_symbol.clone(),
+                mul_point: ids.mul_point,
+            };
+            cache.put_mapping(symbol, chain, &cached).await;
+            record_mappings(store, &list, now_ms).await;
+            cached
+        }
+    };
+    let grid = match cache.precision(&mapped.order_symbol).await {
+        Some((p, _)) => p,
+        None => {
+            let info = rest.exchange_info().await?;
+            let grid = precision_of(&info, &mapped.order_symbol)?;
+            cache.put_precision(&mapped.order_symbol, &grid).await;
+            record_precision(store, &mapped.order_symbol, &grid, now_ms).await;
+            grid
+        }
+    };
+    Ok(Token {
+        trade_stream: symbols::agg_trade_stream(&mapped.alpha_id)?,
+        alpha_id: mapped.alpha_id,
+        order_symbol: mapped.order_symbol,
+        grid,
+    })
+}
+
+fn precision_of(info: &ExchangeInfo, order_symbol: &str) -> Result<Grid, TokenError> {
+    let sym = info
+        .symbols
+        .iter()
+        .find(|s| s.symbol == order_symbol)
+        .ok_or_else(|| TokenError::Precision {
+            symbol: order_symbol.to_owned(),
+            reason: "not in exchangeInfo".into(),
+        })?;
+    sym.precision().map_err(|reason| TokenError::Precision {
+        symbol: order_symbol.to_owned(),
+        reason,
+    })
+}
+
+/// Fetches every mapping and precision and writes them to the cache and the database
+/// (`alpha-oto token refresh`). Returns (mappings, precisions) written.
+pub async fn refresh_all(
+    cache: &TokenCache,
+    store: &Store,
+    rest: &RestClient,
+    now_ms: i64,
+) -> Result<(usize, usize), TokenError> {
+    let list = rest.token_list().await?;
+    let mut mappings = 0;
+    for t in &list {
+        let Ok(ids) = symbols::resolve(std::slice::from_ref(t), &t.symbol, None) else {
+            continue;
+        };
+        let cached = CachedToken {
+            alpha_id: ids.alpha_id.clone(),
+            chain_id: ids.chain_id.clone(),
+            order_symbol: ids.order_symbol.clone(),
+            stream_symbol: ids.stream_symbol.clone(),
+            mul_point: ids.mul_point,
+        };
+        cache.put_mapping(&t.symbol, Some(&t.chain_id), &cached).await;
+        cache.put_mapping(&t.symbol, Some(&t.chain_name), &cached).await;
+        if list.iter().filter(|o| o.symbol.eq_ignore_ascii_case(&t.symbol)).count() == 1 {
+            cache.put_mapping(&t.symbol, None, &cached).await;
+        }
+        mappings += 1;
+    }
+    record_mappings(store, &list, now_ms).await;
+    let info = rest.exchange_info().await?;
+    let mut precisions = 0;
+    for s in &info.symbols {
+        if let Ok(grid) = s.precision() {
+            cache.put_precision(&s.symbol, &grid).await;
+            record_precision(store, &s.symbol, &grid, now_ms).await;
+            precisions += 1;
+        }
+    }
+    Ok((mappings, precisions))
+}
+
+async fn record_mappings(store: &Store, list: &[TokenInfo], now_ms: i64) {
+    let rows: Vec<TokenMapping> = list
+        .iter()
+        .map(|t| TokenMapping {
+            alpha_id: t.alpha_id.clone(),
+            symbol: t.symbol.clone(),
+            chain_id: t.chain_id.clone(),
+            contract_address: Some(t.contract_address.clone()).filter(|c| !c.is_empty()),
+            fetched_at_ms: now_ms,
+        })
+        .collect();
+    // The record is for operators; trading never waits on it.
+    let _ = store
+        .run(move |c| {
+            for r in &rows {
+                crate::store::tokens::upsert_mapping(c, r)?;
+            }
+            Ok(())
+        })
+        .await;
+}
+
+async fn record_precision(store: &Store, order_symbol: &str, g: &Grid, now_ms: i64) {
+    let row = TokenPrecision {
+        order_symbol: order_symbol.to_owned(),
+        tick_size: g.tick_size,
+        step_size: g.step_size,
+        min_qty: g.min_qty,
+        max_qty: g.max_qty,
+        min_notional: g.min_notional,
+        fetched_at_ms: now_ms,
+    };
+    let _ = store
+        .run(move |c| crate::store::tokens::upsert_precision(c, &row))
+        .await;
+}

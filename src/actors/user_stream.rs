@@ -1,0 +1,111 @@
+//! One account's private stream: a listenKey, kept alive on a timer and replaced when it
+//! fails, and the `alpha@<listenKey>` stream whose execution reports go to the account's
+//! mailbox. The account hears `StreamUp` only once the subscription is confirmed, so it
+//! reconciles after every gap, never before the stream can carry what follows.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use slog::{Logger, debug, warn};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, interval_at};
+
+use crate::exchange::error::ExchangeError;
+use crate::exchange::rest::RestClient;
+use crate::exchange::stream::{self, Backoff, StreamConfig, StreamEvent};
+use crate::exchange::symbols;
+use crate::exchange::wire::stream::ExecutionReport;
+use crate::telemetry::fields;
+
+use super::account::AccountMsg;
+use super::Ctx;
+
+/// Runs until the account's mailbox closes.
+pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, log: Logger) {
+    let t = &ctx.timing;
+    let mut backoff = Backoff::new(t.stream_backoff_min, t.stream_backoff_max);
+    loop {
+        let key = match rest.listen_key().await {
+            Ok(k) => k,
+            Err(e) => {
+                let wait = backoff.next_delay();
+                warn!(log, "cannot get a listen key"; fields::EVENT_ACTION => "listen-key-create",
+                    fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string(),
+                    "stream.retry_in_ms" => millis(wait));
+                let session = matches!(
+                    e,
+                    ExchangeError::SessionExpired
+                        | ExchangeError::TwoFactorRequired { .. }
+                        | ExchangeError::FaceCheckRequired
+                );
+                let msg = if session {
+                    AccountMsg::SessionProblem(e)
+                } else {
+                    AccountMsg::StreamDown(format!("listen key: {e}"))
+                };
+                if tx.send(msg).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        };
+        let name = symbols::user_stream(&key);
+        let cfg = StreamConfig {
+            backoff_min: t.stream_backoff_min,
+            backoff_max: t.stream_backoff_max,
+            ..StreamConfig::private(&ctx.exchange.private_ws_url)
+        };
+        let (handle, mut events) = stream::spawn(cfg, vec![name.clone()]);
+        let every = t.listen_key_keep_alive;
+        let mut keep_alive = interval_at(Instant::now() + every, every);
+        let reason = loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                _ = keep_alive.tick() => {
+                    if let Err(e) = rest.keep_alive(&key).await {
+                        break format!("listen key keep-alive failed: {e}");
+                    }
+                    debug!(log, "listen key kept alive"; fields::EVENT_ACTION => "listen-key-keep-alive");
+                }
+                event = events.recv() => {
+                    let Some(event) = event else { break "stream task ended".to_owned() };
+                    let msg = match event {
+                        StreamEvent::Subscribed { .. } => {
+                            backoff.reset();
+                            Some(AccountMsg::StreamUp)
+                        }
+                        StreamEvent::Frame { data, .. } => parse(&data).map(|r| AccountMsg::Report(Box::new(r))),
+                        StreamEvent::Disconnected { reason, .. } => Some(AccountMsg::StreamDown(reason)),
+                        StreamEvent::Stale { silent_for } => Some(AccountMsg::StreamDown(format!(
+                            "silent for {} ms", millis(silent_for)))),
+                        StreamEvent::SubscribeFailed { reason, .. } => {
+                            break format!("subscription refused: {reason}");
+                        }
+                        StreamEvent::Connected { .. } => None,
+                    };
+                    if let Some(msg) = msg && tx.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        // The key is gone or refused: the stream goes down until a new key is subscribed.
+        handle.close();
+        warn!(log, "private stream replaced"; fields::EVENT_ACTION => "listen-key-replace",
+            "error.message" => reason.clone());
+        if tx.send(AccountMsg::StreamDown(reason)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+fn parse(data: &str) -> Option<ExecutionReport> {
+    let report: ExecutionReport = serde_json::from_str(data).ok()?;
+    (report.event_type == "executionReport").then_some(report)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
