@@ -93,6 +93,8 @@ pub struct DaemonConfig {
     pub instance_id: Option<String>,
     /// How long a lease on an account lasts without renewal.
     pub lease_ttl_s: u32,
+    /// Requests per second this instance may send to the exchange over all accounts.
+    pub egress_per_s: u32,
 }
 
 impl Default for DaemonConfig {
@@ -101,6 +103,7 @@ impl Default for DaemonConfig {
             data_dir: None,
             instance_id: None,
             lease_ttl_s: 30,
+            egress_per_s: 2000,
         }
     }
 }
@@ -354,6 +357,12 @@ impl Config {
             return Err(invalid(
                 "daemon.lease_ttl_s",
                 "must be between 5 and 600 seconds",
+            ));
+        }
+        if !(1..=100_000).contains(&self.daemon.egress_per_s) {
+            return Err(invalid(
+                "daemon.egress_per_s",
+                "must be between 1 and 100000 requests a second",
             ));
         }
         if let Some(id) = &self.daemon.instance_id

@@ -3,8 +3,19 @@
 //! migrations, key ring, then work; on SIGTERM or SIGINT a clean stop with every log record
 //! flushed.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
 use slog::{Logger, info, warn};
+
+use crate::actors::governor::Governor;
+use crate::actors::price_feed::PriceFeeds;
+use crate::actors::supervisor::{self, SupervisorHandle};
+use crate::actors::webhook::Webhooks;
+use crate::actors::{Clock, Ctx, Shared, Timing};
+use crate::cache::TokenCache;
+use crate::exchange::rest::RestClient;
 
 use crate::config::Config;
 use crate::store::{self, Store};
@@ -42,6 +53,64 @@ pub fn open_vault(config: &Config, log: &Logger) -> anyhow::Result<Option<Vault>
     }
 }
 
+/// Opens the token cache: Redis when configured and reachable, in process otherwise.
+pub async fn open_cache(config: &Config, log: &Logger) -> TokenCache {
+    match &config.redis.url {
+        Some(url) => match TokenCache::redis(url, "alpha-oto:", log.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(log, "Redis is unreachable: the token cache stays in process";
+                    fields::EVENT_ACTION => "cache-open", fields::EVENT_OUTCOME => "failure",
+                    "error.message" => e.to_string());
+                TokenCache::in_memory(log.clone())
+            }
+        },
+        None => TokenCache::in_memory(log.clone()),
+    }
+}
+
+/// Everything the trading actors need, built from the configuration. Must run on an actix
+/// runtime (the exchange client is single-threaded).
+pub async fn engine(
+    config: &Config,
+    store: Store,
+    vault: Option<Vault>,
+    log: Logger,
+    timing: Timing,
+    clock: Clock,
+) -> (SupervisorHandle, Ctx) {
+    let cache = open_cache(config, &log).await;
+    let feeds = PriceFeeds::start(
+        &config.exchange.public_ws_url,
+        RestClient::new(&config.exchange.rest_url, timing.request_timeout),
+        clock.clone(),
+        log.clone(),
+    );
+    let ctx = Arc::new(Shared {
+        webhooks: Webhooks::new(store.clone(), log.clone()),
+        governor: Governor::new(clock.clone(), config.daemon.egress_per_s),
+        store,
+        vault,
+        cache,
+        exchange: config.exchange.clone(),
+        feeds,
+        log,
+        owner: config.instance_id(),
+        clock,
+        timing,
+    });
+    (supervisor::start(ctx.clone()), ctx)
+}
+
+/// The trading timings the configuration sets.
+pub fn timing(config: &Config) -> Timing {
+    Timing {
+        lease_ttl: Duration::from_secs(u64::from(config.daemon.lease_ttl_s)),
+        lease_margin: Duration::from_secs(u64::from(config.daemon.lease_ttl_s).div_ceil(6)),
+        ..Timing::default()
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     let instance = config.instance_id();
@@ -50,8 +119,18 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
         let (config, log) = (config.clone(), log.clone());
         tokio::task::spawn_blocking(move || open_store(&config, &log)).await??
     };
-    let _vault = open_vault(&config, &log)?;
+    let vault = open_vault(&config, &log)?;
     let accounts = store.run(store::accounts::list).await?;
+    let (supervisor, _ctx) = engine(
+        &config,
+        store,
+        vault,
+        log.clone(),
+        timing(&config),
+        Clock::default(),
+    )
+    .await;
+    supervisor.start_all().await?;
     info!(log, "ready"; fields::EVENT_ACTION => "daemon-ready", "trading.accounts" => accounts.len());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -60,5 +139,6 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
         r = tokio::signal::ctrl_c() => { r?; "SIGINT" }
     };
     info!(log, "stopping"; fields::EVENT_ACTION => "daemon-stop", "process.signal" => signal);
+    supervisor.shutdown(Duration::from_secs(20)).await;
     Ok(())
 }

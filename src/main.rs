@@ -182,10 +182,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .reopen_on_sighup()
                 .context("cannot watch SIGHUP")?;
             let log = telemetry.logger.clone();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            let result = runtime.block_on(daemon::serve(config, log.clone()));
+            // The exchange client is single-threaded (awc): the daemon runs on actix's runtime;
+            // database work goes to its blocking pool.
+            let result = actix_web::rt::System::new().block_on(daemon::serve(config, log.clone()));
             if let Err(e) = &result {
                 slog::crit!(log, "daemon failed"; telemetry::fields::ERROR_MESSAGE => format!("{e:#}"));
             }

@@ -149,6 +149,14 @@ struct TradeDetail {
     at_ms: i64,
 }
 
+/// One piece of an execution to store.
+#[derive(Debug, Clone)]
+struct Piece {
+    detail: TradeDetail,
+    qty: Decimal,
+    quote: Decimal,
+}
+
 /// The leftover-sale ladder: from the last price down to the floor, in even steps.
 fn ladder(floor_pct: Decimal) -> Vec<Decimal> {
     let third = floor_pct / Decimal::from(3);
@@ -226,7 +234,9 @@ pub async fn run(
     mut rx: mpsc::Receiver<AccountMsg>,
     board: Board,
 ) -> Result<(), Failure> {
-    let log = ctx.log.new(slog::o!("account.name" => account.name.clone(), "account.id" => account.id));
+    let log = ctx
+        .log
+        .new(slog::o!("account.name" => account.name.clone(), "account.id" => account.id));
     let id = account.id;
     let row = ctx
         .store
@@ -306,7 +316,8 @@ pub async fn run(
                     .await;
                 }
                 // Wait for a retry: a minute, or the operator's resume; a stop ends the task.
-                let wait = tokio::time::sleep(Duration::from_secs(if e.is_transient() { 5 } else { 60 }));
+                let wait =
+                    tokio::time::sleep(Duration::from_secs(if e.is_transient() { 5 } else { 60 }));
                 tokio::pin!(wait);
                 loop {
                     tokio::select! {
@@ -421,7 +432,10 @@ pub async fn run(
     if result.is_ok() {
         // A clean stop hands the account over at once instead of after the lease's expiry.
         let lease = actor.lease.clone();
-        let _ = ctx.store.run(move |c| store::lease::release(c, &lease)).await;
+        let _ = ctx
+            .store
+            .run(move |c| store::lease::release(c, &lease))
+            .await;
     }
     result
 }
@@ -446,7 +460,8 @@ struct Actor {
     orders: HashMap<String, OrderRef>,
     /// What the store holds as filled, by exchange id (cumulative qty, quote).
     filled: HashMap<String, (Decimal, Decimal)>,
-    details: HashMap<String, TradeDetail>,
+    /// Trade details of recent reports, by exchange id (one per piece).
+    details: HashMap<String, Vec<TradeDetail>>,
     statuses: HashMap<String, WireStatus>,
     stream_up: bool,
     was_up: bool,
@@ -495,14 +510,21 @@ impl Actor {
 
     fn publish(&mut self) {
         let s = &mut self.status;
-        s.state = if !self.cycle.pauses.is_empty() && !self.cycle.pair_may_be_live() {
+        s.state = if self.cycle.state == State::Stopped {
+            "stopped".into()
+        } else if !self.cycle.pauses.is_empty() && !self.cycle.pair_may_be_live() {
             "paused".into()
         } else if !self.reconciled {
             "reconciling".into()
         } else {
             state_name(&self.cycle.state).into()
         };
-        s.pauses = self.cycle.pauses.iter().map(|p| p.code().to_owned()).collect();
+        s.pauses = self
+            .cycle
+            .pauses
+            .iter()
+            .map(|p| p.code().to_owned())
+            .collect();
         s.volume_today = self.cycle.volume_today;
         s.cycles_today = self.cycles_today;
         s.stream_up = self.stream_up;
@@ -552,14 +574,17 @@ impl Actor {
                 self.event(Event::Start).await
             }
             Command::Pause => {
-                self.set_state(AccountState::Paused, Some(PauseReason::Operator.code())).await?;
+                self.set_state(AccountState::Paused, Some(PauseReason::Operator.code()))
+                    .await?;
                 self.event(Event::Pause(PauseReason::Operator)).await
             }
             Command::Resume => {
                 let session = self.cycle.pauses.iter().any(|p| {
                     matches!(
                         p,
-                        PauseReason::SessionExpired | PauseReason::TwoFactor | PauseReason::FaceCheck
+                        PauseReason::SessionExpired
+                            | PauseReason::TwoFactor
+                            | PauseReason::FaceCheck
                     )
                 });
                 self.killed = false;
@@ -579,7 +604,8 @@ impl Actor {
                         self.event(Event::Resume(r)).await?;
                     }
                 }
-                self.notify("resumed", EventLevel::Info, None, "resumed by the operator").await;
+                self.notify("resumed", EventLevel::Info, None, "resumed by the operator")
+                    .await;
                 if self.cycle.state == State::Stopped {
                     self.event(Event::Start).await?;
                 }
@@ -587,7 +613,8 @@ impl Actor {
             }
             Command::Stop => {
                 self.set_state(AccountState::Stopped, None).await?;
-                self.notify("stopped", EventLevel::Info, None, "stopped by the operator").await;
+                self.notify("stopped", EventLevel::Info, None, "stopped by the operator")
+                    .await;
                 self.event(Event::Stop).await
             }
             Command::Kill(reply) => {
@@ -605,11 +632,17 @@ impl Actor {
         let mut error = None;
         let mut open_left = usize::MAX;
         for attempt in 0..5u64 {
-            self.ctx.governor.acquire(self.account.id, Purpose::Cancel).await;
+            self.ctx
+                .governor
+                .acquire(self.account.id, Purpose::Cancel)
+                .await;
             if let Err(e) = self.rest.cancel_all().await {
                 error = Some(e.to_string());
             }
-            self.ctx.governor.acquire(self.account.id, Purpose::Cancel).await;
+            self.ctx
+                .governor
+                .acquire(self.account.id, Purpose::Cancel)
+                .await;
             match self.rest.open_orders(None).await {
                 Ok(open) => {
                     open_left = open.len();
@@ -629,11 +662,19 @@ impl Actor {
         let _ = self
             .set_state(AccountState::Stopped, Some(PauseReason::Operator.code()))
             .await;
-        let open_left = if open_left == usize::MAX { 0 } else { open_left };
+        let open_left = if open_left == usize::MAX {
+            0
+        } else {
+            open_left
+        };
         let message = format!("kill switch: {open_left} order(s) left open");
         self.notify(
             "killed",
-            if open_left == 0 && error.is_none() { EventLevel::Warn } else { EventLevel::Critical },
+            if open_left == 0 && error.is_none() {
+                EventLevel::Warn
+            } else {
+                EventLevel::Critical
+            },
             None,
             &message,
         )
@@ -650,17 +691,21 @@ impl Actor {
             return Ok(());
         }
         if r.is_trade() {
-            self.details.insert(
-                r.order_id.clone(),
-                TradeDetail {
+            if self.details.len() > 4096 {
+                // Reports of orders that never became ours: forget them.
+                self.details.retain(|x, _| self.orders.contains_key(x));
+            }
+            self.details
+                .entry(r.order_id.clone())
+                .or_default()
+                .push(TradeDetail {
                     cum_qty: r.cum_qty,
                     trade_id: r.trade_id.clone(),
                     price: r.last_price,
                     fee: r.commission.unwrap_or_default(),
                     fee_asset: r.commission_asset.clone().unwrap_or_default(),
                     at_ms: r.transaction_time,
-                },
-            );
+                });
         }
         self.statuses.insert(r.order_id.clone(), r.status);
         let update = sync::Seen {
@@ -681,7 +726,7 @@ impl Actor {
         .update();
         self.event(Event::Report(update)).await?;
         self.store_status(&r.order_id).await?;
-        if r.status.is_final() {
+        if r.status.is_final() && self.orders.contains_key(&r.order_id) {
             self.details.remove(&r.order_id);
         }
         Ok(())
@@ -732,7 +777,8 @@ impl Actor {
             && at <= now
         {
             self.cancel_retry = None;
-            if matches!(&self.cycle.state, State::Cancelling { target, .. } if *target == order_id) {
+            if matches!(&self.cycle.state, State::Cancelling { target, .. } if *target == order_id)
+            {
                 self.apply(vec![Effect::Cancel { order_id }]).await?;
             }
         }
@@ -828,12 +874,12 @@ impl Actor {
         if paused(&self.cycle, PauseReason::RateLimited) && now >= self.rate_limited_until {
             self.event(Event::Resume(PauseReason::RateLimited)).await?;
         }
-        if paused(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at
-        {
+        if paused(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at {
             self.balance_recheck_at = now + 30_000;
             let need = self.settings.order_usdt;
             if let Ok(true) = self.balance_ok(need).await {
-                self.event(Event::Resume(PauseReason::InsufficientBalance)).await?;
+                self.event(Event::Resume(PauseReason::InsufficientBalance))
+                    .await?;
             }
         }
         // B9: judged between pairs, when no tokens of a pair are held.
@@ -850,7 +896,10 @@ impl Actor {
     }
 
     async fn balance_ok(&self, payment: Decimal) -> Result<bool, ExchangeError> {
-        self.ctx.governor.acquire(self.account.id, Purpose::Query).await;
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
         let assets = self.rest.wallet_assets().await?;
         let free = assets
             .iter()
@@ -915,7 +964,8 @@ impl Actor {
                 Ok(None)
             }
             Effect::Paused(reason) => {
-                self.set_state(AccountState::Paused, Some(reason.code())).await?;
+                self.set_state(AccountState::Paused, Some(reason.code()))
+                    .await?;
                 let message = format!("paused: {}", reason.code());
                 self.notify("paused", EventLevel::Warn, Some(reason.code()), &message)
                     .await;
@@ -925,7 +975,8 @@ impl Actor {
                 if self.status.state != "stopped" {
                     self.set_state(AccountState::Trading, None).await?;
                 }
-                self.notify("resumed", EventLevel::Info, None, "trading again").await;
+                self.notify("resumed", EventLevel::Info, None, "trading again")
+                    .await;
                 Ok(None)
             }
             Effect::DoneForToday => {
@@ -1019,8 +1070,11 @@ impl Actor {
         let now = self.now();
         match e {
             ExchangeError::RateLimited { retry_after } => {
-                self.rate_limited_until =
-                    now + retry_after.map(millis).unwrap_or(10_000).clamp(1_000, 600_000);
+                self.rate_limited_until = now
+                    + retry_after
+                        .map(millis)
+                        .unwrap_or(10_000)
+                        .clamp(1_000, 600_000);
             }
             ExchangeError::NotSent(_) | ExchangeError::Unknown(_) => self.hold_until = now + 3_000,
             _ => {}
@@ -1109,7 +1163,12 @@ impl Actor {
     }
 
     /// Records a pair's exchange ids on its rows and follows its orders from now on.
-    async fn adopt_pair(&mut self, cycle_id: i64, working: &str, pending: &str) -> Result<(), Failure> {
+    async fn adopt_pair(
+        &mut self,
+        cycle_id: i64,
+        working: &str,
+        pending: &str,
+    ) -> Result<(), Failure> {
         let now = self.now();
         let (w, p) = (working.to_owned(), pending.to_owned());
         let rows = self
@@ -1170,7 +1229,10 @@ impl Actor {
             }
             None => None,
         };
-        self.ctx.governor.acquire(self.account.id, Purpose::Query).await;
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
         let seen = match sync::snapshot(&self.rest, intent.created_ms - 60_000, now).await {
             Ok(s) => s,
             Err(e) => {
@@ -1202,8 +1264,13 @@ impl Actor {
                 Ok(None)
             }
             Verdict::Found(found) => {
-                if let (crate::domain::cycle::Found::Pair { working, pending }, Some(l)) = (&found, &live) {
-                    let p = pending.as_ref().map(|p| p.order_id.clone()).unwrap_or_default();
+                if let (crate::domain::cycle::Found::Pair { working, pending }, Some(l)) =
+                    (&found, &live)
+                {
+                    let p = pending
+                        .as_ref()
+                        .map(|p| p.order_id.clone())
+                        .unwrap_or_default();
                     self.adopt_pair(l.cycle_id, &working.order_id, &p).await?;
                     for u in std::iter::once(working).chain(pending.iter()) {
                         if let Some(s) = seen.get(&u.order_id) {
@@ -1338,7 +1405,8 @@ impl Actor {
                         orig_qty: o.quantity,
                     },
                 );
-                self.filled.insert(order_id.clone(), (Decimal::ZERO, Decimal::ZERO));
+                self.filled
+                    .insert(order_id.clone(), (Decimal::ZERO, Decimal::ZERO));
                 info!(self.log, "leftover sale placed"; fields::EVENT_ACTION => "order-place",
                     "order.id" => &order_id, "order.price" => sell.price.to_string(), "order.quantity" => sell.quantity.to_string());
                 self.store_status(&order_id).await?;
@@ -1360,7 +1428,14 @@ impl Actor {
                 self.ctx
                     .store
                     .run(move |c| {
-                        store::orders::update_status(c, row, status, Decimal::ZERO, Decimal::ZERO, now)
+                        store::orders::update_status(
+                            c,
+                            row,
+                            status,
+                            Decimal::ZERO,
+                            Decimal::ZERO,
+                            now,
+                        )
                     })
                     .await?;
                 Ok(Some(Event::SellRefused { intent_id: sell.id }))
@@ -1368,8 +1443,15 @@ impl Actor {
         }
     }
 
-    /// Stores one new piece of an order's execution, exactly once.
-    async fn record_fill(&mut self, order_id: &str, qty: Decimal, quote: Decimal) -> Result<(), Failure> {
+    /// Stores the new part of an order's execution, piece by piece, each exactly once. The
+    /// pieces come from the stream's reports; what the stream did not carry (a crash, a lost
+    /// answer) is asked of the exchange's trade list, so the store matches it fill for fill.
+    async fn record_fill(
+        &mut self,
+        order_id: &str,
+        qty: Decimal,
+        quote: Decimal,
+    ) -> Result<(), Failure> {
         let Some(o) = self.orders.get(order_id).cloned() else {
             warn!(self.log, "fill of an order the store does not know"; "order.id" => order_id);
             return Ok(());
@@ -1377,48 +1459,74 @@ impl Actor {
         let (before_qty, before_quote) = self.filled.get(order_id).copied().unwrap_or_default();
         let (cum_qty, cum_quote) = (before_qty + qty, before_quote + quote);
         let now = self.now();
-        let detail = self
+        let reported = self
             .details
             .get(order_id)
-            .filter(|d| d.cum_qty == cum_qty)
+            .and_then(|all| all.iter().find(|d| d.cum_qty == cum_qty))
             .cloned();
-        let price = match &detail {
-            Some(d) => d.price,
-            None if !qty.is_zero() => (quote / qty).round_dp(8),
-            None => Decimal::ZERO,
-        };
-        let (fee, fee_asset) = detail
-            .as_ref()
-            .map(|d| (d.fee, d.fee_asset.clone()))
-            .unwrap_or((Decimal::ZERO, String::new()));
-        let fee_usdt = if fee_asset.eq_ignore_ascii_case("USDT") || fee_asset.is_empty() {
-            fee
-        } else {
-            fee * price
-        };
-        let fill = NewFill {
-            account_id: self.account.id,
-            order_id: o.row,
-            exchange_order_id: order_id.to_owned(),
-            trade_id: detail
-                .as_ref()
-                .map(|d| d.trade_id.clone())
-                .unwrap_or_else(|| format!("reconciled-{cum_qty}")),
-            cum_qty,
-            side: o.side,
-            price,
-            qty,
-            quote_qty: quote,
-            fee,
-            fee_asset,
-            traded_at_ms: detail.as_ref().map(|d| d.at_ms).unwrap_or(now).min(now),
-            recorded_at_ms: now,
+        let pieces = match reported {
+            Some(d) => vec![Piece {
+                detail: d,
+                qty,
+                quote,
+            }],
+            None => self
+                .pieces_from_exchange(order_id, before_qty, cum_qty)
+                .await
+                .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == qty)
+                .unwrap_or_else(|| {
+                    vec![Piece {
+                        detail: TradeDetail {
+                            cum_qty,
+                            trade_id: format!("reconciled-{cum_qty}"),
+                            price: if qty.is_zero() {
+                                Decimal::ZERO
+                            } else {
+                                (quote / qty).round_dp(8)
+                            },
+                            fee: Decimal::ZERO,
+                            fee_asset: String::new(),
+                            at_ms: now,
+                        },
+                        qty,
+                        quote,
+                    }]
+                }),
         };
         let status = if cum_qty >= o.orig_qty {
             OrderStatus::Filled
         } else {
             OrderStatus::PartiallyFilled
         };
+        let fills: Vec<(NewFill, Decimal)> = pieces
+            .iter()
+            .map(|p| {
+                let d = &p.detail;
+                let fee_usdt = if d.fee_asset.eq_ignore_ascii_case("USDT") || d.fee_asset.is_empty()
+                {
+                    d.fee
+                } else {
+                    d.fee * d.price
+                };
+                let fill = NewFill {
+                    account_id: self.account.id,
+                    order_id: o.row,
+                    exchange_order_id: order_id.to_owned(),
+                    trade_id: d.trade_id.clone(),
+                    cum_qty: d.cum_qty,
+                    side: o.side,
+                    price: d.price,
+                    qty: p.qty,
+                    quote_qty: p.quote,
+                    fee: d.fee,
+                    fee_asset: d.fee_asset.clone(),
+                    traded_at_ms: d.at_ms.min(now),
+                    recorded_at_ms: now,
+                };
+                (fill, fee_usdt)
+            })
+            .collect();
+        let fees_usdt: Decimal = fills.iter().map(|(_, f)| *f).sum();
         let mut progress = None;
         if let Some(l) = &mut self.live
             && o.cycle_id == Some(l.cycle_id)
@@ -1431,7 +1539,7 @@ impl Actor {
                 }
                 Side::Sell => p.sold_qty += qty,
             }
-            p.fees_usdt += fee_usdt;
+            p.fees_usdt += fees_usdt;
             progress = Some((l.cycle_id, p.clone()));
         }
         let row = o.row;
@@ -1439,7 +1547,12 @@ impl Actor {
             .ctx
             .store
             .run(move |c| {
-                let fresh = store::fills::record(c, &fill)?;
+                let mut fresh = Vec::new();
+                for (fill, fee_usdt) in fills {
+                    if store::fills::record(c, &fill)? {
+                        fresh.push((fill.quote_qty, fee_usdt));
+                    }
+                }
                 store::orders::update_status(c, row, status, cum_qty, cum_quote, now)?;
                 if let Some((cycle_id, p)) = progress {
                     store::cycles::record_progress(c, cycle_id, &p, now)?;
@@ -1447,8 +1560,9 @@ impl Actor {
                 Ok(fresh)
             })
             .await?;
-        self.filled.insert(order_id.to_owned(), (cum_qty, cum_quote));
-        if fresh {
+        self.filled
+            .insert(order_id.to_owned(), (cum_qty, cum_quote));
+        for (quote, fee_usdt) in fresh {
             match o.side {
                 Side::Buy => self.today.buy_quote += quote,
                 Side::Sell => self.today.sell_quote += quote,
@@ -1458,6 +1572,46 @@ impl Actor {
             self.today.trades += 1;
         }
         Ok(())
+    }
+
+    /// The exchange's trades of an order between two cumulative quantities, in order.
+    async fn pieces_from_exchange(
+        &self,
+        order_id: &str,
+        from_qty: Decimal,
+        to_qty: Decimal,
+    ) -> Option<Vec<Piece>> {
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        let mut trades = self
+            .rest
+            .user_trades(order_id, &self.token.order_symbol)
+            .await
+            .ok()?;
+        trades.retain(|t| t.order_id == order_id);
+        trades.sort_by_key(|t| (t.time, t.id.parse::<u64>().unwrap_or(u64::MAX)));
+        let mut cum = Decimal::ZERO;
+        let mut out = Vec::new();
+        for t in trades {
+            cum += t.qty;
+            if cum > from_qty && cum <= to_qty {
+                out.push(Piece {
+                    detail: TradeDetail {
+                        cum_qty: cum,
+                        trade_id: t.trade_id,
+                        price: t.price,
+                        fee: t.commission,
+                        fee_asset: t.commission_asset,
+                        at_ms: t.time,
+                    },
+                    qty: t.qty,
+                    quote: t.quote_qty,
+                });
+            }
+        }
+        Some(out)
     }
 
     async fn close_cycle(&mut self, intent_id: &str, outcome: Outcome) -> Result<(), Failure> {
@@ -1530,7 +1684,10 @@ impl Actor {
             .as_ref()
             .map(|_| now - 6 * 3_600_000)
             .unwrap_or(now - 3_600_000);
-        self.ctx.governor.acquire(self.account.id, Purpose::Query).await;
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
         let seen = match sync::snapshot(&self.rest, since, now).await {
             Ok(s) => s,
             Err(e) => {
@@ -1585,14 +1742,17 @@ impl Actor {
                 return Ok(());
             }
         };
-        if self.first_reconcile {
-            if let Some(c) = &live_cycle {
+        if self.first_reconcile
+            && let Some(c) = &live_cycle
+        {
+            {
                 let rows = open_rows.iter().filter(|o| o.cycle_id == Some(c.id));
                 let mut seen_fills = Vec::new();
                 for o in rows {
                     if let Some(x) = &o.exchange_order_id {
                         seen_fills.push((x.clone(), o.filled_qty, o.filled_quote));
-                        self.filled.insert(x.clone(), (o.filled_qty, o.filled_quote));
+                        self.filled
+                            .insert(x.clone(), (o.filled_qty, o.filled_quote));
                         self.orders.insert(
                             x.clone(),
                             OrderRef {
@@ -1637,20 +1797,14 @@ impl Actor {
             before_ms: 5_000,
             after_ms: millis(self.ctx.timing.request_timeout) + 5_000,
         };
-        for o in open_rows.iter().filter(|o| o.cycle_id.is_none() || o.cycle_id != live_id) {
+        for o in open_rows
+            .iter()
+            .filter(|o| o.cycle_id.is_none() || o.cycle_id != live_id)
+        {
             let found = match &o.exchange_order_id {
                 Some(x) => seen.get(x),
                 None => {
-                    let m = sync::find_single(
-                        &o.order_symbol,
-                        o.side == Side::Buy,
-                        o.price,
-                        o.quantity,
-                        o.created_at_ms,
-                        &seen,
-                        &adopted,
-                        window,
-                    );
+                    let m = sync::find_single(o, &seen, &adopted, window);
                     match m.as_slice() {
                         [one] => Some(*one),
                         [] if now > o.created_at_ms + window.after_ms => {
@@ -1697,8 +1851,12 @@ impl Actor {
                 .or_insert((o.filled_qty, o.filled_quote));
             let (had_qty, had_quote) = self.filled.get(&x).copied().unwrap_or_default();
             if s.cum_qty > had_qty {
-                self.record_fill(&x, s.cum_qty - had_qty, (s.cum_quote - had_quote).max(Decimal::ZERO))
-                    .await?;
+                self.record_fill(
+                    &x,
+                    s.cum_qty - had_qty,
+                    (s.cum_quote - had_quote).max(Decimal::ZERO),
+                )
+                .await?;
             }
             self.statuses.insert(x.clone(), s.status);
             self.store_status(&x).await?;
@@ -1717,7 +1875,11 @@ impl Actor {
         if self.first_reconcile {
             self.first_reconcile = false;
             let id = self.account.id;
-            let acc = self.ctx.store.run(move |c| store::accounts::get(c, id)).await?;
+            let acc = self
+                .ctx
+                .store
+                .run(move |c| store::accounts::get(c, id))
+                .await?;
             match acc.state {
                 AccountState::Stopped => {}
                 AccountState::Paused if acc.pause_reason.as_deref() == Some("operator") => {
@@ -1796,7 +1958,11 @@ async fn notify_raw(
             warn!(log, "{}", message; fields::EVENT_ACTION => kind.to_owned(), "event.reason" => reason.map(str::to_owned))
         }
     }
-    match ctx.store.run(move |c| store::events::append(c, &event)).await {
+    match ctx
+        .store
+        .run(move |c| store::events::append(c, &event))
+        .await
+    {
         Ok(row) => {
             if let Some(url) = webhook {
                 ctx.webhooks.post(url.to_owned(), row.id, data);

@@ -197,7 +197,13 @@ async fn run(
 }
 
 /// The first price comes from the recent trades, so an account need not wait for a print.
-fn seed(rest: std::rc::Rc<RestClient>, order_symbol: String, cell: Arc<PriceCell>, clock: Clock, log: Logger) {
+fn seed(
+    rest: std::rc::Rc<RestClient>,
+    order_symbol: String,
+    cell: Arc<PriceCell>,
+    clock: Clock,
+    log: Logger,
+) {
     actix_rt::spawn(async move {
         for attempt in 0..5u64 {
             match rest.agg_trades(&order_symbol, 1).await {

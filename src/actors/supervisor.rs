@@ -56,12 +56,18 @@ pub enum SupervisorError {
 impl SupervisorHandle {
     /// Starts an actor for every account in the store.
     pub async fn start_all(&self) -> Result<(), SupervisorError> {
-        self.tx.send(Msg::StartAll).await.map_err(|_| SupervisorError::Gone)
+        self.tx
+            .send(Msg::StartAll)
+            .await
+            .map_err(|_| SupervisorError::Gone)
     }
 
     /// Starts (or restarts, if parked) the actor of one account.
     pub async fn start(&self, id: i64) -> Result<(), SupervisorError> {
-        self.tx.send(Msg::Start(id)).await.map_err(|_| SupervisorError::Gone)
+        self.tx
+            .send(Msg::Start(id))
+            .await
+            .map_err(|_| SupervisorError::Gone)
     }
 
     pub async fn command(&self, id: i64, c: Command) -> Result<(), SupervisorError> {
@@ -149,7 +155,9 @@ impl Supervisor {
                             self.spawn(a.id).await;
                         }
                     }
-                    Err(e) => error!(self.ctx.log, "cannot list the accounts"; "error.message" => e.to_string()),
+                    Err(e) => {
+                        error!(self.ctx.log, "cannot list the accounts"; "error.message" => e.to_string())
+                    }
                 },
                 Msg::Start(id) => {
                     if self.slots.get(&id).is_none_or(|s| s.tx.is_none()) {
@@ -164,7 +172,10 @@ impl Supervisor {
                 Msg::Send(id, m) => self.forward(id, m),
                 Msg::Respawn(id, generation) => {
                     if self.stopping.is_none()
-                        && self.slots.get(&id).is_some_and(|s| s.generation == generation && s.tx.is_none())
+                        && self
+                            .slots
+                            .get(&id)
+                            .is_some_and(|s| s.generation == generation && s.tx.is_none())
                     {
                         self.spawn(id).await;
                     }
@@ -185,7 +196,10 @@ impl Supervisor {
                     self.stopping = Some(reply);
                 }
             }
-            if self.stopping.is_some() && self.slots.values().all(|s| s.tx.is_none()) && self.running() == 0 {
+            if self.stopping.is_some()
+                && self.slots.values().all(|s| s.tx.is_none())
+                && self.running() == 0
+            {
                 if let Some(reply) = self.stopping.take() {
                     let _ = reply.send(());
                 }
@@ -195,7 +209,10 @@ impl Supervisor {
     }
 
     fn running(&self) -> usize {
-        self.slots.values().filter(|s| s.generation % 2 == 1).count()
+        self.slots
+            .values()
+            .filter(|s| !s.generation.is_multiple_of(2))
+            .count()
     }
 
     fn forward(&self, id: i64, m: AccountMsg) {
@@ -206,6 +223,26 @@ impl Supervisor {
                 });
             }
             None => {
+                // Between a failure and the restart: the wish is written down, and the
+                // restarted actor reads it when it has reconciled.
+                let wish = match &m {
+                    AccountMsg::Command(Command::Start | Command::Resume) => {
+                        Some((AccountState::Trading, None))
+                    }
+                    AccountMsg::Command(Command::Pause) => {
+                        Some((AccountState::Paused, Some("operator")))
+                    }
+                    AccountMsg::Command(Command::Stop) => Some((AccountState::Stopped, None)),
+                    _ => None,
+                };
+                if let Some((state, reason)) = wish {
+                    let (store, now) = (self.ctx.store.clone(), self.ctx.clock.now_ms());
+                    actix_rt::spawn(async move {
+                        let _ = store
+                            .run(move |c| store::accounts::set_state(c, id, state, reason, now))
+                            .await;
+                    });
+                }
                 if let AccountMsg::Command(Command::Kill(reply)) = m {
                     let _ = reply.send(KillReport {
                         account: id.to_string(),
@@ -223,7 +260,12 @@ impl Supervisor {
         if self.stopping.is_some() {
             return;
         }
-        let account = match self.ctx.store.run(move |c| store::accounts::get(c, id)).await {
+        let account = match self
+            .ctx
+            .store
+            .run(move |c| store::accounts::get(c, id))
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
                 warn!(self.ctx.log, "cannot load the account"; "account.id" => id, "error.message" => e.to_string());
@@ -238,7 +280,11 @@ impl Supervisor {
         if slot.tx.is_some() {
             return;
         }
-        slot.generation += if slot.generation % 2 == 0 { 1 } else { 2 };
+        slot.generation += if slot.generation.is_multiple_of(2) {
+            1
+        } else {
+            2
+        };
         let generation = slot.generation;
         let (tx, rx) = mpsc::channel(MAILBOX);
         slot.tx = Some(tx.clone());
@@ -268,7 +314,12 @@ impl Supervisor {
         });
     }
 
-    async fn exited(&mut self, id: i64, generation: u64, outcome: Result<Result<(), Failure>, String>) {
+    async fn exited(
+        &mut self,
+        id: i64,
+        generation: u64,
+        outcome: Result<Result<(), Failure>, String>,
+    ) {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
@@ -293,7 +344,10 @@ impl Supervisor {
             Err(panic) => (panic, true, Duration::ZERO),
         };
         let window = self.ctx.timing.restart_window;
-        let (budget, max) = (self.ctx.timing.restart_budget, self.ctx.timing.restart_backoff_max);
+        let (budget, max) = (
+            self.ctx.timing.restart_budget,
+            self.ctx.timing.restart_backoff_max,
+        );
         let slot = match self.slots.get_mut(&id) {
             Some(s) => s,
             None => return,
@@ -301,17 +355,25 @@ impl Supervisor {
         let mut delay = delay;
         if counted {
             let now = Instant::now();
-            while slot.restarts.front().is_some_and(|t| now.duration_since(*t) > window) {
+            while slot
+                .restarts
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > window)
+            {
                 slot.restarts.pop_front();
             }
             slot.restarts.push_back(now);
             if slot.restarts.len() > budget {
-                let reason = format!("restarted {budget} times within {} s; last: {reason}", window.as_secs());
+                let reason = format!(
+                    "restarted {budget} times within {} s; last: {reason}",
+                    window.as_secs()
+                );
                 self.park(id, &reason).await;
                 return;
             }
             let n = u32::try_from(slot.restarts.len()).unwrap_or(u32::MAX);
-            delay = (Duration::from_millis(500) * 2u32.saturating_pow(n.saturating_sub(1))).min(max);
+            delay =
+                (Duration::from_millis(500) * 2u32.saturating_pow(n.saturating_sub(1))).min(max);
             warn!(log, "account actor failed; restarting"; fields::EVENT_ACTION => "actor-restart",
                 "account.id" => id, "error.message" => reason, "restart.delay_ms" => u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                 "restart.count" => slot.restarts.len());

@@ -15,7 +15,7 @@ use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::{HistoryQuery, RestClient};
 use crate::exchange::wire::OrderStatus as WireStatus;
 use crate::exchange::wire::Side;
-use crate::store::models::OrderStatus;
+use crate::store::models::{Order, OrderStatus, Side as StoreSide};
 
 /// One order as the exchange reports it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,27 +186,24 @@ pub fn judge(
     }
 }
 
-/// Finds a single (non-OTO) order an intent may have created: same symbol, side, price and
+/// Finds the order a single (non-OTO) intent may have created: same symbol, side, price and
 /// quantity, stamped inside the window, not owned by anything else.
 pub fn find_single<'a>(
-    symbol: &str,
-    is_buy: bool,
-    price: Decimal,
-    quantity: Decimal,
-    sent_ms: i64,
+    intent: &Order,
     seen: &'a HashMap<String, Seen>,
     adopted: &HashSet<String>,
     window: Window,
 ) -> Vec<&'a Seen> {
+    let sent = intent.created_at_ms;
+    let is_buy = intent.side == StoreSide::Buy;
     seen.values()
         .filter(|s| !adopted.contains(&s.order.order_id))
         .filter(|s| {
-            s.order.order_symbol == symbol
+            s.order.order_symbol == intent.order_symbol
                 && s.order.is_buy == is_buy
-                && s.order.price == price
-                && s.order.orig_qty == quantity
-                && (sent_ms - window.before_ms..=sent_ms + window.after_ms)
-                    .contains(&s.order.time_ms)
+                && s.order.price == intent.price
+                && s.order.orig_qty == intent.quantity
+                && (sent - window.before_ms..=sent + window.after_ms).contains(&s.order.time_ms)
         })
         .collect()
 }

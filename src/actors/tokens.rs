@@ -118,9 +118,18 @@ pub async fn refresh_all(
             stream_symbol: ids.stream_symbol.clone(),
             mul_point: ids.mul_point,
         };
-        cache.put_mapping(&t.symbol, Some(&t.chain_id), &cached).await;
-        cache.put_mapping(&t.symbol, Some(&t.chain_name), &cached).await;
-        if list.iter().filter(|o| o.symbol.eq_ignore_ascii_case(&t.symbol)).count() == 1 {
+        cache
+            .put_mapping(&t.symbol, Some(&t.chain_id), &cached)
+            .await;
+        cache
+            .put_mapping(&t.symbol, Some(&t.chain_name), &cached)
+            .await;
+        if list
+            .iter()
+            .filter(|o| o.symbol.eq_ignore_ascii_case(&t.symbol))
+            .count()
+            == 1
+        {
             cache.put_mapping(&t.symbol, None, &cached).await;
         }
         mappings += 1;

@@ -17,8 +17,8 @@ use crate::exchange::symbols;
 use crate::exchange::wire::stream::ExecutionReport;
 use crate::telemetry::fields;
 
-use super::account::AccountMsg;
 use super::Ctx;
+use super::account::AccountMsg;
 
 /// Runs until the account's mailbox closes.
 pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, log: Logger) {

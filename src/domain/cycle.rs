@@ -620,11 +620,13 @@ impl Cycle {
                         since_ms: now,
                     },
                 };
+                // Reports that came while in doubt carry the fills piece by piece: they go
+                // first; the snapshot then adds only what they did not cover.
+                self.replay_early(now, out);
                 self.report(working, now, out);
                 if let Some(p) = pending {
                     self.report(p, now, out);
                 }
-                self.replay_early(now, out);
             }
             Found::NotPlaced => {
                 self.state = State::Idle;

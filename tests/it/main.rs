@@ -15,6 +15,7 @@ mod store_lease;
 mod store_queries;
 mod store_schema;
 mod support;
+mod trading;
 mod vault;
 
 /// A golden fixture as JSON.

@@ -532,9 +532,17 @@ fn fills_are_recorded_once_and_volume_is_exact() {
         v,
         store::fills::Volume {
             quote: d("0.3"),
+            buy_quote: d("0"),
+            sell_quote: d("0.3"),
+            fees_usdt: d("0.0002"),
             trades: 2
         },
         "0.1 + 0.2 is exactly 0.3"
+    );
+    assert_eq!(
+        v.cost(),
+        d("-0.2998"),
+        "sales bring money in; fees take it out"
     );
     assert_eq!(
         store::fills::volume_between(&mut c, acc, 1_001, 2_000)

@@ -1,0 +1,321 @@
+//! A simulator, a database and a daemon engine wired together, with the checks every trading
+//! test shares: the simulator's ledger against the daemon's store.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alpha_oto::actors::account::{AccountStatus, Command};
+use alpha_oto::actors::supervisor::SupervisorHandle;
+use alpha_oto::actors::sync::store_status;
+use alpha_oto::actors::{Clock, Ctx, Timing};
+use alpha_oto::config::Config;
+use alpha_oto::daemon;
+use alpha_oto::domain::settings::AccountSettings;
+use alpha_oto::sim::server::{SimHandle, SimOptions, start};
+use alpha_oto::store::{self, models::Page};
+use alpha_oto::vault::{Credentials, KeyRing, Vault, generate_key_line};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::support::{TestDb, d, unique};
+
+/// Short periods, so a test sees minutes of trading in seconds.
+pub fn fast_timing() -> Timing {
+    Timing {
+        tick: Duration::from_millis(100),
+        lease_ttl: Duration::from_secs(10),
+        lease_margin: Duration::from_secs(3),
+        listen_key_keep_alive: Duration::from_secs(60),
+        sync_every: Duration::from_secs(3),
+        price_stale: Duration::from_secs(30),
+        ladder_step: Duration::from_millis(800),
+        request_timeout: Duration::from_secs(3),
+        restart_budget: 5,
+        restart_window: Duration::from_secs(60),
+        restart_backoff_max: Duration::from_secs(2),
+        stream_backoff_min: Duration::from_millis(200),
+        stream_backoff_max: Duration::from_secs(1),
+    }
+}
+
+/// Settings whose pairs fill at once: buy above the ask, sell below the bid.
+pub fn settings(token: &str, order: &str, target: &str) -> AccountSettings {
+    serde_json::from_value(json!({
+        "token": token,
+        "order_usdt": order,
+        "daily_target_usdt": target,
+        "buy_offset": {"mode": "percent", "value": "0.5"},
+        "sell_offset": {"mode": "percent", "value": "-1"},
+        "volatility_pct": "50",
+        "cost_budget_bps": "500",
+    }))
+    .unwrap()
+}
+
+pub struct Harness {
+    pub sim: SimHandle,
+    pub db: TestDb,
+    pub vault_line: String,
+    pub sup: SupervisorHandle,
+    pub ctx: Ctx,
+    pub clock: Clock,
+    /// (daemon account id, simulator account id)
+    pub accounts: Vec<(i64, u64)>,
+}
+
+pub fn logger() -> slog::Logger {
+    if std::env::var_os("ALPHA_OTO_TEST_LOG").is_some() {
+        use slog::Drain;
+        let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
+        let drain = slog_term::FullFormat::new(decorator).build().fuse();
+        slog::Logger::root(drain, slog::o!())
+    } else {
+        slog::Logger::root(slog::Discard, slog::o!())
+    }
+}
+
+pub async fn sim(seed: u64) -> SimHandle {
+    start(SimOptions {
+        seed,
+        trade_interval: Duration::from_millis(200),
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+pub fn config(sim: &SimHandle, instance: &str) -> Config {
+    let mut c = Config::default();
+    c.exchange.rest_url = sim.base_url();
+    c.exchange.public_ws_url = sim.ws_url("/w3w/wsa/stream");
+    c.exchange.private_ws_url = sim.ws_url("/w3w/stream");
+    c.daemon.instance_id = Some(instance.to_owned());
+    c
+}
+
+impl Harness {
+    /// A simulator and a database with one funded account per entry of `accounts`; the
+    /// engine is started but no account yet.
+    pub async fn new(seed: u64, accounts: &[AccountSettings], usdt: &str) -> Self {
+        let sim = sim(seed).await;
+        let db = TestDb::migrated();
+        let vault_line = generate_key_line(chrono::Utc::now());
+        let vault = vault_of(&vault_line);
+        let mut ids = Vec::new();
+        let mut conn = db.conn();
+        for s in accounts {
+            let creds = sim.state.with(|st| st.engine.create_account(d(usdt)));
+            let account = store::accounts::create(&mut conn, &unique("acct"), 1_000).unwrap();
+            store::configs::upsert(&mut conn, &store::configs::to_row(s, account.id, 1_000))
+                .unwrap();
+            let headers = creds
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), SecretString::from(v.clone())))
+                .collect::<BTreeMap<_, _>>();
+            let c = Credentials::new(headers, SecretString::from(creds.cookies.clone())).unwrap();
+            vault.put(&mut conn, account.id, &c, 1_000).unwrap();
+            ids.push((account.id, creds.id));
+        }
+        let clock = Clock::default();
+        let (sup, ctx) = daemon::engine(
+            &config(&sim, "test-1"),
+            db.store.clone(),
+            Some(vault),
+            logger(),
+            fast_timing(),
+            clock.clone(),
+        )
+        .await;
+        Self {
+            sim,
+            db,
+            vault_line,
+            sup,
+            ctx,
+            clock,
+            accounts: ids,
+        }
+    }
+
+    /// Starts every actor and tells every account to trade.
+    pub async fn start_trading(&self) {
+        self.sup.start_all().await.unwrap();
+        for (id, _) in &self.accounts {
+            self.sup.command(*id, Command::Start).await.unwrap();
+        }
+    }
+
+    /// Adds a simulator fault (the admin surface's JSON form).
+    pub async fn fault(&self, spec: serde_json::Value) {
+        let url = format!("{}/sim/faults", self.sim.base_url());
+        let res = awc::Client::default()
+            .post(url)
+            .send_json(&spec)
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success(),
+            "fault {spec} refused: {}",
+            res.status()
+        );
+    }
+
+    pub async fn clear_faults(&self) {
+        let url = format!("{}/sim/faults", self.sim.base_url());
+        awc::Client::default().delete(url).send().await.unwrap();
+    }
+
+    /// Stops every account, waits until all are stopped, and checks the ledger.
+    pub async fn stop_and_check(&self) -> Vec<String> {
+        for (id, _) in &self.accounts {
+            self.sup.command(*id, Command::Stop).await.unwrap();
+        }
+        self.wait_all("stop", Duration::from_secs(30), |s| s.state == "stopped")
+            .await;
+        assert_eq!(self.violations(), Vec::<String>::new());
+        assert_eq!(self.open_on_exchange(), Vec::<u64>::new());
+        self.ledger_check()
+    }
+
+    /// Cycles closed with `outcome` for an account.
+    pub fn cycles_with(&self, account: i64, outcome: &str) -> usize {
+        let mut conn = self.db.conn();
+        store::cycles::list(&mut conn, account, Page::first(500))
+            .unwrap()
+            .iter()
+            .filter(|c| c.outcome.as_deref() == Some(outcome))
+            .count()
+    }
+
+    /// Event rows of a kind (and reason) for an account.
+    pub fn events(&self, account: i64, kind: &str, reason: Option<&str>) -> usize {
+        let mut conn = self.db.conn();
+        store::events::list(&mut conn, Some(account), Page::first(500))
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == kind && (reason.is_none() || e.reason.as_deref() == reason))
+            .count()
+    }
+
+    pub fn status(&self, id: i64) -> Option<AccountStatus> {
+        self.sup.status(id)
+    }
+
+    /// Waits until `pred` holds for every account's status, or panics with the statuses.
+    pub async fn wait_all(
+        &self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&AccountStatus) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let all: Vec<Option<AccountStatus>> = self
+                .accounts
+                .iter()
+                .map(|(id, _)| self.status(*id))
+                .collect();
+            if all.iter().all(|s| s.as_ref().is_some_and(&pred)) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("not all accounts {what} within {limit:?}: {all:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The simulator's violations: two live pairs, orders after a stop, ...
+    pub fn violations(&self) -> Vec<String> {
+        self.sim.state.with(|s| {
+            s.engine
+                .violations()
+                .iter()
+                .map(|v| format!("{} account {}: {}", v.kind, v.account, v.detail))
+                .collect()
+        })
+    }
+
+    /// Orders the simulator still holds open for our accounts.
+    pub fn open_on_exchange(&self) -> Vec<u64> {
+        let ours: Vec<u64> = self.accounts.iter().map(|(_, s)| *s).collect();
+        self.sim.state.with(|s| {
+            s.engine
+                .orders
+                .values()
+                .filter(|o| ours.contains(&o.account) && !o.status.is_final())
+                .map(|o| o.id)
+                .collect()
+        })
+    }
+
+    /// The daemon's store against the simulator's ledger, order for order and fill for fill.
+    /// Returns a line per order checked (for the closing note) or panics on a difference.
+    pub fn ledger_check(&self) -> Vec<String> {
+        let mut conn = self.db.conn();
+        let mut lines = Vec::new();
+        for (daemon_id, sim_id) in &self.accounts {
+            let ours = store::orders::list(&mut conn, *daemon_id, Page::first(500)).unwrap();
+            let fills = store::fills::list(&mut conn, *daemon_id, Page::first(500)).unwrap();
+            let (orders, sim_fills) = self.sim.state.with(|s| {
+                (
+                    s.engine
+                        .orders
+                        .values()
+                        .filter(|o| o.account == *sim_id)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                    s.engine
+                        .fills
+                        .iter()
+                        .filter(|f| f.account == *sim_id)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                )
+            });
+            let placed = ours
+                .iter()
+                .filter(|o| o.exchange_order_id.is_some())
+                .count();
+            assert_eq!(
+                placed,
+                orders.len(),
+                "account {daemon_id}: the store knows {placed} placed orders, the exchange {}",
+                orders.len()
+            );
+            for o in &orders {
+                let x = o.id.to_string();
+                let row = ours
+                    .iter()
+                    .find(|r| r.exchange_order_id.as_deref() == Some(x.as_str()))
+                    .unwrap_or_else(|| panic!("exchange order {x} is not in the store"));
+                assert_eq!(row.status, store_status(o.status), "order {x}");
+                assert_eq!(
+                    row.filled_qty, o.executed_qty,
+                    "filled quantity of order {x}"
+                );
+                assert_eq!(row.filled_quote, o.cum_quote, "filled quote of order {x}");
+                let sim_n = sim_fills.iter().filter(|f| f.order_id == o.id).count();
+                let ours_n: Vec<_> = fills.iter().filter(|f| f.order_id == row.id).collect();
+                assert_eq!(ours_n.len(), sim_n, "fills of order {x}");
+                let qty: Decimal = ours_n.iter().map(|f| f.qty).sum();
+                assert_eq!(qty, o.executed_qty, "fill quantities of order {x}");
+            }
+            let volume: Decimal = sim_fills.iter().map(|f| f.quote).sum();
+            let ours_volume: Decimal = fills.iter().map(|f| f.quote_qty).sum();
+            assert_eq!(ours_volume, volume, "account {daemon_id}: volume");
+            lines.push(format!(
+                "account {daemon_id} (sim {sim_id}): {} orders, {} fills, volume {volume} USDT: store = ledger",
+                orders.len(),
+                sim_fills.len()
+            ));
+        }
+        lines
+    }
+}
+
+pub fn vault_of(line: &str) -> Vault {
+    Vault::new(KeyRing::parse(line, "test").unwrap())
+}

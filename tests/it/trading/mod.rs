@@ -1,0 +1,6 @@
+//! Trading end to end: the daemon's actors against the simulator over real sockets, on the
+//! test database of the run (SQLite or PostgreSQL).
+
+mod harness;
+mod recovery;
+mod targets;

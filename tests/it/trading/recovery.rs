@@ -1,0 +1,109 @@
+//! Failures inside the daemon or on the wire: a panicking actor, a lost place answer, the
+//! kill switch.
+
+use std::time::Duration;
+
+use alpha_oto::store;
+use serde_json::json;
+
+use super::harness::{Harness, settings};
+
+/// A panic in one account's actor leaves the others trading; the supervisor restarts it, it
+/// reconciles and trades again; nothing is duplicated.
+#[actix_web::test]
+async fn a_panicking_actor_is_restarted_and_the_others_keep_trading() {
+    let accounts: Vec<_> = ["KOGE", "NEX", "LIGHT"]
+        .iter()
+        .map(|t| settings(t, "10", "100000"))
+        .collect();
+    let h = Harness::new(103, &accounts, "100000").await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 3)
+        .await;
+    let (victim, others) = (h.accounts[0].0, &h.accounts[1..]);
+    let before: Vec<u64> = others
+        .iter()
+        .map(|(id, _)| h.status(*id).unwrap().cycles_today)
+        .collect();
+    h.sup.inject_panic(victim).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for ((id, _), b) in others.iter().zip(&before) {
+        let now = h.status(*id).unwrap().cycles_today;
+        assert!(
+            now > *b,
+            "account {id} stopped trading while another panicked"
+        );
+    }
+    // Restarted: it claims its lease again (a new fencing token), rebuilds from the store,
+    // and trades again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let token = store::lease::current(&mut h.db.conn(), victim)
+            .unwrap()
+            .map(|l| l.fencing_token)
+            .unwrap_or(0);
+        let s = h.status(victim).unwrap();
+        if token >= 2 && s.cycles_today >= 3 && s.state != "failed" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not restarted: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.stop_and_check().await.len(), 3);
+}
+
+/// The exchange creates the pair but the answer is lost (HTTP 504): the pair is found by what
+/// the intent fixed and adopted, never placed twice.
+#[actix_web::test]
+async fn a_lost_place_answer_is_resolved_by_reconciliation_without_a_duplicate() {
+    let h = Harness::new(104, &[settings("KOGE", "10", "40")], "1000").await;
+    let sim_id = h.accounts[0].1;
+    h.fault(json!({"kind": "ambiguous_place", "rate": 1.0, "for_s": 2, "account": sim_id}))
+        .await;
+    h.start_trading().await;
+    h.wait_all("reach the target", Duration::from_secs(60), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    let id = h.accounts[0].0;
+    assert!(h.cycles_with(id, "filled") >= 4);
+    let lines = h.stop_and_check().await;
+    assert_eq!(lines.len(), 1);
+}
+
+/// The kill switch blocks new pairs, cancels what is open, and checks that nothing is left.
+#[actix_web::test]
+async fn the_kill_switch_leaves_nothing_open() {
+    let mut resting = settings("KOGE", "10", "1000");
+    // Buy 5 % under the market: the working leg rests.
+    resting.buy_offset = serde_json::from_value(json!({"mode": "percent", "value": "-5"})).unwrap();
+    let h = Harness::new(105, &[resting, settings("NEX", "10", "100000")], "100000").await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    h.wait_all("trade", Duration::from_secs(30), |s| {
+        s.state == "working" || s.cycles_today >= 2
+    })
+    .await;
+    assert!(!h.open_on_exchange().is_empty());
+    let report = h.sup.kill(id).await.unwrap();
+    assert_eq!(report.open_left, 0, "{report:?}");
+    assert_eq!(report.error, None);
+    let open = h.sim.state.with(|s| {
+        s.engine
+            .orders
+            .values()
+            .filter(|o| o.account == sim_id && !o.status.is_final())
+            .count()
+    });
+    assert_eq!(open, 0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s = h.status(id).unwrap();
+    assert_eq!(s.state, "stopped", "{s:?}");
+    assert!(h.cycles_with(id, "cancelled") >= 1);
+    // The other account was not touched.
+    assert!(h.status(h.accounts[1].0).unwrap().cycles_today >= 2);
+    h.stop_and_check().await;
+}
