@@ -83,6 +83,7 @@ pub async fn engine(
     let feeds = PriceFeeds::start(
         &config.exchange.public_ws_url,
         RestClient::new(&config.exchange.rest_url, timing.request_timeout),
+        timing.volatility_window,
         clock.clone(),
         log.clone(),
     );

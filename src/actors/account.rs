@@ -324,7 +324,18 @@ pub async fn run(
                         _ = &mut wait => break,
                         m = rx.recv() => match m {
                             None | Some(AccountMsg::Shutdown) => return Ok(()),
-                            Some(AccountMsg::Command(Command::Resume | Command::Start)) => break,
+                            // The operator may have fixed the configuration: read it again.
+                            Some(AccountMsg::Command(Command::Resume)) => return Err(Failure::Reload),
+                            Some(AccountMsg::Command(c @ (Command::Start | Command::Stop | Command::Pause))) => {
+                                // Written down; the account acts on it once its token is known.
+                                let (state, reason) = match c {
+                                    Command::Start => (AccountState::Trading, None),
+                                    Command::Pause => (AccountState::Paused, Some("operator")),
+                                    _ => (AccountState::Stopped, None),
+                                };
+                                let now = ctx.clock.now_ms();
+                                ctx.store.run(move |c| store::accounts::set_state(c, id, state, reason, now)).await?;
+                            }
                             Some(AccountMsg::Command(Command::Kill(reply))) => {
                                 let _ = reply.send(KillReport { account: account.name.clone(), open_left: 0, error: Some("not trading: unknown token".into()) });
                             }
@@ -875,24 +886,23 @@ impl Actor {
             self.event(Event::Resume(PauseReason::RateLimited)).await?;
         }
         if paused(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at {
-            self.balance_recheck_at = now + 30_000;
+            self.balance_recheck_at = now + millis(self.ctx.timing.balance_recheck);
             let need = self.settings.order_usdt;
             if let Ok(true) = self.balance_ok(need).await {
                 self.event(Event::Resume(PauseReason::InsufficientBalance))
                     .await?;
             }
         }
-        // B9: judged between pairs, when no tokens of a pair are held.
-        if self.cycle.state == State::Idle
-            && self.today.buy_quote > Decimal::ZERO
-            && !paused(&self.cycle, PauseReason::CostBudget)
-        {
-            let bps = self.today.cost() / self.today.buy_quote * Decimal::from(10_000);
-            if bps > self.settings.cost_budget_bps {
-                self.event(Event::Pause(PauseReason::CostBudget)).await?;
-            }
-        }
         Ok(market)
+    }
+
+    /// Today's realised cost (fees and spread loss) against the budget, in bps of volume.
+    fn over_cost_budget(&self) -> bool {
+        if self.today.buy_quote <= Decimal::ZERO {
+            return false;
+        }
+        let bps = self.today.cost() / self.today.buy_quote * Decimal::from(10_000);
+        bps > self.settings.cost_budget_bps
     }
 
     async fn balance_ok(&self, payment: Decimal) -> Result<bool, ExchangeError> {
@@ -1013,11 +1023,24 @@ impl Actor {
         if self.killed {
             return refuse(queue, Refusal::NotSent);
         }
+        // B9: judged before each pair, when no tokens of a pair are held.
+        if self.over_cost_budget() {
+            let now = self.now();
+            for e in self
+                .cycle
+                .on(Event::Pause(PauseReason::CostBudget), now)
+                .into_iter()
+                .rev()
+            {
+                queue.push_front(e);
+            }
+            return refuse(queue, Refusal::NotSent);
+        }
         // R14: the balance is checked before each pair; too little pauses, never shrinks it.
         match self.balance_ok(intent.payment).await {
             Ok(true) => {}
             Ok(false) => {
-                self.balance_recheck_at = self.now() + 30_000;
+                self.balance_recheck_at = self.now() + millis(self.ctx.timing.balance_recheck);
                 return refuse(queue, Refusal::InsufficientBalance);
             }
             Err(e) => {

@@ -64,6 +64,10 @@ pub struct Timing {
     pub price_stale: Duration,
     /// How long each leftover-sale step waits for its fill.
     pub ladder_step: Duration,
+    /// How often an account paused for its balance looks again.
+    pub balance_recheck: Duration,
+    /// The span of the volatility guard's window (R16: 60 s).
+    pub volatility_window: Duration,
     pub request_timeout: Duration,
     /// Restarts allowed within `restart_window` before an account is parked as failed.
     pub restart_budget: usize,
@@ -84,6 +88,8 @@ impl Default for Timing {
             sync_every: Duration::from_secs(30),
             price_stale: Duration::from_secs(120),
             ladder_step: Duration::from_secs(20),
+            balance_recheck: Duration::from_secs(30),
+            volatility_window: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
             restart_budget: 5,
             restart_window: Duration::from_secs(600),

@@ -45,12 +45,12 @@ pub struct PriceCell {
 }
 
 impl PriceCell {
-    fn new() -> Self {
+    fn new(window_ms: i64) -> Self {
         Self {
             snap: Mutex::new(Snapshot {
                 price: None,
                 at_ms: 0,
-                window: VolatilityWindow::minute(),
+                window: VolatilityWindow::new(window_ms),
                 connected: false,
             }),
         }
@@ -99,16 +99,24 @@ enum Command {
 /// The hub of all price feeds of this instance.
 pub struct PriceFeeds {
     cells: Mutex<HashMap<String, Arc<PriceCell>>>,
+    window_ms: i64,
     commands: mpsc::UnboundedSender<Command>,
 }
 
 impl PriceFeeds {
     /// Starts the shared public stream task on the current (actix) runtime.
-    pub fn start(ws_url: &str, rest: RestClient, clock: Clock, log: Logger) -> Self {
+    pub fn start(
+        ws_url: &str,
+        rest: RestClient,
+        window: Duration,
+        clock: Clock,
+        log: Logger,
+    ) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
         actix_rt::spawn(run(StreamConfig::public(ws_url), rest, clock, log, rx));
         Self {
             cells: Mutex::new(HashMap::new()),
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(60_000),
             commands,
         }
     }
@@ -122,7 +130,7 @@ impl PriceFeeds {
         if let Some(cell) = cells.get(stream) {
             return cell.clone();
         }
-        let cell = Arc::new(PriceCell::new());
+        let cell = Arc::new(PriceCell::new(self.window_ms));
         cells.insert(stream.to_owned(), cell.clone());
         let _ = self.commands.send(Command::Watch {
             stream: stream.to_owned(),

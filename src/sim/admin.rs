@@ -22,6 +22,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/sim/accounts/{id}/expire-session",
             web::post().to(expire_session),
         )
+        .route(
+            "/sim/accounts/{id}/renew-session",
+            web::post().to(renew_session),
+        )
         .route("/sim/accounts/{id}/stopped", web::post().to(stopped))
         .route("/sim/ledger", web::get().to(ledger))
         .route("/sim/ledger/violations", web::get().to(violations))
@@ -88,6 +92,13 @@ async fn account(state: web::Data<SimState>, id: web::Path<u64>) -> HttpResponse
 async fn expire_session(state: web::Data<SimState>, id: web::Path<u64>) -> HttpResponse {
     match state.with(|s| s.engine.expire_session(id.into_inner())) {
         Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => admin_error(e),
+    }
+}
+
+async fn renew_session(state: web::Data<SimState>, id: web::Path<u64>) -> HttpResponse {
+    match state.with(|s| s.engine.renew_session(id.into_inner())) {
+        Ok(creds) => HttpResponse::Ok().json(creds),
         Err(e) => admin_error(e),
     }
 }

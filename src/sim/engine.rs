@@ -267,6 +267,25 @@ impl Engine {
         Ok(())
     }
 
+    /// Logs the account in again: a new session (cookie), the same csrftoken. The old session
+    /// stays invalid.
+    pub fn renew_session(&mut self, account: u64) -> Result<Credentials, SimError> {
+        let session = format!("web.{account}.{}", self.rng.hex(16));
+        let uuid = self.rng.hex(16);
+        let a = self.account_mut(account)?;
+        a.session = session.clone();
+        a.session_valid = true;
+        let mut headers = BTreeMap::new();
+        headers.insert("csrftoken".to_owned(), a.csrftoken.clone());
+        headers.insert("clienttype".to_owned(), "web".to_owned());
+        headers.insert("bnc-uuid".to_owned(), uuid);
+        Ok(Credentials {
+            id: account,
+            headers,
+            cookies: format!("p20t={session}; lang=en"),
+        })
+    }
+
     /// Marks the account as stopped by its operator: any order it still has open, or places
     /// later, is a violation.
     pub fn mark_stopped(&mut self, account: u64, now: i64) -> Result<(), SimError> {

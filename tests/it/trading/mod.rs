@@ -2,5 +2,6 @@
 //! test database of the run (SQLite or PostgreSQL).
 
 mod harness;
+mod pauses;
 mod recovery;
 mod targets;

@@ -1,0 +1,324 @@
+//! Each pause cause, injected through the simulator, pauses the right accounts (and only
+//! them) within 10 s with the right reason, notifies, and lets trading resume once the cause
+//! is gone.
+
+use std::time::Duration;
+
+use alpha_oto::actors::account::{AccountStatus, Command};
+use alpha_oto::store;
+use alpha_oto::vault::Credentials;
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::harness::{Harness, settings, vault_of};
+
+const PAUSE_WITHIN: Duration = Duration::from_secs(10);
+
+async fn wait_for(
+    h: &Harness,
+    id: i64,
+    what: &str,
+    limit: Duration,
+    pred: impl Fn(&AccountStatus) -> bool,
+) -> AccountStatus {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(s) = h.status(id)
+            && pred(&s)
+        {
+            return s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "account {id} did not {what} within {limit:?}: {:?}",
+            h.status(id)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn paused_for(s: &AccountStatus, reason: &str) -> bool {
+    s.pauses.iter().any(|p| p == reason)
+}
+
+/// A trading pair of accounts, the second of which must never be touched by the first's cause.
+async fn two_trading(seed: u64, usdt: &str) -> Harness {
+    let h = Harness::new(
+        seed,
+        &[
+            settings("KOGE", "10", "100000"),
+            settings("KOGE", "10", "100000"),
+        ],
+        usdt,
+    )
+    .await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
+        .await;
+    h
+}
+
+async fn assert_still_trading(h: &Harness, id: i64) {
+    let before = h.status(id).unwrap().cycles_today;
+    wait_for(h, id, "keep trading", Duration::from_secs(10), |s| {
+        s.cycles_today > before && s.pauses.is_empty()
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn an_expired_session_pauses_the_account_until_new_credentials_and_a_resume() {
+    let h = two_trading(201, "100000").await;
+    let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
+    h.sim
+        .state
+        .with(|s| s.engine.expire_session(sim_a))
+        .unwrap();
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "session_expired")
+    })
+    .await;
+    assert_eq!(h.events(a, "paused", Some("session_expired")), 1);
+    assert_still_trading(&h, b).await;
+    // The operator logs in again and stores the new session, then resumes.
+    let fresh = h.sim.state.with(|s| s.engine.renew_session(sim_a)).unwrap();
+    let headers = fresh
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, SecretString::from(v)))
+        .collect();
+    let creds = Credentials::new(headers, SecretString::from(fresh.cookies)).unwrap();
+    vault_of(&h.vault_line)
+        .put(&mut h.db.conn(), a, &creds, 2_000)
+        .unwrap();
+    h.sup.command(a, Command::Resume).await.unwrap();
+    assert_still_trading(&h, a).await;
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn too_little_balance_pauses_without_shrinking_the_order_and_resumes_after_a_top_up() {
+    let h = Harness::new(
+        202,
+        &[
+            settings("NEX", "10", "100000"),
+            settings("NEX", "10", "100000"),
+        ],
+        "5",
+    )
+    .await;
+    h.start_trading().await;
+    let ((a, sim_a), (b, sim_b)) = (h.accounts[0], h.accounts[1]);
+    // 5 USDT do not pay for a pair of 10: nothing is placed, not even a smaller pair.
+    for id in [a, b] {
+        wait_for(&h, id, "pause", PAUSE_WITHIN, |s| {
+            paused_for(s, "insufficient_balance")
+        })
+        .await;
+        assert_eq!(h.events(id, "paused", Some("insufficient_balance")), 1);
+    }
+    let placed = |sim_id: u64| {
+        h.sim.state.with(|s| {
+            s.engine
+                .orders
+                .values()
+                .filter(|o| o.account == sim_id)
+                .count()
+        })
+    };
+    assert_eq!(placed(sim_a), 0);
+    // Topping up the first account lets it trade again by itself; the second stays paused.
+    h.sim.state.with(|s| {
+        s.engine
+            .accounts
+            .get_mut(&sim_a)
+            .unwrap()
+            .balances
+            .get_mut("USDT")
+            .unwrap()
+            .free += Decimal::from(1000);
+    });
+    assert_still_trading(&h, a).await;
+    let sb = h.status(b).unwrap();
+    assert!(paused_for(&sb, "insufficient_balance"), "{sb:?}");
+    assert_eq!(placed(sim_b), 0);
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn a_lost_private_stream_pauses_until_the_operator_resumes() {
+    let h = two_trading(203, "100000").await;
+    let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
+    h.fault(json!({"kind": "drop_ws", "rate": 1.0, "for_s": 1, "account": sim_a}))
+        .await;
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "stream_lost")
+    })
+    .await;
+    assert_still_trading(&h, b).await;
+    // The stream comes back and the account is reconciled, but it waits for a person (R13).
+    wait_for(&h, a, "reconnect", Duration::from_secs(10), |s| s.stream_up).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = h.status(a).unwrap();
+    assert!(paused_for(&s, "stream_lost"), "resumed by itself: {s:?}");
+    h.sup.command(a, Command::Resume).await.unwrap();
+    assert_still_trading(&h, a).await;
+    assert!(h.events(a, "paused", Some("stream_lost")) >= 1);
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn with_auto_resume_a_lost_stream_resumes_after_reconciliation() {
+    let mut auto = settings("KOGE", "10", "100000");
+    auto.auto_resume = true;
+    let h = Harness::new(204, &[auto], "100000").await;
+    h.start_trading().await;
+    let (a, sim_a) = h.accounts[0];
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
+        .await;
+    h.fault(json!({"kind": "drop_ws", "rate": 1.0, "for_s": 1, "account": sim_a}))
+        .await;
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "stream_lost")
+    })
+    .await;
+    assert_still_trading(&h, a).await;
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn a_rate_limit_pauses_the_account_and_it_resumes_after_the_wait() {
+    let h = two_trading(205, "100000").await;
+    let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
+    h.fault(json!({"kind": "http_429", "rate": 1.0, "for_s": 1, "account": sim_a}))
+        .await;
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "rate_limited")
+    })
+    .await;
+    assert_eq!(h.events(b, "paused", None), 0);
+    assert_still_trading(&h, a).await;
+    assert!(h.events(a, "paused", Some("rate_limited")) >= 1);
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn a_two_factor_challenge_pauses_and_is_never_retried_blindly() {
+    let h = two_trading(206, "100000").await;
+    let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
+    h.fault(json!({"kind": "two_factor", "rate": 1.0, "account": sim_a}))
+        .await;
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "two_factor")
+    })
+    .await;
+    let placed = |h: &Harness| {
+        h.sim.state.with(|s| {
+            s.engine
+                .orders
+                .values()
+                .filter(|o| o.account == sim_a)
+                .count()
+        })
+    };
+    let before = placed(&h);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(placed(&h), before, "placed while paused for a challenge");
+    assert_still_trading(&h, b).await;
+    h.clear_faults().await;
+    h.sup.command(a, Command::Resume).await.unwrap();
+    assert_still_trading(&h, a).await;
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn volatility_pauses_every_account_on_the_token_and_only_them() {
+    let mut koge = settings("KOGE", "10", "100000");
+    koge.volatility_pct = Decimal::ONE;
+    // A pair placed just before the jump rests until its timeout.
+    koge.order_timeout_s = 5;
+    koge.pending_timeout_s = 5;
+    let koge2 = koge.clone();
+    let h = Harness::new(
+        207,
+        &[koge, koge2, settings("NEX", "10", "100000")],
+        "100000",
+    )
+    .await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
+        .await;
+    let price = h.sim.state.with(|s| {
+        s.engine
+            .tokens
+            .iter()
+            .find(|t| t.symbol == "KOGE")
+            .unwrap()
+            .price
+    });
+    let url = format!("{}/sim/price", h.sim.base_url());
+    let res = awc::Client::default()
+        .post(url)
+        .send_json(&json!({"symbol": "ALPHA_22", "price": (price * Decimal::new(105, 2)).round_dp(8).to_string()}))
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    for (id, _) in &h.accounts[..2] {
+        wait_for(&h, *id, "pause", PAUSE_WITHIN, |s| {
+            paused_for(s, "volatility")
+        })
+        .await;
+    }
+    assert_still_trading(&h, h.accounts[2].0).await;
+    // The window moves on past the jump: trading resumes by itself.
+    for (id, _) in &h.accounts[..2] {
+        assert_still_trading(&h, *id).await;
+        assert!(h.events(*id, "volatility", None) >= 1);
+    }
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn the_cost_guard_pauses_an_account_over_its_budget() {
+    let mut tight = settings("NEX", "10", "100000");
+    tight.cost_budget_bps = Decimal::new(1, 2);
+    let h = Harness::new(208, &[tight, settings("NEX", "10", "100000")], "100000").await;
+    h.start_trading().await;
+    let (a, b) = (h.accounts[0].0, h.accounts[1].0);
+    wait_for(&h, a, "pause", Duration::from_secs(20), |s| {
+        paused_for(s, "cost_budget")
+    })
+    .await;
+    assert_still_trading(&h, b).await;
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn an_unknown_token_pauses_and_a_fixed_config_resumes() {
+    let h = Harness::new(
+        209,
+        &[settings("NOSUCH", "10", "20"), settings("NEX", "10", "20")],
+        "1000",
+    )
+    .await;
+    h.start_trading().await;
+    let (a, b) = (h.accounts[0].0, h.accounts[1].0);
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "unknown_token")
+    })
+    .await;
+    assert_eq!(h.events(a, "paused", Some("unknown_token")), 1);
+    wait_for(&h, b, "reach its target", Duration::from_secs(30), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    let fixed = settings("KOGE", "10", "20");
+    store::configs::upsert(&mut h.db.conn(), &store::configs::to_row(&fixed, a, 3_000)).unwrap();
+    h.sup.command(a, Command::Resume).await.unwrap();
+    wait_for(&h, a, "reach its target", Duration::from_secs(30), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    h.stop_and_check().await;
+}
