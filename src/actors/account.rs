@@ -1356,6 +1356,38 @@ impl Actor {
             queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
             return Ok(Some(Event::SellRefused { intent_id: sell.id }));
         }
+        // Sell what the account holds: the buy's fee was taken in the token, so the wallet,
+        // not the machine's count, says how much there is.
+        let mut sell = sell;
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        if let Ok(w) = self.rest.alpha_wallet().await {
+            let free = w
+                .list
+                .iter()
+                .find(|t| t.token_id == self.token.alpha_id)
+                .map(|t| t.free)
+                .unwrap_or_default();
+            let step = self.token.grid.step_size;
+            let held = if step > Decimal::ZERO {
+                (free / step).floor() * step
+            } else {
+                free
+            };
+            sell.quantity = sell.quantity.min(held);
+        }
+        if sell.quantity < self.token.grid.min_qty || sell.quantity <= Decimal::ZERO {
+            queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
+            return Ok(Some(Event::SellRefused { intent_id: sell.id }));
+        }
+        if let Some(Effect::PlaceSell(s)) = queue
+            .iter_mut()
+            .find(|e| matches!(e, Effect::PlaceSell(s) if s.id == sell.id))
+        {
+            s.quantity = sell.quantity;
+        }
         let now = self.now();
         let new = NewOrder {
             account_id: self.account.id,

@@ -27,6 +27,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(renew_session),
         )
         .route("/sim/accounts/{id}/stopped", web::post().to(stopped))
+        .route(
+            "/sim/accounts/{id}/half-fill-buys",
+            web::post().to(half_fill_buys),
+        )
         .route("/sim/ledger", web::get().to(ledger))
         .route("/sim/ledger/violations", web::get().to(violations))
         .route("/sim/faults", web::post().to(add_fault))
@@ -101,6 +105,27 @@ async fn renew_session(state: web::Data<SimState>, id: web::Path<u64>) -> HttpRe
         Ok(creds) => HttpResponse::Ok().json(creds),
         Err(e) => admin_error(e),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Switch {
+    on: bool,
+}
+
+async fn half_fill_buys(
+    state: web::Data<SimState>,
+    id: web::Path<u64>,
+    body: web::Json<Switch>,
+) -> HttpResponse {
+    let id = id.into_inner();
+    state.with(|s| match s.engine.accounts.get_mut(&id) {
+        Some(a) => {
+            a.half_fill_buys = body.on;
+            HttpResponse::NoContent().finish()
+        }
+        None => admin_error(SimError::NotFound(format!("account {id}"))),
+    })
 }
 
 async fn stopped(state: web::Data<SimState>, id: web::Path<u64>) -> HttpResponse {

@@ -59,6 +59,8 @@ pub struct Account {
     pub session_valid: bool,
     pub balances: BTreeMap<String, Balance>,
     pub stopped_at: Option<i64>,
+    /// Thin liquidity for this account's buys: each fills to half its quantity, no further.
+    pub half_fill_buys: bool,
 }
 
 impl Account {
@@ -227,6 +229,7 @@ impl Engine {
                 session_valid: true,
                 balances,
                 stopped_at: None,
+                half_fill_buys: false,
             },
         );
         let mut headers = BTreeMap::new();
@@ -633,7 +636,19 @@ impl Engine {
             return;
         };
         let step = self.tokens[t].precision.step_size;
-        let remaining = o.orig_qty - o.executed_qty;
+        let mut remaining = o.orig_qty - o.executed_qty;
+        if o.side == Side::Buy
+            && self
+                .accounts
+                .get(&o.account)
+                .is_some_and(|a| a.half_fill_buys)
+        {
+            let cap = floor_to(o.orig_qty / Decimal::TWO, step);
+            remaining = remaining.min(cap - o.executed_qty);
+            if remaining <= Decimal::ZERO {
+                return;
+            }
+        }
         let pieces = 1 + self.rng.below(self.cfg.max_pieces.max(1));
         let mut quantities = Vec::new();
         let mut left = remaining;

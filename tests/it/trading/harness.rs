@@ -7,7 +7,7 @@ use std::time::Duration;
 use alpha_oto::actors::account::{AccountStatus, Command};
 use alpha_oto::actors::supervisor::SupervisorHandle;
 use alpha_oto::actors::sync::store_status;
-use alpha_oto::actors::{Clock, Ctx, Timing};
+use alpha_oto::actors::{Clock, Timing};
 use alpha_oto::config::Config;
 use alpha_oto::daemon;
 use alpha_oto::domain::settings::AccountSettings;
@@ -60,7 +60,6 @@ pub struct Harness {
     pub db: TestDb,
     pub vault_line: String,
     pub sup: SupervisorHandle,
-    pub ctx: Ctx,
     pub clock: Clock,
     /// (daemon account id, simulator account id)
     pub accounts: Vec<(i64, u64)>,
@@ -121,7 +120,7 @@ impl Harness {
             ids.push((account.id, creds.id));
         }
         let clock = Clock::default();
-        let (sup, ctx) = daemon::engine(
+        let (sup, _ctx) = daemon::engine(
             &config(&sim, "test-1"),
             db.store.clone(),
             Some(vault),
@@ -135,7 +134,6 @@ impl Harness {
             db,
             vault_line,
             sup,
-            ctx,
             clock,
             accounts: ids,
         }

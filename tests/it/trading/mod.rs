@@ -5,3 +5,4 @@ mod harness;
 mod pauses;
 mod recovery;
 mod targets;
+mod timeouts;

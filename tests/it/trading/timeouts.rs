@@ -1,0 +1,153 @@
+//! Timeouts (R9, B3): a working leg that never fills, a pending leg that never fills, a
+//! partial fill then a timeout; what was bought and not sold goes down the ladder.
+
+use std::time::Duration;
+
+use alpha_oto::domain::settings::AccountSettings;
+use alpha_oto::store::{
+    self,
+    models::{OrderRole, OrderStatus, Page},
+};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::harness::{Harness, settings};
+
+fn offset(v: &str) -> alpha_oto::domain::pricing::Offset {
+    serde_json::from_value(json!({"mode": "percent", "value": v})).unwrap()
+}
+
+fn quick(token: &str) -> AccountSettings {
+    let mut s = settings(token, "10", "100000");
+    s.order_timeout_s = 5;
+    s.pending_timeout_s = 5;
+    s
+}
+
+async fn wait_until(what: &str, limit: Duration, f: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The tokens of `alpha` the simulator holds for an account.
+fn holding(h: &Harness, sim_id: u64, alpha: &str) -> Decimal {
+    h.sim.state.with(|s| {
+        s.engine.accounts[&sim_id]
+            .balances
+            .get(alpha)
+            .map(|b| b.free + b.locked)
+            .unwrap_or_default()
+    })
+}
+
+#[actix_web::test]
+async fn a_working_leg_that_never_fills_is_cancelled_and_the_pair_placed_again() {
+    let mut s = quick("KOGE");
+    s.buy_offset = offset("-5");
+    let h = Harness::new(301, &[s], "1000").await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    wait_until("two cancelled pairs", Duration::from_secs(20), || {
+        h.cycles_with(id, "cancelled") >= 2
+    })
+    .await;
+    // Each was re-placed at the latest price, one at a time.
+    let pairs = h.sim.state.with(|s| {
+        s.engine
+            .orders
+            .values()
+            .filter(|o| o.account == sim_id && o.side == alpha_oto::exchange::wire::Side::Buy)
+            .count()
+    });
+    assert!(pairs >= 2);
+    assert_eq!(holding(&h, sim_id, "ALPHA_22"), Decimal::ZERO);
+    h.stop_and_check().await;
+}
+
+#[actix_web::test]
+async fn a_pending_leg_that_never_fills_is_cancelled_and_the_tokens_sold_down_the_ladder() {
+    let mut s = quick("NEX");
+    // Sell 5 % above the buy: the pending leg rests until its timeout.
+    s.sell_offset = offset("5");
+    let h = Harness::new(302, &[s], "1000").await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    wait_until("a timed-out pair", Duration::from_secs(20), || {
+        h.cycles_with(id, "timed_out") >= 1
+    })
+    .await;
+    // The leftover sale fills at the market.
+    wait_until("the leftover sold", Duration::from_secs(10), || {
+        let mut conn = h.db.conn();
+        store::orders::list(&mut conn, id, Page::first(100))
+            .unwrap()
+            .iter()
+            .any(|o| o.role == OrderRole::Liquidation && o.status == OrderStatus::Filled)
+    })
+    .await;
+    h.stop_and_check().await;
+    let alpha = h.sim.state.with(|s| {
+        s.engine
+            .tokens
+            .iter()
+            .find(|t| t.symbol == "NEX")
+            .unwrap()
+            .alpha_id
+            .clone()
+    });
+    let step = h.sim.state.with(|s| {
+        s.engine
+            .tokens
+            .iter()
+            .find(|t| t.symbol == "NEX")
+            .unwrap()
+            .precision
+            .step_size
+    });
+    // What is left is dust below one step (the buy's fee is taken in the token).
+    assert!(
+        holding(&h, sim_id, &alpha) < step,
+        "{}",
+        holding(&h, sim_id, &alpha)
+    );
+}
+
+#[actix_web::test]
+async fn a_partial_fill_then_a_timeout_counts_what_filled_and_sells_it() {
+    let h = Harness::new(303, &[quick("KOGE")], "1000").await;
+    let (id, sim_id) = h.accounts[0];
+    h.sim
+        .state
+        .with(|s| s.engine.accounts.get_mut(&sim_id).unwrap().half_fill_buys = true);
+    h.start_trading().await;
+    wait_until("a timed-out pair", Duration::from_secs(20), || {
+        h.cycles_with(id, "timed_out") >= 1
+    })
+    .await;
+    let mut conn = h.db.conn();
+    let cycle = store::cycles::list(&mut conn, id, Page::first(10))
+        .unwrap()
+        .into_iter()
+        .find(|c| c.outcome.as_deref() == Some("timed_out"))
+        .unwrap();
+    // Half was bought, and counted as volume.
+    assert!(
+        cycle.bought_qty > Decimal::ZERO && cycle.bought_qty < cycle.quantity,
+        "{cycle:?}"
+    );
+    assert!(cycle.volume_usdt > Decimal::ZERO);
+    wait_until("the leftover sold", Duration::from_secs(10), || {
+        store::orders::list(&mut h.db.conn(), id, Page::first(100))
+            .unwrap()
+            .iter()
+            .any(|o| o.role == OrderRole::Liquidation && o.status == OrderStatus::Filled)
+    })
+    .await;
+    h.stop_and_check().await;
+}
