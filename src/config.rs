@@ -157,6 +157,8 @@ pub struct ExchangeConfig {
     pub rest_url: String,
     pub public_ws_url: String,
     pub private_ws_url: String,
+    /// Seconds a REST request may take; after that its outcome is unknown (B1).
+    pub request_timeout_s: u32,
 }
 
 impl Default for ExchangeConfig {
@@ -165,6 +167,7 @@ impl Default for ExchangeConfig {
             rest_url: "https://www.binance.com".into(),
             public_ws_url: "wss://nbstream.binance.com/w3w/wsa/stream".into(),
             private_ws_url: "wss://nbstream.binance.com/w3w/stream".into(),
+            request_timeout_s: 10,
         }
     }
 }
@@ -357,6 +360,12 @@ impl Config {
             return Err(invalid(
                 "daemon.lease_ttl_s",
                 "must be between 5 and 600 seconds",
+            ));
+        }
+        if !(1..=120).contains(&self.exchange.request_timeout_s) {
+            return Err(invalid(
+                "exchange.request_timeout_s",
+                "must be between 1 and 120 seconds",
             ));
         }
         if !(1..=100_000).contains(&self.daemon.egress_per_s) {

@@ -33,7 +33,7 @@ use crate::store::fills::Volume;
 use crate::store::lease::Lease;
 use crate::store::models::{
     Account, AccountState, CycleProgress, EventLevel, NewCycle, NewEvent, NewFill, NewOrder,
-    OrderRole, OrderStatus, Page, Side, WebhookStatus,
+    OrderRole, OrderStatus, Side, WebhookStatus,
 };
 use crate::store::{self, StoreError};
 use crate::telemetry::fields;
@@ -1309,19 +1309,27 @@ impl Actor {
         }
     }
 
-    /// Exchange ids the store already gives to other cycles or orders: never adopted again.
+    /// Exchange ids the store already gives to other cycles or orders (of the last hours, far
+    /// wider than any match window): never adopted again.
     async fn adopted_ids(&self, except_cycle: Option<i64>) -> Result<HashSet<String>, Failure> {
-        let id = self.account.id;
-        let rows = self
+        let (id, since) = (self.account.id, self.now() - 6 * 3_600_000);
+        let mine: Vec<String> = match except_cycle {
+            Some(cycle_id) => self
+                .ctx
+                .store
+                .run(move |c| store::orders::for_cycle(c, cycle_id))
+                .await?
+                .into_iter()
+                .filter_map(|o| o.exchange_order_id)
+                .collect(),
+            None => Vec::new(),
+        };
+        let all = self
             .ctx
             .store
-            .run(move |c| store::orders::list(c, id, Page::first(500)))
+            .run(move |c| store::orders::exchange_ids_since(c, id, since))
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter(|o| except_cycle.is_none() || o.cycle_id != except_cycle)
-            .filter_map(|o| o.exchange_order_id)
-            .collect())
+        Ok(all.into_iter().filter(|x| !mine.contains(x)).collect())
     }
 
     async fn cancel(&mut self, order_id: String) {

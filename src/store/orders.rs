@@ -122,6 +122,22 @@ pub fn open_for_account(conn: &mut Conn, account_id: i64) -> Result<Vec<Order>, 
         .load::<Order>(c))?)
 }
 
+/// Exchange ids of the account's orders created since `since_ms`: the orders a reconciliation
+/// must never give to another intent.
+pub fn exchange_ids_since(
+    conn: &mut Conn,
+    account_id: i64,
+    since_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let ids: Vec<Option<String>> = with_conn!(conn, |c| o::orders
+        .filter(o::account_id.eq(account_id))
+        .filter(o::created_at_ms.ge(since_ms))
+        .filter(o::exchange_order_id.is_not_null())
+        .select(o::exchange_order_id)
+        .load::<Option<String>>(c))?;
+    Ok(ids.into_iter().flatten().collect())
+}
+
 /// The account's orders, newest first.
 pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<Order>, StoreError> {
     Ok(with_conn!(conn, |c| o::orders

@@ -95,9 +95,16 @@ pub fn config(sim: &SimHandle, instance: &str) -> Config {
     c
 }
 
-impl Harness {
-    /// A simulator and a database with one funded account per entry of `accounts`; the
-    /// engine is started but no account yet.
+/// A simulator and a database with funded accounts, before any daemon runs.
+pub struct World {
+    pub sim: SimHandle,
+    pub db: TestDb,
+    pub vault_line: String,
+    pub accounts: Vec<(i64, u64)>,
+}
+
+impl World {
+    /// One funded account per entry of `accounts`, with its config and credentials stored.
     pub async fn new(seed: u64, accounts: &[AccountSettings], usdt: &str) -> Self {
         let sim = sim(seed).await;
         let db = TestDb::migrated();
@@ -119,24 +126,44 @@ impl Harness {
             vault.put(&mut conn, account.id, &c, 1_000).unwrap();
             ids.push((account.id, creds.id));
         }
+        Self {
+            sim,
+            db,
+            vault_line,
+            accounts: ids,
+        }
+    }
+
+    /// Starts an in-process engine named `instance` on this world.
+    pub async fn engine(self, instance: &str) -> Harness {
         let clock = Clock::default();
         let (sup, _ctx) = daemon::engine(
-            &config(&sim, "test-1"),
-            db.store.clone(),
-            Some(vault),
+            &config(&self.sim, instance),
+            self.db.store.clone(),
+            Some(vault_of(&self.vault_line)),
             logger(),
             fast_timing(),
             clock.clone(),
         )
         .await;
-        Self {
-            sim,
-            db,
-            vault_line,
+        Harness {
+            sim: self.sim,
+            db: self.db,
+            vault_line: self.vault_line,
             sup,
             clock,
-            accounts: ids,
+            accounts: self.accounts,
         }
+    }
+}
+
+impl Harness {
+    /// A world and an engine on it; no account trades yet.
+    pub async fn new(seed: u64, accounts: &[AccountSettings], usdt: &str) -> Self {
+        World::new(seed, accounts, usdt)
+            .await
+            .engine("test-1")
+            .await
     }
 
     /// Starts every actor and tells every account to trade.
@@ -257,8 +284,14 @@ impl Harness {
         let mut conn = self.db.conn();
         let mut lines = Vec::new();
         for (daemon_id, sim_id) in &self.accounts {
-            let ours = store::orders::list(&mut conn, *daemon_id, Page::first(500)).unwrap();
-            let fills = store::fills::list(&mut conn, *daemon_id, Page::first(500)).unwrap();
+            let ours = all_pages(
+                |p| store::orders::list(&mut conn, *daemon_id, p).unwrap(),
+                |o| o.id,
+            );
+            let fills = all_pages(
+                |p| store::fills::list(&mut conn, *daemon_id, p).unwrap(),
+                |f| f.id,
+            );
             let (orders, sim_fills) = self.sim.state.with(|s| {
                 (
                     s.engine
@@ -314,6 +347,23 @@ impl Harness {
         }
         lines
     }
+}
+
+/// Every row of a keyset-paged listing.
+fn all_pages<T>(mut page: impl FnMut(Page) -> Vec<T>, id: impl Fn(&T) -> i64) -> Vec<T> {
+    let mut all = Vec::new();
+    let mut p = Page::first(Page::MAX_LIMIT);
+    loop {
+        let rows = page(p);
+        let Some(last) = rows.last() else { break };
+        p.before_id = Some(id(last));
+        let n = rows.len();
+        all.extend(rows);
+        if n < Page::MAX_LIMIT as usize {
+            break;
+        }
+    }
+    all
 }
 
 pub fn vault_of(line: &str) -> Vault {

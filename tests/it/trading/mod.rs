@@ -3,6 +3,7 @@
 
 mod harness;
 mod pauses;
+mod processes;
 mod recovery;
 mod targets;
 mod timeouts;

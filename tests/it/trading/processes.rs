@@ -1,0 +1,249 @@
+//! The daemon as a process: killed with SIGKILL at many moments of its cycles, and two
+//! daemons sharing one database through leases. What each run leaves behind is checked
+//! against the simulator's ledger by an engine started on the same database afterwards.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alpha_oto::store::{self, models::AccountState, models::Page};
+
+use super::harness::{World, settings};
+
+fn spawn_daemon(w: &World, instance: &str, log: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
+        .env_remove("ALPHA_OTO_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env("ALPHA_OTO_MASTER_KEY", &w.vault_line)
+        .env("ALPHA_OTO__EXCHANGE__REST_URL", w.sim.base_url())
+        .env(
+            "ALPHA_OTO__EXCHANGE__PUBLIC_WS_URL",
+            w.sim.ws_url("/w3w/wsa/stream"),
+        )
+        .env(
+            "ALPHA_OTO__EXCHANGE__PRIVATE_WS_URL",
+            w.sim.ws_url("/w3w/stream"),
+        )
+        .env("ALPHA_OTO__EXCHANGE__REQUEST_TIMEOUT_S", "2")
+        .env("ALPHA_OTO__DAEMON__INSTANCE_ID", instance)
+        .env("ALPHA_OTO__DAEMON__LEASE_TTL_S", "5")
+        .args([
+            "serve",
+            "--log-level",
+            "debug",
+            "--database-url",
+            &w.db.url,
+            "--log-file",
+        ])
+        .arg(log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(child: &mut Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+fn set_trading(w: &World) {
+    let mut conn = w.db.conn();
+    for (id, _) in &w.accounts {
+        store::accounts::set_state(&mut conn, *id, AccountState::Trading, None, 1_000).unwrap();
+    }
+}
+
+/// Pairs closed as filled, per account.
+fn filled(w: &World) -> Vec<usize> {
+    let mut conn = w.db.conn();
+    w.accounts
+        .iter()
+        .map(|(id, _)| {
+            store::cycles::list(&mut conn, *id, Page::first(500))
+                .unwrap()
+                .iter()
+                .filter(|c| c.outcome.as_deref() == Some("filled"))
+                .count()
+        })
+        .collect()
+}
+
+/// What the store held when the daemon was killed: open cycles without and with exchange ids.
+fn moment(w: &World) -> (usize, usize) {
+    let mut conn = w.db.conn();
+    let (mut intents, mut placed) = (0, 0);
+    for (id, _) in &w.accounts {
+        if let Some(c) = store::cycles::live(&mut conn, *id).unwrap() {
+            if c.working_order_id.is_some() {
+                placed += 1;
+            } else {
+                intents += 1;
+            }
+        }
+    }
+    (intents, placed)
+}
+
+async fn wait_until(what: &str, limit: Duration, f: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// SIGKILL at 20 different moments, then a restart: no duplicate, no orphan, the fills made
+/// while the daemon was down recorded, and trading goes on.
+#[actix_web::test]
+async fn kill_9_at_twenty_moments_loses_nothing_and_duplicates_nothing() {
+    let accounts: Vec<_> = ["KOGE", "NEX", "LIGHT"]
+        .iter()
+        .map(|t| settings(t, "10", "100000"))
+        .collect();
+    let w = World::new(401, &accounts, "100000").await;
+    set_trading(&w);
+    let logs = tempfile::tempdir().unwrap();
+    let mut moments = Vec::new();
+    for i in 0..20u64 {
+        // Distinct delays spread over start-up, reconciliation, the first pairs and steady
+        // trading; every fourth run lives long enough for an intent in doubt to be settled.
+        let delay = if i % 4 == 3 {
+            Duration::from_millis(7_500 + (i * 211) % 1000)
+        } else {
+            Duration::from_millis(600 + (i * 389) % 1900)
+        };
+        let mut child = spawn_daemon(&w, "solo", &logs.path().join(format!("run-{i}.json")));
+        tokio::time::sleep(delay).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        moments.push((delay.as_millis(), moment(&w)));
+    }
+    println!("kills (delay ms, (open intents, open placed pairs)): {moments:?}");
+    assert!(
+        moments.iter().any(|(_, (i, p))| i + p > 0),
+        "no kill caught a pair in flight: {moments:?}"
+    );
+    let before = filled(&w);
+    assert!(
+        before.iter().all(|n| *n > 0),
+        "no trading between kills: {before:?}"
+    );
+    // The same instance comes back: it takes its leases again at once and reconciles first.
+    let h = w.engine("solo").await;
+    h.sup.start_all().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now: Vec<usize> = h
+            .accounts
+            .iter()
+            .map(|(id, _)| h.cycles_with(*id, "filled"))
+            .collect();
+        if now.iter().zip(&before).all(|(n, b)| *n >= b + 3) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "trading did not resume: {before:?} -> {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for line in h.stop_and_check().await {
+        println!("{line}");
+    }
+}
+
+/// Two daemons on one database: each account is traded by exactly one of them; when one dies,
+/// the other takes its accounts within the lease's expiry plus 10 s, with no duplicate order.
+#[actix_web::test]
+async fn two_daemons_share_the_accounts_and_one_takes_over_when_the_other_dies() {
+    let tokens = ["KOGE", "NEX", "LIGHT"];
+    let accounts: Vec<_> = (0..20)
+        .map(|i| settings(tokens[i % 3], "10", "100000"))
+        .collect();
+    let w = World::new(402, &accounts, "100000").await;
+    set_trading(&w);
+    let logs = tempfile::tempdir().unwrap();
+    let mut a = spawn_daemon(&w, "inst-a", &logs.path().join("a.json"));
+    let mut b = spawn_daemon(&w, "inst-b", &logs.path().join("b.json"));
+    wait_until("every account trading", Duration::from_secs(60), || {
+        filled(&w).iter().all(|n| *n >= 2)
+    })
+    .await;
+    // Exactly one owner per account, and all its pairs under one fencing token.
+    let mut conn = w.db.conn();
+    let mut owners = Vec::new();
+    for (id, _) in &w.accounts {
+        let lease = store::lease::current(&mut conn, *id).unwrap().unwrap();
+        let owner = lease.owner.clone().unwrap();
+        assert!(owner == "inst-a" || owner == "inst-b", "{lease:?}");
+        let tokens: std::collections::BTreeSet<i64> =
+            store::cycles::list(&mut conn, *id, Page::first(500))
+                .unwrap()
+                .iter()
+                .map(|c| c.fencing_token)
+                .collect();
+        assert_eq!(
+            tokens.len(),
+            1,
+            "account {id} changed hands while both ran: {tokens:?}"
+        );
+        owners.push(owner);
+    }
+    println!(
+        "owners: inst-a {}, inst-b {}",
+        owners.iter().filter(|o| *o == "inst-a").count(),
+        owners.iter().filter(|o| *o == "inst-b").count()
+    );
+    // Kill the owner of the first account; the other must take everything over.
+    let (victim, survivor, mut survivor_child) = if owners[0] == "inst-a" {
+        a.kill().unwrap();
+        a.wait().unwrap();
+        ("inst-a", "inst-b", b)
+    } else {
+        b.kill().unwrap();
+        b.wait().unwrap();
+        ("inst-b", "inst-a", a)
+    };
+    let killed_at = Instant::now();
+    let killed_ms = chrono::Utc::now().timestamp_millis();
+    wait_until(
+        "the survivor trades every account",
+        Duration::from_secs(5 + 10),
+        || {
+            let mut conn = w.db.conn();
+            w.accounts.iter().all(|(id, _)| {
+                let owner = store::lease::current(&mut conn, *id)
+                    .unwrap()
+                    .and_then(|l| l.owner);
+                let fresh = store::cycles::list(&mut conn, *id, Page::first(5))
+                    .unwrap()
+                    .iter()
+                    .any(|c| c.created_at_ms > killed_ms && c.outcome.as_deref() == Some("filled"));
+                owner.as_deref() == Some(survivor) && fresh
+            })
+        },
+    )
+    .await;
+    println!(
+        "{victim} killed; {survivor} traded all 20 accounts after {} ms",
+        killed_at.elapsed().as_millis()
+    );
+    sigterm(&mut survivor_child);
+    let h = w.engine(survivor).await;
+    h.sup.start_all().await.unwrap();
+    h.wait_all("come back", Duration::from_secs(30), |s| {
+        s.cycles_today >= 1
+    })
+    .await;
+    assert_eq!(h.stop_and_check().await.len(), 20);
+}
