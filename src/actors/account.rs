@@ -1775,14 +1775,16 @@ impl Actor {
     async fn reconcile_all(&mut self) -> Result<(), Failure> {
         let id = self.account.id;
         let now = self.now();
-        let (open_rows, live_cycle) = self
+        let (open_rows, live_cycle, live_rows) = self
             .ctx
             .store
             .run(move |c| {
-                Ok((
-                    store::orders::open_for_account(c, id)?,
-                    store::cycles::live(c, id)?,
-                ))
+                let live = store::cycles::live(c, id)?;
+                let rows = match &live {
+                    Some(l) => store::orders::for_cycle(c, l.id)?,
+                    None => Vec::new(),
+                };
+                Ok((store::orders::open_for_account(c, id)?, live, rows))
             })
             .await?;
         let since = open_rows
@@ -1809,7 +1811,9 @@ impl Actor {
             && let Some(c) = &live_cycle
         {
             {
-                let rows = open_rows.iter().filter(|o| o.cycle_id == Some(c.id));
+                // Every leg, final or not: a leg that filled before the crash counts as
+                // counted, or its fill would be counted again.
+                let rows = live_rows.iter();
                 let mut seen_fills = Vec::new();
                 for o in rows {
                     if let Some(x) = &o.exchange_order_id {
