@@ -56,7 +56,7 @@ pub fn open_vault(config: &Config, log: &Logger) -> anyhow::Result<Option<Vault>
 /// Opens the token cache: Redis when configured and reachable, in process otherwise.
 pub async fn open_cache(config: &Config, log: &Logger) -> TokenCache {
     match &config.redis.url {
-        Some(url) => match TokenCache::redis(url, "alpha-oto:", log.clone()).await {
+        Some(url) => match TokenCache::redis(url, &config.redis.key_prefix, log.clone()).await {
             Ok(c) => c,
             Err(e) => {
                 warn!(log, "Redis is unreachable: the token cache stays in process";

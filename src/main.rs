@@ -73,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Token mappings (symbol to alphaId) and precisions (tick, step, minimums).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run the local exchange simulator (a Binance Alpha look-alike for tests, demos and paper
     /// trading). It answers the exchange's REST paths at http://ADDR/bapi/..., its streams at
     /// ws://ADDR/w3w/wsa/stream and ws://ADDR/w3w/stream, and an admin surface under /sim/.
@@ -124,6 +129,13 @@ struct SimArgs {
 enum KeysCommand {
     /// Re-encrypt every stored credential under the primary (first) key of the ring.
     Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Fetch every mapping and precision from the exchange into the cache (Redis when
+    /// configured) and the database, so accounts start without a lookup.
+    Refresh,
 }
 
 #[derive(Subcommand, Debug)]
@@ -209,6 +221,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{verb}: {name}");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            command: TokenCommand::Refresh,
+        } => {
+            let config = load_config(&cli)?;
+            let url = config.database_url()?;
+            let store = alpha_oto::store::Store::open(&url, &config.store_options())?;
+            store.blocking(alpha_oto::store::migrate::run_pending)?;
+            let log = slog::Logger::root(slog::Discard, slog::o!());
+            actix_web::rt::System::new().block_on(async move {
+                let cache = daemon::open_cache(&config, &log).await;
+                let rest = alpha_oto::exchange::rest::RestClient::new(
+                    &config.exchange.rest_url,
+                    std::time::Duration::from_secs(u64::from(config.exchange.request_timeout_s)),
+                );
+                let now = chrono::Utc::now().timestamp_millis();
+                let (mappings, precisions) =
+                    alpha_oto::actors::tokens::refresh_all(&cache, &store, &rest, now).await?;
+                let where_ = match config.redis.url {
+                    Some(_) => "Redis and the database",
+                    None => "the database (no Redis configured: the daemon's cache is its own)",
+                };
+                println!(
+                    "{mappings} token mapping(s) and {precisions} precision(s) written to {where_}"
+                );
+                Ok(ExitCode::SUCCESS)
+            })
         }
         Command::Keys {
             command: KeysCommand::Rotate,

@@ -73,6 +73,9 @@ pub struct Timing {
     pub restart_budget: usize,
     pub restart_window: Duration,
     pub restart_backoff_max: Duration,
+    /// Silence after which the private stream counts as lost (B5); pings go out at a third of
+    /// it, so a quiet but healthy stream never trips it.
+    pub stream_stale: Duration,
     /// The private stream's reconnect backoff (fast in tests).
     pub stream_backoff_min: Duration,
     pub stream_backoff_max: Duration,
@@ -94,6 +97,7 @@ impl Default for Timing {
             restart_budget: 5,
             restart_window: Duration::from_secs(600),
             restart_backoff_max: Duration::from_secs(60),
+            stream_stale: Duration::from_secs(30),
             stream_backoff_min: Duration::from_secs(2),
             stream_backoff_max: Duration::from_secs(120),
         }

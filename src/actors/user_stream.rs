@@ -54,6 +54,8 @@ pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, l
         let cfg = StreamConfig {
             backoff_min: t.stream_backoff_min,
             backoff_max: t.stream_backoff_max,
+            stale_after: t.stream_stale,
+            ping_every: t.stream_stale / 3,
             ..StreamConfig::private(&ctx.exchange.private_ws_url)
         };
         let (handle, mut events) = stream::spawn(cfg, vec![name.clone()]);

@@ -363,3 +363,53 @@ async fn sim_runs_standalone_with_seeded_accounts() {
         "{err}"
     );
 }
+
+/// `alpha-oto token refresh` fills the shared cache (Redis) and the database from the
+/// exchange, so a daemon finds every token without a lookup.
+#[actix_web::test]
+async fn token_refresh_fills_redis_and_the_database() {
+    let sim = alpha_oto::sim::server::start(alpha_oto::sim::server::SimOptions::default())
+        .await
+        .unwrap();
+    let db = TestDb::migrated();
+    let redis = std::env::var("ALPHA_OTO_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let prefix = format!("{}:", crate::support::unique("refresh"));
+    let mut cmd = bin();
+    cmd.args(["token", "refresh", "--database-url", &db.url])
+        .env("ALPHA_OTO__EXCHANGE__REST_URL", sim.base_url())
+        .env("ALPHA_OTO__REDIS__URL", &redis)
+        .env("ALPHA_OTO__REDIS__KEY_PREFIX", &prefix);
+    let out = tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .unwrap();
+    assert!(out.0.status.success(), "{}", out.2);
+    assert!(out.1.contains("written to Redis"), "{}", out.1);
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let cache = alpha_oto::cache::TokenCache::redis(&redis, &prefix, log)
+        .await
+        .unwrap();
+    let (koge, source) = cache.mapping("KOGE", None).await.unwrap();
+    assert_eq!(source, alpha_oto::cache::Source::Redis);
+    assert_eq!(koge.alpha_id, "ALPHA_22");
+    // ZKJ is on two chains: only a chain-qualified lookup is cached.
+    assert!(cache.mapping("ZKJ", None).await.is_none());
+    assert_eq!(
+        cache.mapping("ZKJ", Some("Base")).await.unwrap().0.alpha_id,
+        "ALPHA_901"
+    );
+    let (grid, _) = cache.precision("ALPHA_22USDT").await.unwrap();
+    assert!(grid.step_size > rust_decimal::Decimal::ZERO);
+    let mut conn = db.conn();
+    assert_eq!(
+        store::tokens::mappings_by_symbol(&mut conn, "ZKJ")
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        store::tokens::precision(&mut conn, "ALPHA_22USDT")
+            .unwrap()
+            .is_some()
+    );
+}

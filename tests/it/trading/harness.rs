@@ -36,6 +36,7 @@ pub fn fast_timing() -> Timing {
         restart_budget: 5,
         restart_window: Duration::from_secs(60),
         restart_backoff_max: Duration::from_secs(2),
+        stream_stale: Duration::from_secs(3),
         stream_backoff_min: Duration::from_millis(200),
         stream_backoff_max: Duration::from_secs(1),
     }
@@ -368,4 +369,52 @@ fn all_pages<T>(mut page: impl FnMut(Page) -> Vec<T>, id: impl Fn(&T) -> i64) ->
 
 pub fn vault_of(line: &str) -> Vault {
     Vault::new(KeyRing::parse(line, "test").unwrap())
+}
+
+/// A webhook receiver on loopback: every JSON body POSTed to it, in order.
+pub struct WebhookSink {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl WebhookSink {
+    pub fn start() -> Self {
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = received.clone();
+        let server = HttpServer::new(move || {
+            let store = store.clone();
+            App::new().route(
+                "/hook",
+                web::post().to(move |body: web::Json<serde_json::Value>| {
+                    let store = store.clone();
+                    async move {
+                        store.lock().unwrap().push(body.into_inner());
+                        HttpResponse::NoContent().finish()
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let addr = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        Self {
+            url: format!("http://{addr}/hook"),
+            received,
+            server: handle,
+        }
+    }
+
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.received.lock().unwrap().clone()
+    }
+
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
+    }
 }

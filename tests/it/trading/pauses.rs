@@ -322,3 +322,76 @@ async fn an_unknown_token_pauses_and_a_fixed_config_resumes() {
     .await;
     h.stop_and_check().await;
 }
+
+/// "Notify" is an event row, a log line and, where the account has a webhook URL, a POST that
+/// arrives within the 10 s of the cause and is recorded as sent.
+#[actix_web::test]
+async fn a_pause_is_posted_to_the_accounts_webhook() {
+    let sink = super::harness::WebhookSink::start();
+    let mut hooked = settings("KOGE", "10", "100000");
+    hooked.webhook_url = Some(sink.url.clone());
+    let h = Harness::new(210, &[hooked, settings("KOGE", "10", "100000")], "100000").await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
+        .await;
+    let (a, sim_a) = h.accounts[0];
+    h.sim
+        .state
+        .with(|s| s.engine.expire_session(sim_a))
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PAUSE_WITHIN;
+    loop {
+        let bodies = sink.bodies();
+        if let Some(b) = bodies.iter().find(|b| b["kind"] == "paused") {
+            assert_eq!(b["reason"], "session_expired");
+            assert_eq!(b["account"], h.status(a).unwrap().name);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no webhook: {bodies:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The row records the delivery; the other account (no URL) posted nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = store::events::list(
+        &mut h.db.conn(),
+        Some(a),
+        alpha_oto::store::models::Page::first(50),
+    )
+    .unwrap();
+    let paused = events.iter().find(|e| e.kind == "paused").unwrap();
+    assert_eq!(
+        paused.webhook_status,
+        alpha_oto::store::models::WebhookStatus::Sent
+    );
+    assert!(
+        sink.bodies()
+            .iter()
+            .all(|b| b["account"] == h.status(a).unwrap().name)
+    );
+    sink.stop().await;
+    h.sup.command(h.accounts[1].0, Command::Stop).await.unwrap();
+}
+
+/// A stream that stays connected but goes silent counts as lost (B5).
+#[actix_web::test]
+async fn a_silent_private_stream_counts_as_lost() {
+    let h = two_trading(211, "100000").await;
+    let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
+    h.fault(json!({"kind": "stall_ws", "rate": 1.0, "account": sim_a}))
+        .await;
+    // Stale after 3 s of silence in the tests' timings (30 s by default); pings keep a quiet
+    // but healthy stream alive, so only the stall trips it.
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "stream_lost")
+    })
+    .await;
+    assert_still_trading(&h, b).await;
+    h.clear_faults().await;
+    wait_for(&h, a, "reconnect", Duration::from_secs(20), |s| s.stream_up).await;
+    h.sup.command(a, Command::Resume).await.unwrap();
+    assert_still_trading(&h, a).await;
+    h.stop_and_check().await;
+}

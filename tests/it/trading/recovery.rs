@@ -107,3 +107,83 @@ async fn the_kill_switch_leaves_nothing_open() {
     assert!(h.status(h.accounts[1].0).unwrap().cycles_today >= 2);
     h.stop_and_check().await;
 }
+
+/// The global kill switch: every account at once, nothing left open anywhere.
+#[actix_web::test]
+async fn halt_stops_every_account_and_leaves_nothing_open() {
+    let mut resting = settings("KOGE", "10", "100000");
+    resting.buy_offset = serde_json::from_value(json!({"mode": "percent", "value": "-5"})).unwrap();
+    let accounts = [resting.clone(), resting, settings("NEX", "10", "100000")];
+    let h = Harness::new(106, &accounts, "100000").await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(30), |s| {
+        s.state == "working" || s.cycles_today >= 1
+    })
+    .await;
+    let reports = h.sup.halt().await;
+    assert_eq!(reports.len(), 3);
+    for r in reports {
+        let r = r.unwrap();
+        assert_eq!((r.open_left, r.error.clone()), (0, None), "{r:?}");
+    }
+    assert_eq!(h.open_on_exchange(), Vec::<u64>::new());
+    h.wait_all("stop", Duration::from_secs(10), |s| s.state == "stopped")
+        .await;
+    // Nothing new is placed after the halt.
+    let placed = || h.sim.state.with(|s| s.engine.orders.len());
+    let before = placed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(placed(), before);
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.ledger_check();
+}
+
+/// An instance whose lease was taken over (it could not renew in time and another instance
+/// claimed the account) stops sending for that account at once and waits in standby.
+#[actix_web::test]
+async fn an_instance_that_lost_its_lease_stops_sending() {
+    let h = Harness::new(107, &[settings("NEX", "10", "100000")], "100000").await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 2)
+        .await;
+    let (id, sim_id) = h.accounts[0];
+    // The lease runs out (as if renewals had failed) and another instance claims it.
+    let sql = format!("UPDATE leases SET expires_at_ms = 0 WHERE account_id = {id}");
+    match &mut h.db.conn() {
+        store::Conn::Sqlite(c) => {
+            diesel::RunQueryDsl::execute(diesel::sql_query(&sql), &mut **c).unwrap();
+        }
+        store::Conn::Pg(c) => {
+            diesel::RunQueryDsl::execute(diesel::sql_query(&sql), &mut **c).unwrap();
+        }
+    }
+    let intruder = store::lease::claim(&mut h.db.conn(), id, "intruder", 60_000)
+        .unwrap()
+        .expect("an expired lease can be claimed");
+    // Within one renewal period the account notices; from then on nothing is sent.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if h.status(id).unwrap().state == "standby" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", h.status(id));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let placed = || {
+        h.sim.state.with(|s| {
+            s.engine
+                .orders
+                .values()
+                .filter(|o| o.account == sim_id)
+                .count()
+        })
+    };
+    let before = placed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(placed(), before, "orders sent without the lease");
+    // Every intent stored after the takeover would carry the intruder's token: there is none.
+    let cycles =
+        store::cycles::list(&mut h.db.conn(), id, store::models::Page::first(500)).unwrap();
+    assert!(cycles.iter().all(|c| c.fencing_token < intruder.token));
+    assert_eq!(h.violations(), Vec::<String>::new());
+}
