@@ -1,0 +1,296 @@
+//! Following orders: reports, statuses, fills stored piece by piece, pairs closed.
+
+use super::*;
+
+impl Actor {
+    pub(super) async fn on_report(&mut self, r: ExecutionReport) -> Result<(), Failure> {
+        if r.symbol != self.token.order_symbol {
+            return Ok(());
+        }
+        if r.is_trade() {
+            if self.details.len() > 4096 {
+                // Reports of orders that never became ours: forget them.
+                self.details.retain(|x, _| self.orders.contains_key(x));
+            }
+            self.details
+                .entry(r.order_id.clone())
+                .or_default()
+                .push(TradeDetail {
+                    cum_qty: r.cum_qty,
+                    trade_id: r.trade_id.clone(),
+                    price: r.last_price,
+                    fee: r.commission.unwrap_or_default(),
+                    fee_asset: r.commission_asset.clone().unwrap_or_default(),
+                    at_ms: r.transaction_time,
+                });
+        }
+        self.statuses.insert(r.order_id.clone(), r.status);
+        let update = sync::Seen {
+            order: crate::domain::reconcile::ExchangeOrder {
+                order_id: r.order_id.clone(),
+                list_id: r.order_list_id.clone(),
+                order_symbol: r.symbol.clone(),
+                is_buy: r.side == WireSide::Buy,
+                price: r.price,
+                orig_qty: r.qty,
+                time_ms: r.transaction_time,
+                position: crate::domain::reconcile::Position::None,
+            },
+            status: r.status,
+            cum_qty: r.cum_qty,
+            cum_quote: r.cum_quote,
+        }
+        .update();
+        self.event(Event::Report(update)).await?;
+        self.store_status(&r.order_id).await?;
+        if r.status.is_final() && self.orders.contains_key(&r.order_id) {
+            self.details.remove(&r.order_id);
+        }
+        Ok(())
+    }
+
+    /// Writes an order's latest known status to its row.
+    pub(super) async fn store_status(&mut self, exchange_id: &str) -> Result<(), Failure> {
+        let (Some(o), Some(st)) = (self.orders.get(exchange_id), self.statuses.get(exchange_id))
+        else {
+            return Ok(());
+        };
+        let (row, status) = (o.row, sync::store_status(*st));
+        let (qty, quote) = self.filled.get(exchange_id).copied().unwrap_or_default();
+        let now = self.now();
+        self.ctx
+            .store
+            .run(move |c| store::orders::update_status(c, row, status, qty, quote, now))
+            .await?;
+        if status.is_terminal() {
+            self.statuses.remove(exchange_id);
+        }
+        Ok(())
+    }
+
+    /// Stores the new part of an order's execution, piece by piece, each exactly once. The
+    /// pieces come from the stream's reports; what the stream did not carry (a crash, a lost
+    /// answer) is asked of the exchange's trade list, so the store matches it fill for fill.
+    pub(super) async fn record_fill(
+        &mut self,
+        order_id: &str,
+        qty: Decimal,
+        quote: Decimal,
+    ) -> Result<(), Failure> {
+        let Some(o) = self.orders.get(order_id).cloned() else {
+            warn!(self.log, "fill of an order the store does not know"; "order.id" => order_id);
+            return Ok(());
+        };
+        let (before_qty, before_quote) = self.filled.get(order_id).copied().unwrap_or_default();
+        let (cum_qty, cum_quote) = (before_qty + qty, before_quote + quote);
+        let now = self.now();
+        let reported = self
+            .details
+            .get(order_id)
+            .and_then(|all| all.iter().find(|d| d.cum_qty == cum_qty))
+            .cloned();
+        let pieces = match reported {
+            Some(d) => vec![Piece {
+                detail: d,
+                qty,
+                quote,
+            }],
+            None => self
+                .pieces_from_exchange(order_id, before_qty, cum_qty)
+                .await
+                .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == qty)
+                .unwrap_or_else(|| {
+                    vec![Piece {
+                        detail: TradeDetail {
+                            cum_qty,
+                            trade_id: format!("reconciled-{cum_qty}"),
+                            price: if qty.is_zero() {
+                                Decimal::ZERO
+                            } else {
+                                (quote / qty).round_dp(8)
+                            },
+                            fee: Decimal::ZERO,
+                            fee_asset: String::new(),
+                            at_ms: now,
+                        },
+                        qty,
+                        quote,
+                    }]
+                }),
+        };
+        let status = if cum_qty >= o.orig_qty {
+            OrderStatus::Filled
+        } else {
+            OrderStatus::PartiallyFilled
+        };
+        let fills: Vec<(NewFill, Decimal)> = pieces
+            .iter()
+            .map(|p| {
+                let d = &p.detail;
+                let fee_usdt = if d.fee_asset.eq_ignore_ascii_case("USDT") || d.fee_asset.is_empty()
+                {
+                    d.fee
+                } else {
+                    d.fee * d.price
+                };
+                let fill = NewFill {
+                    account_id: self.account.id,
+                    order_id: o.row,
+                    exchange_order_id: order_id.to_owned(),
+                    trade_id: d.trade_id.clone(),
+                    cum_qty: d.cum_qty,
+                    side: o.side,
+                    price: d.price,
+                    qty: p.qty,
+                    quote_qty: p.quote,
+                    fee: d.fee,
+                    fee_asset: d.fee_asset.clone(),
+                    traded_at_ms: d.at_ms.min(now),
+                    recorded_at_ms: now,
+                };
+                (fill, fee_usdt)
+            })
+            .collect();
+        let fees_usdt: Decimal = fills.iter().map(|(_, f)| *f).sum();
+        let mut progress = None;
+        if let Some(l) = &mut self.live
+            && o.cycle_id == Some(l.cycle_id)
+        {
+            let p = &mut l.progress;
+            match o.side {
+                Side::Buy => {
+                    p.bought_qty += qty;
+                    p.volume_usdt += quote;
+                }
+                Side::Sell => p.sold_qty += qty,
+            }
+            p.fees_usdt += fees_usdt;
+            progress = Some((l.cycle_id, p.clone()));
+        }
+        let row = o.row;
+        let fresh = self
+            .ctx
+            .store
+            .run(move |c| {
+                let mut fresh = Vec::new();
+                for (fill, fee_usdt) in fills {
+                    if store::fills::record(c, &fill)? {
+                        fresh.push((fill.quote_qty, fee_usdt));
+                    }
+                }
+                store::orders::update_status(c, row, status, cum_qty, cum_quote, now)?;
+                if let Some((cycle_id, p)) = progress {
+                    store::cycles::record_progress(c, cycle_id, &p, now)?;
+                }
+                Ok(fresh)
+            })
+            .await?;
+        self.filled
+            .insert(order_id.to_owned(), (cum_qty, cum_quote));
+        for (quote, fee_usdt) in fresh {
+            match o.side {
+                Side::Buy => self.today.buy_quote += quote,
+                Side::Sell => self.today.sell_quote += quote,
+            }
+            self.today.quote += quote;
+            self.today.fees_usdt += fee_usdt;
+            self.today.trades += 1;
+        }
+        Ok(())
+    }
+
+    /// The exchange's trades of an order between two cumulative quantities, in order.
+    pub(super) async fn pieces_from_exchange(
+        &self,
+        order_id: &str,
+        from_qty: Decimal,
+        to_qty: Decimal,
+    ) -> Option<Vec<Piece>> {
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        let mut trades = self
+            .rest
+            .user_trades(order_id, &self.token.order_symbol)
+            .await
+            .ok()?;
+        trades.retain(|t| t.order_id == order_id);
+        trades.sort_by_key(|t| (t.time, t.id.parse::<u64>().unwrap_or(u64::MAX)));
+        let mut cum = Decimal::ZERO;
+        let mut out = Vec::new();
+        for t in trades {
+            cum += t.qty;
+            if cum > from_qty && cum <= to_qty {
+                out.push(Piece {
+                    detail: TradeDetail {
+                        cum_qty: cum,
+                        trade_id: t.trade_id,
+                        price: t.price,
+                        fee: t.commission,
+                        fee_asset: t.commission_asset,
+                        at_ms: t.time,
+                    },
+                    qty: t.qty,
+                    quote: t.quote_qty,
+                });
+            }
+        }
+        Some(out)
+    }
+
+    pub(super) async fn close_cycle(
+        &mut self,
+        intent_id: &str,
+        outcome: Outcome,
+    ) -> Result<(), Failure> {
+        let Some(live) = self.live.clone().filter(|l| l.intent_id == intent_id) else {
+            return Ok(());
+        };
+        let now = self.now();
+        let name = outcome_name(&outcome);
+        let mut p = live.progress.clone();
+        p.state = "closed".into();
+        let cycle_id = live.cycle_id;
+        let not_placed = outcome == Outcome::NotPlaced;
+        self.ctx
+            .store
+            .run(move |c| {
+                if not_placed {
+                    for o in store::orders::for_cycle(c, cycle_id)? {
+                        if !o.status.is_terminal() {
+                            store::orders::update_status(
+                                c,
+                                o.id,
+                                OrderStatus::Rejected,
+                                o.filled_qty,
+                                o.filled_quote,
+                                now,
+                            )?;
+                        }
+                    }
+                }
+                match store::cycles::close(c, cycle_id, name, &p, now) {
+                    Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        self.live = None;
+        self.last_cycle_id = Some(cycle_id);
+        if outcome == Outcome::Filled {
+            self.cycles_today += 1;
+        }
+        info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "cycle.outcome" => name,
+            "cycle.id" => cycle_id, "trading.volume_today" => self.cycle.volume_today.to_string());
+        // Orders of ended pairs are forgotten once final; late reports find them in the store.
+        let orders = std::mem::take(&mut self.orders);
+        self.orders = orders
+            .into_iter()
+            .filter(|(x, o)| o.cycle_id != Some(cycle_id) || self.statuses.contains_key(x))
+            .collect();
+        let keep: HashSet<&String> = self.orders.keys().collect();
+        self.filled.retain(|x, _| keep.contains(x));
+        Ok(())
+    }
+}

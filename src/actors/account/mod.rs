@@ -1,0 +1,450 @@
+//! One account's actor: a thin shell around its [`Cycle`]. It turns messages (commands, stream
+//! reports, ticks) into events, calls `cycle.on(event, now)`, and carries out the effects in
+//! order: the store first, then the exchange. Anything it cannot carry out ends the task with a
+//! [`Failure`]; the supervisor restarts it and the new task rebuilds from the store and the
+//! exchange, which is the same path as a restart after a crash.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use slog::{Logger, info, warn};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::domain::budget::Purpose;
+use crate::domain::cycle::{
+    Cycle, CycleConfig, Effect, Event, Intent, Market, Outcome, PauseReason, Refusal, SellIntent,
+    State,
+};
+use crate::domain::reconcile::{IntentView, Window};
+use crate::domain::settings::AccountSettings;
+use crate::exchange::error::ExchangeError;
+use crate::exchange::rest::RestClient;
+use crate::exchange::wire::stream::ExecutionReport;
+use crate::exchange::wire::trading::{
+    OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
+};
+use crate::exchange::wire::{OrderStatus as WireStatus, Side as WireSide};
+use crate::store::fills::Volume;
+use crate::store::lease::Lease;
+use crate::store::models::{
+    Account, AccountState, CycleProgress, EventLevel, NewCycle, NewEvent, NewFill, NewOrder,
+    OrderRole, OrderStatus, Side, WebhookStatus,
+};
+use crate::store::{self, StoreError};
+use crate::telemetry::fields;
+
+mod commands;
+mod fills;
+mod notify;
+mod orders;
+mod reconcile;
+mod start;
+mod tick;
+
+pub use start::run;
+
+use notify::notify_raw;
+
+use super::price_feed::PriceCell;
+use super::sync::{self, Verdict};
+use super::tokens::{self, Token};
+use super::{Ctx, day_start_ms};
+
+/// What the operator asks of an account.
+#[derive(Debug)]
+pub enum Command {
+    Start,
+    Pause,
+    Resume,
+    /// Finish the live pair, then start no other.
+    Stop,
+    /// Block new orders, cancel everything, check that nothing is left open (B8).
+    Kill(oneshot::Sender<KillReport>),
+}
+
+/// What a kill found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KillReport {
+    pub account: String,
+    /// Orders still open on the exchange after the cancels (0 when the kill worked).
+    pub open_left: usize,
+    pub error: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum AccountMsg {
+    Command(Command),
+    /// The private stream is subscribed (again): reconcile before trading on.
+    StreamUp,
+    StreamDown(String),
+    Report(Box<ExecutionReport>),
+    /// The listen key could not be had because of the session.
+    SessionProblem(ExchangeError),
+    /// Test hook: make the actor panic, to prove the others are unaffected.
+    #[doc(hidden)]
+    InjectPanic,
+    /// The daemon stops: end the task, leaving the live pair on the exchange.
+    Shutdown,
+}
+
+/// Why an account's task ended other than by a shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("the lease on the account was lost")]
+    LeaseLost,
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Cannot trade until the operator fixes something (config, credentials, key).
+    #[error("{0}")]
+    Setup(String),
+    /// Start again at once with fresh credentials (after an operator's resume).
+    #[error("reloading the account")]
+    Reload,
+}
+
+/// The account as the API and the supervisor see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountStatus {
+    pub account_id: i64,
+    pub name: String,
+    pub state: String,
+    pub pauses: Vec<String>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub volume_today: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub target: Decimal,
+    pub cycles_today: u64,
+    pub stream_up: bool,
+    pub failure: Option<String>,
+    pub updated_at_ms: i64,
+}
+
+pub type Board = Arc<Mutex<HashMap<i64, AccountStatus>>>;
+
+pub fn publish(board: &Board, status: AccountStatus) {
+    let mut b = match board.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    b.insert(status.account_id, status);
+}
+
+/// The store rows of the live pair.
+#[derive(Debug, Clone)]
+struct LiveRows {
+    cycle_id: i64,
+    intent_id: String,
+    progress: CycleProgress,
+}
+
+#[derive(Debug, Clone)]
+struct OrderRef {
+    row: i64,
+    side: Side,
+    cycle_id: Option<i64>,
+    orig_qty: Decimal,
+}
+
+/// A trade's own details, from the report that carried it.
+#[derive(Debug, Clone)]
+struct TradeDetail {
+    cum_qty: Decimal,
+    trade_id: String,
+    price: Decimal,
+    fee: Decimal,
+    fee_asset: String,
+    at_ms: i64,
+}
+
+/// One piece of an execution to store.
+#[derive(Debug, Clone)]
+struct Piece {
+    detail: TradeDetail,
+    qty: Decimal,
+    quote: Decimal,
+}
+
+/// The leftover-sale ladder: from the last price down to the floor, in even steps.
+fn ladder(floor_pct: Decimal) -> Vec<Decimal> {
+    let third = floor_pct / Decimal::from(3);
+    vec![Decimal::ZERO, third, third * Decimal::TWO, floor_pct]
+}
+
+fn cycle_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CycleConfig {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    CycleConfig {
+        order_symbol: token.order_symbol.clone(),
+        order_usdt: s.order_usdt,
+        daily_target: s.daily_target_usdt,
+        buy: s.buy_offset,
+        sell: s.sell_offset,
+        order_timeout_ms: i64::from(s.order_timeout_s) * 1000,
+        pending_timeout_ms: i64::from(s.pending_timeout_s) * 1000,
+        ladder_step_ms: ms(ctx.timing.ladder_step),
+        ladder_pct: ladder(s.leftover_floor_pct),
+    }
+}
+
+fn refusal_of(e: &ExchangeError) -> Refusal {
+    match e {
+        ExchangeError::InsufficientBalance { .. } => Refusal::InsufficientBalance,
+        ExchangeError::SessionExpired => Refusal::SessionExpired,
+        ExchangeError::TwoFactorRequired { .. } => Refusal::TwoFactor,
+        ExchangeError::FaceCheckRequired => Refusal::FaceCheck,
+        ExchangeError::RateLimited { .. } => Refusal::RateLimited,
+        ExchangeError::Rejected { .. } => Refusal::Rejected,
+        ExchangeError::NotSent(_) | ExchangeError::Unknown(_) => Refusal::NotSent,
+    }
+}
+
+fn session_pause(e: &ExchangeError) -> Option<PauseReason> {
+    match e {
+        ExchangeError::SessionExpired => Some(PauseReason::SessionExpired),
+        ExchangeError::TwoFactorRequired { .. } => Some(PauseReason::TwoFactor),
+        ExchangeError::FaceCheckRequired => Some(PauseReason::FaceCheck),
+        _ => None,
+    }
+}
+
+fn state_name(s: &State) -> &'static str {
+    match s {
+        State::Idle => "idle",
+        State::Placing { .. } => "placing",
+        State::Working { .. } => "working",
+        State::Pending { .. } => "pending",
+        State::Cancelling { .. } => "cancelling",
+        State::Liquidating { .. } => "liquidating",
+        State::Unknown { .. } => "unknown",
+        State::DoneForToday => "done_for_today",
+        State::Stopped => "stopped",
+    }
+}
+
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Filled => "filled",
+        Outcome::Cancelled => "cancelled",
+        Outcome::TimedOut => "timed_out",
+        Outcome::NotPlaced => "not_placed",
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+struct Actor {
+    ctx: Ctx,
+    account: Account,
+    settings: AccountSettings,
+    rest: Rc<RestClient>,
+    token: Token,
+    price: Arc<PriceCell>,
+    lease: Lease,
+    /// Past this instant the lease may have expired: nothing more is sent.
+    deadline: Instant,
+    renewed: Instant,
+    cycle: Cycle,
+    live: Option<LiveRows>,
+    last_cycle_id: Option<i64>,
+    /// Leftover sales by intent id: their order rows.
+    sells: HashMap<String, i64>,
+    /// Our orders by exchange id.
+    orders: HashMap<String, OrderRef>,
+    /// What the store holds as filled, by exchange id (cumulative qty, quote).
+    filled: HashMap<String, (Decimal, Decimal)>,
+    /// Trade details of recent reports, by exchange id (one per piece).
+    details: HashMap<String, Vec<TradeDetail>>,
+    statuses: HashMap<String, WireStatus>,
+    stream_up: bool,
+    was_up: bool,
+    reconciled: bool,
+    first_reconcile: bool,
+    reconcile_due: Option<i64>,
+    next_sync: Instant,
+    cancel_retry: Option<(String, i64)>,
+    hold_until: i64,
+    rate_limited_until: i64,
+    balance_recheck_at: i64,
+    killed: bool,
+    /// A reconciliation learnt statuses: write them once its effects are carried out.
+    flush_statuses: bool,
+    day: i64,
+    today: Volume,
+    cycles_today: u64,
+    status: AccountStatus,
+    board: Board,
+    log: Logger,
+}
+
+impl Actor {
+    fn now(&self) -> i64 {
+        self.ctx.clock.now_ms()
+    }
+
+    fn may_send(&self) -> bool {
+        Instant::now() < self.deadline
+    }
+
+    async fn main_loop(&mut self, rx: &mut mpsc::Receiver<AccountMsg>) -> Result<(), Failure> {
+        let mut tick = tokio::time::interval(self.ctx.timing.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    None | Some(AccountMsg::Shutdown) => return Ok(()),
+                    Some(m) => self.on_msg(m).await?,
+                },
+                _ = tick.tick() => self.on_tick().await?,
+            }
+            self.publish();
+        }
+    }
+
+    fn publish(&mut self) {
+        let s = &mut self.status;
+        s.state = if self.cycle.state == State::Stopped {
+            "stopped".into()
+        } else if !self.cycle.pauses.is_empty() && !self.cycle.pair_may_be_live() {
+            "paused".into()
+        } else if !self.reconciled {
+            "reconciling".into()
+        } else {
+            state_name(&self.cycle.state).into()
+        };
+        s.pauses = self
+            .cycle
+            .pauses
+            .iter()
+            .map(|p| p.code().to_owned())
+            .collect();
+        s.volume_today = self.cycle.volume_today;
+        s.cycles_today = self.cycles_today;
+        s.stream_up = self.stream_up;
+        s.updated_at_ms = self.ctx.clock.now_ms();
+        publish(&self.board, s.clone());
+    }
+
+    async fn on_msg(&mut self, m: AccountMsg) -> Result<(), Failure> {
+        match m {
+            AccountMsg::Command(c) => self.on_command(c).await,
+            AccountMsg::StreamUp => {
+                self.stream_up = true;
+                self.was_up = true;
+                self.reconciled = false;
+                self.reconcile_all().await
+            }
+            AccountMsg::StreamDown(reason) => {
+                let was = self.stream_up;
+                self.stream_up = false;
+                self.reconciled = false;
+                if was || self.was_up {
+                    if was {
+                        warn!(self.log, "private stream lost"; fields::EVENT_ACTION => "user-stream-lost",
+                            "error.message" => reason);
+                    }
+                    self.event(Event::Pause(PauseReason::StreamLost)).await?;
+                }
+                Ok(())
+            }
+            AccountMsg::Report(r) => self.on_report(*r).await,
+            AccountMsg::SessionProblem(e) => match session_pause(&e) {
+                Some(reason) => self.event(Event::Pause(reason)).await,
+                None => Ok(()),
+            },
+            AccountMsg::InjectPanic => panic!("injected panic (test hook)"),
+            AccountMsg::Shutdown => Ok(()),
+        }
+    }
+
+    /// Feeds one event to the machine and carries out what it says.
+    async fn event(&mut self, e: Event) -> Result<(), Failure> {
+        let now = self.now();
+        let effects = self.cycle.on(e, now);
+        self.apply(effects).await
+    }
+
+    async fn apply(&mut self, effects: Vec<Effect>) -> Result<(), Failure> {
+        let mut queue: VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
+            if let Some(follow) = self.effect(effect, &mut queue).await? {
+                let now = self.now();
+                for e in self.cycle.on(follow, now).into_iter().rev() {
+                    queue.push_front(e);
+                }
+            }
+        }
+        if std::mem::take(&mut self.flush_statuses) {
+            let ids: Vec<String> = self.orders.keys().cloned().collect();
+            for id in ids {
+                self.store_status(&id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn effect(
+        &mut self,
+        effect: Effect,
+        queue: &mut VecDeque<Effect>,
+    ) -> Result<Option<Event>, Failure> {
+        match effect {
+            Effect::PersistIntent(intent) => self.persist_intent(intent, queue).await,
+            Effect::PlaceOto(intent) => self.place_oto(intent).await,
+            Effect::Reconcile => self.reconcile_intent().await,
+            Effect::Cancel { order_id } => {
+                self.cancel(order_id).await;
+                Ok(None)
+            }
+            Effect::PersistSell(sell) => self.persist_sell(sell, queue).await,
+            Effect::PlaceSell(sell) => self.place_sell(sell).await,
+            Effect::RecordFill {
+                order_id,
+                qty,
+                quote,
+                ..
+            } => {
+                self.record_fill(&order_id, qty, quote).await?;
+                Ok(None)
+            }
+            Effect::CloseCycle { intent_id, outcome } => {
+                self.close_cycle(&intent_id, outcome).await?;
+                Ok(None)
+            }
+            Effect::Paused(reason) => {
+                self.set_state(AccountState::Paused, Some(reason.code()))
+                    .await?;
+                let message = format!("paused: {}", reason.code());
+                self.notify("paused", EventLevel::Warn, Some(reason.code()), &message)
+                    .await;
+                Ok(None)
+            }
+            Effect::Resumed => {
+                if self.status.state != "stopped" {
+                    self.set_state(AccountState::Trading, None).await?;
+                }
+                self.notify("resumed", EventLevel::Info, None, "trading again")
+                    .await;
+                Ok(None)
+            }
+            Effect::DoneForToday => {
+                self.set_state(AccountState::DoneForToday, None).await?;
+                let message = format!("daily target reached: {} USDT", self.cycle.volume_today);
+                self.notify("done_for_today", EventLevel::Info, None, &message)
+                    .await;
+                Ok(None)
+            }
+            Effect::Unsold { quantity } => {
+                let message = format!("{quantity} tokens could not be sold down to the floor");
+                self.notify("unsold", EventLevel::Warn, Some("unsold"), &message)
+                    .await;
+                Ok(None)
+            }
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! Sending: pair intents stored then placed, cancels, leftover sales.
+
+use super::*;
+
+impl Actor {
+    pub(super) async fn persist_intent(
+        &mut self,
+        intent: Intent,
+        queue: &mut VecDeque<Effect>,
+    ) -> Result<Option<Event>, Failure> {
+        let refuse = |queue: &mut VecDeque<Effect>, refusal| {
+            queue.retain(|e| !matches!(e, Effect::PlaceOto(i) if i.id == intent.id));
+            Ok(Some(Event::PlaceRefused {
+                intent_id: intent.id.clone(),
+                refusal,
+            }))
+        };
+        if !self.may_send() {
+            return Err(Failure::LeaseLost);
+        }
+        if self.killed {
+            return refuse(queue, Refusal::NotSent);
+        }
+        // B9: judged before each pair, when no tokens of a pair are held.
+        if self.over_cost_budget() {
+            let now = self.now();
+            for e in self
+                .cycle
+                .on(Event::Pause(PauseReason::CostBudget), now)
+                .into_iter()
+                .rev()
+            {
+                queue.push_front(e);
+            }
+            return refuse(queue, Refusal::NotSent);
+        }
+        // R14: the balance is checked before each pair; too little pauses, never shrinks it.
+        match self.balance_ok(intent.payment).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.balance_recheck_at = self.now() + millis(self.ctx.timing.balance_recheck);
+                return refuse(queue, Refusal::InsufficientBalance);
+            }
+            Err(e) => {
+                self.after_error(&e);
+                return refuse(queue, refusal_of(&e));
+            }
+        }
+        let now = self.now();
+        let new = NewCycle {
+            account_id: self.account.id,
+            intent_id: intent.id.clone(),
+            fencing_token: self.lease.token,
+            state: "placing".into(),
+            order_symbol: self.token.order_symbol.clone(),
+            buy_price: intent.buy_price,
+            sell_price: intent.sell_price,
+            quantity: intent.quantity,
+            payment_amount: intent.payment,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let lease = self.lease.clone();
+        match self
+            .ctx
+            .store
+            .run(move |c| store::cycles::insert_intent(c, &lease, &new))
+            .await
+        {
+            Ok((cycle, _)) => {
+                self.live = Some(LiveRows {
+                    cycle_id: cycle.id,
+                    intent_id: intent.id,
+                    progress: CycleProgress {
+                        state: "placing".into(),
+                        bought_qty: Decimal::ZERO,
+                        sold_qty: Decimal::ZERO,
+                        volume_usdt: Decimal::ZERO,
+                        fees_usdt: Decimal::ZERO,
+                    },
+                });
+                Ok(None)
+            }
+            Err(StoreError::LeaseLost { .. }) => Err(Failure::LeaseLost),
+            Err(e) => Err(Failure::Store(e)),
+        }
+    }
+
+    /// Remembers what an error means beyond this request.
+    pub(super) fn after_error(&mut self, e: &ExchangeError) {
+        let now = self.now();
+        match e {
+            ExchangeError::RateLimited { retry_after } => {
+                self.rate_limited_until = now
+                    + retry_after
+                        .map(millis)
+                        .unwrap_or(10_000)
+                        .clamp(1_000, 600_000);
+            }
+            ExchangeError::NotSent(_) | ExchangeError::Unknown(_) => self.hold_until = now + 3_000,
+            _ => {}
+        }
+    }
+
+    pub(super) async fn place_oto(&mut self, intent: Intent) -> Result<Option<Event>, Failure> {
+        if !self.may_send() {
+            return Err(Failure::LeaseLost);
+        }
+        let Some(live) = self.live.clone().filter(|l| l.intent_id == intent.id) else {
+            // Never send what was not stored.
+            return Ok(Some(Event::PlaceRefused {
+                intent_id: intent.id,
+                refusal: Refusal::NotSent,
+            }));
+        };
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Order)
+            .await;
+        if !self.may_send() {
+            return Err(Failure::LeaseLost);
+        }
+        let req = OtoPlaceRequest {
+            base_asset: self.token.alpha_id.clone(),
+            quote_asset: "USDT".into(),
+            working_side: WireSide::Buy,
+            working_price: intent.buy_price,
+            working_quantity: intent.quantity,
+            payment_details: vec![PaymentDetail {
+                amount: intent.payment,
+                payment_wallet_type: WalletType::Card,
+            }],
+            pending_price: intent.sell_price,
+            pending_type: Some("LIMIT".into()),
+        };
+        match self.rest.place_oto(&req).await {
+            Ok(placed) => {
+                let (w, p) = (placed.working_order_id, placed.pending_order_id);
+                self.adopt_pair(live.cycle_id, &w, &p).await?;
+                info!(self.log, "pair placed"; fields::EVENT_ACTION => "oto-place", fields::EVENT_OUTCOME => "success",
+                    "order.working_id" => &w, "order.pending_id" => &p, "order.buy_price" => intent.buy_price.to_string(),
+                    "order.quantity" => intent.quantity.to_string());
+                Ok(Some(Event::Placed {
+                    intent_id: intent.id,
+                    working_id: w,
+                    pending_id: p,
+                }))
+            }
+            Err(e) if e.outcome_unknown() => {
+                warn!(self.log, "place outcome unknown: reconciling"; fields::EVENT_ACTION => "oto-place",
+                    fields::EVENT_OUTCOME => "unknown", "error.message" => e.to_string());
+                let cycle_id = live.cycle_id;
+                let now = self.now();
+                self.ctx
+                    .store
+                    .run(move |c| {
+                        for o in store::orders::for_cycle(c, cycle_id)? {
+                            store::orders::update_status(
+                                c,
+                                o.id,
+                                OrderStatus::Unknown,
+                                Decimal::ZERO,
+                                Decimal::ZERO,
+                                now,
+                            )?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                Ok(Some(Event::PlaceUnknown {
+                    intent_id: intent.id,
+                }))
+            }
+            Err(e) => {
+                warn!(self.log, "pair refused"; fields::EVENT_ACTION => "oto-place", fields::EVENT_OUTCOME => "failure",
+                    "error.kind" => e.kind(), "error.message" => e.to_string());
+                self.after_error(&e);
+                Ok(Some(Event::PlaceRefused {
+                    intent_id: intent.id,
+                    refusal: refusal_of(&e),
+                }))
+            }
+        }
+    }
+
+    /// Records a pair's exchange ids on its rows and follows its orders from now on.
+    pub(super) async fn adopt_pair(
+        &mut self,
+        cycle_id: i64,
+        working: &str,
+        pending: &str,
+    ) -> Result<(), Failure> {
+        let now = self.now();
+        let (w, p) = (working.to_owned(), pending.to_owned());
+        let rows = self
+            .ctx
+            .store
+            .run(move |c| {
+                store::cycles::set_exchange_ids(c, cycle_id, &w, &p, None, now)?;
+                store::orders::for_cycle(c, cycle_id)
+            })
+            .await?;
+        for o in rows {
+            if let Some(x) = &o.exchange_order_id {
+                self.filled
+                    .entry(x.clone())
+                    .or_insert((o.filled_qty, o.filled_quote));
+                self.orders.insert(
+                    x.clone(),
+                    OrderRef {
+                        row: o.id,
+                        side: o.side,
+                        cycle_id: o.cycle_id,
+                        orig_qty: o.quantity,
+                    },
+                );
+                self.store_status(x).await?;
+            }
+        }
+        if let Some(l) = &mut self.live {
+            l.progress.state = "placed".into();
+        }
+        Ok(())
+    }
+
+    pub(super) async fn cancel(&mut self, order_id: String) {
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Cancel)
+            .await;
+        match self.rest.cancel(&order_id, &self.token.order_symbol).await {
+            Ok(()) => {
+                info!(self.log, "cancel sent"; fields::EVENT_ACTION => "order-cancel", "order.id" => &order_id);
+            }
+            Err(ExchangeError::Rejected { code, message }) => {
+                // Most likely already final: ask the exchange rather than trust the guess.
+                info!(self.log, "cancel refused; checking the order"; fields::EVENT_ACTION => "order-cancel",
+                    "order.id" => &order_id, "error.code" => code, "error.message" => message);
+                self.next_sync = Instant::now();
+            }
+            Err(e) => {
+                warn!(self.log, "cancel failed; trying again"; fields::EVENT_ACTION => "order-cancel",
+                    fields::EVENT_OUTCOME => "failure", "order.id" => &order_id, "error.message" => e.to_string());
+                self.cancel_retry = Some((order_id, self.now() + 2_000));
+            }
+        }
+    }
+
+    pub(super) async fn persist_sell(
+        &mut self,
+        sell: SellIntent,
+        queue: &mut VecDeque<Effect>,
+    ) -> Result<Option<Event>, Failure> {
+        if self.killed || !self.may_send() {
+            queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
+            return Ok(Some(Event::SellRefused { intent_id: sell.id }));
+        }
+        // Sell what the account holds: the buy's fee was taken in the token, so the wallet,
+        // not the machine's count, says how much there is.
+        let mut sell = sell;
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        if let Ok(w) = self.rest.alpha_wallet().await {
+            let free = w
+                .list
+                .iter()
+                .find(|t| t.token_id == self.token.alpha_id)
+                .map(|t| t.free)
+                .unwrap_or_default();
+            let step = self.token.grid.step_size;
+            let held = if step > Decimal::ZERO {
+                (free / step).floor() * step
+            } else {
+                free
+            };
+            sell.quantity = sell.quantity.min(held);
+        }
+        if sell.quantity < self.token.grid.min_qty || sell.quantity <= Decimal::ZERO {
+            queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
+            return Ok(Some(Event::SellRefused { intent_id: sell.id }));
+        }
+        if let Some(Effect::PlaceSell(s)) = queue
+            .iter_mut()
+            .find(|e| matches!(e, Effect::PlaceSell(s) if s.id == sell.id))
+        {
+            s.quantity = sell.quantity;
+        }
+        let now = self.now();
+        let new = NewOrder {
+            account_id: self.account.id,
+            cycle_id: self.last_cycle_id,
+            intent_id: sell.id.clone(),
+            role: OrderRole::Liquidation,
+            exchange_order_id: None,
+            order_symbol: self.token.order_symbol.clone(),
+            side: Side::Sell,
+            price: sell.price,
+            quantity: sell.quantity,
+            status: OrderStatus::Intent,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let lease = self.lease.clone();
+        match self
+            .ctx
+            .store
+            .run(move |c| store::orders::insert_intent(c, &lease, &new))
+            .await
+        {
+            Ok(row) => {
+                self.sells.insert(sell.id, row.id);
+                Ok(None)
+            }
+            Err(StoreError::LeaseLost { .. }) => Err(Failure::LeaseLost),
+            Err(e) => Err(Failure::Store(e)),
+        }
+    }
+
+    pub(super) async fn place_sell(&mut self, sell: SellIntent) -> Result<Option<Event>, Failure> {
+        let Some(row) = self.sells.get(&sell.id).copied() else {
+            return Ok(Some(Event::SellRefused { intent_id: sell.id }));
+        };
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Order)
+            .await;
+        if !self.may_send() {
+            return Err(Failure::LeaseLost);
+        }
+        let req = PlaceOrderRequest {
+            base_asset: self.token.alpha_id.clone(),
+            quote_asset: "USDT".into(),
+            side: WireSide::Sell,
+            price: sell.price,
+            quantity: sell.quantity,
+            payment_details: vec![PaymentDetail {
+                amount: sell.quantity,
+                payment_wallet_type: WalletType::Alpha,
+            }],
+            order_type: Some("LIMIT".into()),
+        };
+        let now = self.now();
+        match self.rest.place_order(&req).await {
+            Ok(order_id) => {
+                let x = order_id.clone();
+                let o = self
+                    .ctx
+                    .store
+                    .run(move |c| store::orders::set_placed(c, row, &x, OrderStatus::New, now))
+                    .await?;
+                self.orders.insert(
+                    order_id.clone(),
+                    OrderRef {
+                        row,
+                        side: Side::Sell,
+                        cycle_id: o.cycle_id,
+                        orig_qty: o.quantity,
+                    },
+                );
+                self.filled
+                    .insert(order_id.clone(), (Decimal::ZERO, Decimal::ZERO));
+                info!(self.log, "leftover sale placed"; fields::EVENT_ACTION => "order-place",
+                    "order.id" => &order_id, "order.price" => sell.price.to_string(), "order.quantity" => sell.quantity.to_string());
+                self.store_status(&order_id).await?;
+                Ok(Some(Event::SellPlaced {
+                    intent_id: sell.id,
+                    order_id,
+                }))
+            }
+            Err(e) => {
+                // An unknown outcome stays UNKNOWN in the store; the next start reconciles it.
+                let status = if e.outcome_unknown() {
+                    OrderStatus::Unknown
+                } else {
+                    OrderStatus::Rejected
+                };
+                warn!(self.log, "leftover sale not placed"; fields::EVENT_ACTION => "order-place",
+                    fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
+                self.after_error(&e);
+                self.ctx
+                    .store
+                    .run(move |c| {
+                        store::orders::update_status(
+                            c,
+                            row,
+                            status,
+                            Decimal::ZERO,
+                            Decimal::ZERO,
+                            now,
+                        )
+                    })
+                    .await?;
+                Ok(Some(Event::SellRefused { intent_id: sell.id }))
+            }
+        }
+    }
+}

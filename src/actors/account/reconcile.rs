@@ -1,0 +1,350 @@
+//! Reconciliation (B1): the pair in doubt, the live pair, and every order left open.
+
+use super::*;
+
+impl Actor {
+    /// Settles the pair in doubt by asking the exchange.
+    pub(super) async fn reconcile_intent(&mut self) -> Result<Option<Event>, Failure> {
+        let State::Unknown { intent } = &self.cycle.state else {
+            return Ok(None);
+        };
+        let intent = intent.clone();
+        let now = self.now();
+        let view = IntentView {
+            order_symbol: self.token.order_symbol.clone(),
+            buy_price: intent.buy_price,
+            sell_price: intent.sell_price,
+            quantity: intent.quantity,
+            sent_ms: intent.created_ms,
+        };
+        let live = self.live.clone();
+        let ids = match &live {
+            Some(l) => {
+                let cycle_id = l.cycle_id;
+                let c = self
+                    .ctx
+                    .store
+                    .run(move |c| store::cycles::get(c, cycle_id))
+                    .await?;
+                c.working_order_id.zip(c.pending_order_id)
+            }
+            None => None,
+        };
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        let seen = match sync::snapshot(&self.rest, intent.created_ms - 60_000, now).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(self.log, "reconciliation failed; trying again"; fields::EVENT_ACTION => "reconcile",
+                    fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
+                if let Some(r) = session_pause(&e) {
+                    return Ok(Some(Event::Pause(r)));
+                }
+                self.reconcile_due = Some(now + 3_000);
+                return Ok(None);
+            }
+        };
+        let adopted = self.adopted_ids(live.as_ref().map(|l| l.cycle_id)).await?;
+        let window = Window {
+            before_ms: 5_000,
+            after_ms: millis(self.ctx.timing.request_timeout) + 5_000,
+        };
+        let verdict = sync::judge(
+            &view,
+            ids.as_ref().map(|(w, p)| (w.as_str(), p.as_str())),
+            &seen,
+            &adopted,
+            window,
+            now,
+        );
+        match verdict {
+            Verdict::NotYet => {
+                self.reconcile_due = Some(now + 2_000);
+                Ok(None)
+            }
+            Verdict::Found(found) => {
+                if let (crate::domain::cycle::Found::Pair { working, pending }, Some(l)) =
+                    (&found, &live)
+                {
+                    let p = pending
+                        .as_ref()
+                        .map(|p| p.order_id.clone())
+                        .unwrap_or_default();
+                    self.adopt_pair(l.cycle_id, &working.order_id, &p).await?;
+                    for u in std::iter::once(working).chain(pending.iter()) {
+                        if let Some(s) = seen.get(&u.order_id) {
+                            self.statuses.insert(u.order_id.clone(), s.status);
+                        }
+                    }
+                }
+                info!(self.log, "pair in doubt settled"; fields::EVENT_ACTION => "reconcile",
+                    fields::EVENT_OUTCOME => "success", "reconcile.found" => format!("{found:?}"));
+                self.flush_statuses = true;
+                Ok(Some(Event::Reconciled(found)))
+            }
+        }
+    }
+
+    /// Exchange ids the store already gives to other cycles or orders (of the last hours, far
+    /// wider than any match window): never adopted again.
+    pub(super) async fn adopted_ids(
+        &self,
+        except_cycle: Option<i64>,
+    ) -> Result<HashSet<String>, Failure> {
+        let (id, since) = (self.account.id, self.now() - 6 * 3_600_000);
+        let mine: Vec<String> = match except_cycle {
+            Some(cycle_id) => self
+                .ctx
+                .store
+                .run(move |c| store::orders::for_cycle(c, cycle_id))
+                .await?
+                .into_iter()
+                .filter_map(|o| o.exchange_order_id)
+                .collect(),
+            None => Vec::new(),
+        };
+        let all = self
+            .ctx
+            .store
+            .run(move |c| store::orders::exchange_ids_since(c, id, since))
+            .await?;
+        Ok(all.into_iter().filter(|x| !mine.contains(x)).collect())
+    }
+
+    /// Asks the exchange about the live pair (or leftover sale) and feeds what changed.
+    pub(super) async fn sync_live(&mut self) -> Result<(), Failure> {
+        self.next_sync = Instant::now() + self.ctx.timing.sync_every;
+        let ids: Vec<String> = match &self.cycle.state {
+            State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => {
+                vec![pair.working_id.clone(), pair.pending_id.clone()]
+            }
+            State::Liquidating {
+                sell: Some((_, Some(id))),
+                ..
+            } => vec![id.clone()],
+            _ => return Ok(()),
+        };
+        let now = self.now();
+        let since = self
+            .live
+            .as_ref()
+            .map(|_| now - 6 * 3_600_000)
+            .unwrap_or(now - 3_600_000);
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        let seen = match sync::snapshot(&self.rest, since, now).await {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(r) = session_pause(&e) {
+                    self.event(Event::Pause(r)).await?;
+                }
+                return Ok(());
+            }
+        };
+        for id in ids {
+            if let Some(s) = seen.get(&id) {
+                self.statuses.insert(id.clone(), s.status);
+                self.event(Event::Report(s.update())).await?;
+                self.store_status(&id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the account back to the exchange's truth: on the first stream connection (a
+    /// start or restart) and after every reconnect. Nothing new is placed before it is done.
+    pub(super) async fn reconcile_all(&mut self) -> Result<(), Failure> {
+        let id = self.account.id;
+        let now = self.now();
+        let (open_rows, live_cycle, live_rows) = self
+            .ctx
+            .store
+            .run(move |c| {
+                let live = store::cycles::live(c, id)?;
+                let rows = match &live {
+                    Some(l) => store::orders::for_cycle(c, l.id)?,
+                    None => Vec::new(),
+                };
+                Ok((store::orders::open_for_account(c, id)?, live, rows))
+            })
+            .await?;
+        let since = open_rows
+            .iter()
+            .map(|o| o.created_at_ms)
+            .chain(live_cycle.iter().map(|c| c.created_at_ms))
+            .min()
+            .unwrap_or(now)
+            .min(now - 3_600_000)
+            - 60_000;
+        self.ctx.governor.acquire(id, Purpose::Query).await;
+        let seen = match sync::snapshot(&self.rest, since, now).await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(self.log, "reconciliation failed; trying again"; fields::EVENT_ACTION => "reconcile",
+                    fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
+                if let Some(r) = session_pause(&e) {
+                    self.event(Event::Pause(r)).await?;
+                }
+                return Ok(());
+            }
+        };
+        if self.first_reconcile
+            && let Some(c) = &live_cycle
+        {
+            {
+                // Every leg, final or not: a leg that filled before the crash counts as
+                // counted, or its fill would be counted again.
+                let rows = live_rows.iter();
+                let mut seen_fills = Vec::new();
+                for o in rows {
+                    if let Some(x) = &o.exchange_order_id {
+                        seen_fills.push((x.clone(), o.filled_qty, o.filled_quote));
+                        self.filled
+                            .insert(x.clone(), (o.filled_qty, o.filled_quote));
+                        self.orders.insert(
+                            x.clone(),
+                            OrderRef {
+                                row: o.id,
+                                side: o.side,
+                                cycle_id: o.cycle_id,
+                                orig_qty: o.quantity,
+                            },
+                        );
+                    }
+                }
+                self.live = Some(LiveRows {
+                    cycle_id: c.id,
+                    intent_id: c.intent_id.clone(),
+                    progress: CycleProgress {
+                        state: c.state.clone(),
+                        bought_qty: c.bought_qty,
+                        sold_qty: c.sold_qty,
+                        volume_usdt: c.volume_usdt,
+                        fees_usdt: c.fees_usdt,
+                    },
+                });
+                self.cycle.restore(
+                    Intent {
+                        id: c.intent_id.clone(),
+                        buy_price: c.buy_price,
+                        sell_price: c.sell_price,
+                        quantity: c.quantity,
+                        payment: c.payment_amount,
+                        created_ms: c.created_at_ms,
+                    },
+                    seen_fills,
+                );
+                info!(self.log, "a pair may be live: reconciling it"; fields::EVENT_ACTION => "reconcile",
+                    "cycle.id" => c.id, "cycle.intent_id" => &c.intent_id);
+            }
+        }
+        // Orders outside the live pair: follow each to its end; cancel what is still open.
+        let live_id = live_cycle.as_ref().map(|c| c.id);
+        let adopted = self.adopted_ids(None).await?;
+        let window = Window {
+            before_ms: 5_000,
+            after_ms: millis(self.ctx.timing.request_timeout) + 5_000,
+        };
+        for o in open_rows
+            .iter()
+            .filter(|o| o.cycle_id.is_none() || o.cycle_id != live_id)
+        {
+            let found = match &o.exchange_order_id {
+                Some(x) => seen.get(x),
+                None => {
+                    let m = sync::find_single(o, &seen, &adopted, window);
+                    match m.as_slice() {
+                        [one] => Some(*one),
+                        [] if now > o.created_at_ms + window.after_ms => {
+                            let row = o.id;
+                            self.ctx
+                                .store
+                                .run(move |c| {
+                                    store::orders::update_status(
+                                        c,
+                                        row,
+                                        OrderStatus::Rejected,
+                                        Decimal::ZERO,
+                                        Decimal::ZERO,
+                                        now,
+                                    )
+                                })
+                                .await?;
+                            None
+                        }
+                        _ => None,
+                    }
+                }
+            };
+            let Some(s) = found else { continue };
+            let x = s.order.order_id.clone();
+            if o.exchange_order_id.is_none() {
+                let (row, xid) = (o.id, x.clone());
+                self.ctx
+                    .store
+                    .run(move |c| store::orders::set_placed(c, row, &xid, OrderStatus::New, now))
+                    .await?;
+            }
+            self.orders.insert(
+                x.clone(),
+                OrderRef {
+                    row: o.id,
+                    side: o.side,
+                    cycle_id: o.cycle_id,
+                    orig_qty: o.quantity,
+                },
+            );
+            self.filled
+                .entry(x.clone())
+                .or_insert((o.filled_qty, o.filled_quote));
+            let (had_qty, had_quote) = self.filled.get(&x).copied().unwrap_or_default();
+            if s.cum_qty > had_qty {
+                self.record_fill(
+                    &x,
+                    s.cum_qty - had_qty,
+                    (s.cum_quote - had_quote).max(Decimal::ZERO),
+                )
+                .await?;
+            }
+            self.statuses.insert(x.clone(), s.status);
+            self.store_status(&x).await?;
+            if !s.status.is_final() {
+                info!(self.log, "cancelling an order left from before"; fields::EVENT_ACTION => "reconcile",
+                    "order.id" => &x);
+                self.cancel(x).await;
+            }
+        }
+        self.reconciled = true;
+        if let State::Unknown { .. } = self.cycle.state {
+            self.apply(vec![Effect::Reconcile]).await?;
+        } else {
+            self.sync_live().await?;
+        }
+        if self.first_reconcile {
+            self.first_reconcile = false;
+            let id = self.account.id;
+            let acc = self
+                .ctx
+                .store
+                .run(move |c| store::accounts::get(c, id))
+                .await?;
+            match acc.state {
+                AccountState::Stopped => {}
+                AccountState::Paused if acc.pause_reason.as_deref() == Some("operator") => {
+                    self.event(Event::Pause(PauseReason::Operator)).await?;
+                    self.event(Event::Start).await?;
+                }
+                _ => self.event(Event::Start).await?,
+            }
+        } else if self.settings.auto_resume {
+            self.event(Event::Resume(PauseReason::StreamLost)).await?;
+        }
+        info!(self.log, "reconciled"; fields::EVENT_ACTION => "reconcile", fields::EVENT_OUTCOME => "success",
+            "cycle.state" => state_name(&self.cycle.state));
+        Ok(())
+    }
+}

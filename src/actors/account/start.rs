@@ -1,0 +1,228 @@
+//! An account's start: configuration and credentials, the token, the lease, then the loop.
+
+use super::*;
+
+/// Runs one account until its mailbox closes (a shutdown) or it fails.
+pub async fn run(
+    ctx: Ctx,
+    account: Account,
+    me: mpsc::Sender<AccountMsg>,
+    mut rx: mpsc::Receiver<AccountMsg>,
+    board: Board,
+) -> Result<(), Failure> {
+    let log = ctx
+        .log
+        .new(slog::o!("account.name" => account.name.clone(), "account.id" => account.id));
+    let id = account.id;
+    let row = ctx
+        .store
+        .run(move |c| store::configs::get(c, id))
+        .await?
+        .ok_or_else(|| Failure::Setup("the account has no trading configuration".into()))?;
+    let settings = store::configs::from_row(&row)
+        .map_err(|e| Failure::Setup(format!("invalid trading configuration: {e}")))?;
+    let vault = ctx
+        .vault
+        .as_ref()
+        .ok_or_else(|| Failure::Setup("no master key: credentials cannot be read".into()))?;
+    let creds = {
+        let mut conn = {
+            let store = ctx.store.clone();
+            tokio::task::spawn_blocking(move || store.conn())
+                .await
+                .map_err(|e| Failure::Store(StoreError::Worker(e.to_string())))??
+        };
+        vault
+            .get(&mut conn, id)
+            .map_err(|e| Failure::Setup(format!("credentials: {e}")))?
+            .ok_or_else(|| Failure::Setup("the account has no credentials".into()))?
+    };
+    let rest = Rc::new(
+        RestClient::new(&ctx.exchange.rest_url, ctx.timing.request_timeout).with_session(&creds),
+    );
+    drop(creds);
+
+    let mut status = AccountStatus {
+        account_id: id,
+        name: account.name.clone(),
+        state: "starting".into(),
+        pauses: Vec::new(),
+        volume_today: Decimal::ZERO,
+        target: settings.daily_target_usdt,
+        cycles_today: 0,
+        stream_up: false,
+        failure: None,
+        updated_at_ms: ctx.clock.now_ms(),
+    };
+    publish(&board, status.clone());
+
+    // The token first: public data, asked before the account is claimed.
+    let token = loop {
+        let now = ctx.clock.now_ms();
+        match tokens::resolve(
+            &ctx.cache,
+            &ctx.store,
+            &rest,
+            &settings.token,
+            settings.chain.as_deref(),
+            now,
+        )
+        .await
+        {
+            Ok(t) => break t,
+            Err(e) => {
+                let reason = match &e {
+                    tokens::TokenError::Precision { .. } => PauseReason::Precision,
+                    _ => PauseReason::UnknownToken,
+                };
+                status.state = "paused".into();
+                status.pauses = vec![reason.code().into()];
+                publish(&board, status.clone());
+                if !e.is_transient() {
+                    notify_raw(
+                        &ctx,
+                        &account,
+                        settings.webhook_url.as_deref(),
+                        "paused",
+                        EventLevel::Warn,
+                        Some(reason.code()),
+                        &e.to_string(),
+                        &log,
+                    )
+                    .await;
+                }
+                // Wait for a retry: a minute, or the operator's resume; a stop ends the task.
+                let wait =
+                    tokio::time::sleep(Duration::from_secs(if e.is_transient() { 5 } else { 60 }));
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        _ = &mut wait => break,
+                        m = rx.recv() => match m {
+                            None | Some(AccountMsg::Shutdown) => return Ok(()),
+                            // The operator may have fixed the configuration: read it again.
+                            Some(AccountMsg::Command(Command::Resume)) => return Err(Failure::Reload),
+                            Some(AccountMsg::Command(c @ (Command::Start | Command::Stop | Command::Pause))) => {
+                                // Written down; the account acts on it once its token is known.
+                                let (state, reason) = match c {
+                                    Command::Start => (AccountState::Trading, None),
+                                    Command::Pause => (AccountState::Paused, Some("operator")),
+                                    _ => (AccountState::Stopped, None),
+                                };
+                                let now = ctx.clock.now_ms();
+                                ctx.store.run(move |c| store::accounts::set_state(c, id, state, reason, now)).await?;
+                            }
+                            Some(AccountMsg::Command(Command::Kill(reply))) => {
+                                let _ = reply.send(KillReport { account: account.name.clone(), open_left: 0, error: Some("not trading: unknown token".into()) });
+                            }
+                            Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+        }
+    };
+
+    // Then the lease: nothing is sent for an account another instance owns.
+    let ttl = millis(ctx.timing.lease_ttl);
+    let (lease, deadline) = loop {
+        let started = Instant::now();
+        let owner = ctx.owner.clone();
+        let claimed = ctx
+            .store
+            .run(move |c| store::lease::claim(c, id, &owner, ttl))
+            .await;
+        match claimed {
+            Ok(Some(l)) => break (l, started + ctx.timing.lease_ttl - ctx.timing.lease_margin),
+            Ok(None) => {
+                status.state = "standby".into();
+                publish(&board, status.clone());
+            }
+            Err(e) => warn!(log, "cannot claim the lease"; "error.message" => e.to_string()),
+        }
+        let wait = tokio::time::sleep(ctx.timing.lease_ttl / 3);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                m = rx.recv() => match m {
+                    None | Some(AccountMsg::Shutdown) => return Ok(()),
+                    Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
+                    Some(AccountMsg::Command(Command::Kill(reply))) => {
+                        let _ = reply.send(KillReport { account: account.name.clone(), open_left: 0, error: Some("another instance owns the account".into()) });
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    };
+    info!(log, "lease claimed"; fields::EVENT_ACTION => "lease-claim", "lease.token" => lease.token);
+
+    let now = ctx.clock.now_ms();
+    let day = day_start_ms(now);
+    let today = ctx
+        .store
+        .run(move |c| store::fills::volume_between(c, id, day, now + 1))
+        .await?;
+    let price = ctx.feeds.watch(&token.trade_stream, &token.order_symbol);
+    let cycle = Cycle::new(
+        &account.name,
+        cycle_config(&settings, &token, &ctx),
+        today.buy_quote,
+    );
+    let stream_task = actix_rt::spawn(crate::actors::user_stream::run(
+        ctx.clone(),
+        rest.clone(),
+        me,
+        log.clone(),
+    ));
+    let mut actor = Actor {
+        ctx: ctx.clone(),
+        account,
+        settings,
+        rest,
+        token,
+        price,
+        lease,
+        deadline,
+        renewed: Instant::now(),
+        cycle,
+        live: None,
+        last_cycle_id: None,
+        sells: HashMap::new(),
+        orders: HashMap::new(),
+        filled: HashMap::new(),
+        details: HashMap::new(),
+        statuses: HashMap::new(),
+        stream_up: false,
+        was_up: false,
+        reconciled: false,
+        first_reconcile: true,
+        reconcile_due: None,
+        next_sync: Instant::now() + ctx.timing.sync_every,
+        cancel_retry: None,
+        hold_until: 0,
+        rate_limited_until: 0,
+        balance_recheck_at: 0,
+        killed: false,
+        flush_statuses: false,
+        day,
+        today,
+        cycles_today: 0,
+        status,
+        board,
+        log,
+    };
+    let result = actor.main_loop(&mut rx).await;
+    stream_task.abort();
+    if result.is_ok() {
+        // A clean stop hands the account over at once instead of after the lease's expiry.
+        let lease = actor.lease.clone();
+        let _ = ctx
+            .store
+            .run(move |c| store::lease::release(c, &lease))
+            .await;
+    }
+    result
+}

@@ -1,0 +1,162 @@
+//! Each tick: the lease, the UTC day, the guards (price, volatility, rate limit, balance).
+
+use super::*;
+
+impl Actor {
+    pub(super) async fn on_tick(&mut self) -> Result<(), Failure> {
+        self.renew_lease().await?;
+        if !self.reconciled {
+            if self.stream_up {
+                self.reconcile_all().await?;
+            }
+            return Ok(());
+        }
+        let now = self.now();
+        if day_start_ms(now) != self.day {
+            self.new_day(now).await?;
+        }
+        let market = self.guards(now).await?;
+        if let State::Unknown { .. } = self.cycle.state
+            && self.reconcile_due.is_some_and(|t| t <= now)
+        {
+            self.reconcile_due = None;
+            self.apply(vec![Effect::Reconcile]).await?;
+        }
+        if self.cycle.pair_may_be_live() && Instant::now() >= self.next_sync {
+            self.sync_live().await?;
+        }
+        if let Some((order_id, at)) = self.cancel_retry.clone()
+            && at <= now
+        {
+            self.cancel_retry = None;
+            if matches!(&self.cycle.state, State::Cancelling { target, .. } if *target == order_id)
+            {
+                self.apply(vec![Effect::Cancel { order_id }]).await?;
+            }
+        }
+        if self.cycle.state == State::Idle && now < self.hold_until {
+            return Ok(());
+        }
+        self.event(Event::Tick { market }).await
+    }
+
+    pub(super) async fn renew_lease(&mut self) -> Result<(), Failure> {
+        if self.renewed.elapsed() < self.ctx.timing.lease_ttl / 3 {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let lease = self.lease.clone();
+        let ttl = millis(self.ctx.timing.lease_ttl);
+        match self
+            .ctx
+            .store
+            .run(move |c| store::lease::renew(c, &lease, ttl))
+            .await
+        {
+            Ok(l) => {
+                self.lease = l;
+                self.renewed = started;
+                self.deadline = started + self.ctx.timing.lease_ttl - self.ctx.timing.lease_margin;
+                Ok(())
+            }
+            Err(StoreError::LeaseLost { .. }) => Err(Failure::LeaseLost),
+            Err(e) => {
+                // The database is away: keep trying; past the deadline nothing is sent.
+                warn!(self.log, "cannot renew the lease"; fields::EVENT_ACTION => "lease-renew",
+                    fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
+                if !self.may_send() {
+                    return Err(Failure::LeaseLost);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) async fn new_day(&mut self, now: i64) -> Result<(), Failure> {
+        self.day = day_start_ms(now);
+        let (id, day) = (self.account.id, self.day);
+        self.today = self
+            .ctx
+            .store
+            .run(move |c| store::fills::volume_between(c, id, day, now + 1))
+            .await?;
+        self.cycles_today = 0;
+        info!(self.log, "a new UTC day"; fields::EVENT_ACTION => "day-rollover");
+        self.event(Event::Resume(PauseReason::CostBudget)).await?;
+        self.event(Event::NewDay {
+            volume: self.today.buy_quote,
+        })
+        .await
+    }
+
+    /// The market view, and the pauses that follow from it and from time.
+    pub(super) async fn guards(&mut self, now: i64) -> Result<Option<Market>, Failure> {
+        let view = self.price.view(now);
+        let paused = |c: &Cycle, r| c.pauses.contains(&r);
+        let mut market = None;
+        if let Some(v) = view {
+            let stale = now - v.at_ms > millis(self.ctx.timing.price_stale);
+            if stale && !paused(&self.cycle, PauseReason::PriceFeed) {
+                self.event(Event::Pause(PauseReason::PriceFeed)).await?;
+            } else if !stale && paused(&self.cycle, PauseReason::PriceFeed) {
+                self.event(Event::Resume(PauseReason::PriceFeed)).await?;
+            }
+            let volatile = v
+                .range_pct
+                .is_some_and(|r| r > self.settings.volatility_pct);
+            if volatile && !paused(&self.cycle, PauseReason::Volatility) {
+                let message = format!(
+                    "the price moved {}% within 60 s",
+                    v.range_pct.unwrap_or_default().round_dp(2)
+                );
+                self.event(Event::Pause(PauseReason::Volatility)).await?;
+                self.notify("volatility", EventLevel::Warn, Some("volatility"), &message)
+                    .await;
+            } else if !volatile && paused(&self.cycle, PauseReason::Volatility) {
+                self.event(Event::Resume(PauseReason::Volatility)).await?;
+            }
+            if !stale {
+                market = Some(Market {
+                    last_price: v.price,
+                    grid: self.token.grid,
+                    volatile,
+                });
+            }
+        }
+        if paused(&self.cycle, PauseReason::RateLimited) && now >= self.rate_limited_until {
+            self.event(Event::Resume(PauseReason::RateLimited)).await?;
+        }
+        if paused(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at {
+            self.balance_recheck_at = now + millis(self.ctx.timing.balance_recheck);
+            let need = self.settings.order_usdt;
+            if let Ok(true) = self.balance_ok(need).await {
+                self.event(Event::Resume(PauseReason::InsufficientBalance))
+                    .await?;
+            }
+        }
+        Ok(market)
+    }
+
+    /// Today's realised cost (fees and spread loss) against the budget, in bps of volume.
+    pub(super) fn over_cost_budget(&self) -> bool {
+        if self.today.buy_quote <= Decimal::ZERO {
+            return false;
+        }
+        let bps = self.today.cost() / self.today.buy_quote * Decimal::from(10_000);
+        bps > self.settings.cost_budget_bps
+    }
+
+    pub(super) async fn balance_ok(&self, payment: Decimal) -> Result<bool, ExchangeError> {
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        let assets = self.rest.wallet_assets().await?;
+        let free = assets
+            .iter()
+            .find(|a| a.asset.eq_ignore_ascii_case("USDT"))
+            .map(|a| a.spot.free)
+            .unwrap_or_default();
+        Ok(free >= payment)
+    }
+}
