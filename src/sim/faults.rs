@@ -35,6 +35,10 @@ pub enum FaultKind {
     ExpireListenKey,
     /// Hold place requests for a 2FA challenge.
     TwoFactor,
+    /// Refuse place requests until a face or phone check is passed.
+    FaceCheck,
+    /// Leave LOT_SIZE out of exchangeInfo: no usable precision.
+    NoPrecision,
 }
 
 impl FromStr for FaultKind {
@@ -43,7 +47,8 @@ impl FromStr for FaultKind {
         serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
             format!(
                 "unknown fault {s:?}: use drop_ws, stall_ws, http_429, http_5xx, slow, ambiguous_place, \
-                 dup_events, reorder_events, expire_session, expire_listen_key or two_factor"
+                 dup_events, reorder_events, expire_session, expire_listen_key, two_factor, \
+                 face_check or no_precision"
             )
         })
     }

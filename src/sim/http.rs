@@ -142,6 +142,12 @@ async fn private<T: Serialize>(
                     "Security verification is required.",
                 )));
         }
+        if call == Call::Place && s.faults.strikes(FaultKind::FaceCheck, Some(account), now) {
+            return Err(HttpResponse::Ok().json(Envelope::<()>::fail(
+                wire::CODE_FACE_CHECK,
+                "Please complete the face verification.",
+            )));
+        }
         let ambiguous = call == Call::Place
             && s.faults
                 .strikes(FaultKind::AmbiguousPlace, Some(account), now);
@@ -197,7 +203,18 @@ async fn token_full_info(state: web::Data<SimState>, q: Query) -> HttpResponse {
 }
 
 async fn exchange_info(state: web::Data<SimState>) -> HttpResponse {
-    public(&state, |s, _| Ok(views::exchange_info(&s.engine.tokens))).await
+    public(&state, |s, now| {
+        let mut info = views::exchange_info(&s.engine.tokens);
+        if s.faults.strikes(FaultKind::NoPrecision, None, now) {
+            for sym in &mut info.symbols {
+                sym.filters.retain(|f| {
+                    !matches!(f, crate::exchange::wire::market::Filter::LotSize { .. })
+                });
+            }
+        }
+        Ok(info)
+    })
+    .await
 }
 
 async fn ticker(state: web::Data<SimState>, q: Query) -> HttpResponse {

@@ -395,3 +395,40 @@ async fn a_silent_private_stream_counts_as_lost() {
     assert_still_trading(&h, a).await;
     h.stop_and_check().await;
 }
+
+#[actix_web::test]
+async fn a_face_check_pauses_and_resumes_once_passed() {
+    let h = two_trading(212, "100000").await;
+    let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
+    h.fault(json!({"kind": "face_check", "rate": 1.0, "account": sim_a}))
+        .await;
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "face_check")
+    })
+    .await;
+    assert_eq!(h.events(a, "paused", Some("face_check")), 1);
+    assert_still_trading(&h, b).await;
+    h.clear_faults().await;
+    h.sup.command(a, Command::Resume).await.unwrap();
+    assert_still_trading(&h, a).await;
+    h.stop_and_check().await;
+}
+
+/// No usable precision for the token (R18): the account pauses instead of guessing a step.
+#[actix_web::test]
+async fn missing_precision_pauses_and_a_resume_retries() {
+    let h = Harness::new(213, &[settings("LIGHT", "10", "20")], "1000").await;
+    h.fault(json!({"kind": "no_precision", "rate": 1.0})).await;
+    h.start_trading().await;
+    let a = h.accounts[0].0;
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| paused_for(s, "precision")).await;
+    assert_eq!(h.events(a, "paused", Some("precision")), 1);
+    assert_eq!(h.open_on_exchange(), Vec::<u64>::new());
+    h.clear_faults().await;
+    h.sup.command(a, Command::Resume).await.unwrap();
+    wait_for(&h, a, "reach its target", Duration::from_secs(30), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    h.stop_and_check().await;
+}
