@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
-use super::models::{Fill, NewFill, Page, Side};
+use super::models::{CycleProgress, Fill, NewFill, OrderStatus, Page, Side};
 use super::schema::fills::dsl as f;
-use super::{Conn, StoreError};
+use super::{Conn, Dec, Dialect, StoreError};
 use crate::with_conn;
 
 /// Records a fill. Returns `false` when it was already recorded (same order, same cumulative
@@ -17,6 +17,60 @@ pub fn record(conn: &mut Conn, fill: &NewFill) -> Result<bool, StoreError> {
         .do_nothing()
         .execute(c))?;
     Ok(n == 1)
+}
+
+/// One execution step of an order, stored at once: its new fills, the order's status and
+/// cumulative fill, and (for a leg of a pair) the cycle's progress. Returns, per fill, whether
+/// it was new. A terminal status is never moved back to an open one.
+pub struct Execution<'a> {
+    pub fills: &'a [NewFill],
+    pub order_id: i64,
+    pub status: OrderStatus,
+    pub filled_qty: Decimal,
+    pub filled_quote: Decimal,
+    pub progress: Option<(i64, &'a CycleProgress)>,
+    pub now_ms: i64,
+}
+
+pub fn record_execution(conn: &mut Conn, x: &Execution<'_>) -> Result<Vec<bool>, StoreError> {
+    use super::schema::cycles::dsl as cy;
+    use super::schema::orders::dsl as o;
+    with_conn!(conn, |c| c.write_tx(|c| {
+        let mut fresh = Vec::with_capacity(x.fills.len());
+        for fill in x.fills {
+            let n = diesel::insert_into(f::fills)
+                .values(fill.clone())
+                .on_conflict((f::exchange_order_id, f::cum_qty))
+                .do_nothing()
+                .execute(c)?;
+            fresh.push(n == 1);
+        }
+        let current: OrderStatus = o::orders
+            .find(x.order_id)
+            .select(o::status)
+            .first(c)
+            .optional()?
+            .ok_or(StoreError::NotFound("order"))?;
+        let status = if current.is_terminal() && !x.status.is_terminal() {
+            current
+        } else {
+            x.status
+        };
+        diesel::update(o::orders.find(x.order_id))
+            .set((
+                o::status.eq(status),
+                o::filled_qty.eq(Dec(x.filled_qty)),
+                o::filled_quote.eq(Dec(x.filled_quote)),
+                o::updated_at_ms.eq(x.now_ms),
+            ))
+            .execute(c)?;
+        if let Some((cycle_id, p)) = x.progress {
+            diesel::update(cy::cycles.find(cycle_id))
+                .set((p.clone(), cy::updated_at_ms.eq(x.now_ms)))
+                .execute(c)?;
+        }
+        Ok::<_, StoreError>(fresh)
+    }))
 }
 
 pub fn for_order(conn: &mut Conn, order_id: i64) -> Result<Vec<Fill>, StoreError> {

@@ -759,3 +759,43 @@ fn account_settings_survive_the_database_round_trip() {
         "order_timeout_s"
     );
 }
+
+/// An execution step is stored whole: new fills (a replayed one is skipped), the order's
+/// status and cumulative fill; a final status is never moved back.
+#[test]
+fn an_execution_is_recorded_at_once_and_replays_change_nothing() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
+    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1")).unwrap();
+    let pieces = [
+        fill(acc, o.id, "798492", "5", "5", "0.1", 1_000),
+        fill(acc, o.id, "798493", "12.3", "7.3", "0.2", 1_001),
+    ];
+    let step = |fills, status, qty: &str, quote: &str| store::fills::Execution {
+        fills,
+        order_id: o.id,
+        status,
+        filled_qty: d(qty),
+        filled_quote: d(quote),
+        progress: None,
+        now_ms: 2_000,
+    };
+    let fresh =
+        store::fills::record_execution(&mut c, &step(&pieces, OrderStatus::Filled, "12.3", "0.3"))
+            .unwrap();
+    assert_eq!(fresh, vec![true, true]);
+    // The same report again, as a late PARTIALLY_FILLED: nothing new, the status stays final.
+    let fresh = store::fills::record_execution(
+        &mut c,
+        &step(&pieces[..1], OrderStatus::PartiallyFilled, "12.3", "0.3"),
+    )
+    .unwrap();
+    assert_eq!(fresh, vec![false]);
+    let row = store::orders::get(&mut c, o.id).unwrap();
+    assert_eq!(
+        (row.status, row.filled_qty),
+        (OrderStatus::Filled, d("12.3"))
+    );
+    assert_eq!(store::fills::for_order(&mut c, o.id).unwrap().len(), 2);
+}

@@ -168,23 +168,31 @@ impl Actor {
             progress = Some((l.cycle_id, p.clone()));
         }
         let row = o.row;
-        let fresh = self
+        let new_fills: Vec<NewFill> = fills.iter().map(|(f, _)| f.clone()).collect();
+        let fresh_flags = self
             .ctx
             .store
             .run(move |c| {
-                let mut fresh = Vec::new();
-                for (fill, fee_usdt) in fills {
-                    if store::fills::record(c, &fill)? {
-                        fresh.push((fill.quote_qty, fee_usdt));
-                    }
-                }
-                store::orders::update_status(c, row, status, cum_qty, cum_quote, now)?;
-                if let Some((cycle_id, p)) = progress {
-                    store::cycles::record_progress(c, cycle_id, &p, now)?;
-                }
-                Ok(fresh)
+                store::fills::record_execution(
+                    c,
+                    &store::fills::Execution {
+                        fills: &new_fills,
+                        order_id: row,
+                        status,
+                        filled_qty: cum_qty,
+                        filled_quote: cum_quote,
+                        progress: progress.as_ref().map(|(id, p)| (*id, p)),
+                        now_ms: now,
+                    },
+                )
             })
             .await?;
+        let fresh: Vec<(Decimal, Decimal)> = fills
+            .iter()
+            .zip(fresh_flags)
+            .filter(|(_, new)| *new)
+            .map(|((f, fee), _)| (f.quote_qty, *fee))
+            .collect();
         self.filled
             .insert(order_id.to_owned(), (cum_qty, cum_quote));
         for (quote, fee_usdt) in fresh {
