@@ -165,12 +165,19 @@ pub async fn run(
         .store
         .run(move |c| store::fills::volume_between(c, id, day, now + 1))
         .await?;
+    // Today's volume as the exchange counts it (trades made outside the daemon count too);
+    // the store's own count when the exchange does not answer.
+    ctx.governor.acquire(id, Purpose::Query).await;
+    let volume = match rest.user_volume().await {
+        Ok(v) => v.total_volume.max(today.buy_quote),
+        Err(e) => {
+            warn!(log, "cannot read today's volume from the exchange; using the store's";
+                "error.message" => e.to_string());
+            today.buy_quote
+        }
+    };
     let price = ctx.feeds.watch(&token.trade_stream, &token.order_symbol);
-    let cycle = Cycle::new(
-        &account.name,
-        cycle_config(&settings, &token, &ctx),
-        today.buy_quote,
-    );
+    let cycle = Cycle::new(&account.name, cycle_config(&settings, &token, &ctx), volume);
     let stream_task = actix_rt::spawn(crate::actors::user_stream::run(
         ctx.clone(),
         rest.clone(),

@@ -77,3 +77,73 @@ async fn accounts_at_target_start_again_on_a_new_utc_day() {
     }
     h.stop_and_check().await;
 }
+
+/// Today's volume is read from the exchange at start: volume made elsewhere (by hand, or by an
+/// earlier installation) counts toward the target.
+#[actix_web::test]
+async fn volume_the_exchange_already_counts_toward_the_target() {
+    let h = Harness::new(103, &[settings("NEX", "10", "20")], "1000").await;
+    h.start_trading().await;
+    h.wait_all("reach the target", Duration::from_secs(60), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    h.stop_and_check().await;
+    // A second installation, with its own empty database, takes the same exchange account.
+    let sim_id = h.accounts[0].1;
+    let fresh = h
+        .sim
+        .state
+        .with(|s| s.engine.renew_session(sim_id))
+        .unwrap();
+    let db = crate::support::TestDb::migrated();
+    let vault = super::harness::vault_of(&h.vault_line);
+    let mut conn = db.conn();
+    let account = alpha_oto::store::accounts::create(&mut conn, "again", 1_000).unwrap();
+    alpha_oto::store::configs::upsert(
+        &mut conn,
+        &alpha_oto::store::configs::to_row(&settings("NEX", "10", "20"), account.id, 1_000),
+    )
+    .unwrap();
+    let creds = alpha_oto::vault::Credentials::new(
+        fresh
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, secrecy::SecretString::from(v)))
+            .collect(),
+        secrecy::SecretString::from(fresh.cookies),
+    )
+    .unwrap();
+    vault.put(&mut conn, account.id, &creds, 1_000).unwrap();
+    let orders_before = h.sim.state.with(|s| s.engine.orders.len());
+    let (sup, _) = alpha_oto::daemon::engine(
+        &super::harness::config(&h.sim, "second"),
+        db.store.clone(),
+        Some(vault),
+        super::harness::logger(),
+        super::harness::fast_timing(),
+        alpha_oto::actors::Clock::default(),
+    )
+    .await;
+    sup.start_all().await.unwrap();
+    sup.command(account.id, alpha_oto::actors::account::Command::Start)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(s) = sup.status(account.id)
+            && s.state == "done_for_today"
+        {
+            assert!(s.volume_today >= s.target, "{s:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            sup.status(account.id)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(h.sim.state.with(|s| s.engine.orders.len()), orders_before);
+    sup.shutdown(Duration::from_secs(5)).await;
+}
