@@ -64,6 +64,8 @@ pub struct Timing {
     pub price_stale: Duration,
     /// How long each leftover-sale step waits for its fill.
     pub ladder_step: Duration,
+    /// How often the session is probed (B2), so an idle account learns of its expiry too.
+    pub session_probe: Duration,
     /// How often an account paused for its balance looks again.
     pub balance_recheck: Duration,
     /// The span of the volatility guard's window (R16: 60 s).
@@ -91,6 +93,7 @@ impl Default for Timing {
             sync_every: Duration::from_secs(30),
             price_stale: Duration::from_secs(120),
             ladder_step: Duration::from_secs(20),
+            session_probe: Duration::from_secs(300),
             balance_recheck: Duration::from_secs(30),
             volatility_window: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),

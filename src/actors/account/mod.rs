@@ -272,6 +272,8 @@ struct Actor {
     rate_limited_until: i64,
     balance_recheck_at: i64,
     killed: bool,
+    /// When the session is probed next.
+    next_probe: i64,
     /// A reconciliation learnt statuses: write them once its effects are carried out.
     flush_statuses: bool,
     day: i64,

@@ -14,6 +14,19 @@ pub async fn run(
         .log
         .new(slog::o!("account.name" => account.name.clone(), "account.id" => account.id));
     let id = account.id;
+    let mut status = AccountStatus {
+        account_id: id,
+        name: account.name.clone(),
+        state: "starting".into(),
+        pauses: Vec::new(),
+        volume_today: Decimal::ZERO,
+        target: Decimal::ZERO,
+        cycles_today: 0,
+        stream_up: false,
+        failure: None,
+        updated_at_ms: ctx.clock.now_ms(),
+    };
+    publish(&board, status.clone());
     let row = ctx
         .store
         .run(move |c| store::configs::get(c, id))
@@ -21,39 +34,27 @@ pub async fn run(
         .ok_or_else(|| Failure::Setup("the account has no trading configuration".into()))?;
     let settings = store::configs::from_row(&row)
         .map_err(|e| Failure::Setup(format!("invalid trading configuration: {e}")))?;
-    let vault = ctx
-        .vault
-        .as_ref()
-        .ok_or_else(|| Failure::Setup("no master key: credentials cannot be read".into()))?;
-    let creds = {
-        let mut conn = {
-            let store = ctx.store.clone();
-            tokio::task::spawn_blocking(move || store.conn())
-                .await
-                .map_err(|e| Failure::Store(StoreError::Worker(e.to_string())))??
-        };
-        vault
-            .get(&mut conn, id)
-            .map_err(|e| Failure::Setup(format!("credentials: {e}")))?
-            .ok_or_else(|| Failure::Setup("the account has no credentials".into()))?
-    };
+    status.target = settings.daily_target_usdt;
+    // Opened on the blocking pool with the rest of the database work.
+    let shared = ctx.clone();
+    let creds = ctx
+        .store
+        .run(move |c| {
+            Ok(match &shared.vault {
+                None => Err("no master key: credentials cannot be read".to_owned()),
+                Some(v) => match v.get(c, id) {
+                    Ok(Some(creds)) => Ok(creds),
+                    Ok(None) => Err("the account has no credentials".to_owned()),
+                    Err(e) => Err(format!("credentials: {e}")),
+                },
+            })
+        })
+        .await?
+        .map_err(Failure::Setup)?;
     let rest = Rc::new(
         RestClient::new(&ctx.exchange.rest_url, ctx.timing.request_timeout).with_session(&creds),
     );
     drop(creds);
-
-    let mut status = AccountStatus {
-        account_id: id,
-        name: account.name.clone(),
-        state: "starting".into(),
-        pauses: Vec::new(),
-        volume_today: Decimal::ZERO,
-        target: settings.daily_target_usdt,
-        cycles_today: 0,
-        stream_up: false,
-        failure: None,
-        updated_at_ms: ctx.clock.now_ms(),
-    };
     publish(&board, status.clone());
 
     // The token first: public data, asked before the account is claimed.
@@ -213,6 +214,7 @@ pub async fn run(
         rate_limited_until: 0,
         balance_recheck_at: 0,
         killed: false,
+        next_probe: now + millis(ctx.timing.session_probe),
         flush_statuses: false,
         day,
         today,

@@ -16,6 +16,9 @@ impl Actor {
             self.new_day(now).await?;
         }
         let market = self.guards(now).await?;
+        if now >= self.next_probe {
+            self.probe_session(now).await?;
+        }
         if let State::Unknown { .. } = self.cycle.state
             && self.reconcile_due.is_some_and(|t| t <= now)
         {
@@ -158,5 +161,21 @@ impl Actor {
             .map(|a| a.spot.free)
             .unwrap_or_default();
         Ok(free >= payment)
+    }
+
+    /// B2: an idle account (at its target, or paused) sends nothing that would reveal an
+    /// expired session; a cheap probe on a timer does.
+    pub(super) async fn probe_session(&mut self, now: i64) -> Result<(), Failure> {
+        self.next_probe = now + millis(self.ctx.timing.session_probe);
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        if let Err(e) = self.rest.probe_session().await
+            && let Some(reason) = session_pause(&e)
+        {
+            self.event(Event::Pause(reason)).await?;
+        }
+        Ok(())
     }
 }

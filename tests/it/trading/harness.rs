@@ -30,6 +30,7 @@ pub fn fast_timing() -> Timing {
         sync_every: Duration::from_secs(3),
         price_stale: Duration::from_secs(30),
         ladder_step: Duration::from_millis(800),
+        session_probe: Duration::from_secs(1),
         balance_recheck: Duration::from_millis(500),
         volatility_window: Duration::from_secs(3),
         request_timeout: Duration::from_secs(3),

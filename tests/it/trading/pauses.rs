@@ -432,3 +432,25 @@ async fn missing_precision_pauses_and_a_resume_retries() {
     .await;
     h.stop_and_check().await;
 }
+
+/// An account resting at its target sends no orders, yet learns of an expired session: the
+/// session is probed on a timer (B2).
+#[actix_web::test]
+async fn an_idle_account_learns_of_an_expired_session() {
+    let h = Harness::new(214, &[settings("KOGE", "10", "20")], "1000").await;
+    h.start_trading().await;
+    let (a, sim_a) = h.accounts[0];
+    wait_for(&h, a, "reach its target", Duration::from_secs(30), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    h.sim
+        .state
+        .with(|s| s.engine.expire_session(sim_a))
+        .unwrap();
+    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "session_expired")
+    })
+    .await;
+    assert_eq!(h.events(a, "paused", Some("session_expired")), 1);
+}
