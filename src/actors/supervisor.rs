@@ -402,6 +402,7 @@ impl Supervisor {
         };
         if let Some(s) = b.get_mut(&id) {
             s.state = "failed".into();
+            s.phase = "failed".into();
             s.failure = Some(reason.to_owned());
         } else {
             b.insert(
@@ -410,6 +411,8 @@ impl Supervisor {
                     account_id: id,
                     name: String::new(),
                     state: "failed".into(),
+                    phase: "failed".into(),
+                    pause_reason: None,
                     pauses: Vec::new(),
                     volume_today: Default::default(),
                     target: Default::default(),

@@ -112,7 +112,13 @@ pub enum Failure {
 pub struct AccountStatus {
     pub account_id: i64,
     pub name: String,
+    /// One of `idle`, `trading`, `paused`, `done_for_today`, `stopped`, `failed`.
     pub state: String,
+    /// What the account is doing within its state: `starting`, `standby` (another instance
+    /// holds the lease), `reconciling`, or the cycle's state (`working`, `pending`, ...).
+    pub phase: String,
+    /// The first of the pause reasons, as a stable code.
+    pub pause_reason: Option<String>,
     pub pauses: Vec<String>,
     #[serde(with = "rust_decimal::serde::str")]
     pub volume_today: Decimal,
@@ -311,14 +317,24 @@ impl Actor {
     fn publish(&mut self) {
         let s = &mut self.status;
         s.state = if self.cycle.state == State::Stopped {
-            "stopped".into()
+            "stopped"
         } else if !self.cycle.pauses.is_empty() && !self.cycle.pair_may_be_live() {
-            "paused".into()
+            "paused"
         } else if !self.reconciled {
-            "reconciling".into()
+            "idle"
+        } else if self.cycle.state == State::DoneForToday {
+            "done_for_today"
         } else {
-            state_name(&self.cycle.state).into()
-        };
+            "trading"
+        }
+        .into();
+        s.phase = if self.reconciled {
+            state_name(&self.cycle.state)
+        } else {
+            "reconciling"
+        }
+        .into();
+        s.pause_reason = self.cycle.pauses.iter().next().map(|p| p.code().to_owned());
         s.pauses = self
             .cycle
             .pauses

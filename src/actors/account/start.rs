@@ -17,7 +17,9 @@ pub async fn run(
     let mut status = AccountStatus {
         account_id: id,
         name: account.name.clone(),
-        state: "starting".into(),
+        state: "idle".into(),
+        phase: "starting".into(),
+        pause_reason: None,
         pauses: Vec::new(),
         volume_today: Decimal::ZERO,
         target: Decimal::ZERO,
@@ -77,6 +79,8 @@ pub async fn run(
                     _ => PauseReason::UnknownToken,
                 };
                 status.state = "paused".into();
+                status.phase = "starting".into();
+                status.pause_reason = Some(reason.code().into());
                 status.pauses = vec![reason.code().into()];
                 publish(&board, status.clone());
                 if !e.is_transient() {
@@ -137,7 +141,8 @@ pub async fn run(
         match claimed {
             Ok(Some(l)) => break (l, started + ctx.timing.lease_ttl - ctx.timing.lease_margin),
             Ok(None) => {
-                status.state = "standby".into();
+                status.state = "idle".into();
+                status.phase = "standby".into();
                 publish(&board, status.clone());
             }
             Err(e) => warn!(log, "cannot claim the lease"; "error.message" => e.to_string()),

@@ -342,7 +342,7 @@ impl Harness {
             let ours_volume: Decimal = fills.iter().map(|f| f.quote_qty).sum();
             assert_eq!(ours_volume, volume, "account {daemon_id}: volume");
             lines.push(format!(
-                "account {daemon_id} (sim {sim_id}): {} orders, {} fills, volume {volume} USDT: store = ledger",
+                "account {daemon_id} (sim {sim_id}): {} orders, {} fills, {volume} USDT traded (buys and sells): store = ledger",
                 orders.len(),
                 sim_fills.len()
             ));

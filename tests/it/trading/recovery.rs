@@ -84,7 +84,7 @@ async fn the_kill_switch_leaves_nothing_open() {
     h.start_trading().await;
     let (id, sim_id) = h.accounts[0];
     h.wait_all("trade", Duration::from_secs(30), |s| {
-        s.state == "working" || s.cycles_today >= 2
+        s.phase == "working" || s.cycles_today >= 2
     })
     .await;
     assert!(!h.open_on_exchange().is_empty());
@@ -117,7 +117,7 @@ async fn halt_stops_every_account_and_leaves_nothing_open() {
     let h = Harness::new(106, &accounts, "100000").await;
     h.start_trading().await;
     h.wait_all("trade", Duration::from_secs(30), |s| {
-        s.state == "working" || s.cycles_today >= 1
+        s.phase == "working" || s.cycles_today >= 1
     })
     .await;
     let reports = h.sup.halt().await;
@@ -163,7 +163,7 @@ async fn an_instance_that_lost_its_lease_stops_sending() {
     // Within one renewal period the account notices; from then on nothing is sent.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if h.status(id).unwrap().state == "standby" {
+        if h.status(id).unwrap().phase == "standby" {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{:?}", h.status(id));
