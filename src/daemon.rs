@@ -88,6 +88,7 @@ pub async fn engine(
         log.clone(),
     );
     let ctx = Arc::new(Shared {
+        events: tokio::sync::broadcast::channel(1024).0,
         webhooks: Webhooks::new(store.clone(), log.clone()),
         governor: Governor::new(clock.clone(), config.daemon.egress_per_s),
         store,
@@ -123,7 +124,7 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     };
     let vault = open_vault(&config, &log)?;
     let accounts = store.run(store::accounts::list).await?;
-    let (supervisor, _ctx) = engine(
+    let (supervisor, ctx) = engine(
         &config,
         store,
         vault,
@@ -133,6 +134,18 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     )
     .await;
     supervisor.start_all().await?;
+    if config.api.token_hashes.is_empty() {
+        warn!(log, "no API token configured: every route but /healthz and /readyz answers 401";
+            fields::EVENT_ACTION => "api-start");
+    }
+    let api_state = actix_web::web::Data::new(crate::api::ApiState {
+        ctx,
+        sup: supervisor.clone(),
+        token_hashes: config.api.token_hashes.clone(),
+    });
+    let (addr, api) = crate::api::start(&config.api.listen, api_state)
+        .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
+    info!(log, "control API listening"; fields::EVENT_ACTION => "api-start", "url.full" => format!("http://{addr}"));
     info!(log, "ready"; fields::EVENT_ACTION => "daemon-ready", "trading.accounts" => accounts.len());
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -141,6 +154,7 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
         r = tokio::signal::ctrl_c() => { r?; "SIGINT" }
     };
     info!(log, "stopping"; fields::EVENT_ACTION => "daemon-stop", "process.signal" => signal);
+    api.stop(true).await;
     supervisor.shutdown(Duration::from_secs(20)).await;
     Ok(())
 }

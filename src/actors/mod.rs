@@ -107,8 +107,22 @@ impl Default for Timing {
     }
 }
 
+/// An account event as it is broadcast live (Server-Sent Events).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LiveEvent {
+    pub id: i64,
+    pub account: String,
+    pub kind: String,
+    pub level: String,
+    pub reason: Option<String>,
+    pub message: String,
+    pub at_ms: i64,
+}
+
 /// What every actor shares.
 pub struct Shared {
+    /// Every stored account event, live; receivers that fall behind skip (the rows remain).
+    pub events: tokio::sync::broadcast::Sender<LiveEvent>,
     pub store: Store,
     pub vault: Option<Vault>,
     pub cache: TokenCache,

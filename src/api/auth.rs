@@ -18,3 +18,28 @@ pub enum TokenError {
     #[error("hashing failed")]
     Hash,
 }
+
+/// Proof that the request carried an accepted bearer token; take it as a handler argument.
+pub struct Authorized;
+
+impl actix_web::FromRequest for Authorized {
+    type Error = super::error::ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let accepted = req
+            .app_data::<actix_web::web::Data<super::ApiState>>()
+            .zip(req.headers().get(actix_web::http::header::AUTHORIZATION))
+            .and_then(|(state, value)| {
+                let token = value.to_str().ok()?.strip_prefix("Bearer ")?.trim();
+                let presented = hash(token).ok()?;
+                // Every configured hash is compared, each in constant time.
+                let mut ok = false;
+                for h in &state.token_hashes {
+                    ok |= orion::util::secure_cmp(h.as_bytes(), presented.as_bytes()).is_ok();
+                }
+                ok.then_some(Authorized)
+            });
+        std::future::ready(accepted.ok_or(super::error::ApiError::Unauthorized))
+    }
+}

@@ -71,7 +71,7 @@ text_enum! {
     pub enum WebhookStatus { None = "none", Pending = "pending", Sent = "sent", Failed = "failed" }
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::accounts)]
 pub struct Account {
     pub id: i64,
@@ -168,7 +168,7 @@ pub struct TokenPrecision {
 }
 
 /// One OTO pair, from its intent to its close.
-#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::cycles)]
 pub struct Cycle {
     pub id: i64,
@@ -237,7 +237,7 @@ pub struct CycleProgress {
     pub fees_usdt: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::orders)]
 pub struct Order {
     pub id: i64,
@@ -280,7 +280,7 @@ pub struct NewOrder {
     pub updated_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::fills)]
 pub struct Fill {
     pub id: i64,
@@ -328,7 +328,7 @@ pub struct NewFill {
     pub recorded_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Queryable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::events)]
 pub struct Event {
     pub id: i64,

@@ -148,8 +148,15 @@ fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
     let db = TestDb::empty();
     let data = tempfile::tempdir().unwrap();
     let mut cmd = bin();
-    cmd.args(["serve", "--log-level", "debug", "--data-dir"])
-        .arg(data.path());
+    cmd.args([
+        "serve",
+        "--api-listen",
+        "127.0.0.1:0",
+        "--log-level",
+        "debug",
+        "--data-dir",
+    ])
+    .arg(data.path());
     // On SQLite, the default: a database file that does not exist yet, in the data directory.
     if backend() == Backend::Postgres {
         cmd.args(["--database-url", &db.url]);
@@ -219,7 +226,14 @@ fn serve_reopens_its_log_file_on_sighup() {
     let log = dir.path().join("alpha-oto.json");
     let rotated = dir.path().join("alpha-oto.json.1");
     let mut child = bin()
-        .args(["serve", "--database-url", &db.url, "--log-file"])
+        .args([
+            "serve",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+            "--log-file",
+        ])
         .arg(&log)
         .arg("--data-dir")
         .arg(dir.path())

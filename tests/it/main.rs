@@ -3,6 +3,7 @@
 //! suite once on each. Every test gets its own database, so tests run in parallel.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
 mod cache;
 mod cli;
 mod config;

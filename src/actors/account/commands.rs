@@ -56,6 +56,7 @@ impl Actor {
                     .await;
                 self.event(Event::Stop).await
             }
+            Command::Reload => Err(Failure::Reload),
             Command::Kill(reply) => {
                 let report = self.kill(now).await;
                 let _ = reply.send(report);

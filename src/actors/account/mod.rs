@@ -65,6 +65,8 @@ pub enum Command {
     Stop,
     /// Block new orders, cancel everything, check that nothing is left open (B8).
     Kill(oneshot::Sender<KillReport>),
+    /// The settings or credentials changed: start again from the store.
+    Reload,
 }
 
 /// What a kill found.

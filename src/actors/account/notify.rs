@@ -81,6 +81,15 @@ pub(super) async fn notify_raw(
         .await
     {
         Ok(row) => {
+            let _ = ctx.events.send(crate::actors::LiveEvent {
+                id: row.id,
+                account: account.name.clone(),
+                kind: row.kind.clone(),
+                level: row.level.as_str().to_owned(),
+                reason: row.reason.clone(),
+                message: row.message.clone(),
+                at_ms: row.created_at_ms,
+            });
             if let Some(url) = webhook {
                 ctx.webhooks.post(url.to_owned(), row.id, data);
             }

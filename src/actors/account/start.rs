@@ -106,7 +106,9 @@ pub async fn run(
                         m = rx.recv() => match m {
                             None | Some(AccountMsg::Shutdown) => return Ok(()),
                             // The operator may have fixed the configuration: read it again.
-                            Some(AccountMsg::Command(Command::Resume)) => return Err(Failure::Reload),
+                            Some(AccountMsg::Command(Command::Resume | Command::Reload)) => {
+                                return Err(Failure::Reload);
+                            }
                             Some(AccountMsg::Command(c @ (Command::Start | Command::Stop | Command::Pause))) => {
                                 // Written down; the account acts on it once its token is known.
                                 let (state, reason) = match c {
@@ -155,6 +157,7 @@ pub async fn run(
                 m = rx.recv() => match m {
                     None | Some(AccountMsg::Shutdown) => return Ok(()),
                     Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
+                    Some(AccountMsg::Command(Command::Reload)) => return Err(Failure::Reload),
                     Some(AccountMsg::Command(Command::Kill(reply))) => {
                         let _ = reply.send(KillReport { account: account.name.clone(), open_left: 0, error: Some("another instance owns the account".into()) });
                     }

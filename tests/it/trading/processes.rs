@@ -29,6 +29,8 @@ fn spawn_daemon(w: &World, instance: &str, log: &Path) -> Child {
         .env("ALPHA_OTO__DAEMON__LEASE_TTL_S", "5")
         .args([
             "serve",
+            "--api-listen",
+            "127.0.0.1:0",
             "--log-level",
             "debug",
             "--database-url",

@@ -1,0 +1,514 @@
+//! `/api/v1/accounts...` and `/api/v1/halt`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::ApiState;
+use super::auth::Authorized;
+use super::error::ApiError;
+use crate::actors::account::{AccountStatus, Command};
+use crate::domain::plan::{self, Progress};
+use crate::domain::settings::AccountSettings;
+use crate::exchange::rest::RestClient;
+use crate::store::models::{Account, AccountState, Page};
+use crate::store::{self, StoreError};
+use crate::vault::Credentials;
+
+/// An account as the API shows it. Credentials are never part of it.
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub name: String,
+    pub token: String,
+    pub chain: Option<String>,
+    pub state: String,
+    pub phase: String,
+    pub pause_reason: Option<String>,
+    pub pauses: Vec<String>,
+    pub progress: Progress,
+    pub stream_up: bool,
+    pub failure: Option<String>,
+    pub has_credentials: bool,
+    pub settings: AccountSettings,
+}
+
+/// Names: 1 to 64 of `A-Z a-z 0-9 _ - .`, starting with a letter or digit.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidName(
+            "use 1 to 64 of A-Z a-z 0-9 _ - . starting with a letter or digit".into(),
+        ))
+    }
+}
+
+async fn find(state: &ApiState, name: &str) -> Result<Account, ApiError> {
+    check_name(name).map_err(|_| ApiError::AccountNotFound(name.to_owned()))?;
+    let n = name.to_owned();
+    state
+        .ctx
+        .store
+        .run(move |c| store::accounts::find_by_name(c, &n))
+        .await?
+        .ok_or_else(|| ApiError::AccountNotFound(name.to_owned()))
+}
+
+fn settings_from(value: Value) -> Result<AccountSettings, ApiError> {
+    let s: AccountSettings = serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        // serde names the field in its message ("unknown field `x`", "missing field `y`").
+        let field = msg
+            .split('`')
+            .nth(1)
+            .map(str::to_owned)
+            .unwrap_or_else(|| "body".into());
+        ApiError::InvalidField { field, reason: msg }
+    })?;
+    s.validate().map_err(|e| ApiError::InvalidField {
+        field: e.field.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(s)
+}
+
+async fn view(state: &ApiState, account: Account) -> Result<AccountView, ApiError> {
+    let id = account.id;
+    let (row, has_credentials) = state
+        .ctx
+        .store
+        .run(move |c| {
+            Ok((
+                store::configs::get(c, id)?,
+                store::credentials::get(c, id)?.is_some(),
+            ))
+        })
+        .await?;
+    let settings = row
+        .as_ref()
+        .map(store::configs::from_row)
+        .transpose()
+        .map_err(|_| ApiError::Internal)?
+        .ok_or(ApiError::Internal)?;
+    let live: Option<AccountStatus> = state.sup.status(id);
+    let (st, phase, pause_reason, pauses, volume, cycles, stream_up, failure) = match live {
+        Some(s) => (
+            s.state,
+            s.phase,
+            s.pause_reason,
+            s.pauses,
+            s.volume_today,
+            s.cycles_today,
+            s.stream_up,
+            s.failure,
+        ),
+        None => (
+            account.state.as_str().to_owned(),
+            "not_running".to_owned(),
+            account.pause_reason.clone(),
+            account.pause_reason.iter().cloned().collect(),
+            Decimal::ZERO,
+            0,
+            false,
+            None,
+        ),
+    };
+    // A pair buys about `order_usdt`: the unit of the remaining-cycles estimate (R4).
+    let progress = plan::progress(
+        volume,
+        settings.daily_target_usdt,
+        settings.order_usdt,
+        cycles,
+    );
+    Ok(AccountView {
+        name: account.name,
+        token: settings.token.clone(),
+        chain: settings.chain.clone(),
+        state: st,
+        phase,
+        pause_reason,
+        pauses,
+        progress,
+        stream_up,
+        failure,
+        has_credentials,
+        settings,
+    })
+}
+
+pub async fn list(_: Authorized, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let accounts = state.ctx.store.run(store::accounts::list).await?;
+    let mut out = Vec::with_capacity(accounts.len());
+    for a in accounts {
+        out.push(view(&state, a).await?);
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+pub async fn create(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let Value::Object(mut fields) = body.into_inner() else {
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let name = match fields.remove("name") {
+        Some(Value::String(n)) => n,
+        Some(_) => {
+            return Err(ApiError::InvalidField {
+                field: "name".into(),
+                reason: "must be a string".into(),
+            });
+        }
+        None => {
+            return Err(ApiError::InvalidField {
+                field: "name".into(),
+                reason: "is required".into(),
+            });
+        }
+    };
+    check_name(&name)?;
+    let settings = settings_from(Value::Object(fields))?;
+    let now = state.ctx.clock.now_ms();
+    let n = name.clone();
+    let created = state
+        .ctx
+        .store
+        .run(move |c| {
+            let account = store::accounts::create(c, &n, now)?;
+            store::configs::upsert(c, &store::configs::to_row(&settings, account.id, now))?;
+            Ok(account)
+        })
+        .await;
+    let account = match created {
+        Ok(a) => a,
+        Err(StoreError::Conflict(_)) => return Err(ApiError::NameTaken(name)),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(HttpResponse::Created().json(view(&state, account).await?))
+}
+
+pub async fn show(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let account = find(&state, &name).await?;
+    Ok(HttpResponse::Ok().json(view(&state, account).await?))
+}
+
+/// Changes some settings: the body holds the keys to change; the result is validated whole.
+pub async fn update_config(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let account = find(&state, &name).await?;
+    let Value::Object(changes) = body.into_inner() else {
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    let id = account.id;
+    let row = state
+        .ctx
+        .store
+        .run(move |c| store::configs::get(c, id))
+        .await?
+        .ok_or(ApiError::Internal)?;
+    let current = store::configs::from_row(&row).map_err(|_| ApiError::Internal)?;
+    let mut merged: Map<String, Value> = match serde_json::to_value(&current) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(ApiError::Internal),
+    };
+    for (k, v) in changes {
+        merged.insert(k, v);
+    }
+    let settings = settings_from(Value::Object(merged))?;
+    let now = state.ctx.clock.now_ms();
+    state
+        .ctx
+        .store
+        .run(move |c| store::configs::upsert(c, &store::configs::to_row(&settings, id, now)))
+        .await?;
+    // A running account starts again from the store with its new settings.
+    if state.sup.status(id).is_some() {
+        let _ = state.sup.command(id, Command::Reload).await;
+    }
+    Ok(HttpResponse::Ok().json(view(&state, account).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsBody {
+    headers: BTreeMap<String, String>,
+    cookies: String,
+}
+
+/// Stores credentials, from JSON `{"headers":{..},"cookies":".."}` or a "Copy as cURL" text.
+/// Write-only: no route ever answers them.
+pub async fn put_credentials(
+    _: Authorized,
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if body.len() > super::BODY_LIMIT {
+        return Err(ApiError::PayloadTooLarge(super::BODY_LIMIT));
+    }
+    let account = find(&state, &name).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::InvalidBody("the body is not UTF-8".into()))?;
+    let is_json = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let (headers, cookies) = if is_json || text.trim_start().starts_with('{') {
+        let b: CredentialsBody = serde_json::from_str(text)
+            .map_err(|e| ApiError::InvalidBody(format!("credentials: {e}")))?;
+        (b.headers, b.cookies)
+    } else {
+        let p = super::curl::parse(text).map_err(|e| ApiError::InvalidField {
+            field: "curl".into(),
+            reason: e,
+        })?;
+        (p.headers, p.cookies)
+    };
+    let creds = Credentials::new(
+        headers
+            .into_iter()
+            .map(|(k, v)| (k, SecretString::from(v)))
+            .collect(),
+        SecretString::from(cookies),
+    )
+    .map_err(|e| ApiError::InvalidField {
+        field: "headers".into(),
+        reason: e.to_string(),
+    })?;
+    if state.ctx.vault.is_none() {
+        return Err(ApiError::NoMasterKey);
+    }
+    let (id, now, ctx) = (account.id, state.ctx.clock.now_ms(), state.ctx.clone());
+    state
+        .ctx
+        .store
+        .run(move |c| {
+            Ok(match &ctx.vault {
+                Some(v) => v.put(c, id, &creds, now).map_err(|e| e.to_string()),
+                None => Err("no master key".into()),
+            })
+        })
+        .await?
+        .map_err(|_| ApiError::Internal)?;
+    if state.sup.status(id).is_some() {
+        let _ = state.sup.command(id, Command::Reload).await;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `start`, `pause`, `resume`, `stop` or `kill`.
+pub async fn action(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, action) = path.into_inner();
+    let account = find(&state, &name).await?;
+    let id = account.id;
+    let now = state.ctx.clock.now_ms();
+    let gone = |_| ApiError::Unavailable("the supervisor has stopped".into());
+    match action.as_str() {
+        "start" => {
+            state
+                .ctx
+                .store
+                .run(move |c| store::accounts::set_state(c, id, AccountState::Trading, None, now))
+                .await?;
+            state.sup.start(id).await.map_err(gone)?;
+        }
+        "pause" => state.sup.command(id, Command::Pause).await.map_err(gone)?,
+        "resume" => state.sup.command(id, Command::Resume).await.map_err(gone)?,
+        "stop" => state.sup.command(id, Command::Stop).await.map_err(gone)?,
+        "kill" => {
+            if state.sup.status(id).is_none() {
+                return Err(ApiError::NotRunning(name));
+            }
+            let report = state
+                .sup
+                .kill(id)
+                .await
+                .map_err(|_| ApiError::NotRunning(name))?;
+            return Ok(HttpResponse::Ok().json(report));
+        }
+        _ => return Err(ApiError::NotFound(format!("no action {action:?}"))),
+    }
+    Ok(HttpResponse::Accepted()
+        .json(serde_json::json!({ "account": account.name, "action": action })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+impl PageQuery {
+    fn page(&self) -> Page {
+        Page {
+            before_id: self.before,
+            limit: self.limit.unwrap_or(100),
+        }
+    }
+}
+
+macro_rules! listing {
+    ($fn_name:ident, $query:path) => {
+        pub async fn $fn_name(
+            _: Authorized,
+            state: web::Data<ApiState>,
+            name: web::Path<String>,
+            q: web::Query<PageQuery>,
+        ) -> Result<HttpResponse, ApiError> {
+            let account = find(&state, &name).await?;
+            let (id, page) = (account.id, q.page());
+            let rows = state.ctx.store.run(move |c| $query(c, id, page)).await?;
+            Ok(HttpResponse::Ok().json(rows))
+        }
+    };
+}
+
+listing!(orders, store::orders::list);
+listing!(cycles, store::cycles::list);
+listing!(fills, store::fills::list);
+
+pub async fn events(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let account = find(&state, &name).await?;
+    let (id, page) = (account.id, q.page());
+    let rows = state
+        .ctx
+        .store
+        .run(move |c| store::events::list(c, Some(id), page))
+        .await?;
+    Ok(HttpResponse::Ok().json(rows))
+}
+
+#[derive(Debug, Serialize)]
+struct Balance {
+    asset: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    free: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    locked: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    total: Decimal,
+}
+
+/// R2: available, frozen and total of USDT and the account's token, asked of the exchange.
+pub async fn balance(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let account = find(&state, &name).await?;
+    let id = account.id;
+    let ctx = state.ctx.clone();
+    let (creds, row) = state
+        .ctx
+        .store
+        .run(move |c| {
+            let creds = match &ctx.vault {
+                Some(v) => v.get(c, id).map_err(|e| e.to_string()),
+                None => Err("no master key".into()),
+            };
+            Ok((creds, store::configs::get(c, id)?))
+        })
+        .await?;
+    let creds =
+        creds
+            .map_err(|_| ApiError::NoMasterKey)?
+            .ok_or_else(|| ApiError::InvalidField {
+                field: "credentials".into(),
+                reason: "the account has no credentials".into(),
+            })?;
+    let token = row
+        .as_ref()
+        .map(store::configs::from_row)
+        .transpose()
+        .map_err(|_| ApiError::Internal)?
+        .map(|s| s.token)
+        .unwrap_or_default();
+    let rest = RestClient::new(
+        &state.ctx.exchange.rest_url,
+        state.ctx.timing.request_timeout,
+    )
+    .with_session(&creds);
+    drop(creds);
+    let assets = rest
+        .wallet_assets()
+        .await
+        .map_err(|e| ApiError::Exchange(e.kind().to_owned()))?;
+    let wallet = rest
+        .alpha_wallet()
+        .await
+        .map_err(|e| ApiError::Exchange(e.kind().to_owned()))?;
+    let mut out = Vec::new();
+    if let Some(u) = assets.iter().find(|a| a.asset.eq_ignore_ascii_case("USDT")) {
+        out.push(Balance {
+            asset: "USDT".into(),
+            free: u.spot.free,
+            locked: u.spot.locked + u.spot.freeze,
+            total: u.spot.free + u.spot.locked + u.spot.freeze,
+        });
+    }
+    for t in wallet
+        .list
+        .iter()
+        .filter(|t| t.symbol.eq_ignore_ascii_case(&token))
+    {
+        out.push(Balance {
+            asset: t.symbol.clone(),
+            free: t.free,
+            locked: t.locked + t.freeze,
+            total: t.free + t.locked + t.freeze,
+        });
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// The global kill switch (B8).
+pub async fn halt(_: Authorized, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let reports: Vec<_> = state
+        .sup
+        .halt()
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    let open_left: usize = reports.iter().map(|r| r.open_left).sum();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "accounts": reports, "open_left": open_left })))
+}

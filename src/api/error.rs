@@ -1,0 +1,146 @@
+//! The API's one error type. Every failure a client can see has a stable `code` from the table
+//! below, an HTTP status, and a `application/problem+json` body (RFC 9457) naming what was
+//! wrong. Internal details (database messages) are logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Every error code the API answers with: (code, HTTP status, title).
+pub const CODES: &[(&str, u16, &str)] = &[
+    ("unauthorized", 401, "A valid bearer token is required"),
+    ("not_found", 404, "No such resource"),
+    ("account_not_found", 404, "No such account"),
+    (
+        "invalid_body",
+        400,
+        "The body is not valid JSON of the expected shape",
+    ),
+    ("invalid_field", 422, "A field has an unacceptable value"),
+    ("invalid_name", 422, "The account name is not acceptable"),
+    ("payload_too_large", 413, "The body is too large"),
+    ("name_taken", 409, "An account with this name exists"),
+    ("not_running", 409, "The account is not running"),
+    (
+        "no_master_key",
+        503,
+        "No master key is configured: credentials cannot be stored or read",
+    ),
+    (
+        "exchange_error",
+        502,
+        "The exchange did not answer as expected",
+    ),
+    ("unavailable", 503, "A dependency is unavailable"),
+    ("internal", 500, "Internal error"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("account {0:?} does not exist")]
+    AccountNotFound(String),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("an account named {0:?} exists")]
+    NameTaken(String),
+    #[error("account {0:?} is not running")]
+    NotRunning(String),
+    #[error("no master key is configured")]
+    NoMasterKey,
+    #[error("the exchange: {0}")]
+    Exchange(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// The detail is logged by the caller; the client sees only the code.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::AccountNotFound(_) => "account_not_found",
+            ApiError::InvalidBody(_) => "invalid_body",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::InvalidName(_) => "invalid_name",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::NameTaken(_) => "name_taken",
+            ApiError::NotRunning(_) => "not_running",
+            ApiError::NoMasterKey => "no_master_key",
+            ApiError::Exchange(_) => "exchange_error",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn entry(&self) -> (u16, &'static str) {
+        let code = self.code();
+        CODES
+            .iter()
+            .find(|(c, _, _)| *c == code)
+            .map(|(_, s, t)| (*s, *t))
+            .unwrap_or((500, "Internal error"))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.entry().0).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, title) = self.entry();
+        let problem = Problem {
+            kind: format!("https://alpha-oto.invalid/problems/{}", self.code()),
+            title,
+            status,
+            detail: self.to_string(),
+            code: self.code(),
+            field: match self {
+                ApiError::InvalidField { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+        };
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type("application/problem+json");
+        if matches!(self, ApiError::Unauthorized) {
+            res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        res.json(problem)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable(_) => {
+                ApiError::Unavailable("the database is unavailable".into())
+            }
+            _ => ApiError::Internal,
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! The control API over real sockets, on an engine trading against the simulator.
+
+use std::time::Duration;
+
+use actix_web::web;
+use alpha_oto::api::{self, ApiState};
+use alpha_oto::sim::server::SimHandle;
+use serde_json::{Value, json};
+
+use crate::support::TestDb;
+use crate::trading::harness;
+
+const TOKEN: &str = "test-token-0123456789";
+
+struct Api {
+    base: String,
+    sim: SimHandle,
+    _db: TestDb,
+    _server: actix_web::dev::ServerHandle,
+}
+
+/// A simulator, an empty database, an engine and the API on port 0.
+async fn api() -> Api {
+    let sim = harness::sim(501).await;
+    let db = TestDb::migrated();
+    let vault = harness::vault_of(&alpha_oto::vault::generate_key_line(chrono::Utc::now()));
+    let (sup, ctx) = alpha_oto::daemon::engine(
+        &harness::config(&sim, "api-test"),
+        db.store.clone(),
+        Some(vault),
+        harness::logger(),
+        harness::fast_timing(),
+        alpha_oto::actors::Clock::default(),
+    )
+    .await;
+    let state = web::Data::new(ApiState {
+        ctx,
+        sup,
+        token_hashes: vec![api::auth::hash(TOKEN).unwrap()],
+    });
+    let (addr, server) = api::start("127.0.0.1:0", state).unwrap();
+    Api {
+        base: format!("http://{addr}"),
+        sim,
+        _db: db,
+        _server: server,
+    }
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Body>,
+    ) -> (u16, String, Value) {
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .finish();
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "POST" => client.post(url),
+            "PUT" => client.put(url),
+            "PATCH" => client.patch(url),
+            "DELETE" => client.delete(url),
+            _ => client.get(url),
+        };
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let mut res = match body {
+            Some(Body::Json(v)) => req.send_json(&v).await.unwrap(),
+            Some(Body::Text(t, ct)) => req.content_type(ct).send_body(t).await.unwrap(),
+            None => req.send().await.unwrap(),
+        };
+        let ct = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = res.body().limit(1 << 24).await.unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (
+            res.status().as_u16(),
+            ct,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn ok(&self, method: &str, path: &str, body: Option<Body>) -> (u16, Value) {
+        let (s, _, v) = self.call(method, path, Some(TOKEN), body).await;
+        (s, v)
+    }
+
+    /// Creates an account over the API with the simulator's credentials for a new funded
+    /// account; returns the simulator's id.
+    async fn account(&self, name: &str, token: &str, target: &str) -> u64 {
+        let mut body = serde_json::to_value(harness::settings(token, "10", target)).unwrap();
+        body["name"] = json!(name);
+        let (s, v) = self
+            .ok("POST", "/api/v1/accounts", Some(Body::Json(body)))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        let creds = self
+            .sim
+            .state
+            .with(|st| st.engine.create_account("100000".parse().unwrap()));
+        let (s, v) = self
+            .ok(
+                "PUT",
+                &format!("/api/v1/accounts/{name}/credentials"),
+                Some(Body::Json(
+                    json!({"headers": creds.headers, "cookies": creds.cookies}),
+                )),
+            )
+            .await;
+        assert_eq!(s, 204, "{v}");
+        creds.id
+    }
+
+    async fn wait_state(&self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, v) = self
+                .ok("GET", &format!("/api/v1/accounts/{name}"), None)
+                .await;
+            if pred(&v) {
+                return v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+enum Body {
+    Json(Value),
+    Text(String, &'static str),
+}
+
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/accounts"),
+    ("POST", "/api/v1/accounts"),
+    ("GET", "/api/v1/accounts/a1"),
+    ("PATCH", "/api/v1/accounts/a1/config"),
+    ("PUT", "/api/v1/accounts/a1/credentials"),
+    ("POST", "/api/v1/accounts/a1/start"),
+    ("POST", "/api/v1/accounts/a1/pause"),
+    ("POST", "/api/v1/accounts/a1/resume"),
+    ("POST", "/api/v1/accounts/a1/stop"),
+    ("POST", "/api/v1/accounts/a1/kill"),
+    ("GET", "/api/v1/accounts/a1/orders"),
+    ("GET", "/api/v1/accounts/a1/cycles"),
+    ("GET", "/api/v1/accounts/a1/fills"),
+    ("GET", "/api/v1/accounts/a1/events"),
+    ("GET", "/api/v1/accounts/a1/balance"),
+    ("POST", "/api/v1/halt"),
+    ("GET", "/api/v1/events/stream"),
+];
+
+#[actix_web::test]
+async fn every_route_needs_a_token_but_health() {
+    let a = api().await;
+    for (m, p) in ROUTES {
+        for token in [None, Some("wrong-token-0123456789"), Some("short")] {
+            let (s, ct, v) = a.call(m, p, token, None).await;
+            assert_eq!(s, 401, "{m} {p} with {token:?}: {v}");
+            assert!(ct.starts_with("application/problem+json"), "{m} {p}: {ct}");
+            assert_eq!(v["code"], "unauthorized");
+        }
+    }
+    for p in ["/healthz", "/readyz"] {
+        let (s, _, v) = a.call("GET", p, None, None).await;
+        assert_eq!(s, 200, "{p}: {v}");
+    }
+}
+
+/// Every action has its effect on a running account; the listings show what it did.
+#[actix_web::test]
+async fn accounts_are_created_started_paused_resumed_stopped_and_killed_over_the_api() {
+    let a = api().await;
+    let sim_id = a.account("a1", "KOGE", "100000").await;
+    let (s, v) = a.ok("GET", "/api/v1/accounts/a1", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        (v["state"].as_str(), v["token"].as_str()),
+        (Some("stopped"), Some("KOGE")),
+        "{v}"
+    );
+    assert_eq!(v["has_credentials"], true);
+
+    assert_eq!(a.ok("POST", "/api/v1/accounts/a1/start", None).await.0, 202);
+    let v = a
+        .wait_state("a1", |v| {
+            v["state"] == "trading" && v["progress"]["cycles_done"].as_u64() >= Some(2)
+        })
+        .await;
+    assert!(
+        v["progress"]["volume_today"]
+            .as_str()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(v["progress"]["target"], "100000");
+
+    assert_eq!(a.ok("POST", "/api/v1/accounts/a1/pause", None).await.0, 202);
+    a.wait_state("a1", |v| {
+        v["state"] == "paused" && v["pause_reason"] == "operator"
+    })
+    .await;
+    assert_eq!(
+        a.ok("POST", "/api/v1/accounts/a1/resume", None).await.0,
+        202
+    );
+    a.wait_state("a1", |v| v["state"] == "trading").await;
+
+    for listing in ["orders", "cycles", "fills", "events"] {
+        let (s, v) = a
+            .ok(
+                "GET",
+                &format!("/api/v1/accounts/a1/{listing}?limit=5"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{listing}: {v}");
+        let rows = v.as_array().unwrap();
+        assert!(!rows.is_empty() && rows.len() <= 5, "{listing}: {v}");
+    }
+    let (s, v) = a.ok("GET", "/api/v1/accounts/a1/balance", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v[0]["asset"], "USDT");
+
+    let (s, v) = a.ok("POST", "/api/v1/accounts/a1/kill", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["open_left"], 0);
+    a.wait_state("a1", |v| v["state"] == "stopped").await;
+    let open = a.sim.state.with(|s| {
+        s.engine
+            .orders
+            .values()
+            .filter(|o| o.account == sim_id && !o.status.is_final())
+            .count()
+    });
+    assert_eq!(open, 0);
+
+    // Start again, then stop: the live pair ends and nothing new is placed.
+    assert_eq!(a.ok("POST", "/api/v1/accounts/a1/start", None).await.0, 202);
+    a.wait_state("a1", |v| v["state"] == "trading").await;
+    assert_eq!(a.ok("POST", "/api/v1/accounts/a1/stop", None).await.0, 202);
+    a.wait_state("a1", |v| v["state"] == "stopped").await;
+
+    let (s, v) = a.ok("POST", "/api/v1/halt", None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["open_left"], 0);
+    let (s, v) = a.ok("GET", "/api/v1/accounts", None).await;
+    assert_eq!((s, v.as_array().unwrap().len()), (200, 1));
+}
+
+/// A config change is validated whole and takes effect on the running account.
+#[actix_web::test]
+async fn config_changes_are_validated_and_applied() {
+    let a = api().await;
+    a.account("c1", "NEX", "100000").await;
+    let (s, v) = a
+        .ok(
+            "PATCH",
+            "/api/v1/accounts/c1/config",
+            Some(Body::Json(json!({"order_timeout_s": 1}))),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["field"], "order_timeout_s");
+    let (s, v) = a
+        .ok(
+            "PATCH",
+            "/api/v1/accounts/c1/config",
+            Some(Body::Json(json!({"daily_target_usdt": "20"}))),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["settings"]["daily_target_usdt"], "20");
+    a.ok("POST", "/api/v1/accounts/c1/start", None).await;
+    a.wait_state("c1", |v| v["state"] == "done_for_today").await;
+}
+
+/// The SSE stream delivers an event within 1 s of its cause.
+#[actix_web::test]
+async fn events_stream_live() {
+    let a = api().await;
+    a.account("s1", "KOGE", "100000").await;
+    a.ok("POST", "/api/v1/accounts/s1/start", None).await;
+    a.wait_state("s1", |v| v["state"] == "trading").await;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let mut res = client
+        .get(format!("{}/api/v1/events/stream", a.base))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "text/event-stream"
+    );
+    let cause = tokio::time::Instant::now();
+    a.ok("POST", "/api/v1/accounts/s1/pause", None).await;
+    use futures_util::StreamExt;
+    let mut seen = String::new();
+    while let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_secs(1), res.next()).await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if seen.contains("event: paused") {
+            break;
+        }
+    }
+    assert!(
+        seen.contains("event: paused") && seen.contains("\"reason\":\"operator\""),
+        "{seen}"
+    );
+    assert!(
+        cause.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        cause.elapsed()
+    );
+}
+
+/// Bad input of every kind is a 4xx problem that names what is wrong; never a 5xx.
+#[actix_web::test]
+async fn bad_input_is_a_clear_4xx_never_a_5xx() {
+    let a = api().await;
+    a.account("b1", "KOGE", "100").await;
+    let long = "x".repeat(10_000);
+    let huge = "y".repeat(200_000);
+    let valid = serde_json::to_value(harness::settings("KOGE", "10", "100")).unwrap();
+    let with = |k: &str, v: Value| {
+        let mut b = valid.clone();
+        b[k] = v;
+        b["name"] = json!("b2");
+        b
+    };
+    let cases: Vec<(&str, String, Option<Body>, u16)> = vec![
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Text("{not json".into(), "application/json")),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Text(huge.clone(), "application/json")),
+            413,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json(json!([1, 2]))),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json(with("order_usdt", json!(10)))),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json(with("order_usdt", json!("-5")))),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json(with("surprise", json!(1)))),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json(with(
+                "buy_offset",
+                json!({"mode": "lots", "value": "1"}),
+            ))),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json({
+                let mut b = valid.clone();
+                b["name"] = json!("../etc");
+                b
+            })),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json({
+                let mut b = valid.clone();
+                b["name"] = json!("名字");
+                b
+            })),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json({
+                let mut b = valid.clone();
+                b["name"] = json!(long.clone());
+                b
+            })),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json({
+                let mut b = valid.clone();
+                b["name"] = json!(7);
+                b
+            })),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/accounts".into(),
+            Some(Body::Json({
+                let mut b = valid.clone();
+                b["name"] = json!("b1");
+                b
+            })),
+            409,
+        ),
+        ("GET", "/api/v1/accounts/..%2F..%2Fetc".into(), None, 404),
+        ("GET", format!("/api/v1/accounts/{long}"), None, 404),
+        ("GET", "/api/v1/accounts/%E5%90%8D".into(), None, 404),
+        (
+            "GET",
+            "/api/v1/accounts/b1/orders?limit=abc".into(),
+            None,
+            400,
+        ),
+        ("GET", "/api/v1/accounts/b1/orders?evil=1".into(), None, 400),
+        ("POST", "/api/v1/accounts/b1/explode".into(), None, 404),
+        (
+            "PATCH",
+            "/api/v1/accounts/b1/config".into(),
+            Some(Body::Json(json!({"volatility_pct": "-1"}))),
+            422,
+        ),
+        (
+            "PATCH",
+            "/api/v1/accounts/b1/config".into(),
+            Some(Body::Json(json!("text"))),
+            400,
+        ),
+        (
+            "PUT",
+            "/api/v1/accounts/b1/credentials".into(),
+            Some(Body::Text(
+                "{\"headers\":{},\"cookies\":1}".into(),
+                "application/json",
+            )),
+            400,
+        ),
+        (
+            "PUT",
+            "/api/v1/accounts/b1/credentials".into(),
+            Some(Body::Text(
+                "curl 'https://x' -H 'a: b'".into(),
+                "text/plain",
+            )),
+            422,
+        ),
+        (
+            "PUT",
+            "/api/v1/accounts/b1/credentials".into(),
+            Some(Body::Text(huge, "text/plain")),
+            413,
+        ),
+        ("GET", "/api/v1/nothing".into(), None, 404),
+    ];
+    for (m, p, body, want) in cases {
+        let shown = p.chars().take(60).collect::<String>();
+        let (s, ct, v) = a.call(m, &p, Some(TOKEN), body).await;
+        assert_eq!(s, want, "{m} {shown}: {v}");
+        assert!(
+            ct.starts_with("application/problem+json"),
+            "{m} {shown}: {ct}"
+        );
+        assert!(
+            v["code"].is_string() && v["detail"].is_string(),
+            "{m} {shown}: {v}"
+        );
+    }
+}
+
+/// Credentials are write-only: a canary cookie never comes back in any answer.
+#[actix_web::test]
+async fn credentials_from_curl_are_stored_and_never_shown() {
+    let a = api().await;
+    let mut body = serde_json::to_value(harness::settings("KOGE", "10", "100000")).unwrap();
+    body["name"] = json!("k1");
+    assert_eq!(
+        a.ok("POST", "/api/v1/accounts", Some(Body::Json(body)))
+            .await
+            .0,
+        201
+    );
+    let creds = a
+        .sim
+        .state
+        .with(|st| st.engine.create_account("1000".parse().unwrap()));
+    let mut curl = String::from(
+        "curl 'https://www.binance.com/bapi/x' \\\n  -H ':authority: www.binance.com'",
+    );
+    for (k, v) in &creds.headers {
+        curl.push_str(&format!(" \\\n  -H '{k}: {v}'"));
+    }
+    curl.push_str(&format!(
+        " \\\n  -b '{}; canary=CANARY-7f3e9a'",
+        creds.cookies
+    ));
+    let (s, _, v) = a
+        .call(
+            "PUT",
+            "/api/v1/accounts/k1/credentials",
+            Some(TOKEN),
+            Some(Body::Text(curl, "text/plain")),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    a.ok("POST", "/api/v1/accounts/k1/start", None).await;
+    a.wait_state("k1", |v| v["progress"]["cycles_done"].as_u64() >= Some(1))
+        .await;
+    for (m, p) in ROUTES
+        .iter()
+        .filter(|(m, p)| *m == "GET" && !p.ends_with("stream"))
+    {
+        let p = p.replace("a1", "k1");
+        let (_, _, v) = a.call(m, &p, Some(TOKEN), None).await;
+        assert!(
+            !v.to_string().contains("CANARY-7f3e9a"),
+            "{p} shows the cookie"
+        );
+        assert!(
+            !v.to_string().contains(&creds.headers["csrftoken"]),
+            "{p} shows a header"
+        );
+    }
+}
