@@ -4,8 +4,10 @@
 pub mod actors;
 pub mod api;
 pub mod cache;
+pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod domain;
 pub mod exchange;
 pub mod sim;

@@ -82,6 +82,10 @@ enum Command {
     /// trading). It answers the exchange's REST paths at http://ADDR/bapi/..., its streams at
     /// ws://ADDR/w3w/wsa/stream and ws://ADDR/w3w/stream, and an admin surface under /sim/.
     Sim(SimArgs),
+    /// Try it: the simulator and the daemon in one process on a temporary SQLite database.
+    /// A few accounts trade to small targets with a progress bar each, then a summary table
+    /// and a check of the store against the simulator's ledger. Needs nothing installed.
+    Demo(DemoArgs),
     /// Print the value to put in [api] token_hashes for a bearer token.
     HashToken {
         /// The token clients will send as `Authorization: Bearer <TOKEN>`.
@@ -123,6 +127,26 @@ struct SimArgs {
     /// mulPoint is not settled; without this flag volume is the plain buy-side quote volume).
     #[arg(long)]
     volume_mul_point: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    /// Accounts to trade (on KOGE, NEX and LIGHT in turn).
+    #[arg(long, default_value_t = 3)]
+    accounts: usize,
+    /// Daily target of each account, USDT (pairs of 10 USDT).
+    #[arg(long, default_value = "50")]
+    target: rust_decimal::Decimal,
+    /// Simulator faults, kind[:rate[:seconds]], comma-separated (e.g. drop_ws:0.05), to watch
+    /// accounts pause and recover.
+    #[arg(long)]
+    faults: Option<String>,
+    /// Leave the daemon, its API and the simulator running at the end (Ctrl-C stops).
+    #[arg(long)]
+    keep: bool,
+    /// Seed of the simulated market.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -173,6 +197,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => run_sim(args),
+        Command::Demo(args) => {
+            let faults = match &args.faults {
+                Some(spec) => alpha_oto::sim::faults::FaultSpec::parse_list(spec)
+                    .map_err(|e| anyhow::anyhow!("--faults: {e}"))?,
+                None => Vec::new(),
+            };
+            if args.target <= rust_decimal::Decimal::ZERO {
+                anyhow::bail!("--target must be positive");
+            }
+            let opts = alpha_oto::demo::DemoOptions {
+                accounts: args.accounts.clamp(1, 50),
+                target: args.target,
+                faults,
+                keep: args.keep,
+                seed: args.seed,
+                limit: std::time::Duration::from_secs(120),
+            };
+            let ok = actix_web::rt::System::new().block_on(alpha_oto::demo::run(opts))?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::HashToken { token } => {
             println!("{}", alpha_oto::api::auth::hash(token)?);
             Ok(ExitCode::SUCCESS)

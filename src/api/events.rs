@@ -19,7 +19,10 @@ pub async fn stream(_: Authorized, state: web::Data<ApiState>) -> HttpResponse {
             Err(_) => Bytes::from_static(b": keep-alive\n\n"),
             Ok(Ok(ev)) => {
                 let json = serde_json::to_string(&ev).unwrap_or_default();
-                Bytes::from(format!("id: {}\nevent: {}\ndata: {json}\n\n", ev.id, ev.kind))
+                Bytes::from(format!(
+                    "id: {}\nevent: {}\ndata: {json}\n\n",
+                    ev.id, ev.kind
+                ))
             }
             // Fell behind: the events are in the store; say so and go on.
             Ok(Err(RecvError::Lagged(n))) => {

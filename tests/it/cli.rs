@@ -427,3 +427,27 @@ async fn token_refresh_fills_redis_and_the_database() {
             .is_some()
     );
 }
+
+/// `alpha-oto demo` runs to completion and its summary agrees with the simulator's ledger, on
+/// a calm market and on a faulty one.
+#[test]
+fn the_demo_reaches_every_target_and_matches_the_ledger() {
+    for faults in [None, Some("drop_ws:0.2,http_5xx:0.05,dup_events:0.2")] {
+        let mut cmd = bin();
+        cmd.args(["demo", "--accounts", "3", "--target", "60"]);
+        if let Some(f) = faults {
+            cmd.args(["--faults", f]);
+        }
+        let (out, printed, err) = run(&mut cmd);
+        assert!(out.status.success(), "{faults:?}: {printed}\n{err}");
+        assert!(
+            printed.contains("account") && printed.contains("cost bps"),
+            "{printed}"
+        );
+        assert_eq!(printed.matches("done_for_today").count(), 3, "{printed}");
+        assert!(
+            printed.contains("the store matches the simulator's ledger for every account"),
+            "{printed}"
+        );
+    }
+}

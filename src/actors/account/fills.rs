@@ -71,53 +71,113 @@ impl Actor {
     /// Stores the new part of an order's execution, piece by piece, each exactly once. The
     /// pieces come from the stream's reports; what the stream did not carry (a crash, a lost
     /// answer) is asked of the exchange's trade list, so the store matches it fill for fill.
+    /// When the list cannot be had yet, the part waits (in order, per order) and is tried again
+    /// on the next ticks; only after many failures is it stored as one piece, so no fill is ever
+    /// lost.
     pub(super) async fn record_fill(
         &mut self,
         order_id: &str,
         qty: Decimal,
         quote: Decimal,
     ) -> Result<(), Failure> {
-        let Some(o) = self.orders.get(order_id).cloned() else {
+        if !self.orders.contains_key(order_id) {
             warn!(self.log, "fill of an order the store does not know"; "order.id" => order_id);
             return Ok(());
-        };
-        let (before_qty, before_quote) = self.filled.get(order_id).copied().unwrap_or_default();
-        let (cum_qty, cum_quote) = (before_qty + qty, before_quote + quote);
-        let now = self.now();
+        }
+        // An earlier part of this order still waits: this one queues behind it.
+        if let Some(d) = self.deferred.iter_mut().find(|d| d.order_id == order_id) {
+            d.qty += qty;
+            d.quote += quote;
+            return Ok(());
+        }
+        let (before, _) = self.filled.get(order_id).copied().unwrap_or_default();
+        let cum_qty = before + qty;
         let reported = self
             .details
             .get(order_id)
             .and_then(|all| all.iter().find(|d| d.cum_qty == cum_qty))
             .cloned();
         let pieces = match reported {
-            Some(d) => vec![Piece {
+            Some(d) => Some(vec![Piece {
                 detail: d,
                 qty,
                 quote,
-            }],
+            }]),
             None => self
-                .pieces_from_exchange(order_id, before_qty, cum_qty)
+                .pieces_from_exchange(order_id, before, cum_qty)
                 .await
-                .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == qty)
-                .unwrap_or_else(|| {
-                    vec![Piece {
+                .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == qty),
+        };
+        match pieces {
+            Some(pieces) => self.write_pieces(order_id, qty, quote, pieces).await,
+            None => {
+                self.deferred.push(Deferred {
+                    order_id: order_id.to_owned(),
+                    qty,
+                    quote,
+                    attempts: 1,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Tries the waiting parts again (each tick).
+    pub(super) async fn retry_deferred(&mut self) -> Result<(), Failure> {
+        for mut d in std::mem::take(&mut self.deferred) {
+            let (before, _) = self.filled.get(&d.order_id).copied().unwrap_or_default();
+            let cum_qty = before + d.qty;
+            let pieces = self
+                .pieces_from_exchange(&d.order_id, before, cum_qty)
+                .await
+                .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == d.qty);
+            match pieces {
+                Some(p) => self.write_pieces(&d.order_id, d.qty, d.quote, p).await?,
+                None if d.attempts >= DEFERRED_ATTEMPTS => {
+                    warn!(self.log, "the exchange's trade list does not show the fill; storing it as one piece";
+                        "order.id" => &d.order_id, "order.cum_qty" => cum_qty.to_string());
+                    let piece = Piece {
                         detail: TradeDetail {
                             cum_qty,
                             trade_id: format!("reconciled-{cum_qty}"),
-                            price: if qty.is_zero() {
+                            price: if d.qty.is_zero() {
                                 Decimal::ZERO
                             } else {
-                                (quote / qty).round_dp(8)
+                                (d.quote / d.qty).round_dp(8)
                             },
                             fee: Decimal::ZERO,
                             fee_asset: String::new(),
-                            at_ms: now,
+                            at_ms: self.now(),
                         },
-                        qty,
-                        quote,
-                    }]
-                }),
+                        qty: d.qty,
+                        quote: d.quote,
+                    };
+                    self.write_pieces(&d.order_id, d.qty, d.quote, vec![piece])
+                        .await?;
+                }
+                None => {
+                    d.attempts += 1;
+                    self.deferred.push(d);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes pieces that together make the next `qty` (and `quote`) of an order.
+    async fn write_pieces(
+        &mut self,
+        order_id: &str,
+        qty: Decimal,
+        quote: Decimal,
+        pieces: Vec<Piece>,
+    ) -> Result<(), Failure> {
+        let Some(o) = self.orders.get(order_id).cloned() else {
+            return Ok(());
         };
+        let (before_qty, before_quote) = self.filled.get(order_id).copied().unwrap_or_default();
+        let (cum_qty, cum_quote) = (before_qty + qty, before_quote + quote);
+        let now = self.now();
         let status = if cum_qty >= o.orig_qty {
             OrderStatus::Filled
         } else {
@@ -187,21 +247,18 @@ impl Actor {
                 )
             })
             .await?;
-        let fresh: Vec<(Decimal, Decimal)> = fills
-            .iter()
-            .zip(fresh_flags)
-            .filter(|(_, new)| *new)
-            .map(|((f, fee), _)| (f.quote_qty, *fee))
-            .collect();
         self.filled
             .insert(order_id.to_owned(), (cum_qty, cum_quote));
-        for (quote, fee_usdt) in fresh {
-            match o.side {
-                Side::Buy => self.today.buy_quote += quote,
-                Side::Sell => self.today.sell_quote += quote,
+        for ((f, fee_usdt), fresh) in fills.iter().zip(fresh_flags) {
+            if !fresh {
+                continue;
             }
-            self.today.quote += quote;
-            self.today.fees_usdt += fee_usdt;
+            match o.side {
+                Side::Buy => self.today.buy_quote += f.quote_qty,
+                Side::Sell => self.today.sell_quote += f.quote_qty,
+            }
+            self.today.quote += f.quote_qty;
+            self.today.fees_usdt += *fee_usdt;
             self.today.trades += 1;
         }
         Ok(())
@@ -295,7 +352,11 @@ impl Actor {
         let orders = std::mem::take(&mut self.orders);
         self.orders = orders
             .into_iter()
-            .filter(|(x, o)| o.cycle_id != Some(cycle_id) || self.statuses.contains_key(x))
+            .filter(|(x, o)| {
+                o.cycle_id != Some(cycle_id)
+                    || self.statuses.contains_key(x)
+                    || self.deferred.iter().any(|d| d.order_id == **x)
+            })
             .collect();
         let keep: HashSet<&String> = self.orders.keys().collect();
         self.filled.retain(|x, _| keep.contains(x));

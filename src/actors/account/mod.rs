@@ -177,6 +177,18 @@ struct Piece {
     quote: Decimal,
 }
 
+/// A part of an execution whose pieces the exchange's trade list did not show yet.
+#[derive(Debug, Clone)]
+struct Deferred {
+    order_id: String,
+    qty: Decimal,
+    quote: Decimal,
+    attempts: u32,
+}
+
+/// Ticks a deferred part is tried before it is stored as one piece.
+const DEFERRED_ATTEMPTS: u32 = 50;
+
 /// The leftover-sale ladder: from the last price down to the floor, in even steps.
 fn ladder(floor_pct: Decimal) -> Vec<Decimal> {
     let third = floor_pct / Decimal::from(3);
@@ -266,6 +278,8 @@ struct Actor {
     orders: HashMap<String, OrderRef>,
     /// What the store holds as filled, by exchange id (cumulative qty, quote).
     filled: HashMap<String, (Decimal, Decimal)>,
+    /// Parts of executions waiting for the exchange's trade list, in arrival order.
+    deferred: Vec<Deferred>,
     /// Trade details of recent reports, by exchange id (one per piece).
     details: HashMap<String, Vec<TradeDetail>>,
     statuses: HashMap<String, WireStatus>,

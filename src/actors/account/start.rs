@@ -209,6 +209,7 @@ pub async fn run(
         sells: HashMap::new(),
         orders: HashMap::new(),
         filled: HashMap::new(),
+        deferred: Vec::new(),
         details: HashMap::new(),
         statuses: HashMap::new(),
         stream_up: false,

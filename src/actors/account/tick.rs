@@ -15,6 +15,9 @@ impl Actor {
         if day_start_ms(now) != self.day {
             self.new_day(now).await?;
         }
+        if !self.deferred.is_empty() {
+            self.retry_deferred().await?;
+        }
         let market = self.guards(now).await?;
         if now >= self.next_probe {
             self.probe_session(now).await?;
@@ -142,7 +145,8 @@ impl Actor {
 
     /// Today's realised cost (fees and spread loss) against the budget, in bps of volume.
     pub(super) fn over_cost_budget(&self) -> bool {
-        if self.today.buy_quote <= Decimal::ZERO {
+        // Not while a part of an execution waits to be stored: the day's count is short then.
+        if self.today.buy_quote <= Decimal::ZERO || !self.deferred.is_empty() {
             return false;
         }
         let bps = self.today.cost() / self.today.buy_quote * Decimal::from(10_000);

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use alpha_oto::actors::account::{AccountStatus, Command};
 use alpha_oto::actors::supervisor::SupervisorHandle;
-use alpha_oto::actors::sync::store_status;
 use alpha_oto::actors::{Clock, Timing};
 use alpha_oto::config::Config;
 use alpha_oto::daemon;
@@ -14,7 +13,6 @@ use alpha_oto::domain::settings::AccountSettings;
 use alpha_oto::sim::server::{SimHandle, SimOptions, start};
 use alpha_oto::store::{self, models::Page};
 use alpha_oto::vault::{Credentials, KeyRing, Vault, generate_key_line};
-use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -280,92 +278,20 @@ impl Harness {
         })
     }
 
-    /// The daemon's store against the simulator's ledger, order for order and fill for fill.
-    /// Returns a line per order checked (for the closing note) or panics on a difference.
+    /// The daemon's store against the simulator's ledger, order for order and fill for fill
+    /// (`alpha_oto::check::ledger`). Returns a line per account or panics on a difference.
     pub fn ledger_check(&self) -> Vec<String> {
-        let mut conn = self.db.conn();
-        let mut lines = Vec::new();
-        for (daemon_id, sim_id) in &self.accounts {
-            let ours = all_pages(
-                |p| store::orders::list(&mut conn, *daemon_id, p).unwrap(),
-                |o| o.id,
-            );
-            let fills = all_pages(
-                |p| store::fills::list(&mut conn, *daemon_id, p).unwrap(),
-                |f| f.id,
-            );
-            let (orders, sim_fills) = self.sim.state.with(|s| {
-                (
-                    s.engine
-                        .orders
-                        .values()
-                        .filter(|o| o.account == *sim_id)
-                        .cloned()
-                        .collect::<Vec<_>>(),
-                    s.engine
-                        .fills
-                        .iter()
-                        .filter(|f| f.account == *sim_id)
-                        .cloned()
-                        .collect::<Vec<_>>(),
+        let rows = alpha_oto::check::ledger(&mut self.db.conn(), &self.sim, &self.accounts, false)
+            .unwrap_or_else(|e| panic!("ledger check: {e}"));
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "account {} (sim {}): {} orders, {} fills, {} USDT traded (buys and sells): store = ledger",
+                    r.account_id, r.sim_account, r.orders, r.fills, r.traded
                 )
-            });
-            let placed = ours
-                .iter()
-                .filter(|o| o.exchange_order_id.is_some())
-                .count();
-            assert_eq!(
-                placed,
-                orders.len(),
-                "account {daemon_id}: the store knows {placed} placed orders, the exchange {}",
-                orders.len()
-            );
-            for o in &orders {
-                let x = o.id.to_string();
-                let row = ours
-                    .iter()
-                    .find(|r| r.exchange_order_id.as_deref() == Some(x.as_str()))
-                    .unwrap_or_else(|| panic!("exchange order {x} is not in the store"));
-                assert_eq!(row.status, store_status(o.status), "order {x}");
-                assert_eq!(
-                    row.filled_qty, o.executed_qty,
-                    "filled quantity of order {x}"
-                );
-                assert_eq!(row.filled_quote, o.cum_quote, "filled quote of order {x}");
-                let sim_n = sim_fills.iter().filter(|f| f.order_id == o.id).count();
-                let ours_n: Vec<_> = fills.iter().filter(|f| f.order_id == row.id).collect();
-                assert_eq!(ours_n.len(), sim_n, "fills of order {x}");
-                let qty: Decimal = ours_n.iter().map(|f| f.qty).sum();
-                assert_eq!(qty, o.executed_qty, "fill quantities of order {x}");
-            }
-            let volume: Decimal = sim_fills.iter().map(|f| f.quote).sum();
-            let ours_volume: Decimal = fills.iter().map(|f| f.quote_qty).sum();
-            assert_eq!(ours_volume, volume, "account {daemon_id}: volume");
-            lines.push(format!(
-                "account {daemon_id} (sim {sim_id}): {} orders, {} fills, {volume} USDT traded (buys and sells): store = ledger",
-                orders.len(),
-                sim_fills.len()
-            ));
-        }
-        lines
+            })
+            .collect()
     }
-}
-
-/// Every row of a keyset-paged listing.
-fn all_pages<T>(mut page: impl FnMut(Page) -> Vec<T>, id: impl Fn(&T) -> i64) -> Vec<T> {
-    let mut all = Vec::new();
-    let mut p = Page::first(Page::MAX_LIMIT);
-    loop {
-        let rows = page(p);
-        let Some(last) = rows.last() else { break };
-        p.before_id = Some(id(last));
-        let n = rows.len();
-        all.extend(rows);
-        if n < Page::MAX_LIMIT as usize {
-            break;
-        }
-    }
-    all
 }
 
 pub fn vault_of(line: &str) -> Vault {

@@ -147,3 +147,30 @@ async fn volume_the_exchange_already_counts_toward_the_target() {
     assert_eq!(h.sim.state.with(|s| s.engine.orders.len()), orders_before);
     sup.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A flaky exchange (5xx answers, dropped streams, duplicated and reordered reports) delays
+/// the targets but loses no fill and duplicates no order.
+#[actix_web::test]
+async fn a_flaky_exchange_loses_nothing() {
+    let accounts: Vec<_> = ["KOGE", "NEX", "LIGHT"]
+        .iter()
+        .map(|t| {
+            let mut s = settings(t, "10", "100");
+            s.auto_resume = true;
+            s
+        })
+        .collect();
+    let h = Harness::new(104, &accounts, "1000").await;
+    for kind in ["http_5xx", "drop_ws", "dup_events", "reorder_events"] {
+        let rate = if kind == "http_5xx" { 0.05 } else { 0.2 };
+        h.fault(serde_json::json!({"kind": kind, "rate": rate}))
+            .await;
+    }
+    h.start_trading().await;
+    h.wait_all("reach their targets", Duration::from_secs(90), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    h.clear_faults().await;
+    assert_eq!(h.stop_and_check().await.len(), 3);
+}
