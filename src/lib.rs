@@ -6,6 +6,7 @@ pub mod api;
 pub mod cache;
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod domain;

@@ -82,6 +82,18 @@ enum Command {
     /// trading). It answers the exchange's REST paths at http://ADDR/bapi/..., its streams at
     /// ws://ADDR/w3w/wsa/stream and ws://ADDR/w3w/stream, and an admin surface under /sim/.
     Sim(SimArgs),
+    /// Manage accounts through the control API of a running daemon.
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The global kill switch: every account stops, everything open is cancelled.
+    Halt {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Try it: the simulator and the daemon in one process on a temporary SQLite database.
     /// A few accounts trade to small targets with a progress bar each, then a summary table
     /// and a check of the store against the simulator's ledger. Needs nothing installed.
@@ -127,6 +139,80 @@ struct SimArgs {
     /// mulPoint is not settled; without this flag volume is the plain buy-side quote volume).
     #[arg(long)]
     volume_mul_point: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ClientArgs {
+    /// Bearer token of the control API.
+    #[arg(long, global = true, env = "ALPHA_OTO_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Every account with its state and progress.
+    List,
+    /// One account: state, progress and settings.
+    Show {
+        name: String,
+    },
+    /// Create an account (stopped until `start`).
+    Add {
+        name: String,
+        /// Token short symbol (KOGE).
+        #[arg(long)]
+        token: String,
+        /// Chain id or name, when the symbol is on several chains.
+        #[arg(long)]
+        chain: Option<String>,
+        /// USDT per buy.
+        #[arg(long)]
+        order_usdt: String,
+        /// Daily target, USDT.
+        #[arg(long)]
+        target: String,
+        /// Buy offset from the last price: `0.1%` (percent) or `0.0001` (amount), signed.
+        #[arg(long, allow_hyphen_values = true)]
+        buy_offset: String,
+        /// Sell offset from the buy price, same forms.
+        #[arg(long, allow_hyphen_values = true)]
+        sell_offset: String,
+        /// Any other setting, KEY=VALUE (repeatable), e.g. order_timeout_s=120.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Change settings, KEY=VALUE (repeatable).
+    Config {
+        name: String,
+        #[arg(long = "set", value_name = "KEY=VALUE", required = true)]
+        set: Vec<String>,
+    },
+    /// Store credentials from FILE (`-` for stdin): JSON {"headers":{..},"cookies":".."} or a
+    /// browser's "Copy as cURL" text.
+    Credentials {
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    Start {
+        name: String,
+    },
+    Pause {
+        name: String,
+    },
+    Resume {
+        name: String,
+    },
+    Stop {
+        name: String,
+    },
+    /// Block new orders, cancel everything, and report what is left open.
+    Kill {
+        name: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -197,6 +283,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => run_sim(args),
+        Command::Account { command, client } => {
+            let config = load_config(&cli)?;
+            run_client(&config, client, Some(command))
+        }
+        Command::Halt { client } => {
+            let config = load_config(&cli)?;
+            run_client(&config, client, None)
+        }
         Command::Demo(args) => {
             let faults = match &args.faults {
                 Some(spec) => alpha_oto::sim::faults::FaultSpec::parse_list(spec)
@@ -369,4 +463,135 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         sim.stop().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `account ...` and `halt`: one request to the control API, printed as a table or JSON.
+fn run_client(
+    config: &Config,
+    args: &ClientArgs,
+    command: Option<&AccountCommand>,
+) -> anyhow::Result<ExitCode> {
+    use alpha_oto::control::{self, Body, Client};
+    use serde_json::{Map, Value, json};
+    let client = Client::new(&config.api.listen, args.api_token.clone());
+    let settings = |set: &[String]| -> anyhow::Result<Map<String, Value>> {
+        let mut m = Map::new();
+        for pair in set {
+            let (k, v) = control::setting(pair).map_err(|e| anyhow::anyhow!("--set {e}"))?;
+            m.insert(k, v);
+        }
+        Ok(m)
+    };
+    let (method, path, body): (&str, String, Option<Body>) = match command {
+        None => ("POST", "/api/v1/halt".into(), None),
+        Some(AccountCommand::List) => ("GET", "/api/v1/accounts".into(), None),
+        Some(AccountCommand::Show { name }) => ("GET", format!("/api/v1/accounts/{name}"), None),
+        Some(AccountCommand::Add {
+            name,
+            token,
+            chain,
+            order_usdt,
+            target,
+            buy_offset,
+            sell_offset,
+            set,
+        }) => {
+            let mut m = settings(set)?;
+            m.insert("name".into(), json!(name));
+            m.insert("token".into(), json!(token));
+            if let Some(c) = chain {
+                m.insert("chain".into(), json!(c));
+            }
+            m.insert("order_usdt".into(), json!(order_usdt));
+            m.insert("daily_target_usdt".into(), json!(target));
+            m.insert("buy_offset".into(), control::offset(buy_offset));
+            m.insert("sell_offset".into(), control::offset(sell_offset));
+            (
+                "POST",
+                "/api/v1/accounts".into(),
+                Some(Body::Json(Value::Object(m))),
+            )
+        }
+        Some(AccountCommand::Config { name, set }) => (
+            "PATCH",
+            format!("/api/v1/accounts/{name}/config"),
+            Some(Body::Json(Value::Object(settings(set)?))),
+        ),
+        Some(AccountCommand::Credentials { name, file }) => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let body = if text.trim_start().starts_with('{') {
+                Body::Json(serde_json::from_str(&text).context("the file is not valid JSON")?)
+            } else {
+                Body::Text(text)
+            };
+            (
+                "PUT",
+                format!("/api/v1/accounts/{name}/credentials"),
+                Some(body),
+            )
+        }
+        Some(
+            c @ (AccountCommand::Start { name }
+            | AccountCommand::Pause { name }
+            | AccountCommand::Resume { name }
+            | AccountCommand::Stop { name }
+            | AccountCommand::Kill { name }),
+        ) => {
+            let action = match c {
+                AccountCommand::Start { .. } => "start",
+                AccountCommand::Pause { .. } => "pause",
+                AccountCommand::Resume { .. } => "resume",
+                AccountCommand::Stop { .. } => "stop",
+                _ => "kill",
+            };
+            ("POST", format!("/api/v1/accounts/{name}/{action}"), None)
+        }
+    };
+    let answer = actix_web::rt::System::new().block_on(client.call(method, &path, body));
+    let value = match answer {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match command {
+        Some(AccountCommand::List) => print!("{}", control::accounts_table(&value)),
+        Some(
+            AccountCommand::Show { .. }
+            | AccountCommand::Add { .. }
+            | AccountCommand::Config { .. },
+        ) => {
+            print!("{}", control::account_text(&value))
+        }
+        Some(AccountCommand::Credentials { name, .. }) => println!("credentials of {name} stored"),
+        Some(AccountCommand::Kill { name }) => println!(
+            "{name}: killed; {} order(s) left open{}",
+            value["open_left"],
+            value["error"]
+                .as_str()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ),
+        Some(_) => println!(
+            "{}: {}",
+            value["account"].as_str().unwrap_or_default(),
+            value["action"].as_str().unwrap_or_default()
+        ),
+        None => println!(
+            "halted {} account(s); {} order(s) left open",
+            value["accounts"].as_array().map(Vec::len).unwrap_or(0),
+            value["open_left"]
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }

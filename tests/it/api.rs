@@ -557,3 +557,86 @@ async fn credentials_from_curl_are_stored_and_never_shown() {
         );
     }
 }
+
+/// The command line drives a running daemon through the API: tables for people, JSON for
+/// scripts, clear errors.
+#[actix_web::test]
+async fn the_command_line_is_a_client_of_the_api() {
+    let a = api().await;
+    let listen = a.base.trim_start_matches("http://").to_owned();
+    let cli = move |args: Vec<String>| {
+        let listen = listen.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
+                    .env_remove("ALPHA_OTO_CONFIG")
+                    .env("ALPHA_OTO_API_TOKEN", TOKEN)
+                    .arg("--api-listen")
+                    .arg(&listen)
+                    .args(&args)
+                    .output()
+                    .unwrap();
+                (
+                    out.status.success(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let (ok, out, err) = cli(args(
+        "account add cli1 --token NEX --order-usdt 10 --target 100000 --buy-offset 0.5% --sell-offset -1% --set order_timeout_s=60 --set volatility_pct=50",
+    ))
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("cli1") && out.contains("order_timeout_s = 60"),
+        "{out}"
+    );
+    let creds = a
+        .sim
+        .state
+        .with(|st| st.engine.create_account("1000".parse().unwrap()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("creds.json");
+    std::fs::write(
+        &file,
+        json!({"headers": creds.headers, "cookies": creds.cookies}).to_string(),
+    )
+    .unwrap();
+    let (ok, out, err) = cli(vec![
+        "account".into(),
+        "credentials".into(),
+        "cli1".into(),
+        "--file".into(),
+        file.display().to_string(),
+    ])
+    .await;
+    assert!(ok && out.contains("stored"), "{out}{err}");
+    let (ok, out, err) = cli(args("account start cli1")).await;
+    assert!(ok, "{out}{err}");
+    a.wait_state("cli1", |v| v["progress"]["cycles_done"].as_u64() >= Some(1))
+        .await;
+    let (ok, out, _) = cli(args("account list")).await;
+    assert!(
+        ok && out.contains("cli1") && out.contains("trading"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(args("account show cli1 --json")).await;
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(ok && v["state"] == "trading", "{out}");
+    let (ok, out, err) = cli(args("account config cli1 --set order_timeout_s=2")).await;
+    assert!(
+        !ok && err.contains("order_timeout_s") && err.contains("invalid_field"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = cli(args("account kill cli1")).await;
+    assert!(ok && out.contains("0 order(s) left open"), "{out}{err}");
+    let (ok, out, err) = cli(args("halt")).await;
+    assert!(ok && out.contains("halted"), "{out}{err}");
+    let (ok, _, err) = cli(args("account show nobody")).await;
+    assert!(!ok && err.contains("account_not_found"), "{err}");
+}

@@ -1,0 +1,206 @@
+//! The command line as a client of the control API (`alpha-oto account ...`, `alpha-oto
+//! halt`): requests, the API's problem answers as clear errors, and tables for people.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(
+        "cannot reach the control API at {url}: {reason} (is `alpha-oto serve` running? see --api-listen)"
+    )]
+    Connect { url: String, reason: String },
+    #[error("{detail} ({code}, HTTP {status})")]
+    Api {
+        status: u16,
+        code: String,
+        detail: String,
+    },
+    #[error("unexpected answer: {0}")]
+    Decode(String),
+}
+
+pub enum Body {
+    Json(Value),
+    Text(String),
+}
+
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: awc::Client,
+}
+
+impl Client {
+    /// `listen` is the API's HOST:PORT (or a full http:// URL).
+    pub fn new(listen: &str, token: Option<String>) -> Self {
+        let base = if listen.starts_with("http://") || listen.starts_with("https://") {
+            listen.trim_end_matches('/').to_owned()
+        } else {
+            format!("http://{listen}")
+        };
+        Self {
+            base,
+            token,
+            http: awc::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .finish(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<Value, ControlError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "POST" => self.http.post(&url),
+            "PUT" => self.http.put(&url),
+            "PATCH" => self.http.patch(&url),
+            _ => self.http.get(&url),
+        };
+        if let Some(t) = &self.token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let sent = match body {
+            Some(Body::Json(v)) => req.send_json(&v).await,
+            Some(Body::Text(t)) => req.content_type("text/plain").send_body(t).await,
+            None => req.send().await,
+        };
+        let mut res = sent.map_err(|e| ControlError::Connect {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = res.status().as_u16();
+        let bytes = res
+            .body()
+            .limit(16 << 20)
+            .await
+            .map_err(|e| ControlError::Decode(e.to_string()))?;
+        let value: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| ControlError::Decode(e.to_string()))?
+        };
+        if status >= 400 {
+            return Err(ControlError::Api {
+                status,
+                code: value["code"].as_str().unwrap_or("unknown").to_owned(),
+                detail: value["detail"].as_str().unwrap_or("no detail").to_owned(),
+            });
+        }
+        Ok(value)
+    }
+}
+
+/// `0.1%` is a percent offset, `0.0001` an amount; signed.
+pub fn offset(text: &str) -> Value {
+    match text.trim().strip_suffix('%') {
+        Some(p) => json!({"mode": "percent", "value": p.trim()}),
+        None => json!({"mode": "amount", "value": text.trim()}),
+    }
+}
+
+/// `KEY=VALUE` for a setting: booleans and objects as JSON, whole seconds as numbers, the
+/// rest (decimals above all) as strings.
+pub fn setting(pair: &str) -> Result<(String, Value), String> {
+    let (k, v) = pair
+        .split_once('=')
+        .ok_or_else(|| format!("{pair:?} is not KEY=VALUE"))?;
+    let (k, v) = (k.trim().to_owned(), v.trim());
+    let value = match v {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        "null" => Value::Null,
+        _ if v.starts_with('{') => serde_json::from_str(v).map_err(|e| format!("{k}: {e}"))?,
+        _ if k.ends_with("_s") && v.parse::<u64>().is_ok() => {
+            Value::from(v.parse::<u64>().unwrap_or_default())
+        }
+        _ if k.ends_with("_offset") => offset(v),
+        _ => Value::String(v.to_owned()),
+    };
+    Ok((k, value))
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Accounts as a table.
+pub fn accounts_table(list: &Value) -> String {
+    let mut out = format!(
+        "{:<20} {:<7} {:<15} {:<22} {:>12} {:>12} {:>7} {:>7}\n",
+        "name", "token", "state", "pause reason", "volume", "target", "pct", "cycles"
+    );
+    for a in list.as_array().into_iter().flatten() {
+        let p = &a["progress"];
+        out.push_str(&format!(
+            "{:<20} {:<7} {:<15} {:<22} {:>12} {:>12} {:>7} {:>7}\n",
+            s(&a["name"]),
+            s(&a["token"]),
+            s(&a["state"]),
+            s(&a["pause_reason"]),
+            s(&p["volume_today"]),
+            s(&p["target"]),
+            s(&p["percent"]),
+            s(&p["cycles_done"])
+        ));
+    }
+    out
+}
+
+/// One account, as `key: value` lines.
+pub fn account_text(a: &Value) -> String {
+    let p = &a["progress"];
+    let mut out = String::new();
+    for (k, v) in [
+        ("name", &a["name"]),
+        ("token", &a["token"]),
+        ("state", &a["state"]),
+        ("phase", &a["phase"]),
+        ("pause reason", &a["pause_reason"]),
+        ("volume today", &p["volume_today"]),
+        ("target", &p["target"]),
+        ("percent", &p["percent"]),
+        ("cycles done", &p["cycles_done"]),
+        ("cycles remaining", &p["cycles_remaining"]),
+        ("stream up", &a["stream_up"]),
+        ("credentials", &a["has_credentials"]),
+        ("failure", &a["failure"]),
+    ] {
+        out.push_str(&format!("{k:>17}: {}\n", s(v)));
+    }
+    if let Some(settings) = a["settings"].as_object() {
+        out.push_str("         settings:\n");
+        for (k, v) in settings {
+            out.push_str(&format!("{:>17}  {k} = {}\n", "", s(v)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_and_offsets_from_the_command_line() {
+        assert_eq!(offset("0.1%"), json!({"mode": "percent", "value": "0.1"}));
+        assert_eq!(
+            offset("-0.0001"),
+            json!({"mode": "amount", "value": "-0.0001"})
+        );
+        assert_eq!(setting("order_timeout_s=60").unwrap().1, json!(60));
+        assert_eq!(setting("volatility_pct=3").unwrap().1, json!("3"));
+        assert_eq!(setting("auto_resume=true").unwrap().1, json!(true));
+        assert_eq!(setting("buy_offset=-1%").unwrap().1, offset("-1%"));
+        assert!(setting("nonsense").is_err());
+    }
+}
