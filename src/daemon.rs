@@ -79,6 +79,7 @@ pub async fn engine(
     timing: Timing,
     clock: Clock,
 ) -> (SupervisorHandle, Ctx) {
+    let _ = crate::meters::handle();
     let cache = open_cache(config, &log).await;
     let feeds = PriceFeeds::start(
         &config.exchange.public_ws_url,

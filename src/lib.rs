@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod demo;
 pub mod domain;
 pub mod exchange;
+pub mod meters;
 pub mod sim;
 pub mod store;
 pub mod telemetry;

@@ -144,7 +144,12 @@ struct SimArgs {
 #[derive(clap::Args, Debug)]
 struct ClientArgs {
     /// Bearer token of the control API.
-    #[arg(long, global = true, env = "ALPHA_OTO_API_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "ALPHA_OTO_API_TOKEN",
+        hide_env_values = true
+    )]
     api_token: Option<String>,
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]

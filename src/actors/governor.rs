@@ -51,6 +51,7 @@ impl Governor {
                     Err(ms) => ms.clamp(1, 1000),
                 }
             };
+            metrics::counter!(crate::meters::RATE_LIMIT_WAITS).increment(1);
             tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(1))).await;
         }
     }

@@ -187,6 +187,7 @@ async fn run(
                     }
                 }
                 StreamEvent::Disconnected { reason, retry_in } => {
+                    metrics::counter!(crate::meters::STREAM_LOST, "stream" => "public").increment(1);
                     warn!(log, "price stream lost"; fields::EVENT_ACTION => "price-stream-lost",
                         "error.message" => reason, "stream.retry_in_ms" => u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX));
                     for cell in cells.values() {

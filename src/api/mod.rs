@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics_text))
         .service(
             web::scope("/api/v1")
                 .route("/accounts", web::get().to(accounts::list))
@@ -105,6 +106,35 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// Prometheus text: the counters and histograms the actors record, and accounts by state.
+async fn metrics_text(
+    _: auth::Authorized,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
+    let handle = crate::meters::handle()
+        .ok_or_else(|| ApiError::Unavailable("no metrics recorder".into()))?;
+    let mut by_state = std::collections::BTreeMap::new();
+    for s in [
+        "idle",
+        "trading",
+        "paused",
+        "done_for_today",
+        "stopped",
+        "failed",
+    ] {
+        by_state.insert(s.to_owned(), 0u32);
+    }
+    for s in state.sup.statuses() {
+        *by_state.entry(s.state).or_default() += 1;
+    }
+    for (s, n) in by_state {
+        metrics::gauge!(crate::meters::ACCOUNTS, "state" => s).set(f64::from(n));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render()))
 }
 
 /// Binds and starts the API server; answers its address and a handle to stop it.

@@ -158,6 +158,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/accounts/a1/balance"),
     ("POST", "/api/v1/halt"),
     ("GET", "/api/v1/events/stream"),
+    ("GET", "/metrics"),
 ];
 
 #[actix_web::test]
@@ -639,4 +640,34 @@ async fn the_command_line_is_a_client_of_the_api() {
     assert!(ok && out.contains("halted"), "{out}{err}");
     let (ok, _, err) = cli(args("account show nobody")).await;
     assert!(!ok && err.contains("account_not_found"), "{err}");
+}
+
+/// `/metrics` speaks Prometheus: cycles, orders, latencies, accounts by state; no account name
+/// and no credential in it.
+#[actix_web::test]
+async fn metrics_show_trading_without_ids_or_secrets() {
+    let a = api().await;
+    a.account("m1", "LIGHT", "100000").await;
+    a.ok("POST", "/api/v1/accounts/m1/start", None).await;
+    a.wait_state("m1", |v| v["progress"]["cycles_done"].as_u64() >= Some(2))
+        .await;
+    let mut res = awc::Client::default()
+        .get(format!("{}/metrics", a.base))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let text = String::from_utf8(res.body().limit(1 << 24).await.unwrap().to_vec()).unwrap();
+    for needle in [
+        "alpha_oto_cycles_total{outcome=\"filled\"}",
+        "alpha_oto_orders_total{kind=\"oto\",outcome=\"placed\"}",
+        "alpha_oto_place_seconds_bucket",
+        "alpha_oto_reaction_seconds_bucket",
+        "alpha_oto_accounts{state=\"trading\"}",
+        "alpha_oto_traded_usdt{side=\"buy\"}",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    assert!(!text.contains("m1"), "an account name in a label:\n{text}");
 }

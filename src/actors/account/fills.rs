@@ -258,6 +258,10 @@ impl Actor {
                 Side::Sell => self.today.sell_quote += f.quote_qty,
             }
             self.today.quote += f.quote_qty;
+            // Telemetry only (a float is fine there): the books stay in exact decimals.
+            let side = if o.side == Side::Buy { "buy" } else { "sell" };
+            metrics::gauge!(meters::TRADED_USDT, "side" => side)
+                .increment(f64::try_from(f.quote_qty).unwrap_or(0.0));
             self.today.fees_usdt += *fee_usdt;
             self.today.trades += 1;
         }
@@ -345,6 +349,11 @@ impl Actor {
         self.last_cycle_id = Some(cycle_id);
         if outcome == Outcome::Filled {
             self.cycles_today += 1;
+        }
+        metrics::counter!(meters::CYCLES, "outcome" => name).increment(1);
+        if outcome == Outcome::Filled {
+            // The next place request's delay from here is the reaction time.
+            self.pair_done_at = Some(Instant::now());
         }
         info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "cycle.outcome" => name,
             "cycle.id" => cycle_id, "trading.volume_today" => self.cycle.volume_today.to_string());

@@ -29,6 +29,7 @@ use crate::exchange::wire::trading::{
     OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
 };
 use crate::exchange::wire::{OrderStatus as WireStatus, Side as WireSide};
+use crate::meters;
 use crate::store::fills::Volume;
 use crate::store::lease::Lease;
 use crate::store::models::{
@@ -294,6 +295,8 @@ struct Actor {
     rate_limited_until: i64,
     balance_recheck_at: i64,
     killed: bool,
+    /// When the last pair completed (for the reaction-time histogram).
+    pair_done_at: Option<Instant>,
     /// When the session is probed next.
     next_probe: i64,
     /// A reconciliation learnt statuses: write them once its effects are carried out.
@@ -379,6 +382,7 @@ impl Actor {
                 self.reconciled = false;
                 if was || self.was_up {
                     if was {
+                        metrics::counter!(meters::STREAM_LOST, "stream" => "private").increment(1);
                         warn!(self.log, "private stream lost"; fields::EVENT_ACTION => "user-stream-lost",
                             "error.message" => reason);
                     }
@@ -451,6 +455,7 @@ impl Actor {
                 Ok(None)
             }
             Effect::Paused(reason) => {
+                metrics::counter!(meters::PAUSES, "reason" => reason.code()).increment(1);
                 self.set_state(AccountState::Paused, Some(reason.code()))
                     .await?;
                 let message = format!("paused: {}", reason.code());

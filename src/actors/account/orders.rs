@@ -133,7 +133,19 @@ impl Actor {
             pending_price: intent.sell_price,
             pending_type: Some("LIMIT".into()),
         };
-        match self.rest.place_oto(&req).await {
+        if let Some(done) = self.pair_done_at.take() {
+            metrics::histogram!(meters::REACTION_SECONDS).record(done.elapsed().as_secs_f64());
+        }
+        let sent = Instant::now();
+        let answer = self.rest.place_oto(&req).await;
+        metrics::histogram!(meters::PLACE_SECONDS).record(sent.elapsed().as_secs_f64());
+        let outcome = match &answer {
+            Ok(_) => "placed",
+            Err(e) if e.outcome_unknown() => "unknown",
+            Err(_) => "refused",
+        };
+        metrics::counter!(meters::ORDERS, "kind" => "oto", "outcome" => outcome).increment(1);
+        match answer {
             Ok(placed) => {
                 let (w, p) = (placed.working_order_id, placed.pending_order_id);
                 self.adopt_pair(live.cycle_id, &w, &p).await?;
@@ -228,7 +240,10 @@ impl Actor {
             .governor
             .acquire(self.account.id, Purpose::Cancel)
             .await;
-        match self.rest.cancel(&order_id, &self.token.order_symbol).await {
+        let answer = self.rest.cancel(&order_id, &self.token.order_symbol).await;
+        let outcome = if answer.is_ok() { "sent" } else { "failed" };
+        metrics::counter!(meters::ORDERS, "kind" => "cancel", "outcome" => outcome).increment(1);
+        match answer {
             Ok(()) => {
                 info!(self.log, "cancel sent"; fields::EVENT_ACTION => "order-cancel", "order.id" => &order_id);
             }
@@ -342,7 +357,10 @@ impl Actor {
             order_type: Some("LIMIT".into()),
         };
         let now = self.now();
-        match self.rest.place_order(&req).await {
+        let answer = self.rest.place_order(&req).await;
+        let outcome = if answer.is_ok() { "placed" } else { "refused" };
+        metrics::counter!(meters::ORDERS, "kind" => "sell", "outcome" => outcome).increment(1);
+        match answer {
             Ok(order_id) => {
                 let x = order_id.clone();
                 let o = self

@@ -343,6 +343,7 @@ impl Actor {
         } else if self.settings.auto_resume {
             self.event(Event::Resume(PauseReason::StreamLost)).await?;
         }
+        metrics::counter!(meters::RECONCILIATIONS).increment(1);
         info!(self.log, "reconciled"; fields::EVENT_ACTION => "reconcile", fields::EVENT_OUTCOME => "success",
             "cycle.state" => state_name(&self.cycle.state));
         Ok(())

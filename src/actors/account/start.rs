@@ -166,6 +166,7 @@ pub async fn run(
             }
         }
     };
+    metrics::counter!(meters::LEASE_EVENTS, "event" => "claimed").increment(1);
     info!(log, "lease claimed"; fields::EVENT_ACTION => "lease-claim", "lease.token" => lease.token);
 
     let now = ctx.clock.now_ms();
@@ -224,6 +225,7 @@ pub async fn run(
         balance_recheck_at: 0,
         killed: false,
         next_probe: now + millis(ctx.timing.session_probe),
+        pair_done_at: None,
         flush_statuses: false,
         day,
         today,

@@ -65,9 +65,13 @@ impl Actor {
                 self.deadline = started + self.ctx.timing.lease_ttl - self.ctx.timing.lease_margin;
                 Ok(())
             }
-            Err(StoreError::LeaseLost { .. }) => Err(Failure::LeaseLost),
+            Err(StoreError::LeaseLost { .. }) => {
+                metrics::counter!(meters::LEASE_EVENTS, "event" => "lost").increment(1);
+                Err(Failure::LeaseLost)
+            }
             Err(e) => {
                 // The database is away: keep trying; past the deadline nothing is sent.
+                metrics::counter!(meters::LEASE_EVENTS, "event" => "renew_failed").increment(1);
                 warn!(self.log, "cannot renew the lease"; fields::EVENT_ACTION => "lease-renew",
                     fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
                 if !self.may_send() {
