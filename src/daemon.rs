@@ -147,7 +147,33 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     let (addr, api) = crate::api::start(&config.api.listen, api_state)
         .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
     info!(log, "control API listening"; fields::EVENT_ACTION => "api-start", "url.full" => format!("http://{addr}"));
+    wait_first_reconciliation(&supervisor, accounts.len(), Duration::from_secs(120)).await;
     info!(log, "ready"; fields::EVENT_ACTION => "daemon-ready", "trading.accounts" => accounts.len());
+    let _ = sd_notify::notify(
+        false,
+        &[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status_line(&supervisor)),
+        ],
+    );
+    let mut usec = 0;
+    if sd_notify::watchdog_enabled(false, &mut usec) {
+        actix_rt::spawn(watchdog(
+            supervisor.clone(),
+            Duration::from_micros(usec),
+            log.clone(),
+        ));
+    }
+    if let Some(ms) = std::env::var("ALPHA_OTO_TEST_WEDGE_AFTER_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        let sup = supervisor.clone();
+        actix_rt::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            sup.wedge().await;
+        });
+    }
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let signal = tokio::select! {
@@ -155,7 +181,76 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
         r = tokio::signal::ctrl_c() => { r?; "SIGINT" }
     };
     info!(log, "stopping"; fields::EVENT_ACTION => "daemon-stop", "process.signal" => signal);
+    let _ = sd_notify::notify(
+        false,
+        &[
+            sd_notify::NotifyState::Stopping,
+            sd_notify::NotifyState::Status("stopping: no new orders, settling intents"),
+        ],
+    );
     api.stop(true).await;
-    supervisor.shutdown(Duration::from_secs(20)).await;
+    supervisor.shutdown(STOP_BUDGET).await;
     Ok(())
+}
+
+/// How long a graceful stop may take; the unit's TimeoutStopSec is above it.
+pub const STOP_BUDGET: Duration = Duration::from_secs(25);
+
+/// Waits until every account has passed its first reconciliation (or is parked, or on
+/// standby behind another instance's lease), so READY means "trading from the exchange's
+/// truth".
+async fn wait_first_reconciliation(sup: &SupervisorHandle, accounts: usize, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        let statuses = sup.statuses();
+        // Paused at start (unknown token, no credentials) or failed counts as settled too.
+        let settled = statuses
+            .iter()
+            .filter(|s| {
+                matches!(s.state.as_str(), "paused" | "failed")
+                    || !matches!(s.phase.as_str(), "starting" | "reconciling")
+            })
+            .count();
+        if statuses.len() >= accounts && settled == statuses.len() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The STATUS= line: accounts by state.
+fn status_line(sup: &SupervisorHandle) -> String {
+    let mut by_state = std::collections::BTreeMap::<String, usize>::new();
+    for s in sup.statuses() {
+        *by_state.entry(s.state).or_default() += 1;
+    }
+    if by_state.is_empty() {
+        return "no accounts".into();
+    }
+    by_state
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Pings systemd's watchdog at half its period, only while the supervisor answers: a wedged
+/// daemon is restarted by systemd instead of sitting still with live accounts.
+async fn watchdog(sup: SupervisorHandle, period: Duration, log: Logger) {
+    let every = (period / 2).max(Duration::from_millis(50));
+    loop {
+        tokio::time::sleep(every).await;
+        if sup.ping(every / 2).await {
+            let _ = sd_notify::notify(
+                false,
+                &[
+                    sd_notify::NotifyState::Watchdog,
+                    sd_notify::NotifyState::Status(&status_line(&sup)),
+                ],
+            );
+        } else {
+            warn!(log, "the supervisor does not answer: no watchdog ping";
+                fields::EVENT_ACTION => "watchdog", fields::EVENT_OUTCOME => "failure");
+        }
+    }
 }

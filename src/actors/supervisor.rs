@@ -30,6 +30,10 @@ enum Msg {
     },
     Respawn(i64, u64),
     Shutdown(oneshot::Sender<()>),
+    /// Liveness: answered at once by a supervisor that is not stuck.
+    Ping(oneshot::Sender<()>),
+    /// Test hook: the supervisor stops answering, as if wedged.
+    Wedge,
 }
 
 struct Slot {
@@ -113,6 +117,21 @@ impl SupervisorHandle {
         v
     }
 
+    /// Whether the supervisor answers within `limit` (the watchdog's question).
+    pub async fn ping(&self, limit: Duration) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.try_send(Msg::Ping(reply)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(limit, rx).await, Ok(Ok(())))
+    }
+
+    /// Test hook: makes the supervisor stop answering.
+    #[doc(hidden)]
+    pub async fn wedge(&self) {
+        let _ = self.tx.send(Msg::Wedge).await;
+    }
+
     /// Closes every mailbox and waits (up to `budget`) for the actors to end.
     pub async fn shutdown(&self, budget: Duration) {
         let (reply, rx) = oneshot::channel();
@@ -185,6 +204,10 @@ impl Supervisor {
                     generation,
                     outcome,
                 } => self.exited(id, generation, outcome).await,
+                Msg::Ping(reply) => {
+                    let _ = reply.send(());
+                }
+                Msg::Wedge => std::future::pending::<()>().await,
                 Msg::Shutdown(reply) => {
                     for slot in self.slots.values_mut() {
                         if let Some(tx) = slot.tx.take() {
