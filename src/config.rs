@@ -95,6 +95,17 @@ pub struct DaemonConfig {
     pub lease_ttl_s: u32,
     /// Requests per second this instance may send to the exchange over all accounts.
     pub egress_per_s: u32,
+    /// What a graceful stop (SIGTERM) does with live pairs: `keep` them on the exchange (the
+    /// next start reconciles them) or `cancel` everything first.
+    pub on_stop: StopMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StopMode {
+    #[default]
+    Keep,
+    Cancel,
 }
 
 impl Default for DaemonConfig {
@@ -104,6 +115,7 @@ impl Default for DaemonConfig {
             instance_id: None,
             lease_ttl_s: 30,
             egress_per_s: 2000,
+            on_stop: StopMode::Keep,
         }
     }
 }

@@ -99,6 +99,7 @@ pub async fn engine(
         feeds,
         log,
         owner: config.instance_id(),
+        on_stop: config.daemon.on_stop,
         clock,
         timing,
     });

@@ -89,6 +89,8 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions { shell: clap_complete::Shell },
     /// The global kill switch: every account stops, everything open is cancelled.
     Halt {
         #[command(flatten)]
@@ -288,6 +290,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => run_sim(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            // Into a buffer first: the generator panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "alpha-oto", &mut script);
+            use std::io::Write;
+            match std::io::stdout().write_all(&script) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                Err(e) => Err(e.into()),
+            }
+        }
         Command::Account { command, client } => {
             let config = load_config(&cli)?;
             run_client(&config, client, Some(command))

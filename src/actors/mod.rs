@@ -133,6 +133,8 @@ pub struct Shared {
     pub log: Logger,
     /// This instance's name in leases.
     pub owner: String,
+    /// What a graceful stop does with live pairs.
+    pub on_stop: crate::config::StopMode,
     pub clock: Clock,
     pub timing: Timing,
 }

@@ -69,6 +69,34 @@ impl Actor {
         self.killed = true;
         let _ = self.event(Event::Pause(PauseReason::Operator)).await;
         let _ = self.event(Event::Stop).await;
+        let (open_left, error) = self.cancel_everything().await;
+        let _ = self
+            .set_state(AccountState::Stopped, Some(PauseReason::Operator.code()))
+            .await;
+        let message = format!("kill switch: {open_left} order(s) left open");
+        self.notify(
+            "killed",
+            if open_left == 0 && error.is_none() {
+                EventLevel::Warn
+            } else {
+                EventLevel::Critical
+            },
+            None,
+            &message,
+        )
+        .await;
+        KillReport {
+            account: self.account.name.clone(),
+            open_left,
+            error,
+        }
+    }
+
+    /// Cancels every open order of the account and checks that none is left; what the cancels
+    /// ended is followed to its end (fills recorded, pair closed). Nothing new is placed
+    /// meanwhile. Returns what is left open and the last error.
+    pub(super) async fn cancel_everything(&mut self) -> (usize, Option<String>) {
+        self.killed = true;
         let mut error = None;
         let mut open_left = usize::MAX;
         for attempt in 0..5u64 {
@@ -99,30 +127,11 @@ impl Actor {
         if let Err(e) = self.sync_live().await {
             error.get_or_insert(e.to_string());
         }
-        let _ = self
-            .set_state(AccountState::Stopped, Some(PauseReason::Operator.code()))
-            .await;
         let open_left = if open_left == usize::MAX {
             0
         } else {
             open_left
         };
-        let message = format!("kill switch: {open_left} order(s) left open");
-        self.notify(
-            "killed",
-            if open_left == 0 && error.is_none() {
-                EventLevel::Warn
-            } else {
-                EventLevel::Critical
-            },
-            None,
-            &message,
-        )
-        .await;
-        KillReport {
-            account: self.account.name.clone(),
-            open_left,
-            error,
-        }
+        (open_left, error)
     }
 }

@@ -324,7 +324,16 @@ impl Actor {
         loop {
             tokio::select! {
                 m = rx.recv() => match m {
-                    None | Some(AccountMsg::Shutdown) => return Ok(()),
+                    None => return Ok(()),
+                    Some(AccountMsg::Shutdown) => {
+                        if self.ctx.on_stop == crate::config::StopMode::Cancel {
+                            // The account's own state is kept: it trades again after a start.
+                            let (open_left, _) = self.cancel_everything().await;
+                            info!(self.log, "stopping: orders cancelled"; fields::EVENT_ACTION => "daemon-stop",
+                                "order.open_left" => open_left);
+                        }
+                        return Ok(());
+                    }
                     Some(m) => self.on_msg(m).await?,
                 },
                 _ = tick.tick() => self.on_tick().await?,

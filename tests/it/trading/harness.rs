@@ -136,9 +136,16 @@ impl World {
 
     /// Starts an in-process engine named `instance` on this world.
     pub async fn engine(self, instance: &str) -> Harness {
+        self.engine_with(instance, |_| {}).await
+    }
+
+    /// The same, with a change to the daemon's configuration.
+    pub async fn engine_with(self, instance: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
         let clock = Clock::default();
+        let mut cfg = config(&self.sim, instance);
+        tweak(&mut cfg);
         let (sup, _ctx) = daemon::engine(
-            &config(&self.sim, instance),
+            &cfg,
             self.db.store.clone(),
             Some(vault_of(&self.vault_line)),
             logger(),
@@ -276,6 +283,12 @@ impl Harness {
                 .map(|o| o.id)
                 .collect()
         })
+    }
+
+    /// The ledger check for accounts that may still hold open orders.
+    pub fn ledger_check_open(&self) {
+        alpha_oto::check::ledger(&mut self.db.conn(), &self.sim, &self.accounts, true)
+            .unwrap_or_else(|e| panic!("ledger check: {e}"));
     }
 
     /// The daemon's store against the simulator's ledger, order for order and fill for fill

@@ -187,3 +187,39 @@ async fn an_instance_that_lost_its_lease_stops_sending() {
     assert!(cycles.iter().all(|c| c.fencing_token < intruder.token));
     assert_eq!(h.violations(), Vec::<String>::new());
 }
+
+/// A graceful stop places nothing new; with `on_stop = "cancel"` it cancels what is open
+/// first, with the default `keep` it leaves the live pair for the next start.
+#[actix_web::test]
+async fn a_graceful_stop_keeps_or_cancels_live_pairs_as_configured() {
+    use alpha_oto::config::StopMode;
+    for mode in [StopMode::Keep, StopMode::Cancel] {
+        let mut resting = settings("KOGE", "10", "100000");
+        resting.buy_offset =
+            serde_json::from_value(json!({"mode": "percent", "value": "-5"})).unwrap();
+        let world = super::harness::World::new(108, &[resting], "100000").await;
+        let h = world
+            .engine_with("stopper", |c| c.daemon.on_stop = mode)
+            .await;
+        h.start_trading().await;
+        h.wait_all("rest a pair", Duration::from_secs(30), |s| {
+            s.phase == "working"
+        })
+        .await;
+        h.sup.shutdown(Duration::from_secs(20)).await;
+        let open = h.open_on_exchange();
+        match mode {
+            StopMode::Keep => assert_eq!(open.len(), 2, "the pair stays: {open:?}"),
+            StopMode::Cancel => assert_eq!(open, Vec::<u64>::new()),
+        }
+        // The account's own state is untouched: it trades again after a restart.
+        let account = store::accounts::get(&mut h.db.conn(), h.accounts[0].0).unwrap();
+        assert_eq!(
+            account.state,
+            store::models::AccountState::Trading,
+            "{mode:?}"
+        );
+        assert_eq!(h.violations(), Vec::<String>::new());
+        h.ledger_check_open();
+    }
+}
