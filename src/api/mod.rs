@@ -8,6 +8,7 @@ pub mod auth;
 pub mod curl;
 pub mod error;
 pub mod events;
+pub mod openapi;
 
 use std::net::SocketAddr;
 
@@ -26,6 +27,40 @@ pub struct ApiState {
     pub token_hashes: Vec<String>,
 }
 
+/// One table of routes: what `configure` registers and what `/openapi.json` describes are the
+/// same list, so the document cannot drift from the server.
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path, $auth:literal, $summary:literal; )*) => {
+        /// (method, path, needs a token, summary) of every route.
+        pub const ROUTES: &[(&str, &str, bool, &str)] =
+            &[$( (stringify!($method), $path, $auth, $summary) ),*];
+
+        fn register(cfg: &mut web::ServiceConfig) {
+            $( cfg.route($path, web::$method().to($handler)); )*
+        }
+    };
+}
+
+routes! {
+    get "/healthz" => healthz, false, "The process is alive";
+    get "/readyz" => readyz, false, "The database answers and the supervisor runs";
+    get "/metrics" => metrics_text, true, "Prometheus metrics";
+    get "/openapi.json" => openapi::document, true, "This document";
+    get "/api/v1/accounts" => accounts::list, true, "Every account with its state and progress";
+    post "/api/v1/accounts" => accounts::create, true, "Create an account (stopped until started)";
+    get "/api/v1/accounts/{name}" => accounts::show, true, "One account: state, pause reason, progress, settings";
+    patch "/api/v1/accounts/{name}/config" => accounts::update_config, true, "Change settings (validated whole)";
+    put "/api/v1/accounts/{name}/credentials" => accounts::put_credentials, true, "Store credentials: JSON or Copy as cURL text (write-only)";
+    get "/api/v1/accounts/{name}/orders" => accounts::orders, true, "Orders, newest first";
+    get "/api/v1/accounts/{name}/cycles" => accounts::cycles, true, "OTO pairs, newest first";
+    get "/api/v1/accounts/{name}/fills" => accounts::fills, true, "Fills, newest first";
+    get "/api/v1/accounts/{name}/events" => accounts::events, true, "Events, newest first";
+    get "/api/v1/accounts/{name}/balance" => accounts::balance, true, "USDT and token balances, from the exchange";
+    post "/api/v1/accounts/{name}/{action}" => accounts::action, true, "start, pause, resume, stop or kill";
+    post "/api/v1/halt" => accounts::halt, true, "The global kill switch";
+    get "/api/v1/events/stream" => events::stream, true, "Every account event as Server-Sent Events";
+}
+
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
@@ -36,38 +71,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::InvalidBody(format!("bad query: {e}")).into()),
-        )
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_text))
-        .service(
-            web::scope("/api/v1")
-                .route("/accounts", web::get().to(accounts::list))
-                .route("/accounts", web::post().to(accounts::create))
-                .route("/accounts/{name}", web::get().to(accounts::show))
-                .route(
-                    "/accounts/{name}/config",
-                    web::patch().to(accounts::update_config),
-                )
-                .route(
-                    "/accounts/{name}/credentials",
-                    web::put().to(accounts::put_credentials),
-                )
-                .route("/accounts/{name}/orders", web::get().to(accounts::orders))
-                .route("/accounts/{name}/cycles", web::get().to(accounts::cycles))
-                .route("/accounts/{name}/fills", web::get().to(accounts::fills))
-                .route("/accounts/{name}/events", web::get().to(accounts::events))
-                .route("/accounts/{name}/balance", web::get().to(accounts::balance))
-                .route(
-                    "/accounts/{name}/{action}",
-                    web::post().to(accounts::action),
-                )
-                .route("/halt", web::post().to(accounts::halt))
-                .route("/events/stream", web::get().to(events::stream)),
-        )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(ApiError::NotFound("no such route".into()))
-        }));
+        );
+    register(cfg);
+    cfg.default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::NotFound("no such route".into()))
+    }));
 }
 
 fn json_config() -> web::JsonConfig {

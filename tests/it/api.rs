@@ -159,6 +159,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/halt"),
     ("GET", "/api/v1/events/stream"),
     ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
 ];
 
 #[actix_web::test]
@@ -670,4 +671,57 @@ async fn metrics_show_trading_without_ids_or_secrets() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
     assert!(!text.contains("m1"), "an account name in a label:\n{text}");
+}
+
+/// The OpenAPI document describes exactly the routes the server answers: every documented
+/// operation is routed (never the "no such route" answer), and every route the tests know is
+/// documented.
+#[actix_web::test]
+async fn the_openapi_document_matches_the_routes() {
+    let a = api().await;
+    let (s, doc) = a.ok("GET", "/openapi.json", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            documented.push((method.to_uppercase(), path.clone()));
+            let public = ["/healthz", "/readyz"].contains(&path.as_str());
+            assert_eq!(op["security"].is_null(), public, "{method} {path}");
+        }
+    }
+    documented.sort();
+    let mut known: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| {
+            let p = p
+                .replace("/a1/start", "/{name}/{action}")
+                .replace("/a1/pause", "/{name}/{action}")
+                .replace("/a1/resume", "/{name}/{action}")
+                .replace("/a1/stop", "/{name}/{action}")
+                .replace("/a1/kill", "/{name}/{action}")
+                .replace("/a1", "/{name}");
+            (m.to_string(), p)
+        })
+        .chain([
+            ("GET".into(), "/healthz".into()),
+            ("GET".into(), "/readyz".into()),
+        ])
+        .collect();
+    known.sort();
+    known.dedup();
+    assert_eq!(documented, known);
+    for (method, path) in &documented {
+        if path.ends_with("/stream") {
+            continue;
+        }
+        let concrete = path
+            .replace("{name}", "nobody")
+            .replace("{action}", "pause");
+        let (_, _, v) = a.call(method, &concrete, Some(TOKEN), None).await;
+        assert_ne!(
+            v["detail"], "no such route",
+            "{method} {path} is documented but not routed"
+        );
+    }
 }
