@@ -16,6 +16,8 @@ pub const PAUSES: &str = "alpha_oto_pauses_total";
 pub const LEASE_EVENTS: &str = "alpha_oto_lease_events_total";
 pub const RATE_LIMIT_WAITS: &str = "alpha_oto_rate_limit_waits_total";
 pub const RECONCILIATIONS: &str = "alpha_oto_reconciliations_total";
+pub const EVENT_AGE_SECONDS: &str = "alpha_oto_report_age_seconds";
+pub const LOG_DROPPED: &str = "alpha_oto_log_records_dropped_total";
 
 /// Seconds, from a millisecond to a minute.
 const BUCKETS: &[f64] = &[

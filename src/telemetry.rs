@@ -147,8 +147,28 @@ where
     type Err = Never;
 
     fn log(&self, record: &Record, values: &OwnedKVList) -> Result<(), Never> {
+        // slog-async's report of records dropped on overflow: counted for /metrics.
+        if record.module().starts_with("slog_async") {
+            let mut count = DropCount(0);
+            let _ = slog::KV::serialize(&record.kv(), record, &mut count);
+            metrics::counter!(crate::meters::LOG_DROPPED).increment(count.0.max(1));
+        }
         if let Err(e) = self.0.log(record, values) {
             eprintln!("alpha-oto: a log record could not be written: {e:?}");
+        }
+        Ok(())
+    }
+}
+
+/// Reads the `count` of an overflow report.
+struct DropCount(u64);
+
+impl slog::Serializer for DropCount {
+    fn emit_arguments(&mut self, key: slog::Key, val: &fmt::Arguments<'_>) -> slog::Result {
+        if key == "count"
+            && let Ok(n) = val.to_string().parse()
+        {
+            self.0 = n;
         }
         Ok(())
     }
@@ -214,6 +234,8 @@ where
 /// Builds the root logger from settings. Does not install it anywhere; see
 /// [`install_log_bridge`] for the `log` crate.
 pub fn init(settings: &LogSettings) -> io::Result<Telemetry> {
+    // The metrics recorder first, so even the logger's own drop reports are counted.
+    let _ = crate::meters::handle();
     let level = settings.level.slog();
     if let Some(path) = &settings.file {
         let owned = path.clone();

@@ -12,9 +12,24 @@ use crate::trading::harness;
 
 const TOKEN: &str = "test-token-0123456789";
 
+/// Every log line of the engine under test, as written.
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 struct Api {
     base: String,
     sim: SimHandle,
+    logs: LogBuf,
     _db: TestDb,
     _server: actix_web::dev::ServerHandle,
 }
@@ -24,11 +39,17 @@ async fn api() -> Api {
     let sim = harness::sim(501).await;
     let db = TestDb::migrated();
     let vault = harness::vault_of(&alpha_oto::vault::generate_key_line(chrono::Utc::now()));
+    let logs = LogBuf::default();
+    let logger = {
+        use slog::Drain;
+        let drain = std::sync::Mutex::new(alpha_oto::telemetry::ecs_json(logs.clone())).fuse();
+        slog::Logger::root(drain, slog::o!())
+    };
     let (sup, ctx) = alpha_oto::daemon::engine(
         &harness::config(&sim, "api-test"),
         db.store.clone(),
         Some(vault),
-        harness::logger(),
+        logger,
         harness::fast_timing(),
         alpha_oto::actors::Clock::default(),
     )
@@ -42,6 +63,7 @@ async fn api() -> Api {
     Api {
         base: format!("http://{addr}"),
         sim,
+        logs,
         _db: db,
         _server: server,
     }
@@ -558,6 +580,25 @@ async fn credentials_from_curl_are_stored_and_never_shown() {
             "{p} shows a header"
         );
     }
+    // Nor in the metrics, nor in any log line of the engine (debug level included).
+    let mut res = awc::Client::default()
+        .get(format!("{}/metrics", a.base))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    let metrics = String::from_utf8(res.body().limit(1 << 24).await.unwrap().to_vec()).unwrap();
+    assert!(!metrics.contains("CANARY-7f3e9a"));
+    let logs = String::from_utf8_lossy(&a.logs.0.lock().unwrap()).into_owned();
+    assert!(logs.contains("pair placed"), "the log was captured");
+    assert!(
+        !logs.contains("CANARY-7f3e9a"),
+        "a log line shows the cookie"
+    );
+    assert!(
+        !logs.contains(&creds.headers["csrftoken"]),
+        "a log line shows a header"
+    );
 }
 
 /// The command line drives a running daemon through the API: tables for people, JSON for

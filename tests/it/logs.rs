@@ -127,6 +127,20 @@ fn the_drop_policy_reports_every_record_it_drops() {
         written + reported >= 100_000,
         "written {written} + reported {reported}: a drop went unreported"
     );
+    // The drops are counted for /metrics too (other tests may add theirs: at least ours).
+    let text = alpha_oto::meters::handle().unwrap().render();
+    let counted: f64 = text
+        .lines()
+        .find(|l| l.starts_with("alpha_oto_log_records_dropped_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0);
+    if reported > 0 {
+        assert!(
+            counted >= reported as f64,
+            "{counted} counted, {reported} reported"
+        );
+    }
 }
 
 #[test]

@@ -7,6 +7,9 @@ impl Actor {
         if r.symbol != self.token.order_symbol {
             return Ok(());
         }
+        // How old a report is when the account acts on it (exchange clock to ours).
+        let age_ms = (self.now() - r.event_time).max(0);
+        metrics::histogram!(meters::EVENT_AGE_SECONDS).record(age_ms as f64 / 1000.0);
         if r.is_trade() {
             if self.details.len() > 4096 {
                 // Reports of orders that never became ours: forget them.
