@@ -46,6 +46,15 @@ impl TokenCache {
         }
     }
 
+    /// Where answers come from when Redis answers: Redis if configured, else memory.
+    pub fn source(&self) -> Source {
+        if self.redis.is_some() {
+            Source::Redis
+        } else {
+            Source::Memory
+        }
+    }
+
     /// A cache in Redis at `url`, keys under `prefix`. A Redis that cannot be reached now is
     /// an error (the configuration is wrong or the server is down at start); later outages
     /// fall back to memory.

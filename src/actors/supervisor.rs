@@ -442,6 +442,7 @@ impl Supervisor {
                     cycles_today: 0,
                     stream_up: false,
                     failure: Some(reason.to_owned()),
+                    current_pair: None,
                     updated_at_ms: now,
                 },
             );

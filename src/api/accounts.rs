@@ -32,6 +32,7 @@ pub struct AccountView {
     pub progress: Progress,
     pub stream_up: bool,
     pub failure: Option<String>,
+    pub current_pair: Option<crate::actors::account::PairView>,
     pub has_credentials: bool,
     pub settings: AccountSettings,
 }
@@ -104,6 +105,7 @@ async fn view(state: &ApiState, account: Account) -> Result<AccountView, ApiErro
         .map_err(|_| ApiError::Internal)?
         .ok_or(ApiError::Internal)?;
     let live: Option<AccountStatus> = state.sup.status(id);
+    let current_pair = live.as_ref().and_then(|s| s.current_pair.clone());
     let (st, phase, pause_reason, pauses, volume, cycles, stream_up, failure) = match live {
         Some(s) => (
             s.state,
@@ -144,6 +146,7 @@ async fn view(state: &ApiState, account: Account) -> Result<AccountView, ApiErro
         progress,
         stream_up,
         failure,
+        current_pair,
         has_credentials,
         settings,
     })

@@ -108,7 +108,22 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
         .run(|c| crate::store::accounts::list(c).map(|a| a.len()))
         .await
         .is_ok();
-    let body = serde_json::json!({ "database": db, "accounts": state.sup.statuses().len() });
+    let statuses = state.sup.statuses();
+    let count = |f: &dyn Fn(&crate::actors::account::AccountStatus) -> bool| {
+        statuses.iter().filter(|s| f(s)).count()
+    };
+    let body = serde_json::json!({
+        "database": db,
+        "cache": match state.ctx.cache.source() {
+            crate::cache::Source::Redis => "redis",
+            crate::cache::Source::Memory => "memory",
+        },
+        "accounts": statuses.len(),
+        "streams_up": count(&|s| s.stream_up),
+        "leases_held": count(&|s| !matches!(s.phase.as_str(), "starting" | "standby" | "failed")),
+        "standby": count(&|s| s.phase == "standby"),
+        "failed": count(&|s| s.state == "failed"),
+    });
     if db {
         HttpResponse::Ok().json(body)
     } else {

@@ -199,6 +199,12 @@ async fn every_route_needs_a_token_but_health() {
         let (s, _, v) = a.call("GET", p, None, None).await;
         assert_eq!(s, 200, "{p}: {v}");
     }
+    let (_, _, ready) = a.call("GET", "/readyz", None, None).await;
+    assert_eq!(
+        (ready["database"].as_bool(), ready["cache"].as_str()),
+        (Some(true), Some("memory")),
+        "{ready}"
+    );
 }
 
 /// Every action has its effect on a running account; the listings show what it did.
@@ -765,4 +771,40 @@ async fn the_openapi_document_matches_the_routes() {
             "{method} {path} is documented but not routed"
         );
     }
+}
+
+/// An account's view shows the pair on the exchange now: its order ids, prices and fills.
+#[actix_web::test]
+async fn an_account_shows_its_current_pair() {
+    let a = api().await;
+    a.account("p1", "KOGE", "100000").await;
+    // Buy 5 % under the market: the pair rests and stays visible.
+    let patch = json!({"buy_offset": {"mode": "percent", "value": "-5"}});
+    assert_eq!(
+        a.ok(
+            "PATCH",
+            "/api/v1/accounts/p1/config",
+            Some(Body::Json(patch))
+        )
+        .await
+        .0,
+        200
+    );
+    a.ok("POST", "/api/v1/accounts/p1/start", None).await;
+    let v = a
+        .wait_state("p1", |v| v["current_pair"]["working_order_id"].is_string())
+        .await;
+    let pair = &v["current_pair"];
+    assert_eq!(pair["bought"], "0", "{v}");
+    assert!(pair["buy_price"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
+    let (_, ready) = a.ok("GET", "/readyz", None).await;
+    assert_eq!(
+        (ready["streams_up"].as_u64(), ready["leases_held"].as_u64()),
+        (Some(1), Some(1)),
+        "{ready}"
+    );
+    let (s, v) = a.ok("POST", "/api/v1/accounts/p1/kill", None).await;
+    assert_eq!((s, v["open_left"].as_u64()), (200, Some(0)), "{v}");
+    let v = a.wait_state("p1", |v| v["state"] == "stopped").await;
+    assert!(v["current_pair"].is_null(), "{v}");
 }

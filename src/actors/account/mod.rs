@@ -130,7 +130,56 @@ pub struct AccountStatus {
     pub cycles_today: u64,
     pub stream_up: bool,
     pub failure: Option<String>,
+    /// The pair on the exchange now, if any.
+    pub current_pair: Option<PairView>,
     pub updated_at_ms: i64,
+}
+
+/// The live pair as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairView {
+    pub intent_id: String,
+    pub working_order_id: Option<String>,
+    pub pending_order_id: Option<String>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub buy_price: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub sell_price: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub bought: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub sold: Decimal,
+    pub since_ms: i64,
+}
+
+fn pair_view(state: &State) -> Option<PairView> {
+    let from_intent = |i: &Intent| PairView {
+        intent_id: i.id.clone(),
+        working_order_id: None,
+        pending_order_id: None,
+        buy_price: i.buy_price,
+        sell_price: i.sell_price,
+        quantity: i.quantity,
+        bought: Decimal::ZERO,
+        sold: Decimal::ZERO,
+        since_ms: i.created_ms,
+    };
+    match state {
+        State::Placing { intent } | State::Unknown { intent } => Some(from_intent(intent)),
+        State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => {
+            Some(PairView {
+                working_order_id: Some(pair.working_id.clone()),
+                pending_order_id: Some(pair.pending_id.clone()),
+                bought: pair.bought,
+                sold: pair.sold,
+                since_ms: pair.since_ms,
+                ..from_intent(&pair.intent)
+            })
+        }
+        _ => None,
+    }
 }
 
 pub type Board = Arc<Mutex<HashMap<i64, AccountStatus>>>;
@@ -372,6 +421,7 @@ impl Actor {
         s.volume_today = self.cycle.volume_today;
         s.cycles_today = self.cycles_today;
         s.stream_up = self.stream_up;
+        s.current_pair = pair_view(&self.cycle.state);
         s.updated_at_ms = self.ctx.clock.now_ms();
         publish(&self.board, s.clone());
     }

@@ -26,6 +26,7 @@ pub async fn run(
         cycles_today: 0,
         stream_up: false,
         failure: None,
+        current_pair: None,
         updated_at_ms: ctx.clock.now_ms(),
     };
     publish(&board, status.clone());
