@@ -103,6 +103,8 @@ pub async fn engine(
         clock,
         timing,
     });
+    let (webhooks, started_ms) = (ctx.webhooks.clone(), ctx.clock.now_ms());
+    actix_rt::spawn(async move { webhooks.resend_pending(started_ms).await });
     (supervisor::start(ctx.clone()), ctx)
 }
 

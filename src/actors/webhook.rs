@@ -20,6 +20,50 @@ pub struct Webhooks {
 const ATTEMPTS: u32 = 3;
 
 impl Webhooks {
+    /// Sends what an earlier run left undelivered (the process stopped between storing an
+    /// event and its POST), to each account's current webhook URL. Only events stored before
+    /// `before_ms` (this run's start): this run's own are being posted already.
+    pub async fn resend_pending(&self, before_ms: i64) {
+        let pending = match self
+            .store
+            .run(|c| crate::store::events::webhook_pending(c, 500))
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(self.log, "cannot read undelivered webhooks"; "error.message" => e.to_string());
+                return;
+            }
+        };
+        for event in pending.into_iter().filter(|e| e.created_at_ms < before_ms) {
+            let Some(account_id) = event.account_id else {
+                continue;
+            };
+            let url = self
+                .store
+                .run(move |c| crate::store::configs::get(c, account_id))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|row| crate::store::configs::from_row(&row).ok())
+                .and_then(|s| s.webhook_url);
+            let body = serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
+            match url {
+                Some(url) => self.post(url, event.id, body),
+                None => {
+                    // The URL was removed since: nothing to deliver to.
+                    let id = event.id;
+                    let _ = self
+                        .store
+                        .run(move |c| {
+                            crate::store::events::set_webhook_status(c, id, WebhookStatus::None)
+                        })
+                        .await;
+                }
+            }
+        }
+    }
+
     pub fn new(store: Store, log: Logger) -> Self {
         Self {
             store,

@@ -454,3 +454,51 @@ async fn an_idle_account_learns_of_an_expired_session() {
     .await;
     assert_eq!(h.events(a, "paused", Some("session_expired")), 1);
 }
+
+/// A webhook owed when the daemon stopped is delivered by the next start.
+#[actix_web::test]
+async fn an_undelivered_webhook_is_sent_by_the_next_start() {
+    let sink = super::harness::WebhookSink::start();
+    let mut hooked = settings("KOGE", "10", "100");
+    hooked.webhook_url = Some(sink.url.clone());
+    let world = super::harness::World::new(215, &[hooked], "1000").await;
+    let id = world.accounts[0].0;
+    let owed = store::events::append(
+        &mut world.db.conn(),
+        &alpha_oto::store::models::NewEvent {
+            account_id: Some(id),
+            account_name: Some("owed".into()),
+            kind: "paused".into(),
+            level: alpha_oto::store::models::EventLevel::Warn,
+            reason: Some("stream_lost".into()),
+            actor: "daemon".into(),
+            message: "paused: stream_lost".into(),
+            data: json!({"account": "owed", "kind": "paused", "reason": "stream_lost"}).to_string(),
+            webhook_status: alpha_oto::store::models::WebhookStatus::Pending,
+            created_at_ms: 1_000,
+        },
+    )
+    .unwrap();
+    let h = world.engine("next-start").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = store::events::list(
+            &mut h.db.conn(),
+            Some(id),
+            alpha_oto::store::models::Page::first(10),
+        )
+        .unwrap()
+        .into_iter()
+        .find(|e| e.id == owed.id)
+        .unwrap();
+        if row.webhook_status == alpha_oto::store::models::WebhookStatus::Sent {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{row:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bodies = sink.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["reason"], "stream_lost");
+    sink.stop().await;
+}
