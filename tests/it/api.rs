@@ -373,6 +373,11 @@ async fn bad_input_is_a_clear_4xx_never_a_5xx() {
         b["name"] = json!("b2");
         b
     };
+    let named = |name: Value| {
+        let mut b = valid.clone();
+        b["name"] = name;
+        b
+    };
     let cases: Vec<(&str, String, Option<Body>, u16)> = vec![
         (
             "POST",
@@ -422,51 +427,31 @@ async fn bad_input_is_a_clear_4xx_never_a_5xx() {
         (
             "POST",
             "/api/v1/accounts".into(),
-            Some(Body::Json({
-                let mut b = valid.clone();
-                b["name"] = json!("../etc");
-                b
-            })),
+            Some(Body::Json(named(json!("../etc")))),
             422,
         ),
         (
             "POST",
             "/api/v1/accounts".into(),
-            Some(Body::Json({
-                let mut b = valid.clone();
-                b["name"] = json!("名字");
-                b
-            })),
+            Some(Body::Json(named(json!("名字")))),
             422,
         ),
         (
             "POST",
             "/api/v1/accounts".into(),
-            Some(Body::Json({
-                let mut b = valid.clone();
-                b["name"] = json!(long.clone());
-                b
-            })),
+            Some(Body::Json(named(json!(long.clone())))),
             422,
         ),
         (
             "POST",
             "/api/v1/accounts".into(),
-            Some(Body::Json({
-                let mut b = valid.clone();
-                b["name"] = json!(7);
-                b
-            })),
+            Some(Body::Json(named(json!(7)))),
             422,
         ),
         (
             "POST",
             "/api/v1/accounts".into(),
-            Some(Body::Json({
-                let mut b = valid.clone();
-                b["name"] = json!("b1");
-                b
-            })),
+            Some(Body::Json(named(json!("b1")))),
             409,
         ),
         ("GET", "/api/v1/accounts/..%2F..%2Fetc".into(), None, 404),

@@ -38,6 +38,24 @@ async fn wait_for(
     }
 }
 
+/// Injects a fault of `kind` for one simulator account (for `for_s` seconds, or until
+/// cleared) and waits until the daemon's account pauses with `reason` within 10 s.
+async fn fault_pauses(
+    h: &Harness,
+    id: i64,
+    sim_id: u64,
+    kind: &str,
+    for_s: Option<u64>,
+    reason: &str,
+) {
+    let mut spec = json!({"kind": kind, "rate": 1.0, "account": sim_id});
+    if let Some(s) = for_s {
+        spec["for_s"] = json!(s);
+    }
+    h.fault(spec).await;
+    wait_for(h, id, "pause", PAUSE_WITHIN, |s| paused_for(s, reason)).await;
+}
+
 fn paused_for(s: &AccountStatus, reason: &str) -> bool {
     s.pauses.iter().any(|p| p == reason)
 }
@@ -150,12 +168,7 @@ async fn too_little_balance_pauses_without_shrinking_the_order_and_resumes_after
 async fn a_lost_private_stream_pauses_until_the_operator_resumes() {
     let h = two_trading(203, "100000").await;
     let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
-    h.fault(json!({"kind": "drop_ws", "rate": 1.0, "for_s": 1, "account": sim_a}))
-        .await;
-    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
-        paused_for(s, "stream_lost")
-    })
-    .await;
+    fault_pauses(&h, a, sim_a, "drop_ws", Some(1), "stream_lost").await;
     assert_still_trading(&h, b).await;
     // The stream comes back and the account is reconciled, but it waits for a person (R13).
     wait_for(&h, a, "reconnect", Duration::from_secs(10), |s| s.stream_up).await;
@@ -177,12 +190,7 @@ async fn with_auto_resume_a_lost_stream_resumes_after_reconciliation() {
     let (a, sim_a) = h.accounts[0];
     h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
         .await;
-    h.fault(json!({"kind": "drop_ws", "rate": 1.0, "for_s": 1, "account": sim_a}))
-        .await;
-    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
-        paused_for(s, "stream_lost")
-    })
-    .await;
+    fault_pauses(&h, a, sim_a, "drop_ws", Some(1), "stream_lost").await;
     assert_still_trading(&h, a).await;
     h.stop_and_check().await;
 }
@@ -191,12 +199,7 @@ async fn with_auto_resume_a_lost_stream_resumes_after_reconciliation() {
 async fn a_rate_limit_pauses_the_account_and_it_resumes_after_the_wait() {
     let h = two_trading(205, "100000").await;
     let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
-    h.fault(json!({"kind": "http_429", "rate": 1.0, "for_s": 1, "account": sim_a}))
-        .await;
-    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
-        paused_for(s, "rate_limited")
-    })
-    .await;
+    fault_pauses(&h, a, sim_a, "http_429", Some(1), "rate_limited").await;
     assert_eq!(h.events(b, "paused", None), 0);
     assert_still_trading(&h, a).await;
     assert!(h.events(a, "paused", Some("rate_limited")) >= 1);
@@ -207,12 +210,7 @@ async fn a_rate_limit_pauses_the_account_and_it_resumes_after_the_wait() {
 async fn a_two_factor_challenge_pauses_and_is_never_retried_blindly() {
     let h = two_trading(206, "100000").await;
     let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
-    h.fault(json!({"kind": "two_factor", "rate": 1.0, "account": sim_a}))
-        .await;
-    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
-        paused_for(s, "two_factor")
-    })
-    .await;
+    fault_pauses(&h, a, sim_a, "two_factor", None, "two_factor").await;
     let placed = |h: &Harness| {
         h.sim.state.with(|s| {
             s.engine
@@ -400,12 +398,7 @@ async fn a_silent_private_stream_counts_as_lost() {
 async fn a_face_check_pauses_and_resumes_once_passed() {
     let h = two_trading(212, "100000").await;
     let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
-    h.fault(json!({"kind": "face_check", "rate": 1.0, "account": sim_a}))
-        .await;
-    wait_for(&h, a, "pause", PAUSE_WITHIN, |s| {
-        paused_for(s, "face_check")
-    })
-    .await;
+    fault_pauses(&h, a, sim_a, "face_check", None, "face_check").await;
     assert_eq!(h.events(a, "paused", Some("face_check")), 1);
     assert_still_trading(&h, b).await;
     h.clear_faults().await;
