@@ -3,11 +3,82 @@
 //! in the store with its status, filled quantity and quote, and every fill piece must be
 //! there too; the simulator must have seen no violation and no order may be left open.
 
-use rust_decimal::Decimal;
+use std::collections::HashMap;
 
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::exchange::wire::OrderStatus;
+use crate::sim::engine::Engine;
 use crate::sim::server::SimHandle;
 use crate::store::models::{Fill, Order, Page};
 use crate::store::{self, Conn, StoreError};
+
+/// An order as the exchange's ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerOrder {
+    pub id: u64,
+    pub account: u64,
+    pub status: OrderStatus,
+    pub executed_qty: Decimal,
+    pub cum_quote: Decimal,
+}
+
+/// One fill piece as the exchange's ledger holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerFill {
+    pub account: u64,
+    pub order_id: u64,
+    pub qty: Decimal,
+    pub quote: Decimal,
+}
+
+/// What the check needs of the simulator: taken in-process, or from `GET /sim/ledger/snapshot`
+/// when the simulator is another process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ledger {
+    pub orders: Vec<LedgerOrder>,
+    pub fills: Vec<LedgerFill>,
+    /// Every violation the simulator saw, one line each.
+    pub violations: Vec<String>,
+}
+
+impl Ledger {
+    pub fn of(e: &Engine) -> Self {
+        Self {
+            orders: e
+                .orders
+                .values()
+                .map(|o| LedgerOrder {
+                    id: o.id,
+                    account: o.account,
+                    status: o.status,
+                    executed_qty: o.executed_qty,
+                    cum_quote: o.cum_quote,
+                })
+                .collect(),
+            fills: e
+                .fills
+                .iter()
+                .map(|f| LedgerFill {
+                    account: f.account,
+                    order_id: f.order_id,
+                    qty: f.qty,
+                    quote: f.quote,
+                })
+                .collect(),
+            violations: e
+                .violations()
+                .iter()
+                .map(|v| format!("{} account {}: {}", v.kind, v.account, v.detail))
+                .collect(),
+        }
+    }
+
+    pub fn of_sim(sim: &SimHandle) -> Self {
+        sim.state.with(|s| Self::of(&s.engine))
+    }
+}
 
 /// What the check found for one account (when it passed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,39 +125,28 @@ fn all_pages<T>(
 /// open" rule (for accounts that are still trading).
 pub fn ledger(
     conn: &mut Conn,
-    sim: &SimHandle,
+    sim: &Ledger,
     accounts: &[(i64, u64)],
     open_allowed: bool,
 ) -> Result<Vec<AccountLedger>, Mismatch> {
-    let violations = sim.state.with(|s| s.engine.violations());
-    if !violations.is_empty() {
-        let text: Vec<String> = violations
-            .iter()
-            .map(|v| format!("{} account {}: {}", v.kind, v.account, v.detail))
-            .collect();
-        return Err(Mismatch::Violations(text.join("; ")));
+    if !sim.violations.is_empty() {
+        return Err(Mismatch::Violations(sim.violations.join("; ")));
+    }
+    let mut orders_of: HashMap<u64, Vec<&LedgerOrder>> = HashMap::new();
+    for o in &sim.orders {
+        orders_of.entry(o.account).or_default().push(o);
+    }
+    let mut fills_of: HashMap<u64, Vec<&LedgerFill>> = HashMap::new();
+    for f in &sim.fills {
+        fills_of.entry(f.account).or_default().push(f);
     }
     let mut out = Vec::new();
     for &(account, sim_id) in accounts {
         let fail = |detail: String| Mismatch::Account { account, detail };
         let ours: Vec<Order> = all_pages(|p| store::orders::list(conn, account, p), |o| o.id)?;
         let fills: Vec<Fill> = all_pages(|p| store::fills::list(conn, account, p), |f| f.id)?;
-        let (orders, sim_fills) = sim.state.with(|s| {
-            (
-                s.engine
-                    .orders
-                    .values()
-                    .filter(|o| o.account == sim_id)
-                    .cloned()
-                    .collect::<Vec<_>>(),
-                s.engine
-                    .fills
-                    .iter()
-                    .filter(|f| f.account == sim_id)
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            )
-        });
+        let orders = orders_of.remove(&sim_id).unwrap_or_default();
+        let sim_fills = fills_of.remove(&sim_id).unwrap_or_default();
         let placed = ours
             .iter()
             .filter(|o| o.exchange_order_id.is_some())

@@ -3,6 +3,7 @@
 
 pub mod actors;
 pub mod api;
+pub mod bench;
 pub mod cache;
 pub mod check;
 pub mod config;

@@ -100,6 +100,11 @@ enum Command {
     /// A few accounts trade to small targets with a progress bar each, then a summary table
     /// and a check of the store against the simulator's ledger. Needs nothing installed.
     Demo(DemoArgs),
+    /// Measure the daemon at scale: the simulator and the daemon as separate processes on
+    /// loopback, N funded accounts trading for S seconds with every order filled at once (each
+    /// pending leg after a hold), then the store checked against the simulator's ledger. Prints
+    /// a table (and --json FILE); exits 1 on any error or violation.
+    Bench(BenchArgs),
     /// Print the value to put in [api] token_hashes for a bearer token.
     HashToken {
         /// The token clients will send as `Authorization: Bearer <TOKEN>`.
@@ -141,6 +146,14 @@ struct SimArgs {
     /// mulPoint is not settled; without this flag volume is the plain buy-side quote volume).
     #[arg(long)]
     volume_mul_point: bool,
+    /// Fill every order at its own price as soon as it is live, instead of when the market
+    /// reaches it (benchmarks).
+    #[arg(long)]
+    fill_at_once: bool,
+    /// With --fill-at-once: hold each OTO pending leg about this long before it fills
+    /// (drawn from [MS/2, 3 MS/2]), as a market would.
+    #[arg(long, default_value_t = 0, value_name = "MS", requires = "fill_at_once")]
+    hold_ms: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -242,6 +255,37 @@ struct DemoArgs {
     seed: u64,
 }
 
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Accounts to create and trade.
+    #[arg(long, default_value_t = 100)]
+    accounts: usize,
+    /// Seconds of trading, from the moment every account is started.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// SIGKILL the daemon this many seconds into the run, start it again, and report how long
+    /// until every account trades again (recovery_s).
+    #[arg(long, value_name = "SECONDS")]
+    restart_at: Option<u64>,
+    /// How long the simulator holds each OTO pending leg before it fills (about; drawn from
+    /// [MS/2, 3 MS/2]): each account's pace. 0 fills at once and measures saturation instead.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    hold_ms: u64,
+    /// Seconds of the floor measurement (the minimal reactor); 0 skips it. Default: the run's
+    /// seconds, at most 30.
+    #[arg(long, value_name = "SECONDS")]
+    floor_seconds: Option<u64>,
+    /// Seed of the simulated market.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Keep the work directory (database, logs, configuration) and print where it is.
+    #[arg(long)]
+    keep: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
     /// Re-encrypt every stored credential under the primary (first) key of the ring.
@@ -335,6 +379,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Bench(args) => {
+            raise_open_files();
+            let opts = alpha_oto::bench::BenchOptions {
+                accounts: args.accounts,
+                seconds: args.seconds,
+                database_url: cli.database_url.clone(),
+                restart_at: args.restart_at,
+                hold_ms: args.hold_ms,
+                seed: args.seed,
+                log_level: cli.log_level.clone().unwrap_or_else(|| "info".into()),
+                floor_seconds: args.floor_seconds.unwrap_or(args.seconds.min(30)),
+                keep: args.keep,
+            };
+            let (report, findings) =
+                actix_web::rt::System::new().block_on(alpha_oto::bench::run(&opts))?;
+            print!("{}", alpha_oto::bench::table(&report, &findings));
+            if let Some(path) = &args.json {
+                alpha_oto::bench::write_json(path, &report)?;
+            }
+            Ok(if report.errors == 0 && report.violations == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::HashToken { token } => {
             println!("{}", alpha_oto::api::auth::hash(token)?);
             Ok(ExitCode::SUCCESS)
@@ -348,6 +417,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
+            raise_open_files();
             let config = load_config(&cli)?;
             let telemetry =
                 telemetry::init(&config.log_settings()).context("cannot start logging")?;
@@ -441,7 +511,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Thousands of accounts hold a stream socket each: the soft limit on open files goes up to
+/// the hard one (systemd's LimitNOFILE sets that for the service).
+fn raise_open_files() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("warning: cannot raise the open-file limit: {e}");
+    }
+}
+
 fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
+    raise_open_files();
     use alpha_oto::sim::faults::FaultSpec;
     use alpha_oto::sim::server::{SimOptions, start};
     let faults = match &args.faults {
@@ -459,6 +538,13 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         listen_key_ttl: std::time::Duration::from_secs(args.listen_key_ttl_s.max(1)),
         price_source: args.price_source.clone(),
         volume_uses_mul_point: args.volume_mul_point,
+        fill: if args.fill_at_once {
+            alpha_oto::sim::engine::FillMode::AtOnce {
+                hold_ms: args.hold_ms,
+            }
+        } else {
+            alpha_oto::sim::engine::FillMode::Market
+        },
     };
     actix_web::rt::System::new().block_on(async move {
         let sim = start(opts).await.context("cannot start the simulator")?;

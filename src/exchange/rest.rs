@@ -66,6 +66,34 @@ pub struct HistoryQuery {
     pub rows: u32,
 }
 
+thread_local! {
+    /// One connection pool per runtime thread and timeout: thousands of accounts share a few
+    /// keep-alive connections (each request carries its own session) instead of holding one
+    /// socket and its buffers each.
+    static POOLS: std::cell::RefCell<Vec<(Duration, awc::Client)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Connections kept open to the exchange, per runtime thread.
+const POOL_LIMIT: usize = 256;
+
+fn shared_http(timeout: Duration) -> awc::Client {
+    POOLS.with(|pools| {
+        let mut pools = pools.borrow_mut();
+        if let Some((_, c)) = pools.iter().find(|(t, _)| *t == timeout) {
+            return c.clone();
+        }
+        let connector = awc::Connector::new().limit(POOL_LIMIT);
+        let client = awc::Client::builder()
+            .connector(connector)
+            .timeout(timeout)
+            .disable_redirects()
+            .finish();
+        pools.push((timeout, client.clone()));
+        client
+    })
+}
+
 fn transport(e: SendRequestError) -> ExchangeError {
     match e {
         // Nothing reached the server: connection refused, DNS or TLS set-up failed.
@@ -79,13 +107,9 @@ fn transport(e: SendRequestError) -> ExchangeError {
 impl RestClient {
     /// A client for public market data.
     pub fn new(base_url: &str, timeout: Duration) -> Self {
-        let http = awc::Client::builder()
-            .timeout(timeout)
-            .disable_redirects()
-            .finish();
         Self {
             base: base_url.trim_end_matches('/').to_owned(),
-            http,
+            http: shared_http(timeout),
             session: None,
         }
     }

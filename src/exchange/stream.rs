@@ -166,7 +166,7 @@ async fn run(
         attempt = attempt.saturating_add(1);
         let reason = match timeout(
             cfg.connect_timeout,
-            tokio_tungstenite::connect_async(cfg.url.as_str()),
+            tokio_tungstenite::connect_async_with_config(cfg.url.as_str(), Some(ws_config()), false),
         )
         .await
         {
@@ -358,4 +358,12 @@ mod tests {
         );
         assert!(public.ping_every < public.stale_after);
     }
+}
+
+/// Buffers sized for thousands of connections carrying small frames: the library's default
+/// allocates 128 KiB for reading on each, and holds writes back until 128 KiB are queued.
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
 }

@@ -33,10 +33,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/sim/ledger", web::get().to(ledger))
         .route("/sim/ledger/violations", web::get().to(violations))
+        .route("/sim/ledger/snapshot", web::get().to(snapshot))
         .route("/sim/faults", web::post().to(add_fault))
         .route("/sim/faults", web::get().to(list_faults))
         .route("/sim/faults", web::delete().to(clear_faults))
-        .route("/sim/price", web::post().to(set_price));
+        .route("/sim/price", web::post().to(set_price))
+        .route("/sim/reactions", web::get().to(reactions))
+        .route("/sim/reactions", web::delete().to(clear_reactions))
+        .route("/sim/reactions/placing", web::get().to(placing))
+        .route(
+            "/sim/reactions/forget-pending",
+            web::post().to(forget_pending),
+        );
 }
 
 fn bad(e: impl std::fmt::Display) -> HttpResponse {
@@ -174,4 +182,36 @@ async fn set_price(state: web::Data<SimState>, body: web::Json<NewPrice>) -> Htt
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => admin_error(e),
     }
+}
+
+/// The daemon's reaction times as the exchange saw them (see `state::Reactions`).
+async fn reactions(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.with(|s| s.reactions.summary()))
+}
+
+async fn clear_reactions(state: web::Data<SimState>) -> HttpResponse {
+    state.with(|s| s.reactions.clear());
+    HttpResponse::NoContent().finish()
+}
+
+async fn forget_pending(state: web::Data<SimState>) -> HttpResponse {
+    state.with(|s| s.reactions.forget_pending());
+    HttpResponse::NoContent().finish()
+}
+
+/// The ledger as the daemon-versus-exchange check reads it (`check::Ledger`).
+async fn snapshot(state: web::Data<SimState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.with(|s| crate::check::Ledger::of(&s.engine)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Since {
+    since_ms: i64,
+}
+
+/// How many accounts have sent a pair since a moment (a restarted daemon's recovery).
+async fn placing(state: web::Data<SimState>, q: web::Query<Since>) -> HttpResponse {
+    let n = state.with(|s| s.reactions.placing_since(q.since_ms));
+    HttpResponse::Ok().json(json!({ "accounts": n }))
 }

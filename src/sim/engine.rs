@@ -2,7 +2,7 @@
 //! ledger and the invariant checks. Pure and deterministic: time comes in as `now_ms`, chance
 //! from the seeded [`Rng`]; what the outside world must hear goes out as [`SimEvent`]s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
 use rust_decimal::RoundingStrategy::ToZero;
@@ -29,6 +29,19 @@ pub struct SimConfig {
     pub max_pieces: u64,
     /// Whether today's volume is multiplied by the token's mulPoint (the protocol is unsure).
     pub volume_uses_mul_point: bool,
+    pub fill: FillMode,
+}
+
+/// How orders meet the market.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillMode {
+    /// A buy fills when the ask reaches it, a sell when the bid does (the random walk or a
+    /// followed market moves them).
+    Market,
+    /// Every order fills at its own price as soon as it is live, the OTO pending leg after a
+    /// hold drawn from [hold/2, 3 hold/2] ms (0: at once too). Benchmarks use it so a pair's
+    /// pace does not depend on the walk.
+    AtOnce { hold_ms: u64 },
 }
 
 impl Default for SimConfig {
@@ -38,6 +51,7 @@ impl Default for SimConfig {
             fee_rate: Decimal::new(1, 4),
             max_pieces: 3,
             volume_uses_mul_point: false,
+            fill: FillMode::Market,
         }
     }
 }
@@ -135,6 +149,8 @@ pub enum SimEvent {
     Execution {
         account: u64,
         report: Box<ExecutionReport>,
+        /// This report ends the account's OTO pair: both legs are final now.
+        completes_pair: bool,
     },
     AggTrade {
         stream: String,
@@ -166,6 +182,14 @@ pub struct Engine {
     pub accounts: BTreeMap<u64, Account>,
     pub orders: BTreeMap<u64, Order>,
     pub fills: Vec<Fill>,
+    /// Indexes, so no request scans the whole ledger: every order id of an account (ascending),
+    /// the ids of an account that may still be open (pruned as they end), and fills by order.
+    by_account: HashMap<u64, Vec<u64>>,
+    open: HashMap<u64, BTreeSet<u64>>,
+    fills_by_order: HashMap<u64, Vec<usize>>,
+    fills_by_account: HashMap<u64, Vec<usize>>,
+    /// Pending legs held by `FillMode::AtOnce`: (due ms, order id).
+    due: BTreeSet<(i64, u64)>,
     events: Vec<SimEvent>,
     violations: Vec<Violation>,
     next_account: u64,
@@ -189,6 +213,11 @@ impl Engine {
             accounts: BTreeMap::new(),
             orders: BTreeMap::new(),
             fills: Vec::new(),
+            by_account: HashMap::new(),
+            open: HashMap::new(),
+            fills_by_order: HashMap::new(),
+            fills_by_account: HashMap::new(),
+            due: BTreeSet::new(),
             events: Vec::new(),
             violations: Vec::new(),
             next_account: 1,
@@ -256,10 +285,13 @@ impl Engine {
                     .find_map(|kv| kv.strip_prefix("p20t="))
             })
             .ok_or(SimError::SessionExpired)?;
-        let account = self
-            .accounts
-            .values()
-            .find(|a| a.session == session)
+        // Sessions are `web.<account id>.<random>`: the id finds the account without a scan.
+        let account = session
+            .split('.')
+            .nth(1)
+            .and_then(|id| id.parse::<u64>().ok())
+            .and_then(|id| self.accounts.get(&id))
+            .filter(|a| a.session == session)
             .filter(|a| a.session_valid && csrftoken == Some(a.csrftoken.as_str()))
             .ok_or(SimError::SessionExpired)?;
         Ok(account.id)
@@ -477,7 +509,7 @@ impl Engine {
         let mut order = self.new_order(account, t, req.side, req.price, req.quantity, now);
         order.lock = amount;
         let id = order.id;
-        self.orders.insert(id, order);
+        self.insert_order(order);
         self.report(id, ExecutionType::New, None, now);
         self.match_taker(id, now);
         Ok(id.to_string())
@@ -559,8 +591,8 @@ impl Engine {
             o.leg = Some(leg);
             o.partner = Some(partner);
         }
-        self.orders.insert(wid, working);
-        self.orders.insert(pid, pending);
+        self.insert_order(working);
+        self.insert_order(pending);
         self.report(wid, ExecutionType::New, None, now);
         self.report(pid, ExecutionType::New, None, now);
         self.match_taker(wid, now);
@@ -570,11 +602,51 @@ impl Engine {
         })
     }
 
+    fn insert_order(&mut self, o: Order) {
+        self.by_account.entry(o.account).or_default().push(o.id);
+        self.open.entry(o.account).or_default().insert(o.id);
+        self.orders.insert(o.id, o);
+    }
+
+    fn push_fill(&mut self, f: Fill) {
+        let i = self.fills.len();
+        self.fills_by_order.entry(f.order_id).or_default().push(i);
+        self.fills_by_account.entry(f.account).or_default().push(i);
+        self.fills.push(f);
+    }
+
+    /// The account's orders that are not final, oldest first.
+    pub fn open_orders(&self, account: u64) -> impl Iterator<Item = &Order> {
+        self.open
+            .get(&account)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.orders.get(id))
+            .filter(|o| !o.status.is_final())
+    }
+
+    /// Every order of the account, oldest first.
+    pub fn account_orders(&self, account: u64) -> impl Iterator<Item = &Order> {
+        self.by_account
+            .get(&account)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.orders.get(id))
+    }
+
+    /// The fills of one order, in the order they happened.
+    pub fn order_fills(&self, order_id: u64) -> impl Iterator<Item = &Fill> {
+        self.fills_by_order
+            .get(&order_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.fills.get(i))
+    }
+
     /// The list id of the account's OTO pair that is still live, if any.
     pub fn live_pair(&self, account: u64) -> Option<u64> {
-        self.orders
-            .values()
-            .filter(|o| o.account == account && o.list_id.is_some() && !o.status.is_final())
+        self.open_orders(account)
+            .filter(|o| o.list_id.is_some())
             .find_map(|o| o.list_id)
     }
 
@@ -591,6 +663,17 @@ impl Engine {
         let Ok(t) = self.token_index(&o.alpha_id) else {
             return;
         };
+        if let FillMode::AtOnce { hold_ms } = self.cfg.fill {
+            let price = o.price;
+            if hold_ms > 0 && o.leg == Some(Leg::Pending) {
+                let held = hold_ms / 2 + self.rng.below(hold_ms + 1);
+                self.due
+                    .insert((now.saturating_add(i64::try_from(held).unwrap_or(0)), id));
+            } else {
+                self.fill(id, price, false, now);
+            }
+            return;
+        }
         let (bid, ask) = (self.tokens[t].bid(), self.tokens[t].ask());
         let at = match o.side {
             Side::Buy if o.price >= ask => Some(ask),
@@ -602,16 +685,37 @@ impl Engine {
         }
     }
 
+    /// `FillMode::AtOnce`: fills the held pending legs whose time has come.
+    pub fn fill_due(&mut self, now: i64) {
+        while let Some(&(at, id)) = self.due.first() {
+            if at > now {
+                break;
+            }
+            self.due.pop_first();
+            let live = self.orders.get(&id).filter(|o| {
+                matches!(o.status, OrderStatus::New | OrderStatus::PartiallyFilled)
+            });
+            if let Some(price) = live.map(|o| o.price) {
+                self.fill(id, price, true, now);
+            }
+        }
+    }
+
     /// Fills resting orders of token `t` that the market has reached, at their own price.
     fn match_resting(&mut self, t: usize, now: i64) {
+        if self.cfg.fill != FillMode::Market {
+            return;
+        }
         let (alpha, bid, ask) = (
             self.tokens[t].alpha_id.clone(),
             self.tokens[t].bid(),
             self.tokens[t].ask(),
         );
         let reached: Vec<(u64, Decimal)> = self
-            .orders
+            .open
             .values()
+            .flatten()
+            .filter_map(|id| self.orders.get(id))
             .filter(|o| {
                 o.alpha_id == alpha
                     && matches!(o.status, OrderStatus::New | OrderStatus::PartiallyFilled)
@@ -747,7 +851,7 @@ impl Engine {
             last_trade: last,
         };
         self.report(id, ExecutionType::Trade, Some(&fill), now);
-        self.fills.push(fill);
+        self.push_fill(fill);
         if done
             && self
                 .orders
@@ -835,11 +939,8 @@ impl Engine {
     /// `order/cancel-all`: every open order of the account.
     pub fn cancel_all(&mut self, account: u64, now: i64) {
         let open: Vec<(u64, String)> = self
-            .orders
-            .values()
-            .filter(|o| {
-                o.account == account && !o.status.is_final() && o.status != OrderStatus::Pending
-            })
+            .open_orders(account)
+            .filter(|o| o.status != OrderStatus::Pending)
             .map(|o| (o.id, o.symbol.clone()))
             .collect();
         for (id, symbol) in open {
@@ -972,9 +1073,20 @@ impl Engine {
             }),
         };
         let account = o.account;
+        let ended = o.status.is_final();
+        let completes_pair = ended
+            && o.list_id.is_some()
+            && o
+                .partner
+                .and_then(|p| self.orders.get(&p))
+                .is_none_or(|p| p.status.is_final());
+        if ended && let Some(open) = self.open.get_mut(&account) {
+            open.remove(&id);
+        }
         self.events.push(SimEvent::Execution {
             account,
             report: Box::new(report),
+            completes_pair,
         });
     }
 
@@ -985,9 +1097,12 @@ impl Engine {
         let day_start = now - now.rem_euclid(86_400_000);
         let mut per: BTreeMap<String, Decimal> = BTreeMap::new();
         for f in self
-            .fills
-            .iter()
-            .filter(|f| f.account == account && f.side == Side::Buy && f.time >= day_start)
+            .fills_by_account
+            .get(&account)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.fills.get(i))
+            .filter(|f| f.side == Side::Buy && f.time >= day_start)
         {
             let token = self.tokens.iter().find(|t| t.alpha_id == f.alpha_id);
             let mul = match (self.cfg.volume_uses_mul_point, token) {

@@ -166,6 +166,13 @@ impl Faults {
         rate > 0.0 && self.rng.chance(rate)
     }
 
+    /// Whether `kind` is in force for anyone.
+    pub fn any(&mut self, kind: FaultKind, now_ms: i64) -> bool {
+        self.active
+            .retain(|a| a.until_ms.is_none_or(|u| now_ms < u));
+        self.active.iter().any(|a| a.spec.kind == kind)
+    }
+
     /// Whether `kind` is in force at all (for faults that last rather than strike).
     pub fn active(&mut self, kind: FaultKind, account: Option<u64>, now_ms: i64) -> bool {
         self.active

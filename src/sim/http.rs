@@ -273,7 +273,9 @@ async fn place_oto(
     state: web::Data<SimState>,
     body: web::Json<OtoPlaceRequest>,
 ) -> HttpResponse {
+    let arrived = std::time::Instant::now();
     private(&req, &state, Call::Place, |s, account, now| {
+        s.reactions.placed(account, arrived);
         s.engine.place_oto(account, &body, now)
     })
     .await
@@ -348,9 +350,8 @@ async fn history(req: HttpRequest, state: web::Data<SimState>, q: Query) -> Http
     state.with(|s| {
         let mut all: Vec<_> = s
             .engine
-            .orders
-            .values()
-            .filter(|o| o.account == account && o.created_ms >= start && o.created_ms <= end)
+            .account_orders(account)
+            .filter(|o| o.created_ms >= start && o.created_ms <= end)
             .filter(|o| statuses.as_ref().is_none_or(|st| st.contains(&o.status)))
             .filter(|o| base.as_ref().is_none_or(|b| &o.alpha_id == b))
             .collect();
@@ -375,9 +376,8 @@ async fn user_trades(req: HttpRequest, state: web::Data<SimState>, q: Query) -> 
         let order_id =
             order_id.ok_or_else(|| SimError::invalid("Parameter orderId is required."))?;
         Ok(s.engine
-            .fills
-            .iter()
-            .filter(|f| f.account == account && f.order_id == order_id)
+            .order_fills(order_id)
+            .filter(|f| f.account == account)
             .filter(|f| symbol.as_ref().is_none_or(|sym| &f.symbol == sym))
             .map(views::user_trade)
             .collect::<Vec<_>>())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::{App, HttpServer, web};
 use rust_decimal::Decimal;
 
-use super::engine::{Credentials, Engine, SimConfig};
+use super::engine::{Credentials, Engine, FillMode, SimConfig};
 use super::faults::{FaultSpec, Faults};
 use super::state::{SimState, now_ms};
 use super::tokens::floor_to;
@@ -34,6 +34,7 @@ pub struct SimOptions {
     pub price_source: Option<String>,
     /// Report today's volume multiplied by each token's mulPoint.
     pub volume_uses_mul_point: bool,
+    pub fill: FillMode,
 }
 
 impl Default for SimOptions {
@@ -49,6 +50,7 @@ impl Default for SimOptions {
             listen_key_ttl: Duration::from_secs(3600),
             price_source: None,
             volume_uses_mul_point: false,
+            fill: FillMode::Market,
         }
     }
 }
@@ -110,6 +112,8 @@ fn follow_prices(state: web::Data<SimState>, url: &str) {
 pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
     let engine = Engine::new(SimConfig {
         seed: opts.seed,
+        volume_uses_mul_point: opts.volume_uses_mul_point,
+        fill: opts.fill,
         ..SimConfig::default()
     });
     let mut faults = Faults::new(opts.seed);
@@ -140,6 +144,8 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
             .configure(admin::routes)
     })
     .workers(2)
+    // Thousands of accounts connect at once when a benchmark or a daemon starts.
+    .backlog(4096)
     .disable_signals()
     .listen(listener)?
     .run();
@@ -170,6 +176,19 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
             });
         }
     });
+    if let FillMode::AtOnce { hold_ms } = opts.fill
+        && hold_ms > 0
+    {
+        let held = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(2));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                held.with(|s| s.engine.fill_due(now_ms()));
+            }
+        });
+    }
     Ok(SimHandle {
         addr,
         state,

@@ -40,6 +40,10 @@ pub struct Inner {
     pub listen_key_ttl_ms: i64,
     rng: Rng,
     listen_keys: HashMap<String, ListenKey>,
+    /// The keys of each account (valid or not yet swept), so routing never scans every key.
+    account_keys: HashMap<u64, Vec<String>>,
+    /// Reaction times (see `Reactions`).
+    pub reactions: Reactions,
     public: HashMap<String, Vec<Subscriber>>,
     private: HashMap<String, Vec<Subscriber>>,
     recent: HashMap<String, VecDeque<AggTradeEvent>>,
@@ -60,6 +64,87 @@ pub fn now_ms() -> i64 {
 
 const RECENT_TRADES: usize = 500;
 
+/// The daemon's reaction, timed on the exchange's side of the wire: from the moment the frame
+/// that completes an account's pair is handed to its connection to the moment that account's
+/// next pair request arrives.
+#[derive(Debug, Default)]
+pub struct Reactions {
+    completed: HashMap<u64, std::time::Instant>,
+    /// Microseconds, one per reaction.
+    samples: Vec<u32>,
+    /// Pairs completed, all accounts.
+    pub pairs_completed: u64,
+    /// When each account last sent a pair (Unix ms).
+    last_place_ms: HashMap<u64, i64>,
+}
+
+impl Reactions {
+    pub fn completed(&mut self, account: u64, at: std::time::Instant) {
+        self.pairs_completed += 1;
+        self.completed.insert(account, at);
+    }
+
+    /// A pair request of `account` arrived at `at`.
+    pub fn placed(&mut self, account: u64, at: std::time::Instant) {
+        self.last_place_ms.insert(account, now_ms());
+        if let Some(done) = self.completed.remove(&account) {
+            let us = at.saturating_duration_since(done).as_micros();
+            self.samples.push(u32::try_from(us).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// Forgets the completions not yet answered (a restarted daemon's first pair is recovery,
+    /// not reaction).
+    pub fn forget_pending(&mut self) {
+        self.completed.clear();
+    }
+
+    pub fn clear(&mut self) {
+        self.completed.clear();
+        self.samples.clear();
+        self.pairs_completed = 0;
+    }
+
+    /// Accounts that have sent a pair at or after `since_ms`.
+    pub fn placing_since(&self, since_ms: i64) -> usize {
+        self.last_place_ms
+            .values()
+            .filter(|&&t| t >= since_ms)
+            .count()
+    }
+
+    pub fn summary(&self) -> ReactionSummary {
+        let mut v = self.samples.clone();
+        v.sort_unstable();
+        let ms = |q: f64| -> f64 {
+            if v.is_empty() {
+                return 0.0;
+            }
+            let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            f64::from(v[rank - 1]) / 1000.0
+        };
+        ReactionSummary {
+            count: v.len(),
+            p50: ms(0.50),
+            p90: ms(0.90),
+            p99: ms(0.99),
+            max: ms(1.0),
+            pairs_completed: self.pairs_completed,
+        }
+    }
+}
+
+/// Reaction percentiles in milliseconds (nearest rank).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReactionSummary {
+    pub count: usize,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub pairs_completed: u64,
+}
+
 impl SimState {
     pub fn new(engine: Engine, faults: Faults, listen_key_ttl_ms: i64) -> Self {
         let rng = Rng::new(engine.cfg.seed ^ 0x115_7E11);
@@ -70,6 +155,8 @@ impl SimState {
                 listen_key_ttl_ms,
                 rng,
                 listen_keys: HashMap::new(),
+                account_keys: HashMap::new(),
+                reactions: Reactions::default(),
                 public: HashMap::new(),
                 private: HashMap::new(),
                 recent: HashMap::new(),
@@ -103,15 +190,20 @@ impl Inner {
     /// Returns the account's valid key, extended, or a new one (as spot user streams do).
     pub fn listen_key(&mut self, account: u64, now: i64) -> String {
         let ttl = self.listen_key_ttl_ms;
-        if let Some((key, lk)) = self
-            .listen_keys
-            .iter_mut()
-            .find(|(_, lk)| lk.account == account && lk.expires_at > now)
-        {
-            lk.expires_at = now + ttl;
-            return key.clone();
+        let keys = self.account_keys.get(&account).into_iter().flatten();
+        for key in keys {
+            if let Some(lk) = self.listen_keys.get_mut(key)
+                && lk.expires_at > now
+            {
+                lk.expires_at = now + ttl;
+                return key.clone();
+            }
         }
         let key = self.rng.hex(32);
+        self.account_keys
+            .entry(account)
+            .or_default()
+            .push(key.clone());
         self.listen_keys.insert(
             key.clone(),
             ListenKey {
@@ -144,14 +236,21 @@ impl Inner {
 
     /// Invalidates keys (of one account, or the expired ones) and tells their subscribers.
     pub fn expire_keys(&mut self, account: Option<u64>, now: i64) {
-        let dead: Vec<String> = self
-            .listen_keys
-            .iter()
-            .filter(|(_, lk)| account.map_or(lk.expires_at <= now, |a| lk.account == a))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let dead: Vec<String> = match account {
+            Some(a) => self.account_keys.get(&a).cloned().unwrap_or_default(),
+            None => self
+                .listen_keys
+                .iter()
+                .filter(|(_, lk)| lk.expires_at <= now)
+                .map(|(k, _)| k.clone())
+                .collect(),
+        };
         for key in dead {
-            self.listen_keys.remove(&key);
+            if let Some(lk) = self.listen_keys.remove(&key)
+                && let Some(keys) = self.account_keys.get_mut(&lk.account)
+            {
+                keys.retain(|k| k != &key);
+            }
             let stream = format!("alpha@{key}");
             if let Some(subs) = self.private.remove(&stream) {
                 // Invented (spot's behaviour): a listenKeyExpired event on the stream.
@@ -235,15 +334,13 @@ impl Inner {
                 .map(|s| (s.conn, s.tx.clone()))
                 .collect(),
             Some(a) => self
-                .private
-                .iter()
-                .filter(|(stream, _)| {
-                    stream
-                        .strip_prefix("alpha@")
-                        .and_then(|k| self.key_account(k, now))
-                        == Some(a)
-                })
-                .flat_map(|(_, subs)| subs.iter().map(|s| (s.conn, s.tx.clone())))
+                .account_keys
+                .get(&a)
+                .into_iter()
+                .flatten()
+                .filter(|k| self.key_account(k, now).is_some())
+                .filter_map(|k| self.private.get(&format!("alpha@{k}")))
+                .flat_map(|subs| subs.iter().map(|s| (s.conn, s.tx.clone())))
                 .collect(),
         };
         for (conn, tx) in conns {
@@ -254,6 +351,10 @@ impl Inner {
 
     /// Whether a stall is in force for this connection (global, or for its account).
     pub fn stalled(&mut self, conn: u64, now: i64) -> bool {
+        // Asked on every ping of every connection: the cheap answer first.
+        if !self.faults.any(FaultKind::StallWs, now) {
+            return false;
+        }
         let account = self
             .private
             .iter()
@@ -282,6 +383,7 @@ impl Inner {
             return;
         }
         let mut batches: HashMap<u64, (ConnTx, Option<u64>, Vec<String>)> = HashMap::new();
+        let mut completed = Vec::new();
         for event in events {
             let (stream, data, account) = match event {
                 SimEvent::AggTrade { stream, event } => {
@@ -292,12 +394,21 @@ impl Inner {
                     }
                     (stream, serde_json::to_value(&event), None)
                 }
-                SimEvent::Execution { account, report } => {
+                SimEvent::Execution {
+                    account,
+                    report,
+                    completes_pair,
+                } => {
+                    if completes_pair {
+                        completed.push(account);
+                    }
                     let keys: Vec<String> = self
-                        .listen_keys
-                        .iter()
-                        .filter(|(_, lk)| lk.account == account && lk.expires_at > now)
-                        .map(|(k, _)| format!("alpha@{k}"))
+                        .account_keys
+                        .get(&account)
+                        .into_iter()
+                        .flatten()
+                        .filter(|k| self.key_account(k, now).is_some())
+                        .map(|k| format!("alpha@{k}"))
                         .collect();
                     let data = serde_json::to_value(&report);
                     for stream in keys {
@@ -327,6 +438,10 @@ impl Inner {
                     let _ = tx.send(Outgoing::Text(frame));
                 }
             }
+        }
+        let sent = std::time::Instant::now();
+        for account in completed {
+            self.reactions.completed(account, sent);
         }
     }
 

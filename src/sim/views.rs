@@ -289,7 +289,5 @@ pub fn wallet_assets(e: &Engine, account: u64) -> Vec<WalletAsset> {
 
 /// Orders the account still has open, pending OTO legs included.
 pub fn open_orders(e: &Engine, account: u64) -> impl Iterator<Item = &Order> {
-    e.orders
-        .values()
-        .filter(move |o| o.account == account && !o.status.is_final())
+    e.open_orders(account)
 }

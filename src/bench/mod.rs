@@ -1,0 +1,462 @@
+//! `alpha-oto bench`: the daemon at scale, measured from outside. The simulator and the daemon
+//! run as separate processes on loopback; the benchmark creates funded accounts in both through
+//! their public surfaces, lets them trade, then stops everything and checks the store against
+//! the simulator's ledger. Reaction is timed by the simulator (see `sim::state::Reactions`), and
+//! the same timing of a minimal reactor gives the floor to compare it with.
+
+pub mod floor;
+pub mod procs;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::control::{Body, Client};
+use crate::sim::state::ReactionSummary;
+use procs::{DaemonSetup, Proc, Sim, SimArgs, WorkDir};
+
+/// The tokens accounts trade, in turn.
+pub const TOKENS: [&str; 3] = ["KOGE", "NEX", "LIGHT"];
+/// USDT per pair.
+pub const ORDER_USDT: u32 = 10;
+/// Requests in flight while accounts are created.
+const SETUP_CONCURRENCY: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub accounts: usize,
+    pub seconds: u64,
+    pub database_url: Option<String>,
+    /// SIGKILL the daemon this many seconds into the run and start it again.
+    pub restart_at: Option<u64>,
+    /// How long the simulator holds each pending leg before it fills (ms).
+    pub hold_ms: u64,
+    pub seed: u64,
+    pub log_level: String,
+    /// Seconds of the floor measurement (0: skip it).
+    pub floor_seconds: u64,
+    pub keep: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Floor {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// The report; its JSON keys are the benchmark's published interface.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub accounts: usize,
+    pub accounts_trading: usize,
+    pub cycles: u64,
+    pub cycles_per_s: f64,
+    pub reaction_ms: Percentiles,
+    pub floor_reaction_ms: Floor,
+    pub daemon_cpu_s: f64,
+    pub daemon_rss_mb: f64,
+    pub rss_per_account_kb: f64,
+    pub errors: u64,
+    pub violations: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_s: Option<f64>,
+}
+
+/// What went wrong, for the human reading the report (not part of the JSON).
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub lines: Vec<String>,
+}
+
+/// The simulator's admin surface.
+struct SimAdmin {
+    http: awc::Client,
+    base: String,
+}
+
+impl SimAdmin {
+    fn new(sim: &Sim) -> Self {
+        Self {
+            http: awc::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .finish(),
+            base: sim.base_url.clone(),
+        }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let mut res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("simulator {path}: {e}"))?;
+        let body = res.body().limit(1 << 30).await?;
+        serde_json::from_slice(&body).with_context(|| format!("simulator {path}"))
+    }
+
+    async fn post(&self, method: &str, path: &str) -> anyhow::Result<()> {
+        let url = format!("{}{path}", self.base);
+        let req = if method == "DELETE" {
+            self.http.delete(url)
+        } else {
+            self.http.post(url)
+        };
+        req.send()
+            .await
+            .map_err(|e| anyhow::anyhow!("simulator {path}: {e}"))?;
+        Ok(())
+    }
+
+    async fn reactions(&self) -> anyhow::Result<ReactionSummary> {
+        self.get("/sim/reactions").await
+    }
+
+    /// Accounts that have sent a pair since `since_ms` (Unix ms).
+    async fn placing_since(&self, since_ms: i64) -> anyhow::Result<usize> {
+        let v: Value = self
+            .get(&format!("/sim/reactions/placing?since_ms={since_ms}"))
+            .await?;
+        Ok(v["accounts"].as_u64().unwrap_or_default() as usize)
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs the benchmark; the report, and what the run found wrong.
+pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
+    if opts.accounts == 0 || opts.seconds == 0 {
+        bail!("--accounts and --seconds must be at least 1");
+    }
+    if opts.restart_at.is_some_and(|t| t >= opts.seconds) {
+        bail!("--restart-at must be within --seconds");
+    }
+    let dir = WorkDir::new("bench", opts.keep)?;
+    if opts.keep {
+        eprintln!("work directory: {}", dir.path.display());
+    }
+    let sim_args = SimArgs {
+        seed: opts.seed,
+        accounts: opts.accounts,
+        hold_ms: opts.hold_ms,
+        trade_interval_ms: 1000,
+    };
+    let floor = if opts.floor_seconds > 0 {
+        eprintln!(
+            "floor: {} account(s), minimal reactor, {} s",
+            opts.accounts, opts.floor_seconds
+        );
+        let mut sim = procs::spawn_sim(&dir.path, &sim_args)?;
+        let admin = SimAdmin::new(&sim);
+        floor::run(
+            &sim.base_url,
+            &sim.ws_url("/w3w/stream"),
+            &sim.accounts,
+            Duration::from_secs(opts.floor_seconds),
+        )
+        .await?;
+        let r = admin.reactions().await?;
+        sim.proc.terminate(Duration::from_secs(10));
+        Floor {
+            p50: r.p50,
+            p99: r.p99,
+        }
+    } else {
+        Floor { p50: 0.0, p99: 0.0 }
+    };
+
+    let mut sim = procs::spawn_sim(&dir.path, &sim_args)?;
+    let admin = SimAdmin::new(&sim);
+    let setup = procs::daemon_setup(
+        &dir.path,
+        &sim,
+        opts.database_url.as_deref(),
+        &opts.log_level,
+        None,
+    )?;
+    let mut daemon = procs::spawn_daemon(&dir.path, &setup)?;
+    let api = Client::new(&setup.api, Some(setup.token.clone()));
+    wait_healthy(&api, &mut daemon).await?;
+
+    eprintln!("daemon: creating and starting {} account(s)", opts.accounts);
+    let created = Instant::now();
+    create_accounts(&api, &sim).await?;
+    eprintln!(
+        "daemon: {} account(s) set up in {:.1} s; trading for {} s",
+        opts.accounts,
+        created.elapsed().as_secs_f64(),
+        opts.seconds
+    );
+    admin.post("DELETE", "/sim/reactions").await?;
+    let window = Instant::now();
+    let mut cpu_before_restart = 0.0;
+    let mut peak_rss_kb = 0;
+    let mut recovery_s = None;
+    if let Some(at) = opts.restart_at {
+        tokio::time::sleep(Duration::from_secs(at)).await;
+        let usage = daemon.usage();
+        cpu_before_restart = usage.cpu_s;
+        peak_rss_kb = usage.peak_rss_kb;
+        daemon.kill();
+        eprintln!("daemon: killed (SIGKILL) at {at} s; starting it again");
+        admin.post("POST", "/sim/reactions/forget-pending").await?;
+        let restarted = Instant::now();
+        let restarted_ms = now_ms();
+        daemon = procs::spawn_daemon(&dir.path, &setup)?;
+        let deadline = window + Duration::from_secs(opts.seconds);
+        loop {
+            let n = admin.placing_since(restarted_ms).await?;
+            if n >= opts.accounts {
+                let s = restarted.elapsed().as_secs_f64();
+                eprintln!("daemon: every account trading again after {s:.2} s");
+                recovery_s = Some(s);
+                break;
+            }
+            if Instant::now() >= deadline || daemon.exited() {
+                eprintln!("daemon: {n} of {} account(s) trading again", opts.accounts);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let left = Duration::from_secs(opts.seconds).saturating_sub(window.elapsed());
+    tokio::time::sleep(left).await;
+    let elapsed = window.elapsed().as_secs_f64();
+
+    let reactions = admin.reactions().await?;
+    let views: Vec<Value> = match api.call("GET", "/api/v1/accounts", None).await? {
+        Value::Array(v) => v,
+        _ => bail!("the account list is not an array"),
+    };
+    let usage = daemon.usage();
+    let daemon_cpu_s = cpu_before_restart + usage.cpu_s;
+    let peak_rss_kb = peak_rss_kb.max(usage.peak_rss_kb);
+    let mut findings = Findings::default();
+    let stopped = daemon.terminate(Duration::from_secs(60));
+    if !stopped {
+        findings
+            .lines
+            .push("the daemon did not stop cleanly on SIGTERM".into());
+    }
+
+    let accounts_trading = views
+        .iter()
+        .filter(|v| v["stream_up"] == json!(true))
+        .filter(|v| v["progress"]["cycles_done"].as_u64().unwrap_or_default() >= 1)
+        .count();
+    let mut errors = u64::from(!stopped);
+    for v in &views {
+        let state = v["state"].as_str().unwrap_or_default();
+        if state == "failed" || state == "paused" {
+            errors += 1;
+            findings.lines.push(format!(
+                "{}: {state} ({})",
+                v["name"].as_str().unwrap_or_default(),
+                v["failure"]
+                    .as_str()
+                    .or(v["pause_reason"].as_str())
+                    .unwrap_or("no reason")
+            ));
+        }
+    }
+    let logged = error_lines(&setup.log_file)?;
+    errors += logged.len() as u64;
+    findings.lines.extend(logged.into_iter().take(20));
+
+    let ledger: crate::check::Ledger = admin.get("/sim/ledger/snapshot").await?;
+    sim.proc.terminate(Duration::from_secs(10));
+    let violations = check_ledger(&setup, &sim, ledger, &mut findings).await?;
+
+    let report = Report {
+        accounts: opts.accounts,
+        accounts_trading,
+        cycles: reactions.pairs_completed,
+        cycles_per_s: round2(reactions.pairs_completed as f64 / elapsed),
+        reaction_ms: Percentiles {
+            p50: reactions.p50,
+            p90: reactions.p90,
+            p99: reactions.p99,
+            max: reactions.max,
+        },
+        floor_reaction_ms: floor,
+        daemon_cpu_s: round2(daemon_cpu_s),
+        daemon_rss_mb: round2(peak_rss_kb as f64 / 1024.0),
+        rss_per_account_kb: round2(peak_rss_kb as f64 / opts.accounts as f64),
+        errors,
+        violations,
+        recovery_s: recovery_s.map(round2),
+    };
+    Ok((report, findings))
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+async fn wait_healthy(api: &Client, daemon: &mut Proc) -> anyhow::Result<()> {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if api.call("GET", "/healthz", None).await.is_ok() {
+            return Ok(());
+        }
+        if daemon.exited() {
+            bail!("the daemon exited at start (see daemon.out in the work dir; --keep keeps it)");
+        }
+        if Instant::now() > until {
+            bail!("the daemon's API did not answer within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn account_name(i: usize) -> String {
+    format!("bench-{:05}", i + 1)
+}
+
+/// Creates, funds (credentials) and starts one daemon account per simulator account.
+async fn create_accounts(api: &Client, sim: &Sim) -> anyhow::Result<()> {
+    let jobs = sim.accounts.iter().enumerate().map(|(i, (_, creds))| {
+        let name = account_name(i);
+        let body = json!({
+            "name": name,
+            "token": TOKENS[i % TOKENS.len()],
+            "order_usdt": ORDER_USDT.to_string(),
+            "daily_target_usdt": "1000000000",
+            "buy_offset": {"mode": "percent", "value": "0"},
+            "sell_offset": {"mode": "percent", "value": "0.5"},
+            "volatility_pct": "50",
+        });
+        async move {
+            api.call("POST", "/api/v1/accounts", Some(Body::Json(body)))
+                .await?;
+            api.call(
+                "PUT",
+                &format!("/api/v1/accounts/{name}/credentials"),
+                Some(Body::Json(creds.clone())),
+            )
+            .await?;
+            api.call("POST", &format!("/api/v1/accounts/{name}/start"), None)
+                .await?;
+            Ok::<(), crate::control::ControlError>(())
+        }
+    });
+    let mut results = futures_util::stream::iter(jobs).buffer_unordered(SETUP_CONCURRENCY);
+    while let Some(r) = results.next().await {
+        r.context("cannot set up an account through the API")?;
+    }
+    Ok(())
+}
+
+/// ERROR and CRITICAL records of the daemon's JSON log.
+fn error_lines(log: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    Ok(text
+        .lines()
+        .filter(|l| l.contains(r#""log.level":"error""#) || l.contains(r#""log.level":"critical""#))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The store against the simulator's ledger; returns the number of violations found.
+async fn check_ledger(
+    setup: &DaemonSetup,
+    sim: &Sim,
+    ledger: crate::check::Ledger,
+    findings: &mut Findings,
+) -> anyhow::Result<u64> {
+    let store = crate::store::Store::open(
+        &crate::store::DatabaseUrl::parse(&setup.database_url)?,
+        &crate::store::StoreOptions {
+            pool_size: 2,
+            connect_timeout: Duration::from_secs(10),
+        },
+    )?;
+    let by_name: HashMap<String, i64> = store
+        .blocking(crate::store::accounts::list)?
+        .into_iter()
+        .map(|a| (a.name, a.id))
+        .collect();
+    let mut pairs = Vec::new();
+    for (i, (sim_id, _)) in sim.accounts.iter().enumerate() {
+        let name = account_name(i);
+        let id = by_name
+            .get(&name)
+            .with_context(|| format!("{name} is not in the store"))?;
+        pairs.push((*id, *sim_id));
+    }
+    let mut violations = ledger.violations.len() as u64;
+    for v in ledger.violations.iter().take(20) {
+        findings.lines.push(format!("violation: {v}"));
+    }
+    let mismatch = store.blocking(move |c| {
+        // Violations are counted above; the comparison itself is what is asked here.
+        let ledger = crate::check::Ledger {
+            violations: Vec::new(),
+            ..ledger
+        };
+        Ok(crate::check::ledger(c, &ledger, &pairs, false).err())
+    })?;
+    if let Some(m) = mismatch {
+        violations += 1;
+        findings.lines.push(format!("ledger: {m}"));
+    }
+    Ok(violations)
+}
+
+/// The report as a table for people.
+pub fn table(r: &Report, findings: &Findings) -> String {
+    let mut out = String::new();
+    let row = |out: &mut String, k: &str, v: String| out.push_str(&format!("{k:<22} {v}\n"));
+    row(&mut out, "accounts", r.accounts.to_string());
+    row(&mut out, "accounts trading", r.accounts_trading.to_string());
+    row(&mut out, "cycles", format!("{} ({} /s)", r.cycles, r.cycles_per_s));
+    row(
+        &mut out,
+        "reaction ms",
+        format!(
+            "p50 {}  p90 {}  p99 {}  max {}",
+            r.reaction_ms.p50, r.reaction_ms.p90, r.reaction_ms.p99, r.reaction_ms.max
+        ),
+    );
+    row(
+        &mut out,
+        "floor reaction ms",
+        format!("p50 {}  p99 {}", r.floor_reaction_ms.p50, r.floor_reaction_ms.p99),
+    );
+    row(&mut out, "daemon cpu s", r.daemon_cpu_s.to_string());
+    row(
+        &mut out,
+        "daemon rss MB (peak)",
+        format!("{} ({} KB/account)", r.daemon_rss_mb, r.rss_per_account_kb),
+    );
+    if let Some(s) = r.recovery_s {
+        row(&mut out, "recovery s", s.to_string());
+    }
+    row(&mut out, "errors", r.errors.to_string());
+    row(&mut out, "violations", r.violations.to_string());
+    for l in &findings.lines {
+        out.push_str(&format!("  ! {l}\n"));
+    }
+    out
+}
+
+/// Where `--json` writes.
+pub fn write_json(path: &PathBuf, r: &Report) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(r)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
+}
