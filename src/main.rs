@@ -152,7 +152,12 @@ struct SimArgs {
     fill_at_once: bool,
     /// With --fill-at-once: hold each OTO pending leg about this long before it fills
     /// (drawn from [MS/2, 3 MS/2]), as a market would.
-    #[arg(long, default_value_t = 0, value_name = "MS", requires = "fill_at_once")]
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "MS",
+        requires = "fill_at_once"
+    )]
     hold_ms: u64,
 }
 

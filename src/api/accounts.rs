@@ -86,18 +86,28 @@ fn settings_from(value: Value) -> Result<AccountSettings, ApiError> {
     Ok(s)
 }
 
+/// An account's stored settings row and whether it has credentials.
+type Stored = (Option<store::models::TradingConfigRow>, bool);
+
+fn stored(c: &mut store::Conn, id: i64) -> Result<Stored, StoreError> {
+    Ok((
+        store::configs::get(c, id)?,
+        store::credentials::get(c, id)?.is_some(),
+    ))
+}
+
 async fn view(state: &ApiState, account: Account) -> Result<AccountView, ApiError> {
     let id = account.id;
-    let (row, has_credentials) = state
-        .ctx
-        .store
-        .run(move |c| {
-            Ok((
-                store::configs::get(c, id)?,
-                store::credentials::get(c, id)?.is_some(),
-            ))
-        })
-        .await?;
+    let row = state.ctx.store.run(move |c| stored(c, id)).await?;
+    view_of(state, account, row)
+}
+
+fn view_of(
+    state: &ApiState,
+    account: Account,
+    (row, has_credentials): Stored,
+) -> Result<AccountView, ApiError> {
+    let id = account.id;
     let settings = row
         .as_ref()
         .map(store::configs::from_row)
@@ -153,10 +163,23 @@ async fn view(state: &ApiState, account: Account) -> Result<AccountView, ApiErro
 }
 
 pub async fn list(_: Authorized, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let accounts = state.ctx.store.run(store::accounts::list).await?;
-    let mut out = Vec::with_capacity(accounts.len());
-    for a in accounts {
-        out.push(view(&state, a).await?);
+    // One unit of work for every row: thousands of accounts list in one turn at the database.
+    let rows = state
+        .ctx
+        .store
+        .run(|c| {
+            let accounts = store::accounts::list(c)?;
+            let mut rows = Vec::with_capacity(accounts.len());
+            for a in accounts {
+                let s = stored(c, a.id)?;
+                rows.push((a, s));
+            }
+            Ok(rows)
+        })
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (a, s) in rows {
+        out.push(view_of(&state, a, s)?);
     }
     Ok(HttpResponse::Ok().json(out))
 }

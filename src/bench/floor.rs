@@ -14,9 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::domain::pricing::{Offset, price_pair};
 use crate::exchange::rest::RestClient;
+use crate::exchange::wire::Side;
 use crate::exchange::wire::stream::ExecutionReport;
 use crate::exchange::wire::trading::{OtoPlaceRequest, PaymentDetail, WalletType};
-use crate::exchange::wire::Side;
 use crate::vault::Credentials;
 
 use super::TOKENS;
@@ -119,7 +119,8 @@ async fn react(
 ) -> anyhow::Result<u64> {
     let key = rest.listen_key().await?;
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
-    let subscribe = serde_json::json!({"method": "SUBSCRIBE", "params": [format!("alpha@{key}")], "id": 1});
+    let subscribe =
+        serde_json::json!({"method": "SUBSCRIBE", "params": [format!("alpha@{key}")], "id": 1});
     ws.send(Message::Text(subscribe.to_string().into())).await?;
     // The confirmation comes first; nothing else flows before the first pair.
     let _ = ws.next().await;

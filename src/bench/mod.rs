@@ -424,7 +424,11 @@ pub fn table(r: &Report, findings: &Findings) -> String {
     let row = |out: &mut String, k: &str, v: String| out.push_str(&format!("{k:<22} {v}\n"));
     row(&mut out, "accounts", r.accounts.to_string());
     row(&mut out, "accounts trading", r.accounts_trading.to_string());
-    row(&mut out, "cycles", format!("{} ({} /s)", r.cycles, r.cycles_per_s));
+    row(
+        &mut out,
+        "cycles",
+        format!("{} ({} /s)", r.cycles, r.cycles_per_s),
+    );
     row(
         &mut out,
         "reaction ms",
@@ -436,7 +440,10 @@ pub fn table(r: &Report, findings: &Findings) -> String {
     row(
         &mut out,
         "floor reaction ms",
-        format!("p50 {}  p99 {}", r.floor_reaction_ms.p50, r.floor_reaction_ms.p99),
+        format!(
+            "p50 {}  p99 {}",
+            r.floor_reaction_ms.p50, r.floor_reaction_ms.p99
+        ),
     );
     row(&mut out, "daemon cpu s", r.daemon_cpu_s.to_string());
     row(

@@ -21,10 +21,8 @@ impl WorkDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
-        let path = std::env::temp_dir().join(format!(
-            "alpha-oto-{what}-{}-{nanos:x}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("alpha-oto-{what}-{}-{nanos:x}", std::process::id()));
         std::fs::create_dir_all(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
         Ok(Self { path, keep })
@@ -235,7 +233,10 @@ pub fn daemon_setup(
     );
     config.insert(
         "database".into(),
-        section(&[("url", s(&database_url)), ("pool_size", toml::Value::Integer(8))]),
+        section(&[
+            ("url", s(&database_url)),
+            ("pool_size", toml::Value::Integer(8)),
+        ]),
     );
     if let Some(r) = redis_url {
         config.insert("redis".into(), section(&[("url", s(r))]));

@@ -166,7 +166,11 @@ async fn run(
         attempt = attempt.saturating_add(1);
         let reason = match timeout(
             cfg.connect_timeout,
-            tokio_tungstenite::connect_async_with_config(cfg.url.as_str(), Some(ws_config()), false),
+            tokio_tungstenite::connect_async_with_config(
+                cfg.url.as_str(),
+                Some(ws_config()),
+                false,
+            ),
         )
         .await
         {

@@ -692,9 +692,10 @@ impl Engine {
                 break;
             }
             self.due.pop_first();
-            let live = self.orders.get(&id).filter(|o| {
-                matches!(o.status, OrderStatus::New | OrderStatus::PartiallyFilled)
-            });
+            let live = self
+                .orders
+                .get(&id)
+                .filter(|o| matches!(o.status, OrderStatus::New | OrderStatus::PartiallyFilled));
             if let Some(price) = live.map(|o| o.price) {
                 self.fill(id, price, true, now);
             }
@@ -1076,8 +1077,7 @@ impl Engine {
         let ended = o.status.is_final();
         let completes_pair = ended
             && o.list_id.is_some()
-            && o
-                .partner
+            && o.partner
                 .and_then(|p| self.orders.get(&p))
                 .is_none_or(|p| p.status.is_final());
         if ended && let Some(open) = self.open.get_mut(&account) {

@@ -233,6 +233,10 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 pub struct Store {
     pools: std::sync::Arc<Pools>,
     timeout: Duration,
+    /// SQLite has one writer at a time. Units of work of this process take turns here instead
+    /// of meeting at the file lock, where the loser sleeps in SQLite's busy handler (1 ms, then
+    /// 2, 5, 10...) long after the lock is free again.
+    gate: Option<std::sync::Arc<std::sync::Mutex<()>>>,
 }
 
 impl Store {
@@ -261,9 +265,11 @@ impl Store {
                 Pools::Pg(pool)
             }
         };
+        let gate = matches!(pools, Pools::Sqlite(_)).then(Default::default);
         Ok(Self {
             pools: std::sync::Arc::new(pools),
             timeout: opts.connect_timeout,
+            gate,
         })
     }
 
@@ -289,6 +295,10 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let _turn = self
+            .gate
+            .as_ref()
+            .map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         let mut conn = self.conn()?;
         f(&mut conn)
     }

@@ -398,7 +398,9 @@ fn scenario(seed: u64) -> (String, Vec<String>) {
         e.cancel_all(a, now + 900);
         for ev in e.drain_events() {
             log.push(match ev {
-                SimEvent::Execution { account, report } => format!(
+                SimEvent::Execution {
+                    account, report, ..
+                } => format!(
                     "{account} {} {:?} {:?} {} {} {}",
                     report.order_id,
                     report.execution_type,

@@ -61,12 +61,20 @@ impl Actor {
         let (row, status) = (o.row, sync::store_status(*st));
         let (qty, quote) = self.filled.get(exchange_id).copied().unwrap_or_default();
         let now = self.now();
-        self.ctx
-            .store
-            .run(move |c| store::orders::update_status(c, row, status, qty, quote, now))
-            .await?;
+        // Most reports repeat what the row already says (a fill's own write carries its
+        // status): one write fewer on the path from a fill to the next pair.
+        if self.written.get(exchange_id) != Some(&(status, qty, quote)) {
+            self.ctx
+                .store
+                .run(move |c| store::orders::update_status(c, row, status, qty, quote, now))
+                .await?;
+        }
         if status.is_terminal() {
             self.statuses.remove(exchange_id);
+            self.written.remove(exchange_id);
+        } else {
+            self.written
+                .insert(exchange_id.to_owned(), (status, qty, quote));
         }
         Ok(())
     }
@@ -252,6 +260,13 @@ impl Actor {
             .await?;
         self.filled
             .insert(order_id.to_owned(), (cum_qty, cum_quote));
+        if self.written.len() > 1024 {
+            // Entries of orders that ended without a report of it: forgetting them costs at
+            // most one repeated write each.
+            self.written.clear();
+        }
+        self.written
+            .insert(order_id.to_owned(), (status, cum_qty, cum_quote));
         for ((f, fee_usdt), fresh) in fills.iter().zip(fresh_flags) {
             if !fresh {
                 continue;

@@ -333,6 +333,8 @@ struct Actor {
     /// Trade details of recent reports, by exchange id (one per piece).
     details: HashMap<String, Vec<TradeDetail>>,
     statuses: HashMap<String, WireStatus>,
+    /// What this task last wrote to each open order's row: (status, filled qty, quote).
+    written: HashMap<String, (OrderStatus, Decimal, Decimal)>,
     stream_up: bool,
     was_up: bool,
     reconciled: bool,

@@ -34,18 +34,6 @@ impl Actor {
             }
             return refuse(queue, Refusal::NotSent);
         }
-        // R14: the balance is checked before each pair; too little pauses, never shrinks it.
-        match self.balance_ok(intent.payment).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.balance_recheck_at = self.now() + millis(self.ctx.timing.balance_recheck);
-                return refuse(queue, Refusal::InsufficientBalance);
-            }
-            Err(e) => {
-                self.after_error(&e);
-                return refuse(queue, refusal_of(&e));
-            }
-        }
         let now = self.now();
         let new = NewCycle {
             account_id: self.account.id,
@@ -61,16 +49,20 @@ impl Actor {
             updated_at_ms: now,
         };
         let lease = self.lease.clone();
-        match self
-            .ctx
-            .store
-            .run(move |c| store::cycles::insert_intent(c, &lease, &new))
-            .await
-        {
+        let store = self.ctx.store.clone();
+        // R14: the balance is checked before each pair; too little pauses, never shrinks it.
+        // The check and the intent's write go together: an intent stored but refused for its
+        // balance is closed as not placed, which costs a row; waiting for one then the other
+        // would cost every pair a round trip.
+        let (balance, stored) = tokio::join!(
+            self.balance_ok(intent.payment),
+            store.run(move |c| store::cycles::insert_intent(c, &lease, &new))
+        );
+        match stored {
             Ok((cycle, _)) => {
                 self.live = Some(LiveRows {
                     cycle_id: cycle.id,
-                    intent_id: intent.id,
+                    intent_id: intent.id.clone(),
                     progress: CycleProgress {
                         state: "placing".into(),
                         bought_qty: Decimal::ZERO,
@@ -79,10 +71,20 @@ impl Actor {
                         fees_usdt: Decimal::ZERO,
                     },
                 });
-                Ok(None)
             }
-            Err(StoreError::LeaseLost { .. }) => Err(Failure::LeaseLost),
-            Err(e) => Err(Failure::Store(e)),
+            Err(StoreError::LeaseLost { .. }) => return Err(Failure::LeaseLost),
+            Err(e) => return Err(Failure::Store(e)),
+        }
+        match balance {
+            Ok(true) => Ok(None),
+            Ok(false) => {
+                self.balance_recheck_at = self.now() + millis(self.ctx.timing.balance_recheck);
+                refuse(queue, Refusal::InsufficientBalance)
+            }
+            Err(e) => {
+                self.after_error(&e);
+                refuse(queue, refusal_of(&e))
+            }
         }
     }
 

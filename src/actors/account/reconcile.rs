@@ -5,6 +5,8 @@ use super::*;
 impl Actor {
     /// Settles the pair in doubt by asking the exchange.
     pub(super) async fn reconcile_intent(&mut self) -> Result<Option<Event>, Failure> {
+        // Rows may be written below without the cache of what this task last wrote.
+        self.written.clear();
         let State::Unknown { intent } = &self.cycle.state else {
             return Ok(None);
         };
@@ -115,6 +117,8 @@ impl Actor {
 
     /// Asks the exchange about the live pair (or leftover sale) and feeds what changed.
     pub(super) async fn sync_live(&mut self) -> Result<(), Failure> {
+        // Rows may be written below without the cache of what this task last wrote.
+        self.written.clear();
         self.next_sync = Instant::now() + self.ctx.timing.sync_every;
         let ids: Vec<String> = match &self.cycle.state {
             State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => {
@@ -158,6 +162,8 @@ impl Actor {
     /// Brings the account back to the exchange's truth: on the first stream connection (a
     /// start or restart) and after every reconnect. Nothing new is placed before it is done.
     pub(super) async fn reconcile_all(&mut self) -> Result<(), Failure> {
+        // Rows may be written below without the cache of what this task last wrote.
+        self.written.clear();
         let id = self.account.id;
         let now = self.now();
         let (open_rows, live_cycle, live_rows) = self

@@ -214,6 +214,7 @@ pub async fn run(
         deferred: Vec::new(),
         details: HashMap::new(),
         statuses: HashMap::new(),
+        written: HashMap::new(),
         stream_up: false,
         was_up: false,
         reconciled: false,

@@ -287,15 +287,25 @@ impl Harness {
 
     /// The ledger check for accounts that may still hold open orders.
     pub fn ledger_check_open(&self) {
-        alpha_oto::check::ledger(&mut self.db.conn(), &alpha_oto::check::Ledger::of_sim(&self.sim), &self.accounts, true)
-            .unwrap_or_else(|e| panic!("ledger check: {e}"));
+        alpha_oto::check::ledger(
+            &mut self.db.conn(),
+            &alpha_oto::check::Ledger::of_sim(&self.sim),
+            &self.accounts,
+            true,
+        )
+        .unwrap_or_else(|e| panic!("ledger check: {e}"));
     }
 
     /// The daemon's store against the simulator's ledger, order for order and fill for fill
     /// (`alpha_oto::check::ledger`). Returns a line per account or panics on a difference.
     pub fn ledger_check(&self) -> Vec<String> {
-        let rows = alpha_oto::check::ledger(&mut self.db.conn(), &alpha_oto::check::Ledger::of_sim(&self.sim), &self.accounts, false)
-            .unwrap_or_else(|e| panic!("ledger check: {e}"));
+        let rows = alpha_oto::check::ledger(
+            &mut self.db.conn(),
+            &alpha_oto::check::Ledger::of_sim(&self.sim),
+            &self.accounts,
+            false,
+        )
+        .unwrap_or_else(|e| panic!("ledger check: {e}"));
         rows.iter()
             .map(|r| {
                 format!(
