@@ -247,6 +247,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     let daemon_cpu_s = cpu_before_restart + usage.cpu_s;
     let peak_rss_kb = peak_rss_kb.max(usage.peak_rss_kb);
     let mut findings = Findings::default();
+    if let Err(e) = stop_accounts(&api, opts.accounts).await {
+        findings.lines.push(format!("stopping the accounts: {e:#}"));
+    }
     let stopped = daemon.terminate(Duration::from_secs(60));
     if !stopped {
         findings
@@ -360,6 +363,34 @@ async fn create_accounts(api: &Client, sim: &Sim) -> anyhow::Result<()> {
         r.context("cannot set up an account through the API")?;
     }
     Ok(())
+}
+
+/// Stops every account the way an operator would (each finishes its live pair), and waits
+/// until all say so: the ledger check then compares two books at rest.
+pub async fn stop_accounts(api: &Client, accounts: usize) -> anyhow::Result<()> {
+    let jobs = (0..accounts).map(|i| {
+        let path = format!("/api/v1/accounts/{}/stop", account_name(i));
+        async move { api.call("POST", &path, None).await }
+    });
+    let mut results = futures_util::stream::iter(jobs).buffer_unordered(SETUP_CONCURRENCY);
+    while let Some(r) = results.next().await {
+        r.context("cannot stop an account")?;
+    }
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = api.call("GET", "/api/v1/accounts", None).await?;
+        let moving = list
+            .as_array()
+            .map(|v| v.iter().filter(|a| a["state"] != json!("stopped")).count())
+            .unwrap_or(accounts);
+        if moving == 0 {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            bail!("{moving} account(s) still not stopped after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// ERROR and CRITICAL records of the daemon's JSON log.

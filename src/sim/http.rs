@@ -294,7 +294,13 @@ async fn cancel(
     .await
 }
 
-async fn cancel_all(req: HttpRequest, state: web::Data<SimState>) -> HttpResponse {
+// The body is read (and ignored): a request body left unread makes the server close the
+// connection, which a client that keeps connections alive should never see.
+async fn cancel_all(
+    req: HttpRequest,
+    state: web::Data<SimState>,
+    _body: web::Bytes,
+) -> HttpResponse {
     private(&req, &state, Call::Query, |s, account, now| {
         s.engine.cancel_all(account, now);
         Ok(None::<()>)
@@ -385,14 +391,23 @@ async fn user_trades(req: HttpRequest, state: web::Data<SimState>, q: Query) -> 
     .await
 }
 
-async fn listen_key(req: HttpRequest, state: web::Data<SimState>) -> HttpResponse {
+async fn listen_key(
+    req: HttpRequest,
+    state: web::Data<SimState>,
+    _body: web::Bytes,
+) -> HttpResponse {
     private(&req, &state, Call::Query, |s, account, now| {
         Ok(s.listen_key(account, now))
     })
     .await
 }
 
-async fn keep_alive(req: HttpRequest, state: web::Data<SimState>, q: Query) -> HttpResponse {
+async fn keep_alive(
+    req: HttpRequest,
+    state: web::Data<SimState>,
+    q: Query,
+    _body: web::Bytes,
+) -> HttpResponse {
     let key = q.get("listenKey").cloned().unwrap_or_default();
     private(&req, &state, Call::Query, |s, account, now| {
         if s.keep_alive(account, &key, now) {
@@ -421,7 +436,11 @@ async fn alpha_wallet(req: HttpRequest, state: web::Data<SimState>) -> HttpRespo
     .await
 }
 
-async fn wallet_asset(req: HttpRequest, state: web::Data<SimState>) -> HttpResponse {
+async fn wallet_asset(
+    req: HttpRequest,
+    state: web::Data<SimState>,
+    _body: web::Bytes,
+) -> HttpResponse {
     private(&req, &state, Call::Query, |s, account, _| {
         Ok(views::wallet_assets(&s.engine, account))
     })

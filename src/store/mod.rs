@@ -20,6 +20,7 @@ pub mod orders;
 pub mod schema;
 pub mod text_enum;
 pub mod tokens;
+mod workers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -183,7 +184,18 @@ impl Dialect for SqliteConnection {
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        self.immediate_transaction(f)
+        // Inside a group commit the write lock is held already: a savepoint is enough.
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let depth =
+            <AnsiTransactionManager as TransactionManager<Self>>::transaction_manager_status_mut(
+                self,
+            )
+            .transaction_depth()?;
+        if depth.is_some() {
+            self.transaction(f)
+        } else {
+            self.immediate_transaction(f)
+        }
     }
 
     impl_now_ms!();
@@ -228,15 +240,37 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
+/// The pools and what every user of them shares.
+struct Core {
+    pools: Pools,
+    timeout: Duration,
+    /// SQLite has one writer at a time. Users of this process take turns here instead of
+    /// meeting at the file lock, where the loser sleeps in SQLite's busy handler (1 ms, then
+    /// 2, 5, 10...) long after the lock is free again.
+    gate: Option<std::sync::Mutex<()>>,
+}
+
+impl Core {
+    fn conn(&self) -> Result<Conn, StoreError> {
+        match &self.pools {
+            Pools::Sqlite(p) => p.get_timeout(self.timeout).map(Conn::Sqlite),
+            Pools::Pg(p) => p.get_timeout(self.timeout).map(Conn::Pg),
+        }
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    fn turn(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        self.gate
+            .as_ref()
+            .map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
 /// The database handle the daemon holds: a pool of either backend. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pools: std::sync::Arc<Pools>,
-    timeout: Duration,
-    /// SQLite has one writer at a time. Units of work of this process take turns here instead
-    /// of meeting at the file lock, where the loser sleeps in SQLite's busy handler (1 ms, then
-    /// 2, 5, 10...) long after the lock is free again.
-    gate: Option<std::sync::Arc<std::sync::Mutex<()>>>,
+    core: std::sync::Arc<Core>,
+    workers: std::sync::Arc<workers::Workers>,
 }
 
 impl Store {
@@ -265,16 +299,28 @@ impl Store {
                 Pools::Pg(pool)
             }
         };
-        let gate = matches!(pools, Pools::Sqlite(_)).then(Default::default);
-        Ok(Self {
-            pools: std::sync::Arc::new(pools),
+        let sqlite = matches!(pools, Pools::Sqlite(_));
+        // SQLite: one writer thread (the file has one writer anyway). PostgreSQL: one thread
+        // per pooled connection but one, which stays free for the API and the CLI's peers.
+        let threads = if sqlite {
+            1
+        } else {
+            (opts.pool_size as usize).saturating_sub(1).max(1)
+        };
+        let core = std::sync::Arc::new(Core {
+            pools,
             timeout: opts.connect_timeout,
-            gate,
+            gate: sqlite.then(Default::default),
+        });
+        let workers = workers::Workers::start(threads, "alpha-oto-db", &core)?;
+        Ok(Self {
+            core,
+            workers: std::sync::Arc::new(workers),
         })
     }
 
     pub fn backend(&self) -> Backend {
-        match &*self.pools {
+        match &self.core.pools {
             Pools::Sqlite(_) => Backend::Sqlite,
             Pools::Pg(_) => Backend::Postgres,
         }
@@ -282,11 +328,7 @@ impl Store {
 
     /// Checks out a connection, waiting at most the configured timeout.
     pub fn conn(&self) -> Result<Conn, StoreError> {
-        match &*self.pools {
-            Pools::Sqlite(p) => p.get_timeout(self.timeout).map(Conn::Sqlite),
-            Pools::Pg(p) => p.get_timeout(self.timeout).map(Conn::Pg),
-        }
-        .map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.core.conn()
     }
 
     /// Runs `f` on a connection in the calling thread. For the CLI and blocking contexts only;
@@ -295,25 +337,23 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _turn = self
-            .gate
-            .as_ref()
-            .map(|g| g.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        let mut conn = self.conn()?;
+        let _turn = self.core.turn();
+        let mut conn = self.core.conn()?;
         f(&mut conn)
     }
 
     /// Runs one unit of work off the async threads. This is the only way async code touches
-    /// the database.
+    /// the database. Units queued together may share one transaction (each in its own
+    /// savepoint); an answer is given only once its transaction has committed.
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
     {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || store.blocking(f))
-            .await
-            .map_err(|e| StoreError::Worker(e.to_string()))?
+        let (unit, rx) = workers::unit(f);
+        self.workers.submit(unit)?;
+        rx.await
+            .map_err(|_| StoreError::Worker("a unit of work panicked".into()))?
     }
 }
 
