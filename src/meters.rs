@@ -18,6 +18,10 @@ pub const RATE_LIMIT_WAITS: &str = "alpha_oto_rate_limit_waits_total";
 pub const RECONCILIATIONS: &str = "alpha_oto_reconciliations_total";
 pub const EVENT_AGE_SECONDS: &str = "alpha_oto_report_age_seconds";
 pub const LOG_DROPPED: &str = "alpha_oto_log_records_dropped_total";
+/// Units of work done by the database threads, and the commits they took (group commit:
+/// units per commit is the ratio).
+pub const DB_UNITS: &str = "alpha_oto_db_units_total";
+pub const DB_COMMITS: &str = "alpha_oto_db_commits_total";
 
 /// Seconds, from a millisecond to a minute.
 const BUCKETS: &[f64] = &[

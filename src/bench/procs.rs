@@ -268,6 +268,8 @@ pub fn daemon_setup(
         "vault".into(),
         section(&[("key_file", s(&key_file.display().to_string()))]),
     );
+    // For whoever explores a kept work directory with `alpha-oto account list` and curl.
+    std::fs::write(dir.join("api-token"), &token)?;
     let config_file = dir.join("alpha-oto.toml");
     std::fs::write(&config_file, toml::to_string(&config)?)?;
     Ok(DaemonSetup {

@@ -18,7 +18,7 @@ use diesel::{PgConnection, SqliteConnection};
 use super::{Conn, Core, StoreError};
 
 /// Units run in one transaction at most.
-const MAX_BATCH: usize = 32;
+const MAX_BATCH: usize = 64;
 
 /// One unit of work and the channel of its answer.
 pub(super) trait Unit: Send {
@@ -116,6 +116,8 @@ fn serve(rx: &Mutex<Receiver<Box<dyn Unit>>>, core: &Core) {
             }
             batch
         };
+        metrics::counter!(crate::meters::DB_UNITS).increment(batch.len() as u64);
+        metrics::counter!(crate::meters::DB_COMMITS).increment(1);
         let failed = {
             let _turn = core.turn();
             match core.conn() {

@@ -219,6 +219,8 @@ impl Actor {
                 self.filled
                     .entry(x.clone())
                     .or_insert((o.filled_qty, o.filled_quote));
+                self.written
+                    .insert(x.clone(), (o.status, o.filled_qty, o.filled_quote));
                 self.orders.insert(
                     x.clone(),
                     OrderRef {
@@ -228,9 +230,11 @@ impl Actor {
                         orig_qty: o.quantity,
                     },
                 );
-                self.store_status(x).await?;
             }
         }
+        // Reports that came before this answer are replayed by the machine once it hears of
+        // the placement; the statuses are written after that, each once.
+        self.flush_statuses = true;
         if let Some(l) = &mut self.live {
             l.progress.state = "placed".into();
         }
