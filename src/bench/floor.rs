@@ -138,10 +138,11 @@ async fn react(
             continue;
         };
         let r = frame.data;
-        if r.contingency_position.as_deref() == Some("OTO_PENDING") && r.status.is_final() {
-            if rest.place_oto(&order).await.is_err() {
-                errors += 1;
-            }
+        if r.contingency_position.as_deref() == Some("OTO_PENDING")
+            && r.status.is_final()
+            && rest.place_oto(&order).await.is_err()
+        {
+            errors += 1;
         }
     }
     let _ = ws.close(None).await;

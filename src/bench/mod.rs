@@ -163,13 +163,16 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         );
         let mut sim = procs::spawn_sim(&dir.path, &sim_args)?;
         let admin = SimAdmin::new(&sim);
-        floor::run(
+        let failed = floor::run(
             &sim.base_url,
             &sim.ws_url("/w3w/stream"),
             &sim.accounts,
             Duration::from_secs(opts.floor_seconds),
         )
         .await?;
+        if failed > 0 {
+            eprintln!("floor: {failed} request(s) of the minimal reactor failed");
+        }
         let r = admin.reactions().await?;
         sim.proc.terminate(Duration::from_secs(10));
         Floor {

@@ -329,6 +329,14 @@ async fn serve(
     }
 }
 
+/// Buffers sized for thousands of connections carrying small frames: the library's default
+/// allocates 128 KiB for reading on each, and holds writes back until 128 KiB are queued.
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,12 +370,4 @@ mod tests {
         );
         assert!(public.ping_every < public.stale_after);
     }
-}
-
-/// Buffers sized for thousands of connections carrying small frames: the library's default
-/// allocates 128 KiB for reading on each, and holds writes back until 128 KiB are queued.
-fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(0)
 }

@@ -1,0 +1,87 @@
+//! `alpha-oto bench` in its small form: real processes, real sockets, a SIGKILL in the middle.
+//! It checks that the instrument works and that nothing is lost or duplicated; speed is the
+//! benchmark's business, not a test's.
+
+use std::process::Command;
+
+use crate::support::{TestDb, backend};
+use alpha_oto::store::Backend;
+
+/// The report's keys, exactly: they are the benchmark's published interface.
+const KEYS: &[&str] = &[
+    "accounts",
+    "accounts_trading",
+    "cycles",
+    "cycles_per_s",
+    "daemon_cpu_s",
+    "daemon_rss_mb",
+    "errors",
+    "floor_reaction_ms",
+    "reaction_ms",
+    "recovery_s",
+    "rss_per_account_kb",
+    "violations",
+];
+
+#[test]
+fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
+    // SQLite is the benchmark's default; on the PostgreSQL pass it runs on a fresh database.
+    let db = (backend() == Backend::Postgres).then(TestDb::empty);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alpha-oto"));
+    cmd.env_remove("ALPHA_OTO_CONFIG")
+        .env_remove("ALPHA_OTO_MASTER_KEY")
+        .args(["bench", "--accounts", "50", "--seconds", "10"])
+        .args(["--restart-at", "4", "--floor-seconds", "3"])
+        .arg("--json")
+        .arg(&json);
+    if let Some(db) = &db {
+        cmd.args(["--database-url", &db.url]);
+    }
+    let out = cmd.output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{printed}\n{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mut keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, KEYS, "{report}");
+    for (k, inner) in [
+        ("reaction_ms", &["max", "p50", "p90", "p99"][..]),
+        ("floor_reaction_ms", &["p50", "p99"][..]),
+    ] {
+        let mut got: Vec<&str> = report[k]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, inner, "{report}");
+    }
+    assert_eq!(report["violations"], 0, "{printed}");
+    assert_eq!(report["errors"], 0, "{printed}");
+    assert_eq!(report["accounts"], 50);
+    assert_eq!(report["accounts_trading"], 50, "{printed}");
+    assert!(report["cycles"].as_u64().unwrap() > 50, "{printed}");
+    // Measured, not defaulted: reactions were timed by the simulator on both sides.
+    assert!(
+        report["reaction_ms"]["p50"].as_f64().unwrap() > 0.0,
+        "{printed}"
+    );
+    assert!(
+        report["floor_reaction_ms"]["p50"].as_f64().unwrap() > 0.0,
+        "{printed}"
+    );
+    assert!(report["daemon_rss_mb"].as_f64().unwrap() > 1.0, "{printed}");
+    // Every account traded again after the SIGKILL, within the run.
+    let recovery = report["recovery_s"].as_f64().unwrap();
+    assert!(recovery > 0.0 && recovery < 6.0, "{printed}");
+}
