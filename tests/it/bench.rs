@@ -23,6 +23,12 @@ const KEYS: &[&str] = &[
     "violations",
 ];
 
+fn sorted_keys(v: &serde_json::Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    keys
+}
+
 #[test]
 fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
     // SQLite is the benchmark's default; on the PostgreSQL pass it runs on a fresh database.
@@ -45,26 +51,12 @@ fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
     assert!(out.status.success(), "{printed}\n{err}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let mut keys: Vec<&str> = report
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    assert_eq!(keys, KEYS, "{report}");
+    assert_eq!(sorted_keys(&report), KEYS, "{report}");
     for (k, inner) in [
         ("reaction_ms", &["max", "p50", "p90", "p99"][..]),
         ("floor_reaction_ms", &["p50", "p99"][..]),
     ] {
-        let mut got: Vec<&str> = report[k]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        got.sort_unstable();
-        assert_eq!(got, inner, "{report}");
+        assert_eq!(sorted_keys(&report[k]), inner, "{report}");
     }
     assert_eq!(report["violations"], 0, "{printed}");
     assert_eq!(report["errors"], 0, "{printed}");

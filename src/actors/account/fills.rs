@@ -330,6 +330,7 @@ impl Actor {
         &mut self,
         intent_id: &str,
         outcome: Outcome,
+        next_is_intent: bool,
     ) -> Result<(), Failure> {
         let Some(live) = self.live.clone().filter(|l| l.intent_id == intent_id) else {
             return Ok(());
@@ -339,30 +340,21 @@ impl Actor {
         let mut p = live.progress.clone();
         p.state = "closed".into();
         let cycle_id = live.cycle_id;
-        let not_placed = outcome == Outcome::NotPlaced;
-        self.ctx
-            .store
-            .run(move |c| {
-                if not_placed {
-                    for o in store::orders::for_cycle(c, cycle_id)? {
-                        if !o.status.is_terminal() {
-                            store::orders::update_status(
-                                c,
-                                o.id,
-                                OrderStatus::Rejected,
-                                o.filled_qty,
-                                o.filled_quote,
-                                now,
-                            )?;
-                        }
-                    }
-                }
-                match store::cycles::close(c, cycle_id, name, &p, now) {
-                    Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            })
-            .await?;
+        let write = CloseWrite {
+            cycle_id,
+            name,
+            progress: p,
+            not_placed: outcome == Outcome::NotPlaced,
+            now,
+        };
+        if next_is_intent {
+            // The next pair's intent follows at once: both go in one unit of work, one commit
+            // fewer between a pair's last fill and the next place request. Until then the
+            // store still shows the pair open, which a restart would reconcile.
+            self.close_pending = Some(write);
+        } else {
+            self.ctx.store.run(move |c| write.apply(c)).await?;
+        }
         self.live = None;
         self.last_cycle_id = Some(cycle_id);
         if outcome == Outcome::Filled {
@@ -387,6 +379,49 @@ impl Actor {
             .collect();
         let keep: HashSet<&String> = self.orders.keys().collect();
         self.filled.retain(|x, _| keep.contains(x));
+        Ok(())
+    }
+}
+
+/// A pair's closing write, kept for the next unit of work when an intent follows.
+#[derive(Debug, Clone)]
+pub(super) struct CloseWrite {
+    cycle_id: i64,
+    name: &'static str,
+    progress: CycleProgress,
+    not_placed: bool,
+    now: i64,
+}
+
+impl CloseWrite {
+    pub(super) fn apply(&self, c: &mut store::Conn) -> Result<(), StoreError> {
+        if self.not_placed {
+            for o in store::orders::for_cycle(c, self.cycle_id)? {
+                if !o.status.is_terminal() {
+                    store::orders::update_status(
+                        c,
+                        o.id,
+                        OrderStatus::Rejected,
+                        o.filled_qty,
+                        o.filled_quote,
+                        self.now,
+                    )?;
+                }
+            }
+        }
+        match store::cycles::close(c, self.cycle_id, self.name, &self.progress, self.now) {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Actor {
+    /// Writes a close kept for a unit that did not come.
+    pub(super) async fn flush_close(&mut self) -> Result<(), Failure> {
+        if let Some(write) = self.close_pending.take() {
+            self.ctx.store.run(move |c| write.apply(c)).await?;
+        }
         Ok(())
     }
 }

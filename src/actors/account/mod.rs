@@ -333,6 +333,8 @@ struct Actor {
     /// Trade details of recent reports, by exchange id (one per piece).
     details: HashMap<String, Vec<TradeDetail>>,
     statuses: HashMap<String, WireStatus>,
+    /// A closed pair's write, joined to the next intent's unit of work.
+    close_pending: Option<fills::CloseWrite>,
     /// What this task last wrote to each open order's row: (status, filled qty, quote).
     written: HashMap<String, (OrderStatus, Decimal, Decimal)>,
     stream_up: bool,
@@ -478,6 +480,7 @@ impl Actor {
                 }
             }
         }
+        self.flush_close().await?;
         if std::mem::take(&mut self.flush_statuses) {
             let ids: Vec<String> = self.orders.keys().cloned().collect();
             for id in ids {
@@ -492,6 +495,9 @@ impl Actor {
         effect: Effect,
         queue: &mut VecDeque<Effect>,
     ) -> Result<Option<Event>, Failure> {
+        if !matches!(effect, Effect::PersistIntent(_)) {
+            self.flush_close().await?;
+        }
         match effect {
             Effect::PersistIntent(intent) => self.persist_intent(intent, queue).await,
             Effect::PlaceOto(intent) => self.place_oto(intent).await,
@@ -512,7 +518,9 @@ impl Actor {
                 Ok(None)
             }
             Effect::CloseCycle { intent_id, outcome } => {
-                self.close_cycle(&intent_id, outcome).await?;
+                let next_is_intent = matches!(queue.front(), Some(Effect::PersistIntent(_)));
+                self.close_cycle(&intent_id, outcome, next_is_intent)
+                    .await?;
                 Ok(None)
             }
             Effect::Paused(reason) => {

@@ -50,13 +50,19 @@ impl Actor {
         };
         let lease = self.lease.clone();
         let store = self.ctx.store.clone();
+        let close = self.close_pending.take();
         // R14: the balance is checked before each pair; too little pauses, never shrinks it.
         // The check and the intent's write go together: an intent stored but refused for its
         // balance is closed as not placed, which costs a row; waiting for one then the other
         // would cost every pair a round trip.
         let (balance, stored) = tokio::join!(
             self.balance_ok(intent.payment),
-            store.run(move |c| store::cycles::insert_intent(c, &lease, &new))
+            store.run(move |c| {
+                if let Some(close) = &close {
+                    close.apply(c)?;
+                }
+                store::cycles::insert_intent(c, &lease, &new)
+            })
         );
         match stored {
             Ok((cycle, _)) => {

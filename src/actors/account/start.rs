@@ -215,6 +215,7 @@ pub async fn run(
         details: HashMap::new(),
         statuses: HashMap::new(),
         written: HashMap::new(),
+        close_pending: None,
         stream_up: false,
         was_up: false,
         reconciled: false,
