@@ -14,6 +14,7 @@ pub mod domain;
 pub mod exchange;
 pub mod meters;
 pub mod sim;
+pub mod soak;
 pub mod store;
 pub mod telemetry;
 pub mod vault;

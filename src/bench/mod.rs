@@ -82,13 +82,13 @@ pub struct Findings {
 }
 
 /// The simulator's admin surface.
-struct SimAdmin {
+pub(crate) struct SimAdmin {
     http: awc::Client,
     base: String,
 }
 
 impl SimAdmin {
-    fn new(sim: &Sim) -> Self {
+    pub(crate) fn new(sim: &Sim) -> Self {
         Self {
             http: awc::Client::builder()
                 .timeout(Duration::from_secs(120))
@@ -97,7 +97,10 @@ impl SimAdmin {
         }
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<T> {
         let mut res = self
             .http
             .get(format!("{}{path}", self.base))
@@ -108,7 +111,7 @@ impl SimAdmin {
         serde_json::from_slice(&body).with_context(|| format!("simulator {path}"))
     }
 
-    async fn post(&self, method: &str, path: &str) -> anyhow::Result<()> {
+    pub(crate) async fn post(&self, method: &str, path: &str) -> anyhow::Result<()> {
         let url = format!("{}{path}", self.base);
         let req = if method == "DELETE" {
             self.http.delete(url)
@@ -121,20 +124,44 @@ impl SimAdmin {
         Ok(())
     }
 
-    async fn reactions(&self) -> anyhow::Result<ReactionSummary> {
+    pub(crate) async fn reactions(&self) -> anyhow::Result<ReactionSummary> {
         self.get("/sim/reactions").await
     }
 
     /// Accounts that have sent a pair since `since_ms` (Unix ms).
-    async fn placing_since(&self, since_ms: i64) -> anyhow::Result<usize> {
+    pub(crate) async fn placing_since(&self, since_ms: i64) -> anyhow::Result<usize> {
+        Ok(self.placing_ids_since(since_ms).await?.len())
+    }
+
+    /// The simulator ids of the accounts that have sent a pair since `since_ms` (Unix ms).
+    pub(crate) async fn placing_ids_since(&self, since_ms: i64) -> anyhow::Result<Vec<u64>> {
         let v: Value = self
             .get(&format!("/sim/reactions/placing?since_ms={since_ms}"))
             .await?;
-        Ok(v["accounts"].as_u64().unwrap_or_default() as usize)
+        Ok(serde_json::from_value(v["ids"].clone()).unwrap_or_default())
+    }
+
+    /// POST a JSON body to an admin path.
+    pub(crate) async fn post_json(&self, path: &str, body: &impl Serialize) -> anyhow::Result<()> {
+        let mut res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .send_json(body)
+            .await
+            .map_err(|e| anyhow::anyhow!("simulator {path}: {e}"))?;
+        if !res.status().is_success() {
+            let text = res.body().await.unwrap_or_default();
+            bail!(
+                "simulator {path}: {} {}",
+                res.status(),
+                String::from_utf8_lossy(&text)
+            );
+        }
+        Ok(())
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -198,7 +225,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
 
     eprintln!("daemon: creating and starting {} account(s)", opts.accounts);
     let created = Instant::now();
-    create_accounts(&api, &sim).await?;
+    create_accounts(&api, &sim, |_| "1000000000".to_owned()).await?;
     eprintln!(
         "daemon: {} account(s) set up in {:.1} s; trading for {} s",
         opts.accounts,
@@ -314,7 +341,7 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-async fn wait_healthy(api: &Client, daemon: &mut Proc) -> anyhow::Result<()> {
+pub(crate) async fn wait_healthy(api: &Client, daemon: &mut Proc) -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(60);
     loop {
         if api.call("GET", "/healthz", None).await.is_ok() {
@@ -331,18 +358,23 @@ async fn wait_healthy(api: &Client, daemon: &mut Proc) -> anyhow::Result<()> {
 }
 
 pub fn account_name(i: usize) -> String {
-    format!("bench-{:05}", i + 1)
+    format!("acct-{:05}", i + 1)
 }
 
-/// Creates, funds (credentials) and starts one daemon account per simulator account.
-async fn create_accounts(api: &Client, sim: &Sim) -> anyhow::Result<()> {
+/// Creates, funds (credentials) and starts one daemon account per simulator account, the
+/// `i`th with the daily target `target(i)` (USDT).
+pub(crate) async fn create_accounts(
+    api: &Client,
+    sim: &Sim,
+    target: impl Fn(usize) -> String,
+) -> anyhow::Result<()> {
     let jobs = sim.accounts.iter().enumerate().map(|(i, (_, creds))| {
         let name = account_name(i);
         let body = json!({
             "name": name,
             "token": TOKENS[i % TOKENS.len()],
             "order_usdt": ORDER_USDT.to_string(),
-            "daily_target_usdt": "1000000000",
+            "daily_target_usdt": target(i),
             "buy_offset": {"mode": "percent", "value": "0"},
             "sell_offset": {"mode": "percent", "value": "0.5"},
             "volatility_pct": "50",
@@ -397,7 +429,7 @@ pub async fn stop_accounts(api: &Client, accounts: usize) -> anyhow::Result<()> 
 }
 
 /// ERROR and CRITICAL records of the daemon's JSON log.
-fn error_lines(log: &std::path::Path) -> anyhow::Result<Vec<String>> {
+pub(crate) fn error_lines(log: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     Ok(text
         .lines()
@@ -407,7 +439,7 @@ fn error_lines(log: &std::path::Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// The store against the simulator's ledger; returns the number of violations found.
-async fn check_ledger(
+pub(crate) async fn check_ledger(
     setup: &DaemonSetup,
     sim: &Sim,
     ledger: crate::check::Ledger,

@@ -212,6 +212,6 @@ struct Since {
 
 /// How many accounts have sent a pair since a moment (a restarted daemon's recovery).
 async fn placing(state: web::Data<SimState>, q: web::Query<Since>) -> HttpResponse {
-    let n = state.with(|s| s.reactions.placing_since(q.since_ms));
-    HttpResponse::Ok().json(json!({ "accounts": n }))
+    let ids = state.with(|s| s.reactions.placing_since(q.since_ms));
+    HttpResponse::Ok().json(json!({ "accounts": ids.len(), "ids": ids }))
 }

@@ -105,12 +105,16 @@ impl Reactions {
         self.pairs_completed = 0;
     }
 
-    /// Accounts that have sent a pair at or after `since_ms`.
-    pub fn placing_since(&self, since_ms: i64) -> usize {
-        self.last_place_ms
-            .values()
-            .filter(|&&t| t >= since_ms)
-            .count()
+    /// Accounts that have sent a pair at or after `since_ms`, in id order.
+    pub fn placing_since(&self, since_ms: i64) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .last_place_ms
+            .iter()
+            .filter(|&(_, &t)| t >= since_ms)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     pub fn summary(&self) -> ReactionSummary {

@@ -20,6 +20,7 @@ impl Actor {
                 .or_default()
                 .push(TradeDetail {
                     cum_qty: r.cum_qty,
+                    last_qty: r.last_qty,
                     trade_id: r.trade_id.clone(),
                     price: r.last_price,
                     fee: r.commission.unwrap_or_default(),
@@ -106,7 +107,10 @@ impl Actor {
         let reported = self
             .details
             .get(order_id)
-            .and_then(|all| all.iter().find(|d| d.cum_qty == cum_qty))
+            .and_then(|all| {
+                all.iter()
+                    .find(|d| d.cum_qty == cum_qty && d.last_qty == qty)
+            })
             .cloned();
         let pieces = match reported {
             Some(d) => Some(vec![Piece {
@@ -150,6 +154,7 @@ impl Actor {
                     let piece = Piece {
                         detail: TradeDetail {
                             cum_qty,
+                            last_qty: d.qty,
                             trade_id: format!("reconciled-{cum_qty}"),
                             price: if d.qty.is_zero() {
                                 Decimal::ZERO
@@ -312,6 +317,7 @@ impl Actor {
                 out.push(Piece {
                     detail: TradeDetail {
                         cum_qty: cum,
+                        last_qty: t.qty,
                         trade_id: t.trade_id,
                         price: t.price,
                         fee: t.commission,

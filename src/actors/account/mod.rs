@@ -212,6 +212,9 @@ struct OrderRef {
 #[derive(Debug, Clone)]
 struct TradeDetail {
     cum_qty: Decimal,
+    /// The trade's own quantity: a report stands for a part of an execution only when the
+    /// part is exactly this trade (reordered reports make larger jumps in `cum_qty`).
+    last_qty: Decimal,
     trade_id: String,
     price: Decimal,
     fee: Decimal,

@@ -106,7 +106,11 @@ pub struct World {
 impl World {
     /// One funded account per entry of `accounts`, with its config and credentials stored.
     pub async fn new(seed: u64, accounts: &[AccountSettings], usdt: &str) -> Self {
-        let sim = sim(seed).await;
+        Self::on(sim(seed).await, accounts, usdt)
+    }
+
+    /// The same on a simulator started by the caller.
+    pub fn on(sim: SimHandle, accounts: &[AccountSettings], usdt: &str) -> Self {
         let db = TestDb::migrated();
         let vault_line = generate_key_line(chrono::Utc::now());
         let vault = vault_of(&vault_line);

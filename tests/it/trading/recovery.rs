@@ -6,7 +6,7 @@ use std::time::Duration;
 use alpha_oto::store;
 use serde_json::json;
 
-use super::harness::{Harness, settings};
+use super::harness::{Harness, World, settings};
 
 /// A panic in one account's actor leaves the others trading; the supervisor restarts it, it
 /// reconciles and trades again; nothing is duplicated.
@@ -83,6 +83,47 @@ async fn a_lost_place_answer_is_resolved_by_reconciliation_without_a_duplicate()
 }
 
 /// The kill switch blocks new pairs, cancels what is open, and checks that nothing is left.
+/// Fills come in several pieces and the stream delivers their reports out of order: a report
+/// whose cumulative quantity jumps past a piece not yet seen must not stand for both. The store
+/// holds every piece, trade by trade, as the exchange does.
+#[actix_web::test]
+async fn reordered_fill_reports_are_stored_trade_by_trade() {
+    // Pending legs filled by the simulator in several pieces at once, in one batch of frames
+    // whose first two the fault swaps.
+    let sim = alpha_oto::sim::server::start(alpha_oto::sim::server::SimOptions {
+        seed: 106,
+        fill: alpha_oto::sim::engine::FillMode::AtOnce { hold_ms: 20 },
+        ..alpha_oto::sim::server::SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let h = World::on(sim, &[settings("KOGE", "10", "60")], "1000")
+        .engine("test-1")
+        .await;
+    let sim_id = h.accounts[0].1;
+    h.fault(json!({"kind": "reorder_events", "rate": 1.0, "account": sim_id}))
+        .await;
+    h.start_trading().await;
+    h.wait_all("reach the target", Duration::from_secs(60), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    h.clear_faults().await;
+    let several = h.sim.state.with(|s| {
+        s.engine
+            .orders
+            .values()
+            .filter(|o| o.account == sim_id)
+            .filter(|o| s.engine.fills.iter().filter(|f| f.order_id == o.id).count() > 1)
+            .count()
+    });
+    assert!(
+        several > 0,
+        "no order filled in several pieces: the test proves nothing"
+    );
+    assert_eq!(h.stop_and_check().await.len(), 1);
+}
+
 #[actix_web::test]
 async fn the_kill_switch_leaves_nothing_open() {
     let mut resting = settings("KOGE", "10", "1000");
