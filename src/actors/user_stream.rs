@@ -77,7 +77,12 @@ pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, l
                             backoff.reset();
                             Some(AccountMsg::StreamUp)
                         }
-                        StreamEvent::Frame { data, .. } => parse(&data).map(|r| AccountMsg::Report(Box::new(r))),
+                        StreamEvent::Frame { data, .. } => match parse(&data) {
+                            Frame::Report(r) => Some(AccountMsg::Report(r)),
+                            // The subscription carries nothing more: a new key, a new stream.
+                            Frame::KeyExpired => break "the listen key expired".to_owned(),
+                            Frame::Other => None,
+                        },
                         StreamEvent::Disconnected { reason, .. } => Some(AccountMsg::StreamDown(reason)),
                         StreamEvent::Stale { silent_for } => Some(AccountMsg::StreamDown(format!(
                             "silent for {} ms", millis(silent_for)))),
@@ -103,9 +108,29 @@ pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, l
     }
 }
 
-fn parse(data: &str) -> Option<ExecutionReport> {
-    let report: ExecutionReport = serde_json::from_str(data).ok()?;
-    (report.event_type == "executionReport").then_some(report)
+/// What a private stream frame says.
+enum Frame {
+    Report(Box<ExecutionReport>),
+    /// `listenKeyExpired`: spot's event for a dead key. Whether Alpha sends it is not captured
+    /// (PROTOCOL 7.5); where it does not, the keep-alive's failure and the periodic sync of a
+    /// live pair are what notice.
+    KeyExpired,
+    Other,
+}
+
+fn parse(data: &str) -> Frame {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        #[serde(rename = "e")]
+        event_type: String,
+    }
+    match serde_json::from_str::<Kind>(data) {
+        Ok(k) if k.event_type == "listenKeyExpired" => Frame::KeyExpired,
+        Ok(k) if k.event_type == "executionReport" => serde_json::from_str(data)
+            .map(|r| Frame::Report(Box::new(r)))
+            .unwrap_or(Frame::Other),
+        _ => Frame::Other,
+    }
 }
 
 fn millis(d: Duration) -> u64 {

@@ -225,7 +225,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
 
     eprintln!("daemon: creating and starting {} account(s)", opts.accounts);
     let created = Instant::now();
-    create_accounts(&api, &sim, |_| "1000000000".to_owned()).await?;
+    create_accounts(&api, &sim, |_| json!({})).await?;
     eprintln!(
         "daemon: {} account(s) set up in {:.1} s; trading for {} s",
         opts.accounts,
@@ -361,24 +361,28 @@ pub fn account_name(i: usize) -> String {
     format!("acct-{:05}", i + 1)
 }
 
-/// Creates, funds (credentials) and starts one daemon account per simulator account, the
-/// `i`th with the daily target `target(i)` (USDT).
+/// Creates, funds (credentials) and starts one daemon account per simulator account; the
+/// `i`th account's settings are the benchmark's, with the fields of `tweak(i)` (an object)
+/// over them.
 pub(crate) async fn create_accounts(
     api: &Client,
     sim: &Sim,
-    target: impl Fn(usize) -> String,
+    tweak: impl Fn(usize) -> Value,
 ) -> anyhow::Result<()> {
     let jobs = sim.accounts.iter().enumerate().map(|(i, (_, creds))| {
         let name = account_name(i);
-        let body = json!({
+        let mut body = json!({
             "name": name,
             "token": TOKENS[i % TOKENS.len()],
             "order_usdt": ORDER_USDT.to_string(),
-            "daily_target_usdt": target(i),
+            "daily_target_usdt": "1000000000",
             "buy_offset": {"mode": "percent", "value": "0"},
             "sell_offset": {"mode": "percent", "value": "0.5"},
             "volatility_pct": "50",
         });
+        if let (Some(body), Value::Object(over)) = (body.as_object_mut(), tweak(i)) {
+            body.extend(over);
+        }
         async move {
             api.call("POST", "/api/v1/accounts", Some(Body::Json(body)))
                 .await?;

@@ -242,21 +242,37 @@ impl SeedRedis {
     }
 }
 
-/// Daily target of the `i`th account: the first reaches its target during the seed (done for
-/// today is one of the states to end in), the others never do.
-fn target_of(i: usize) -> String {
-    if i == 0 { "60" } else { "1000000000" }.to_owned()
+/// The `i`th account's settings over the benchmark's. The first reaches its target during the
+/// seed (done for today is one of the states to end in). Every other account resumes by itself
+/// once a lost stream is back; the rest keep the default, a pause the operator ends.
+fn settings_of(i: usize) -> Value {
+    let mut s = serde_json::json!({ "auto_resume": auto_resumes(i) });
+    if i == 0 {
+        s["daily_target_usdt"] = "60".into();
+    }
+    s
 }
 
-/// The pause reasons a person has to act on, and the fault that makes each one true.
-fn cause_of(reason: &str) -> Option<FaultKind> {
+fn auto_resumes(i: usize) -> bool {
+    i % 2 == 1
+}
+
+/// The pause reasons a person has to act on, and the faults that can make each one true. A
+/// lost stream waits for the operator only where the account does not resume by itself.
+fn causes_of(reason: &str, auto_resume: bool) -> &'static [FaultKind] {
     match reason {
-        "session_expired" => Some(FaultKind::ExpireSession),
-        "two_factor" => Some(FaultKind::TwoFactor),
-        "face_check" => Some(FaultKind::FaceCheck),
-        "precision" | "unknown_token" => Some(FaultKind::NoPrecision),
-        "ambiguous_order" => Some(FaultKind::AmbiguousPlace),
-        _ => None,
+        "session_expired" => &[FaultKind::ExpireSession],
+        "two_factor" => &[FaultKind::TwoFactor],
+        "face_check" => &[FaultKind::FaceCheck],
+        "precision" | "unknown_token" => &[FaultKind::NoPrecision],
+        "ambiguous_order" => &[FaultKind::AmbiguousPlace],
+        "stream_lost" if !auto_resume => &[
+            FaultKind::DropWs,
+            FaultKind::StallWs,
+            FaultKind::ExpireListenKey,
+            FaultKind::ExpireSession,
+        ],
+        _ => &[],
     }
 }
 
@@ -334,7 +350,7 @@ async fn seed_body(
     let api = Client::new(&setup.api, Some(setup.token.clone()));
     bench::wait_healthy(&api, &mut daemon).await?;
     let trading_from = bench::now_ms();
-    bench::create_accounts(&api, &sim, target_of).await?;
+    bench::create_accounts(&api, &sim, settings_of).await?;
     let sim_ids: Vec<u64> = sim.accounts.iter().map(|(id, _)| *id).collect();
     let until = Instant::now() + Duration::from_secs(30);
     loop {
@@ -486,7 +502,8 @@ async fn settle(
                         wrong.push(format!("{name} is not in the account list"));
                         continue;
                     };
-                    if let Some(w) = account_wrong(&name, v, *sim_id, &placed, injected) {
+                    let auto = auto_resumes(i);
+                    if let Some(w) = account_wrong(&name, v, *sim_id, auto, &placed, injected) {
                         wrong.push(w);
                     }
                 }
@@ -513,6 +530,7 @@ fn account_wrong(
     name: &str,
     v: &Value,
     sim_id: u64,
+    auto_resume: bool,
     placed: &[u64],
     injected: &Injected,
 ) -> Option<String> {
@@ -523,10 +541,13 @@ fn account_wrong(
         "trading" => Some(format!("{name} is trading but placed no pair")),
         "paused" => {
             let reason = v["pause_reason"].as_str().unwrap_or("none");
-            match cause_of(reason) {
-                Some(kind) if injected.hit(sim_id, kind) => None,
-                Some(_) => Some(format!("{name} is paused ({reason}) with no such fault")),
-                None => Some(format!("{name} is still paused ({reason})")),
+            let causes = causes_of(reason, auto_resume);
+            if causes.iter().any(|k| injected.hit(sim_id, *k)) {
+                None
+            } else if causes.is_empty() {
+                Some(format!("{name} is still paused ({reason})"))
+            } else {
+                Some(format!("{name} is paused ({reason}) with no such fault"))
             }
         }
         other => Some(format!(
@@ -602,21 +623,22 @@ mod tests {
             .or_default()
             .insert(FaultKind::FaceCheck);
         let paused = |reason: &str| serde_json::json!({"state": "paused", "pause_reason": reason});
-        assert_eq!(
-            account_wrong("a", &paused("session_expired"), 7, &[], &injected),
-            None
-        );
-        assert!(account_wrong("a", &paused("session_expired"), 8, &[], &injected).is_some());
-        assert_eq!(
-            account_wrong("a", &paused("face_check"), 8, &[], &injected),
-            None
-        );
+        let wrong = |v: &Value, sim: u64, auto: bool, placed: &[u64]| {
+            account_wrong("a", v, sim, auto, placed, &injected)
+        };
+        assert_eq!(wrong(&paused("session_expired"), 7, false, &[]), None);
+        assert!(wrong(&paused("session_expired"), 8, false, &[]).is_some());
+        assert_eq!(wrong(&paused("face_check"), 8, false, &[]), None);
+        // An expired session loses the stream too: the operator resumes unless told not to.
+        assert_eq!(wrong(&paused("stream_lost"), 7, false, &[]), None);
+        assert!(wrong(&paused("stream_lost"), 7, true, &[]).is_some());
+        assert!(wrong(&paused("stream_lost"), 8, false, &[]).is_some());
         // A reason that passes by itself must have passed once the faults ended.
-        assert!(account_wrong("a", &paused("stream_lost"), 7, &[], &injected).is_some());
+        assert!(wrong(&paused("rate_limited"), 7, false, &[]).is_some());
         let trading = serde_json::json!({"state": "trading"});
-        assert_eq!(account_wrong("a", &trading, 7, &[7], &injected), None);
-        assert!(account_wrong("a", &trading, 7, &[8], &injected).is_some());
+        assert_eq!(wrong(&trading, 7, false, &[7]), None);
+        assert!(wrong(&trading, 7, false, &[8]).is_some());
         let failed = serde_json::json!({"state": "failed", "failure": "boom"});
-        assert!(account_wrong("a", &failed, 7, &[7], &injected).is_some());
+        assert!(wrong(&failed, 7, false, &[7]).is_some());
     }
 }

@@ -8,12 +8,7 @@ use std::time::Duration;
 use alpha_oto::cache::{CachedToken, Source, TokenCache};
 use alpha_oto::exchange::wire::market::Precision;
 
-use crate::support::{d, unique};
-
-fn redis_url() -> String {
-    std::env::var("ALPHA_OTO_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
+use crate::support::{d, redis_url, unique};
 
 fn log() -> slog::Logger {
     slog::Logger::root(slog::Discard, slog::o!())

@@ -386,8 +386,7 @@ async fn token_refresh_fills_redis_and_the_database() {
         .await
         .unwrap();
     let db = TestDb::migrated();
-    let redis = std::env::var("ALPHA_OTO_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let redis = crate::support::redis_url();
     let prefix = format!("{}:", crate::support::unique("refresh"));
     let mut cmd = bin();
     cmd.args(["token", "refresh", "--database-url", &db.url])

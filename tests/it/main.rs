@@ -13,6 +13,7 @@ mod exchange_stream;
 mod exchange_wire;
 mod logs;
 mod sim_engine;
+mod soak;
 mod store_lease;
 mod store_queries;
 mod store_schema;

@@ -19,8 +19,14 @@ pub fn backend() -> Backend {
     }
 }
 
-fn pg_admin_url() -> String {
+pub fn pg_admin_url() -> String {
     std::env::var("ALPHA_OTO_TEST_PG_URL").unwrap_or_else(|_| PG_ADMIN_DEFAULT.to_owned())
+}
+
+/// The Redis the tests use (its keys are prefixed per test).
+pub fn redis_url() -> String {
+    std::env::var("ALPHA_OTO_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// A unique name for this process and call.

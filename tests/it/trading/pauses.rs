@@ -181,6 +181,26 @@ async fn a_lost_private_stream_pauses_until_the_operator_resumes() {
     h.stop_and_check().await;
 }
 
+/// The exchange expires the listen key and says so on the stream: the connection stays open
+/// but will carry nothing more, so the account treats it as a lost stream (a new key, a new
+/// subscription, a reconciliation) instead of waiting for the next sync to learn its fills.
+#[actix_web::test]
+async fn an_expired_listen_key_is_a_lost_stream_and_is_replaced() {
+    let h = two_trading(207, "100000").await;
+    let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
+    fault_pauses(&h, a, sim_a, "expire_listen_key", Some(1), "stream_lost").await;
+    assert_eq!(h.events(b, "paused", None), 0);
+    h.clear_faults().await;
+    // The operator resumes once the new stream is up and the account has reconciled.
+    wait_for(&h, a, "reconcile on a new stream", PAUSE_WITHIN, |s| {
+        s.stream_up && s.phase != "reconciling"
+    })
+    .await;
+    h.sup.command(a, Command::Resume).await.unwrap();
+    assert_still_trading(&h, a).await;
+    h.stop_and_check().await;
+}
+
 #[actix_web::test]
 async fn with_auto_resume_a_lost_stream_resumes_after_reconciliation() {
     let mut auto = settings("KOGE", "10", "100000");
