@@ -180,6 +180,12 @@ pub enum Event {
     Resume(PauseReason),
     Stop,
     Start,
+    /// The exchange's count of today's volume, read before the first reconciliation: what the
+    /// count holds beyond the fills the reconciliation has recorded since (trades made outside
+    /// the daemon) is added; the fills themselves are not counted twice.
+    ExchangeVolume {
+        volume: Decimal,
+    },
     /// The UTC day changed: today's volume starts again from `volume`.
     NewDay {
         volume: Decimal,
@@ -386,6 +392,10 @@ impl Cycle {
                 if self.pauses.remove(&reason) && self.pauses.is_empty() {
                     out.push(Effect::Resumed);
                 }
+                self.tick(now, &mut out);
+            }
+            Event::ExchangeVolume { volume } => {
+                self.volume_today = self.volume_today.max(volume);
                 self.tick(now, &mut out);
             }
             Event::NewDay { volume } => {

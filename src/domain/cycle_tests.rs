@@ -535,3 +535,27 @@ proptest! {
         prop_assert!(c.volume_today <= counted, "volume {} counted more than reported {}", c.volume_today, counted);
     }
 }
+
+#[test]
+fn the_exchange_volume_is_taken_over_the_count_only_where_larger() {
+    let (mut c, intent) = started();
+    c.on(
+        Event::Placed {
+            intent_id: intent.id,
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        2,
+    );
+    c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
+    assert_eq!(c.volume_today, d("10"));
+    // The exchange counted the same buy: still 10, not 20.
+    c.on(Event::ExchangeVolume { volume: d("10") }, 4);
+    assert_eq!(c.volume_today, d("10"));
+    // It also counts 5 USDT traded outside the daemon.
+    c.on(Event::ExchangeVolume { volume: d("15") }, 5);
+    assert_eq!(c.volume_today, d("15"));
+    // A lower figure never takes counted volume away.
+    c.on(Event::ExchangeVolume { volume: d("3") }, 6);
+    assert_eq!(c.volume_today, d("15"));
+}

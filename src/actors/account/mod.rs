@@ -344,6 +344,9 @@ struct Actor {
     was_up: bool,
     reconciled: bool,
     first_reconcile: bool,
+    /// The exchange's volume today as read at start, taken over the count once the first
+    /// reconciliation has recorded what filled meanwhile.
+    exchange_volume: Option<Decimal>,
     reconcile_due: Option<i64>,
     next_sync: Instant,
     cancel_retry: Option<(String, i64)>,

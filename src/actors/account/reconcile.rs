@@ -332,6 +332,9 @@ impl Actor {
         }
         if self.first_reconcile {
             self.first_reconcile = false;
+            if let Some(volume) = self.exchange_volume.take() {
+                self.event(Event::ExchangeVolume { volume }).await?;
+            }
             let id = self.account.id;
             let acc = self
                 .ctx

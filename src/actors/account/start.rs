@@ -176,19 +176,25 @@ pub async fn run(
         .store
         .run(move |c| store::fills::volume_between(c, id, day, now + 1))
         .await?;
-    // Today's volume as the exchange counts it (trades made outside the daemon count too);
-    // the store's own count when the exchange does not answer.
+    // Today's volume as the exchange counts it (trades made outside the daemon count too),
+    // read before the reconciliation: the fills it records add to the store's count, and the
+    // exchange's count is taken over that only where it is larger (`Event::ExchangeVolume`).
+    // Read after, or added to, it would count the fills made while the daemon was down twice.
     ctx.governor.acquire(id, Purpose::Query).await;
-    let volume = match rest.user_volume().await {
-        Ok(v) => v.total_volume.max(today.buy_quote),
+    let exchange_volume = match rest.user_volume().await {
+        Ok(v) => Some(v.total_volume),
         Err(e) => {
             warn!(log, "cannot read today's volume from the exchange; using the store's";
                 "error.message" => e.to_string());
-            today.buy_quote
+            None
         }
     };
     let price = ctx.feeds.watch(&token.trade_stream, &token.order_symbol);
-    let cycle = Cycle::new(&account.name, cycle_config(&settings, &token, &ctx), volume);
+    let cycle = Cycle::new(
+        &account.name,
+        cycle_config(&settings, &token, &ctx),
+        today.buy_quote,
+    );
     let stream_task = actix_rt::spawn(crate::actors::user_stream::run(
         ctx.clone(),
         rest.clone(),
@@ -220,6 +226,7 @@ pub async fn run(
         was_up: false,
         reconciled: false,
         first_reconcile: true,
+        exchange_volume,
         reconcile_due: None,
         next_sync: Instant::now() + ctx.timing.sync_every,
         cancel_retry: None,
