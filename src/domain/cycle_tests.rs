@@ -58,6 +58,21 @@ fn started() -> (Cycle, Intent) {
     (c, intent)
 }
 
+/// A started cycle whose first pair is placed and whose working leg filled (40 for 10 USDT).
+fn bought() -> Cycle {
+    let (mut c, intent) = started();
+    c.on(
+        Event::Placed {
+            intent_id: intent.id,
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        2,
+    );
+    c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
+    c
+}
+
 fn up(id: &str, status: LegStatus, cum: &str, quote: &str) -> Event {
     Event::Report(OrderUpdate {
         order_id: id.into(),
@@ -249,16 +264,7 @@ fn partial_fills_then_a_timeout_sell_the_leftover_down_the_ladder() {
 
 #[test]
 fn what_the_ladder_cannot_sell_is_reported() {
-    let (mut c, intent) = started();
-    c.on(
-        Event::Placed {
-            intent_id: intent.id,
-            working_id: "w1".into(),
-            pending_id: "p1".into(),
-        },
-        2,
-    );
-    c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
+    let mut c = bought();
     // The pending leg never fills: cancelled at its timeout, then the ladder runs out.
     assert_eq!(
         c.on(Event::Tick { market: None }, 120_004),
@@ -538,16 +544,7 @@ proptest! {
 
 #[test]
 fn the_exchange_volume_is_taken_over_the_count_only_where_larger() {
-    let (mut c, intent) = started();
-    c.on(
-        Event::Placed {
-            intent_id: intent.id,
-            working_id: "w1".into(),
-            pending_id: "p1".into(),
-        },
-        2,
-    );
-    c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
+    let mut c = bought();
     assert_eq!(c.volume_today, d("10"));
     // The exchange counted the same buy: still 10, not 20.
     c.on(Event::ExchangeVolume { volume: d("10") }, 4);

@@ -167,7 +167,6 @@ impl SeedDatabase {
     fn create(admin_url: &str, seed: u64) -> anyhow::Result<Self> {
         use diesel::{Connection, RunQueryDsl};
         let url = url::Url::parse(admin_url).context("--database-url")?;
-        let upstream = upstream_of(&url, 5432)?;
         let name = format!(
             "alpha_oto_soak_{seed}_{}_{}",
             std::process::id(),
@@ -176,14 +175,7 @@ impl SeedDatabase {
         let mut conn = diesel::PgConnection::establish(admin_url)
             .with_context(|| format!("cannot reach PostgreSQL at {}", redact(admin_url)))?;
         diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn)?;
-        let proxy = Arc::new(Proxy::start(upstream)?);
-        let mut daemon = url.clone();
-        daemon
-            .set_host(Some("127.0.0.1"))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        daemon
-            .set_port(Some(proxy.port))
-            .map_err(|()| anyhow::anyhow!("cannot set the port"))?;
+        let (proxy, mut daemon) = proxied(&url, 5432)?;
         daemon.set_path(&format!("/{name}"));
         Ok(Self {
             admin_url: admin_url.to_owned(),
@@ -209,13 +201,23 @@ fn redact(url: &str) -> String {
     crate::store::redact_url(url)
 }
 
-fn upstream_of(url: &url::Url, default_port: u16) -> anyhow::Result<SocketAddr> {
+/// A proxy to the server of `url`, and `url` pointed at the proxy.
+fn proxied(url: &url::Url, default_port: u16) -> anyhow::Result<(Arc<Proxy>, url::Url)> {
     let host = url.host_str().unwrap_or("127.0.0.1");
     let port = url.port().unwrap_or(default_port);
-    (host, port)
+    let upstream: SocketAddr = (host, port)
         .to_socket_addrs()?
         .next()
-        .with_context(|| format!("cannot resolve {host}"))
+        .with_context(|| format!("cannot resolve {host}"))?;
+    let proxy = Arc::new(Proxy::start(upstream)?);
+    let mut through = url.clone();
+    through
+        .set_host(Some("127.0.0.1"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    through
+        .set_port(Some(proxy.port))
+        .map_err(|()| anyhow::anyhow!("cannot set the port"))?;
+    Ok((proxy, through))
 }
 
 /// Redis through a proxy.
@@ -227,14 +229,7 @@ struct SeedRedis {
 impl SeedRedis {
     fn start(redis_url: &str) -> anyhow::Result<Self> {
         let url = url::Url::parse(redis_url).context("--redis-url")?;
-        let proxy = Arc::new(Proxy::start(upstream_of(&url, 6379)?)?);
-        let mut daemon = url.clone();
-        daemon
-            .set_host(Some("127.0.0.1"))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        daemon
-            .set_port(Some(proxy.port))
-            .map_err(|()| anyhow::anyhow!("cannot set the port"))?;
+        let (proxy, daemon) = proxied(&url, 6379)?;
         Ok(Self {
             daemon_url: daemon.to_string(),
             proxy,
