@@ -122,6 +122,8 @@ pub fn timing(config: &Config) -> Timing {
 pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     let instance = config.instance_id();
     info!(log, "starting"; fields::EVENT_ACTION => "daemon-start", "service.node.name" => instance.clone());
+    // Taken over from the start: a stop asked for while accounts reconcile is a clean stop.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let store = {
         let (config, log) = (config.clone(), log.clone());
         tokio::task::spawn_blocking(move || open_store(&config, &log)).await??
@@ -150,13 +152,41 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     let (addr, api) = crate::api::start(&config.api.listen, api_state)
         .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
     info!(log, "control API listening"; fields::EVENT_ACTION => "api-start", "url.full" => format!("http://{addr}"));
-    wait_first_reconciliation(&supervisor, accounts.len(), Duration::from_secs(120)).await;
-    info!(log, "ready"; fields::EVENT_ACTION => "daemon-ready", "trading.accounts" => accounts.len());
+    let early = tokio::select! {
+        _ = wait_first_reconciliation(&supervisor, accounts.len(), Duration::from_secs(120)) => None,
+        _ = term.recv() => Some("SIGTERM"),
+        r = tokio::signal::ctrl_c() => { r?; Some("SIGINT") }
+    };
+    let signal = match early {
+        Some(signal) => signal,
+        None => run_ready(&log, &supervisor, accounts.len(), &mut term).await?,
+    };
+    info!(log, "stopping"; fields::EVENT_ACTION => "daemon-stop", "process.signal" => signal);
+    let _ = sd_notify::notify(
+        false,
+        &[
+            sd_notify::NotifyState::Stopping,
+            sd_notify::NotifyState::Status("stopping: no new orders, settling intents"),
+        ],
+    );
+    api.stop(true).await;
+    supervisor.shutdown(STOP_BUDGET).await;
+    Ok(())
+}
+
+/// Ready: tells systemd, keeps its watchdog fed, and waits for the signal to stop.
+async fn run_ready(
+    log: &Logger,
+    supervisor: &SupervisorHandle,
+    accounts: usize,
+    term: &mut tokio::signal::unix::Signal,
+) -> anyhow::Result<&'static str> {
+    info!(log, "ready"; fields::EVENT_ACTION => "daemon-ready", "trading.accounts" => accounts);
     let _ = sd_notify::notify(
         false,
         &[
             sd_notify::NotifyState::Ready,
-            sd_notify::NotifyState::Status(&status_line(&supervisor)),
+            sd_notify::NotifyState::Status(&status_line(supervisor)),
         ],
     );
     let mut usec = 0;
@@ -178,22 +208,10 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
         });
     }
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let signal = tokio::select! {
+    Ok(tokio::select! {
         _ = term.recv() => "SIGTERM",
         r = tokio::signal::ctrl_c() => { r?; "SIGINT" }
-    };
-    info!(log, "stopping"; fields::EVENT_ACTION => "daemon-stop", "process.signal" => signal);
-    let _ = sd_notify::notify(
-        false,
-        &[
-            sd_notify::NotifyState::Stopping,
-            sd_notify::NotifyState::Status("stopping: no new orders, settling intents"),
-        ],
-    );
-    api.stop(true).await;
-    supervisor.shutdown(STOP_BUDGET).await;
-    Ok(())
+    })
 }
 
 /// How long a graceful stop may take; the unit's TimeoutStopSec is above it.

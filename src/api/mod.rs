@@ -167,6 +167,8 @@ pub fn start(
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
         .workers(2)
+        // Small answers and stream frames go out at once, not after the peer's delayed ACK.
+        .tcp_nodelay(true)
         .disable_signals()
         .bind(listen)?;
     let addr = server

@@ -118,7 +118,7 @@ async fn react(
     until: tokio::time::Instant,
 ) -> anyhow::Result<u64> {
     let key = rest.listen_key().await?;
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(ws_url, None, true).await?;
     let subscribe =
         serde_json::json!({"method": "SUBSCRIBE", "params": [format!("alpha@{key}")], "id": 1});
     ws.send(Message::Text(subscribe.to_string().into())).await?;

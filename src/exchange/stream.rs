@@ -169,7 +169,8 @@ async fn run(
             tokio_tungstenite::connect_async_with_config(
                 cfg.url.as_str(),
                 Some(ws_config()),
-                false,
+                // Nagle off: a pong or a subscription goes out at once.
+                true,
             ),
         )
         .await

@@ -144,6 +144,8 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
             .configure(admin::routes)
     })
     .workers(2)
+    // Small answers and stream frames go out at once, not after the peer's delayed ACK.
+    .tcp_nodelay(true)
     // Thousands of accounts connect at once when a benchmark or a daemon starts.
     .backlog(4096)
     .disable_signals()

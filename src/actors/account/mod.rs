@@ -402,8 +402,11 @@ impl Actor {
     }
 
     fn publish(&mut self) {
+        // Until the first reconciliation the cycle has not started: an account the store says
+        // trades is waiting for its stream (idle) or held by a pause, not stopped.
+        let starting = self.first_reconcile && self.account.state != AccountState::Stopped;
         let s = &mut self.status;
-        s.state = if self.cycle.state == State::Stopped {
+        s.state = if self.cycle.state == State::Stopped && !starting {
             "stopped"
         } else if !self.cycle.pauses.is_empty() && !self.cycle.pair_may_be_live() {
             "paused"

@@ -4,7 +4,7 @@ use super::*;
 
 impl Actor {
     pub(super) async fn set_state(
-        &self,
+        &mut self,
         state: AccountState,
         reason: Option<&str>,
     ) -> Result<(), Failure> {
@@ -13,6 +13,7 @@ impl Actor {
             .store
             .run(move |c| store::accounts::set_state(c, id, state, reason.as_deref(), now))
             .await?;
+        self.account.state = state;
         Ok(())
     }
 

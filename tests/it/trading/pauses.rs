@@ -515,3 +515,32 @@ async fn an_undelivered_webhook_is_sent_by_the_next_start() {
     assert_eq!(bodies[0]["reason"], "stream_lost");
     sink.stop().await;
 }
+
+/// A daemon restarts for an account that trades but whose session expired meanwhile: the
+/// account cannot get its stream, so it never reconciles; it shows as paused for the expired
+/// session (what the operator must fix), not as stopped.
+#[actix_web::test]
+async fn an_account_whose_session_expired_while_the_daemon_was_down_shows_paused() {
+    let w = super::harness::World::new(208, &[settings("KOGE", "10", "100000")], "100000").await;
+    let (id, sim_id) = w.accounts[0];
+    store::accounts::set_state(
+        &mut w.db.conn(),
+        id,
+        store::models::AccountState::Trading,
+        None,
+        1_000,
+    )
+    .unwrap();
+    w.sim
+        .state
+        .with(|s| s.engine.expire_session(sim_id))
+        .unwrap();
+    let h = w.engine("test-1").await;
+    h.sup.start_all().await.unwrap();
+    let s = wait_for(&h, id, "pause", PAUSE_WITHIN, |s| {
+        paused_for(s, "session_expired")
+    })
+    .await;
+    assert_eq!(s.state, "paused", "{s:?}");
+    assert_eq!(s.pause_reason.as_deref(), Some("session_expired"), "{s:?}");
+}

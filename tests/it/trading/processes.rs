@@ -11,6 +11,11 @@ use alpha_oto::store::{self, models::AccountState, models::Page};
 use super::harness::{World, settings};
 
 fn spawn_daemon(w: &World, instance: &str, log: &Path) -> Child {
+    spawn_daemon_with(w, instance, log, &[])
+}
+
+/// The same, with settings (`ALPHA_OTO__...` variables) over the test's.
+fn spawn_daemon_with(w: &World, instance: &str, log: &Path, over: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
         .env_remove("ALPHA_OTO_CONFIG")
         .env_remove("CREDENTIALS_DIRECTORY")
@@ -38,6 +43,7 @@ fn spawn_daemon(w: &World, instance: &str, log: &Path) -> Child {
             "--log-file",
         ])
         .arg(log)
+        .envs(over.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -238,6 +244,38 @@ async fn a_buy_filled_while_the_daemon_was_down_counts_once() {
     // The pair goes on (its sell rests above the market): the store matches the exchange.
     assert_eq!(h.violations(), Vec::<String>::new());
     h.ledger_check_open();
+}
+
+/// SIGTERM while an account has not reconciled yet (its private stream cannot connect) is a
+/// clean stop, not the default action of the signal: the daemon takes its signals from the
+/// start, not only once it is ready.
+#[actix_web::test]
+async fn sigterm_before_every_account_has_reconciled_is_a_clean_stop() {
+    let w = World::new(403, &[settings("KOGE", "10", "100000")], "100000").await;
+    set_trading(&w);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("run.json");
+    // Nothing listens on port 9: the stream never comes up, the account never reconciles.
+    let mut child = spawn_daemon_with(
+        &w,
+        "solo",
+        &log,
+        &[(
+            "ALPHA_OTO__EXCHANGE__PRIVATE_WS_URL",
+            "ws://127.0.0.1:9/w3w/stream",
+        )],
+    );
+    wait_until(
+        "the daemon has claimed the account",
+        Duration::from_secs(30),
+        || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("lease-claim")),
+    )
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("daemon-ready"), "ready before reconciling");
+    sigterm(&mut child);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(r#""process.signal":"SIGTERM""#), "{text}");
 }
 
 /// Two daemons on one database: each account is traded by exactly one of them; when one dies,
