@@ -33,7 +33,13 @@ pub struct TokenCache {
     memory: Mutex<HashMap<String, (String, Instant)>>,
     prefix: String,
     log: Logger,
+    /// Held by whoever fills a miss from the exchange, so that accounts starting together ask
+    /// once; it keeps the last failure (when, what) for the ones that waited.
+    filling: tokio::sync::Mutex<Option<(Instant, String)>>,
 }
+
+/// The right to fill a miss, with the last failure to fill one.
+pub type Filling<'a> = tokio::sync::MutexGuard<'a, Option<(Instant, String)>>;
 
 impl TokenCache {
     /// An in-process cache.
@@ -43,7 +49,13 @@ impl TokenCache {
             memory: Mutex::new(HashMap::new()),
             prefix: "alpha-oto:".into(),
             log,
+            filling: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Waits for the right to fill a miss from the exchange (see `tokens::resolve`).
+    pub async fn filling(&self) -> Filling<'_> {
+        self.filling.lock().await
     }
 
     /// Where answers come from when Redis answers: Redis if configured, else memory.
@@ -70,6 +82,7 @@ impl TokenCache {
             memory: Mutex::new(HashMap::new()),
             prefix: prefix.to_owned(),
             log,
+            filling: tokio::sync::Mutex::new(None),
         })
     }
 

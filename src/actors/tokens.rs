@@ -2,7 +2,9 @@
 //! name and precision, through the cache first (Redis or in-process), then the exchange. Every
 //! answer from the exchange is written back to the cache and recorded in the database.
 
-use crate::cache::{CachedToken, TokenCache};
+use std::time::{Duration, Instant};
+
+use crate::cache::{CachedToken, Filling, TokenCache};
 use crate::domain::money::Grid;
 use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::RestClient;
@@ -49,36 +51,86 @@ pub async fn resolve(
 ) -> Result<Token, TokenError> {
     let mapped = match cache.mapping(symbol, chain).await {
         Some((t, _)) => t,
-        None => {
-            let list = rest.token_list().await?;
-            let ids = symbols::resolve(&list, symbol, chain)?;
-            let cached = CachedToken {
-                alpha_id: ids.alpha_id.clone(),
-                chain_id: ids.chain_id.clone(),
-                order_symbol: ids.order_symbol.clone(),
-                stream_symbol: ids.stream_symbol.clone(),
-                mul_point: ids.mul_point,
-            };
-            cache.put_mapping(symbol, chain, &cached).await;
-            record_mappings(store, &list, now_ms).await;
-            cached
-        }
+        None => fill_mapping(cache, store, rest, symbol, chain, now_ms).await?,
     };
     let grid = match cache.precision(&mapped.order_symbol).await {
         Some((p, _)) => p,
-        None => {
-            let info = rest.exchange_info().await?;
-            let grid = precision_of(&info, &mapped.order_symbol)?;
-            cache.put_precision(&mapped.order_symbol, &grid).await;
-            record_precision(store, &mapped.order_symbol, &grid, now_ms).await;
-            grid
-        }
+        None => fill_precision(cache, store, rest, &mapped.order_symbol, now_ms).await?,
     };
     Ok(Token {
         trade_stream: symbols::agg_trade_stream(&mapped.alpha_id)?,
         alpha_id: mapped.alpha_id,
         order_symbol: mapped.order_symbol,
         grid,
+    })
+}
+
+// Thousands of accounts starting on a cold cache ask the exchange once: one fills the miss,
+// the others wait for it and then read the cache.
+
+async fn fill_mapping(
+    cache: &TokenCache,
+    store: &Store,
+    rest: &RestClient,
+    symbol: &str,
+    chain: Option<&str>,
+    now_ms: i64,
+) -> Result<CachedToken, TokenError> {
+    let mut filling = cache.filling().await;
+    if let Some((t, _)) = cache.mapping(symbol, chain).await {
+        return Ok(t);
+    }
+    shared_failure(&filling)?;
+    let list = remember(&mut filling, rest.token_list().await)?;
+    let ids = symbols::resolve(&list, symbol, chain)?;
+    let cached = CachedToken {
+        alpha_id: ids.alpha_id.clone(),
+        chain_id: ids.chain_id.clone(),
+        order_symbol: ids.order_symbol.clone(),
+        stream_symbol: ids.stream_symbol.clone(),
+        mul_point: ids.mul_point,
+    };
+    cache.put_mapping(symbol, chain, &cached).await;
+    record_mappings(store, &list, now_ms).await;
+    Ok(cached)
+}
+
+async fn fill_precision(
+    cache: &TokenCache,
+    store: &Store,
+    rest: &RestClient,
+    order_symbol: &str,
+    now_ms: i64,
+) -> Result<Grid, TokenError> {
+    let mut filling = cache.filling().await;
+    if let Some((p, _)) = cache.precision(order_symbol).await {
+        return Ok(p);
+    }
+    shared_failure(&filling)?;
+    let info = remember(&mut filling, rest.exchange_info().await)?;
+    let grid = precision_of(&info, order_symbol)?;
+    cache.put_precision(order_symbol, &grid).await;
+    record_precision(store, order_symbol, &grid, now_ms).await;
+    Ok(grid)
+}
+
+/// How long a failure to fill a miss answers for the accounts that waited behind it: each then
+/// tries again on its own schedule, not one after another against an exchange that is away.
+const SHARED_FAILURE: Duration = Duration::from_secs(2);
+
+fn shared_failure(filling: &Filling<'_>) -> Result<(), TokenError> {
+    match filling.as_ref() {
+        Some((at, why)) if at.elapsed() < SHARED_FAILURE => {
+            Err(TokenError::Exchange(ExchangeError::NotSent(why.clone())))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remember<T>(filling: &mut Filling<'_>, got: Result<T, ExchangeError>) -> Result<T, TokenError> {
+    got.map_err(|e| {
+        **filling = Some((Instant::now(), e.to_string()));
+        TokenError::Exchange(e)
     })
 }
 

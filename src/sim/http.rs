@@ -176,6 +176,7 @@ fn token<'a>(s: &'a Inner, q: &Query, key: &str) -> Result<&'a super::tokens::To
 
 async fn token_list(state: web::Data<SimState>) -> HttpResponse {
     public(&state, |s, _| {
+        *s.listings_served.entry("token-list").or_default() += 1;
         Ok(s.engine
             .tokens
             .iter()
@@ -204,6 +205,7 @@ async fn token_full_info(state: web::Data<SimState>, q: Query) -> HttpResponse {
 
 async fn exchange_info(state: web::Data<SimState>) -> HttpResponse {
     public(&state, |s, now| {
+        *s.listings_served.entry("exchange-info").or_default() += 1;
         let mut info = views::exchange_info(&s.engine.tokens);
         if s.faults.strikes(FaultKind::NoPrecision, None, now) {
             for sym in &mut info.symbols {

@@ -48,6 +48,8 @@ pub struct Inner {
     private: HashMap<String, Vec<Subscriber>>,
     recent: HashMap<String, VecDeque<AggTradeEvent>>,
     next_conn: u64,
+    /// How often the heavy public listings were asked for, by path name (tests read it).
+    pub listings_served: HashMap<&'static str, u64>,
 }
 
 pub struct SimState {
@@ -165,6 +167,7 @@ impl SimState {
                 private: HashMap::new(),
                 recent: HashMap::new(),
                 next_conn: 1,
+                listings_served: HashMap::new(),
             }),
         }
     }

@@ -174,3 +174,18 @@ async fn a_flaky_exchange_loses_nothing() {
     h.clear_faults().await;
     assert_eq!(h.stop_and_check().await.len(), 3);
 }
+
+/// Accounts starting together on a cold cache ask the exchange for the token list and the
+/// trading rules once, not once each: the first fills the cache, the others wait and read it.
+#[actix_web::test]
+async fn accounts_starting_together_ask_for_the_listings_once() {
+    let accounts: Vec<_> = (0..12).map(|_| settings("KOGE", "10", "100000")).collect();
+    let h = Harness::new(109, &accounts, "100000").await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
+        .await;
+    let served = h.sim.state.with(|s| s.listings_served.clone());
+    assert_eq!(served.get("token-list"), Some(&1), "{served:?}");
+    assert_eq!(served.get("exchange-info"), Some(&1), "{served:?}");
+    h.stop_and_check().await;
+}
