@@ -378,19 +378,7 @@ impl Actor {
     }
 
     async fn main_loop(&mut self, rx: &mut mpsc::Receiver<AccountMsg>) -> Result<(), Failure> {
-        // Each account ticks at its own phase of the period: accounts started together would
-        // otherwise all tick in the same millisecond, and the burst (thousands of ticks on one
-        // thread) would hold up whatever fill arrived then.
-        let period = self.ctx.timing.tick;
-        let period_ms = u64::try_from(period.as_millis()).unwrap_or(1).max(1);
-        let phase = u64::try_from(self.account.id)
-            .unwrap_or_default()
-            .wrapping_mul(7919)
-            % period_ms;
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + Duration::from_millis(phase),
-            period,
-        );
+        let mut tick = tokio::time::interval(self.ctx.timing.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
