@@ -73,6 +73,10 @@ pub struct Report {
     pub violations: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_s: Option<f64>,
+    /// After a restart, until every account had sent a new pair (the table shows it; not a
+    /// key of the JSON).
+    #[serde(skip)]
+    pub first_pairs_s: Option<f64>,
 }
 
 /// What went wrong, for the human reading the report (not part of the JSON).
@@ -237,6 +241,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     let mut cpu_before_restart = 0.0;
     let mut peak_rss_kb = 0;
     let mut recovery_s = None;
+    let mut first_pairs_s = None;
     if let Some(at) = opts.restart_at {
         tokio::time::sleep(Duration::from_secs(at)).await;
         let usage = daemon.usage();
@@ -249,20 +254,34 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         let restarted_ms = now_ms();
         daemon = procs::spawn_daemon(&dir.path, &setup)?;
         let deadline = window + Duration::from_secs(opts.seconds);
-        loop {
-            let n = admin.placing_since(restarted_ms).await?;
-            if n >= opts.accounts {
+        // Trading again: reconciled from the exchange, stream up, the cycle running. A pair
+        // left live at the kill is adopted and followed, so its account sends its next pair
+        // only when the pair completes (up to 1.5 holds later): that moment, when every
+        // account has sent one, is shown too, but it measures the market's hold as well.
+        let (mut trading, mut placing) = (None, None);
+        while trading.is_none() || placing.is_none() {
+            if trading.is_none() && all_trading_again(&api, opts.accounts).await {
                 let s = restarted.elapsed().as_secs_f64();
-                eprintln!("daemon: every account trading again after {s:.2} s");
-                recovery_s = Some(s);
-                break;
+                eprintln!("daemon: every account reconciled and trading again after {s:.2} s");
+                trading = Some(s);
+            }
+            if placing.is_none() && admin.placing_since(restarted_ms).await? >= opts.accounts {
+                let s = restarted.elapsed().as_secs_f64();
+                eprintln!("daemon: every account has sent a new pair after {s:.2} s");
+                placing = Some(s);
             }
             if Instant::now() >= deadline || daemon.exited() {
-                eprintln!("daemon: {n} of {} account(s) trading again", opts.accounts);
+                let n = admin.placing_since(restarted_ms).await?;
+                eprintln!(
+                    "daemon: {n} of {} account(s) sent a new pair",
+                    opts.accounts
+                );
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        recovery_s = trading;
+        first_pairs_s = placing;
     }
     let left = Duration::from_secs(opts.seconds).saturating_sub(window.elapsed());
     tokio::time::sleep(left).await;
@@ -333,12 +352,27 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         errors,
         violations,
         recovery_s: recovery_s.map(round2),
+        first_pairs_s: first_pairs_s.map(round2),
     };
     Ok((report, findings))
 }
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
+}
+
+/// Whether the daemon says every account is trading again: reconciled, its stream up, its
+/// cycle running (or done for today).
+async fn all_trading_again(api: &Client, accounts: usize) -> bool {
+    let Ok(Value::Array(list)) = api.call("GET", "/api/v1/accounts", None).await else {
+        return false;
+    };
+    list.len() >= accounts
+        && list.iter().all(|a| {
+            matches!(a["state"].as_str(), Some("trading" | "done_for_today"))
+                && a["stream_up"] == json!(true)
+                && !matches!(a["phase"].as_str(), Some("reconciling" | "starting"))
+        })
 }
 
 pub(crate) async fn wait_healthy(api: &Client, daemon: &mut Proc) -> anyhow::Result<()> {
@@ -523,6 +557,9 @@ pub fn table(r: &Report, findings: &Findings) -> String {
     );
     if let Some(s) = r.recovery_s {
         row(&mut out, "recovery s", s.to_string());
+    }
+    if let Some(s) = r.first_pairs_s {
+        row(&mut out, "new pair from all s", s.to_string());
     }
     row(&mut out, "errors", r.errors.to_string());
     row(&mut out, "violations", r.violations.to_string());
