@@ -82,14 +82,7 @@ async fn fill_mapping(
     }
     shared_failure(&filling)?;
     let list = remember(&mut filling, rest.token_list().await)?;
-    let ids = symbols::resolve(&list, symbol, chain)?;
-    let cached = CachedToken {
-        alpha_id: ids.alpha_id.clone(),
-        chain_id: ids.chain_id.clone(),
-        order_symbol: ids.order_symbol.clone(),
-        stream_symbol: ids.stream_symbol.clone(),
-        mul_point: ids.mul_point,
-    };
+    let cached = cached(&symbols::resolve(&list, symbol, chain)?);
     cache.put_mapping(symbol, chain, &cached).await;
     record_mappings(store, &list, now_ms).await;
     Ok(cached)
@@ -112,6 +105,17 @@ async fn fill_precision(
     cache.put_precision(order_symbol, &grid).await;
     record_precision(store, order_symbol, &grid, now_ms).await;
     Ok(grid)
+}
+
+/// What the cache keeps of a resolved token.
+fn cached(ids: &symbols::TokenIds) -> CachedToken {
+    CachedToken {
+        alpha_id: ids.alpha_id.clone(),
+        chain_id: ids.chain_id.clone(),
+        order_symbol: ids.order_symbol.clone(),
+        stream_symbol: ids.stream_symbol.clone(),
+        mul_point: ids.mul_point,
+    }
 }
 
 /// How long a failure to fill a miss answers for the accounts that waited behind it: each then
@@ -163,13 +167,7 @@ pub async fn refresh_all(
         let Ok(ids) = symbols::resolve(std::slice::from_ref(t), &t.symbol, None) else {
             continue;
         };
-        let cached = CachedToken {
-            alpha_id: ids.alpha_id.clone(),
-            chain_id: ids.chain_id.clone(),
-            order_symbol: ids.order_symbol.clone(),
-            stream_symbol: ids.stream_symbol.clone(),
-            mul_point: ids.mul_point,
-        };
+        let cached = cached(&ids);
         cache
             .put_mapping(&t.symbol, Some(&t.chain_id), &cached)
             .await;

@@ -58,8 +58,8 @@ fn started() -> (Cycle, Intent) {
     (c, intent)
 }
 
-/// A started cycle whose first pair is placed and whose working leg filled (40 for 10 USDT).
-fn bought() -> Cycle {
+/// A started cycle whose first pair (w1, p1) is placed.
+fn placed() -> Cycle {
     let (mut c, intent) = started();
     c.on(
         Event::Placed {
@@ -69,6 +69,12 @@ fn bought() -> Cycle {
         },
         2,
     );
+    c
+}
+
+/// The same, with the working leg filled (40 for 10 USDT).
+fn bought() -> Cycle {
+    let mut c = placed();
     c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
     c
 }
@@ -170,15 +176,7 @@ fn a_report_that_beats_the_place_answer_is_not_lost() {
 
 #[test]
 fn a_working_leg_that_never_fills_is_cancelled_at_its_timeout() {
-    let (mut c, intent) = started();
-    c.on(
-        Event::Placed {
-            intent_id: intent.id,
-            working_id: "w1".into(),
-            pending_id: "p1".into(),
-        },
-        2,
-    );
+    let mut c = placed();
     assert!(c.on(Event::Tick { market: None }, 299_000).is_empty());
     assert_eq!(
         c.on(Event::Tick { market: None }, 300_002),
@@ -205,15 +203,7 @@ fn a_working_leg_that_never_fills_is_cancelled_at_its_timeout() {
 
 #[test]
 fn partial_fills_then_a_timeout_sell_the_leftover_down_the_ladder() {
-    let (mut c, intent) = started();
-    c.on(
-        Event::Placed {
-            intent_id: intent.id,
-            working_id: "w1".into(),
-            pending_id: "p1".into(),
-        },
-        2,
-    );
+    let mut c = placed();
     c.on(up("w1", LegStatus::PartiallyFilled, "15.5", "3.875"), 10);
     c.on(Event::Tick { market: None }, 300_010);
     let fx = c.on(up("w1", LegStatus::Dead, "15.5", "3.875"), 300_020);
@@ -362,15 +352,7 @@ fn refusals_pause_with_their_reason_and_unknowns_wait_for_the_exchange() {
 
 #[test]
 fn stop_waits_for_the_live_pair_and_volatility_blocks_new_pairs() {
-    let (mut c, intent) = started();
-    c.on(
-        Event::Placed {
-            intent_id: intent.id,
-            working_id: "w1".into(),
-            pending_id: "p1".into(),
-        },
-        2,
-    );
+    let mut c = placed();
     c.on(Event::Stop, 3);
     assert!(c.pair_may_be_live());
     c.on(up("w1", LegStatus::Filled, "40", "10"), 4);
