@@ -138,6 +138,24 @@ pub fn close(
     .ok_or(StoreError::NotFound("open cycle"))
 }
 
+/// How many of the account's cycles closed filled in `[from_ms, to_ms)`: the pairs done today
+/// survive a restart.
+pub fn filled_between(
+    conn: &mut Conn,
+    account_id: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<u64, StoreError> {
+    let n: i64 = with_conn!(conn, |c| cy::cycles
+        .filter(cy::account_id.eq(account_id))
+        .filter(cy::outcome.eq("filled"))
+        .filter(cy::closed_at_ms.ge(from_ms))
+        .filter(cy::closed_at_ms.lt(to_ms))
+        .count()
+        .get_result(c))?;
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
 /// The account's open cycle, if any.
 pub fn live(conn: &mut Conn, account_id: i64) -> Result<Option<Cycle>, StoreError> {
     Ok(with_conn!(conn, |c| cy::cycles

@@ -172,9 +172,14 @@ pub async fn run(
 
     let now = ctx.clock.now_ms();
     let day = day_start_ms(now);
-    let today = ctx
+    let (today, cycles_today) = ctx
         .store
-        .run(move |c| store::fills::volume_between(c, id, day, now + 1))
+        .run(move |c| {
+            Ok((
+                store::fills::volume_between(c, id, day, now + 1)?,
+                store::cycles::filled_between(c, id, day, now + 1)?,
+            ))
+        })
         .await?;
     // Today's volume as the exchange counts it (trades made outside the daemon count too),
     // read before the reconciliation: the fills it records add to the store's count, and the
@@ -239,7 +244,7 @@ pub async fn run(
         flush_statuses: false,
         day,
         today,
-        cycles_today: 0,
+        cycles_today,
         status,
         board,
         log,
