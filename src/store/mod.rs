@@ -215,8 +215,37 @@ impl Dialect for PgConnection {
     impl_now_ms!();
 }
 
-const SQLITE_CONNECTION_PRAGMAS: &str =
-    "PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+/// Checkpoints are the checkpointer thread's (`wal_autocheckpoint = 0`): a commit never waits
+/// for the copy of the log into the file and its two fsyncs.
+const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+
+/// How often the checkpointer copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the log into the database file beside the writer (a passive checkpoint takes no
+/// lock a writer waits for), until the store is dropped. Had the writer done it, as SQLite does
+/// by default every 1,000 pages, every unit of work in the batch behind it would wait for the
+/// copy and its fsyncs.
+fn start_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    conn.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL;")?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("alpha-oto-checkpoint".into())
+        .spawn(move || {
+            // Ends when the store's last handle drops its sender.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(CHECKPOINT_EVERY)
+            {
+                // A failed checkpoint leaves the log longer; the next one catches up.
+                let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
+            }
+        })
+        .map_err(|e| StoreError::Worker(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(tx)
+}
 
 /// Puts the file in WAL mode (readers run beside the one writer) before the pool opens its
 /// connections: switching modes needs the file to itself, which a pool filling up in parallel
@@ -248,6 +277,8 @@ struct Core {
     /// meeting at the file lock, where the loser sleeps in SQLite's busy handler (1 ms, then
     /// 2, 5, 10...) long after the lock is free again.
     gate: Option<std::sync::Mutex<()>>,
+    /// Keeps the SQLite checkpointer running while the store lives.
+    _checkpoints: Option<std::sync::mpsc::Sender<()>>,
 }
 
 impl Core {
@@ -276,10 +307,12 @@ pub struct Store {
 impl Store {
     /// Opens a pool on the database at `url`. SQLite files (and their directory) are created.
     pub fn open(url: &DatabaseUrl, opts: &StoreOptions) -> Result<Self, StoreError> {
+        let mut checkpoints = None;
         let pools = match url {
             DatabaseUrl::Sqlite(path) => {
                 ensure_parent_dir(path)?;
                 prepare_sqlite_file(path)?;
+                checkpoints = Some(start_checkpointer(path)?);
                 let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
                 let pool = Pool::builder()
                     .max_size(opts.pool_size.max(1))
@@ -311,6 +344,7 @@ impl Store {
             pools,
             timeout: opts.connect_timeout,
             gate: sqlite.then(Default::default),
+            _checkpoints: checkpoints,
         });
         let workers = workers::Workers::start(threads, "alpha-oto-db", &core)?;
         Ok(Self {
@@ -354,6 +388,25 @@ impl Store {
         self.workers.submit(unit)?;
         rx.await
             .map_err(|_| StoreError::Worker("a unit of work panicked".into()))?
+    }
+}
+
+/// Runs `f` so that its writes are kept or undone together: a transaction of its own, or a
+/// savepoint inside the caller's (SQLite's transaction takes the write lock up front).
+pub fn atomic<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    workers::tx(conn, workers::Step::Begin)?;
+    match f(conn) {
+        Ok(v) => {
+            workers::tx(conn, workers::Step::Commit)?;
+            Ok(v)
+        }
+        Err(e) => {
+            workers::tx(conn, workers::Step::Rollback)?;
+            Err(e)
+        }
     }
 }
 

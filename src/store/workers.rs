@@ -162,7 +162,7 @@ fn run_batch(conn: &mut Conn, batch: &mut [Box<dyn Unit>]) -> Result<(), String>
 }
 
 #[derive(Clone, Copy)]
-enum Step {
+pub(super) enum Step {
     Begin,
     Commit,
     Rollback,
@@ -170,7 +170,7 @@ enum Step {
 
 /// One step of diesel's transaction manager: at depth 0 a transaction (SQLite's takes the
 /// write lock at once), deeper a savepoint.
-fn tx(conn: &mut Conn, step: Step) -> diesel::QueryResult<()> {
+pub(super) fn tx(conn: &mut Conn, step: Step) -> diesel::QueryResult<()> {
     type Tm = AnsiTransactionManager;
     match conn {
         Conn::Sqlite(c) => {

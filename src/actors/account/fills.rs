@@ -46,6 +46,7 @@ impl Actor {
         }
         .update();
         self.event(Event::Report(update)).await?;
+        self.read_balance_ahead();
         self.store_status(&r.order_id).await?;
         if r.status.is_final() && self.orders.contains_key(&r.order_id) {
             self.details.remove(&r.order_id);
@@ -65,11 +66,16 @@ impl Actor {
         // Most reports repeat what the row already says (a fill's own write carries its
         // status): one write fewer on the path from a fill to the next pair.
         if self.written.get(exchange_id) != Some(&(status, qty, quote)) {
-            self.ctx
-                .store
-                .run(move |c| store::orders::update_status(c, row, status, qty, quote, now))
-                .await?;
+            self.keep(later::Later::Status {
+                row,
+                status,
+                qty,
+                quote,
+                now_ms: now,
+            })
+            .await?;
         }
+
         if status.is_terminal() {
             self.statuses.remove(exchange_id);
             self.written.remove(exchange_id);
@@ -243,26 +249,7 @@ impl Actor {
             p.fees_usdt += fees_usdt;
             progress = Some((l.cycle_id, p.clone()));
         }
-        let row = o.row;
-        let new_fills: Vec<NewFill> = fills.iter().map(|(f, _)| f.clone()).collect();
-        let fresh_flags = self
-            .ctx
-            .store
-            .run(move |c| {
-                store::fills::record_execution(
-                    c,
-                    &store::fills::Execution {
-                        fills: &new_fills,
-                        order_id: row,
-                        status,
-                        filled_qty: cum_qty,
-                        filled_quote: cum_quote,
-                        progress: progress.as_ref().map(|(id, p)| (*id, p)),
-                        now_ms: now,
-                    },
-                )
-            })
-            .await?;
+        let (new_fills, fees): (Vec<NewFill>, Vec<Decimal>) = fills.into_iter().unzip();
         self.filled
             .insert(order_id.to_owned(), (cum_qty, cum_quote));
         if self.written.len() > 1024 {
@@ -272,23 +259,17 @@ impl Actor {
         }
         self.written
             .insert(order_id.to_owned(), (status, cum_qty, cum_quote));
-        for ((f, fee_usdt), fresh) in fills.iter().zip(fresh_flags) {
-            if !fresh {
-                continue;
-            }
-            match o.side {
-                Side::Buy => self.today.buy_quote += f.quote_qty,
-                Side::Sell => self.today.sell_quote += f.quote_qty,
-            }
-            self.today.quote += f.quote_qty;
-            // Telemetry only (a float is fine there): the books stay in exact decimals.
-            let side = if o.side == Side::Buy { "buy" } else { "sell" };
-            metrics::gauge!(meters::TRADED_USDT, "side" => side)
-                .increment(f64::try_from(f.quote_qty).unwrap_or(0.0));
-            self.today.fees_usdt += *fee_usdt;
-            self.today.trades += 1;
-        }
-        Ok(())
+        self.keep(later::Later::Execution(later::ExecutionWrite {
+            fills: new_fills,
+            fees_usdt: fees,
+            order_row: o.row,
+            status,
+            filled_qty: cum_qty,
+            filled_quote: cum_quote,
+            progress,
+            now_ms: now,
+        }))
+        .await
     }
 
     /// The exchange's trades of an order between two cumulative quantities, in order.
@@ -336,7 +317,6 @@ impl Actor {
         &mut self,
         intent_id: &str,
         outcome: Outcome,
-        next_is_intent: bool,
     ) -> Result<(), Failure> {
         let Some(live) = self.live.clone().filter(|l| l.intent_id == intent_id) else {
             return Ok(());
@@ -353,16 +333,18 @@ impl Actor {
             not_placed: outcome == Outcome::NotPlaced,
             now,
         };
-        if next_is_intent {
-            // The next pair's intent follows at once: both go in one unit of work, one commit
-            // fewer between a pair's last fill and the next place request. Until then the
-            // store still shows the pair open, which a restart would reconcile.
-            self.close_pending = Some(write);
-        } else {
-            self.ctx.store.run(move |c| write.apply(c)).await?;
-        }
+        // Kept for the next unit: the next pair's intent when one follows at once, so a pair's
+        // last fill, its close and the next intent cost one commit. Until then the store still
+        // shows the pair open, which a restart would reconcile.
+        self.keep(later::Later::Close(write)).await?;
         self.live = None;
         self.last_cycle_id = Some(cycle_id);
+        if outcome != Outcome::Filled
+            && let Some(read) = self.balance_read.take()
+        {
+            // Only a pair that sold what it bought leaves the balance the read saw, or more.
+            read.task.abort();
+        }
         if outcome == Outcome::Filled {
             self.cycles_today += 1;
         }
@@ -419,15 +401,5 @@ impl CloseWrite {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-}
-
-impl Actor {
-    /// Writes a close kept for a unit that did not come.
-    pub(super) async fn flush_close(&mut self) -> Result<(), Failure> {
-        if let Some(write) = self.close_pending.take() {
-            self.ctx.store.run(move |c| write.apply(c)).await?;
-        }
-        Ok(())
     }
 }

@@ -41,6 +41,7 @@ use crate::telemetry::fields;
 
 mod commands;
 mod fills;
+mod later;
 mod notify;
 mod orders;
 mod reconcile;
@@ -198,6 +199,8 @@ struct LiveRows {
     cycle_id: i64,
     intent_id: String,
     progress: CycleProgress,
+    /// The legs' rows as the intent stored them (empty for a pair restored from the store).
+    legs: Vec<crate::store::models::Order>,
 }
 
 #[derive(Debug, Clone)]
@@ -336,8 +339,12 @@ struct Actor {
     /// Trade details of recent reports, by exchange id (one per piece).
     details: HashMap<String, Vec<TradeDetail>>,
     statuses: HashMap<String, WireStatus>,
-    /// A closed pair's write, joined to the next intent's unit of work.
-    close_pending: Option<fills::CloseWrite>,
+    /// Writes kept back for the next unit of work (see `later`), and when they are written
+    /// at the latest.
+    later: Vec<later::Later>,
+    flush_due: Option<Instant>,
+    /// The balance read for the next pair, taken while the live pair's sale waits.
+    balance_read: Option<tick::BalanceRead>,
     /// What this task last wrote to each open order's row: (status, filled qty, quote).
     written: HashMap<String, (OrderStatus, Decimal, Decimal)>,
     stream_up: bool,
@@ -383,8 +390,9 @@ impl Actor {
         loop {
             tokio::select! {
                 m = rx.recv() => match m {
-                    None => return Ok(()),
+                    None => return self.flush().await,
                     Some(AccountMsg::Shutdown) => {
+                        self.flush().await?;
                         if self.ctx.on_stop == crate::config::StopMode::Cancel {
                             // The account's own state is kept: it trades again after a start.
                             let (open_left, _) = self.cancel_everything().await;
@@ -396,6 +404,8 @@ impl Actor {
                     Some(m) => self.on_msg(m).await?,
                 },
                 _ = tick.tick() => self.on_tick().await?,
+                _ = tokio::time::sleep_until(self.flush_due.unwrap_or_else(Instant::now)),
+                    if self.flush_due.is_some() => self.flush().await?,
             }
             self.publish();
         }
@@ -489,7 +499,6 @@ impl Actor {
                 }
             }
         }
-        self.flush_close().await?;
         if std::mem::take(&mut self.flush_statuses) {
             let ids: Vec<String> = self.orders.keys().cloned().collect();
             for id in ids {
@@ -504,9 +513,6 @@ impl Actor {
         effect: Effect,
         queue: &mut VecDeque<Effect>,
     ) -> Result<Option<Event>, Failure> {
-        if !matches!(effect, Effect::PersistIntent(_)) {
-            self.flush_close().await?;
-        }
         match effect {
             Effect::PersistIntent(intent) => self.persist_intent(intent, queue).await,
             Effect::PlaceOto(intent) => self.place_oto(intent).await,
@@ -527,9 +533,7 @@ impl Actor {
                 Ok(None)
             }
             Effect::CloseCycle { intent_id, outcome } => {
-                let next_is_intent = matches!(queue.front(), Some(Effect::PersistIntent(_)));
-                self.close_cycle(&intent_id, outcome, next_is_intent)
-                    .await?;
+                self.close_cycle(&intent_id, outcome).await?;
                 Ok(None)
             }
             Effect::Paused(reason) => {

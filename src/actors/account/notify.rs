@@ -9,9 +9,7 @@ impl Actor {
         reason: Option<&str>,
     ) -> Result<(), Failure> {
         let (id, now, reason) = (self.account.id, self.now(), reason.map(str::to_owned));
-        self.ctx
-            .store
-            .run(move |c| store::accounts::set_state(c, id, state, reason.as_deref(), now))
+        self.db(move |c| store::accounts::set_state(c, id, state, reason.as_deref(), now))
             .await?;
         self.account.state = state;
         Ok(())

@@ -50,23 +50,18 @@ impl Actor {
         };
         let lease = self.lease.clone();
         let store = self.ctx.store.clone();
-        let close = self.close_pending.take();
+        // The writes kept back (the last pair's fills and close) go first in the same unit.
+        let unit = self.with_later(move |c| store::cycles::insert_intent(c, &lease, &new));
         // R14: the balance is checked before each pair; too little pauses, never shrinks it.
         // The check and the intent's write go together: an intent stored but refused for its
         // balance is closed as not placed, which costs a row; waiting for one then the other
         // would cost every pair a round trip.
-        let (balance, stored) = tokio::join!(
-            self.balance_ok(intent.payment),
-            store.run(move |c| {
-                if let Some(close) = &close {
-                    close.apply(c)?;
-                }
-                store::cycles::insert_intent(c, &lease, &new)
-            })
-        );
+        let (balance, stored) = tokio::join!(self.balance_ok(intent.payment), store.run(unit));
+        let stored = self.settle(stored);
         match stored {
-            Ok((cycle, _)) => {
+            Ok((cycle, legs)) => {
                 self.live = Some(LiveRows {
+                    legs,
                     cycle_id: cycle.id,
                     intent_id: intent.id.clone(),
                     progress: CycleProgress {
@@ -171,9 +166,7 @@ impl Actor {
                     fields::EVENT_OUTCOME => "unknown", "error.message" => e.to_string());
                 let cycle_id = live.cycle_id;
                 let now = self.now();
-                self.ctx
-                    .store
-                    .run(move |c| {
+                self.db(move |c| {
                         for o in store::orders::for_cycle(c, cycle_id)? {
                             store::orders::update_status(
                                 c,
@@ -212,14 +205,42 @@ impl Actor {
     ) -> Result<(), Failure> {
         let now = self.now();
         let (w, p) = (working.to_owned(), pending.to_owned());
-        let rows = self
-            .ctx
-            .store
-            .run(move |c| {
-                store::cycles::set_exchange_ids(c, cycle_id, &w, &p, None, now)?;
-                store::orders::for_cycle(c, cycle_id)
-            })
-            .await?;
+        let legs = self
+            .live
+            .as_ref()
+            .filter(|l| l.cycle_id == cycle_id && !l.legs.is_empty())
+            .map(|l| l.legs.clone());
+        let rows = match legs {
+            // The rows as the intent stored them, with what the write below gives them: the
+            // write itself waits for the next unit (a crash before it is a lost place answer,
+            // which the reconciliation settles by price, quantity and time).
+            Some(mut legs) => {
+                for o in &mut legs {
+                    let (id, status) = match o.role {
+                        OrderRole::Working => (&w, OrderStatus::New),
+                        OrderRole::Pending => (&p, OrderStatus::Pending),
+                        OrderRole::Liquidation | OrderRole::Manual => continue,
+                    };
+                    o.exchange_order_id = Some(id.clone());
+                    o.status = status;
+                }
+                self.keep(later::Later::Placed {
+                    cycle_id,
+                    working: w,
+                    pending: p,
+                    now_ms: now,
+                })
+                .await?;
+                legs
+            }
+            None => {
+                self.db(move |c| {
+                    store::cycles::set_exchange_ids(c, cycle_id, &w, &p, None, now)?;
+                    store::orders::for_cycle(c, cycle_id)
+                })
+                .await?
+            }
+        };
         for o in rows {
             if let Some(x) = &o.exchange_order_id {
                 self.filled
@@ -330,10 +351,7 @@ impl Actor {
             updated_at_ms: now,
         };
         let lease = self.lease.clone();
-        match self
-            .ctx
-            .store
-            .run(move |c| store::orders::insert_intent(c, &lease, &new))
+        match self.db(move |c| store::orders::insert_intent(c, &lease, &new))
             .await
         {
             Ok(row) => {
@@ -375,10 +393,7 @@ impl Actor {
         match answer {
             Ok(order_id) => {
                 let x = order_id.clone();
-                let o = self
-                    .ctx
-                    .store
-                    .run(move |c| store::orders::set_placed(c, row, &x, OrderStatus::New, now))
+                let o = self.db(move |c| store::orders::set_placed(c, row, &x, OrderStatus::New, now))
                     .await?;
                 self.orders.insert(
                     order_id.clone(),
@@ -409,9 +424,7 @@ impl Actor {
                 warn!(self.log, "leftover sale not placed"; fields::EVENT_ACTION => "order-place",
                     fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
                 self.after_error(&e);
-                self.ctx
-                    .store
-                    .run(move |c| {
+                self.db(move |c| {
                         store::orders::update_status(
                             c,
                             row,

@@ -23,10 +23,7 @@ impl Actor {
         let ids = match &live {
             Some(l) => {
                 let cycle_id = l.cycle_id;
-                let c = self
-                    .ctx
-                    .store
-                    .run(move |c| store::cycles::get(c, cycle_id))
+                let c = self.db(move |c| store::cycles::get(c, cycle_id))
                     .await?;
                 c.working_order_id.zip(c.pending_order_id)
             }
@@ -92,25 +89,21 @@ impl Actor {
     /// Exchange ids the store already gives to other cycles or orders (of the last hours, far
     /// wider than any match window): never adopted again.
     pub(super) async fn adopted_ids(
-        &self,
+        &mut self,
         except_cycle: Option<i64>,
     ) -> Result<HashSet<String>, Failure> {
+        // The ids of a placement may still wait to be written.
+        self.flush().await?;
         let (id, since) = (self.account.id, self.now() - 6 * 3_600_000);
         let mine: Vec<String> = match except_cycle {
-            Some(cycle_id) => self
-                .ctx
-                .store
-                .run(move |c| store::orders::for_cycle(c, cycle_id))
+            Some(cycle_id) => self.ctx.store.run(move |c| store::orders::for_cycle(c, cycle_id))
                 .await?
                 .into_iter()
                 .filter_map(|o| o.exchange_order_id)
                 .collect(),
             None => Vec::new(),
         };
-        let all = self
-            .ctx
-            .store
-            .run(move |c| store::orders::exchange_ids_since(c, id, since))
+        let all = self.ctx.store.run(move |c| store::orders::exchange_ids_since(c, id, since))
             .await?;
         Ok(all.into_iter().filter(|x| !mine.contains(x)).collect())
     }
@@ -166,10 +159,7 @@ impl Actor {
         self.written.clear();
         let id = self.account.id;
         let now = self.now();
-        let (open_rows, live_cycle, live_rows) = self
-            .ctx
-            .store
-            .run(move |c| {
+        let (open_rows, live_cycle, live_rows) = self.db(move |c| {
                 let live = store::cycles::live(c, id)?;
                 let rows = match &live {
                     Some(l) => store::orders::for_cycle(c, l.id)?,
@@ -232,6 +222,7 @@ impl Actor {
                         volume_usdt: c.volume_usdt,
                         fees_usdt: c.fees_usdt,
                     },
+                    legs: Vec::new(),
                 });
                 self.cycle.restore(
                     Intent {
@@ -267,9 +258,7 @@ impl Actor {
                         [one] => Some(*one),
                         [] if now > o.created_at_ms + window.after_ms => {
                             let row = o.id;
-                            self.ctx
-                                .store
-                                .run(move |c| {
+                            self.db(move |c| {
                                     store::orders::update_status(
                                         c,
                                         row,
@@ -290,9 +279,7 @@ impl Actor {
             let x = s.order.order_id.clone();
             if o.exchange_order_id.is_none() {
                 let (row, xid) = (o.id, x.clone());
-                self.ctx
-                    .store
-                    .run(move |c| store::orders::set_placed(c, row, &xid, OrderStatus::New, now))
+                self.db(move |c| store::orders::set_placed(c, row, &xid, OrderStatus::New, now))
                     .await?;
             }
             self.orders.insert(
@@ -336,10 +323,7 @@ impl Actor {
                 self.event(Event::ExchangeVolume { volume }).await?;
             }
             let id = self.account.id;
-            let acc = self
-                .ctx
-                .store
-                .run(move |c| store::accounts::get(c, id))
+            let acc = self.db(move |c| store::accounts::get(c, id))
                 .await?;
             match acc.state {
                 AccountState::Stopped => {}

@@ -226,7 +226,9 @@ pub async fn run(
         details: HashMap::new(),
         statuses: HashMap::new(),
         written: HashMap::new(),
-        close_pending: None,
+        later: Vec::new(),
+        flush_due: None,
+        balance_read: None,
         stream_up: false,
         was_up: false,
         reconciled: false,
@@ -249,8 +251,14 @@ pub async fn run(
         board,
         log,
     };
-    let result = actor.main_loop(&mut rx).await;
+    let mut result = actor.main_loop(&mut rx).await;
     stream_task.abort();
+    if !matches!(result, Err(Failure::Store(_)))
+        && let Err(e) = actor.flush().await
+        && result.is_ok()
+    {
+        result = Err(e);
+    }
     if result.is_ok() {
         // A clean stop hands the account over at once instead of after the lease's expiry.
         let lease = actor.lease.clone();

@@ -53,10 +53,7 @@ impl Actor {
         let started = Instant::now();
         let lease = self.lease.clone();
         let ttl = millis(self.ctx.timing.lease_ttl);
-        match self
-            .ctx
-            .store
-            .run(move |c| store::lease::renew(c, &lease, ttl))
+        match self.db(move |c| store::lease::renew(c, &lease, ttl))
             .await
         {
             Ok(l) => {
@@ -85,10 +82,7 @@ impl Actor {
     pub(super) async fn new_day(&mut self, now: i64) -> Result<(), Failure> {
         self.day = day_start_ms(now);
         let (id, day) = (self.account.id, self.day);
-        self.today = self
-            .ctx
-            .store
-            .run(move |c| store::fills::volume_between(c, id, day, now + 1))
+        self.today = self.db(move |c| store::fills::volume_between(c, id, day, now + 1))
             .await?;
         self.cycles_today = 0;
         info!(self.log, "a new UTC day"; fields::EVENT_ACTION => "day-rollover");
@@ -139,7 +133,10 @@ impl Actor {
         if paused(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at {
             self.balance_recheck_at = now + millis(self.ctx.timing.balance_recheck);
             let need = self.settings.order_usdt;
-            if let Ok(true) = self.balance_ok(need).await {
+            if let Ok(true) = free_usdt(&self.ctx, &self.rest, self.account.id)
+            .await
+            .map(|free| free >= need)
+        {
                 self.event(Event::Resume(PauseReason::InsufficientBalance))
                     .await?;
             }
@@ -157,18 +154,46 @@ impl Actor {
         bps > self.settings.cost_budget_bps
     }
 
-    pub(super) async fn balance_ok(&self, payment: Decimal) -> Result<bool, ExchangeError> {
-        self.ctx
-            .governor
-            .acquire(self.account.id, Purpose::Query)
-            .await;
-        let assets = self.rest.wallet_assets().await?;
-        let free = assets
-            .iter()
-            .find(|a| a.asset.eq_ignore_ascii_case("USDT"))
-            .map(|a| a.spot.free)
-            .unwrap_or_default();
-        Ok(free >= payment)
+    /// R14: whether the free USDT covers the next pair's payment. A read taken while the pair
+    /// before it waited for its sale answers when it covers the payment alone: the buy was paid
+    /// then, and the sale only adds to it. Anything else is read again now.
+    pub(super) async fn balance_ok(&mut self, payment: Decimal) -> Result<bool, ExchangeError> {
+        if let Some(read) = self.balance_read.take() {
+            if read.at.elapsed() <= BALANCE_READ_MAX_AGE {
+                if let Ok(Ok(free)) = read.task.await
+                    && free >= payment
+                {
+                    return Ok(true);
+                }
+            } else {
+                read.task.abort();
+            }
+        }
+        Ok(free_usdt(&self.ctx, &self.rest, self.account.id).await? >= payment)
+    }
+
+    /// Starts the balance read for the next pair once the live pair's buy is done (see
+    /// `balance_ok`): it runs beside the wait for the sale instead of after it.
+    pub(super) fn read_balance_ahead(&mut self) {
+        let State::Pending { pair } = &self.cycle.state else {
+            return;
+        };
+        if self
+            .balance_read
+            .as_ref()
+            .is_some_and(|r| r.intent_id == pair.intent.id)
+        {
+            return;
+        }
+        let (ctx, rest, id) = (self.ctx.clone(), self.rest.clone(), self.account.id);
+        let task = actix_rt::spawn(async move { free_usdt(&ctx, &rest, id).await });
+        if let Some(old) = self.balance_read.replace(BalanceRead {
+            intent_id: pair.intent.id.clone(),
+            at: Instant::now(),
+            task,
+        }) {
+            old.task.abort();
+        }
     }
 
     /// B2: an idle account (at its target, or paused) sends nothing that would reveal an
@@ -186,4 +211,26 @@ impl Actor {
         }
         Ok(())
     }
+}
+
+/// A read taken ahead is used for at most this long after it started.
+const BALANCE_READ_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// A balance read started ahead of the next pair.
+pub(super) struct BalanceRead {
+    /// The pair whose sale it waited beside.
+    pub(super) intent_id: String,
+    at: Instant,
+    pub(super) task: actix_rt::task::JoinHandle<Result<Decimal, ExchangeError>>,
+}
+
+/// The account's free USDT, asked of the exchange.
+async fn free_usdt(ctx: &Ctx, rest: &RestClient, account_id: i64) -> Result<Decimal, ExchangeError> {
+    ctx.governor.acquire(account_id, Purpose::Query).await;
+    let assets = rest.wallet_assets().await?;
+    Ok(assets
+        .iter()
+        .find(|a| a.asset.eq_ignore_ascii_case("USDT"))
+        .map(|a| a.spot.free)
+        .unwrap_or_default())
 }
