@@ -216,9 +216,11 @@ impl Dialect for PgConnection {
 }
 
 /// Checkpoints are the checkpointer thread's (`wal_autocheckpoint = 0`): a commit never waits
-/// for the copy of the log into the file and its two fsyncs.
+/// for the copy of the log into the file and its two fsyncs. Statement journals (a savepoint's
+/// undo) stay in memory: on disk each transaction created, wrote and deleted a temporary file.
 const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;";
+     PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
+     PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;";
 
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
@@ -346,7 +348,9 @@ impl Store {
             gate: sqlite.then(Default::default),
             _checkpoints: checkpoints,
         });
-        let workers = workers::Workers::start(threads, "alpha-oto-db", &core)?;
+        // Threads keep their connections while one stays in the pool for everyone else.
+        let hold = (opts.pool_size as usize) > threads;
+        let workers = workers::Workers::start(threads, hold, "alpha-oto-db", &core)?;
         Ok(Self {
             core,
             workers: std::sync::Arc::new(workers),

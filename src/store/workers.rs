@@ -82,14 +82,20 @@ pub(super) struct Workers {
 
 impl Workers {
     /// Starts `threads` workers; they end when the last handle is dropped.
-    pub(super) fn start(threads: usize, name: &str, core: &Arc<Core>) -> Result<Self, StoreError> {
+    /// `hold`: each thread keeps a connection of its own (the pool must have one more).
+    pub(super) fn start(
+        threads: usize,
+        hold: bool,
+        name: &str,
+        core: &Arc<Core>,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = channel::<Box<dyn Unit>>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let (rx, core) = (Arc::clone(&rx), Arc::clone(core));
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || serve(&rx, &core))
+                .spawn(move || serve(&rx, &core, hold))
                 .map_err(|e| StoreError::Worker(format!("cannot start a database thread: {e}")))?;
         }
         Ok(Self { queue: tx })
@@ -102,7 +108,12 @@ impl Workers {
     }
 }
 
-fn serve(rx: &Mutex<Receiver<Box<dyn Unit>>>, core: &Core) {
+fn serve(rx: &Mutex<Receiver<Box<dyn Unit>>>, core: &Core, hold: bool) {
+    // The thread keeps its connection: SQLite's page cache and the prepared statements stay
+    // warm (a connection that another one wrote behind must drop its cache), and no batch pays
+    // for the pool's check on checkout. A batch that fails hands it back to the pool, which
+    // replaces a broken one.
+    let mut held: Option<Conn> = None;
     loop {
         let mut batch = {
             let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
@@ -120,8 +131,18 @@ fn serve(rx: &Mutex<Receiver<Box<dyn Unit>>>, core: &Core) {
         metrics::counter!(crate::meters::DB_COMMITS).increment(1);
         let failed = {
             let _turn = core.turn();
-            match core.conn() {
-                Ok(mut conn) => run_batch(&mut conn, &mut batch).err(),
+            let conn = match held.take() {
+                Some(c) => Ok(c),
+                None => core.conn(),
+            };
+            match conn {
+                Ok(mut conn) => {
+                    let failed = run_batch(&mut conn, &mut batch).err();
+                    if failed.is_none() && hold {
+                        held = Some(conn);
+                    }
+                    failed
+                }
                 Err(e) => Some(e.to_string()),
             }
         };
