@@ -374,10 +374,10 @@ impl Actor {
 /// A pair's closing write, kept for the next unit of work when an intent follows.
 #[derive(Debug, Clone)]
 pub(super) struct CloseWrite {
-    cycle_id: i64,
+    pub(super) cycle_id: i64,
     name: &'static str,
     progress: CycleProgress,
-    not_placed: bool,
+    pub(super) not_placed: bool,
     now: i64,
 }
 

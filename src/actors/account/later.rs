@@ -93,6 +93,96 @@ fn apply_all(c: &mut store::Conn, later: &[Later]) -> Result<Applied, StoreError
         .collect()
 }
 
+/// The unit: `later` then `f`, in one transaction, `f` in a savepoint of its own.
+fn unit_of<T, F>(
+    later: Vec<Later>,
+    f: F,
+) -> impl FnOnce(&mut store::Conn) -> Result<WithLater<T>, StoreError> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnOnce(&mut store::Conn) -> Result<T, StoreError> + Send + 'static,
+{
+    move |c| {
+        store::atomic(c, |c| {
+            let applied = apply_all(c, &later)?;
+            let r = store::atomic(c, f);
+            Ok((later, applied, r))
+        })
+    }
+}
+
+/// Drops the writes that a later one makes redundant, so a unit runs fewer statements: an open
+/// status that a later status or execution of the same order overwrites, a status folded into
+/// the execution just before it, and a pair's progress that a later one (or its close)
+/// replaces. Progress and statuses are cumulative, so the last one alone is the truth.
+fn compact(later: &mut Vec<Later>) {
+    let row_of = |w: &Later| match w {
+        Later::Execution(x) => Some(x.order_row),
+        Later::Status { row, .. } => Some(*row),
+        _ => None,
+    };
+    let cycle_of = |w: &Later| match w {
+        Later::Execution(x) => x.progress.as_ref().map(|(id, _)| *id),
+        Later::Close(c) => Some(c.cycle_id),
+        _ => None,
+    };
+    let mut keep = vec![true; later.len()];
+    for i in 0..later.len() {
+        // Placements and closes of unplaced pairs write order rows by cycle: nothing moves
+        // across them.
+        let barrier = |w: &Later| {
+            matches!(w, Later::Placed { .. }) || matches!(w, Later::Close(c) if c.not_placed)
+        };
+        let after = || (i + 1..later.len()).take_while(|&j| !barrier(&later[j]));
+        // A terminal status is never dropped: the store keeps it over any later open one.
+        if let Later::Status { row, status, .. } = &later[i]
+            && !status.is_terminal()
+            && after().any(|j| row_of(&later[j]) == Some(*row))
+        {
+            keep[i] = false;
+        }
+        if let Some(cycle) = cycle_of(&later[i])
+            && matches!(later[i], Later::Execution(_))
+            && after().any(|j| cycle_of(&later[j]) == Some(cycle))
+            && let Later::Execution(x) = &mut later[i]
+        {
+            x.progress = None;
+        }
+    }
+    // A status right after its order's execution is folded into it.
+    for i in 1..later.len() {
+        if !keep[i] {
+            continue;
+        }
+        let Some(prev) = (0..i).rev().find(|&j| keep[j]) else {
+            continue;
+        };
+        if let Later::Status {
+            row,
+            status,
+            qty,
+            quote,
+            now_ms,
+        } = later[i]
+            && let Later::Execution(x) = &mut later[prev]
+            && x.order_row == row
+        {
+            // As `update_status` would: a terminal status is not moved back to an open one.
+            if x.status.is_terminal() && !status.is_terminal() {
+                keep[i] = false;
+                continue;
+            }
+            x.status = status;
+            x.filled_qty = qty;
+            x.filled_quote = quote;
+            x.now_ms = now_ms;
+            keep[i] = false;
+        }
+    }
+    let mut k = keep.into_iter();
+    later.retain(|_| k.next().unwrap_or(true));
+}
+
 /// A unit of work with the kept writes in front, all in one transaction. `f` runs in a
 /// savepoint of its own: when it fails, the kept writes still commit.
 pub(super) type WithLater<T> = (Vec<Later>, Applied, Result<T, StoreError>);
@@ -122,15 +212,56 @@ impl Actor {
         T: Send + 'static,
         F: FnOnce(&mut store::Conn) -> Result<T, StoreError> + Send + 'static,
     {
-        let later = std::mem::take(&mut self.later);
+        let mut later = std::mem::take(&mut self.later);
         self.flush_due = None;
-        move |c| {
-            store::atomic(c, |c| {
-                let applied = apply_all(c, &later)?;
-                let r = store::atomic(c, f);
-                Ok((later, applied, r))
-            })
-        }
+        compact(&mut later);
+        unit_of(later, f)
+    }
+
+    /// Like [`Actor::with_later`], for the next pair's intent: only the closes of pairs go in
+    /// front (the account's one open pair must be closed before the next is stored); fills and
+    /// statuses stay kept, so the unit a place request waits for is short. Everything goes in
+    /// front when a close must change order rows (a pair that was never placed).
+    pub(super) fn with_closes<T, F>(
+        &mut self,
+        f: F,
+    ) -> impl FnOnce(&mut store::Conn) -> Result<WithLater<T>, StoreError> + Send + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut store::Conn) -> Result<T, StoreError> + Send + 'static,
+    {
+        compact(&mut self.later);
+        let reorders_rows = self
+            .later
+            .iter()
+            .any(|w| matches!(w, Later::Close(c) if c.not_placed));
+        let ahead = if reorders_rows {
+            self.flush_due = None;
+            std::mem::take(&mut self.later)
+        } else {
+            let (closes, rest): (Vec<Later>, Vec<Later>) = std::mem::take(&mut self.later)
+                .into_iter()
+                .partition(|w| matches!(w, Later::Close(_)));
+            self.later = rest;
+            // A close carries its pair's final progress: the fills written after it must not
+            // write an earlier one over it.
+            for w in &mut self.later {
+                if let Later::Execution(x) = w
+                    && x.progress.as_ref().is_some_and(|(id, _)| {
+                        closes
+                            .iter()
+                            .any(|c| matches!(c, Later::Close(c) if c.cycle_id == *id))
+                    })
+                {
+                    x.progress = None;
+                }
+            }
+            if self.later.is_empty() {
+                self.flush_due = None;
+            }
+            closes
+        };
+        unit_of(ahead, f)
     }
 
     /// Takes in what a unit of [`Actor::with_later`] found: fills the store had already
@@ -200,5 +331,149 @@ impl Actor {
         self.today.quote -= f.quote_qty;
         self.today.fees_usdt -= fee_usdt;
         self.today.trades -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(bought: i64) -> CycleProgress {
+        CycleProgress {
+            state: "placed".into(),
+            bought_qty: Decimal::from(bought),
+            sold_qty: Decimal::ZERO,
+            volume_usdt: Decimal::ZERO,
+            fees_usdt: Decimal::ZERO,
+        }
+    }
+
+    fn execution(row: i64, cum: i64, status: OrderStatus, cycle: i64) -> Later {
+        Later::Execution(ExecutionWrite {
+            fills: Vec::new(),
+            fees_usdt: Vec::new(),
+            order_row: row,
+            status,
+            filled_qty: Decimal::from(cum),
+            filled_quote: Decimal::from(cum),
+            progress: Some((cycle, progress(cum))),
+            now_ms: cum,
+        })
+    }
+
+    fn status(row: i64, status: OrderStatus, cum: i64) -> Later {
+        Later::Status {
+            row,
+            status,
+            qty: Decimal::from(cum),
+            quote: Decimal::from(cum),
+            now_ms: cum,
+        }
+    }
+
+    /// (kind, row, status, cumulative qty, whether it writes progress) of each write.
+    fn shape(later: &[Later]) -> Vec<(&'static str, i64, Option<OrderStatus>, i64, bool)> {
+        later
+            .iter()
+            .map(|w| match w {
+                Later::Execution(x) => (
+                    "execution",
+                    x.order_row,
+                    Some(x.status),
+                    i64::try_from(x.filled_qty.mantissa()).unwrap_or(-1),
+                    x.progress.is_some(),
+                ),
+                Later::Status {
+                    row, status, qty, ..
+                } => (
+                    "status",
+                    *row,
+                    Some(*status),
+                    i64::try_from(qty.mantissa()).unwrap_or(-1),
+                    false,
+                ),
+                Later::Close(c) => ("close", c.cycle_id, None, 0, true),
+                Later::Placed { cycle_id, .. } => ("placed", *cycle_id, None, 0, false),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_open_status_gives_way_to_a_later_write_of_its_order() {
+        let mut w = vec![
+            status(1, OrderStatus::New, 0),
+            execution(1, 5, OrderStatus::PartiallyFilled, 9),
+            status(2, OrderStatus::New, 0),
+            status(2, OrderStatus::PartiallyFilled, 3),
+        ];
+        compact(&mut w);
+        assert_eq!(
+            shape(&w),
+            vec![
+                ("execution", 1, Some(OrderStatus::PartiallyFilled), 5, true),
+                ("status", 2, Some(OrderStatus::PartiallyFilled), 3, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_terminal_status_is_never_dropped_nor_overwritten_by_an_open_one() {
+        let mut w = vec![
+            status(1, OrderStatus::Canceled, 4),
+            execution(1, 5, OrderStatus::PartiallyFilled, 9),
+            execution(2, 8, OrderStatus::Filled, 9),
+            status(2, OrderStatus::PartiallyFilled, 8),
+        ];
+        compact(&mut w);
+        assert_eq!(
+            shape(&w),
+            vec![
+                ("status", 1, Some(OrderStatus::Canceled), 4, false),
+                ("execution", 1, Some(OrderStatus::PartiallyFilled), 5, false),
+                ("execution", 2, Some(OrderStatus::Filled), 8, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_status_folds_into_the_execution_before_it_and_only_the_last_progress_is_written() {
+        let mut w = vec![
+            execution(1, 2, OrderStatus::PartiallyFilled, 9),
+            execution(1, 5, OrderStatus::Filled, 9),
+            status(1, OrderStatus::Filled, 5),
+            execution(3, 1, OrderStatus::PartiallyFilled, 10),
+        ];
+        compact(&mut w);
+        assert_eq!(
+            shape(&w),
+            vec![
+                ("execution", 1, Some(OrderStatus::PartiallyFilled), 2, false),
+                ("execution", 1, Some(OrderStatus::Filled), 5, true),
+                ("execution", 3, Some(OrderStatus::PartiallyFilled), 1, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_moves_across_a_placement() {
+        let mut w = vec![
+            status(1, OrderStatus::New, 0),
+            Later::Placed {
+                cycle_id: 9,
+                working: "w".into(),
+                pending: "p".into(),
+                now_ms: 1,
+            },
+            status(1, OrderStatus::PartiallyFilled, 2),
+        ];
+        compact(&mut w);
+        assert_eq!(
+            shape(&w),
+            vec![
+                ("status", 1, Some(OrderStatus::New), 0, false),
+                ("placed", 9, None, 0, false),
+                ("status", 1, Some(OrderStatus::PartiallyFilled), 2, false),
+            ]
+        );
     }
 }

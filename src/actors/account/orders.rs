@@ -50,8 +50,8 @@ impl Actor {
         };
         let lease = self.lease.clone();
         let store = self.ctx.store.clone();
-        // The writes kept back (the last pair's fills and close) go first in the same unit.
-        let unit = self.with_later(move |c| store::cycles::insert_intent(c, &lease, &new));
+        // The last pair's close goes first in the same unit (its fills wait for the next one).
+        let unit = self.with_closes(move |c| store::cycles::insert_intent(c, &lease, &new));
         // R14: the balance is checked before each pair; too little pauses, never shrinks it.
         // The check and the intent's write go together: an intent stored but refused for its
         // balance is closed as not placed, which costs a row; waiting for one then the other
