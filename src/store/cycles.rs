@@ -124,7 +124,22 @@ pub fn close(
     p: &CycleProgress,
     now_ms: i64,
 ) -> Result<Cycle, StoreError> {
-    with_conn!(conn, |c| diesel::update(
+    if !mark_closed(conn, cycle_id, outcome, p, now_ms)? {
+        return Err(StoreError::NotFound("open cycle"));
+    }
+    get(conn, cycle_id)
+}
+
+/// [`close`] without reading the row back (the hot path: no RETURNING to compile); false when
+/// the cycle was closed already.
+pub fn mark_closed(
+    conn: &mut Conn,
+    cycle_id: i64,
+    outcome: &str,
+    p: &CycleProgress,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = with_conn!(conn, |c| diesel::update(
         cy::cycles.find(cycle_id).filter(cy::closed_at_ms.is_null())
     )
     .set((
@@ -133,9 +148,8 @@ pub fn close(
         cy::updated_at_ms.eq(now_ms),
         cy::closed_at_ms.eq(now_ms)
     ))
-    .get_result::<Cycle>(c)
-    .optional())?
-    .ok_or(StoreError::NotFound("open cycle"))
+    .execute(c))?;
+    Ok(n == 1)
 }
 
 /// How many of the account's cycles closed filled in `[from_ms, to_ms)`: the pairs done today

@@ -132,34 +132,48 @@ pub trait LeaseCheck {
     fn hold(&mut self, lease: &Lease) -> Result<(), StoreError>;
 }
 
-macro_rules! impl_lease_check {
-    ($conn:ty) => {
-        impl LeaseCheck for $conn {
-            fn hold(&mut self, lease: &Lease) -> Result<(), StoreError> {
-                let now = self.now_ms()?;
-                // A write that changes nothing: its WHERE clause is the check, and the row lock
-                // it takes is the guard.
-                let n = diesel::update(
-                    l::leases
-                        .filter(l::account_id.eq(lease.account_id))
-                        .filter(l::owner.eq(&lease.owner))
-                        .filter(l::fencing_token.eq(lease.token))
-                        .filter(l::expires_at_ms.gt(now)),
-                )
-                .set(l::fencing_token.eq(l::fencing_token))
-                .execute(self)?;
-                if n == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::LeaseLost {
-                        account_id: lease.account_id,
-                        token: lease.token,
-                    })
-                }
-            }
-        }
-    };
+impl LeaseCheck for diesel::SqliteConnection {
+    fn hold(&mut self, lease: &Lease) -> Result<(), StoreError> {
+        // The transaction holds SQLite's one write lock already: no takeover can commit
+        // before this one does, so a read is the whole check (and, unlike an update, its
+        // statement is prepared once).
+        let now = self.now_ms()?;
+        let n: i64 = l::leases
+            .filter(l::account_id.eq(lease.account_id))
+            .filter(l::owner.eq(&lease.owner))
+            .filter(l::fencing_token.eq(lease.token))
+            .filter(l::expires_at_ms.gt(now))
+            .count()
+            .get_result(self)?;
+        held(n, lease)
+    }
 }
 
-impl_lease_check!(diesel::SqliteConnection);
-impl_lease_check!(diesel::PgConnection);
+impl LeaseCheck for diesel::PgConnection {
+    fn hold(&mut self, lease: &Lease) -> Result<(), StoreError> {
+        let now = self.now_ms()?;
+        // A write that changes nothing: its WHERE clause is the check, and the row lock it
+        // takes is the guard.
+        let n = diesel::update(
+            l::leases
+                .filter(l::account_id.eq(lease.account_id))
+                .filter(l::owner.eq(&lease.owner))
+                .filter(l::fencing_token.eq(lease.token))
+                .filter(l::expires_at_ms.gt(now)),
+        )
+        .set(l::fencing_token.eq(l::fencing_token))
+        .execute(self)?;
+        held(i64::try_from(n).unwrap_or(0), lease)
+    }
+}
+
+fn held(matching: i64, lease: &Lease) -> Result<(), StoreError> {
+    if matching == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::LeaseLost {
+            account_id: lease.account_id,
+            token: lease.token,
+        })
+    }
+}

@@ -198,7 +198,11 @@ impl Dialect for SqliteConnection {
         }
     }
 
-    impl_now_ms!();
+    /// SQLite's clock is the host's (`unixepoch` reads the system clock), and every user of a
+    /// SQLite file is on this host: the same reading without a statement to prepare.
+    fn now_ms(&mut self) -> Result<i64, diesel::result::Error> {
+        Ok(chrono::Utc::now().timestamp_millis())
+    }
 }
 
 impl Dialect for PgConnection {

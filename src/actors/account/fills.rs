@@ -397,9 +397,7 @@ impl CloseWrite {
                 }
             }
         }
-        match store::cycles::close(c, self.cycle_id, self.name, &self.progress, self.now) {
-            Ok(_) | Err(StoreError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        store::cycles::mark_closed(c, self.cycle_id, self.name, &self.progress, self.now)
+            .map(|_| ())
     }
 }

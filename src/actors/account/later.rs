@@ -81,7 +81,9 @@ fn apply_all(c: &mut store::Conn, later: &[Later]) -> Result<Applied, StoreError
                 qty,
                 quote,
                 now_ms,
-            } => store::orders::update_status(c, *row, *status, *qty, *quote, *now_ms).map(|_| None),
+            } => {
+                store::orders::update_status(c, *row, *status, *qty, *quote, *now_ms).map(|_| None)
+            }
             Later::Placed {
                 cycle_id,
                 working,
@@ -218,10 +220,13 @@ impl Actor {
         unit_of(later, f)
     }
 
-    /// Like [`Actor::with_later`], for the next pair's intent: only the closes of pairs go in
-    /// front (the account's one open pair must be closed before the next is stored); fills and
-    /// statuses stay kept, so the unit a place request waits for is short. Everything goes in
-    /// front when a close must change order rows (a pair that was never placed).
+    /// Like [`Actor::with_later`], for the next pair's intent: only the closes and the
+    /// placements of pairs go in front; fills and statuses stay kept, so the unit a place
+    /// request waits for is short. A close, because the account's one open pair must be closed
+    /// before the next is stored; a placement, because a pair whose ids the store lacks looks,
+    /// to a reconciliation after a crash, like the next pair in doubt (same price and quantity,
+    /// moments apart), which would leave that one ambiguous. Everything goes in front when a
+    /// close must change order rows (a pair that was never placed).
     pub(super) fn with_closes<T, F>(
         &mut self,
         f: F,
@@ -241,7 +246,7 @@ impl Actor {
         } else {
             let (closes, rest): (Vec<Later>, Vec<Later>) = std::mem::take(&mut self.later)
                 .into_iter()
-                .partition(|w| matches!(w, Later::Close(_)));
+                .partition(|w| matches!(w, Later::Close(_) | Later::Placed { .. }));
             self.later = rest;
             // A close carries its pair's final progress: the fills written after it must not
             // write an earlier one over it.

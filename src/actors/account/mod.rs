@@ -407,6 +407,11 @@ impl Actor {
                 _ = tokio::time::sleep_until(self.flush_due.unwrap_or_else(Instant::now)),
                     if self.flush_due.is_some() => self.flush().await?,
             }
+            // Writes wait only while a pair is live: an account at rest (stopped, done, paused)
+            // shows that state with its store complete.
+            if !self.cycle.pair_may_be_live() {
+                self.flush().await?;
+            }
             self.publish();
         }
     }

@@ -167,19 +167,19 @@ impl Actor {
                 let cycle_id = live.cycle_id;
                 let now = self.now();
                 self.db(move |c| {
-                        for o in store::orders::for_cycle(c, cycle_id)? {
-                            store::orders::update_status(
-                                c,
-                                o.id,
-                                OrderStatus::Unknown,
-                                Decimal::ZERO,
-                                Decimal::ZERO,
-                                now,
-                            )?;
-                        }
-                        Ok(())
-                    })
-                    .await?;
+                    for o in store::orders::for_cycle(c, cycle_id)? {
+                        store::orders::update_status(
+                            c,
+                            o.id,
+                            OrderStatus::Unknown,
+                            Decimal::ZERO,
+                            Decimal::ZERO,
+                            now,
+                        )?;
+                    }
+                    Ok(())
+                })
+                .await?;
                 Ok(Some(Event::PlaceUnknown {
                     intent_id: intent.id,
                 }))
@@ -351,7 +351,8 @@ impl Actor {
             updated_at_ms: now,
         };
         let lease = self.lease.clone();
-        match self.db(move |c| store::orders::insert_intent(c, &lease, &new))
+        match self
+            .db(move |c| store::orders::insert_intent(c, &lease, &new))
             .await
         {
             Ok(row) => {
@@ -393,7 +394,8 @@ impl Actor {
         match answer {
             Ok(order_id) => {
                 let x = order_id.clone();
-                let o = self.db(move |c| store::orders::set_placed(c, row, &x, OrderStatus::New, now))
+                let o = self
+                    .db(move |c| store::orders::set_placed(c, row, &x, OrderStatus::New, now))
                     .await?;
                 self.orders.insert(
                     order_id.clone(),
@@ -425,16 +427,9 @@ impl Actor {
                     fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
                 self.after_error(&e);
                 self.db(move |c| {
-                        store::orders::update_status(
-                            c,
-                            row,
-                            status,
-                            Decimal::ZERO,
-                            Decimal::ZERO,
-                            now,
-                        )
-                    })
-                    .await?;
+                    store::orders::update_status(c, row, status, Decimal::ZERO, Decimal::ZERO, now)
+                })
+                .await?;
                 Ok(Some(Event::SellRefused { intent_id: sell.id }))
             }
         }

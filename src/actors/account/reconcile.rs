@@ -23,8 +23,7 @@ impl Actor {
         let ids = match &live {
             Some(l) => {
                 let cycle_id = l.cycle_id;
-                let c = self.db(move |c| store::cycles::get(c, cycle_id))
-                    .await?;
+                let c = self.db(move |c| store::cycles::get(c, cycle_id)).await?;
                 c.working_order_id.zip(c.pending_order_id)
             }
             None => None,
@@ -96,14 +95,20 @@ impl Actor {
         self.flush().await?;
         let (id, since) = (self.account.id, self.now() - 6 * 3_600_000);
         let mine: Vec<String> = match except_cycle {
-            Some(cycle_id) => self.ctx.store.run(move |c| store::orders::for_cycle(c, cycle_id))
+            Some(cycle_id) => self
+                .ctx
+                .store
+                .run(move |c| store::orders::for_cycle(c, cycle_id))
                 .await?
                 .into_iter()
                 .filter_map(|o| o.exchange_order_id)
                 .collect(),
             None => Vec::new(),
         };
-        let all = self.ctx.store.run(move |c| store::orders::exchange_ids_since(c, id, since))
+        let all = self
+            .ctx
+            .store
+            .run(move |c| store::orders::exchange_ids_since(c, id, since))
             .await?;
         Ok(all.into_iter().filter(|x| !mine.contains(x)).collect())
     }
@@ -159,7 +164,8 @@ impl Actor {
         self.written.clear();
         let id = self.account.id;
         let now = self.now();
-        let (open_rows, live_cycle, live_rows) = self.db(move |c| {
+        let (open_rows, live_cycle, live_rows) = self
+            .db(move |c| {
                 let live = store::cycles::live(c, id)?;
                 let rows = match &live {
                     Some(l) => store::orders::for_cycle(c, l.id)?,
@@ -259,16 +265,16 @@ impl Actor {
                         [] if now > o.created_at_ms + window.after_ms => {
                             let row = o.id;
                             self.db(move |c| {
-                                    store::orders::update_status(
-                                        c,
-                                        row,
-                                        OrderStatus::Rejected,
-                                        Decimal::ZERO,
-                                        Decimal::ZERO,
-                                        now,
-                                    )
-                                })
-                                .await?;
+                                store::orders::update_status(
+                                    c,
+                                    row,
+                                    OrderStatus::Rejected,
+                                    Decimal::ZERO,
+                                    Decimal::ZERO,
+                                    now,
+                                )
+                            })
+                            .await?;
                             None
                         }
                         _ => None,
@@ -323,8 +329,7 @@ impl Actor {
                 self.event(Event::ExchangeVolume { volume }).await?;
             }
             let id = self.account.id;
-            let acc = self.db(move |c| store::accounts::get(c, id))
-                .await?;
+            let acc = self.db(move |c| store::accounts::get(c, id)).await?;
             match acc.state {
                 AccountState::Stopped => {}
                 AccountState::Paused if acc.pause_reason.as_deref() == Some("operator") => {

@@ -53,9 +53,7 @@ impl Actor {
         let started = Instant::now();
         let lease = self.lease.clone();
         let ttl = millis(self.ctx.timing.lease_ttl);
-        match self.db(move |c| store::lease::renew(c, &lease, ttl))
-            .await
-        {
+        match self.db(move |c| store::lease::renew(c, &lease, ttl)).await {
             Ok(l) => {
                 self.lease = l;
                 self.renewed = started;
@@ -82,7 +80,8 @@ impl Actor {
     pub(super) async fn new_day(&mut self, now: i64) -> Result<(), Failure> {
         self.day = day_start_ms(now);
         let (id, day) = (self.account.id, self.day);
-        self.today = self.db(move |c| store::fills::volume_between(c, id, day, now + 1))
+        self.today = self
+            .db(move |c| store::fills::volume_between(c, id, day, now + 1))
             .await?;
         self.cycles_today = 0;
         info!(self.log, "a new UTC day"; fields::EVENT_ACTION => "day-rollover");
@@ -134,9 +133,9 @@ impl Actor {
             self.balance_recheck_at = now + millis(self.ctx.timing.balance_recheck);
             let need = self.settings.order_usdt;
             if let Ok(true) = free_usdt(&self.ctx, &self.rest, self.account.id)
-            .await
-            .map(|free| free >= need)
-        {
+                .await
+                .map(|free| free >= need)
+            {
                 self.event(Event::Resume(PauseReason::InsufficientBalance))
                     .await?;
             }
@@ -225,7 +224,11 @@ pub(super) struct BalanceRead {
 }
 
 /// The account's free USDT, asked of the exchange.
-async fn free_usdt(ctx: &Ctx, rest: &RestClient, account_id: i64) -> Result<Decimal, ExchangeError> {
+async fn free_usdt(
+    ctx: &Ctx,
+    rest: &RestClient,
+    account_id: i64,
+) -> Result<Decimal, ExchangeError> {
     ctx.governor.acquire(account_id, Purpose::Query).await;
     let assets = rest.wallet_assets().await?;
     Ok(assets
