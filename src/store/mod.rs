@@ -23,6 +23,7 @@ pub mod tokens;
 mod workers;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -220,7 +221,7 @@ impl Dialect for PgConnection {
 }
 
 /// Checkpoints are the checkpointer thread's (`wal_autocheckpoint = 0`): a commit never waits
-/// for the copy of the log into the file and its two fsyncs. Statement journals (a savepoint's
+/// for the copy of the log into the file and its fsyncs. Statement journals (a savepoint's
 /// undo) stay in memory: on disk each transaction created, wrote and deleted a temporary file.
 const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
@@ -228,12 +229,28 @@ const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA syn
 
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Past this many pages (32 MB) the log is restarted, with this process's writers held.
+const RESTART_LOG_AT: i64 = 8192;
 
-/// Copies the log into the database file beside the writer (a passive checkpoint takes no
-/// lock a writer waits for), until the store is dropped. Had the writer done it, as SQLite does
-/// by default every 1,000 pages, every unit of work in the batch behind it would wait for the
-/// copy and its fsyncs.
-fn start_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+#[derive(diesel::QueryableByName)]
+struct CheckpointRow {
+    /// Pages in the log.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    log: i32,
+}
+
+/// Copies the log into the database file beside the writer (a passive checkpoint takes no lock
+/// a writer waits for), until the store is dropped. Had the writer done it, as SQLite does by
+/// default every 1,000 pages, every unit of work in the batch behind it would wait for the copy
+/// and its fsyncs. But a passive checkpoint never catches up with a writer that commits every
+/// few milliseconds, and SQLite starts the log afresh only once it has: past
+/// [`RESTART_LOG_AT`] pages the checkpointer takes the writers' turn (`gate`) and restarts the
+/// log, which then copies only what the passive ones left.
+fn start_checkpointer(
+    path: &Path,
+    gate: Arc<std::sync::Mutex<()>>,
+) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    use diesel::RunQueryDsl;
     let mut conn = SqliteConnection::establish(&path.to_string_lossy())
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
     conn.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL;")?;
@@ -246,7 +263,16 @@ fn start_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreE
                 rx.recv_timeout(CHECKPOINT_EVERY)
             {
                 // A failed checkpoint leaves the log longer; the next one catches up.
-                let _ = conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE);");
+                let passive = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .get_result::<CheckpointRow>(&mut conn);
+                if let Ok(row) = passive
+                    && i64::from(row.log) > RESTART_LOG_AT
+                {
+                    let _turn = gate
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let _ = conn.batch_execute("PRAGMA wal_checkpoint(RESTART);");
+                }
             }
         })
         .map_err(|e| StoreError::Worker(format!("cannot start the checkpoint thread: {e}")))?;
@@ -282,7 +308,7 @@ struct Core {
     /// SQLite has one writer at a time. Users of this process take turns here instead of
     /// meeting at the file lock, where the loser sleeps in SQLite's busy handler (1 ms, then
     /// 2, 5, 10...) long after the lock is free again.
-    gate: Option<std::sync::Mutex<()>>,
+    gate: Option<Arc<std::sync::Mutex<()>>>,
     /// Keeps the SQLite checkpointer running while the store lives.
     _checkpoints: Option<std::sync::mpsc::Sender<()>>,
 }
@@ -314,11 +340,12 @@ impl Store {
     /// Opens a pool on the database at `url`. SQLite files (and their directory) are created.
     pub fn open(url: &DatabaseUrl, opts: &StoreOptions) -> Result<Self, StoreError> {
         let mut checkpoints = None;
+        let gate = Arc::new(std::sync::Mutex::new(()));
         let pools = match url {
             DatabaseUrl::Sqlite(path) => {
                 ensure_parent_dir(path)?;
                 prepare_sqlite_file(path)?;
-                checkpoints = Some(start_checkpointer(path)?);
+                checkpoints = Some(start_checkpointer(path, Arc::clone(&gate))?);
                 let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
                 let pool = Pool::builder()
                     .max_size(opts.pool_size.max(1))
@@ -349,7 +376,7 @@ impl Store {
         let core = std::sync::Arc::new(Core {
             pools,
             timeout: opts.connect_timeout,
-            gate: sqlite.then(Default::default),
+            gate: sqlite.then_some(gate),
             _checkpoints: checkpoints,
         });
         // Threads keep their connections while one stays in the pool for everyone else.
