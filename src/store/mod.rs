@@ -379,8 +379,10 @@ impl Store {
             gate: sqlite.then_some(gate),
             _checkpoints: checkpoints,
         });
-        // Threads keep their connections while one stays in the pool for everyone else.
-        let hold = (opts.pool_size as usize) > threads;
+        // SQLite's one thread keeps its connection (its page cache stays valid) while one
+        // stays in the pool for everyone else. PostgreSQL's threads take one per batch: held,
+        // they would leave a single connection for the API, the CLI and every other caller.
+        let hold = sqlite && (opts.pool_size as usize) > threads;
         let workers = workers::Workers::start(threads, hold, "alpha-oto-db", &core)?;
         Ok(Self {
             core,
