@@ -403,17 +403,20 @@ mod tests {
             .collect()
     }
 
+    fn compacted(mut w: Vec<Later>) -> Vec<(&'static str, i64, Option<OrderStatus>, i64, bool)> {
+        compact(&mut w);
+        shape(&w)
+    }
+
     #[test]
     fn an_open_status_gives_way_to_a_later_write_of_its_order() {
-        let mut w = vec![
-            status(1, OrderStatus::New, 0),
-            execution(1, 5, OrderStatus::PartiallyFilled, 9),
-            status(2, OrderStatus::New, 0),
-            status(2, OrderStatus::PartiallyFilled, 3),
-        ];
-        compact(&mut w);
         assert_eq!(
-            shape(&w),
+            compacted(vec![
+                status(1, OrderStatus::New, 0),
+                execution(1, 5, OrderStatus::PartiallyFilled, 9),
+                status(2, OrderStatus::New, 0),
+                status(2, OrderStatus::PartiallyFilled, 3),
+            ]),
             vec![
                 ("execution", 1, Some(OrderStatus::PartiallyFilled), 5, true),
                 ("status", 2, Some(OrderStatus::PartiallyFilled), 3, false),
@@ -423,15 +426,13 @@ mod tests {
 
     #[test]
     fn a_terminal_status_is_never_dropped_nor_overwritten_by_an_open_one() {
-        let mut w = vec![
-            status(1, OrderStatus::Canceled, 4),
-            execution(1, 5, OrderStatus::PartiallyFilled, 9),
-            execution(2, 8, OrderStatus::Filled, 9),
-            status(2, OrderStatus::PartiallyFilled, 8),
-        ];
-        compact(&mut w);
         assert_eq!(
-            shape(&w),
+            compacted(vec![
+                status(1, OrderStatus::Canceled, 4),
+                execution(1, 5, OrderStatus::PartiallyFilled, 9),
+                execution(2, 8, OrderStatus::Filled, 9),
+                status(2, OrderStatus::PartiallyFilled, 8),
+            ]),
             vec![
                 ("status", 1, Some(OrderStatus::Canceled), 4, false),
                 ("execution", 1, Some(OrderStatus::PartiallyFilled), 5, false),
@@ -442,15 +443,13 @@ mod tests {
 
     #[test]
     fn a_status_folds_into_the_execution_before_it_and_only_the_last_progress_is_written() {
-        let mut w = vec![
-            execution(1, 2, OrderStatus::PartiallyFilled, 9),
-            execution(1, 5, OrderStatus::Filled, 9),
-            status(1, OrderStatus::Filled, 5),
-            execution(3, 1, OrderStatus::PartiallyFilled, 10),
-        ];
-        compact(&mut w);
         assert_eq!(
-            shape(&w),
+            compacted(vec![
+                execution(1, 2, OrderStatus::PartiallyFilled, 9),
+                execution(1, 5, OrderStatus::Filled, 9),
+                status(1, OrderStatus::Filled, 5),
+                execution(3, 1, OrderStatus::PartiallyFilled, 10),
+            ]),
             vec![
                 ("execution", 1, Some(OrderStatus::PartiallyFilled), 2, false),
                 ("execution", 1, Some(OrderStatus::Filled), 5, true),
@@ -461,19 +460,17 @@ mod tests {
 
     #[test]
     fn nothing_moves_across_a_placement() {
-        let mut w = vec![
-            status(1, OrderStatus::New, 0),
-            Later::Placed {
-                cycle_id: 9,
-                working: "w".into(),
-                pending: "p".into(),
-                now_ms: 1,
-            },
-            status(1, OrderStatus::PartiallyFilled, 2),
-        ];
-        compact(&mut w);
         assert_eq!(
-            shape(&w),
+            compacted(vec![
+                status(1, OrderStatus::New, 0),
+                Later::Placed {
+                    cycle_id: 9,
+                    working: "w".into(),
+                    pending: "p".into(),
+                    now_ms: 1,
+                },
+                status(1, OrderStatus::PartiallyFilled, 2),
+            ]),
             vec![
                 ("status", 1, Some(OrderStatus::New), 0, false),
                 ("placed", 9, None, 0, false),
