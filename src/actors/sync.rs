@@ -67,6 +67,49 @@ pub async fn snapshot(
     now_ms: i64,
 ) -> Result<HashMap<String, Seen>, ExchangeError> {
     let mut all = HashMap::new();
+    history(rest, since_ms, now_ms, &mut all, |_| false).await?;
+    merge_open(rest, &mut all).await?;
+    Ok(all)
+}
+
+/// What the exchange says of the orders `ids`, placed at `since_ms` or later. Open orders are
+/// asked first: one short answer that is all a pair in flight needs. History, which grows with
+/// every cycle of the day, is read only for an id that is not open any more, and only until
+/// every id is found.
+pub async fn by_ids(
+    rest: &RestClient,
+    ids: &[String],
+    since_ms: i64,
+    now_ms: i64,
+) -> Result<HashMap<String, Seen>, ExchangeError> {
+    let mut all = HashMap::new();
+    merge_open(rest, &mut all).await?;
+    all.retain(|id, _| ids.contains(id));
+    if ids.iter().all(|id| all.contains_key(id)) {
+        return Ok(all);
+    }
+    let mut found = HashMap::new();
+    history(rest, since_ms, now_ms, &mut found, |seen| {
+        ids.iter().all(|id| seen.contains_key(id))
+    })
+    .await?;
+    for id in ids {
+        // As in a snapshot, an open order's state wins: history may lag behind it.
+        if let Some(s) = found.remove(id) {
+            all.entry(id.clone()).or_insert(s);
+        }
+    }
+    Ok(all)
+}
+
+/// Reads history pages from `since_ms` into `all` until the last page or until `enough`.
+async fn history(
+    rest: &RestClient,
+    since_ms: i64,
+    now_ms: i64,
+    all: &mut HashMap<String, Seen>,
+    enough: impl Fn(&HashMap<String, Seen>) -> bool,
+) -> Result<(), ExchangeError> {
     for page in 1..=20u32 {
         let (rows, total) = rest
             .order_history(&HistoryQuery {
@@ -109,10 +152,19 @@ pub async fn snapshot(
             );
         }
         let seen_rows = u64::from(page) * 100;
-        if n < 100 || total.is_some_and(|t| t <= seen_rows) {
+        if n < 100 || total.is_some_and(|t| t <= seen_rows) || enough(all) {
             break;
         }
     }
+    Ok(())
+}
+
+/// Puts the open orders into `all`, over what history said of them (an open order's state is
+/// the newer), keeping the list and position that history knew.
+async fn merge_open(
+    rest: &RestClient,
+    all: &mut HashMap<String, Seen>,
+) -> Result<(), ExchangeError> {
     for o in rest.open_orders(None).await? {
         let list_id = all.get(&o.order_id).and_then(|s| s.order.list_id.clone());
         let position = all
@@ -138,7 +190,7 @@ pub async fn snapshot(
             },
         );
     }
-    Ok(all)
+    Ok(())
 }
 
 /// What a reconciliation of the pair in doubt concluded.

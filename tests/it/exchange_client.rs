@@ -352,6 +352,54 @@ async fn cancels_before_and_after_the_trigger() {
 }
 
 #[actix_web::test]
+async fn orders_asked_for_by_id_come_from_open_orders_or_from_any_page_of_history() {
+    use alpha_oto::actors::sync;
+    let sim = sim().await;
+    set_price(&sim, "ALPHA_373USDT", "0.22690468").await;
+    let (_, client) = account(&sim, "1000").await;
+    // 61 pairs that fill at once: 122 rows of history, more than one page.
+    let mut done = Vec::new();
+    for _ in 0..61 {
+        let p = client
+            .place_oto(&oto("ALPHA_373", d("0.23"), "10", d("0.0001")))
+            .await
+            .unwrap();
+        done.push(p);
+    }
+    // A pair whose working leg rests below the market.
+    let open = client
+        .place_oto(&oto("ALPHA_373", d("0.2"), "10", d("0.3")))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+
+    let ids = vec![open.working_order_id.clone(), open.pending_order_id.clone()];
+    let seen = sync::by_ids(&client, &ids, now - 60_000, now)
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 2, "only the ids asked for: {seen:?}");
+    assert_eq!(seen[&ids[0]].status, OrderStatus::New);
+    assert_eq!(seen[&ids[1]].status, OrderStatus::Pending);
+
+    // The first and the last of the filled pairs: found whichever page holds them.
+    for p in [&done[0], &done[60]] {
+        let ids = vec![p.working_order_id.clone(), p.pending_order_id.clone()];
+        let seen = sync::by_ids(&client, &ids, now - 60_000, now)
+            .await
+            .unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(ids.iter().all(|id| seen[id].status == OrderStatus::Filled));
+        assert_eq!(seen[&ids[1]].cum_qty, d("9.99"));
+    }
+    // An id the exchange never gave is simply not there.
+    let seen = sync::by_ids(&client, &["999999999".to_owned()], now - 60_000, now)
+        .await
+        .unwrap();
+    assert!(seen.is_empty());
+    sim.stop().await;
+}
+
+#[actix_web::test]
 async fn precision_and_amount_rejections_keep_their_messages() {
     let sim = sim().await;
     let (_, client) = account(&sim, "1000").await;

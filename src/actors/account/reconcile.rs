@@ -118,27 +118,23 @@ impl Actor {
         // Rows may be written below without the cache of what this task last wrote.
         self.written.clear();
         self.next_sync = Instant::now() + self.ctx.timing.sync_every;
-        let ids: Vec<String> = match &self.cycle.state {
-            State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => {
-                vec![pair.working_id.clone(), pair.pending_id.clone()]
-            }
+        let now = self.now();
+        let (ids, since): (Vec<String>, i64) = match &self.cycle.state {
+            State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => (
+                vec![pair.working_id.clone(), pair.pending_id.clone()],
+                pair.intent.created_ms - 60_000,
+            ),
             State::Liquidating {
                 sell: Some((_, Some(id))),
                 ..
-            } => vec![id.clone()],
+            } => (vec![id.clone()], now - 6 * 3_600_000),
             _ => return Ok(()),
         };
-        let now = self.now();
-        let since = self
-            .live
-            .as_ref()
-            .map(|_| now - 6 * 3_600_000)
-            .unwrap_or(now - 3_600_000);
         self.ctx
             .governor
             .acquire(self.account.id, Purpose::Query)
             .await;
-        let seen = match sync::snapshot(&self.rest, since, now).await {
+        let seen = match sync::by_ids(&self.rest, &ids, since, now).await {
             Ok(s) => s,
             Err(e) => {
                 if let Some(r) = session_pause(&e) {
