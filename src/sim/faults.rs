@@ -29,6 +29,9 @@ pub enum FaultKind {
     DupEvents,
     /// Send stream frames out of order.
     ReorderEvents,
+    /// Lose order reports (all, or only those of the spec's `order`), the connection kept:
+    /// what a frame lost between the exchange and its stream gateway looks like.
+    LoseEvents,
     /// Expire the account's session.
     ExpireSession,
     /// Invalidate the account's listen key.
@@ -47,14 +50,15 @@ impl FromStr for FaultKind {
         serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
             format!(
                 "unknown fault {s:?}: use drop_ws, stall_ws, http_429, http_5xx, slow, ambiguous_place, \
-                 dup_events, reorder_events, expire_session, expire_listen_key, two_factor, \
+                 dup_events, reorder_events, lose_events, expire_session, expire_listen_key, two_factor, \
                  face_check or no_precision"
             )
         })
     }
 }
 
-/// One fault as the admin surface takes it: `{"kind":K,"rate":0..1,"for_s":N,"account":ID}`.
+/// One fault as the admin surface takes it:
+/// `{"kind":K,"rate":0..1,"for_s":N,"account":ID,"order":ID}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
@@ -67,6 +71,9 @@ pub struct FaultSpec {
     /// Only this account (absent: every account).
     #[serde(default)]
     pub account: Option<u64>,
+    /// Only this order's reports (`lose_events`; absent: every order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u64>,
 }
 
 fn one() -> f64 {
@@ -100,6 +107,7 @@ impl FaultSpec {
                     rate,
                     for_s,
                     account: None,
+                    order: None,
                 };
                 spec.validate()?;
                 Ok(spec)
@@ -161,6 +169,27 @@ impl Faults {
             .iter()
             .filter(|a| a.spec.kind == kind)
             .filter(|a| a.spec.account.is_none() || a.spec.account == account)
+            .map(|a| a.spec.rate)
+            .fold(0.0_f64, f64::max);
+        rate > 0.0 && self.rng.chance(rate)
+    }
+
+    /// Whether `kind` strikes now for a report of `order` of `account`.
+    pub fn strikes_order(
+        &mut self,
+        kind: FaultKind,
+        account: u64,
+        order: u64,
+        now_ms: i64,
+    ) -> bool {
+        self.active
+            .retain(|a| a.until_ms.is_none_or(|u| now_ms < u));
+        let rate = self
+            .active
+            .iter()
+            .filter(|a| a.spec.kind == kind)
+            .filter(|a| a.spec.account.is_none_or(|x| x == account))
+            .filter(|a| a.spec.order.is_none_or(|x| x == order))
             .map(|a| a.spec.rate)
             .fold(0.0_f64, f64::max);
         rate > 0.0 && self.rng.chance(rate)

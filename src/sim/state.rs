@@ -50,6 +50,8 @@ pub struct Inner {
     next_conn: u64,
     /// How often the heavy public listings were asked for, by path name (tests read it).
     pub listings_served: HashMap<&'static str, u64>,
+    /// Order reports the `lose_events` fault kept from the stream (tests read it).
+    pub lost_reports: u64,
 }
 
 pub struct SimState {
@@ -168,6 +170,7 @@ impl SimState {
                 recent: HashMap::new(),
                 next_conn: 1,
                 listings_served: HashMap::new(),
+                lost_reports: 0,
             }),
         }
     }
@@ -406,6 +409,14 @@ impl Inner {
                     report,
                     completes_pair,
                 } => {
+                    if let Ok(order) = report.order_id.parse::<u64>()
+                        && self
+                            .faults
+                            .strikes_order(FaultKind::LoseEvents, account, order, now)
+                    {
+                        self.lost_reports += 1;
+                        continue;
+                    }
                     if completes_pair {
                         completed.push(account);
                     }

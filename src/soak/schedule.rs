@@ -136,6 +136,7 @@ pub fn schedule(seed: u64, seconds: u64, accounts: &[u64], reach: Reach) -> Vec<
                         rate: pick_rate(&mut rng, kind),
                         for_s: Some(1 + rng.below(5)),
                         account,
+                        order: None,
                     })
                 }
                 None => {
@@ -217,6 +218,7 @@ mod tests {
                 rate: 1.0,
                 for_s: None,
                 account: None,
+                order: None,
             })
             .name();
             assert!(seen.contains(&name), "{name} never drawn: {seen:?}");

@@ -77,6 +77,7 @@ impl Actor {
         }
 
         if status.is_terminal() {
+            self.open_legs.remove(exchange_id);
             self.statuses.remove(exchange_id);
             self.written.remove(exchange_id);
         } else {
@@ -356,12 +357,23 @@ impl Actor {
         info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "cycle.outcome" => name,
             "cycle.id" => cycle_id, "trading.volume_today" => self.cycle.volume_today.to_string());
         // Orders of ended pairs are forgotten once final; late reports find them in the store.
+        let ended = Instant::now();
+        for (x, o) in &self.orders {
+            if o.cycle_id == Some(cycle_id)
+                && let Some(leg) = self.open_legs.get_mut(x)
+            {
+                leg.ended.get_or_insert(ended);
+                self.settle_next
+                    .get_or_insert((ended + SETTLE_AFTER, SETTLE_AFTER));
+            }
+        }
         let orders = std::mem::take(&mut self.orders);
         self.orders = orders
             .into_iter()
             .filter(|(x, o)| {
                 o.cycle_id != Some(cycle_id)
                     || self.statuses.contains_key(x)
+                    || self.open_legs.contains_key(x)
                     || self.deferred.iter().any(|d| d.order_id == **x)
             })
             .collect();

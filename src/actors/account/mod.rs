@@ -203,6 +203,14 @@ struct LiveRows {
     legs: Vec<crate::store::models::Order>,
 }
 
+/// A leg placed and not yet heard final: when it was placed (for a history query) and, once
+/// its pair has ended without hearing it, when that was.
+#[derive(Debug, Clone, Copy)]
+struct OpenLeg {
+    placed_ms: i64,
+    ended: Option<Instant>,
+}
+
 #[derive(Debug, Clone)]
 struct OrderRef {
     row: i64,
@@ -244,6 +252,13 @@ struct Deferred {
 
 /// Ticks a deferred part is tried before it is stored as one piece.
 const DEFERRED_ATTEMPTS: u32 = 50;
+/// How long an ended pair's leg not yet heard final keeps a stopped account from showing
+/// stopped: past it, the exchange is not answering and the next reconciliation settles it.
+const SETTLE_SHOWN: Duration = Duration::from_secs(10);
+/// How long an ended pair's leg may stay unheard before it is asked for.
+const SETTLE_AFTER: Duration = Duration::from_secs(1);
+/// How long an ended pair's leg is asked for before it is left to the next reconciliation.
+const SETTLE_GIVE_UP: Duration = Duration::from_secs(600);
 
 /// The leftover-sale ladder: from the last price down to the floor, in even steps.
 fn ladder(floor_pct: Decimal) -> Vec<Decimal> {
@@ -339,6 +354,11 @@ struct Actor {
     /// Trade details of recent reports, by exchange id (one per piece).
     details: HashMap<String, Vec<TradeDetail>>,
     statuses: HashMap<String, WireStatus>,
+    /// Legs not yet final in the store, by exchange id. A pair ends on its working leg's
+    /// report; its pending leg's own end comes a moment later, or is asked for (`settle_ended`).
+    open_legs: HashMap<String, OpenLeg>,
+    /// When the legs of ended pairs are asked for next, and the wait after that.
+    settle_next: Option<(Instant, Duration)>,
     /// Writes kept back for the next unit of work (see `later`), and when they are written
     /// at the latest.
     later: Vec<later::Later>,
@@ -420,23 +440,31 @@ impl Actor {
         // Until the first reconciliation the cycle has not started: an account the store says
         // trades is waiting for its stream (idle) or held by a pause, not stopped.
         let starting = self.first_reconcile && self.account.state != AccountState::Stopped;
+        // A stopped or finished account shows so once its last pair's legs are final in the
+        // store, not between the working leg's end and the pending leg's.
+        let settling = self
+            .open_legs
+            .values()
+            .any(|l| l.ended.is_some_and(|t| t.elapsed() < SETTLE_SHOWN));
         let s = &mut self.status;
-        s.state = if self.cycle.state == State::Stopped && !starting {
+        s.state = if self.cycle.state == State::Stopped && !starting && !settling {
             "stopped"
         } else if !self.cycle.pauses.is_empty() && !self.cycle.pair_may_be_live() {
             "paused"
         } else if !self.reconciled {
             "idle"
-        } else if self.cycle.state == State::DoneForToday {
+        } else if self.cycle.state == State::DoneForToday && !settling {
             "done_for_today"
         } else {
             "trading"
         }
         .into();
-        s.phase = if self.reconciled {
-            state_name(&self.cycle.state)
-        } else {
+        s.phase = if !self.reconciled {
             "reconciling"
+        } else if settling && matches!(self.cycle.state, State::Stopped | State::DoneForToday) {
+            "settling"
+        } else {
+            state_name(&self.cycle.state)
         }
         .into();
         s.pause_reason = self.cycle.pauses.iter().next().map(|p| p.code().to_owned());

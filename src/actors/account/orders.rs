@@ -243,6 +243,12 @@ impl Actor {
         };
         for o in rows {
             if let Some(x) = &o.exchange_order_id {
+                if !o.status.is_terminal() {
+                    self.open_legs.entry(x.clone()).or_insert(OpenLeg {
+                        placed_ms: o.created_at_ms,
+                        ended: None,
+                    });
+                }
                 self.filled
                     .entry(x.clone())
                     .or_insert((o.filled_qty, o.filled_quote));

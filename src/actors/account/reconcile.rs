@@ -143,14 +143,81 @@ impl Actor {
                 return Ok(());
             }
         };
+        self.follow_seen(&ids, &seen).await
+    }
+
+    /// Feeds what the exchange said of `ids` to the machine and the store, as their reports
+    /// would have been.
+    async fn follow_seen(
+        &mut self,
+        ids: &[String],
+        seen: &HashMap<String, sync::Seen>,
+    ) -> Result<(), Failure> {
         for id in ids {
-            if let Some(s) = seen.get(&id) {
+            if let Some(s) = seen.get(id) {
                 self.statuses.insert(id.clone(), s.status);
                 self.event(Event::Report(s.update())).await?;
-                self.store_status(&id).await?;
+                self.store_status(id).await?;
             }
         }
         Ok(())
+    }
+
+    /// Asks for the legs of ended pairs whose end was not heard: the stream normally tells it
+    /// a moment after the pair's end; a lost frame must not leave the row open for good. Asked
+    /// with a growing wait, and left to the next reconciliation after `SETTLE_GIVE_UP`.
+    pub(super) async fn settle_ended(&mut self) -> Result<(), Failure> {
+        let Some((at, wait)) = self.settle_next else {
+            return Ok(());
+        };
+        if Instant::now() < at {
+            return Ok(());
+        }
+        let given_up: Vec<String> = self
+            .open_legs
+            .iter()
+            .filter(|(_, l)| l.ended.is_some_and(|t| t.elapsed() >= SETTLE_GIVE_UP))
+            .map(|(x, _)| x.clone())
+            .collect();
+        for x in &given_up {
+            warn!(self.log, "an ended pair's leg was never heard final; the next reconciliation settles it";
+                fields::EVENT_ACTION => "settle", fields::EVENT_OUTCOME => "failure", "order.id" => x);
+            self.open_legs.remove(x);
+            self.orders.remove(x);
+        }
+        let ended: Vec<(String, i64)> = self
+            .open_legs
+            .iter()
+            .filter(|(_, l)| l.ended.is_some_and(|t| t.elapsed() >= SETTLE_AFTER))
+            .map(|(x, l)| (x.clone(), l.placed_ms))
+            .collect();
+        if ended.is_empty() {
+            let waiting = self.open_legs.values().any(|l| l.ended.is_some());
+            self.settle_next = waiting.then(|| (Instant::now() + SETTLE_AFTER, SETTLE_AFTER));
+            return Ok(());
+        }
+        self.settle_next = Some((
+            Instant::now() + wait,
+            (wait * 2).min(Duration::from_secs(60)),
+        ));
+        let ids: Vec<String> = ended.iter().map(|(x, _)| x.clone()).collect();
+        let since = ended.iter().map(|(_, t)| *t).min().unwrap_or_default() - 60_000;
+        let now = self.now();
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        let seen = match sync::by_ids(&self.rest, &ids, since, now).await {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(r) = session_pause(&e) {
+                    self.event(Event::Pause(r)).await?;
+                }
+                return Ok(());
+            }
+        };
+        self.written.clear();
+        self.follow_seen(&ids, &seen).await
     }
 
     /// Brings the account back to the exchange's truth: on the first stream connection (a
@@ -200,6 +267,12 @@ impl Actor {
                 let mut seen_fills = Vec::new();
                 for o in rows {
                     if let Some(x) = &o.exchange_order_id {
+                        if !o.status.is_terminal() {
+                            self.open_legs.entry(x.clone()).or_insert(OpenLeg {
+                                placed_ms: o.created_at_ms,
+                                ended: None,
+                            });
+                        }
                         seen_fills.push((x.clone(), o.filled_qty, o.filled_quote));
                         self.filled
                             .insert(x.clone(), (o.filled_qty, o.filled_quote));

@@ -225,6 +225,8 @@ pub async fn run(
         deferred: Vec::new(),
         details: HashMap::new(),
         statuses: HashMap::new(),
+        open_legs: HashMap::new(),
+        settle_next: None,
         written: HashMap::new(),
         later: Vec::new(),
         flush_due: None,

@@ -31,6 +31,7 @@ impl Actor {
         if self.cycle.pair_may_be_live() && Instant::now() >= self.next_sync {
             self.sync_live().await?;
         }
+        self.settle_ended().await?;
         if let Some((order_id, at)) = self.cancel_retry.clone()
             && at <= now
         {

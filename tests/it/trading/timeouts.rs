@@ -151,3 +151,45 @@ async fn a_partial_fill_then_a_timeout_counts_what_filled_and_sells_it() {
     .await;
     h.stop_and_check().await;
 }
+
+/// A timed-out pair's working leg ends in a report, its pending leg's end is lost on the way:
+/// the account asks the exchange for it, so the store agrees with the exchange leg for leg.
+#[actix_web::test]
+async fn a_pending_legs_lost_end_is_asked_for_and_stored() {
+    let mut s = quick("KOGE");
+    s.buy_offset = offset("-5");
+    let h = Harness::new(303, &[s], "1000").await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    wait_until("a resting pair", Duration::from_secs(20), || {
+        h.status(id).is_some_and(|s| s.phase == "working")
+    })
+    .await;
+    let pending = h.sim.state.with(|s| {
+        s.engine
+            .orders
+            .values()
+            .find(|o| {
+                o.account == sim_id
+                    && o.leg == Some(alpha_oto::sim::engine::Leg::Pending)
+                    && !o.status.is_final()
+            })
+            .map(|o| o.id)
+            .unwrap()
+    });
+    h.fault(json!({"kind": "lose_events", "account": sim_id, "order": pending}))
+        .await;
+    wait_until("the pair cancelled", Duration::from_secs(20), || {
+        h.cycles_with(id, "cancelled") >= 1
+    })
+    .await;
+    h.stop_and_check().await;
+    assert_eq!(h.sim.state.with(|s| s.lost_reports), 1);
+    let mut conn = h.db.conn();
+    let rows = store::orders::list(&mut conn, id, Page::first(100)).unwrap();
+    let leg = rows
+        .iter()
+        .find(|o| o.exchange_order_id.as_deref() == Some(pending.to_string().as_str()))
+        .unwrap();
+    assert_eq!(leg.status, OrderStatus::Canceled);
+}
