@@ -499,6 +499,7 @@ impl Config {
         StoreOptions {
             pool_size: self.database.pool_size,
             connect_timeout: Duration::from_secs(u64::from(self.database.connect_timeout_s)),
+            ..StoreOptions::default()
         }
     }
 

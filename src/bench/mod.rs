@@ -488,6 +488,7 @@ pub(crate) async fn check_ledger(
         &crate::store::StoreOptions {
             pool_size: 2,
             connect_timeout: Duration::from_secs(10),
+            ..crate::store::StoreOptions::default()
         },
     )?;
     let by_name: HashMap<String, i64> = store

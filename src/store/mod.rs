@@ -99,6 +99,8 @@ pub struct StoreOptions {
     pub pool_size: u32,
     /// The longest a unit of work waits for a free connection before it fails.
     pub connect_timeout: Duration,
+    /// SQLite: past this many pages in the write-ahead log, the log is restarted.
+    pub sqlite_log_pages: i64,
 }
 
 impl Default for StoreOptions {
@@ -106,6 +108,7 @@ impl Default for StoreOptions {
         Self {
             pool_size: 8,
             connect_timeout: Duration::from_secs(10),
+            sqlite_log_pages: RESTART_LOG_AT,
         }
     }
 }
@@ -227,9 +230,12 @@ const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA syn
      PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864; \
      PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;";
 
+/// The longest a log restart waits for readers, with the writers held.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// Past this many pages (32 MB) the log is restarted, with this process's writers held.
+/// Past this many pages (32 MB) the log is restarted, with this process's writers held (the
+/// default of [`StoreOptions::sqlite_log_pages`]).
 const RESTART_LOG_AT: i64 = 8192;
 
 #[derive(diesel::QueryableByName)]
@@ -244,16 +250,23 @@ struct CheckpointRow {
 /// default every 1,000 pages, every unit of work in the batch behind it would wait for the copy
 /// and its fsyncs. But a passive checkpoint never catches up with a writer that commits every
 /// few milliseconds, and SQLite starts the log afresh only once it has: past
-/// [`RESTART_LOG_AT`] pages the checkpointer takes the writers' turn (`gate`) and restarts the
+/// `restart_at` pages the checkpointer takes the writers' turn (`gate`) and restarts the
 /// log, which then copies only what the passive ones left.
 fn start_checkpointer(
     path: &Path,
     gate: Arc<std::sync::Mutex<()>>,
+    restart_at: i64,
 ) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
     use diesel::RunQueryDsl;
     let mut conn = SqliteConnection::establish(&path.to_string_lossy())
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-    conn.batch_execute("PRAGMA busy_timeout = 15000; PRAGMA synchronous = NORMAL;")?;
+    // A restart waits for the readers of the old log while it holds the writers' turn: it
+    // gives up soon (and is tried again at the next interval) rather than stall every writer
+    // for as long as readers keep overlapping.
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL;",
+        RESTART_WAIT.as_millis()
+    ))?;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("alpha-oto-checkpoint".into())
@@ -266,7 +279,7 @@ fn start_checkpointer(
                 let passive = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
                     .get_result::<CheckpointRow>(&mut conn);
                 if let Ok(row) = passive
-                    && i64::from(row.log) > RESTART_LOG_AT
+                    && i64::from(row.log) > restart_at
                 {
                     let _turn = gate
                         .lock()
@@ -345,7 +358,11 @@ impl Store {
             DatabaseUrl::Sqlite(path) => {
                 ensure_parent_dir(path)?;
                 prepare_sqlite_file(path)?;
-                checkpoints = Some(start_checkpointer(path, Arc::clone(&gate))?);
+                checkpoints = Some(start_checkpointer(
+                    path,
+                    Arc::clone(&gate),
+                    opts.sqlite_log_pages,
+                )?);
                 let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
                 let pool = Pool::builder()
                     .max_size(opts.pool_size.max(1))

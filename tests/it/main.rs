@@ -15,6 +15,7 @@ mod logs;
 mod sim_engine;
 mod soak;
 mod store_lease;
+mod store_log;
 mod store_queries;
 mod store_schema;
 mod support;
