@@ -299,14 +299,16 @@ pub struct Cycle {
     last_market: Option<Market>,
     /// Stop once the live pair (if any) has ended.
     stopping: bool,
-    /// The working (buy) legs among `ended`.
-    ended_buys: std::collections::HashSet<String>,
-    /// Orders of ended pairs: late reports still count their fills but change no state.
-    ended: std::collections::VecDeque<String>,
+    /// Orders of ended pairs and sales, whether each is a buy: late reports still count
+    /// their fills but change no state.
+    ended: std::collections::HashMap<String, bool>,
+    /// `ended` oldest first: the oldest is forgotten, with what was seen of it, once
+    /// [`ENDED_KEPT`] are remembered, so a long-running account's memory stays bounded.
+    ended_order: std::collections::VecDeque<String>,
 }
 
 /// How many ended orders are remembered for late reports.
-const ENDED_KEPT: usize = 1024;
+pub const ENDED_KEPT: usize = 1024;
 /// How many reports of not-yet-known orders are kept (the newest win).
 const EARLY_KEPT: usize = 256;
 
@@ -324,7 +326,7 @@ impl Cycle {
             last_market: None,
             stopping: false,
             ended: Default::default(),
-            ended_buys: Default::default(),
+            ended_order: Default::default(),
         }
     }
 
@@ -341,6 +343,12 @@ impl Cycle {
     /// Cumulative quantity and quote counted so far for an order.
     pub fn counted(&self, order_id: &str) -> (Decimal, Decimal) {
         self.seen.get(order_id).copied().unwrap_or_default()
+    }
+
+    /// How many orders the machine remembers what it counted of: bounded however long the
+    /// account trades.
+    pub fn remembered(&self) -> usize {
+        self.seen.len()
     }
 
     /// Whether a pair may be live on the exchange (placed, placing, or in doubt).
@@ -690,9 +698,8 @@ impl Cycle {
     }
 
     fn report(&mut self, u: OrderUpdate, now: i64, out: &mut Vec<Effect>) {
-        if self.ended.contains(&u.order_id) {
+        if let Some(&is_buy) = self.ended.get(&u.order_id) {
             // A late report of an ended pair: its fill still counts, the state does not move.
-            let is_buy = self.buy_orders_ended(&u.order_id);
             self.progress(&u, is_buy, out);
             return;
         }
@@ -758,21 +765,25 @@ impl Cycle {
         }
     }
 
-    fn buy_orders_ended(&self, order_id: &str) -> bool {
-        self.ended_buys.contains(order_id)
+    /// Remembers an ended order for its late reports, forgetting the oldest beyond
+    /// [`ENDED_KEPT`].
+    fn retire(&mut self, order_id: &str, is_buy: bool) {
+        if order_id.is_empty() || self.ended.insert(order_id.to_owned(), is_buy).is_some() {
+            return;
+        }
+        self.ended_order.push_back(order_id.to_owned());
+        while self.ended_order.len() > ENDED_KEPT {
+            if let Some(old) = self.ended_order.pop_front() {
+                self.ended.remove(&old);
+                self.seen.remove(&old);
+            }
+        }
     }
 
     /// Ends a pair: leftovers go to the ladder, then the cycle closes.
     fn finish(&mut self, pair: Pair, outcome: Outcome, now: i64, out: &mut Vec<Effect>) {
-        for id in [&pair.working_id, &pair.pending_id] {
-            if self.ended.len() >= ENDED_KEPT
-                && let Some(old) = self.ended.pop_front()
-            {
-                self.ended_buys.remove(&old);
-            }
-            self.ended.push_back(id.clone());
-        }
-        self.ended_buys.insert(pair.working_id.clone());
+        self.retire(&pair.working_id, true);
+        self.retire(&pair.pending_id, false);
         let step = self
             .last_market
             .map(|m| m.grid.step_size)
@@ -855,6 +866,10 @@ impl Cycle {
             .progress(&u, false, out)
             .map(|(q, _)| q)
             .unwrap_or_default();
+        if matches!(u.status, LegStatus::Filled | LegStatus::Dead) {
+            // A repeated or late report of the sale still counts, and moves nothing.
+            self.retire(&u.order_id, false);
+        }
         let State::Liquidating {
             quantity,
             step,

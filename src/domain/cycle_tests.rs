@@ -159,6 +159,39 @@ fn a_pair_fills_and_the_next_one_follows_until_the_target() {
 }
 
 #[test]
+fn a_long_trading_day_keeps_the_machine_bounded_and_late_reports_counted_once() {
+    let (mut c, _) = started();
+    c.cfg.daily_target = d("1000000");
+    let pairs = ENDED_KEPT + 500;
+    for n in 1..=pairs {
+        let State::Placing { intent } = c.state.clone() else {
+            panic!("{:?}", c.state)
+        };
+        let (w, p) = (format!("w{n}"), format!("p{n}"));
+        let t = 10 * n as i64;
+        c.on(
+            Event::Placed {
+                intent_id: intent.id,
+                working_id: w.clone(),
+                pending_id: p.clone(),
+            },
+            t,
+        );
+        c.on(up(&w, LegStatus::Filled, "40", "10"), t + 1);
+        c.on(up(&p, LegStatus::Filled, "39.99", "9.9"), t + 2);
+    }
+    assert_eq!(c.volume_today, Decimal::from(10 * pairs));
+    assert!(c.remembered() <= ENDED_KEPT + 2, "{}", c.remembered());
+    // The last pair's buy, repeated late: already counted, nothing moves.
+    let last = format!("w{pairs}");
+    assert_eq!(
+        c.on(up(&last, LegStatus::Filled, "40", "10"), 1_000_000),
+        []
+    );
+    assert_eq!(c.volume_today, Decimal::from(10 * pairs));
+}
+
+#[test]
 fn a_report_that_beats_the_place_answer_is_not_lost() {
     let (mut c, intent) = started();
     assert!(c.on(up("w1", LegStatus::Filled, "40", "10"), 2).is_empty());

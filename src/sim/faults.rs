@@ -74,6 +74,10 @@ pub struct FaultSpec {
     /// Only this order's reports (`lose_events`; absent: every order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<u64>,
+    /// Only an account's HTTP requests whose path holds this text (absent: every request),
+    /// so that one endpoint can fail while the others answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 fn one() -> f64 {
@@ -108,6 +112,7 @@ impl FaultSpec {
                     for_s,
                     account: None,
                     order: None,
+                    path: None,
                 };
                 spec.validate()?;
                 Ok(spec)
@@ -162,6 +167,18 @@ impl Faults {
 
     /// Whether `kind` strikes now for `account` (None: a request of no account).
     pub fn strikes(&mut self, kind: FaultKind, account: Option<u64>, now_ms: i64) -> bool {
+        self.strikes_request(kind, account, None, now_ms)
+    }
+
+    /// Whether `kind` strikes now for a request of `account` to `path` (None: no HTTP
+    /// request, which a spec limited to a path never strikes).
+    pub fn strikes_request(
+        &mut self,
+        kind: FaultKind,
+        account: Option<u64>,
+        path: Option<&str>,
+        now_ms: i64,
+    ) -> bool {
         self.active
             .retain(|a| a.until_ms.is_none_or(|u| now_ms < u));
         let rate = self
@@ -169,6 +186,12 @@ impl Faults {
             .iter()
             .filter(|a| a.spec.kind == kind)
             .filter(|a| a.spec.account.is_none() || a.spec.account == account)
+            .filter(|a| {
+                a.spec
+                    .path
+                    .as_deref()
+                    .is_none_or(|want| path.is_some_and(|p| p.contains(want)))
+            })
             .map(|a| a.spec.rate)
             .fold(0.0_f64, f64::max);
         rate > 0.0 && self.rng.chance(rate)

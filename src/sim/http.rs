@@ -66,8 +66,16 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 /// The HTTP-level faults shared by every path. `Err` is the answer to send instead.
-fn http_faults(s: &mut Inner, account: Option<u64>, now: i64) -> Result<bool, HttpResponse> {
-    if s.faults.strikes(FaultKind::Http429, account, now) {
+fn http_faults(
+    s: &mut Inner,
+    account: Option<u64>,
+    path: &str,
+    now: i64,
+) -> Result<bool, HttpResponse> {
+    let path = Some(path);
+    if s.faults
+        .strikes_request(FaultKind::Http429, account, path, now)
+    {
         let (code, message) = (
             wire::CODE_RATE_LIMITED,
             "Too many requests; current limit is exceeded.",
@@ -76,10 +84,13 @@ fn http_faults(s: &mut Inner, account: Option<u64>, now: i64) -> Result<bool, Ht
             .insert_header(("Retry-After", "1"))
             .json(Envelope::<()>::fail(code, message)));
     }
-    if s.faults.strikes(FaultKind::Http5xx, account, now) {
+    if s.faults
+        .strikes_request(FaultKind::Http5xx, account, path, now)
+    {
         return Err(HttpResponse::ServiceUnavailable().body("Service Unavailable"));
     }
-    Ok(s.faults.strikes(FaultKind::Slow, account, now))
+    Ok(s.faults
+        .strikes_request(FaultKind::Slow, account, path, now))
 }
 
 async fn delay(state: &SimState, slow: bool) {
@@ -94,7 +105,7 @@ async fn public<T: Serialize>(
     f: impl FnOnce(&mut Inner, i64) -> Result<T, SimError>,
 ) -> HttpResponse {
     let now = now_ms();
-    let slow = match state.with(|s| http_faults(s, None, now)) {
+    let slow = match state.with(|s| http_faults(s, None, "", now)) {
         Ok(slow) => slow,
         Err(answer) => return answer,
     };
@@ -130,7 +141,7 @@ async fn private<T: Serialize>(
         {
             s.expire_keys(Some(account), now);
         }
-        let slow = http_faults(s, Some(account), now)?;
+        let slow = http_faults(s, Some(account), req.path(), now)?;
         if call == Call::Place && s.faults.strikes(FaultKind::TwoFactor, Some(account), now) {
             // The real answer's body was never captured; the two headers are what clients read.
             let biz_no = format!("sim-{account}-{now}");
@@ -349,7 +360,7 @@ async fn history(req: HttpRequest, state: web::Data<SimState>, q: Query) -> Http
         s.engine
             .authenticate(csrf, cookie)
             .map_err(|e| fail(&e))
-            .and_then(|a| http_faults(s, Some(a), now).map(|_| a))
+            .and_then(|a| http_faults(s, Some(a), req.path(), now).map(|_| a))
     });
     let account = match pre {
         Ok(a) => a,

@@ -137,6 +137,7 @@ pub fn schedule(seed: u64, seconds: u64, accounts: &[u64], reach: Reach) -> Vec<
                         for_s: Some(1 + rng.below(5)),
                         account,
                         order: None,
+                        path: None,
                     })
                 }
                 None => {
@@ -219,6 +220,7 @@ mod tests {
                 for_s: None,
                 account: None,
                 order: None,
+                path: None,
             })
             .name();
             assert!(seen.contains(&name), "{name} never drawn: {seen:?}");

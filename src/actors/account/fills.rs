@@ -60,6 +60,11 @@ impl Actor {
         else {
             return Ok(());
         };
+        if self.deferred.iter().any(|d| d.order_id == exchange_id) {
+            // A part of its fill waits to be written: a final status now would show the order
+            // ended with less filled than it was. The status follows the part.
+            return Ok(());
+        }
         let (row, status) = (o.row, sync::store_status(*st));
         let (qty, quote) = self.filled.get(exchange_id).copied().unwrap_or_default();
         let now = self.now();
@@ -146,42 +151,58 @@ impl Actor {
 
     /// Tries the waiting parts again (each tick).
     pub(super) async fn retry_deferred(&mut self) -> Result<(), Failure> {
-        for mut d in std::mem::take(&mut self.deferred) {
-            let (before, _) = self.filled.get(&d.order_id).copied().unwrap_or_default();
-            let cum_qty = before + d.qty;
-            let pieces = self
-                .pieces_from_exchange(&d.order_id, before, cum_qty)
-                .await
-                .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == d.qty);
-            match pieces {
-                Some(p) => self.write_pieces(&d.order_id, d.qty, d.quote, p).await?,
-                None if d.attempts >= DEFERRED_ATTEMPTS => {
-                    warn!(self.log, "the exchange's trade list does not show the fill; storing it as one piece";
+        let mut waiting = std::mem::take(&mut self.deferred).into_iter();
+        while let Some(d) = waiting.next() {
+            let order_id = d.order_id.clone();
+            if let Err(e) = self.retry_one(d).await {
+                // What was not tried yet still waits (the actor's restart reads it back).
+                self.deferred.extend(waiting);
+                return Err(e);
+            }
+            // The status held back for the part goes now, when it was the last.
+            if !self.deferred.iter().any(|d| d.order_id == order_id) {
+                self.store_status(&order_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tries one waiting part again; puts it back when the exchange still cannot tell.
+    async fn retry_one(&mut self, mut d: Deferred) -> Result<(), Failure> {
+        let (before, _) = self.filled.get(&d.order_id).copied().unwrap_or_default();
+        let cum_qty = before + d.qty;
+        let pieces = self
+            .pieces_from_exchange(&d.order_id, before, cum_qty)
+            .await
+            .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == d.qty);
+        match pieces {
+            Some(p) => self.write_pieces(&d.order_id, d.qty, d.quote, p).await?,
+            None if d.attempts >= DEFERRED_ATTEMPTS => {
+                warn!(self.log, "the exchange's trade list does not show the fill; storing it as one piece";
                         "order.id" => &d.order_id, "order.cum_qty" => cum_qty.to_string());
-                    let piece = Piece {
-                        detail: TradeDetail {
-                            cum_qty,
-                            last_qty: d.qty,
-                            trade_id: format!("reconciled-{cum_qty}"),
-                            price: if d.qty.is_zero() {
-                                Decimal::ZERO
-                            } else {
-                                (d.quote / d.qty).round_dp(8)
-                            },
-                            fee: Decimal::ZERO,
-                            fee_asset: String::new(),
-                            at_ms: self.now(),
+                let piece = Piece {
+                    detail: TradeDetail {
+                        cum_qty,
+                        last_qty: d.qty,
+                        trade_id: format!("reconciled-{cum_qty}"),
+                        price: if d.qty.is_zero() {
+                            Decimal::ZERO
+                        } else {
+                            (d.quote / d.qty).round_dp(8)
                         },
-                        qty: d.qty,
-                        quote: d.quote,
-                    };
-                    self.write_pieces(&d.order_id, d.qty, d.quote, vec![piece])
-                        .await?;
-                }
-                None => {
-                    d.attempts += 1;
-                    self.deferred.push(d);
-                }
+                        fee: Decimal::ZERO,
+                        fee_asset: String::new(),
+                        at_ms: self.now(),
+                    },
+                    qty: d.qty,
+                    quote: d.quote,
+                };
+                self.write_pieces(&d.order_id, d.qty, d.quote, vec![piece])
+                    .await?;
+            }
+            None => {
+                d.attempts += 1;
+                self.deferred.push(d);
             }
         }
         Ok(())

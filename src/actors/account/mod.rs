@@ -445,7 +445,9 @@ impl Actor {
         let settling = self
             .open_legs
             .values()
-            .any(|l| l.ended.is_some_and(|t| t.elapsed() < SETTLE_SHOWN));
+            .any(|l| l.ended.is_some_and(|t| t.elapsed() < SETTLE_SHOWN))
+            // A fill that waits to be written: the store is not yet at rest either.
+            || !self.deferred.is_empty();
         let s = &mut self.status;
         s.state = if self.cycle.state == State::Stopped && !starting && !settling {
             "stopped"

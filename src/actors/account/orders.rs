@@ -196,6 +196,16 @@ impl Actor {
         }
     }
 
+    /// Follows a pair's leg `x` (row `o`) until the store holds it final.
+    pub(super) fn follow_leg(&mut self, x: &str, o: &crate::store::models::Order) {
+        if !o.status.is_terminal() {
+            self.open_legs.entry(x.to_owned()).or_insert(OpenLeg {
+                placed_ms: o.created_at_ms,
+                ended: None,
+            });
+        }
+    }
+
     /// Records a pair's exchange ids on its rows and follows its orders from now on.
     pub(super) async fn adopt_pair(
         &mut self,
@@ -243,12 +253,7 @@ impl Actor {
         };
         for o in rows {
             if let Some(x) = &o.exchange_order_id {
-                if !o.status.is_terminal() {
-                    self.open_legs.entry(x.clone()).or_insert(OpenLeg {
-                        placed_ms: o.created_at_ms,
-                        ended: None,
-                    });
-                }
+                self.follow_leg(x, &o);
                 self.filled
                     .entry(x.clone())
                     .or_insert((o.filled_qty, o.filled_quote));

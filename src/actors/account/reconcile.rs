@@ -115,8 +115,6 @@ impl Actor {
 
     /// Asks the exchange about the live pair (or leftover sale) and feeds what changed.
     pub(super) async fn sync_live(&mut self) -> Result<(), Failure> {
-        // Rows may be written below without the cache of what this task last wrote.
-        self.written.clear();
         self.next_sync = Instant::now() + self.ctx.timing.sync_every;
         let now = self.now();
         let (ids, since): (Vec<String>, i64) = match &self.cycle.state {
@@ -130,11 +128,19 @@ impl Actor {
             } => (vec![id.clone()], now - 6 * 3_600_000),
             _ => return Ok(()),
         };
+        self.follow_by_ids(&ids, since, now).await
+    }
+
+    /// Asks the exchange about `ids` (placed at `since` or later) and feeds what it says to
+    /// the machine and the store, as their reports would have been.
+    async fn follow_by_ids(&mut self, ids: &[String], since: i64, now: i64) -> Result<(), Failure> {
+        // Rows may be written below without the cache of what this task last wrote.
+        self.written.clear();
         self.ctx
             .governor
             .acquire(self.account.id, Purpose::Query)
             .await;
-        let seen = match sync::by_ids(&self.rest, &ids, since, now).await {
+        let seen = match sync::by_ids(&self.rest, ids, since, now).await {
             Ok(s) => s,
             Err(e) => {
                 if let Some(r) = session_pause(&e) {
@@ -143,16 +149,6 @@ impl Actor {
                 return Ok(());
             }
         };
-        self.follow_seen(&ids, &seen).await
-    }
-
-    /// Feeds what the exchange said of `ids` to the machine and the store, as their reports
-    /// would have been.
-    async fn follow_seen(
-        &mut self,
-        ids: &[String],
-        seen: &HashMap<String, sync::Seen>,
-    ) -> Result<(), Failure> {
         for id in ids {
             if let Some(s) = seen.get(id) {
                 self.statuses.insert(id.clone(), s.status);
@@ -203,21 +199,7 @@ impl Actor {
         let ids: Vec<String> = ended.iter().map(|(x, _)| x.clone()).collect();
         let since = ended.iter().map(|(_, t)| *t).min().unwrap_or_default() - 60_000;
         let now = self.now();
-        self.ctx
-            .governor
-            .acquire(self.account.id, Purpose::Query)
-            .await;
-        let seen = match sync::by_ids(&self.rest, &ids, since, now).await {
-            Ok(s) => s,
-            Err(e) => {
-                if let Some(r) = session_pause(&e) {
-                    self.event(Event::Pause(r)).await?;
-                }
-                return Ok(());
-            }
-        };
-        self.written.clear();
-        self.follow_seen(&ids, &seen).await
+        self.follow_by_ids(&ids, since, now).await
     }
 
     /// Brings the account back to the exchange's truth: on the first stream connection (a
@@ -267,12 +249,7 @@ impl Actor {
                 let mut seen_fills = Vec::new();
                 for o in rows {
                     if let Some(x) = &o.exchange_order_id {
-                        if !o.status.is_terminal() {
-                            self.open_legs.entry(x.clone()).or_insert(OpenLeg {
-                                placed_ms: o.created_at_ms,
-                                ended: None,
-                            });
-                        }
+                        self.follow_leg(x, o);
                         seen_fills.push((x.clone(), o.filled_qty, o.filled_quote));
                         self.filled
                             .insert(x.clone(), (o.filled_qty, o.filled_quote));

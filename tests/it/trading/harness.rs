@@ -70,6 +70,11 @@ pub fn logger() -> slog::Logger {
         use slog::Drain;
         let decorator = slog_term::PlainSyncDecorator::new(std::io::stderr());
         let drain = slog_term::FullFormat::new(decorator).build().fuse();
+        // Off the actors' threads, so that logging changes their timing little.
+        let drain = slog_async::Async::new(drain)
+            .chan_size(1 << 16)
+            .build()
+            .fuse();
         slog::Logger::root(drain, slog::o!())
     } else {
         slog::Logger::root(slog::Discard, slog::o!())
@@ -309,7 +314,7 @@ impl Harness {
             &self.accounts,
             false,
         )
-        .unwrap_or_else(|e| panic!("ledger check: {e}"));
+        .unwrap_or_else(|e| panic!("ledger check: {e}\n{}", self.dump()));
         rows.iter()
             .map(|r| {
                 format!(
@@ -318,6 +323,67 @@ impl Harness {
                 )
             })
             .collect()
+    }
+}
+
+impl Harness {
+    /// The store's orders, fills and events of every account and the simulator's orders of
+    /// them: what a failed ledger check needs to be understood.
+    fn dump(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let mut conn = self.db.conn();
+        for (id, sim_id) in &self.accounts {
+            let _ = writeln!(out, "== account {id} (sim {sim_id})");
+            for o in store::orders::list(&mut conn, *id, Page::first(500)).unwrap_or_default() {
+                let _ = writeln!(
+                    out,
+                    "order row {} cycle {:?} {:?} {:?} x={:?} {} filled {} for {} at {}..{}",
+                    o.id,
+                    o.cycle_id,
+                    o.role,
+                    o.side,
+                    o.exchange_order_id,
+                    o.status,
+                    o.filled_qty,
+                    o.filled_quote,
+                    o.created_at_ms,
+                    o.updated_at_ms
+                );
+            }
+            for f in store::fills::list(&mut conn, *id, Page::first(500)).unwrap_or_default() {
+                let _ = writeln!(
+                    out,
+                    "fill of row {} x={} trade {} cum {} qty {} quote {}",
+                    f.order_id, f.exchange_order_id, f.trade_id, f.cum_qty, f.qty, f.quote_qty
+                );
+            }
+            for e in store::events::list(&mut conn, Some(*id), Page::first(500)).unwrap_or_default()
+            {
+                let _ = writeln!(
+                    out,
+                    "event {} {} {:?} {}",
+                    e.created_at_ms, e.kind, e.reason, e.message
+                );
+            }
+            self.sim.state.with(|st| {
+                for o in st.engine.orders.values().filter(|o| o.account == *sim_id) {
+                    let _ = writeln!(
+                        out,
+                        "sim order {} {:?} {:?} {:?} filled {} for {} at {}..{}",
+                        o.id,
+                        o.side,
+                        o.leg,
+                        o.status,
+                        o.executed_qty,
+                        o.cum_quote,
+                        o.created_ms,
+                        o.updated_ms
+                    );
+                }
+            });
+        }
+        out
     }
 }
 
