@@ -11,6 +11,9 @@ pub const TRADED_USDT: &str = "alpha_oto_traded_usdt";
 pub const ORDERS: &str = "alpha_oto_orders_total";
 pub const PLACE_SECONDS: &str = "alpha_oto_place_seconds";
 pub const REACTION_SECONDS: &str = "alpha_oto_reaction_seconds";
+/// How long a pair's intent took to become durable: the part of a reaction spent waiting for
+/// the database.
+pub const INTENT_WRITE_SECONDS: &str = "alpha_oto_intent_write_seconds";
 pub const STREAM_LOST: &str = "alpha_oto_stream_lost_total";
 pub const PAUSES: &str = "alpha_oto_pauses_total";
 pub const LEASE_EVENTS: &str = "alpha_oto_lease_events_total";
@@ -22,10 +25,14 @@ pub const LOG_DROPPED: &str = "alpha_oto_log_records_dropped_total";
 /// units per commit is the ratio).
 pub const DB_UNITS: &str = "alpha_oto_db_units_total";
 pub const DB_COMMITS: &str = "alpha_oto_db_commits_total";
+/// How long a database thread took for one batch of units, from its first statement to its
+/// commit: what a unit costs beyond its wait in the queue.
+pub const DB_BATCH_SECONDS: &str = "alpha_oto_db_batch_seconds";
 
-/// Seconds, from a millisecond to a minute.
+/// Seconds, from a tenth of a millisecond (a reaction's parts) to a minute.
 const BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0,
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1,
+    0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 60.0,
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

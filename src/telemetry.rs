@@ -246,6 +246,9 @@ pub fn init(settings: &LogSettings) -> io::Result<Telemetry> {
             )
         })?;
         let handle = writer.handle();
+        // Buffered, flushed once per record: unbuffered, the JSON writer makes a system call
+        // per token of every record.
+        let writer = io::BufWriter::with_capacity(1 << 16, writer);
         let drain = slog::LevelFilter::new(ReportErrors(ecs_json(writer)), level).ignore_res();
         let (drain, guard) = asynced(drain, settings);
         return Ok(Telemetry {

@@ -137,7 +137,10 @@ fn serve(rx: &Mutex<Receiver<Box<dyn Unit>>>, core: &Core, hold: bool) {
             };
             match conn {
                 Ok(mut conn) => {
+                    let started = std::time::Instant::now();
                     let failed = run_batch(&mut conn, &mut batch).err();
+                    metrics::histogram!(crate::meters::DB_BATCH_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
                     if failed.is_none() && hold {
                         held = Some(conn);
                     }

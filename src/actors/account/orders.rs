@@ -56,7 +56,9 @@ impl Actor {
         // The check and the intent's write go together: an intent stored but refused for its
         // balance is closed as not placed, which costs a row; waiting for one then the other
         // would cost every pair a round trip.
+        let writing = Instant::now();
         let (balance, stored) = tokio::join!(self.balance_ok(intent.payment), store.run(unit));
+        metrics::histogram!(meters::INTENT_WRITE_SECONDS).record(writing.elapsed().as_secs_f64());
         let stored = self.settle(stored);
         match stored {
             Ok((cycle, legs)) => {
