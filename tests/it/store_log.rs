@@ -12,9 +12,12 @@ use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 
 const BLOB: usize = 64 * 1024;
-/// The log may reach the restart threshold (1 MB here) plus what the writer adds in one
-/// checkpoint interval and while the restart waits for readers: a few MB at this writer's pace.
-const BOUND: u64 = 16 * 1024 * 1024;
+/// What the test writes through the store: without restarts the log holds all of it.
+const WRITTEN: u64 = 64 * 1024 * 1024;
+/// The log may reach the restart threshold (1 MB here) plus what the writer adds while restarts
+/// give up on overlapping readers and are tried again: a few MB at this writer's pace, more on
+/// a loaded machine (17 MB seen in CI), far below what was written.
+const BOUND: u64 = 24 * 1024 * 1024;
 
 fn sqlite(c: &mut Conn) -> &mut diesel::SqliteConnection {
     match c {
@@ -75,13 +78,13 @@ async fn the_sqlite_log_stays_bounded_and_writers_are_not_held_under_constant_re
         })
     };
 
-    // Write four times the bound through the store's writer, one commit per blob, keeping the
+    // Write WRITTEN through the store's writer, one commit per blob, keeping the
     // table itself small so that the log, not the file, is what grows.
     let started = Instant::now();
     let mut written = 0u64;
     let mut n = 0i64;
     let mut slowest = Duration::ZERO;
-    while written < 4 * BOUND {
+    while written < WRITTEN {
         assert!(
             started.elapsed() < Duration::from_secs(90),
             "only {written} bytes written in 90 s"
