@@ -149,6 +149,16 @@ impl Actor {
         }
     }
 
+    /// What the account knows of an order's fill: what is written and what waits to be.
+    pub(super) fn known_fill(&self, order_id: &str) -> (Decimal, Decimal) {
+        let (mut qty, mut quote) = self.filled.get(order_id).copied().unwrap_or_default();
+        for d in self.deferred.iter().filter(|d| d.order_id == order_id) {
+            qty += d.qty;
+            quote += d.quote;
+        }
+        (qty, quote)
+    }
+
     /// Tries the waiting parts again (each tick).
     pub(super) async fn retry_deferred(&mut self) -> Result<(), Failure> {
         let mut waiting = std::mem::take(&mut self.deferred).into_iter();

@@ -346,7 +346,9 @@ impl Actor {
             self.filled
                 .entry(x.clone())
                 .or_insert((o.filled_qty, o.filled_quote));
-            let (had_qty, had_quote) = self.filled.get(&x).copied().unwrap_or_default();
+            // A part that waits to be written is known already: asked for again, it would
+            // be counted twice.
+            let (had_qty, had_quote) = self.known_fill(&x);
             if s.cum_qty > had_qty {
                 self.record_fill(
                     &x,
