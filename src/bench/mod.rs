@@ -145,6 +145,25 @@ impl SimAdmin {
         Ok(serde_json::from_value(v["ids"].clone()).unwrap_or_default())
     }
 
+    /// POST to an admin path that answers with JSON.
+    pub(crate) async fn post_for(&self, path: &str) -> anyhow::Result<Value> {
+        let mut res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("simulator {path}: {e}"))?;
+        let body = res.body().limit(1 << 20).await?;
+        if !res.status().is_success() {
+            bail!(
+                "simulator {path}: {} {}",
+                res.status(),
+                String::from_utf8_lossy(&body)
+            );
+        }
+        serde_json::from_slice(&body).with_context(|| format!("simulator {path}"))
+    }
+
     /// POST a JSON body to an admin path.
     pub(crate) async fn post_json(&self, path: &str, body: &impl Serialize) -> anyhow::Result<()> {
         let mut res = self

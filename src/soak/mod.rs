@@ -385,7 +385,8 @@ async fn seed_body(
     }
     let cleared = bench::now_ms();
     let settling = Instant::now();
-    if let Some(line) = settle(opts, &api, &admin, &sim_ids, &injected, cleared).await {
+    let renewed = log_in_again(&api, &admin, &sim_ids).await?;
+    if let Some(line) = settle(opts, &api, &admin, &sim_ids, &injected, &renewed, cleared).await {
         result.problems.extend(line);
     }
     result.settled_s = settling.elapsed().as_secs_f64();
@@ -468,18 +469,62 @@ fn cut_for(proxy: Option<&Arc<Proxy>>, for_ms: u64) {
     }
 }
 
+/// What the operator does after a "session expired" alert, once the faults are over: logs in
+/// again (the simulator renews the session), stores the new credentials and resumes. Without
+/// it the daemon cannot see the account at all, and what happened to its live pair while it
+/// was blind (a fill during a restart) could never reach its books. The accounts renewed.
+async fn log_in_again(
+    api: &Client,
+    admin: &SimAdmin,
+    sim_ids: &[u64],
+) -> anyhow::Result<HashSet<u64>> {
+    let mut renewed = HashSet::new();
+    for (i, sim_id) in sim_ids.iter().enumerate() {
+        let view: Value = admin.get(&format!("/sim/accounts/{sim_id}")).await?;
+        if view["session_valid"].as_bool() != Some(false) {
+            continue;
+        }
+        let fresh = admin
+            .post_for(&format!("/sim/accounts/{sim_id}/renew-session"))
+            .await?;
+        let creds = serde_json::json!({"headers": fresh["headers"], "cookies": fresh["cookies"]});
+        let name = bench::account_name(i);
+        api.call(
+            "PUT",
+            &format!("/api/v1/accounts/{name}/credentials"),
+            Some(crate::control::Body::Json(creds)),
+        )
+        .await
+        .with_context(|| format!("storing {name}'s new credentials"))?;
+        resume(api, &name).await?;
+        renewed.insert(*sim_id);
+    }
+    Ok(renewed)
+}
+
+async fn resume(api: &Client, name: &str) -> anyhow::Result<()> {
+    api.call("POST", &format!("/api/v1/accounts/{name}/resume"), None)
+        .await
+        .with_context(|| format!("resuming {name}"))?;
+    Ok(())
+}
+
 /// Waits until every account trades again, is done for today, or is paused for a reason a
-/// fault of the seed made true; what is still wrong at the deadline.
+/// fault of the seed made true; what is still wrong at the deadline. An account that was
+/// given new credentials must not stay paused for its session: it is resumed again (a resume
+/// can meet the restart the new credentials cause) every few seconds until it trades.
 async fn settle(
     opts: &SoakOptions,
     api: &Client,
     admin: &SimAdmin,
     sim_ids: &[u64],
     injected: &Injected,
+    renewed: &HashSet<u64>,
     cleared_ms: i64,
 ) -> Option<Vec<String>> {
     let until = Instant::now() + Duration::from_secs(opts.settle_seconds);
     let mut wrong: Vec<String>;
+    let mut resumed_at = Instant::now();
     loop {
         wrong = Vec::new();
         let views = api.call("GET", "/api/v1/accounts", None).await;
@@ -498,7 +543,12 @@ async fn settle(
                         continue;
                     };
                     let auto = auto_resumes(i);
-                    if let Some(w) = account_wrong(&name, v, *sim_id, auto, &placed, injected) {
+                    let relogged = renewed.contains(sim_id);
+                    let w = account_wrong(&name, v, *sim_id, auto, relogged, &placed, injected);
+                    if let Some(w) = w {
+                        if relogged && resumed_at.elapsed() > Duration::from_secs(3) {
+                            let _ = resume(api, &name).await;
+                        }
                         wrong.push(w);
                     }
                 }
@@ -508,6 +558,9 @@ async fn settle(
         }
         if wrong.is_empty() {
             return None;
+        }
+        if resumed_at.elapsed() > Duration::from_secs(3) {
+            resumed_at = Instant::now();
         }
         if Instant::now() > until {
             return Some(
@@ -521,11 +574,14 @@ async fn settle(
     }
 }
 
+/// What is wrong with one account's view, if anything. `relogged`: the soak gave it new
+/// credentials and resumed it, so no pause for its session or its stream is true any more.
 fn account_wrong(
     name: &str,
     v: &Value,
     sim_id: u64,
     auto_resume: bool,
+    relogged: bool,
     placed: &[u64],
     injected: &Injected,
 ) -> Option<String> {
@@ -536,6 +592,11 @@ fn account_wrong(
         "trading" => Some(format!("{name} is trading but placed no pair")),
         "paused" => {
             let reason = v["pause_reason"].as_str().unwrap_or("none");
+            if relogged && matches!(reason, "session_expired" | "stream_lost") {
+                return Some(format!(
+                    "{name} is still paused ({reason}) after new credentials and a resume"
+                ));
+            }
             let causes = causes_of(reason, auto_resume);
             if causes.iter().any(|k| injected.hit(sim_id, *k)) {
                 None
@@ -619,7 +680,7 @@ mod tests {
             .insert(FaultKind::FaceCheck);
         let paused = |reason: &str| serde_json::json!({"state": "paused", "pause_reason": reason});
         let wrong = |v: &Value, sim: u64, auto: bool, placed: &[u64]| {
-            account_wrong("a", v, sim, auto, placed, &injected)
+            account_wrong("a", v, sim, auto, false, placed, &injected)
         };
         assert_eq!(wrong(&paused("session_expired"), 7, false, &[]), None);
         assert!(wrong(&paused("session_expired"), 8, false, &[]).is_some());
@@ -635,5 +696,11 @@ mod tests {
         assert!(wrong(&trading, 7, false, &[8]).is_some());
         let failed = serde_json::json!({"state": "failed", "failure": "boom"});
         assert!(wrong(&failed, 7, false, &[7]).is_some());
+        // Once the soak logged the account in again, its session is no reason to wait.
+        let relogged = |v: &Value| account_wrong("a", v, 7, false, true, &[7], &injected);
+        assert!(relogged(&paused("session_expired")).is_some());
+        assert!(relogged(&paused("stream_lost")).is_some());
+        assert_eq!(relogged(&paused("face_check")), None);
+        assert_eq!(relogged(&trading), None);
     }
 }

@@ -7,7 +7,7 @@ use crate::sim::faults::{FaultKind, FaultSpec};
 use crate::sim::rng::Rng;
 
 /// Every fault the simulator can inject.
-pub const SIM_FAULTS: [FaultKind; 13] = [
+pub const SIM_FAULTS: [FaultKind; 14] = [
     FaultKind::DropWs,
     FaultKind::StallWs,
     FaultKind::Http429,
@@ -16,6 +16,7 @@ pub const SIM_FAULTS: [FaultKind; 13] = [
     FaultKind::AmbiguousPlace,
     FaultKind::DupEvents,
     FaultKind::ReorderEvents,
+    FaultKind::LoseEvents,
     FaultKind::ExpireSession,
     FaultKind::ExpireListenKey,
     FaultKind::TwoFactor,
@@ -66,9 +67,13 @@ impl fmt::Display for Step {
                 let target = s
                     .account
                     .map_or_else(|| "all".to_owned(), |a| format!("account {a}"));
+                let only = s
+                    .path
+                    .as_deref()
+                    .map_or_else(String::new, |p| format!(" on {p}"));
                 write!(
                     f,
-                    "{at:.1}s {} rate {} for {}s ({target})",
+                    "{at:.1}s {} rate {} for {}s ({target}){only}",
                     self.action.name(),
                     s.rate,
                     s.for_s.unwrap_or_default()
@@ -95,11 +100,32 @@ pub struct Reach {
 /// per frame (hundreds a second), others per place request (a few a second).
 fn rate_range(kind: FaultKind) -> (f64, f64) {
     match kind {
-        FaultKind::DropWs | FaultKind::DupEvents | FaultKind::ReorderEvents => (0.02, 0.3),
+        FaultKind::DropWs
+        | FaultKind::DupEvents
+        | FaultKind::ReorderEvents
+        | FaultKind::LoseEvents => (0.02, 0.3),
         FaultKind::ExpireSession | FaultKind::ExpireListenKey => (0.01, 0.1),
         FaultKind::StallWs | FaultKind::NoPrecision => (1.0, 1.0),
         _ => (0.05, 0.5),
     }
+}
+
+/// The endpoints an HTTP fault may be limited to: a failure of one kind of request while the
+/// others work (the trade list failing while orders are readable found a doubled fill).
+pub const PATHS: [&str; 5] = [
+    "get-user-trades",
+    "get-order-history",
+    "get-open-order",
+    "order/place",
+    "cancel",
+];
+
+/// Whether the fault is one of an HTTP request (so it can be limited to one endpoint).
+fn per_request(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::Http429 | FaultKind::Http5xx | FaultKind::Slow
+    )
 }
 
 fn pick_rate(rng: &mut Rng, kind: FaultKind) -> f64 {
@@ -131,13 +157,17 @@ pub fn schedule(seed: u64, seconds: u64, accounts: &[u64], reach: Reach) -> Vec<
                     } else {
                         Some(accounts[rng.below(accounts.len() as u64) as usize])
                     };
+                    let rate = pick_rate(&mut rng, kind);
+                    let for_s = Some(1 + rng.below(5));
+                    let path = (per_request(kind) && rng.chance(0.4))
+                        .then(|| PATHS[rng.below(PATHS.len() as u64) as usize].to_owned());
                     Action::Sim(FaultSpec {
                         kind,
-                        rate: pick_rate(&mut rng, kind),
-                        for_s: Some(1 + rng.below(5)),
+                        rate,
+                        for_s,
                         account,
                         order: None,
-                        path: None,
+                        path,
                     })
                 }
                 None => {
@@ -228,6 +258,19 @@ mod tests {
         for name in ["daemon_kill", "database_loss", "redis_loss"] {
             assert!(seen.contains(name), "{name} never drawn: {seen:?}");
         }
+        // Every endpoint an HTTP fault can be limited to is drawn, and only for HTTP faults.
+        let mut paths = std::collections::BTreeSet::new();
+        for seed in 1..=200 {
+            for s in schedule(seed, 20, &[1, 2, 3], ALL) {
+                if let Action::Sim(spec) = &s.action
+                    && let Some(p) = &spec.path
+                {
+                    assert!(per_request(spec.kind), "seed {seed}: {s}");
+                    paths.insert(p.clone());
+                }
+            }
+        }
+        assert_eq!(paths.len(), PATHS.len(), "{paths:?}");
         let none = Reach {
             database: false,
             redis: false,
