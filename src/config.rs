@@ -95,6 +95,9 @@ pub struct DaemonConfig {
     pub lease_ttl_s: u32,
     /// Requests per second this instance may send to the exchange over all accounts.
     pub egress_per_s: u32,
+    /// Threads the account actors are spread over (each with its own HTTP client and
+    /// streams); 0 is one per core.
+    pub account_threads: u32,
     /// What a graceful stop (SIGTERM) does with live pairs: `keep` them on the exchange (the
     /// next start reconciles them) or `cancel` everything first.
     pub on_stop: StopMode,
@@ -108,6 +111,16 @@ pub enum StopMode {
     Cancel,
 }
 
+impl DaemonConfig {
+    /// The account threads to start: as configured, or one per core.
+    pub fn account_threads(&self) -> usize {
+        match self.account_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n as usize,
+        }
+    }
+}
+
 impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
@@ -115,6 +128,7 @@ impl Default for DaemonConfig {
             instance_id: None,
             lease_ttl_s: 30,
             egress_per_s: 2000,
+            account_threads: 0,
             on_stop: StopMode::Keep,
         }
     }
@@ -389,6 +403,12 @@ impl Config {
             return Err(invalid(
                 "exchange.request_timeout_s",
                 "must be between 1 and 120 seconds",
+            ));
+        }
+        if self.daemon.account_threads > 64 {
+            return Err(invalid(
+                "daemon.account_threads",
+                "must be at most 64 (0 is one per core)",
             ));
         }
         if !(1..=100_000).contains(&self.daemon.egress_per_s) {

@@ -141,16 +141,20 @@ impl SupervisorHandle {
     }
 }
 
-/// Starts the supervisor on the current (actix) runtime.
-pub fn start(ctx: Ctx) -> SupervisorHandle {
+/// Starts the supervisor on the current (actix) runtime, with the account actors spread over
+/// `threads` threads of their own: one thread of actors was the limit of one host (at 10,000
+/// accounts it ran at 100 % while the second core had room).
+pub fn start(ctx: Ctx, threads: usize) -> SupervisorHandle {
     let (tx, rx) = mpsc::channel(1024);
     let board: Board = Arc::new(Mutex::new(HashMap::new()));
+    let arbiters = (0..threads.max(1)).map(|_| actix_rt::Arbiter::new()).collect();
     let sup = Supervisor {
         ctx,
         me: tx.clone(),
         board: board.clone(),
         slots: HashMap::new(),
         stopping: None,
+        arbiters,
     };
     actix_rt::spawn(sup.run(rx));
     SupervisorHandle { tx, board }
@@ -162,6 +166,16 @@ struct Supervisor {
     board: Board,
     slots: HashMap<i64, Slot>,
     stopping: Option<oneshot::Sender<()>>,
+    /// The threads the account actors run on; an account always runs on the same one.
+    arbiters: Vec<actix_rt::Arbiter>,
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        for a in &self.arbiters {
+            a.stop();
+        }
+    }
 }
 
 impl Supervisor {
@@ -311,22 +325,24 @@ impl Supervisor {
         let generation = slot.generation;
         let (tx, rx) = mpsc::channel(MAILBOX);
         slot.tx = Some(tx.clone());
-        let task = actix_rt::spawn(account::run(
-            self.ctx.clone(),
-            account,
-            tx,
-            rx,
-            self.board.clone(),
-        ));
+        let (ctx, board) = (self.ctx.clone(), self.board.clone());
+        let (handed, task) = oneshot::channel();
+        let arbiter = &self.arbiters[(id.unsigned_abs() as usize) % self.arbiters.len()];
+        arbiter.spawn_fn(move || {
+            let _ = handed.send(actix_rt::spawn(account::run(ctx, account, tx, rx, board)));
+        });
         let me = self.me.clone();
         actix_rt::spawn(async move {
-            let outcome = task.await.map_err(|e| {
-                if e.is_panic() {
-                    "the account's task panicked".to_owned()
-                } else {
-                    "the account's task was cancelled".to_owned()
-                }
-            });
+            let outcome = match task.await {
+                Ok(task) => task.await.map_err(|e| {
+                    if e.is_panic() {
+                        "the account's task panicked".to_owned()
+                    } else {
+                        "the account's task was cancelled".to_owned()
+                    }
+                }),
+                Err(_) => Err("the account's thread has stopped".to_owned()),
+            };
             let _ = me
                 .send(Msg::Exited {
                     id,

@@ -118,8 +118,17 @@ impl Actor {
         self.next_sync = Instant::now() + self.ctx.timing.sync_every;
         let now = self.now();
         let (ids, since): (Vec<String>, i64) = match &self.cycle.state {
+            // A leg whose end the machine has heard needs no question: asking for the filled
+            // working leg of every live pair meant a history read (it is not open any more),
+            // the largest cost of an account at rest.
             State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => (
-                vec![pair.working_id.clone(), pair.pending_id.clone()],
+                [
+                    (!pair.working_done).then(|| pair.working_id.clone()),
+                    (!pair.pending_done).then(|| pair.pending_id.clone()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
                 pair.intent.created_ms - 60_000,
             ),
             State::Liquidating {
@@ -128,6 +137,9 @@ impl Actor {
             } => (vec![id.clone()], now - 6 * 3_600_000),
             _ => return Ok(()),
         };
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.follow_by_ids(&ids, since, now).await
     }
 
