@@ -45,6 +45,8 @@ impl Client {
             token,
             http: awc::Client::builder()
                 .timeout(Duration::from_secs(60))
+                // Idle connections are dropped well before the daemon would close them (75 s).
+                .connector(awc::Connector::new().conn_keep_alive(Duration::from_secs(10)))
                 .finish(),
         }
     }

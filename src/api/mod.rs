@@ -167,6 +167,10 @@ pub fn start(
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
         .workers(2)
+        // Longer than any client keeps an idle connection (awc: 15 s): a server that closes
+        // first races a client that just picked the connection for its next request, which
+        // then sees it closed before an answer.
+        .keep_alive(std::time::Duration::from_secs(75))
         // Small answers and stream frames go out at once, not after the peer's delayed ACK.
         .tcp_nodelay(true)
         .disable_signals()

@@ -470,11 +470,17 @@ pub async fn stop_accounts(api: &Client, accounts: usize) -> anyhow::Result<()> 
     }
     let until = Instant::now() + Duration::from_secs(60);
     loop {
-        let list = api.call("GET", "/api/v1/accounts", None).await?;
-        let moving = list
-            .as_array()
-            .map(|v| v.iter().filter(|a| a["state"] != json!("stopped")).count())
-            .unwrap_or(accounts);
+        // A failed read is asked again until the deadline: only the answer counts.
+        let moving = match api.call("GET", "/api/v1/accounts", None).await {
+            Ok(list) => list
+                .as_array()
+                .map(|v| v.iter().filter(|a| a["state"] != json!("stopped")).count())
+                .unwrap_or(accounts),
+            Err(e) if Instant::now() > until => {
+                return Err(e).context("cannot read the account list");
+            }
+            Err(_) => accounts,
+        };
         if moving == 0 {
             return Ok(());
         }
