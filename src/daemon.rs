@@ -105,7 +105,10 @@ pub async fn engine(
     });
     let (webhooks, started_ms) = (ctx.webhooks.clone(), ctx.clock.now_ms());
     actix_rt::spawn(async move { webhooks.resend_pending(started_ms).await });
-    (supervisor::start(ctx.clone(), config.daemon.account_threads()), ctx)
+    (
+        supervisor::start(ctx.clone(), config.daemon.account_threads()),
+        ctx,
+    )
 }
 
 /// The trading timings the configuration sets.

@@ -147,7 +147,9 @@ impl SupervisorHandle {
 pub fn start(ctx: Ctx, threads: usize) -> SupervisorHandle {
     let (tx, rx) = mpsc::channel(1024);
     let board: Board = Arc::new(Mutex::new(HashMap::new()));
-    let arbiters = (0..threads.max(1)).map(|_| actix_rt::Arbiter::new()).collect();
+    let arbiters = (0..threads.max(1))
+        .map(|_| actix_rt::Arbiter::new())
+        .collect();
     let sup = Supervisor {
         ctx,
         me: tx.clone(),
