@@ -90,7 +90,20 @@ ensure_toolchain() {
   command -v cc >/dev/null || apt_install gcc libc6-dev || die "a C compiler is needed (SQLite and libpq are built from source): install gcc"
 }
 
+ensure_browser() {
+  # The dashboard's end-to-end test drives a headless Chromium (Debian's package).
+  local chromium=${ALPHA_OTO_TEST_CHROMIUM:-/usr/bin/chromium}
+  [ -x "$chromium" ] || apt_install chromium \
+    || die "Chromium is not installed: run 'apt-get install chromium' as root, or set ALPHA_OTO_TEST_CHROMIUM"
+  echo "browser: $("$chromium" --version 2>/dev/null || echo "$chromium")"
+  # Only the screenshot needs it: Chinese text without a CJK font draws as boxes.
+  if command -v fc-list >/dev/null && [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then
+    apt_install fonts-wqy-zenhei || echo "no CJK font: the screenshot's Chinese draws as boxes"
+  fi
+}
+
 ensure_toolchain
+ensure_browser
 say "services"
 ensure_postgres
 ensure_redis

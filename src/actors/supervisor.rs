@@ -458,6 +458,7 @@ impl Supervisor {
                     volume_today: Default::default(),
                     target: Default::default(),
                     cycles_today: 0,
+                    cost_bps: None,
                     stream_up: false,
                     failure: Some(reason.to_owned()),
                     current_pair: None,

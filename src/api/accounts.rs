@@ -34,6 +34,11 @@ pub struct AccountView {
     pub failure: Option<String>,
     pub current_pair: Option<crate::actors::account::PairView>,
     pub has_credentials: bool,
+    /// Today's realised cost in basis points of the volume (absent before the first fill).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub cost_bps: Option<Decimal>,
+    /// When the account's newest event was stored (Unix ms).
+    pub last_event_at_ms: Option<i64>,
     pub settings: AccountSettings,
 }
 
@@ -79,20 +84,23 @@ fn settings_from(value: Value) -> Result<AccountSettings, ApiError> {
             .unwrap_or_else(|| "body".into());
         ApiError::InvalidField { field, reason: msg }
     })?;
+    // The error names its field already: the reason alone, or the message says it twice.
     s.validate().map_err(|e| ApiError::InvalidField {
         field: e.field.to_string(),
-        reason: e.to_string(),
+        reason: e.reason,
     })?;
     Ok(s)
 }
 
-/// An account's stored settings row and whether it has credentials.
-type Stored = (Option<store::models::TradingConfigRow>, bool);
+/// An account's stored settings row, whether it has credentials, and when its newest event
+/// was stored.
+type Stored = (Option<store::models::TradingConfigRow>, bool, Option<i64>);
 
 fn stored(c: &mut store::Conn, id: i64) -> Result<Stored, StoreError> {
     Ok((
         store::configs::get(c, id)?,
         store::credentials::get(c, id)?.is_some(),
+        store::events::last_at(c, id)?,
     ))
 }
 
@@ -105,7 +113,7 @@ async fn view(state: &ApiState, account: Account) -> Result<AccountView, ApiErro
 fn view_of(
     state: &ApiState,
     account: Account,
-    (row, has_credentials): Stored,
+    (row, has_credentials, last_event_at_ms): Stored,
 ) -> Result<AccountView, ApiError> {
     let id = account.id;
     let settings = row
@@ -116,6 +124,7 @@ fn view_of(
         .ok_or(ApiError::Internal)?;
     let live: Option<AccountStatus> = state.sup.status(id);
     let current_pair = live.as_ref().and_then(|s| s.current_pair.clone());
+    let cost_bps = live.as_ref().and_then(|s| s.cost_bps);
     let (st, phase, pause_reason, pauses, volume, cycles, stream_up, failure) = match live {
         Some(s) => (
             s.state,
@@ -158,6 +167,8 @@ fn view_of(
         failure,
         current_pair,
         has_credentials,
+        cost_bps,
+        last_event_at_ms,
         settings,
     })
 }

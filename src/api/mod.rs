@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod curl;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod openapi;
@@ -42,6 +43,8 @@ macro_rules! routes {
 }
 
 routes! {
+    get "/" => dashboard::index, false, "The dashboard: a single page that asks for a token";
+    get "/assets/{file}" => dashboard::asset, false, "The dashboard's script and style sheet";
     get "/healthz" => healthz, false, "The process is alive";
     get "/readyz" => readyz, false, "The database answers and the supervisor runs";
     get "/metrics" => metrics_text, true, "Prometheus metrics";
@@ -58,7 +61,7 @@ routes! {
     get "/api/v1/accounts/{name}/balance" => accounts::balance, true, "USDT and token balances, from the exchange";
     post "/api/v1/accounts/{name}/{action}" => accounts::action, true, "start, pause, resume, stop or kill";
     post "/api/v1/halt" => accounts::halt, true, "The global kill switch";
-    get "/api/v1/events/stream" => events::stream, true, "Every account event as Server-Sent Events";
+    get "/api/v1/events/stream" => events::stream, true, "Every account event as Server-Sent Events (with ?status=true also each account's live status, once a second when it changed)";
 }
 
 /// Registers every route.

@@ -37,6 +37,16 @@ pub fn list(
     })?)
 }
 
+/// When the account's newest event was stored, if it has one.
+pub fn last_at(conn: &mut Conn, account_id: i64) -> Result<Option<i64>, StoreError> {
+    Ok(with_conn!(conn, |c| e::events
+        .filter(e::account_id.eq(account_id))
+        .order(e::id.desc())
+        .select(e::created_at_ms)
+        .first::<i64>(c)
+        .optional())?)
+}
+
 /// Events whose webhook POST is still owed, oldest first.
 pub fn webhook_pending(conn: &mut Conn, limit: i64) -> Result<Vec<Event>, StoreError> {
     Ok(with_conn!(conn, |c| e::events

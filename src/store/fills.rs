@@ -109,6 +109,12 @@ impl Volume {
     pub fn cost(&self) -> Decimal {
         self.buy_quote - self.sell_quote + self.fees_usdt
     }
+
+    /// The cost in basis points of the bought volume, to 2 places; `None` without volume.
+    pub fn cost_bps(&self) -> Option<Decimal> {
+        (self.buy_quote > Decimal::ZERO)
+            .then(|| (self.cost() / self.buy_quote * Decimal::from(10_000)).round_dp(2))
+    }
 }
 
 /// Volume of fills with `from_ms <= traded_at_ms < to_ms`. Summed in exact decimals in Rust:

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::TestDb;
 use crate::trading::harness;
 
-const TOKEN: &str = "test-token-0123456789";
+pub(crate) const TOKEN: &str = "test-token-0123456789";
 
 /// Every log line of the engine under test, as written.
 #[derive(Clone, Default)]
@@ -26,16 +26,16 @@ impl std::io::Write for LogBuf {
     }
 }
 
-struct Api {
-    base: String,
-    sim: SimHandle,
+pub(crate) struct Api {
+    pub(crate) base: String,
+    pub(crate) sim: SimHandle,
     logs: LogBuf,
     _db: TestDb,
     _server: actix_web::dev::ServerHandle,
 }
 
 /// A simulator, an empty database, an engine and the API on port 0.
-async fn api() -> Api {
+pub(crate) async fn api() -> Api {
     let sim = harness::sim(501).await;
     let db = TestDb::migrated();
     let vault = harness::vault_of(&alpha_oto::vault::generate_key_line(chrono::Utc::now()));
@@ -70,7 +70,7 @@ async fn api() -> Api {
 }
 
 impl Api {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         path: &str,
@@ -111,14 +111,14 @@ impl Api {
         )
     }
 
-    async fn ok(&self, method: &str, path: &str, body: Option<Body>) -> (u16, Value) {
+    pub(crate) async fn ok(&self, method: &str, path: &str, body: Option<Body>) -> (u16, Value) {
         let (s, _, v) = self.call(method, path, Some(TOKEN), body).await;
         (s, v)
     }
 
     /// Creates an account over the API with the simulator's credentials for a new funded
     /// account; returns the simulator's id.
-    async fn account(&self, name: &str, token: &str, target: &str) -> u64 {
+    pub(crate) async fn account(&self, name: &str, token: &str, target: &str) -> u64 {
         let mut body = serde_json::to_value(harness::settings(token, "10", target)).unwrap();
         body["name"] = json!(name);
         let (s, v) = self
@@ -142,7 +142,7 @@ impl Api {
         creds.id
     }
 
-    async fn wait_state(&self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_state(&self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let (_, v) = self
@@ -157,7 +157,7 @@ impl Api {
     }
 }
 
-enum Body {
+pub(crate) enum Body {
     Json(Value),
     Text(String, &'static str),
 }
@@ -718,7 +718,7 @@ async fn the_openapi_document_matches_the_routes() {
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             documented.push((method.to_uppercase(), path.clone()));
-            let public = ["/healthz", "/readyz"].contains(&path.as_str());
+            let public = ["/healthz", "/readyz", "/", "/assets/{file}"].contains(&path.as_str());
             assert_eq!(op["security"].is_null(), public, "{method} {path}");
         }
     }
@@ -738,6 +738,8 @@ async fn the_openapi_document_matches_the_routes() {
         .chain([
             ("GET".into(), "/healthz".into()),
             ("GET".into(), "/readyz".into()),
+            ("GET".into(), "/".into()),
+            ("GET".into(), "/assets/{file}".into()),
         ])
         .collect();
     known.sort();
@@ -749,7 +751,8 @@ async fn the_openapi_document_matches_the_routes() {
         }
         let concrete = path
             .replace("{name}", "nobody")
-            .replace("{action}", "pause");
+            .replace("{action}", "pause")
+            .replace("{file}", "app.js");
         let (_, _, v) = a.call(method, &concrete, Some(TOKEN), None).await;
         assert_ne!(
             v["detail"], "no such route",

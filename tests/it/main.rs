@@ -5,9 +5,11 @@
 
 mod api;
 mod bench;
+mod browser;
 mod cache;
 mod cli;
 mod config;
+mod dashboard;
 mod exchange_client;
 mod exchange_stream;
 mod exchange_wire;

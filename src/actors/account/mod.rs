@@ -129,6 +129,10 @@ pub struct AccountStatus {
     #[serde(with = "rust_decimal::serde::str")]
     pub target: Decimal,
     pub cycles_today: u64,
+    /// Today's realised cost (fees and spread loss) in basis points of the volume; absent
+    /// before the first fill of the day.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub cost_bps: Option<Decimal>,
     pub stream_up: bool,
     pub failure: Option<String>,
     /// The pair on the exchange now, if any.
@@ -478,6 +482,7 @@ impl Actor {
             .collect();
         s.volume_today = self.cycle.volume_today;
         s.cycles_today = self.cycles_today;
+        s.cost_bps = self.today.cost_bps();
         s.stream_up = self.stream_up;
         s.current_pair = pair_view(&self.cycle.state);
         s.updated_at_ms = self.ctx.clock.now_ms();

@@ -24,6 +24,7 @@ pub async fn run(
         volume_today: Decimal::ZERO,
         target: Decimal::ZERO,
         cycles_today: 0,
+        cost_bps: None,
         stream_up: false,
         failure: None,
         current_pair: None,

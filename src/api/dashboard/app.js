@@ -1,0 +1,498 @@
+// alpha-oto's dashboard: one page over the control API. The token lives in session storage
+// (or comes from a `#token=...` link); live state comes from one Server-Sent Events stream,
+// read with fetch so the token travels in a header, never in a URL. No polling.
+'use strict';
+
+const I18N = {
+  en: {
+    'conn.on': 'live', 'conn.off': 'offline',
+    'btn.new': 'New account', 'btn.halt': 'Halt all', 'btn.logout': 'Log out',
+    'btn.cancel': 'Cancel', 'btn.save': 'Save', 'btn.edit': 'Edit',
+    'act.start': 'Start', 'act.pause': 'Pause', 'act.resume': 'Resume', 'act.stop': 'Stop', 'act.kill': 'Kill',
+    'login.title': 'Log in', 'login.help': 'Paste an API token of this daemon.',
+    'login.token': 'API token', 'login.submit': 'Log in', 'login.bad': 'The token was refused.',
+    'col.name': 'Account', 'col.token': 'Token', 'col.state': 'State', 'col.progress': 'Today',
+    'col.cycles': 'Cycles', 'col.cost': 'Cost (bps)', 'col.last': 'Last event', 'col.actions': 'Actions',
+    'chart.title': 'Volume today', 'chart.hint': "Click an account's name to chart it.",
+    'log.title': 'Events', 'log.account': 'Account', 'log.level': 'Level', 'log.all': 'All',
+    'f.name': 'Name', 'f.token': 'Token', 'f.order_usdt': 'Order size (USDT)',
+    'f.daily_target_usdt': 'Daily target (USDT)', 'f.volatility_pct': 'Volatility pause (%)',
+    'f.cost_budget_bps': 'Cost budget (bps)', 'f.auto_resume': 'Resume by itself after a lost stream',
+    'f.curl': 'Credentials: paste "Copy as cURL" (optional)',
+    'editor.new': 'New account', 'editor.edit': 'Edit {name}',
+    'confirm.kill': 'Kill {name}? Every open order of the account is cancelled and it stops.',
+    'confirm.halt': 'Halt every account? Every open order is cancelled and all accounts stop.',
+    'notice.halted': 'Halted: {n} account(s) stopped.', 'notice.failed': '{what} failed: {why}',
+    'notice.saved': '{name} saved.',
+    'state.trading': 'trading', 'state.paused': 'paused', 'state.idle': 'idle', 'state.stopped': 'stopped',
+    'state.done_for_today': 'done for today', 'state.failed': 'failed',
+    'reason.operator': 'by the operator', 'reason.stream_lost': 'stream lost',
+    'reason.session_expired': 'session expired', 'reason.two_factor': '2FA required',
+    'reason.face_check': 'face check required', 'reason.insufficient_balance': 'balance too low',
+    'reason.volatility': 'price too volatile', 'reason.rate_limited': 'rate limited',
+    'reason.unknown_token': 'unknown token', 'reason.precision': 'no precision',
+    'reason.order_rejected': 'order rejected', 'reason.cost_budget': 'over cost budget',
+    'reason.price_feed_lost': 'price feed lost', 'reason.ambiguous_order': 'order in doubt',
+  },
+  zh: {
+    'conn.on': '实时', 'conn.off': '离线',
+    'btn.new': '新建账户', 'btn.halt': '全部停止', 'btn.logout': '退出',
+    'btn.cancel': '取消', 'btn.save': '保存', 'btn.edit': '编辑',
+    'act.start': '启动', 'act.pause': '暂停', 'act.resume': '恢复', 'act.stop': '停止', 'act.kill': '强停',
+    'login.title': '登录', 'login.help': '粘贴此守护进程的 API 令牌。',
+    'login.token': 'API 令牌', 'login.submit': '登录', 'login.bad': '令牌被拒绝。',
+    'col.name': '账户', 'col.token': '代币', 'col.state': '状态', 'col.progress': '今日',
+    'col.cycles': '轮次', 'col.cost': '成本 (bps)', 'col.last': '最近事件', 'col.actions': '操作',
+    'chart.title': '今日交易量', 'chart.hint': '点击账户名查看其曲线。',
+    'log.title': '事件', 'log.account': '账户', 'log.level': '级别', 'log.all': '全部',
+    'f.name': '名称', 'f.token': '代币', 'f.order_usdt': '单笔金额 (USDT)',
+    'f.daily_target_usdt': '每日目标 (USDT)', 'f.volatility_pct': '波动暂停阈值 (%)',
+    'f.cost_budget_bps': '成本上限 (bps)', 'f.auto_resume': '推送断开后自动恢复',
+    'f.curl': '凭证：粘贴"复制为 cURL"（可选）',
+    'editor.new': '新建账户', 'editor.edit': '编辑 {name}',
+    'confirm.kill': '强停 {name}？将撤销该账户的全部挂单并停止。',
+    'confirm.halt': '停止所有账户？将撤销全部挂单并停止所有账户。',
+    'notice.halted': '已全部停止：{n} 个账户。', 'notice.failed': '{what} 失败：{why}',
+    'notice.saved': '{name} 已保存。',
+    'state.trading': '交易中', 'state.paused': '已暂停', 'state.idle': '空闲', 'state.stopped': '已停止',
+    'state.done_for_today': '今日完成', 'state.failed': '失败',
+    'reason.operator': '操作员暂停', 'reason.stream_lost': '推送断开',
+    'reason.session_expired': '会话过期', 'reason.two_factor': '需要两步验证',
+    'reason.face_check': '需要人脸验证', 'reason.insufficient_balance': '余额不足',
+    'reason.volatility': '价格波动过大', 'reason.rate_limited': '被限流',
+    'reason.unknown_token': '未知代币', 'reason.precision': '精度未知',
+    'reason.order_rejected': '订单被拒', 'reason.cost_budget': '超出成本上限',
+    'reason.price_feed_lost': '价格源中断', 'reason.ambiguous_order': '订单状态不明',
+  },
+};
+
+const TOKEN_KEY = 'alpha-oto-token';
+const LANG_KEY = 'alpha-oto-lang';
+const LOG_KEPT = 500;
+const $ = (sel) => document.querySelector(sel);
+
+let lang = localStorage.getItem(LANG_KEY) || ((navigator.language || '').startsWith('zh') ? 'zh' : 'en');
+const accounts = new Map(); // name -> view (the API's account, kept current by status frames)
+const events = []; // newest first
+const series = new Map(); // name -> [[at_ms, volume]]
+let selected = null;
+let streamAbort = null;
+
+function t(key, vars) {
+  let s = (I18N[lang] && I18N[lang][key]) || I18N.en[key] || key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.replace('{' + k + '}', v);
+  return s;
+}
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'style') Object.assign(e.style, v); // CSSOM: allowed by the page's policy
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+function applyI18n() {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  document.querySelectorAll('[data-i18n]').forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  $('#lang').textContent = lang === 'zh' ? 'English' : '中文';
+  setConn(!!streamAbort && $('#conn').classList.contains('on'));
+  renderTable();
+  renderLog();
+}
+
+function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+async function api(method, path, body, text) {
+  const headers = { Authorization: 'Bearer ' + token() };
+  let payload;
+  if (text !== undefined) { headers['Content-Type'] = 'text/plain'; payload = text; }
+  else if (body !== undefined) { headers['Content-Type'] = 'application/json'; payload = JSON.stringify(body); }
+  const res = await fetch(path, { method, headers, body: payload });
+  let data = null;
+  const type = res.headers.get('content-type') || '';
+  if (type.includes('json')) data = await res.json();
+  if (res.status === 401) { logout(t('login.bad')); throw new Error('unauthorized'); }
+  return { ok: res.ok, status: res.status, data };
+}
+
+function notice(msg) { $('#notice').textContent = msg || ''; }
+
+function setConn(on) {
+  const c = $('#conn');
+  c.className = 'conn ' + (on ? 'on' : 'off');
+  c.textContent = t(on ? 'conn.on' : 'conn.off');
+}
+
+// ---- accounts table ----
+
+function fmtTime(ms) {
+  if (!ms) return '—';
+  const d = new Date(ms);
+  return d.toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
+}
+
+// Amounts arrive as exact decimal strings; shown to 2 places, cut as text (never through a
+// float).
+function usdt(s) {
+  const str = String(s ?? '0');
+  const [whole, frac = ''] = str.split('.');
+  return whole + '.' + (frac + '00').slice(0, 2);
+}
+
+function actionsFor(a) {
+  const s = a.state;
+  const list = [];
+  if (s === 'stopped' || s === 'failed' || s === 'idle' && a.phase === 'not_running') list.push('start');
+  if (s === 'trading' || s === 'idle') list.push('pause');
+  if (s === 'paused') list.push('resume');
+  if (s !== 'stopped' && s !== 'failed') list.push('stop', 'kill');
+  return list;
+}
+
+function row(a) {
+  const vol = a.progress.volume_today;
+  const target = a.progress.target ?? a.settings.daily_target_usdt;
+  const pct = Number(target) > 0 ? Math.min(100, (Number(vol) / Number(target)) * 100) : 0;
+  const reason = a.state === 'paused' && a.pause_reason ? t('reason.' + a.pause_reason) : (a.failure || '');
+  const buttons = actionsFor(a).map((act) => el('button', {
+    type: 'button', class: act === 'kill' ? 'danger' : '', dataset: { action: act },
+    onclick: () => act === 'kill' ? kill(a.name) : action(a.name, act),
+  }, t('act.' + act)));
+  buttons.push(el('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => openEditor(a.name) }, t('btn.edit')));
+  const cells = [
+    ['col.name', el('a', { class: 'pick', onclick: () => select(a.name) }, a.name), 'name'],
+    ['col.token', a.token],
+    ['col.state', el('span', {}, el('span', { class: 'state ' + a.state }, t('state.' + a.state)),
+      reason ? el('span', { class: 'reason' }, reason) : null), 'state-cell'],
+    ['col.progress', el('div', { class: 'bar', title: pct.toFixed(1) + '%' },
+      el('span', { style: { width: pct.toFixed(1) + '%' } }), el('em', {}, usdt(vol) + ' / ' + usdt(target) + ' USDT')), 'progress'],
+    ['col.cycles', String(a.progress.cycles_done ?? 0), 'cycles'],
+    ['col.cost', a.cost_bps ?? '—', 'cost'],
+    ['col.last', fmtTime(a.last_event_at_ms), 'last'],
+    ['col.actions', el('span', {}, ...buttons), 'actions'],
+  ];
+  return el('tr', { dataset: { name: a.name } },
+    ...cells.map(([label, content, cls]) => el('td', { class: cls || '', 'data-label': t(label) }, content)));
+}
+
+function renderTable() {
+  const body = $('#accounts tbody');
+  if (!body) return;
+  const names = [...accounts.keys()].sort();
+  body.replaceChildren(...names.map((n) => row(accounts.get(n))));
+  const filter = $('#filter-account');
+  const current = filter.value;
+  filter.replaceChildren(el('option', { value: '' }, t('log.all')), ...names.map((n) => el('option', { value: n }, n)));
+  filter.value = names.includes(current) ? current : '';
+}
+
+function renderRow(name) {
+  const a = accounts.get(name);
+  const old = document.querySelector('#accounts tr[data-name="' + CSS.escape(name) + '"]');
+  if (!a) return;
+  if (old) old.replaceWith(row(a)); else renderTable();
+}
+
+async function loadAccounts() {
+  const r = await api('GET', '/api/v1/accounts');
+  if (!r.ok) { notice(t('notice.failed', { what: 'GET /api/v1/accounts', why: r.data?.detail || r.status })); return false; }
+  accounts.clear();
+  for (const a of r.data) accounts.set(a.name, a);
+  renderTable();
+  if (!selected && r.data.length) select(r.data[0].name);
+  return true;
+}
+
+async function action(name, act) {
+  const r = await api('POST', '/api/v1/accounts/' + encodeURIComponent(name) + '/' + act);
+  if (!r.ok) notice(t('notice.failed', { what: t('act.' + act) + ' ' + name, why: r.data?.detail || r.status }));
+}
+
+async function kill(name) {
+  if (!confirm(t('confirm.kill', { name }))) return;
+  await action(name, 'kill');
+}
+
+async function halt() {
+  if (!confirm(t('confirm.halt'))) return;
+  const r = await api('POST', '/api/v1/halt');
+  if (r.ok) notice(t('notice.halted', { n: (r.data?.accounts || []).length }));
+  else notice(t('notice.failed', { what: t('btn.halt'), why: r.data?.detail || r.status }));
+}
+
+// ---- live stream ----
+
+function onStatus(s) {
+  const a = accounts.get(s.name);
+  if (!a) return;
+  a.state = s.state;
+  a.phase = s.phase;
+  a.pause_reason = s.pause_reason;
+  a.pauses = s.pauses;
+  a.failure = s.failure;
+  a.stream_up = s.stream_up;
+  a.cost_bps = s.cost_bps;
+  a.progress.volume_today = s.volume_today;
+  a.progress.cycles_done = s.cycles_today;
+  if (Number(s.target) > 0) a.progress.target = s.target;
+  renderRow(s.name);
+  const pts = series.get(s.name);
+  if (pts) {
+    const last = pts[pts.length - 1];
+    if (!last || last[1] !== Number(s.volume_today)) pts.push([s.updated_at_ms, Number(s.volume_today)]);
+    if (s.name === selected) drawChart();
+  }
+}
+
+function normalise(e) {
+  return { id: e.id, account: e.account ?? e.account_name ?? '', kind: e.kind, level: e.level,
+    reason: e.reason, message: e.message, at_ms: e.at_ms ?? e.created_at_ms };
+}
+
+function onEvent(raw) {
+  const e = normalise(raw);
+  if (events.some((x) => x.id === e.id)) return;
+  events.unshift(e);
+  events.sort((x, y) => y.id - x.id);
+  events.length = Math.min(events.length, LOG_KEPT);
+  const a = accounts.get(e.account);
+  if (a) { a.last_event_at_ms = Math.max(a.last_event_at_ms || 0, e.at_ms); renderRow(e.account); }
+  renderLog();
+}
+
+function onFrame(frame) {
+  let kind = 'message';
+  const data = [];
+  for (const line of frame.split('\n')) {
+    if (line.startsWith(':')) continue;
+    const i = line.indexOf(':');
+    const field = i < 0 ? line : line.slice(0, i);
+    const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+    if (field === 'event') kind = value;
+    else if (field === 'data') data.push(value);
+  }
+  if (!data.length) return;
+  let payload;
+  try { payload = JSON.parse(data.join('\n')); } catch { return; }
+  if (kind === 'status') onStatus(payload); else onEvent(payload);
+}
+
+async function stream() {
+  let backoff = 500;
+  while (token()) {
+    const ctl = new AbortController();
+    streamAbort = ctl;
+    try {
+      const res = await fetch('/api/v1/events/stream?status=true', {
+        headers: { Authorization: 'Bearer ' + token() }, signal: ctl.signal,
+      });
+      if (res.status === 401) { logout(t('login.bad')); return; }
+      if (res.ok && res.body) {
+        setConn(true);
+        backoff = 500;
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) { onFrame(buf.slice(0, i)); buf = buf.slice(i + 2); }
+        }
+      }
+    } catch (err) {
+      if (ctl.signal.aborted) return;
+    }
+    setConn(false);
+    await new Promise((r) => setTimeout(r, backoff));
+    backoff = Math.min(backoff * 2, 15000);
+    // What changed while the stream was down: read once again, then follow the stream.
+    if (token()) await loadAccounts().catch(() => {});
+  }
+}
+
+// ---- event log ----
+
+function renderLog() {
+  const list = $('#log');
+  if (!list) return;
+  const acct = $('#filter-account').value;
+  const level = $('#filter-level').value;
+  const shown = events.filter((e) => (!acct || e.account === acct) && (!level || e.level === level));
+  list.replaceChildren(...shown.map((e) => el('li', { class: e.level, dataset: { account: e.account, level: e.level } },
+    el('span', { class: 't' }, fmtTime(e.at_ms)), el('span', { class: 'lvl' }, e.level), ' ',
+    el('b', {}, e.account), ' ', e.kind + (e.reason ? ' (' + (I18N[lang]['reason.' + e.reason] ? t('reason.' + e.reason) : e.reason) + ')' : ''),
+    ': ', e.message)));
+}
+
+async function loadRecentEvents() {
+  const names = [...accounts.keys()].slice(0, 50);
+  await Promise.all(names.map(async (n) => {
+    const r = await api('GET', '/api/v1/accounts/' + encodeURIComponent(n) + '/events?limit=20');
+    if (r.ok) for (const e of r.data) onEvent(e);
+  }));
+}
+
+// ---- chart ----
+
+function dayStart(ms) { return ms - (ms % 86400000); }
+
+async function select(name) {
+  selected = name;
+  $('#chart-account').textContent = name;
+  if (!series.has(name)) {
+    series.set(name, []);
+    const r = await api('GET', '/api/v1/accounts/' + encodeURIComponent(name) + '/fills?limit=500');
+    if (r.ok) {
+      const today = dayStart(Date.now());
+      const buys = r.data.filter((f) => String(f.side).toUpperCase() === 'BUY' && f.traded_at_ms >= today)
+        .sort((x, y) => x.traded_at_ms - y.traded_at_ms);
+      let sum = 0;
+      const pts = buys.map((f) => { sum += Number(f.quote_qty); return [f.traded_at_ms, sum]; });
+      // The live figure is the daemon's (it may count fills older than this page of them).
+      const a = accounts.get(name);
+      if (a) pts.push([Date.now(), Number(a.progress.volume_today)]);
+      series.set(name, pts.concat(series.get(name)));
+    }
+  }
+  drawChart();
+}
+
+function drawChart() {
+  const svg = $('#chart');
+  const pts = (series.get(selected) || []).slice().sort((x, y) => x[0] - y[0]);
+  const a = accounts.get(selected);
+  const now = Date.now();
+  const x0 = pts.length ? Math.min(pts[0][0], now - 60000) : now - 3600000;
+  const target = a ? Number(a.progress.target ?? a.settings.daily_target_usdt) : 0;
+  const ymax = Math.max(1, ...pts.map((p) => p[1]), pts.length ? 0 : target);
+  const X = (ms) => ((ms - x0) / Math.max(1, now - x0)) * 400;
+  const Y = (v) => 155 - (v / ymax) * 145;
+  const line = [[x0, 0], ...pts, [now, pts.length ? pts[pts.length - 1][1] : 0]]
+    .map(([ms, v]) => X(ms).toFixed(1) + ',' + Y(v).toFixed(1)).join(' ');
+  const ns = 'http://www.w3.org/2000/svg';
+  const poly = document.createElementNS(ns, 'polyline');
+  poly.setAttribute('points', line);
+  const label = document.createElementNS(ns, 'text');
+  label.setAttribute('x', '4'); label.setAttribute('y', '12');
+  label.textContent = (pts.length ? pts[pts.length - 1][1].toFixed(2) : '0') + ' USDT';
+  svg.replaceChildren(poly, label);
+}
+
+// ---- account form ----
+
+const FIELDS = ['name', 'token', 'order_usdt', 'daily_target_usdt', 'volatility_pct', 'cost_budget_bps'];
+let editing = null;
+
+function openEditor(name) {
+  editing = name;
+  const form = $('#account-form');
+  form.reset();
+  form.querySelectorAll('.field-error').forEach((e) => { e.textContent = ''; });
+  $('#form-error').textContent = '';
+  $('#editor-title').textContent = name ? t('editor.edit', { name }) : t('editor.new');
+  form.elements.name.readOnly = !!name;
+  const a = name && accounts.get(name);
+  if (a) {
+    for (const f of FIELDS) form.elements[f].value = f === 'name' ? a.name : (a.settings[f] ?? '');
+    form.elements.auto_resume.checked = !!a.settings.auto_resume;
+  }
+  $('#editor').showModal();
+}
+
+function showProblem(problem, fallbackField) {
+  const field = problem?.field || fallbackField;
+  const spot = field && document.querySelector('.field-error[data-for="' + CSS.escape(field) + '"]');
+  const msg = problem?.detail || problem?.title || String(problem);
+  if (spot) spot.textContent = msg; else $('#form-error').textContent = msg;
+}
+
+async function save(ev) {
+  ev.preventDefault();
+  const form = $('#account-form');
+  form.querySelectorAll('.field-error').forEach((e) => { e.textContent = ''; });
+  $('#form-error').textContent = '';
+  const body = {};
+  const a = editing && accounts.get(editing);
+  for (const f of FIELDS) {
+    const v = form.elements[f].value.trim();
+    if (editing && f === 'name') continue;
+    if (a && String(a.settings[f] ?? '') === v) continue;
+    if (v !== '') body[f] = v;
+  }
+  const auto = form.elements.auto_resume.checked;
+  if (!a || a.settings.auto_resume !== auto) body.auto_resume = auto;
+  const name = editing || body.name;
+  const r = editing
+    ? await api('PATCH', '/api/v1/accounts/' + encodeURIComponent(editing) + '/config', body)
+    : await api('POST', '/api/v1/accounts', body);
+  if (!r.ok) { showProblem(r.data, editing ? null : 'name'); return; }
+  const curl = form.elements.curl.value.trim();
+  if (curl) {
+    const c = await api('PUT', '/api/v1/accounts/' + encodeURIComponent(name) + '/credentials', undefined, curl);
+    if (!c.ok) { showProblem(c.data?.field ? { ...c.data, field: 'curl' } : c.data, 'curl'); editing = name; return; }
+  }
+  $('#editor').close();
+  notice(t('notice.saved', { name }));
+  await loadAccounts();
+}
+
+// ---- log in and out ----
+
+function logout(msg) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (streamAbort) streamAbort.abort();
+  streamAbort = null;
+  document.body.classList.remove('authed');
+  $('#board').hidden = true;
+  $('#login').hidden = false;
+  $('#login-error').textContent = msg || '';
+  setConn(false);
+}
+
+async function enter() {
+  $('#login').hidden = true;
+  $('#board').hidden = false;
+  document.body.classList.add('authed');
+  try {
+    if (!(await loadAccounts())) return;
+  } catch { return; }
+  stream();
+  loadRecentEvents().catch(() => {});
+}
+
+function start() {
+  const m = location.hash.match(/^#token=(.+)$/);
+  if (m) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  $('#lang').addEventListener('click', () => {
+    lang = lang === 'zh' ? 'en' : 'zh';
+    localStorage.setItem(LANG_KEY, lang);
+    applyI18n();
+  });
+  $('#login-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $('#login-token').value.trim());
+    enter();
+  });
+  $('#logout').addEventListener('click', () => logout());
+  $('#halt').addEventListener('click', halt);
+  $('#new-account').addEventListener('click', () => openEditor(null));
+  $('#account-form').addEventListener('submit', save);
+  $('#form-cancel').addEventListener('click', () => $('#editor').close());
+  $('#filter-account').addEventListener('change', renderLog);
+  $('#filter-level').addEventListener('change', renderLog);
+  setInterval(() => { if (selected) drawChart(); }, 10000);
+  applyI18n();
+  if (token()) enter(); else logout();
+}
+
+document.addEventListener('DOMContentLoaded', start);

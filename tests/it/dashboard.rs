@@ -1,0 +1,288 @@
+//! The dashboard in a real headless Chromium, against the API of an engine that trades on the
+//! simulator: log in (by link and by form), three accounts progressing live, a pause seen in
+//! the table, a config edit refused with the API's message next to the field, the language
+//! switched, and a screenshot under load kept in `target/artifacts/`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::api::{Api, Body, TOKEN, api};
+use crate::browser::Browser;
+
+const LIMIT: Duration = Duration::from_secs(30);
+const NAMES: [&str; 3] = ["d1", "d2", "d3"];
+
+/// The rows of the accounts table as the page shows them.
+const ROWS: &str = "JSON.stringify([...document.querySelectorAll('#accounts tbody tr')].map(r => ({
+    name: r.dataset.name,
+    state: r.querySelector('.state')?.className,
+    text: r.innerText,
+  })))";
+
+fn row(name: &str, part: &str) -> String {
+    format!("document.querySelector('#accounts tr[data-name=\"{name}\"] {part}')")
+}
+
+/// The volume a row shows, as a number for comparison.
+fn volume(name: &str) -> String {
+    format!(
+        "Number({}.textContent.split(' / ')[0])",
+        row(name, ".bar em")
+    )
+}
+
+async fn three_trading() -> Api {
+    let a = api().await;
+    for (name, token) in NAMES.iter().zip(["KOGE", "NEX", "LIGHT"]) {
+        a.account(name, token, "100000").await;
+        let (s, v) = a
+            .ok("POST", &format!("/api/v1/accounts/{name}/start"), None)
+            .await;
+        assert_eq!(s, 202, "{v}");
+    }
+    a
+}
+
+async fn volumes(b: &mut Browser) -> Vec<f64> {
+    let mut out = Vec::new();
+    for n in NAMES {
+        out.push(b.eval(&volume(n)).await.as_f64().unwrap_or(-1.0));
+    }
+    out
+}
+
+#[actix_web::test]
+async fn the_dashboard_logs_in_shows_live_progress_pauses_validates_and_speaks_chinese() {
+    let a = three_trading().await;
+    let mut b = Browser::start(1280, 900).await;
+
+    // A link with the token logs in directly and takes the token out of the address.
+    b.goto(&format!("{}/#token={TOKEN}", a.base)).await;
+    b.wait_for(
+        "three accounts listed",
+        "document.querySelectorAll('#accounts tbody tr').length === 3",
+        ROWS,
+        LIMIT,
+    )
+    .await;
+    assert_eq!(b.eval("location.hash").await, json!(""));
+    assert_eq!(
+        b.eval("sessionStorage.getItem('alpha-oto-token')").await,
+        json!(TOKEN)
+    );
+    b.wait_for(
+        "the live stream connected",
+        "document.querySelector('#conn').classList.contains('on')",
+        "document.querySelector('#conn').outerHTML",
+        LIMIT,
+    )
+    .await;
+
+    // Progress arrives over the stream: every row's volume grows with the page untouched
+    // (a marker set now would be gone after a reload).
+    b.eval("window.__untouched = true").await;
+    let before = volumes(&mut b).await;
+    let grew = NAMES
+        .iter()
+        .zip(&before)
+        .map(|(n, v)| format!("{} > {v}", volume(n)))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    b.wait_for("every account's volume growing live", &grew, ROWS, LIMIT)
+        .await;
+    assert_eq!(b.eval("window.__untouched").await, json!(true));
+    let cycles = b
+        .eval(&format!("Number({}.textContent)", row("d1", ".cycles")))
+        .await;
+    assert!(cycles.as_f64().unwrap_or(0.0) >= 1.0, "{cycles}");
+
+    // Pause one: its row turns paused, for the operator, and the API agrees.
+    b.eval(&format!(
+        "{}.click()",
+        row("d2", "button[data-action=pause]")
+    ))
+    .await;
+    b.wait_for(
+        "d2 shown paused",
+        &format!(
+            "{}.classList.contains('paused') && {}.textContent === 'by the operator'",
+            row("d2", ".state"),
+            row("d2", ".reason")
+        ),
+        ROWS,
+        LIMIT,
+    )
+    .await;
+    let v = a.wait_state("d2", |v| v["state"] == "paused").await;
+    assert_eq!(v["pause_reason"], "operator");
+    b.wait_for(
+        "the pause in the event log",
+        "[...document.querySelectorAll('#log li')].some(li => li.dataset.account === 'd2' && li.textContent.includes('paused'))",
+        "document.querySelector('#log').innerText",
+        LIMIT,
+    )
+    .await;
+
+    // Edit a config with a bad value: the API's own message shows next to the field, and
+    // nothing changes.
+    b.eval(&format!(
+        "{}.click()",
+        row("d1", "button[data-action=edit]")
+    ))
+    .await;
+    b.wait_for(
+        "the editor open",
+        "document.querySelector('#editor').open",
+        "document.querySelector('#editor').outerHTML",
+        LIMIT,
+    )
+    .await;
+    b.eval(
+        "(() => { const f = document.querySelector('#account-form');
+            f.elements.order_usdt.value = '-5';
+            f.requestSubmit(); })()",
+    )
+    .await;
+    let spot = "document.querySelector('.field-error[data-for=\"order_usdt\"]')";
+    b.wait_for(
+        "a validation message next to order_usdt",
+        &format!("{spot}.textContent.length > 0"),
+        "document.querySelector('#account-form').innerText",
+        LIMIT,
+    )
+    .await;
+    let shown = b.eval(&format!("{spot}.textContent")).await;
+    let (status, problem) = a
+        .ok(
+            "PATCH",
+            "/api/v1/accounts/d1/config",
+            Some(Body::Json(json!({"order_usdt": "-5"}))),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["field"], "order_usdt");
+    assert_eq!(shown, problem["detail"], "the page shows the API's message");
+    let (_, d1) = a.ok("GET", "/api/v1/accounts/d1", None).await;
+    assert_eq!(d1["settings"]["order_usdt"], "10");
+    b.eval("document.querySelector('#form-cancel').click()")
+        .await;
+
+    // Simplified Chinese, and back.
+    b.eval("document.querySelector('#lang').click()").await;
+    b.wait_for(
+        "the page in Chinese",
+        &format!(
+            "document.documentElement.lang === 'zh-CN'
+              && document.querySelector('#accounts th').textContent === '账户'
+              && {}.textContent === '已暂停'
+              && {}.textContent === '交易中'",
+            row("d2", ".state"),
+            row("d3", ".state")
+        ),
+        ROWS,
+        LIMIT,
+    )
+    .await;
+
+    // The page under load, kept for people to look at.
+    keep_screenshot(&mut b, "dashboard-zh.png").await;
+    b.eval("document.querySelector('#lang').click()").await;
+    b.wait_for(
+        "the page in English again",
+        "document.querySelector('#accounts th').textContent === 'Account'",
+        ROWS,
+        LIMIT,
+    )
+    .await;
+    keep_screenshot(&mut b, "dashboard.png").await;
+
+    // On a phone the table becomes one card per account, and nothing runs off the screen.
+    b.viewport(390, 844, true).await;
+    b.wait_for(
+        "cards on a phone",
+        "getComputedStyle(document.querySelector('#accounts tbody tr')).display === 'block'
+          && document.documentElement.scrollWidth <= window.innerWidth + 1",
+        "[document.documentElement.scrollWidth, window.innerWidth]",
+        LIMIT,
+    )
+    .await;
+    keep_screenshot(&mut b, "dashboard-phone.png").await;
+    b.viewport(1280, 900, false).await;
+
+    // Log out, then in by the form; a wrong token is refused with a message.
+    b.eval("document.querySelector('#logout').click()").await;
+    assert_eq!(
+        b.eval("sessionStorage.getItem('alpha-oto-token')").await,
+        Value::Null
+    );
+    b.eval(
+        "(() => { document.querySelector('#login-token').value = 'wrong-token-0123456789';
+            document.querySelector('#login-form').requestSubmit(); })()",
+    )
+    .await;
+    b.wait_for(
+        "a refused token",
+        "!document.querySelector('#login').hidden && document.querySelector('#login-error').textContent.length > 0",
+        "document.body.innerText",
+        LIMIT,
+    )
+    .await;
+    b.eval(&format!(
+        "(() => {{ document.querySelector('#login-token').value = '{TOKEN}';
+            document.querySelector('#login-form').requestSubmit(); }})()"
+    ))
+    .await;
+    b.wait_for(
+        "the table after a form login",
+        "document.querySelectorAll('#accounts tbody tr').length === 3 && document.querySelector('#login').hidden",
+        "document.body.innerText",
+        LIMIT,
+    )
+    .await;
+}
+
+/// Saves what the page shows now in `target/artifacts/`.
+async fn keep_screenshot(b: &mut Browser, file: &str) {
+    let png = b.screenshot().await;
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 10_000, "a screenshot of {} bytes", png.len());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(file), &png).unwrap();
+}
+
+#[actix_web::test]
+async fn the_page_and_its_assets_come_from_the_binary_with_a_strict_policy() {
+    let a = api().await;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/app.css", "text/css"),
+    ] {
+        let (s, ct, _) = a.call("GET", path, None, None).await;
+        assert_eq!(s, 200, "{path}");
+        assert!(ct.starts_with(kind), "{path}: {ct}");
+    }
+    // Only the page's own files run in it.
+    let res = awc::Client::default()
+        .get(format!("{}/", a.base))
+        .send()
+        .await
+        .unwrap();
+    let policy = res
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let (s, ct, v) = a.call("GET", "/assets/../Cargo.toml", None, None).await;
+    assert_eq!(s, 404, "{ct} {v}");
+    let (s, _, v) = a.call("GET", "/assets/secret.txt", None, None).await;
+    assert_eq!(s, 404, "{v}");
+    // The page's data still needs a token.
+    let (s, _, _) = a.call("GET", "/api/v1/accounts", None, None).await;
+    assert_eq!(s, 401);
+}
