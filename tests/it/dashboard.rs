@@ -210,6 +210,68 @@ async fn the_dashboard_logs_in_shows_live_progress_pauses_validates_and_speaks_c
     keep_screenshot(&mut b, "dashboard-phone.png").await;
     b.viewport(1280, 900, false).await;
 
+    // Kill asks first: refused, nothing happens; confirmed, the account stops.
+    b.eval("window.confirm = () => false").await;
+    b.eval(&format!(
+        "{}.click()",
+        row("d3", "button[data-action=kill]")
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, d3) = a.ok("GET", "/api/v1/accounts/d3", None).await;
+    assert_eq!(d3["state"], "trading", "a refused kill did something: {d3}");
+    b.eval("window.confirm = () => true").await;
+    b.eval(&format!(
+        "{}.click()",
+        row("d3", "button[data-action=kill]")
+    ))
+    .await;
+    b.wait_for(
+        "d3 shown stopped after the kill",
+        &format!("{}.classList.contains('stopped')", row("d3", ".state")),
+        ROWS,
+        LIMIT,
+    )
+    .await;
+    let d3 = a.wait_state("d3", |v| v["state"] == "stopped").await;
+    assert_eq!(d3["current_pair"], Value::Null, "{d3}");
+
+    // A new account from the form, its credentials pasted as "Copy as cURL".
+    let creds = a
+        .sim
+        .state
+        .with(|st| st.engine.create_account("100000".parse().unwrap()));
+    let mut curl = String::from("curl 'https://www.binance.com/bapi/asset/v3/private/x' \\\n");
+    for (k, v) in &creds.headers {
+        curl.push_str(&format!("  -H '{k}: {v}' \\\n"));
+    }
+    curl.push_str(&format!("  -b '{}'", creds.cookies));
+    b.eval("document.querySelector('#new-account').click()")
+        .await;
+    let fill = format!(
+        "(() => {{ const f = document.querySelector('#account-form');
+            f.elements.name.value = 'd4'; f.elements.token.value = 'KOGE';
+            f.elements.order_usdt.value = '10'; f.elements.daily_target_usdt.value = '500';
+            f.elements.curl.value = {};
+            f.requestSubmit(); }})()",
+        serde_json::to_string(&curl).unwrap()
+    );
+    b.eval(&fill).await;
+    b.wait_for(
+        "d4 in the table",
+        "document.querySelectorAll('#accounts tbody tr').length === 4 && !document.querySelector('#editor').open",
+        "document.querySelector('#account-form').innerText",
+        LIMIT,
+    )
+    .await;
+    let (_, d4) = a.ok("GET", "/api/v1/accounts/d4", None).await;
+    assert_eq!(d4["has_credentials"], true, "{d4}");
+    assert_eq!(d4["settings"]["daily_target_usdt"], "500", "{d4}");
+    assert_eq!(
+        d4["state"], "stopped",
+        "a new account waits for its start: {d4}"
+    );
+
     // Log out, then in by the form; a wrong token is refused with a message.
     b.eval("document.querySelector('#logout').click()").await;
     assert_eq!(
@@ -235,7 +297,7 @@ async fn the_dashboard_logs_in_shows_live_progress_pauses_validates_and_speaks_c
     .await;
     b.wait_for(
         "the table after a form login",
-        "document.querySelectorAll('#accounts tbody tr').length === 3 && document.querySelector('#login').hidden",
+        "document.querySelectorAll('#accounts tbody tr').length === 4 && document.querySelector('#login').hidden",
         "document.body.innerText",
         LIMIT,
     )

@@ -17,7 +17,7 @@ const I18N = {
     'log.title': 'Events', 'log.account': 'Account', 'log.level': 'Level', 'log.all': 'All',
     'f.name': 'Name', 'f.token': 'Token', 'f.order_usdt': 'Order size (USDT)',
     'f.daily_target_usdt': 'Daily target (USDT)', 'f.volatility_pct': 'Volatility pause (%)',
-    'f.cost_budget_bps': 'Cost budget (bps)', 'f.auto_resume': 'Resume by itself after a lost stream',
+    'f.cost_budget_bps': 'Cost budget (bps)', 'f.buy_offset': 'Buy price offset', 'f.sell_offset': 'Sell price offset', 'f.auto_resume': 'Resume by itself after a lost stream',
     'f.curl': 'Credentials: paste "Copy as cURL" (optional)',
     'editor.new': 'New account', 'editor.edit': 'Edit {name}',
     'confirm.kill': 'Kill {name}? Every open order of the account is cancelled and it stops.',
@@ -47,7 +47,7 @@ const I18N = {
     'log.title': '事件', 'log.account': '账户', 'log.level': '级别', 'log.all': '全部',
     'f.name': '名称', 'f.token': '代币', 'f.order_usdt': '单笔金额 (USDT)',
     'f.daily_target_usdt': '每日目标 (USDT)', 'f.volatility_pct': '波动暂停阈值 (%)',
-    'f.cost_budget_bps': '成本上限 (bps)', 'f.auto_resume': '推送断开后自动恢复',
+    'f.cost_budget_bps': '成本上限 (bps)', 'f.buy_offset': '买入价偏移', 'f.sell_offset': '卖出价偏移', 'f.auto_resume': '推送断开后自动恢复',
     'f.curl': '凭证：粘贴"复制为 cURL"（可选）',
     'editor.new': '新建账户', 'editor.edit': '编辑 {name}',
     'confirm.kill': '强停 {name}？将撤销该账户的全部挂单并停止。',
@@ -388,6 +388,9 @@ function drawChart() {
 // ---- account form ----
 
 const FIELDS = ['name', 'token', 'order_usdt', 'daily_target_usdt', 'volatility_pct', 'cost_budget_bps'];
+const OFFSETS = ['buy_offset', 'sell_offset'];
+// A new account starts from these prices: buy at the last price, sell 0.5 % above it.
+const NEW_OFFSETS = { buy_offset: { mode: 'percent', value: '0' }, sell_offset: { mode: 'percent', value: '0.5' } };
 let editing = null;
 
 function openEditor(name) {
@@ -402,6 +405,11 @@ function openEditor(name) {
   if (a) {
     for (const f of FIELDS) form.elements[f].value = f === 'name' ? a.name : (a.settings[f] ?? '');
     form.elements.auto_resume.checked = !!a.settings.auto_resume;
+  }
+  for (const o of OFFSETS) {
+    const v = (a && a.settings[o]) || NEW_OFFSETS[o];
+    form.elements[o + '_mode'].value = v.mode;
+    form.elements[o + '_value'].value = v.value;
   }
   $('#editor').showModal();
 }
@@ -425,6 +433,11 @@ async function save(ev) {
     if (editing && f === 'name') continue;
     if (a && String(a.settings[f] ?? '') === v) continue;
     if (v !== '') body[f] = v;
+  }
+  for (const o of OFFSETS) {
+    const v = { mode: form.elements[o + '_mode'].value, value: form.elements[o + '_value'].value.trim() };
+    const old = a && a.settings[o];
+    if (!old || old.mode !== v.mode || String(old.value) !== v.value) body[o] = v;
   }
   const auto = form.elements.auto_resume.checked;
   if (!a || a.settings.auto_resume !== auto) body.auto_resume = auto;
