@@ -359,6 +359,85 @@ async fn events_stream_live() {
     );
 }
 
+/// Reads the SSE stream of `query` for `secs` seconds (or until `enough`).
+async fn read_stream(a: &Api, query: &str, secs: u64, enough: impl Fn(&str) -> bool) -> String {
+    use futures_util::StreamExt;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
+    let mut res = client
+        .get(format!("{}/api/v1/events/stream{query}", a.base))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    let mut seen = String::new();
+    while let Ok(Some(chunk)) = tokio::time::timeout_at(until, res.next()).await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if enough(&seen) {
+            break;
+        }
+    }
+    seen
+}
+
+/// With `?status=true` the stream carries each account's live status as it changes (about
+/// once a second): what a page needs to show progress without asking again. Without it, none.
+#[actix_web::test]
+async fn the_event_stream_carries_live_statuses_when_asked() {
+    let a = api().await;
+    a.account("p1", "KOGE", "100000").await;
+    a.ok("POST", "/api/v1/accounts/p1/start", None).await;
+    a.wait_state("p1", |v| v["state"] == "trading").await;
+    let frames = |seen: &str| -> Vec<Value> {
+        seen.split("\n\n")
+            .filter_map(|f| {
+                let f = f.strip_prefix("event: status\ndata: ")?;
+                serde_json::from_str(f).ok()
+            })
+            .collect()
+    };
+    let seen = read_stream(&a, "?status=true", 10, |s| {
+        let vols: Vec<String> = frames(s)
+            .iter()
+            .filter_map(|f| f["volume_today"].as_str().map(str::to_owned))
+            .collect();
+        vols.windows(2).any(|w| w[0] != w[1])
+    })
+    .await;
+    let statuses = frames(&seen);
+    assert!(statuses.len() >= 2, "{seen}");
+    assert!(statuses.iter().all(|f| f["name"] == "p1"), "{seen}");
+    assert!(
+        statuses
+            .iter()
+            .any(|f| f["state"] == "trading" && f["cycles_today"].as_u64() >= Some(1)),
+        "{seen}"
+    );
+    let volumes: Vec<&str> = statuses
+        .iter()
+        .filter_map(|f| f["volume_today"].as_str())
+        .collect();
+    assert!(
+        volumes.windows(2).any(|w| w[0] != w[1]),
+        "progress was not seen live: {volumes:?}"
+    );
+    // A plain subscriber gets events only.
+    let plain = read_stream(&a, "", 3, |_| false).await;
+    assert!(!plain.contains("event: status"), "{plain}");
+    let (s, _, v) = a
+        .call(
+            "GET",
+            "/api/v1/events/stream?status=maybe",
+            Some(TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+}
+
 /// Bad input of every kind is a 4xx problem that names what is wrong; never a 5xx.
 #[actix_web::test]
 async fn bad_input_is_a_clear_4xx_never_a_5xx() {
