@@ -124,6 +124,33 @@ async fn the_dashboard_logs_in_shows_live_progress_pauses_validates_and_speaks_c
     )
     .await;
 
+    // The log's filters: by level (the pause is a warning) and by account.
+    let shown_d2 =
+        "[...document.querySelectorAll('#log li')].some(li => li.dataset.account === 'd2')";
+    let pick = |sel: &str, v: &str| {
+        format!(
+            "(() => {{ const s = document.querySelector('{sel}'); s.value = '{v}';
+                s.dispatchEvent(new Event('change')); }})()"
+        )
+    };
+    b.eval(&pick("#filter-level", "info")).await;
+    assert_eq!(
+        b.eval(shown_d2).await,
+        json!(false),
+        "a warning under the info filter"
+    );
+    b.eval(&pick("#filter-level", "warn")).await;
+    assert_eq!(b.eval(shown_d2).await, json!(true));
+    b.eval(&pick("#filter-account", "d1")).await;
+    assert_eq!(
+        b.eval(shown_d2).await,
+        json!(false),
+        "d2 under the d1 filter"
+    );
+    b.eval(&pick("#filter-account", "")).await;
+    b.eval(&pick("#filter-level", "")).await;
+    assert_eq!(b.eval(shown_d2).await, json!(true));
+
     // Edit a config with a bad value: the API's own message shows next to the field, and
     // nothing changes.
     b.eval(&format!(
@@ -299,6 +326,25 @@ async fn the_dashboard_logs_in_shows_live_progress_pauses_validates_and_speaks_c
         "the table after a form login",
         "document.querySelectorAll('#accounts tbody tr').length === 4 && document.querySelector('#login').hidden",
         "document.body.innerText",
+        LIMIT,
+    )
+    .await;
+
+    // Halt asks first too; confirmed, every account stops.
+    b.eval("window.confirm = () => false").await;
+    b.eval("document.querySelector('#halt').click()").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, d1) = a.ok("GET", "/api/v1/accounts/d1", None).await;
+    assert_eq!(d1["state"], "trading", "a refused halt did something: {d1}");
+    b.eval("window.confirm = () => true").await;
+    b.eval("document.querySelector('#halt').click()").await;
+    for n in ["d1", "d2"] {
+        a.wait_state(n, |v| v["state"] == "stopped").await;
+    }
+    b.wait_for(
+        "every row stopped after the halt",
+        "[...document.querySelectorAll('#accounts .state')].every(s => s.classList.contains('stopped'))",
+        ROWS,
         LIMIT,
     )
     .await;
