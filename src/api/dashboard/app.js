@@ -192,11 +192,25 @@ function renderTable() {
   filter.value = names.includes(current) ? current : '';
 }
 
+// Rows to draw again at the next frame: thousands of accounts send a status each second, and
+// one redraw per frame per row is all the eye can see.
+const dirty = new Set();
+let frameAsked = false;
+
 function renderRow(name) {
-  const a = accounts.get(name);
-  const old = document.querySelector('#accounts tr[data-name="' + CSS.escape(name) + '"]');
-  if (!a) return;
-  if (old) old.replaceWith(row(a)); else renderTable();
+  dirty.add(name);
+  if (frameAsked) return;
+  frameAsked = true;
+  requestAnimationFrame(() => {
+    frameAsked = false;
+    for (const n of dirty) {
+      const a = accounts.get(n);
+      const old = document.querySelector('#accounts tr[data-name="' + CSS.escape(n) + '"]');
+      if (a && old) old.replaceWith(row(a));
+      else if (a) { dirty.clear(); renderTable(); return; }
+    }
+    dirty.clear();
+  });
 }
 
 async function loadAccounts() {
