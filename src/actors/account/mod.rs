@@ -523,9 +523,24 @@ impl Actor {
     }
 
     /// Feeds one event to the machine and carries out what it says.
+    /// The exchange's count of today's volume, read at start, once it can be taken over the
+    /// store's: after the first reconciliation and once no pair is in doubt. A pair in doubt
+    /// settled later brings its fills to the count; had the exchange's count (which holds
+    /// them already) been taken before, they would count twice.
+    fn exchange_volume_due(&mut self, now: i64) -> Vec<Effect> {
+        if self.first_reconcile || matches!(self.cycle.state, State::Unknown { .. }) {
+            return Vec::new();
+        }
+        match self.exchange_volume.take() {
+            Some(volume) => self.cycle.on(Event::ExchangeVolume { volume }, now),
+            None => Vec::new(),
+        }
+    }
+
     async fn event(&mut self, e: Event) -> Result<(), Failure> {
         let now = self.now();
-        let effects = self.cycle.on(e, now);
+        let mut effects = self.cycle.on(e, now);
+        effects.extend(self.exchange_volume_due(now));
         self.apply(effects).await
     }
 
@@ -534,7 +549,9 @@ impl Actor {
         while let Some(effect) = queue.pop_front() {
             if let Some(follow) = self.effect(effect, &mut queue).await? {
                 let now = self.now();
-                for e in self.cycle.on(follow, now).into_iter().rev() {
+                let mut effects = self.cycle.on(follow, now);
+                effects.extend(self.exchange_volume_due(now));
+                for e in effects.into_iter().rev() {
                     queue.push_front(e);
                 }
             }

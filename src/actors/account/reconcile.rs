@@ -385,9 +385,8 @@ impl Actor {
         }
         if self.first_reconcile {
             self.first_reconcile = false;
-            if let Some(volume) = self.exchange_volume.take() {
-                self.event(Event::ExchangeVolume { volume }).await?;
-            }
+            let due = self.exchange_volume_due(self.now());
+            self.apply(due).await?;
             let id = self.account.id;
             let acc = self.db(move |c| store::accounts::get(c, id)).await?;
             match acc.state {
