@@ -135,6 +135,79 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// A name as one URL path segment: every byte but `A-Z a-z 0-9 - . _ ~` percent-encoded, so
+/// a name such as `x/start?` can never address another route.
+pub fn segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One kill report as a line: the exchange's word, or why there is none.
+pub fn kill_line(r: &Value) -> String {
+    let name = s(&r["account"]);
+    let why = r["error"]
+        .as_str()
+        .map(|e| format!(" ({e})"))
+        .unwrap_or_default();
+    match r["outcome"].as_str() {
+        Some("verified") => format!(
+            "{name}: killed; the exchange shows {} order(s) open{why}",
+            s(&r["open_left"])
+        ),
+        Some("unverified") => format!(
+            "{name}: killed but NOT VERIFIED: the exchange could not be asked; the store believes \
+             {} order(s) open{why}; the account keeps trying",
+            s(&r["open_left"])
+        ),
+        Some("pending") => format!(
+            "{name}: kill recorded, PENDING on {}{why}",
+            r["owner"].as_str().unwrap_or("the next instance to hold it")
+        ),
+        _ => format!("{name}: {r}"),
+    }
+}
+
+/// A start, pause, resume or stop answer as a line.
+pub fn ack_line(v: &Value) -> String {
+    let (name, action) = (s(&v["account"]), s(&v["action"]));
+    match v["outcome"].as_str() {
+        Some("pending") => format!(
+            "{name}: {action} recorded, pending on {}",
+            v["owner"]
+                .as_str()
+                .unwrap_or("the next instance to hold the account")
+        ),
+        _ => format!("{name}: {action}"),
+    }
+}
+
+/// A halt's answer: a summary line, then every account that is not verified clean.
+pub fn halt_text(v: &Value) -> String {
+    let reports = v["accounts"].as_array().cloned().unwrap_or_default();
+    let mut out = format!(
+        "halted {} account(s): {} verified, {} NOT verified, {} pending; {} order(s) open\n",
+        reports.len(),
+        s(&v["verified"]),
+        s(&v["unverified"]),
+        s(&v["pending"]),
+        s(&v["open_left"])
+    );
+    for r in reports {
+        if !(r["outcome"] == "verified" && r["open_left"] == 0) {
+            out.push_str(&kill_line(&r));
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Accounts as a table.
 pub fn accounts_table(list: &Value) -> String {
     let mut out = format!(
@@ -204,5 +277,25 @@ mod tests {
         assert_eq!(setting("auto_resume=true").unwrap().1, json!(true));
         assert_eq!(setting("buy_offset=-1%").unwrap().1, offset("-1%"));
         assert!(setting("nonsense").is_err());
+    }
+
+    #[test]
+    fn names_are_one_path_segment() {
+        assert_eq!(segment("alice-1.b_c"), "alice-1.b_c");
+        assert_eq!(segment("x/start?"), "x%2Fstart%3F");
+        assert_eq!(segment("a b#%"), "a%20b%23%25");
+    }
+
+    #[test]
+    fn an_unverified_kill_never_reads_as_nothing_open() {
+        let r = json!({"account": "a", "outcome": "unverified", "open_left": 2,
+            "error": "the exchange answered 503"});
+        let line = kill_line(&r);
+        assert!(line.contains("NOT VERIFIED") && line.contains('2'), "{line}");
+        let halt = json!({"accounts": [r, {"account": "b", "outcome": "verified", "open_left": 0}],
+            "verified": 1, "unverified": 1, "pending": 0, "open_left": 2});
+        let text = halt_text(&halt);
+        assert!(text.contains("1 NOT verified") && text.contains("a: killed but NOT VERIFIED"), "{text}");
+        assert!(!text.contains("b: "), "{text}");
     }
 }

@@ -125,6 +125,19 @@ pub fn timing(config: &Config) -> Timing {
 pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     let instance = config.instance_id();
     info!(log, "starting"; fields::EVENT_ACTION => "daemon-start", "service.node.name" => instance.clone());
+    // Before any secret is read: a core dump would hold decrypted credentials and the token.
+    let guard = crate::hardening::no_core_dumps();
+    let (soft, hard) = guard.core_limit.unwrap_or((u64::MAX, u64::MAX));
+    if guard.dumpable {
+        warn!(log, "core dumps could not be turned off: a dump would hold decrypted credentials";
+            fields::EVENT_ACTION => "core-dumps", "process.dumpable" => true,
+            "process.core_limit.soft" => soft, "process.core_limit.hard" => hard,
+            "error.message" => guard.problems.join("; "));
+    } else {
+        info!(log, "core dumps are off"; fields::EVENT_ACTION => "core-dumps",
+            "process.dumpable" => false, "process.core_limit.soft" => soft,
+            "process.core_limit.hard" => hard, "error.message" => guard.problems.join("; "));
+    }
     // Taken over from the start: a stop asked for while accounts reconcile is a clean stop.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let store = {

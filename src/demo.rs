@@ -123,6 +123,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
         )?;
         vault.put(&mut conn, account.id, &c, now)?;
         store::accounts::set_state(&mut conn, account.id, AccountState::Trading, None, now)?;
+        store::accounts::command(&mut conn, account.id, store::models::Desired::Run)?;
         accounts.push((account.id, creds.id, name, token));
     }
     let mut config = Config::default();

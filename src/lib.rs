@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod domain;
 pub mod exchange;
+pub mod hardening;
 pub mod meters;
 pub mod sim;
 pub mod soak;

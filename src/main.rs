@@ -91,7 +91,8 @@ enum Command {
     },
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions { shell: clap_complete::Shell },
-    /// The global kill switch: every account stops, everything open is cancelled.
+    /// The global kill switch: every account stops, everything open is cancelled. Exits 2
+    /// unless the exchange confirmed for every account that nothing is open.
     Halt {
         #[command(flatten)]
         client: ClientArgs,
@@ -240,7 +241,8 @@ enum AccountCommand {
     Stop {
         name: String,
     },
-    /// Block new orders, cancel everything, and report what is left open.
+    /// Block new orders, cancel everything, and report what the exchange says is left open.
+    /// Exits 2 unless the exchange confirmed that nothing is open.
     Kill {
         name: String,
     },
@@ -341,6 +343,9 @@ enum ConfigCommand {
     /// Load and validate the configuration, then print it as resolved (passwords hidden).
     Check,
 }
+
+/// The exit code of a kill or halt that the exchange did not confirm with nothing open.
+const KILL_NOT_VERIFIED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -483,6 +488,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let telemetry =
                 telemetry::init(&config.log_settings()).context("cannot start logging")?;
             telemetry::install_log_bridge(&telemetry.logger, config.log.level);
+            telemetry::install_panic_hook(&telemetry.logger);
             telemetry
                 .reopen_on_sighup()
                 .context("cannot watch SIGHUP")?;
@@ -652,7 +658,7 @@ fn run_client(
     let (method, path, body): (&str, String, Option<Body>) = match command {
         None => ("POST", "/api/v1/halt".into(), None),
         Some(AccountCommand::List) => ("GET", "/api/v1/accounts".into(), None),
-        Some(AccountCommand::Show { name }) => ("GET", format!("/api/v1/accounts/{name}"), None),
+        Some(AccountCommand::Show { name }) => ("GET", format!("/api/v1/accounts/{}", control::segment(name)), None),
         Some(AccountCommand::Add {
             name,
             token,
@@ -681,7 +687,7 @@ fn run_client(
         }
         Some(AccountCommand::Config { name, set }) => (
             "PATCH",
-            format!("/api/v1/accounts/{name}/config"),
+            format!("/api/v1/accounts/{}/config", control::segment(name)),
             Some(Body::Json(Value::Object(settings(set)?))),
         ),
         Some(AccountCommand::Credentials { name, file }) => {
@@ -698,7 +704,7 @@ fn run_client(
             };
             (
                 "PUT",
-                format!("/api/v1/accounts/{name}/credentials"),
+                format!("/api/v1/accounts/{}/credentials", control::segment(name)),
                 Some(body),
             )
         }
@@ -716,7 +722,7 @@ fn run_client(
                 AccountCommand::Stop { .. } => "stop",
                 _ => "kill",
             };
-            ("POST", format!("/api/v1/accounts/{name}/{action}"), None)
+            ("POST", format!("/api/v1/accounts/{}/{action}", control::segment(name)), None)
         }
     };
     let answer = actix_web::rt::System::new().block_on(client.call(method, &path, body));
@@ -727,9 +733,20 @@ fn run_client(
             return Ok(ExitCode::FAILURE);
         }
     };
+    // A kill or halt that is not verified with nothing left open is not a success, whatever
+    // is printed: scripts must not read "0 left open" from an exchange that was not asked.
+    let killing = matches!(command, None | Some(AccountCommand::Kill { .. }));
+    let clean = !killing
+        || value["clean"].as_bool().unwrap_or(false)
+        || (value["outcome"] == "verified" && value["open_left"] == 0);
+    let code = if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(KILL_NOT_VERIFIED)
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(code);
     }
     match command {
         Some(AccountCommand::List) => print!("{}", control::accounts_table(&value)),
@@ -741,24 +758,9 @@ fn run_client(
             print!("{}", control::account_text(&value))
         }
         Some(AccountCommand::Credentials { name, .. }) => println!("credentials of {name} stored"),
-        Some(AccountCommand::Kill { name }) => println!(
-            "{name}: killed; {} order(s) left open{}",
-            value["open_left"],
-            value["error"]
-                .as_str()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
-        ),
-        Some(_) => println!(
-            "{}: {}",
-            value["account"].as_str().unwrap_or_default(),
-            value["action"].as_str().unwrap_or_default()
-        ),
-        None => println!(
-            "halted {} account(s); {} order(s) left open",
-            value["accounts"].as_array().map(Vec::len).unwrap_or(0),
-            value["open_left"]
-        ),
+        Some(AccountCommand::Kill { .. }) => println!("{}", control::kill_line(&value)),
+        Some(_) => println!("{}", control::ack_line(&value)),
+        None => print!("{}", control::halt_text(&value)),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }

@@ -20,6 +20,8 @@ pub const LEASE_EVENTS: &str = "alpha_oto_lease_events_total";
 pub const RATE_LIMIT_WAITS: &str = "alpha_oto_rate_limit_waits_total";
 pub const RECONCILIATIONS: &str = "alpha_oto_reconciliations_total";
 pub const EVENT_AGE_SECONDS: &str = "alpha_oto_report_age_seconds";
+/// Request handlers that panicked (each answered 500 and logged).
+pub const API_PANICS: &str = "alpha_oto_api_panics_total";
 pub const LOG_DROPPED: &str = "alpha_oto_log_records_dropped_total";
 /// Units of work done by the database threads, and the commits they took (group commit:
 /// units per commit is the ratio).

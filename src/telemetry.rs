@@ -297,6 +297,34 @@ pub fn install_log_bridge(logger: &Logger, level: LogLevel) -> bool {
     installed
 }
 
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// Every panic of the process, on any thread, becomes an ERROR record of `logger` with its
+/// message and place (the default hook writes it to stderr only, where ELK never sees it).
+/// Caught panics (a request handler, an account's task) are logged here too.
+pub fn install_panic_hook(logger: &Logger) {
+    let logger = logger.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        slog::error!(logger, "panic";
+            fields::EVENT_ACTION => "panic",
+            "error.message" => panic_message(info.payload()),
+            "error.stack_trace" => place,
+            "process.thread.name" => thread);
+    }));
+}
+
 struct LogBridge {
     logger: Logger,
 }

@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod governor;
+pub mod operator;
 pub mod price_feed;
 pub mod supervisor;
 pub mod sync;

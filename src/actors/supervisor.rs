@@ -11,24 +11,35 @@ use slog::{error, info, warn};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::store::{self, models::AccountState};
+use crate::store::{self, models::AccountState, models::Desired};
 use crate::telemetry::fields;
 
 use super::Ctx;
 use super::account::{self, AccountMsg, AccountStatus, Board, Command, Failure, KillReport};
 
 const MAILBOX: usize = 256;
+/// How often the instance looks for commands recorded by any instance, and how far back.
+const COMMAND_POLL: Duration = Duration::from_millis(500);
+const COMMAND_WINDOW_MS: i64 = 60_000;
 
 enum Msg {
     StartAll,
     Start(i64),
     Send(i64, AccountMsg),
+    /// An operator's command, recorded under `seq`, for this instance's task of the account.
+    Deliver(i64, i64, AccountMsg),
+    /// Commands recorded lately by any instance: (account, wish, number).
+    Recorded(Vec<store::accounts::Recorded>),
     Exited {
         id: i64,
         generation: u64,
         outcome: Result<Result<(), Failure>, String>,
+        /// The ended task's mailbox, with what it did not read.
+        mailbox: Option<mpsc::Receiver<AccountMsg>>,
     },
     Respawn(i64, u64),
+    /// Ends the account's task and forgets the account (it is being deleted).
+    Forget(i64, oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
     /// Liveness: answered at once by a supervisor that is not stuck.
     Ping(oneshot::Sender<()>),
@@ -40,6 +51,13 @@ struct Slot {
     tx: Option<mpsc::Sender<AccountMsg>>,
     generation: u64,
     restarts: VecDeque<Instant>,
+    /// A new task is due (a restart): messages wait here for it instead of being lost.
+    restarting: bool,
+    pending: Vec<AccountMsg>,
+    /// The highest command number this instance has handed to the account's tasks.
+    applied: i64,
+    /// Someone waits for the task's end to forget the account.
+    forget: Option<oneshot::Sender<()>>,
 }
 
 /// Steers the supervisor; cheap to clone.
@@ -81,18 +99,23 @@ impl SupervisorHandle {
             .map_err(|_| SupervisorError::Gone)
     }
 
-    /// The kill switch of one account (B8).
-    pub async fn kill(&self, id: i64) -> Result<KillReport, SupervisorError> {
-        let (reply, rx) = oneshot::channel();
-        self.command(id, Command::Kill(reply)).await?;
-        rx.await.map_err(|_| SupervisorError::NotRunning(id))
+    /// Hands an operator's command, recorded under number `seq`, to this instance's task of
+    /// the account (or the next one, during a restart). The instance's poll of recorded
+    /// commands skips numbers handed over this way.
+    pub async fn deliver(&self, id: i64, seq: i64, c: Command) -> Result<(), SupervisorError> {
+        self.tx
+            .send(Msg::Deliver(id, seq, AccountMsg::Command(c)))
+            .await
+            .map_err(|_| SupervisorError::Gone)
     }
 
-    /// The global kill switch: every running account, at once.
-    pub async fn halt(&self) -> Vec<Result<KillReport, SupervisorError>> {
-        let ids: Vec<i64> = self.statuses().iter().map(|s| s.account_id).collect();
-        let kills = ids.into_iter().map(|id| self.kill(id));
-        futures_util::future::join_all(kills).await
+    /// The kill switch of one account (B8), recorded under `seq`, carried out by this
+    /// instance's task. `NotRunning` when the task ended before it answered (the recorded
+    /// kill is then carried out by the next task).
+    pub async fn kill(&self, id: i64, seq: i64) -> Result<KillReport, SupervisorError> {
+        let (reply, rx) = oneshot::channel();
+        self.deliver(id, seq, Command::Kill(Some(reply))).await?;
+        rx.await.map_err(|_| SupervisorError::NotRunning(id))
     }
 
     /// Test hook: makes an account's actor panic.
@@ -115,6 +138,16 @@ impl SupervisorHandle {
         };
         v.sort_by_key(|s| s.account_id);
         v
+    }
+
+    /// Ends the account's task (if any) and forgets the account; answers once the task ended.
+    pub async fn forget(&self, id: i64) -> Result<(), SupervisorError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Forget(id, reply))
+            .await
+            .map_err(|_| SupervisorError::Gone)?;
+        rx.await.map_err(|_| SupervisorError::Gone)
     }
 
     /// Whether the supervisor answers within `limit` (the watchdog's question).
@@ -158,8 +191,31 @@ pub fn start(ctx: Ctx, threads: usize) -> SupervisorHandle {
         stopping: None,
         arbiters,
     };
+    let store = sup.ctx.store.clone();
     actix_rt::spawn(sup.run(rx));
+    actix_rt::spawn(poll_commands(store, tx.clone()));
     SupervisorHandle { tx, board }
+}
+
+/// Finds the commands any instance recorded lately and hands them to the supervisor, which
+/// passes each new one to the account's task if the account runs here.
+async fn poll_commands(store: store::Store, sup: mpsc::Sender<Msg>) {
+    let mut every = tokio::time::interval(COMMAND_POLL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Ok(rows) = store
+            .run(|c| store::accounts::commands_since(c, COMMAND_WINDOW_MS))
+            .await
+            && !rows.is_empty()
+            && sup.send(Msg::Recorded(rows)).await.is_err()
+        {
+            return;
+        }
+        if sup.is_closed() {
+            return;
+        }
+    }
 }
 
 struct Supervisor {
@@ -205,6 +261,29 @@ impl Supervisor {
                     }
                 }
                 Msg::Send(id, m) => self.forward(id, m),
+                Msg::Deliver(id, seq, m) => {
+                    if let Some(slot) = self.slots.get_mut(&id) {
+                        slot.applied = slot.applied.max(seq);
+                    }
+                    self.forward(id, m);
+                }
+                Msg::Recorded(rows) => self.recorded(rows),
+                Msg::Forget(id, reply) => match self.slots.get_mut(&id) {
+                    Some(slot) if slot.tx.is_some() => {
+                        slot.forget = Some(reply);
+                        slot.restarting = false;
+                        if let Some(tx) = slot.tx.take() {
+                            actix_rt::spawn(async move {
+                                let _ = tx.send(AccountMsg::Shutdown).await;
+                            });
+                        }
+                    }
+                    _ => {
+                        self.slots.remove(&id);
+                        self.unpublish(id);
+                        let _ = reply.send(());
+                    }
+                },
                 Msg::Respawn(id, generation) => {
                     if self.stopping.is_none()
                         && self
@@ -219,7 +298,24 @@ impl Supervisor {
                     id,
                     generation,
                     outcome,
-                } => self.exited(id, generation, outcome).await,
+                    mailbox,
+                } => {
+                    if self.slots.get(&id).is_some_and(|s| s.forget.is_some()) {
+                        if let Some(reply) = self.slots.remove(&id).and_then(|s| s.forget) {
+                            self.unpublish(id);
+                            let _ = reply.send(());
+                        }
+                    } else {
+                        if let (Some(mut rx), Some(slot)) = (mailbox, self.slots.get_mut(&id)) {
+                            rx.close();
+                            while let Ok(m) = rx.try_recv() {
+                                slot.pending.push(m);
+                            }
+                        }
+                        self.exited(id, generation, outcome).await;
+                        self.answer_stranded(id);
+                    }
+                }
                 Msg::Ping(reply) => {
                     let _ = reply.send(());
                 }
@@ -247,6 +343,14 @@ impl Supervisor {
         }
     }
 
+    fn unpublish(&self, id: i64) {
+        let mut b = match self.board.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        b.remove(&id);
+    }
+
     fn running(&self) -> usize {
         self.slots
             .values()
@@ -254,42 +358,70 @@ impl Supervisor {
             .count()
     }
 
-    fn forward(&self, id: i64, m: AccountMsg) {
-        match self.slots.get(&id).and_then(|s| s.tx.clone()) {
+    fn forward(&mut self, id: i64, m: AccountMsg) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            Self::not_here(id, m);
+            return;
+        };
+        match slot.tx.clone() {
             Some(tx) => {
+                let me = self.me.clone();
                 actix_rt::spawn(async move {
-                    let _ = tx.send(m).await;
+                    // The task ended between the choice and the send: the supervisor keeps
+                    // the message for the next task.
+                    if let Err(mpsc::error::SendError(m)) = tx.send(m).await {
+                        let _ = me.send(Msg::Send(id, m)).await;
+                    }
                 });
             }
-            None => {
-                // Between a failure and the restart: the wish is written down, and the
-                // restarted actor reads it when it has reconciled.
-                let wish = match &m {
-                    AccountMsg::Command(Command::Start | Command::Resume) => {
-                        Some((AccountState::Trading, None))
-                    }
-                    AccountMsg::Command(Command::Pause) => {
-                        Some((AccountState::Paused, Some("operator")))
-                    }
-                    AccountMsg::Command(Command::Stop) => Some((AccountState::Stopped, None)),
-                    _ => None,
-                };
-                if let Some((state, reason)) = wish {
-                    let (store, now) = (self.ctx.store.clone(), self.ctx.clock.now_ms());
-                    actix_rt::spawn(async move {
-                        let _ = store
-                            .run(move |c| store::accounts::set_state(c, id, state, reason, now))
-                            .await;
-                    });
-                }
-                if let AccountMsg::Command(Command::Kill(reply)) = m {
-                    let _ = reply.send(KillReport {
-                        account: id.to_string(),
-                        open_left: 0,
-                        error: Some("the account is not running".into()),
-                    });
-                }
+            // Between a failure or a reload and the restart: the next task reads it first.
+            None if slot.restarting => slot.pending.push(m),
+            None => Self::not_here(id, m),
+        }
+    }
+
+    /// A message for an account with no task here and none due. Operators' commands are
+    /// recorded in the store by whoever sent them; a kill's caller is told so.
+    fn not_here(id: i64, m: AccountMsg) {
+        if let AccountMsg::Command(Command::Kill(Some(reply))) = m {
+            let _ = reply.send(KillReport::pending(
+                &id.to_string(),
+                None,
+                "the account does not run on this instance: the kill is recorded and carried out before it trades again",
+            ));
+        }
+    }
+
+    /// Messages kept for a task that will not come (the account was parked): kills are told.
+    fn answer_stranded(&mut self, id: i64) {
+        if let Some(slot) = self.slots.get_mut(&id)
+            && slot.tx.is_none()
+            && !slot.restarting
+        {
+            for m in std::mem::take(&mut slot.pending) {
+                Self::not_here(id, m);
             }
+        }
+    }
+
+    /// Commands recorded by any instance: each new number for an account that runs here goes
+    /// to its task (a standby task reads the wish itself once it holds the account).
+    fn recorded(&mut self, rows: Vec<store::accounts::Recorded>) {
+        for (id, desired, seq) in rows {
+            let Some(slot) = self.slots.get_mut(&id) else {
+                continue;
+            };
+            if seq <= slot.applied {
+                continue;
+            }
+            slot.applied = seq;
+            let c = match desired {
+                Desired::Run => Command::Start,
+                Desired::Pause => Command::Pause,
+                Desired::Stop => Command::Stop,
+                Desired::Kill => Command::Kill(None),
+            };
+            self.forward(id, AccountMsg::Command(c));
         }
     }
 
@@ -315,10 +447,18 @@ impl Supervisor {
             tx: None,
             generation: 0,
             restarts: VecDeque::new(),
+            restarting: false,
+            pending: Vec::new(),
+            applied: 0,
+            forget: None,
         });
         if slot.tx.is_some() {
             return;
         }
+        // The task reads the recorded wish at its first reconciliation: numbers up to this
+        // one need no delivery.
+        slot.applied = slot.applied.max(account.command_seq);
+        slot.restarting = false;
         slot.generation += if slot.generation.is_multiple_of(2) {
             1
         } else {
@@ -327,6 +467,14 @@ impl Supervisor {
         let generation = slot.generation;
         let (tx, rx) = mpsc::channel(MAILBOX);
         slot.tx = Some(tx.clone());
+        for m in std::mem::take(&mut slot.pending) {
+            if let Err(mpsc::error::TrySendError::Full(m)) = tx.try_send(m) {
+                let tx = tx.clone();
+                actix_rt::spawn(async move {
+                    let _ = tx.send(m).await;
+                });
+            }
+        }
         let (ctx, board) = (self.ctx.clone(), self.board.clone());
         let (handed, task) = oneshot::channel();
         let arbiter = &self.arbiters[(id.unsigned_abs() as usize) % self.arbiters.len()];
@@ -335,21 +483,20 @@ impl Supervisor {
         });
         let me = self.me.clone();
         actix_rt::spawn(async move {
-            let outcome = match task.await {
-                Ok(task) => task.await.map_err(|e| {
-                    if e.is_panic() {
-                        "the account's task panicked".to_owned()
-                    } else {
-                        "the account's task was cancelled".to_owned()
-                    }
-                }),
-                Err(_) => Err("the account's thread has stopped".to_owned()),
+            let (outcome, mailbox) = match task.await {
+                Ok(task) => match task.await {
+                    Ok((outcome, rx)) => (Ok(outcome), Some(rx)),
+                    Err(e) if e.is_panic() => (Err("the account's task panicked".to_owned()), None),
+                    Err(_) => (Err("the account's task was cancelled".to_owned()), None),
+                },
+                Err(_) => (Err("the account's thread has stopped".to_owned()), None),
             };
             let _ = me
                 .send(Msg::Exited {
                     id,
                     generation,
                     outcome,
+                    mailbox,
                 })
                 .await;
         });
@@ -421,6 +568,7 @@ impl Supervisor {
         } else {
             info!(log, "account actor restarting"; fields::EVENT_ACTION => "actor-restart", "account.id" => id, "event.reason" => reason);
         }
+        slot.restarting = true;
         let (me, generation) = (self.me.clone(), slot.generation);
         actix_rt::spawn(async move {
             tokio::time::sleep(delay).await;

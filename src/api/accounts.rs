@@ -12,10 +12,11 @@ use super::ApiState;
 use super::auth::Authorized;
 use super::error::ApiError;
 use crate::actors::account::{AccountStatus, Command};
+use crate::actors::operator;
 use crate::domain::plan::{self, Progress};
 use crate::domain::settings::AccountSettings;
 use crate::exchange::rest::RestClient;
-use crate::store::models::{Account, AccountState, Page};
+use crate::store::models::{Account, Desired, Page};
 use crate::store::{self, StoreError};
 use crate::vault::Credentials;
 
@@ -362,7 +363,10 @@ pub async fn put_credentials(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `start`, `pause`, `resume`, `stop` or `kill`.
+/// `start`, `pause`, `resume`, `stop` or `kill`: recorded first, then handed to this
+/// instance's task where the account is held here. 202 with `outcome: delivered` or `pending`
+/// (and the holder); a kill carried out here answers its report with 200 when verified and
+/// nothing is left open, 202 otherwise.
 pub async fn action(
     _: Authorized,
     state: web::Data<ApiState>,
@@ -370,36 +374,55 @@ pub async fn action(
 ) -> Result<HttpResponse, ApiError> {
     let (name, action) = path.into_inner();
     let account = find(&state, &name).await?;
-    let id = account.id;
-    let now = state.ctx.clock.now_ms();
-    let gone = |_| ApiError::Unavailable("the supervisor has stopped".into());
-    match action.as_str() {
-        "start" => {
-            state
-                .ctx
-                .store
-                .run(move |c| store::accounts::set_state(c, id, AccountState::Trading, None, now))
-                .await?;
-            state.sup.start(id).await.map_err(gone)?;
-        }
-        "pause" => state.sup.command(id, Command::Pause).await.map_err(gone)?,
-        "resume" => state.sup.command(id, Command::Resume).await.map_err(gone)?,
-        "stop" => state.sup.command(id, Command::Stop).await.map_err(gone)?,
-        "kill" => {
-            if state.sup.status(id).is_none() {
-                return Err(ApiError::NotRunning(name));
-            }
-            let report = state
-                .sup
-                .kill(id)
-                .await
-                .map_err(|_| ApiError::NotRunning(name))?;
-            return Ok(HttpResponse::Ok().json(report));
-        }
-        _ => return Err(ApiError::NotFound(format!("no action {action:?}"))),
+    if action == "kill" {
+        let report = operator::kill(&state.ctx, &state.sup, &account).await?;
+        return Ok(if report.clean() {
+            HttpResponse::Ok().json(report)
+        } else {
+            HttpResponse::Accepted().json(report)
+        });
     }
-    Ok(HttpResponse::Accepted()
-        .json(serde_json::json!({ "account": account.name, "action": action })))
+    let Some(a) = operator::Action::parse(&action) else {
+        return Err(ApiError::NotFound(format!("no action {action:?}")));
+    };
+    let ack = operator::act(&state.ctx, &state.sup, &account, a).await?;
+    Ok(HttpResponse::Accepted().json(ack))
+}
+
+/// Removes a stopped account and everything it owns but its events. Refused while it trades
+/// here or another instance holds it.
+pub async fn delete(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let account = find(&state, &name).await?;
+    let id = account.id;
+    let live = state.sup.status(id);
+    let at_rest = live
+        .as_ref()
+        .is_none_or(|s| matches!(s.state.as_str(), "stopped" | "failed"));
+    let wished = matches!(account.desired, Desired::Stop | Desired::Kill);
+    if !at_rest || !wished {
+        return Err(ApiError::NotStopped(name.into_inner()));
+    }
+    let holder = state
+        .ctx
+        .store
+        .run(move |c| store::lease::holder(c, id))
+        .await?;
+    if let Some(h) = holder.filter(|h| *h != state.ctx.owner) {
+        return Err(ApiError::HeldElsewhere(name.into_inner(), h));
+    }
+    state.sup.forget(id).await.map_err(|_| {
+        ApiError::Unavailable("the supervisor has stopped".into())
+    })?;
+    state
+        .ctx
+        .store
+        .run(move |c| store::accounts::delete(c, id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Debug, Deserialize)]
@@ -537,15 +560,24 @@ pub async fn balance(
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// The global kill switch (B8).
+/// The global kill switch (B8): a kill recorded for every account, carried out at once for
+/// those held here. 200 only when every account is verified with nothing open; 202 otherwise,
+/// with each account's report.
 pub async fn halt(_: Authorized, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let reports: Vec<_> = state
-        .sup
-        .halt()
-        .await
-        .into_iter()
-        .filter_map(Result::ok)
-        .collect();
-    let open_left: usize = reports.iter().map(|r| r.open_left).sum();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "accounts": reports, "open_left": open_left })))
+    let reports = operator::halt(&state.ctx, &state.sup).await?;
+    let (open_left, verified, unverified, pending) = operator::tally(&reports);
+    let clean = reports.iter().all(|r| r.clean());
+    let body = serde_json::json!({
+        "accounts": reports,
+        "open_left": open_left,
+        "verified": verified,
+        "unverified": unverified,
+        "pending": pending,
+        "clean": clean,
+    });
+    Ok(if clean {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::Accepted().json(body)
+    })
 }

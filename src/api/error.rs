@@ -22,6 +22,17 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("name_taken", 409, "An account with this name exists"),
     ("not_running", 409, "The account is not running"),
     (
+        "killed",
+        409,
+        "The account was killed: only a start lets it trade again",
+    ),
+    ("not_stopped", 409, "The account must be stopped first"),
+    (
+        "held_elsewhere",
+        409,
+        "Another instance holds the account",
+    ),
+    (
         "no_master_key",
         503,
         "No master key is configured: credentials cannot be stored or read",
@@ -55,6 +66,12 @@ pub enum ApiError {
     NameTaken(String),
     #[error("account {0:?} is not running")]
     NotRunning(String),
+    #[error("account {0:?} was killed: start it to trade again")]
+    Killed(String),
+    #[error("account {0:?} is not stopped: stop it and wait until it shows stopped")]
+    NotStopped(String),
+    #[error("account {0:?} is held by instance {1}: act there")]
+    HeldElsewhere(String, String),
     #[error("no master key is configured")]
     NoMasterKey,
     #[error("the exchange: {0}")]
@@ -78,6 +95,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::NameTaken(_) => "name_taken",
             ApiError::NotRunning(_) => "not_running",
+            ApiError::Killed(_) => "killed",
+            ApiError::NotStopped(_) => "not_stopped",
+            ApiError::HeldElsewhere(..) => "held_elsewhere",
             ApiError::NoMasterKey => "no_master_key",
             ApiError::Exchange(_) => "exchange_error",
             ApiError::Unavailable(_) => "unavailable",
@@ -131,6 +151,17 @@ impl ResponseError for ApiError {
             res.insert_header(("WWW-Authenticate", "Bearer"));
         }
         res.json(problem)
+    }
+}
+
+impl From<crate::actors::operator::CommandError> for ApiError {
+    fn from(e: crate::actors::operator::CommandError) -> Self {
+        use crate::actors::operator::CommandError;
+        match e {
+            CommandError::Killed(name) => ApiError::Killed(name),
+            CommandError::Gone => ApiError::Unavailable("the supervisor has stopped".into()),
+            CommandError::Store(e) => e.into(),
+        }
     }
 }
 

@@ -52,6 +52,7 @@ routes! {
     get "/api/v1/accounts" => accounts::list, true, "Every account with its state and progress";
     post "/api/v1/accounts" => accounts::create, true, "Create an account (stopped until started)";
     get "/api/v1/accounts/{name}" => accounts::show, true, "One account: state, pause reason, progress, settings";
+    delete "/api/v1/accounts/{name}" => accounts::delete, true, "Delete a stopped account (its events stay)";
     patch "/api/v1/accounts/{name}/config" => accounts::update_config, true, "Change settings (validated whole)";
     put "/api/v1/accounts/{name}/credentials" => accounts::put_credentials, true, "Store credentials: JSON or Copy as cURL text (write-only)";
     get "/api/v1/accounts/{name}/orders" => accounts::orders, true, "Orders, newest first";
@@ -163,12 +164,56 @@ async fn metrics_text(
         .body(handle.render()))
 }
 
+/// Runs a handler with its panics caught: a panic is an ERROR in the JSON log with its cause
+/// and the route, and a problem+json 500 for the client, never a dropped connection or a
+/// worker that stops answering.
+pub fn caught<S>(
+    log: slog::Logger,
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>>
++ use<S>
+where
+    S: actix_web::dev::Service<
+            actix_web::dev::ServiceRequest,
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+        >,
+{
+    use futures_util::FutureExt;
+    let http = req.request().clone();
+    let route = format!("{} {}", req.method(), req.match_pattern().unwrap_or_default());
+    let call = std::panic::AssertUnwindSafe(srv.call(req)).catch_unwind();
+    async move {
+        match call.await {
+            Ok(answer) => answer,
+            Err(panic) => {
+                slog::error!(log, "a request handler panicked";
+                    crate::telemetry::fields::EVENT_ACTION => "api-panic",
+                    "error.message" => crate::telemetry::panic_message(panic.as_ref()),
+                    "http.route" => route);
+                metrics::counter!(crate::meters::API_PANICS).increment(1);
+                Ok(actix_web::dev::ServiceResponse::new(
+                    http,
+                    actix_web::ResponseError::error_response(&ApiError::Internal),
+                ))
+            }
+        }
+    }
+}
+
 /// Binds and starts the API server; answers its address and a handle to stop it.
 pub fn start(
     listen: &str,
     state: web::Data<ApiState>,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(configure))
+    let server = HttpServer::new(move || {
+        let log = state.ctx.log.clone();
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(move |req, srv| caught(log.clone(), req, srv))
+            .configure(configure)
+    })
         .workers(2)
         // Longer than any client keeps an idle connection (awc: 15 s): a server that closes
         // first races a client that just picked the connection for its next request, which

@@ -23,7 +23,12 @@ pub fn cycles_needed(remaining: Decimal, per_cycle: Decimal) -> u64 {
     if remaining <= Decimal::ZERO || per_cycle <= Decimal::ZERO {
         return 0;
     }
-    let n = (remaining / per_cycle).round_dp_with_strategy(0, AwayFromZero);
+    // Checked: settings stored before their bounds existed may hold a target whose quotient
+    // does not fit a decimal; the answer is then "more cycles than can be counted".
+    let Some(n) = remaining.checked_div(per_cycle) else {
+        return u64::MAX;
+    };
+    let n = n.round_dp_with_strategy(0, AwayFromZero);
     u64::try_from(n.mantissa() / 10_i128.pow(n.scale())).unwrap_or(u64::MAX)
 }
 
@@ -36,7 +41,10 @@ pub fn progress(
     let percent = if target <= Decimal::ZERO {
         Decimal::ONE_HUNDRED
     } else {
-        (volume_today / target * Decimal::ONE_HUNDRED)
+        volume_today
+            .checked_div(target)
+            .and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED))
+            .unwrap_or(Decimal::ONE_HUNDRED)
             .min(Decimal::ONE_HUNDRED)
             .round_dp_with_strategy(2, ToZero)
     };
@@ -45,7 +53,10 @@ pub fn progress(
         target,
         percent,
         cycles_done,
-        cycles_remaining: cycles_needed(target - volume_today, per_cycle),
+        cycles_remaining: cycles_needed(
+            target.checked_sub(volume_today).unwrap_or(Decimal::ZERO),
+            per_cycle,
+        ),
     }
 }
 
@@ -76,6 +87,17 @@ mod tests {
         assert_eq!(cycles_needed(d("10"), d("10")), 1);
         assert_eq!(cycles_needed(d("10.00000001"), d("10")), 2);
         assert_eq!(cycles_needed(d("5"), d("0")), 0);
+    }
+
+    #[test]
+    fn a_target_too_large_for_a_decimal_quotient_does_not_panic() {
+        // 7.9e28 / 0.5 does not fit a decimal: the plain operator panics ("Division overflowed").
+        let huge = Decimal::MAX;
+        assert_eq!(cycles_needed(huge, d("0.5")), u64::MAX);
+        let p = progress(d("0.00000001"), huge, d("0.1"), 0);
+        assert_eq!((p.percent, p.cycles_remaining), (d("0"), u64::MAX));
+        let p = progress(huge, d("0.00000001"), d("0.1"), 0);
+        assert_eq!(p.percent, d("100"));
     }
 
     proptest! {

@@ -75,6 +75,13 @@ mod defaults {
     }
 }
 
+/// Bounds that keep every product and quotient of the plan and the pricing inside a decimal:
+/// a target of a billion USDT a day is far past any account, and 7.9e28 once panicked a
+/// division.
+const MAX_DAILY_TARGET: u64 = 1_000_000_000;
+const MAX_AMOUNT_OFFSET: u64 = 1_000_000_000;
+const MAX_URL: usize = 2048;
+
 /// A setting that is not acceptable, named as the API spells it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -95,9 +102,9 @@ fn check_offset(field: &'static str, o: &Offset) -> Result<(), SettingsError> {
         Offset::Percent(p) if p.abs() >= Decimal::from(50) => {
             Err(bad(field, "a percent offset must be between -50 and 50"))
         }
-        Offset::Amount(a) if a.scale() > 18 => {
-            Err(bad(field, "an amount offset has at most 18 decimals"))
-        }
+        Offset::Amount(a) if a.scale() > 18 || a.abs() > Decimal::from(MAX_AMOUNT_OFFSET) => Err(
+            bad(field, "an amount offset is at most 1000000000 either way, with at most 18 decimals"),
+        ),
         _ => Ok(()),
     }
 }
@@ -131,10 +138,13 @@ impl AccountSettings {
                 "must be above 0 and at most 1000000, with at most 8 decimals",
             ));
         }
-        if self.daily_target_usdt <= Decimal::ZERO || self.daily_target_usdt.scale() > 8 {
+        if self.daily_target_usdt <= Decimal::ZERO
+            || self.daily_target_usdt > Decimal::from(MAX_DAILY_TARGET)
+            || self.daily_target_usdt.scale() > 8
+        {
             return Err(bad(
                 "daily_target_usdt",
-                "must be above 0, with at most 8 decimals",
+                "must be above 0 and at most 1000000000, with at most 8 decimals",
             ));
         }
         if self.daily_target_usdt < self.order_usdt {
@@ -164,6 +174,9 @@ impl AccountSettings {
             return Err(bad("leftover_floor_pct", "must be between 0 and 50"));
         }
         if let Some(u) = &self.webhook_url {
+            if u.len() > MAX_URL {
+                return Err(bad("webhook_url", "at most 2048 characters"));
+            }
             let ok = url::Url::parse(u)
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
             if !ok {
@@ -224,6 +237,17 @@ mod tests {
             ("order_usdt", "0".into(), "order_usdt"),
             ("order_usdt", "0.000000001".into(), "order_usdt"),
             ("daily_target_usdt", "5".into(), "daily_target_usdt"),
+            (
+                "daily_target_usdt",
+                "79000000000000000000000000000".into(),
+                "daily_target_usdt",
+            ),
+            ("daily_target_usdt", "1000000000.00000001".into(), "daily_target_usdt"),
+            (
+                "buy_offset",
+                serde_json::json!({"mode": "amount", "value": "-1000000001"}),
+                "buy_offset",
+            ),
             (
                 "buy_offset",
                 serde_json::json!({"mode": "percent", "value": "60"}),

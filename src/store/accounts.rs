@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::models::{Account, AccountState};
+use super::models::{Account, AccountState, Desired};
 use super::schema::accounts::dsl as a;
 use super::{Conn, Dialect, StoreError};
 use crate::with_conn;
@@ -15,6 +15,7 @@ pub fn create(conn: &mut Conn, name: &str, now_ms: i64) -> Result<Account, Store
             .values((
                 a::name.eq(name),
                 a::state.eq(AccountState::Stopped),
+                a::desired.eq(Desired::Stop),
                 a::created_at_ms.eq(now_ms),
                 a::updated_at_ms.eq(now_ms),
             ))
@@ -67,6 +68,60 @@ pub fn set_state(
         })
     })?
     .ok_or(StoreError::NotFound("account"))
+}
+
+/// Records an operator's command: the wish, a new command number and the database time.
+/// Answers the row as it now stands.
+pub fn command(conn: &mut Conn, id: i64, desired: Desired) -> Result<Account, StoreError> {
+    with_conn!(conn, |c| {
+        c.write_tx(|c| {
+            let now = c.now_ms()?;
+            diesel::update(a::accounts.find(id))
+                .set((
+                    a::desired.eq(desired),
+                    a::command_seq.eq(a::command_seq + 1_i64),
+                    a::command_at_ms.eq(now),
+                ))
+                .get_result::<Account>(c)
+                .optional()
+        })
+    })?
+    .ok_or(StoreError::NotFound("account"))
+}
+
+/// Records a kill for every account at once (the global halt); answers the rows.
+pub fn command_all(conn: &mut Conn, desired: Desired) -> Result<Vec<Account>, StoreError> {
+    with_conn!(conn, |c| {
+        c.write_tx(|c| {
+            let now = c.now_ms()?;
+            diesel::update(a::accounts)
+                .set((
+                    a::desired.eq(desired),
+                    a::command_seq.eq(a::command_seq + 1_i64),
+                    a::command_at_ms.eq(now),
+                ))
+                .execute(c)?;
+            a::accounts.order(a::id.asc()).load::<Account>(c)
+        })
+    })
+    .map_err(StoreError::from)
+}
+
+/// A recorded command: (account id, wish, command number).
+pub type Recorded = (i64, Desired, i64);
+
+/// The commands recorded within the last `window_ms` (database clock), for every account.
+/// Each instance asks this often and acts on the numbers it has not seen for the accounts it
+/// holds; the window is far longer than any transaction, so none commits unseen.
+pub fn commands_since(conn: &mut Conn, window_ms: i64) -> Result<Vec<Recorded>, StoreError> {
+    with_conn!(conn, |c| {
+        let now = c.now_ms()?;
+        a::accounts
+            .filter(a::command_at_ms.gt(now - window_ms))
+            .select((a::id, a::desired, a::command_seq))
+            .load::<Recorded>(c)
+    })
+    .map_err(StoreError::from)
 }
 
 /// Removes an account and, by cascade, its credentials, config, cycles, orders, fills and lease.

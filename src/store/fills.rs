@@ -112,8 +112,15 @@ impl Volume {
 
     /// The cost in basis points of the bought volume, to 2 places; `None` without volume.
     pub fn cost_bps(&self) -> Option<Decimal> {
-        (self.buy_quote > Decimal::ZERO)
-            .then(|| (self.cost() / self.buy_quote * Decimal::from(10_000)).round_dp(2))
+        if self.buy_quote <= Decimal::ZERO {
+            return None;
+        }
+        self.buy_quote
+            .checked_sub(self.sell_quote)
+            .and_then(|c| c.checked_add(self.fees_usdt))
+            .and_then(|c| c.checked_div(self.buy_quote))
+            .and_then(|r| r.checked_mul(Decimal::from(10_000)))
+            .map(|bps| bps.round_dp(2))
     }
 }
 

@@ -117,6 +117,21 @@ pub fn release(conn: &mut Conn, lease: &Lease) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
+/// Who holds the account now (an unexpired lease, by the database clock), if anyone.
+pub fn holder(conn: &mut Conn, account_id: i64) -> Result<Option<String>, StoreError> {
+    with_conn!(conn, |c| {
+        let now = c.now_ms()?;
+        l::leases
+            .find(account_id)
+            .filter(l::expires_at_ms.gt(now))
+            .select(l::owner)
+            .first::<Option<String>>(c)
+            .optional()
+            .map(Option::flatten)
+    })
+    .map_err(StoreError::from)
+}
+
 /// The stored row, whoever holds it.
 pub fn current(conn: &mut Conn, account_id: i64) -> Result<Option<LeaseRow>, StoreError> {
     Ok(with_conn!(conn, |c| l::leases

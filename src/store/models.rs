@@ -21,6 +21,18 @@ text_enum! {
 }
 
 text_enum! {
+    /// The operator's wish for an account, as recorded: every instance that holds the account
+    /// carries it out, at once and after any restart or takeover.
+    pub enum Desired {
+        Run = "run",
+        Pause = "pause",
+        Stop = "stop",
+        /// Cancel everything and place nothing until a person starts the account.
+        Kill = "kill",
+    }
+}
+
+text_enum! {
     pub enum Side { Buy = "BUY", Sell = "SELL" }
 }
 
@@ -80,6 +92,12 @@ pub struct Account {
     pub pause_reason: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// What the operator asked last; a recorded kill holds until a start.
+    pub desired: Desired,
+    /// How many commands the account has had: an instance acts on each number once.
+    pub command_seq: i64,
+    /// When the last command was recorded (database clock).
+    pub command_at_ms: i64,
 }
 
 /// Encrypted credentials of one account; the vault alone can open the two ciphertexts.

@@ -10,6 +10,9 @@ diesel::table! {
         pause_reason -> Nullable<Text>,
         created_at_ms -> BigInt,
         updated_at_ms -> BigInt,
+        desired -> Text,
+        command_seq -> BigInt,
+        command_at_ms -> BigInt,
     }
 }
 

@@ -30,7 +30,7 @@ pub(crate) struct Api {
     pub(crate) base: String,
     pub(crate) sim: SimHandle,
     logs: LogBuf,
-    _db: TestDb,
+    db: TestDb,
     _server: actix_web::dev::ServerHandle,
 }
 
@@ -64,12 +64,16 @@ pub(crate) async fn api() -> Api {
         base: format!("http://{addr}"),
         sim,
         logs,
-        _db: db,
+        db,
         _server: server,
     }
 }
 
 impl Api {
+    pub(crate) fn db(&self) -> &TestDb {
+        &self.db
+    }
+
     pub(crate) async fn call(
         &self,
         method: &str,
@@ -166,6 +170,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/accounts"),
     ("POST", "/api/v1/accounts"),
     ("GET", "/api/v1/accounts/a1"),
+    ("DELETE", "/api/v1/accounts/a1"),
     ("PATCH", "/api/v1/accounts/a1/config"),
     ("PUT", "/api/v1/accounts/a1/credentials"),
     ("POST", "/api/v1/accounts/a1/start"),
@@ -266,7 +271,10 @@ async fn accounts_are_created_started_paused_resumed_stopped_and_killed_over_the
 
     let (s, v) = a.ok("POST", "/api/v1/accounts/a1/kill", None).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["open_left"], 0);
+    assert_eq!((v["outcome"].as_str(), v["open_left"].as_u64()), (Some("verified"), Some(0)), "{v}");
+    // A killed account is not resumed by a resume meant for a pause: only a start.
+    let (s, v) = a.ok("POST", "/api/v1/accounts/a1/resume", None).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("killed")), "{v}");
     a.wait_state("a1", |v| v["state"] == "stopped").await;
     let open = a.sim.state.with(|s| {
         s.engine
@@ -280,12 +288,14 @@ async fn accounts_are_created_started_paused_resumed_stopped_and_killed_over_the
     // Start again, then stop: the live pair ends and nothing new is placed.
     assert_eq!(a.ok("POST", "/api/v1/accounts/a1/start", None).await.0, 202);
     a.wait_state("a1", |v| v["state"] == "trading").await;
-    assert_eq!(a.ok("POST", "/api/v1/accounts/a1/stop", None).await.0, 202);
+    let (s, v) = a.ok("POST", "/api/v1/accounts/a1/stop", None).await;
+    assert_eq!((s, v["outcome"].as_str()), (202, Some("delivered")), "{v}");
+    assert_eq!(v["owner"], "api-test");
     a.wait_state("a1", |v| v["state"] == "stopped").await;
 
     let (s, v) = a.ok("POST", "/api/v1/halt", None).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["open_left"], 0);
+    assert_eq!((v["open_left"].as_u64(), v["verified"].as_u64(), v["clean"].as_bool()), (Some(0), Some(1), Some(true)), "{v}");
     let (s, v) = a.ok("GET", "/api/v1/accounts", None).await;
     assert_eq!((s, v.as_array().unwrap().len()), (200, 1));
 }
@@ -874,4 +884,97 @@ async fn an_account_shows_its_current_pair() {
     assert_eq!((s, v["open_left"].as_u64()), (200, Some(0)), "{v}");
     let v = a.wait_state("p1", |v| v["state"] == "stopped").await;
     assert!(v["current_pair"].is_null(), "{v}");
+}
+
+/// A target whose plan overflows a decimal is refused with the field named; one stored before
+/// the bounds existed neither panics the list nor makes it unreadable.
+#[actix_web::test]
+async fn a_target_too_large_is_refused_and_a_stored_one_never_poisons_the_list() {
+    let a = api().await;
+    let mut body = serde_json::to_value(harness::settings("KOGE", "0.5", "100")).unwrap();
+    body["name"] = json!("o1");
+    body["daily_target_usdt"] = json!("79000000000000000000000000000");
+    let (s, v) = a
+        .ok("POST", "/api/v1/accounts", Some(Body::Json(body.clone())))
+        .await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("daily_target_usdt")), "{v}");
+    // As if written before the bound: straight into the store.
+    body["daily_target_usdt"] = json!("100");
+    assert_eq!(a.ok("POST", "/api/v1/accounts", Some(Body::Json(body))).await.0, 201);
+    let mut conn = a.db().conn();
+    let acc = alpha_oto::store::accounts::find_by_name(&mut conn, "o1").unwrap().unwrap();
+    let mut row = alpha_oto::store::configs::get(&mut conn, acc.id).unwrap().unwrap();
+    row.daily_target_usdt = "79000000000000000000000000000".parse().unwrap();
+    alpha_oto::store::configs::upsert(&mut conn, &row).unwrap();
+    for _ in 0..3 {
+        let (s, v) = a.ok("GET", "/api/v1/accounts", None).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v[0]["progress"]["cycles_remaining"], u64::MAX, "{v}");
+    }
+    // A stopped account can be deleted; its name is free again.
+    let (s, v) = a.ok("DELETE", "/api/v1/accounts/o1", None).await;
+    assert_eq!(s, 204, "{v}");
+    assert_eq!(a.ok("GET", "/api/v1/accounts/o1", None).await.0, 404);
+    assert!(a.ok("GET", "/api/v1/accounts", None).await.1.as_array().unwrap().is_empty());
+}
+
+/// A trading account is not deleted: stop it first.
+#[actix_web::test]
+async fn a_trading_account_cannot_be_deleted() {
+    let a = api().await;
+    a.account("t1", "KOGE", "100000").await;
+    assert_eq!(a.ok("POST", "/api/v1/accounts/t1/start", None).await.0, 202);
+    a.wait_state("t1", |v| v["state"] == "trading").await;
+    let (s, v) = a.ok("DELETE", "/api/v1/accounts/t1", None).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("not_stopped")), "{v}");
+    assert_eq!(a.ok("GET", "/api/v1/accounts/t1", None).await.0, 200);
+}
+
+/// A handler that panics answers a problem+json 500, is logged as an ERROR with its cause,
+/// and the server goes on answering on the same worker.
+#[actix_web::test]
+async fn a_panicking_handler_is_caught_logged_and_answered() {
+    let logs = LogBuf::default();
+    let log = {
+        use slog::Drain;
+        let drain = std::sync::Mutex::new(alpha_oto::telemetry::ecs_json(logs.clone())).fuse();
+        slog::Logger::root(drain, slog::o!())
+    };
+    let srv = actix_web::test::init_service(
+        actix_web::App::new()
+            .wrap_fn(move |req, srv| api::caught(log.clone(), req, srv))
+            .route(
+                "/boom/{n}",
+                web::get().to(|n: web::Path<u32>| async move {
+                    if *n > 0 {
+                        panic!("attempt to divide by zero in a test handler");
+                    }
+                    actix_web::HttpResponse::Ok().finish()
+                }),
+            ),
+    )
+    .await;
+    for _ in 0..2 {
+        let req = actix_web::test::TestRequest::get().uri("/boom/1").to_request();
+        let res = actix_web::test::call_service(&srv, req).await;
+        assert_eq!(res.status().as_u16(), 500);
+        let ct = res.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+        assert_eq!(ct, "application/problem+json");
+        let body: Value = actix_web::test::read_body_json(res).await;
+        assert_eq!(body["code"], "internal");
+    }
+    let req = actix_web::test::TestRequest::get().uri("/boom/0").to_request();
+    assert_eq!(actix_web::test::call_service(&srv, req).await.status().as_u16(), 200);
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let line: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["event.action"] == "api-panic")
+        .unwrap_or_else(|| panic!("no panic record: {text}"));
+    assert_eq!(line["log.level"], "error", "{line}");
+    assert_eq!(line["http.route"], "GET /boom/{n}", "{line}");
+    assert!(
+        line["error.message"].as_str().unwrap().contains("divide by zero"),
+        "{line}"
+    );
 }

@@ -144,7 +144,7 @@ fn keys_rotate_reseals_stored_credentials() {
 }
 
 #[test]
-fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
+fn serve_starts_without_core_dumps_reports_ready_and_stops_cleanly_on_sigterm() {
     let db = TestDb::empty();
     let data = tempfile::tempdir().unwrap();
     let mut cmd = bin();
@@ -179,12 +179,28 @@ fn serve_starts_reports_ready_and_stops_cleanly_on_sigterm() {
             !["error", "critical"].contains(&v["log.level"].as_str().unwrap()),
             "an error at start: {line}"
         );
+        if v["message"] == "core dumps are off" {
+            assert_eq!(v["process.dumpable"], false, "{line}");
+        }
         if v["message"] == "ready" {
             assert_eq!(v["event.action"], "daemon-ready");
             break;
         }
     }
     assert!(seen.iter().any(|m| m == "database ready"), "{seen:?}");
+    // A core dump would hold decrypted credentials and the API token: the kernel says the
+    // process is not dumpable and may not write a core file.
+    assert!(seen.iter().any(|m| m == "core dumps are off"), "{seen:?}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(),
+        ["0", "0"],
+        "{core}"
+    );
     let migrated = match backend() {
         Backend::Postgres => db.store.clone(),
         Backend::Sqlite => {
@@ -456,6 +472,7 @@ fn the_demo_reaches_every_target_and_matches_the_ledger() {
 #[test]
 fn the_systemd_unit_verifies_and_is_hardened() {
     let unit = std::fs::read_to_string("deploy/alpha-oto.service").unwrap();
+    assert!(unit.lines().any(|l| l == "LimitCORE=0"), "core dumps stay off");
     let (out, printed, err) = run(Command::new("systemd-analyze").args([
         "security",
         "--offline=true",

@@ -2,12 +2,26 @@
 
 use super::*;
 
+/// The first wait before an unverified kill is tried again, and the longest.
+const KILL_RETRY_FIRST_MS: i64 = 2_000;
+const KILL_RETRY_MAX_MS: i64 = 60_000;
+
+/// What cancelling everything achieved.
+pub(super) struct Cancelled {
+    /// The exchange answered the open-order query after the cancels.
+    pub verified: bool,
+    /// Open orders: the exchange's, or the store's belief when the exchange could not be asked.
+    pub open_left: usize,
+    pub open_orders: Vec<String>,
+    pub error: Option<String>,
+}
+
 impl Actor {
     pub(super) async fn on_command(&mut self, c: Command) -> Result<(), Failure> {
-        let now = self.now();
         match c {
             Command::Start => {
                 self.killed = false;
+                self.kill_retry = None;
                 self.set_state(AccountState::Trading, None).await?;
                 self.event(Event::Resume(PauseReason::Operator)).await?;
                 self.event(Event::Start).await
@@ -17,39 +31,7 @@ impl Actor {
                     .await?;
                 self.event(Event::Pause(PauseReason::Operator)).await
             }
-            Command::Resume => {
-                let session = self.cycle.pauses.iter().any(|p| {
-                    matches!(
-                        p,
-                        PauseReason::SessionExpired
-                            | PauseReason::TwoFactor
-                            | PauseReason::FaceCheck
-                    )
-                });
-                self.killed = false;
-                self.set_state(AccountState::Trading, None).await?;
-                if session {
-                    // New credentials may have been stored: start again with them.
-                    return Err(Failure::Reload);
-                }
-                let reasons: Vec<PauseReason> = self.cycle.pauses.iter().copied().collect();
-                for r in reasons {
-                    let cause_present = match r {
-                        PauseReason::Volatility | PauseReason::PriceFeed => true,
-                        PauseReason::StreamLost => !(self.stream_up && self.reconciled),
-                        _ => false,
-                    };
-                    if !cause_present {
-                        self.event(Event::Resume(r)).await?;
-                    }
-                }
-                self.notify("resumed", EventLevel::Info, None, "resumed by the operator")
-                    .await;
-                if self.cycle.state == State::Stopped {
-                    self.event(Event::Start).await?;
-                }
-                Ok(())
-            }
+            Command::Resume => self.resume().await,
             Command::Stop => {
                 self.set_state(AccountState::Stopped, None).await?;
                 self.notify("stopped", EventLevel::Info, None, "stopped by the operator")
@@ -58,47 +40,138 @@ impl Actor {
             }
             Command::Reload => Err(Failure::Reload),
             Command::Kill(reply) => {
-                let report = self.kill(now).await;
-                let _ = reply.send(report);
+                let report = self.kill().await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(report);
+                }
                 Ok(())
             }
         }
     }
 
-    pub(super) async fn kill(&mut self, _now: i64) -> KillReport {
+    async fn resume(&mut self) -> Result<(), Failure> {
+        if self.killed {
+            // Only a start undoes a kill: a resume meant for a pause must not restart it.
+            warn!(self.log, "resume ignored: the account was killed and needs a start";
+                fields::EVENT_ACTION => "resume");
+            return Ok(());
+        }
+        let session = self.cycle.pauses.iter().any(|p| {
+            matches!(
+                p,
+                PauseReason::SessionExpired | PauseReason::TwoFactor | PauseReason::FaceCheck
+            )
+        });
+        self.set_state(AccountState::Trading, None).await?;
+        if session {
+            // New credentials may have been stored: start again with them.
+            return Err(Failure::Reload);
+        }
+        let reasons: Vec<PauseReason> = self.cycle.pauses.iter().copied().collect();
+        for r in reasons {
+            let cause_present = match r {
+                PauseReason::Volatility | PauseReason::PriceFeed => true,
+                PauseReason::StreamLost => !(self.stream_up && self.reconciled),
+                _ => false,
+            };
+            if !cause_present {
+                self.event(Event::Resume(r)).await?;
+            }
+        }
+        self.notify("resumed", EventLevel::Info, None, "resumed by the operator")
+            .await;
+        if self.cycle.state == State::Stopped {
+            self.event(Event::Start).await?;
+        }
+        Ok(())
+    }
+
+    /// The kill switch: blocks new orders, cancels everything and asks the exchange what is
+    /// left. A kill the exchange could not confirm says so and is tried again on the tick
+    /// until it can (`retry_kill`).
+    pub(super) async fn kill(&mut self) -> KillReport {
         self.killed = true;
         let _ = self.event(Event::Pause(PauseReason::Operator)).await;
         let _ = self.event(Event::Stop).await;
-        let (open_left, error) = self.cancel_everything().await;
+        let c = self.cancel_everything().await;
         let _ = self
             .set_state(AccountState::Stopped, Some(PauseReason::Operator.code()))
             .await;
-        let message = format!("kill switch: {open_left} order(s) left open");
-        self.notify(
-            "killed",
-            if open_left == 0 && error.is_none() {
-                EventLevel::Warn
-            } else {
-                EventLevel::Critical
-            },
-            None,
-            &message,
-        )
-        .await;
+        let report = self.kill_report(c);
+        let message = match report.outcome {
+            KillOutcome::Verified => {
+                format!("kill switch: {} order(s) left open", report.open_left)
+            }
+            _ => format!(
+                "kill switch: the exchange could not be asked what is open ({}); the store \
+                 believes {} order(s) open; trying again",
+                report.error.as_deref().unwrap_or("no answer"),
+                report.open_left
+            ),
+        };
+        let clean = report.clean();
+        self.kill_retry = (!clean).then(|| (self.now() + KILL_RETRY_FIRST_MS, KILL_RETRY_FIRST_MS));
+        let level = if clean {
+            EventLevel::Warn
+        } else {
+            EventLevel::Critical
+        };
+        self.notify("killed", level, None, &message).await;
+        report
+    }
+
+    fn kill_report(&self, c: Cancelled) -> KillReport {
         KillReport {
             account: self.account.name.clone(),
-            open_left,
-            error,
+            outcome: if c.verified {
+                KillOutcome::Verified
+            } else {
+                KillOutcome::Unverified
+            },
+            open_left: c.open_left,
+            open_orders: c.open_orders,
+            owner: Some(self.ctx.owner.clone()),
+            error: c.error,
         }
     }
 
-    /// Cancels every open order of the account and checks that none is left; what the cancels
-    /// ended is followed to its end (fills recorded, pair closed). Nothing new is placed
-    /// meanwhile. Returns what is left open and the last error.
-    pub(super) async fn cancel_everything(&mut self) -> (usize, Option<String>) {
+    /// An unverified kill (or one that left orders open) is tried again until the exchange
+    /// confirms that nothing is open, with an event when it does.
+    pub(super) async fn retry_kill(&mut self, now: i64) -> Result<(), Failure> {
+        let Some((at, wait)) = self.kill_retry else {
+            return Ok(());
+        };
+        if now < at || !self.killed || !self.may_send() {
+            return Ok(());
+        }
+        let c = self.cancel_everything().await;
+        let report = self.kill_report(c);
+        if report.clean() {
+            self.kill_retry = None;
+            self.notify(
+                "kill_verified",
+                EventLevel::Info,
+                None,
+                "kill switch: the exchange confirms nothing is left open",
+            )
+            .await;
+        } else {
+            let wait = (wait * 2).min(KILL_RETRY_MAX_MS);
+            self.kill_retry = Some((now + wait, wait));
+            warn!(self.log, "the kill is still not verified"; fields::EVENT_ACTION => "kill-retry",
+                "order.open_left" => report.open_left,
+                "error.message" => report.error.unwrap_or_default(), "retry.wait_ms" => wait);
+        }
+        Ok(())
+    }
+
+    /// Cancels every open order of the account and asks the exchange whether any is left;
+    /// what the cancels ended is followed to its end (fills recorded, pair closed). Nothing new
+    /// is placed meanwhile.
+    pub(super) async fn cancel_everything(&mut self) -> Cancelled {
         self.killed = true;
         let mut error = None;
-        let mut open_left = usize::MAX;
+        let mut seen: Option<Vec<String>> = None;
         for attempt in 0..5u64 {
             self.ctx
                 .governor
@@ -113,8 +186,10 @@ impl Actor {
                 .await;
             match self.rest.open_orders(None).await {
                 Ok(open) => {
-                    open_left = open.len();
-                    if open.is_empty() {
+                    let ids: Vec<String> = open.iter().map(|o| o.order_id.clone()).collect();
+                    let empty = ids.is_empty();
+                    seen = Some(ids);
+                    if empty {
                         error = None;
                         break;
                     }
@@ -127,11 +202,31 @@ impl Actor {
         if let Err(e) = self.sync_live().await {
             error.get_or_insert(e.to_string());
         }
-        let open_left = if open_left == usize::MAX {
-            0
-        } else {
-            open_left
-        };
-        (open_left, error)
+        match seen {
+            Some(ids) => Cancelled {
+                verified: true,
+                open_left: ids.len(),
+                open_orders: ids,
+                error,
+            },
+            None => {
+                let id = self.account.id;
+                let believed = self
+                    .db(move |c| store::orders::open_for_account(c, id))
+                    .await
+                    .map(|rows| {
+                        rows.into_iter()
+                            .map(|o| o.exchange_order_id.unwrap_or(o.intent_id))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                Cancelled {
+                    verified: false,
+                    open_left: believed.len(),
+                    open_orders: believed,
+                    error: error.or_else(|| Some("the exchange did not answer".into())),
+                }
+            }
+        }
     }
 }

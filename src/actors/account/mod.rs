@@ -33,7 +33,7 @@ use crate::meters;
 use crate::store::fills::Volume;
 use crate::store::lease::Lease;
 use crate::store::models::{
-    Account, AccountState, CycleProgress, EventLevel, NewCycle, NewEvent, NewFill, NewOrder,
+    Account, AccountState, CycleProgress, Desired, EventLevel, NewCycle, NewEvent, NewFill, NewOrder,
     OrderRole, OrderStatus, Side, WebhookStatus,
 };
 use crate::store::{self, StoreError};
@@ -65,19 +65,59 @@ pub enum Command {
     Resume,
     /// Finish the live pair, then start no other.
     Stop,
-    /// Block new orders, cancel everything, check that nothing is left open (B8).
-    Kill(oneshot::Sender<KillReport>),
+    /// Block new orders, cancel everything, check that nothing is left open (B8); the report
+    /// goes to the sender, where someone waits for it.
+    Kill(Option<oneshot::Sender<KillReport>>),
     /// The settings or credentials changed: start again from the store.
     Reload,
 }
 
-/// What a kill found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// How far a kill got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillOutcome {
+    /// The exchange was asked after the cancels: `open_left` is its count.
+    Verified,
+    /// The exchange could not be asked: `open_left` is what the store believes open, and the
+    /// account keeps trying until it can verify.
+    Unverified,
+    /// Recorded, not yet carried out: another instance holds the account (`owner`), or none
+    /// does and the next to claim it cancels before anything else.
+    Pending,
+}
+
+/// What a kill found. Only `outcome: verified` with `open_left: 0` means nothing is open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct KillReport {
     pub account: String,
-    /// Orders still open on the exchange after the cancels (0 when the kill worked).
+    pub outcome: KillOutcome,
+    /// Orders open after the cancels: the exchange's count when verified, the store's belief
+    /// otherwise.
     pub open_left: usize,
+    /// Their exchange ids (or intent ids, for orders whose placing is in doubt).
+    pub open_orders: Vec<String>,
+    /// The instance that holds the account, for a pending kill.
+    pub owner: Option<String>,
     pub error: Option<String>,
+}
+
+impl KillReport {
+    /// A kill recorded for the holder of the account to carry out.
+    pub fn pending(account: &str, owner: Option<String>, why: &str) -> Self {
+        Self {
+            account: account.to_owned(),
+            outcome: KillOutcome::Pending,
+            open_left: 0,
+            open_orders: Vec::new(),
+            owner,
+            error: Some(why.to_owned()),
+        }
+    }
+
+    /// Verified on the exchange, with nothing left open.
+    pub fn clean(&self) -> bool {
+        self.outcome == KillOutcome::Verified && self.open_left == 0
+    }
 }
 
 #[derive(Debug)]
@@ -385,6 +425,8 @@ struct Actor {
     rate_limited_until: i64,
     balance_recheck_at: i64,
     killed: bool,
+    /// A kill not yet verified on the exchange: when it is tried next, and the wait after.
+    kill_retry: Option<(i64, i64)>,
     /// When the last pair completed (for the reaction-time histogram).
     pair_done_at: Option<Instant>,
     /// When the session is probed next.
@@ -419,9 +461,9 @@ impl Actor {
                         self.flush().await?;
                         if self.ctx.on_stop == crate::config::StopMode::Cancel {
                             // The account's own state is kept: it trades again after a start.
-                            let (open_left, _) = self.cancel_everything().await;
+                            let c = self.cancel_everything().await;
                             info!(self.log, "stopping: orders cancelled"; fields::EVENT_ACTION => "daemon-stop",
-                                "order.open_left" => open_left);
+                                "order.open_left" => c.open_left, "kill.verified" => c.verified);
                         }
                         return Ok(());
                     }
@@ -443,7 +485,8 @@ impl Actor {
     fn publish(&mut self) {
         // Until the first reconciliation the cycle has not started: an account the store says
         // trades is waiting for its stream (idle) or held by a pause, not stopped.
-        let starting = self.first_reconcile && self.account.state != AccountState::Stopped;
+        let starting = self.first_reconcile
+            && !matches!(self.account.desired, Desired::Stop | Desired::Kill);
         // A stopped or finished account shows so once its last pair's legs are final in the
         // store, not between the working leg's end and the pending leg's.
         let settling = self

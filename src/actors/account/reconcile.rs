@@ -388,14 +388,23 @@ impl Actor {
             let due = self.exchange_volume_due(self.now());
             self.apply(due).await?;
             let id = self.account.id;
+            // The operator's last word, read after every start, restart and takeover: a
+            // command recorded while no task of this instance held the account still counts.
             let acc = self.db(move |c| store::accounts::get(c, id)).await?;
-            match acc.state {
-                AccountState::Stopped => {}
-                AccountState::Paused if acc.pause_reason.as_deref() == Some("operator") => {
+            self.account.desired = acc.desired;
+            match acc.desired {
+                Desired::Stop => {}
+                Desired::Kill => {
+                    let report = self.kill().await;
+                    info!(self.log, "a recorded kill carried out"; fields::EVENT_ACTION => "kill",
+                        "kill.verified" => report.outcome == KillOutcome::Verified,
+                        "order.open_left" => report.open_left);
+                }
+                Desired::Pause => {
                     self.event(Event::Pause(PauseReason::Operator)).await?;
                     self.event(Event::Start).await?;
                 }
-                _ => self.event(Event::Start).await?,
+                Desired::Run => self.event(Event::Start).await?,
             }
         } else if self.settings.auto_resume {
             self.event(Event::Resume(PauseReason::StreamLost)).await?;

@@ -2,12 +2,24 @@
 
 use super::*;
 
-/// Runs one account until its mailbox closes (a shutdown) or it fails.
+/// Runs one account until its mailbox closes (a shutdown) or it fails. The mailbox is handed
+/// back: what it still holds (a kill sent during a reload) goes to the next task.
 pub async fn run(
     ctx: Ctx,
     account: Account,
     me: mpsc::Sender<AccountMsg>,
     mut rx: mpsc::Receiver<AccountMsg>,
+    board: Board,
+) -> (Result<(), Failure>, mpsc::Receiver<AccountMsg>) {
+    let result = run_until_end(ctx, account, me, &mut rx, board).await;
+    (result, rx)
+}
+
+async fn run_until_end(
+    ctx: Ctx,
+    account: Account,
+    me: mpsc::Sender<AccountMsg>,
+    rx: &mut mpsc::Receiver<AccountMsg>,
     board: Board,
 ) -> Result<(), Failure> {
     let log = ctx
@@ -111,18 +123,11 @@ pub async fn run(
                             Some(AccountMsg::Command(Command::Resume | Command::Reload)) => {
                                 return Err(Failure::Reload);
                             }
-                            Some(AccountMsg::Command(c @ (Command::Start | Command::Stop | Command::Pause))) => {
-                                // Written down; the account acts on it once its token is known.
-                                let (state, reason) = match c {
-                                    Command::Start => (AccountState::Trading, None),
-                                    Command::Pause => (AccountState::Paused, Some("operator")),
-                                    _ => (AccountState::Stopped, None),
-                                };
-                                let now = ctx.clock.now_ms();
-                                ctx.store.run(move |c| store::accounts::set_state(c, id, state, reason, now)).await?;
-                            }
-                            Some(AccountMsg::Command(Command::Kill(reply))) => {
-                                let _ = reply.send(KillReport { account: account.name.clone(), open_left: 0, error: Some("not trading: unknown token".into()) });
+                            // Start, stop and pause are recorded by whoever sent them and read
+                            // at the first reconciliation; a kill too, and is carried out then.
+                            Some(AccountMsg::Command(Command::Kill(Some(reply)))) => {
+                                let _ = reply.send(KillReport::pending(&account.name, None,
+                                    "the account waits for its token: the kill is recorded and carried out before it trades"));
                             }
                             Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
                             Some(_) => {}
@@ -160,8 +165,9 @@ pub async fn run(
                     None | Some(AccountMsg::Shutdown) => return Ok(()),
                     Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
                     Some(AccountMsg::Command(Command::Reload)) => return Err(Failure::Reload),
-                    Some(AccountMsg::Command(Command::Kill(reply))) => {
-                        let _ = reply.send(KillReport { account: account.name.clone(), open_left: 0, error: Some("another instance owns the account".into()) });
+                    Some(AccountMsg::Command(Command::Kill(Some(reply)))) => {
+                        let _ = reply.send(KillReport::pending(&account.name, None,
+                            "another instance holds the account: the kill is recorded and carried out by it"));
                     }
                     Some(_) => {}
                 }
@@ -244,6 +250,7 @@ pub async fn run(
         rate_limited_until: 0,
         balance_recheck_at: 0,
         killed: false,
+        kill_retry: None,
         next_probe: now + millis(ctx.timing.session_probe),
         pair_done_at: None,
         flush_statuses: false,
@@ -254,7 +261,7 @@ pub async fn run(
         board,
         log,
     };
-    let mut result = actor.main_loop(&mut rx).await;
+    let mut result = actor.main_loop(rx).await;
     stream_task.abort();
     if !matches!(result, Err(Failure::Store(_)))
         && let Err(e) = actor.flush().await

@@ -5,6 +5,7 @@ use super::*;
 impl Actor {
     pub(super) async fn on_tick(&mut self) -> Result<(), Failure> {
         self.renew_lease().await?;
+        self.retry_kill(self.now()).await?;
         if !self.reconciled {
             if self.stream_up {
                 self.reconcile_all().await?;

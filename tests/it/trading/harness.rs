@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use alpha_oto::actors::account::{AccountStatus, Command};
+use alpha_oto::actors::account::{AccountStatus, Command, KillReport};
+use alpha_oto::actors::operator;
 use alpha_oto::actors::supervisor::SupervisorHandle;
 use alpha_oto::actors::{Clock, Timing};
 use alpha_oto::config::Config;
@@ -61,6 +62,7 @@ pub struct Harness {
     pub vault_line: String,
     pub sup: SupervisorHandle,
     pub clock: Clock,
+    pub ctx: alpha_oto::actors::Ctx,
     /// (daemon account id, simulator account id)
     pub accounts: Vec<(i64, u64)>,
 }
@@ -153,7 +155,7 @@ impl World {
         let clock = Clock::default();
         let mut cfg = config(&self.sim, instance);
         tweak(&mut cfg);
-        let (sup, _ctx) = daemon::engine(
+        let (sup, ctx) = daemon::engine(
             &cfg,
             self.db.store.clone(),
             Some(vault_of(&self.vault_line)),
@@ -168,6 +170,7 @@ impl World {
             vault_line: self.vault_line,
             sup,
             clock,
+            ctx,
             accounts: self.accounts,
         }
     }
@@ -186,7 +189,10 @@ impl Harness {
     pub async fn start_trading(&self) {
         self.sup.start_all().await.unwrap();
         for (id, _) in &self.accounts {
-            self.sup.command(*id, Command::Start).await.unwrap();
+            let account = store::accounts::get(&mut self.db.conn(), *id).unwrap();
+            operator::act(&self.ctx, &self.sup, &account, operator::Action::Start)
+                .await
+                .unwrap();
         }
     }
 
@@ -240,6 +246,17 @@ impl Harness {
             .iter()
             .filter(|e| e.kind == kind && (reason.is_none() || e.reason.as_deref() == reason))
             .count()
+    }
+
+    /// The kill switch of one account, as the API gives it (recorded, then carried out here).
+    pub async fn kill(&self, id: i64) -> KillReport {
+        let account = store::accounts::get(&mut self.db.conn(), id).unwrap();
+        operator::kill(&self.ctx, &self.sup, &account).await.unwrap()
+    }
+
+    /// The global kill switch, as the API gives it.
+    pub async fn halt(&self) -> Vec<KillReport> {
+        operator::halt(&self.ctx, &self.sup).await.unwrap()
     }
 
     pub fn status(&self, id: i64) -> Option<AccountStatus> {
@@ -384,6 +401,30 @@ impl Harness {
             });
         }
         out
+    }
+}
+
+/// Waits until `pred` holds for the account's status as `sup` shows it, or panics with it.
+pub async fn wait_account(
+    sup: &SupervisorHandle,
+    id: i64,
+    what: &str,
+    limit: Duration,
+    pred: impl Fn(&AccountStatus) -> bool,
+) -> AccountStatus {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(s) = sup.status(id)
+            && pred(&s)
+        {
+            return s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "account {id} did not {what} within {limit:?}: {:?}",
+            sup.status(id)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

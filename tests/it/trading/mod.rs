@@ -1,6 +1,7 @@
 //! Trading end to end: the daemon's actors against the simulator over real sockets, on the
 //! test database of the run (SQLite or PostgreSQL).
 
+mod commands;
 pub mod harness;
 mod pauses;
 mod processes;

@@ -22,20 +22,7 @@ async fn wait_for(
     limit: Duration,
     pred: impl Fn(&AccountStatus) -> bool,
 ) -> AccountStatus {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(s) = h.status(id)
-            && pred(&s)
-        {
-            return s;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "account {id} did not {what} within {limit:?}: {:?}",
-            h.status(id)
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    super::harness::wait_account(&h.sup, id, what, limit, pred).await
 }
 
 /// Injects a fault of `kind` for one simulator account (for `for_s` seconds, or until
@@ -531,6 +518,7 @@ async fn an_account_whose_session_expired_while_the_daemon_was_down_shows_paused
         1_000,
     )
     .unwrap();
+    store::accounts::command(&mut w.db.conn(), id, store::models::Desired::Run).unwrap();
     w.sim
         .state
         .with(|s| s.engine.expire_session(sim_id))

@@ -65,6 +65,7 @@ fn set_trading(w: &World) {
     let mut conn = w.db.conn();
     for (id, _) in &w.accounts {
         store::accounts::set_state(&mut conn, *id, AccountState::Trading, None, 1_000).unwrap();
+        store::accounts::command(&mut conn, *id, store::models::Desired::Run).unwrap();
     }
 }
 

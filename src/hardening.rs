@@ -1,0 +1,33 @@
+//! What the process does to itself so that its memory (decrypted cookies and headers, the API
+//! token) never lands in a core dump or in the hands of another process of the same user.
+
+/// What [`no_core_dumps`] achieved, read back from the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpGuard {
+    /// The kernel's "dumpable" flag after the call: false means no core dump and no ptrace
+    /// attach by processes of the same user.
+    pub dumpable: bool,
+    /// The core-file size limit (soft, hard) after the call, where it could be read.
+    pub core_limit: Option<(u64, u64)>,
+    /// What failed, if anything (the unit's system-call filter refuses `setrlimit`; the unit's
+    /// `LimitCORE=0` has set the limit already there).
+    pub problems: Vec<String>,
+}
+
+/// Turns core dumps off for the rest of the process's life: `PR_SET_DUMPABLE` 0 and a core
+/// size limit of 0.
+pub fn no_core_dumps() -> DumpGuard {
+    let mut problems = Vec::new();
+    if let Err(e) = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0) {
+        problems.push(format!("setrlimit(RLIMIT_CORE): {e}"));
+    }
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        problems.push(format!("prctl(PR_SET_DUMPABLE): {e}"));
+    }
+    let dumpable = nix::sys::prctl::get_dumpable().unwrap_or(true);
+    DumpGuard {
+        dumpable,
+        core_limit: rlimit::getrlimit(rlimit::Resource::CORE).ok(),
+        problems,
+    }
+}

@@ -1,0 +1,202 @@
+//! The operator's commands reach whoever holds the account and say what they did: a kill the
+//! exchange cannot confirm says so and is tried again; a command sent to an instance that
+//! does not hold the account is carried out by the one that does; a kill recorded while the
+//! account waits for its token, or racing a reload, is never lost.
+
+use std::time::Duration;
+
+use alpha_oto::actors::account::{AccountStatus, Command, KillOutcome};
+use alpha_oto::actors::operator::{self, Action, Delivery};
+use alpha_oto::actors::{Clock, supervisor::SupervisorHandle};
+use alpha_oto::store;
+use serde_json::json;
+
+use super::harness::{
+    Harness, config, fast_timing, logger, settings, vault_of, wait_account,
+};
+
+fn resting(token: &str) -> alpha_oto::domain::settings::AccountSettings {
+    let mut s = settings(token, "10", "100000");
+    // Buy 5 % under the market: the working leg rests.
+    s.buy_offset = serde_json::from_value(json!({"mode": "percent", "value": "-5"})).unwrap();
+    s
+}
+
+/// Orders the simulator ever took for one of its accounts.
+fn placed(h: &Harness, sim_id: u64) -> usize {
+    h.sim
+        .state
+        .with(|s| s.engine.orders.values().filter(|o| o.account == sim_id).count())
+}
+
+async fn assert_places_nothing(h: &Harness, sim_id: u64, what: &str) {
+    let before = placed(h, sim_id);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(placed(h, sim_id), before, "orders placed after {what}");
+}
+
+#[actix_web::test]
+async fn a_kill_the_exchange_cannot_confirm_is_unverified_and_retried_until_verified() {
+    let h = Harness::new(311, &[resting("KOGE")], "100000").await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    h.wait_all("rest a pair", Duration::from_secs(30), |s| s.phase == "working")
+        .await;
+    assert!(!h.open_on_exchange().is_empty());
+    // Every request of the account answers 503 for a while.
+    h.fault(json!({"kind": "http_5xx", "rate": 1.0, "account": sim_id, "for_s": 6}))
+        .await;
+    let report = h.kill(id).await;
+    assert_eq!(report.outcome, KillOutcome::Unverified, "{report:?}");
+    assert!(!report.clean());
+    // What the store believes open: the resting pair's two legs.
+    assert_eq!(report.open_left, 2, "{report:?}");
+    assert_eq!(report.open_orders.len(), 2, "{report:?}");
+    assert!(report.error.is_some());
+    assert!(!h.open_on_exchange().is_empty(), "the exchange refused the cancels");
+    // Once the exchange answers, the account cancels, verifies and says so.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while h.events(id, "kill_verified", None) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never verified");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.open_on_exchange(), Vec::<u64>::new());
+    assert_places_nothing(&h, sim_id, "the kill").await;
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.ledger_check();
+}
+
+#[actix_web::test]
+async fn a_kill_recorded_while_the_token_is_unknown_holds_once_it_is_known() {
+    let h = Harness::new(312, &[settings("NOSUCH", "10", "100000")], "100000").await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    wait_account(&h.sup, id, "pause", Duration::from_secs(10), |s| {
+        s.pause_reason.as_deref() == Some("unknown_token")
+    })
+    .await;
+    let report = h.kill(id).await;
+    assert_eq!(report.outcome, KillOutcome::Pending, "{report:?}");
+    // The operator fixes the token (a config change reloads the account).
+    let fixed = settings("KOGE", "10", "100000");
+    store::configs::upsert(&mut h.db.conn(), &store::configs::to_row(&fixed, id, 3_000))
+        .unwrap();
+    h.sup.command(id, Command::Reload).await.unwrap();
+    wait_account(&h.sup, id, "rest killed", Duration::from_secs(20), |s| {
+        s.state == "stopped" && s.stream_up
+    })
+    .await;
+    assert!(h.events(id, "killed", None) >= 1);
+    assert_places_nothing(&h, sim_id, "the recorded kill").await;
+    assert_eq!(placed(&h, sim_id), 0, "a killed account placed orders");
+}
+
+async fn second_engine(h: &Harness, name: &str) -> (SupervisorHandle, alpha_oto::actors::Ctx) {
+    let (sup, ctx) = alpha_oto::daemon::engine(
+        &config(&h.sim, name),
+        h.db.store.clone(),
+        Some(vault_of(&h.vault_line)),
+        logger(),
+        fast_timing(),
+        Clock::default(),
+    )
+    .await;
+    sup.start_all().await.unwrap();
+    (sup, ctx)
+}
+
+#[actix_web::test]
+async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
+    let h = Harness::new(313, &[settings("NEX", "10", "100000")], "100000").await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
+        .await;
+    let (sup_b, ctx_b) = second_engine(&h, "test-2").await;
+    wait_account(&sup_b, id, "stand by", Duration::from_secs(10), |s| {
+        s.phase == "standby"
+    })
+    .await;
+    let account = || store::accounts::get(&mut h.db.conn(), id).unwrap();
+
+    let ack = operator::act(&ctx_b, &sup_b, &account(), Action::Stop).await.unwrap();
+    assert_eq!((ack.outcome, ack.owner.as_deref()), (Delivery::Pending, Some("test-1")));
+    h.wait_all("stop", Duration::from_secs(10), |s| s.state == "stopped")
+        .await;
+    assert_places_nothing(&h, sim_id, "a stop sent to the standby instance").await;
+
+    let cycles = h.status(id).unwrap().cycles_today;
+    let ack = operator::act(&ctx_b, &sup_b, &account(), Action::Start).await.unwrap();
+    assert_eq!((ack.outcome, ack.owner.as_deref()), (Delivery::Pending, Some("test-1")));
+    h.wait_all("trade again", Duration::from_secs(20), |s: &AccountStatus| {
+        s.cycles_today > cycles
+    })
+    .await;
+
+    let reports = operator::halt(&ctx_b, &sup_b).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].outcome, KillOutcome::Pending, "{reports:?}");
+    assert_eq!(reports[0].owner.as_deref(), Some("test-1"));
+    h.wait_all("halt", Duration::from_secs(10), |s| s.state == "stopped")
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !h.open_on_exchange().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", h.open_on_exchange());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_places_nothing(&h, sim_id, "a halt sent to the standby instance").await;
+
+    // The holder goes away: the standby instance takes the account over and keeps it killed.
+    h.sup.shutdown(Duration::from_secs(10)).await;
+    wait_account(&sup_b, id, "take over, killed", Duration::from_secs(20), |s| {
+        s.state == "stopped" && s.stream_up
+    })
+    .await;
+    assert_places_nothing(&h, sim_id, "the takeover").await;
+    sup_b.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.ledger_check();
+}
+
+/// A kill sent while the account reloads (a config or credentials change) is carried out by
+/// the task that ends or by the next one, never lost, round after round.
+#[actix_web::test]
+async fn a_kill_racing_a_reload_is_never_lost() {
+    let h = Harness::new(314, &[settings("NEX", "10", "100000000")], "100000000").await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    h.wait_all("trade", Duration::from_secs(30), |s| s.state == "trading")
+        .await;
+    let account = || store::accounts::get(&mut h.db.conn(), id).unwrap();
+    let rounds = 500;
+    let mut carried_by_next = 0;
+    for round in 0..rounds {
+        operator::act(&h.ctx, &h.sup, &account(), Action::Start)
+            .await
+            .unwrap();
+        wait_account(&h.sup, id, "trade", Duration::from_secs(20), |s| {
+            s.state == "trading"
+        })
+        .await;
+        let acc = account();
+        let (reload, report) = tokio::join!(
+            h.sup.command(id, Command::Reload),
+            operator::kill(&h.ctx, &h.sup, &acc)
+        );
+        reload.unwrap();
+        let report = report.unwrap();
+        match report.outcome {
+            KillOutcome::Verified => assert!(report.clean(), "round {round}: {report:?}"),
+            KillOutcome::Pending => carried_by_next += 1,
+            KillOutcome::Unverified => panic!("round {round}: {report:?}"),
+        }
+        wait_account(&h.sup, id, "rest killed", Duration::from_secs(20), |s| {
+            s.state == "stopped" && s.stream_up
+        })
+        .await;
+    }
+    assert_places_nothing(&h, sim_id, "the last kill").await;
+    eprintln!("{rounds} rounds; {carried_by_next} kills carried out by the next task");
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.ledger_check();
+}
