@@ -168,7 +168,9 @@ pub fn kill_line(r: &Value) -> String {
         ),
         Some("pending") => format!(
             "{name}: kill recorded, PENDING on {}{why}",
-            r["owner"].as_str().unwrap_or("the next instance to hold it")
+            r["owner"]
+                .as_str()
+                .unwrap_or("the next instance to hold it")
         ),
         _ => format!("{name}: {r}"),
     }
@@ -291,11 +293,17 @@ mod tests {
         let r = json!({"account": "a", "outcome": "unverified", "open_left": 2,
             "error": "the exchange answered 503"});
         let line = kill_line(&r);
-        assert!(line.contains("NOT VERIFIED") && line.contains('2'), "{line}");
+        assert!(
+            line.contains("NOT VERIFIED") && line.contains('2'),
+            "{line}"
+        );
         let halt = json!({"accounts": [r, {"account": "b", "outcome": "verified", "open_left": 0}],
             "verified": 1, "unverified": 1, "pending": 0, "open_left": 2});
         let text = halt_text(&halt);
-        assert!(text.contains("1 NOT verified") && text.contains("a: killed but NOT VERIFIED"), "{text}");
+        assert!(
+            text.contains("1 NOT verified") && text.contains("a: killed but NOT VERIFIED"),
+            "{text}"
+        );
         assert!(!text.contains("b: "), "{text}");
     }
 }

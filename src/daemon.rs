@@ -160,11 +160,11 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
         warn!(log, "no API token configured: every route but /healthz and /readyz answers 401";
             fields::EVENT_ACTION => "api-start");
     }
-    let api_state = actix_web::web::Data::new(crate::api::ApiState {
+    let api_state = actix_web::web::Data::new(crate::api::ApiState::new(
         ctx,
-        sup: supervisor.clone(),
-        token_hashes: config.api.token_hashes.clone(),
-    });
+        supervisor.clone(),
+        config.api.token_hashes.clone(),
+    ));
     let (addr, api) = crate::api::start(&config.api.listen, api_state)
         .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
     info!(log, "control API listening"; fields::EVENT_ACTION => "api-start", "url.full" => format!("http://{addr}"));

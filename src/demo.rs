@@ -272,11 +272,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
         let mut raw = [0u8; 16];
         orion::util::secure_rand_bytes(&mut raw)?;
         let token = format!("demo-{}", hex::encode(raw));
-        let state = actix_web::web::Data::new(crate::api::ApiState {
+        let state = actix_web::web::Data::new(crate::api::ApiState::new(
             ctx,
-            sup: sup.clone(),
-            token_hashes: vec![crate::api::auth::hash(&token)?],
-        });
+            sup.clone(),
+            vec![crate::api::auth::hash(&token)?],
+        ));
         let (addr, api) = crate::api::start("127.0.0.1:0", state)?;
         println!("\nKept running. Control API: http://{addr}/api/v1/accounts");
         println!("  curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/accounts");

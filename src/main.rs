@@ -658,7 +658,11 @@ fn run_client(
     let (method, path, body): (&str, String, Option<Body>) = match command {
         None => ("POST", "/api/v1/halt".into(), None),
         Some(AccountCommand::List) => ("GET", "/api/v1/accounts".into(), None),
-        Some(AccountCommand::Show { name }) => ("GET", format!("/api/v1/accounts/{}", control::segment(name)), None),
+        Some(AccountCommand::Show { name }) => (
+            "GET",
+            format!("/api/v1/accounts/{}", control::segment(name)),
+            None,
+        ),
         Some(AccountCommand::Add {
             name,
             token,
@@ -722,7 +726,11 @@ fn run_client(
                 AccountCommand::Stop { .. } => "stop",
                 _ => "kill",
             };
-            ("POST", format!("/api/v1/accounts/{}/{action}", control::segment(name)), None)
+            (
+                "POST",
+                format!("/api/v1/accounts/{}/{action}", control::segment(name)),
+                None,
+            )
         }
     };
     let answer = actix_web::rt::System::new().block_on(client.call(method, &path, body));

@@ -316,7 +316,10 @@ pub fn install_panic_hook(logger: &Logger) {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        let thread = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned();
         slog::error!(logger, "panic";
             fields::EVENT_ACTION => "panic",
             "error.message" => panic_message(info.payload()),

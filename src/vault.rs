@@ -71,18 +71,36 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// Where a credential holds a control character (1-based), if it does: such a value can only
+/// break or smuggle a request line, never be a real session.
+fn control_at(text: &str) -> Option<usize> {
+    text.chars().position(char::is_control).map(|i| i + 1)
+}
+
 impl Credentials {
     pub fn new(
         headers: BTreeMap<String, SecretString>,
         cookies: SecretString,
     ) -> Result<Self, VaultError> {
-        for name in headers.keys() {
+        for (name, value) in &headers {
             let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
             if !ok {
                 return Err(VaultError::Invalid(format!(
                     "header name {name:?} is not a valid HTTP header name"
                 )));
             }
+            if let Some(at) = control_at(value.expose_secret()) {
+                return Err(VaultError::Invalid(format!(
+                    "header {name}: the value holds a control character (CR, LF, NUL or another) \
+                     at character {at}; copy the request from the browser again"
+                )));
+            }
+        }
+        if let Some(at) = control_at(cookies.expose_secret()) {
+            return Err(VaultError::Invalid(format!(
+                "the cookie holds a control character (CR, LF, NUL or another) at character \
+                 {at}; copy the request from the browser again"
+            )));
         }
         Ok(Self { headers, cookies })
     }
@@ -199,7 +217,27 @@ impl KeyRing {
     }
 
     fn from_file(path: &Path) -> Result<Self, VaultError> {
+        use std::os::unix::fs::PermissionsExt;
         let name = path.display().to_string();
+        // The key opens every stored session: a copy other users can read is refused, not
+        // used, so the mistake is fixed before any credential is sealed under it.
+        let mode = std::fs::metadata(path)
+            .map_err(|e| VaultError::KeyRing {
+                source_name: name.clone(),
+                detail: format!("cannot read: {e}"),
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o007 != 0 {
+            return Err(VaultError::KeyRing {
+                source_name: name.clone(),
+                detail: format!(
+                    "other users may read it (mode {:o}): run `chmod 600 {name}` (or 640 for a \
+                     group the service is in)",
+                    mode & 0o777
+                ),
+            });
+        }
         let text =
             Zeroizing::new(
                 std::fs::read_to_string(path).map_err(|e| VaultError::KeyRing {

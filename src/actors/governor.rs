@@ -33,23 +33,27 @@ impl Governor {
         }
     }
 
+    /// Takes one request of the account's and the instance's budgets now, or says how many
+    /// milliseconds until one is free (for callers that answer "later" instead of waiting).
+    pub fn try_acquire(&self, account_id: i64, purpose: Purpose) -> Result<(), i64> {
+        let now = self.clock.now_ms();
+        let mut inner = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let Inner { egress, accounts } = &mut *inner;
+        accounts
+            .entry(account_id)
+            .or_insert_with(|| Budget::per_account(now))
+            .try_acquire(egress, purpose, now)
+    }
+
     /// Waits until the account and the instance may send one request for `purpose`.
     pub async fn acquire(&self, account_id: i64, purpose: Purpose) {
         loop {
-            let wait = {
-                let now = self.clock.now_ms();
-                let mut inner = match self.inner.lock() {
-                    Ok(g) => g,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-                let Inner { egress, accounts } = &mut *inner;
-                let budget = accounts
-                    .entry(account_id)
-                    .or_insert_with(|| Budget::per_account(now));
-                match budget.try_acquire(egress, purpose, now) {
-                    Ok(()) => return,
-                    Err(ms) => ms.clamp(1, 1000),
-                }
+            let wait = match self.try_acquire(account_id, purpose) {
+                Ok(()) => return,
+                Err(ms) => ms.clamp(1, 1000),
             };
             metrics::counter!(crate::meters::RATE_LIMIT_WAITS).increment(1);
             tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(1))).await;

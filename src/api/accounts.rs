@@ -13,6 +13,7 @@ use super::auth::Authorized;
 use super::error::ApiError;
 use crate::actors::account::{AccountStatus, Command};
 use crate::actors::operator;
+use crate::domain::budget::Purpose;
 use crate::domain::plan::{self, Progress};
 use crate::domain::settings::AccountSettings;
 use crate::exchange::rest::RestClient;
@@ -119,10 +120,10 @@ fn view_of(
     let id = account.id;
     let settings = row
         .as_ref()
-        .map(store::configs::from_row)
+        .map(store::configs::as_stored)
         .transpose()
-        .map_err(|_| ApiError::Internal)?
-        .ok_or(ApiError::Internal)?;
+        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?
+        .ok_or_else(|| ApiError::Internal("the account has no settings row".into()))?;
     let live: Option<AccountStatus> = state.sup.status(id);
     let current_pair = live.as_ref().and_then(|s| s.current_pair.clone());
     let cost_bps = live.as_ref().and_then(|s| s.cost_bps);
@@ -270,11 +271,12 @@ pub async fn update_config(
         .store
         .run(move |c| store::configs::get(c, id))
         .await?
-        .ok_or(ApiError::Internal)?;
-    let current = store::configs::from_row(&row).map_err(|_| ApiError::Internal)?;
+        .ok_or_else(|| ApiError::Internal("the account has no settings row".into()))?;
+    let current = store::configs::as_stored(&row)
+        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
     let mut merged: Map<String, Value> = match serde_json::to_value(&current) {
         Ok(Value::Object(m)) => m,
-        _ => return Err(ApiError::Internal),
+        _ => return Err(ApiError::Internal("settings are not a JSON object".into())),
     };
     for (k, v) in changes {
         merged.insert(k, v);
@@ -338,9 +340,16 @@ pub async fn put_credentials(
             .collect(),
         SecretString::from(cookies),
     )
-    .map_err(|e| ApiError::InvalidField {
-        field: "headers".into(),
-        reason: e.to_string(),
+    .map_err(|e| {
+        let reason = e.to_string();
+        ApiError::InvalidField {
+            field: if reason.contains("the cookie") {
+                "cookies".into()
+            } else {
+                "headers".into()
+            },
+            reason,
+        }
     })?;
     if state.ctx.vault.is_none() {
         return Err(ApiError::NoMasterKey);
@@ -356,7 +365,7 @@ pub async fn put_credentials(
             })
         })
         .await?
-        .map_err(|_| ApiError::Internal)?;
+        .map_err(|e| ApiError::Internal(format!("storing credentials: {e}")))?;
     if state.sup.status(id).is_some() {
         let _ = state.sup.command(id, Command::Reload).await;
     }
@@ -414,9 +423,11 @@ pub async fn delete(
     if let Some(h) = holder.filter(|h| *h != state.ctx.owner) {
         return Err(ApiError::HeldElsewhere(name.into_inner(), h));
     }
-    state.sup.forget(id).await.map_err(|_| {
-        ApiError::Unavailable("the supervisor has stopped".into())
-    })?;
+    state
+        .sup
+        .forget(id)
+        .await
+        .map_err(|_| ApiError::Unavailable("the supervisor has stopped".into()))?;
     state
         .ctx
         .store
@@ -488,6 +499,9 @@ struct Balance {
     total: Decimal,
 }
 
+/// How long a balance read waits for the account's request budget.
+const BALANCE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// R2: available, frozen and total of USDT and the account's token, asked of the exchange.
 pub async fn balance(
     _: Authorized,
@@ -496,6 +510,37 @@ pub async fn balance(
 ) -> Result<HttpResponse, ApiError> {
     let account = find(&state, &name).await?;
     let id = account.id;
+    // The account's own budgets: a read another instance would make against its budget is
+    // sent there, a session the exchange refused is not asked again, and this instance's
+    // governor takes the two requests (or the caller is told when to come back).
+    let holder = state
+        .ctx
+        .store
+        .run(move |c| store::lease::holder(c, id))
+        .await?;
+    if let Some(h) = holder.filter(|h| *h != state.ctx.owner) {
+        return Err(ApiError::HeldElsewhere(account.name, h));
+    }
+    if let Some(s) = state.sup.status(id)
+        && let Some(p) = s
+            .pauses
+            .iter()
+            .find(|p| matches!(p.as_str(), "session_expired" | "two_factor" | "face_check"))
+    {
+        return Err(ApiError::Exchange(format!(
+            "the account is paused for {p}: renew its session first"
+        )));
+    }
+    // Two requests, waited for briefly (the account's own trading draws on the same budget);
+    // a flood past that is told to come back.
+    let governor = &state.ctx.governor;
+    let budget = async {
+        governor.acquire(id, Purpose::Query).await;
+        governor.acquire(id, Purpose::Query).await;
+    };
+    tokio::time::timeout(BALANCE_WAIT, budget)
+        .await
+        .map_err(|_| ApiError::RateLimited(1_000))?;
     let ctx = state.ctx.clone();
     let (creds, row) = state
         .ctx
@@ -517,9 +562,9 @@ pub async fn balance(
             })?;
     let token = row
         .as_ref()
-        .map(store::configs::from_row)
+        .map(store::configs::as_stored)
         .transpose()
-        .map_err(|_| ApiError::Internal)?
+        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?
         .map(|s| s.token)
         .unwrap_or_default();
     let rest = RestClient::new(

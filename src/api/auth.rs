@@ -20,6 +20,8 @@ pub enum TokenError {
 }
 
 /// Proof that the request carried an accepted bearer token; take it as a handler argument.
+/// A wrong token is logged with the client's address (never the token) and counted against
+/// that address: past `limits::FAILURES_ALLOWED` within a minute it is refused unread.
 pub struct Authorized;
 
 impl actix_web::FromRequest for Authorized {
@@ -27,19 +29,54 @@ impl actix_web::FromRequest for Authorized {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let accepted = req
-            .app_data::<actix_web::web::Data<super::ApiState>>()
-            .zip(req.headers().get(actix_web::http::header::AUTHORIZATION))
-            .and_then(|(state, value)| {
-                let token = value.to_str().ok()?.strip_prefix("Bearer ")?.trim();
-                let presented = hash(token).ok()?;
-                // Every configured hash is compared, each in constant time.
-                let mut ok = false;
-                for h in &state.token_hashes {
-                    ok |= orion::util::secure_cmp(h.as_bytes(), presented.as_bytes()).is_ok();
-                }
-                ok.then_some(Authorized)
-            });
-        std::future::ready(accepted.ok_or(super::error::ApiError::Unauthorized))
+        std::future::ready(authorize(req))
     }
+}
+
+fn authorize(req: &actix_web::HttpRequest) -> Result<Authorized, super::error::ApiError> {
+    use super::error::ApiError;
+    use super::limits::Door;
+    let state = req
+        .app_data::<actix_web::web::Data<super::ApiState>>()
+        .ok_or(ApiError::Unauthorized)?;
+    let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Err(ApiError::Unauthorized);
+    };
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let now = state.ctx.clock.now_ms();
+    if let Door::Shut(ms) = state.limits.door(ip, now) {
+        return Err(ApiError::RateLimited(ms));
+    }
+    let accepted = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|t| hash(t.trim()).ok())
+        .is_some_and(|presented| {
+            // Every configured hash is compared, each in constant time.
+            let mut ok = false;
+            for h in &state.token_hashes {
+                ok |= orion::util::secure_cmp(h.as_bytes(), presented.as_bytes()).is_ok();
+            }
+            ok
+        });
+    if accepted {
+        state.limits.succeeded(ip);
+        return Ok(Authorized);
+    }
+    let count = state.limits.failed(ip, now);
+    let log = &state.ctx.log;
+    if count < super::limits::FAILURES_ALLOWED {
+        slog::warn!(log, "authentication failed: a wrong bearer token";
+            crate::telemetry::fields::EVENT_ACTION => "api-auth", crate::telemetry::fields::EVENT_OUTCOME => "failure",
+            "source.ip" => ip.to_string(), "auth.failures" => count, "url.path" => req.path().to_owned());
+    } else if count == super::limits::FAILURES_ALLOWED {
+        slog::error!(log, "authentication failed too often: the address is refused for a minute";
+            crate::telemetry::fields::EVENT_ACTION => "api-auth", crate::telemetry::fields::EVENT_OUTCOME => "failure",
+            "source.ip" => ip.to_string(), "auth.failures" => count);
+    }
+    Err(ApiError::Unauthorized)
 }

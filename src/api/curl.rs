@@ -102,6 +102,13 @@ fn words(text: &str) -> Result<Vec<String>, String> {
 
 /// Reads the session out of a "Copy as cURL" text.
 pub fn parse(text: &str) -> Result<Parsed, String> {
+    // cmd.exe quoting (`^"`, `^` line ends) reads as garbage under shell rules.
+    if text.contains("^\"") || text.lines().any(|l| l.trim_end().ends_with('^')) {
+        return Err(
+            "this is the Windows (cmd) form of \"Copy as cURL\": use \"Copy as cURL (bash)\""
+                .into(),
+        );
+    }
     let words = words(text)?;
     if words.first().map(String::as_str) != Some("curl") {
         return Err("the text does not start with `curl`".into());
@@ -188,5 +195,7 @@ mod tests {
         assert!(parse("curl 'x").unwrap_err().contains("quote"));
         assert!(parse("curl x -H 'a: b'").unwrap_err().contains("cookie"));
         assert!(parse("curl x -H").is_err());
+        let windows = "curl ^\"https://x^\" ^\n  -H ^\"csrftoken: abc^\" ^\n  -b ^\"p20t=s^\"";
+        assert!(parse(windows).unwrap_err().contains("bash"));
     }
 }

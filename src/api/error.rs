@@ -20,6 +20,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("invalid_name", 422, "The account name is not acceptable"),
     ("payload_too_large", 413, "The body is too large"),
     ("name_taken", 409, "An account with this name exists"),
+    (
+        "conflict",
+        409,
+        "A concurrent change got there first: read again and retry",
+    ),
     ("not_running", 409, "The account is not running"),
     (
         "killed",
@@ -27,11 +32,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "The account was killed: only a start lets it trade again",
     ),
     ("not_stopped", 409, "The account must be stopped first"),
-    (
-        "held_elsewhere",
-        409,
-        "Another instance holds the account",
-    ),
+    ("held_elsewhere", 409, "Another instance holds the account"),
     (
         "no_master_key",
         503,
@@ -43,6 +44,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "The exchange did not answer as expected",
     ),
     ("unavailable", 503, "A dependency is unavailable"),
+    (
+        "rate_limited",
+        429,
+        "The account's request budget is spent: retry after the time given",
+    ),
     ("internal", 500, "Internal error"),
 ];
 
@@ -64,6 +70,8 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("an account named {0:?} exists")]
     NameTaken(String),
+    #[error("a concurrent change got there first: read again and retry")]
+    Conflict,
     #[error("account {0:?} is not running")]
     NotRunning(String),
     #[error("account {0:?} was killed: start it to trade again")]
@@ -78,9 +86,11 @@ pub enum ApiError {
     Exchange(String),
     #[error("{0}")]
     Unavailable(String),
-    /// The detail is logged by the caller; the client sees only the code.
+    #[error("the account's request budget is spent: retry in {0} ms")]
+    RateLimited(i64),
+    /// The cause is logged (by `api::caught`, with the route); the client sees only the code.
     #[error("internal error")]
-    Internal,
+    Internal(String),
 }
 
 impl ApiError {
@@ -94,6 +104,7 @@ impl ApiError {
             ApiError::InvalidName(_) => "invalid_name",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::NameTaken(_) => "name_taken",
+            ApiError::Conflict => "conflict",
             ApiError::NotRunning(_) => "not_running",
             ApiError::Killed(_) => "killed",
             ApiError::NotStopped(_) => "not_stopped",
@@ -101,7 +112,8 @@ impl ApiError {
             ApiError::NoMasterKey => "no_master_key",
             ApiError::Exchange(_) => "exchange_error",
             ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal => "internal",
+            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::Internal(_) => "internal",
         }
     }
 
@@ -150,6 +162,9 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Unauthorized) {
             res.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if let ApiError::RateLimited(ms) = self {
+            res.insert_header(("Retry-After", (ms.max(&1) + 999) / 1000));
+        }
         res.json(problem)
     }
 }
@@ -171,7 +186,8 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::Unavailable(_) => {
                 ApiError::Unavailable("the database is unavailable".into())
             }
-            _ => ApiError::Internal,
+            crate::store::StoreError::Conflict(_) => ApiError::Conflict,
+            other => ApiError::Internal(other.to_string()),
         }
     }
 }

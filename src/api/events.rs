@@ -10,11 +10,15 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use futures_util::stream;
 use serde::Deserialize;
+use std::sync::Arc;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::ApiState;
 use super::auth::Authorized;
+use super::error::ApiError;
+use super::limits::{MAX_STATUS_SUBSCRIBERS, MAX_SUBSCRIBERS, Seat};
 use crate::actors::LiveEvent;
 
 #[derive(Debug, Default, Deserialize)]
@@ -30,40 +34,79 @@ const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 struct Feed {
     rx: Receiver<LiveEvent>,
-    state: web::Data<ApiState>,
-    /// `Some` when status frames were asked for.
-    statuses: Option<Interval>,
-    /// Statuses updated at or after this were not sent yet (the start of the last scan: one
-    /// updated during a scan goes out again with the next, never not at all).
-    since_ms: i64,
+    /// `Some` when status frames were asked for: the shared frames of each second.
+    statuses: Option<Receiver<Arc<Vec<Bytes>>>>,
     queued: VecDeque<Bytes>,
+    /// The place among the capped subscribers, held while the stream lives.
+    _seat: Seat,
 }
 
 pub async fn stream(
     _: Authorized,
     state: web::Data<ApiState>,
     query: web::Query<StreamQuery>,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
+    let seat = state.limits.seat(query.status).ok_or_else(|| {
+        ApiError::Unavailable(format!(
+            "too many event-stream subscribers (at most {MAX_SUBSCRIBERS}, {MAX_STATUS_SUBSCRIBERS} with statuses): try again later"
+        ))
+    })?;
+    let mut queued = VecDeque::new();
     let statuses = query.status.then(|| {
-        let mut t = tokio::time::interval_at(Instant::now(), STATUS_EVERY);
-        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        t
+        // Subscribed before the first frames are taken, so nothing changed in between is
+        // missed: every status now, then the shared changes of each second.
+        let rx = state.limits.status_frames.subscribe();
+        queued.extend(state.sup.statuses().iter().map(frame));
+        rx
     });
     let feed = Feed {
         rx: state.ctx.events.subscribe(),
-        state,
         statuses,
-        since_ms: i64::MIN,
-        queued: VecDeque::new(),
+        queued,
+        _seat: seat,
     };
     let body = stream::unfold(feed, |mut f| async move {
         let chunk = next_chunk(&mut f).await?;
         Some((Ok::<_, actix_web::Error>(chunk), f))
     });
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
-        .streaming(body)
+        .streaming(body))
+}
+
+fn frame(s: &crate::actors::account::AccountStatus) -> Bytes {
+    let json = serde_json::to_string(s).unwrap_or_default();
+    Bytes::from(format!("event: status\ndata: {json}\n\n"))
+}
+
+/// Once a second, while anyone subscribes to statuses, the statuses changed since the last
+/// scan become frames, built once for all subscribers.
+pub async fn publish_statuses(state: web::Data<ApiState>) {
+    let mut every = tokio::time::interval_at(Instant::now() + STATUS_EVERY, STATUS_EVERY);
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Statuses updated at or after this were not sent yet (the start of the last scan: one
+    // updated during a scan goes out again with the next, never not at all).
+    let mut since_ms = state.ctx.clock.now_ms();
+    loop {
+        every.tick().await;
+        let scan = state.ctx.clock.now_ms();
+        if state.limits.status_frames.receiver_count() == 0 {
+            since_ms = scan;
+            continue;
+        }
+        let frames: Vec<Bytes> = state
+            .sup
+            .statuses()
+            .iter()
+            .filter(|s| s.updated_at_ms >= since_ms)
+            .map(frame)
+            .collect();
+        since_ms = scan;
+        // Sent even when empty: each subscriber then writes a comment, which is how a
+        // subscriber that went away is noticed (and its place freed) within a second.
+        let _ = state.limits.status_frames.send(Arc::new(frames));
+    }
 }
 
 /// The next piece of the stream; `None` ends it (the daemon is stopping).
@@ -72,12 +115,10 @@ async fn next_chunk(f: &mut Feed) -> Option<Bytes> {
         if let Some(b) = f.queued.pop_front() {
             return Some(b);
         }
-        let tick = async {
+        let frames = async {
             match f.statuses.as_mut() {
-                Some(t) => {
-                    t.tick().await;
-                }
-                None => std::future::pending::<()>().await,
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -95,16 +136,13 @@ async fn next_chunk(f: &mut Feed) -> Option<Bytes> {
                     Ok(Err(RecvError::Closed)) => None,
                 };
             }
-            () = tick => {
-                let scan = f.state.ctx.clock.now_ms();
-                for s in f.state.sup.statuses() {
-                    if s.updated_at_ms >= f.since_ms {
-                        let json = serde_json::to_string(&s).unwrap_or_default();
-                        f.queued.push_back(Bytes::from(format!("event: status\ndata: {json}\n\n")));
-                    }
-                }
-                f.since_ms = scan;
-            }
+            got = frames => match got {
+                Ok(frames) if frames.is_empty() => return Some(Bytes::from_static(b": tick\n\n")),
+                Ok(frames) => f.queued.extend(frames.iter().cloned()),
+                // A slow reader skipped seconds: the next changes come with the next frames.
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            },
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod curl;
 pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod openapi;
 
 use std::net::SocketAddr;
@@ -26,6 +27,18 @@ pub struct ApiState {
     pub ctx: Ctx,
     pub sup: SupervisorHandle,
     pub token_hashes: Vec<String>,
+    pub limits: limits::Limits,
+}
+
+impl ApiState {
+    pub fn new(ctx: Ctx, sup: SupervisorHandle, token_hashes: Vec<String>) -> Self {
+        Self {
+            ctx,
+            sup,
+            token_hashes,
+            limits: limits::Limits::new(),
+        }
+    }
 }
 
 /// One table of routes: what `configure` registers and what `/openapi.json` describes are the
@@ -36,8 +49,21 @@ macro_rules! routes {
         pub const ROUTES: &[(&str, &str, bool, &str)] =
             &[$( (stringify!($method), $path, $auth, $summary) ),*];
 
+        /// Each route is its own resource, guarded by its method (so one path can have
+        /// several), with its panics caught after routing (see `caught`).
         fn register(cfg: &mut web::ServiceConfig) {
-            $( cfg.route($path, web::$method().to($handler)); )*
+            $( cfg.service(
+                web::resource($path)
+                    .guard(actix_web::guard::Method(method_of(stringify!($method))))
+                    .route(web::route().to($handler))
+                    .wrap_fn(|req, srv| {
+                        let log = req
+                            .app_data::<web::Data<ApiState>>()
+                            .map(|s| s.ctx.log.clone())
+                            .unwrap_or_else(|| slog::Logger::root(slog::Discard, slog::o!()));
+                        caught(log, req, srv)
+                    }),
+            ); )*
         }
     };
 }
@@ -63,6 +89,16 @@ routes! {
     post "/api/v1/accounts/{name}/{action}" => accounts::action, true, "start, pause, resume, stop or kill";
     post "/api/v1/halt" => accounts::halt, true, "The global kill switch";
     get "/api/v1/events/stream" => events::stream, true, "Every account event as Server-Sent Events (with ?status=true also each account's live status, once a second when it changed)";
+}
+
+fn method_of(name: &str) -> actix_web::http::Method {
+    match name {
+        "post" => actix_web::http::Method::POST,
+        "put" => actix_web::http::Method::PUT,
+        "patch" => actix_web::http::Method::PATCH,
+        "delete" => actix_web::http::Method::DELETE,
+        _ => actix_web::http::Method::GET,
+    }
 }
 
 /// Registers every route.
@@ -104,14 +140,10 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers and the supervisor runs.
+/// Ready when the database answers and the supervisor runs. Answered from memory (the
+/// prober's last answer and the supervisor's board): unauthenticated, it must cost nothing.
 async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
-    let db = state
-        .ctx
-        .store
-        .run(|c| crate::store::accounts::list(c).map(|a| a.len()))
-        .await
-        .is_ok();
+    let db = state.limits.db_ready(state.ctx.clock.now_ms());
     let statuses = state.sup.statuses();
     let count = |f: &dyn Fn(&crate::actors::account::AccountStatus) -> bool| {
         statuses.iter().filter(|s| f(s)).count()
@@ -132,6 +164,18 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Asks the database once a second whether it answers, for `/readyz`.
+async fn probe_database(state: web::Data<ApiState>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if state.ctx.store.run(crate::store::ping).await.is_ok() {
+            state.limits.db_answered(state.ctx.clock.now_ms());
+        }
     }
 }
 
@@ -164,15 +208,15 @@ async fn metrics_text(
         .body(handle.render()))
 }
 
-/// Runs a handler with its panics caught: a panic is an ERROR in the JSON log with its cause
+/// Runs a handler with its panics caught (a middleware of each route's resource: the request
+/// it keeps for the answer may be cloned only once routing is done): a panic is an ERROR in the JSON log with its cause
 /// and the route, and a problem+json 500 for the client, never a dropped connection or a
 /// worker that stops answering.
 pub fn caught<S>(
     log: slog::Logger,
     req: actix_web::dev::ServiceRequest,
     srv: &S,
-) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>>
-+ use<S>
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse, actix_web::Error>> + use<S>
 where
     S: actix_web::dev::Service<
             actix_web::dev::ServiceRequest,
@@ -182,10 +226,27 @@ where
 {
     use futures_util::FutureExt;
     let http = req.request().clone();
-    let route = format!("{} {}", req.method(), req.match_pattern().unwrap_or_default());
+    let route = format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern().unwrap_or_default()
+    );
     let call = std::panic::AssertUnwindSafe(srv.call(req)).catch_unwind();
     async move {
         match call.await {
+            Ok(Ok(res)) => {
+                // An internal error's cause is kept from the client and logged here.
+                if let Some(ApiError::Internal(cause)) = res
+                    .response()
+                    .error()
+                    .and_then(|e| e.as_error::<ApiError>())
+                {
+                    slog::error!(log, "internal error";
+                        crate::telemetry::fields::EVENT_ACTION => "api-error",
+                        "error.message" => cause.clone(), "http.route" => route);
+                }
+                Ok(res)
+            }
             Ok(answer) => answer,
             Err(panic) => {
                 slog::error!(log, "a request handler panicked";
@@ -195,7 +256,9 @@ where
                 metrics::counter!(crate::meters::API_PANICS).increment(1);
                 Ok(actix_web::dev::ServiceResponse::new(
                     http,
-                    actix_web::ResponseError::error_response(&ApiError::Internal),
+                    actix_web::ResponseError::error_response(&ApiError::Internal(
+                        "a handler panicked".into(),
+                    )),
                 ))
             }
         }
@@ -207,13 +270,8 @@ pub fn start(
     listen: &str,
     state: web::Data<ApiState>,
 ) -> std::io::Result<(SocketAddr, actix_web::dev::ServerHandle)> {
-    let server = HttpServer::new(move || {
-        let log = state.ctx.log.clone();
-        App::new()
-            .app_data(state.clone())
-            .wrap_fn(move |req, srv| caught(log.clone(), req, srv))
-            .configure(configure)
-    })
+    let shared = state.clone();
+    let server = HttpServer::new(move || App::new().app_data(shared.clone()).configure(configure))
         .workers(2)
         // Longer than any client keeps an idle connection (awc: 15 s): a server that closes
         // first races a client that just picked the connection for its next request, which
@@ -231,5 +289,7 @@ pub fn start(
     let server = server.run();
     let handle = server.handle();
     actix_rt::spawn(server);
+    actix_rt::spawn(probe_database(state.clone()));
+    actix_rt::spawn(events::publish_statuses(state));
     Ok((addr, handle))
 }

@@ -201,10 +201,17 @@ pub fn daemon_setup(
     let token = random_token()?;
     let hash = crate::api::auth::hash(&token)?;
     let key_file = dir.join("master-key");
-    std::fs::write(
-        &key_file,
-        crate::vault::generate_key_line(chrono::Utc::now()),
-    )?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&key_file)?
+            .write_all(crate::vault::generate_key_line(chrono::Utc::now()).as_bytes())?;
+    }
     let database_url = match database_url {
         Some(u) => u.to_owned(),
         None => format!("sqlite://{}", dir.join("alpha-oto.db").display()),

@@ -102,9 +102,12 @@ fn check_offset(field: &'static str, o: &Offset) -> Result<(), SettingsError> {
         Offset::Percent(p) if p.abs() >= Decimal::from(50) => {
             Err(bad(field, "a percent offset must be between -50 and 50"))
         }
-        Offset::Amount(a) if a.scale() > 18 || a.abs() > Decimal::from(MAX_AMOUNT_OFFSET) => Err(
-            bad(field, "an amount offset is at most 1000000000 either way, with at most 18 decimals"),
-        ),
+        Offset::Amount(a) if a.scale() > 18 || a.abs() > Decimal::from(MAX_AMOUNT_OFFSET) => {
+            Err(bad(
+                field,
+                "an amount offset is at most 1000000000 either way, with at most 18 decimals",
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -242,7 +245,11 @@ mod tests {
                 "79000000000000000000000000000".into(),
                 "daily_target_usdt",
             ),
-            ("daily_target_usdt", "1000000000.00000001".into(), "daily_target_usdt"),
+            (
+                "daily_target_usdt",
+                "1000000000.00000001".into(),
+                "daily_target_usdt",
+            ),
             (
                 "buy_offset",
                 serde_json::json!({"mode": "amount", "value": "-1000000001"}),

@@ -130,6 +130,9 @@ async fn private<T: Serialize>(
     let (csrf, cookie) = (header(req, "csrftoken"), header(req, "cookie"));
     let pre = state.with(|s| {
         let account = s.engine.authenticate(csrf, cookie).map_err(|e| fail(&e))?;
+        *s.requests
+            .entry((account, req.path().to_owned()))
+            .or_default() += 1;
         if s.faults
             .strikes(FaultKind::ExpireSession, Some(account), now)
         {

@@ -52,6 +52,8 @@ pub struct Inner {
     pub listings_served: HashMap<&'static str, u64>,
     /// Order reports the `lose_events` fault kept from the stream (tests read it).
     pub lost_reports: u64,
+    /// Authenticated requests of each account, by path (tests hold them to a budget).
+    pub requests: HashMap<(u64, String), u64>,
 }
 
 pub struct SimState {
@@ -164,6 +166,7 @@ impl SimState {
                 rng,
                 listen_keys: HashMap::new(),
                 account_keys: HashMap::new(),
+                requests: HashMap::new(),
                 reactions: Reactions::default(),
                 public: HashMap::new(),
                 private: HashMap::new(),

@@ -71,6 +71,14 @@ pub fn to_row(s: &AccountSettings, account_id: i64, now_ms: i64) -> TradingConfi
 
 /// Reads stored settings back; a stored value out of range is an error, not a panic.
 pub fn from_row(row: &TradingConfigRow) -> Result<AccountSettings, SettingsError> {
+    let settings = as_stored(row)?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// The settings as stored, not held to today's bounds: what the API shows and what a change
+/// starts from, so a row written before a bound existed can be seen and fixed.
+pub fn as_stored(row: &TradingConfigRow) -> Result<AccountSettings, SettingsError> {
     let timeout =
         |field, v: i32| u32::try_from(v).map_err(|_| bad(field, "stored value is negative"));
     let settings = AccountSettings {
@@ -88,7 +96,6 @@ pub fn from_row(row: &TradingConfigRow) -> Result<AccountSettings, SettingsError
         auto_resume: row.auto_resume,
         webhook_url: row.webhook_url.clone(),
     };
-    settings.validate()?;
     Ok(settings)
 }
 

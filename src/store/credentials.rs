@@ -4,19 +4,28 @@ use diesel::prelude::*;
 
 use super::models::CredentialRow;
 use super::schema::credentials::dsl as cr;
-use super::{Conn, Dialect, StoreError};
+use super::{Conn, StoreError};
 use crate::with_conn;
 
-/// Stores the account's sealed credentials, replacing what was there.
+/// Stores the account's sealed credentials, replacing what was there. One statement (an
+/// upsert): two writers at once both succeed, the later one's row stays. A delete then an
+/// insert let two PostgreSQL writers both insert, and one failed on the primary key.
 pub fn put(conn: &mut Conn, row: &CredentialRow) -> Result<(), StoreError> {
+    use diesel::upsert::excluded;
     with_conn!(conn, |c| {
-        c.write_tx(|c| {
-            diesel::delete(cr::credentials.find(row.account_id)).execute(c)?;
-            diesel::insert_into(cr::credentials)
-                .values(row.clone())
-                .execute(c)?;
-            Ok::<_, StoreError>(())
-        })
+        diesel::insert_into(cr::credentials)
+            .values(row.clone())
+            .on_conflict(cr::account_id)
+            .do_update()
+            .set((
+                cr::key_id.eq(excluded(cr::key_id)),
+                cr::headers_ct.eq(excluded(cr::headers_ct)),
+                cr::cookies_ct.eq(excluded(cr::cookies_ct)),
+                cr::updated_at_ms.eq(excluded(cr::updated_at_ms)),
+            ))
+            .execute(c)
+            .map(|_| ())
+            .map_err(StoreError::from)
     })
 }
 

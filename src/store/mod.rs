@@ -324,6 +324,8 @@ struct Core {
     gate: Option<Arc<std::sync::Mutex<()>>>,
     /// Keeps the SQLite checkpointer running while the store lives.
     _checkpoints: Option<std::sync::mpsc::Sender<()>>,
+    /// Units of work queued through `run`, for checks that a path stays off the database.
+    units: std::sync::atomic::AtomicU64,
 }
 
 impl Core {
@@ -395,6 +397,7 @@ impl Store {
             timeout: opts.connect_timeout,
             gate: sqlite.then_some(gate),
             _checkpoints: checkpoints,
+            units: std::sync::atomic::AtomicU64::new(0),
         });
         // SQLite's one thread keeps its connection (its page cache stays valid) while one
         // stays in the pool for everyone else. PostgreSQL's threads take one per batch: held,
@@ -412,6 +415,11 @@ impl Store {
             Pools::Sqlite(_) => Backend::Sqlite,
             Pools::Pg(_) => Backend::Postgres,
         }
+    }
+
+    /// How many units of work were queued through [`Store::run`] so far.
+    pub fn units_run(&self) -> u64 {
+        self.core.units.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Checks out a connection, waiting at most the configured timeout.
@@ -439,10 +447,22 @@ impl Store {
         F: FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
     {
         let (unit, rx) = workers::unit(f);
+        self.core
+            .units
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.workers.submit(unit)?;
         rx.await
             .map_err(|_| StoreError::Worker("a unit of work panicked".into()))?
     }
+}
+
+/// The cheapest statement that proves the database answers.
+pub fn ping(conn: &mut Conn) -> Result<(), StoreError> {
+    with_conn!(conn, |c| diesel::RunQueryDsl::execute(
+        diesel::sql_query("SELECT 1"),
+        c
+    ))?;
+    Ok(())
 }
 
 /// Runs `f` so that its writes are kept or undone together: a transaction of its own, or a

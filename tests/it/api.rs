@@ -54,11 +54,11 @@ pub(crate) async fn api() -> Api {
         alpha_oto::actors::Clock::default(),
     )
     .await;
-    let state = web::Data::new(ApiState {
+    let state = web::Data::new(ApiState::new(
         ctx,
         sup,
-        token_hashes: vec![api::auth::hash(TOKEN).unwrap()],
-    });
+        vec![api::auth::hash(TOKEN).unwrap()],
+    ));
     let (addr, server) = api::start("127.0.0.1:0", state).unwrap();
     Api {
         base: format!("http://{addr}"),
@@ -271,7 +271,11 @@ async fn accounts_are_created_started_paused_resumed_stopped_and_killed_over_the
 
     let (s, v) = a.ok("POST", "/api/v1/accounts/a1/kill", None).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["outcome"].as_str(), v["open_left"].as_u64()), (Some("verified"), Some(0)), "{v}");
+    assert_eq!(
+        (v["outcome"].as_str(), v["open_left"].as_u64()),
+        (Some("verified"), Some(0)),
+        "{v}"
+    );
     // A killed account is not resumed by a resume meant for a pause: only a start.
     let (s, v) = a.ok("POST", "/api/v1/accounts/a1/resume", None).await;
     assert_eq!((s, v["code"].as_str()), (409, Some("killed")), "{v}");
@@ -295,7 +299,15 @@ async fn accounts_are_created_started_paused_resumed_stopped_and_killed_over_the
 
     let (s, v) = a.ok("POST", "/api/v1/halt", None).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!((v["open_left"].as_u64(), v["verified"].as_u64(), v["clean"].as_bool()), (Some(0), Some(1), Some(true)), "{v}");
+    assert_eq!(
+        (
+            v["open_left"].as_u64(),
+            v["verified"].as_u64(),
+            v["clean"].as_bool()
+        ),
+        (Some(0), Some(1), Some(true)),
+        "{v}"
+    );
     let (s, v) = a.ok("GET", "/api/v1/accounts", None).await;
     assert_eq!((s, v.as_array().unwrap().len()), (200, 1));
 }
@@ -757,7 +769,10 @@ async fn the_command_line_is_a_client_of_the_api() {
         "{out}{err}"
     );
     let (ok, out, err) = cli(args("account kill cli1")).await;
-    assert!(ok && out.contains("0 order(s) left open"), "{out}{err}");
+    assert!(
+        ok && out.contains("the exchange shows 0 order(s) open"),
+        "{out}{err}"
+    );
     let (ok, out, err) = cli(args("halt")).await;
     assert!(ok && out.contains("halted"), "{out}{err}");
     let (ok, _, err) = cli(args("account show nobody")).await;
@@ -897,13 +912,26 @@ async fn a_target_too_large_is_refused_and_a_stored_one_never_poisons_the_list()
     let (s, v) = a
         .ok("POST", "/api/v1/accounts", Some(Body::Json(body.clone())))
         .await;
-    assert_eq!((s, v["field"].as_str()), (422, Some("daily_target_usdt")), "{v}");
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (422, Some("daily_target_usdt")),
+        "{v}"
+    );
     // As if written before the bound: straight into the store.
     body["daily_target_usdt"] = json!("100");
-    assert_eq!(a.ok("POST", "/api/v1/accounts", Some(Body::Json(body))).await.0, 201);
+    assert_eq!(
+        a.ok("POST", "/api/v1/accounts", Some(Body::Json(body)))
+            .await
+            .0,
+        201
+    );
     let mut conn = a.db().conn();
-    let acc = alpha_oto::store::accounts::find_by_name(&mut conn, "o1").unwrap().unwrap();
-    let mut row = alpha_oto::store::configs::get(&mut conn, acc.id).unwrap().unwrap();
+    let acc = alpha_oto::store::accounts::find_by_name(&mut conn, "o1")
+        .unwrap()
+        .unwrap();
+    let mut row = alpha_oto::store::configs::get(&mut conn, acc.id)
+        .unwrap()
+        .unwrap();
     row.daily_target_usdt = "79000000000000000000000000000".parse().unwrap();
     alpha_oto::store::configs::upsert(&mut conn, &row).unwrap();
     for _ in 0..3 {
@@ -915,7 +943,14 @@ async fn a_target_too_large_is_refused_and_a_stored_one_never_poisons_the_list()
     let (s, v) = a.ok("DELETE", "/api/v1/accounts/o1", None).await;
     assert_eq!(s, 204, "{v}");
     assert_eq!(a.ok("GET", "/api/v1/accounts/o1", None).await.0, 404);
-    assert!(a.ok("GET", "/api/v1/accounts", None).await.1.as_array().unwrap().is_empty());
+    assert!(
+        a.ok("GET", "/api/v1/accounts", None)
+            .await
+            .1
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A trading account is not deleted: stop it first.
@@ -941,30 +976,45 @@ async fn a_panicking_handler_is_caught_logged_and_answered() {
         slog::Logger::root(drain, slog::o!())
     };
     let srv = actix_web::test::init_service(
-        actix_web::App::new()
-            .wrap_fn(move |req, srv| api::caught(log.clone(), req, srv))
-            .route(
-                "/boom/{n}",
-                web::get().to(|n: web::Path<u32>| async move {
+        actix_web::App::new().service(
+            web::resource("/boom/{n}")
+                .route(web::get().to(|n: web::Path<u32>| async move {
                     if *n > 0 {
                         panic!("attempt to divide by zero in a test handler");
                     }
                     actix_web::HttpResponse::Ok().finish()
-                }),
-            ),
+                }))
+                .wrap_fn(move |req, srv| api::caught(log.clone(), req, srv)),
+        ),
     )
     .await;
     for _ in 0..2 {
-        let req = actix_web::test::TestRequest::get().uri("/boom/1").to_request();
+        let req = actix_web::test::TestRequest::get()
+            .uri("/boom/1")
+            .to_request();
         let res = actix_web::test::call_service(&srv, req).await;
         assert_eq!(res.status().as_u16(), 500);
-        let ct = res.headers().get("content-type").unwrap().to_str().unwrap().to_owned();
+        let ct = res
+            .headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(ct, "application/problem+json");
         let body: Value = actix_web::test::read_body_json(res).await;
         assert_eq!(body["code"], "internal");
     }
-    let req = actix_web::test::TestRequest::get().uri("/boom/0").to_request();
-    assert_eq!(actix_web::test::call_service(&srv, req).await.status().as_u16(), 200);
+    let req = actix_web::test::TestRequest::get()
+        .uri("/boom/0")
+        .to_request();
+    assert_eq!(
+        actix_web::test::call_service(&srv, req)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     let line: Value = text
         .lines()
@@ -974,7 +1024,193 @@ async fn a_panicking_handler_is_caught_logged_and_answered() {
     assert_eq!(line["log.level"], "error", "{line}");
     assert_eq!(line["http.route"], "GET /boom/{n}", "{line}");
     assert!(
-        line["error.message"].as_str().unwrap().contains("divide by zero"),
+        line["error.message"]
+            .as_str()
+            .unwrap()
+            .contains("divide by zero"),
         "{line}"
     );
+}
+
+/// Credentials with CR, LF or other control characters are refused with the field named,
+/// and the stored ones stay.
+#[actix_web::test]
+async fn credentials_with_control_characters_are_refused_with_the_field_named() {
+    let a = api().await;
+    a.account("c1", "KOGE", "100").await;
+    let put = |body: Value| {
+        a.ok(
+            "PUT",
+            "/api/v1/accounts/c1/credentials",
+            Some(Body::Json(body)),
+        )
+    };
+    let (s, v) =
+        put(json!({"headers": {"csrftoken": "abc\r\nX-Injected: 1"}, "cookies": "p20t=s"})).await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("headers")), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("control character"),
+        "{v}"
+    );
+    let (s, v) =
+        put(json!({"headers": {"csrftoken": "abc"}, "cookies": "p20t=s\u{0}; lang=en"})).await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("cookies")), "{v}");
+    let text = "curl 'https://x' -H $'csrftoken: a\\r\\nb' -b 'p20t=s'";
+    let (s, v) = a
+        .ok(
+            "PUT",
+            "/api/v1/accounts/c1/credentials",
+            Some(Body::Text(text.into(), "text/plain")),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (_, v) = a.ok("GET", "/api/v1/accounts/c1", None).await;
+    assert_eq!(v["has_credentials"], true, "the stored credentials stay");
+}
+
+/// A flood of balance reads spends the account's request budget, not the exchange's patience:
+/// the exchange sees at most the budget (a burst of 8 queries, then 10 a second), the rest
+/// are told when to come back.
+#[actix_web::test]
+async fn balance_reads_are_held_to_the_accounts_request_budget() {
+    let a = api().await;
+    let sim_id = a.account("f1", "KOGE", "100").await;
+    let started = std::time::Instant::now();
+    let calls = (0..200).map(|_| a.call("GET", "/api/v1/accounts/f1/balance", Some(TOKEN), None));
+    let answers = futures_util::future::join_all(calls).await;
+    let secs = started.elapsed().as_secs_f64();
+    let ok = answers.iter().filter(|(s, _, _)| *s == 200).count();
+    let limited = answers
+        .iter()
+        .filter(|(s, _, v)| *s == 429 && v["code"] == "rate_limited")
+        .count();
+    assert_eq!(ok + limited, 200, "{answers:?}");
+    let sent: u64 = a.sim.state.with(|s| {
+        s.requests
+            .iter()
+            .filter(|((acc, _), _)| *acc == sim_id)
+            .map(|(_, n)| *n)
+            .sum()
+    });
+    // Two requests per read; the budget allows 8 at once and 10 more a second (a read waits
+    // up to 2 s for it).
+    let budget = 8.0 + 10.0 * secs;
+    assert!(
+        (sent as f64) <= budget + 2.0,
+        "{sent} requests in {secs:.2} s (budget {budget:.0})"
+    );
+    assert!(
+        ok >= 1 && limited >= 150,
+        "{ok} answered, {limited} limited"
+    );
+}
+
+/// `/readyz` is public: a flood of it reads memory only, never the database.
+#[actix_web::test]
+async fn readyz_answers_from_memory_under_a_flood() {
+    let a = api().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, _, v) = a.call("GET", "/readyz", None, None).await;
+        if s == 200 && v["database"] == true {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never ready: {s} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let store = a.db().store.clone();
+    let (units, started) = (store.units_run(), std::time::Instant::now());
+    let mut ok = 0;
+    for _ in 0..10 {
+        let calls = (0..200).map(|_| a.call("GET", "/readyz", None, None));
+        ok += futures_util::future::join_all(calls)
+            .await
+            .iter()
+            .filter(|(s, _, v)| *s == 200 && v["database"] == true)
+            .count();
+    }
+    let (spent, secs) = (store.units_run() - units, started.elapsed().as_secs_f64());
+    assert_eq!(ok, 2000);
+    // The prober (1 a second) and the command poll (2 a second) run meanwhile: nothing else.
+    assert!(
+        (spent as f64) <= 3.0 * secs + 4.0,
+        "{spent} units of database work in {secs:.2} s for 2000 /readyz"
+    );
+}
+
+/// Status subscribers are capped (each costs a copy of every changed status a second); a
+/// place freed is taken again.
+#[actix_web::test]
+async fn status_subscribers_are_capped() {
+    use alpha_oto::api::limits::MAX_STATUS_SUBSCRIBERS;
+    let a = api().await;
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .finish();
+    let open = || {
+        client
+            .get(format!("{}/api/v1/events/stream?status=true", a.base))
+            .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+            .send()
+    };
+    let mut held = Vec::new();
+    for i in 0..MAX_STATUS_SUBSCRIBERS {
+        let res = open().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "subscriber {i}");
+        held.push(res);
+    }
+    let mut refused = open().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    let v: Value = refused.json().await.unwrap();
+    assert!(v["detail"].as_str().unwrap().contains("too many"), "{v}");
+    // A plain subscriber is still welcome.
+    let (s, _, _) = a.call("GET", "/api/v1/accounts", Some(TOKEN), None).await;
+    assert_eq!(s, 200);
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = open().await.unwrap();
+        if res.status().as_u16() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the freed place was not given back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wrong tokens are logged with the client's address (never the token) and, past the
+/// allowance, refused unread for a minute.
+#[actix_web::test]
+async fn failed_logins_are_logged_and_slowed() {
+    use alpha_oto::api::limits::FAILURES_ALLOWED;
+    let a = api().await;
+    let guess = "guess-0123456789abcdef";
+    for i in 0..FAILURES_ALLOWED {
+        let (s, _, _) = a.call("GET", "/api/v1/accounts", Some(guess), None).await;
+        assert_eq!(s, 401, "guess {i}");
+    }
+    let (s, _, v) = a.call("GET", "/api/v1/accounts", Some(guess), None).await;
+    assert_eq!((s, v["code"].as_str()), (429, Some("rate_limited")), "{v}");
+    // Refused unread: the right token from the same address waits too.
+    let (s, _, _) = a.call("GET", "/api/v1/accounts", Some(TOKEN), None).await;
+    assert_eq!(s, 429);
+    let text = String::from_utf8_lossy(&a.logs.0.lock().unwrap()).into_owned();
+    let failures: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event.action"] == "api-auth")
+        .collect();
+    assert_eq!(
+        failures.len() as u32,
+        FAILURES_ALLOWED,
+        "one record per failure"
+    );
+    assert_eq!(failures[0]["source.ip"], "127.0.0.1", "{}", failures[0]);
+    assert!(!text.contains(guess), "a presented token is never logged");
 }

@@ -472,7 +472,10 @@ fn the_demo_reaches_every_target_and_matches_the_ledger() {
 #[test]
 fn the_systemd_unit_verifies_and_is_hardened() {
     let unit = std::fs::read_to_string("deploy/alpha-oto.service").unwrap();
-    assert!(unit.lines().any(|l| l == "LimitCORE=0"), "core dumps stay off");
+    assert!(
+        unit.lines().any(|l| l == "LimitCORE=0"),
+        "core dumps stay off"
+    );
     let (out, printed, err) = run(Command::new("systemd-analyze").args([
         "security",
         "--offline=true",

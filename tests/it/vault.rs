@@ -347,3 +347,45 @@ fn a_canary_cookie_never_reaches_the_database_or_the_logs() {
         "the canary reached the database as hex"
     );
 }
+
+#[test]
+fn a_key_file_other_users_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("master-key");
+    std::fs::write(&path, key_line("k1")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = KeyRing::load(Some(&path)).unwrap_err().to_string();
+    assert!(err.contains("chmod 600") && err.contains("644"), "{err}");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (ring, _) = KeyRing::load(Some(&path)).unwrap().unwrap();
+    assert_eq!(ring.primary_id(), "k1");
+}
+
+#[test]
+fn credentials_with_control_characters_are_refused() {
+    let header = |v: &str| {
+        let mut h = BTreeMap::new();
+        h.insert("csrftoken".to_owned(), SecretString::from(v.to_owned()));
+        Credentials::new(h, SecretString::from("p20t=s".to_owned()))
+    };
+    for bad in ["abc\r\nX-Injected: 1", "abc\n", "a\0b", "a\u{7f}"] {
+        let err = header(bad).unwrap_err().to_string();
+        assert!(
+            err.contains("csrftoken") && err.contains("control character"),
+            "{bad:?}: {err}"
+        );
+        assert!(!err.contains("abc"), "the value is not echoed: {err}");
+    }
+    let err = Credentials::new(
+        BTreeMap::new(),
+        SecretString::from("p20t=s\r\nx".to_owned()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("cookie") && err.contains("character 7"),
+        "{err}"
+    );
+    assert!(header("d41d8cd98f00b204 e9800998").is_ok());
+}

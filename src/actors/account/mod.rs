@@ -33,8 +33,8 @@ use crate::meters;
 use crate::store::fills::Volume;
 use crate::store::lease::Lease;
 use crate::store::models::{
-    Account, AccountState, CycleProgress, Desired, EventLevel, NewCycle, NewEvent, NewFill, NewOrder,
-    OrderRole, OrderStatus, Side, WebhookStatus,
+    Account, AccountState, CycleProgress, Desired, EventLevel, NewCycle, NewEvent, NewFill,
+    NewOrder, OrderRole, OrderStatus, Side, WebhookStatus,
 };
 use crate::store::{self, StoreError};
 use crate::telemetry::fields;
@@ -485,8 +485,8 @@ impl Actor {
     fn publish(&mut self) {
         // Until the first reconciliation the cycle has not started: an account the store says
         // trades is waiting for its stream (idle) or held by a pause, not stopped.
-        let starting = self.first_reconcile
-            && !matches!(self.account.desired, Desired::Stop | Desired::Kill);
+        let starting =
+            self.first_reconcile && !matches!(self.account.desired, Desired::Stop | Desired::Kill);
         // A stopped or finished account shows so once its last pair's legs are final in the
         // store, not between the working leg's end and the pending leg's.
         let settling = self

@@ -23,6 +23,8 @@ const I18N = {
     'confirm.kill': 'Kill {name}? Every open order of the account is cancelled and it stops.',
     'confirm.halt': 'Halt every account? Every open order is cancelled and all accounts stop.',
     'notice.halted': 'Halted: {n} account(s) stopped.', 'notice.failed': '{what} failed: {why}',
+    'notice.halt_unverified': 'Halt NOT verified: {v} of {n} confirmed by the exchange, {u} could not be asked, {p} pending on another instance; {o} order(s) may be open.',
+    'notice.kill_unverified': 'Kill of {name} NOT verified ({outcome}): {o} order(s) may be open. {why}',
     'notice.saved': '{name} saved.',
     'state.trading': 'trading', 'state.paused': 'paused', 'state.idle': 'idle', 'state.stopped': 'stopped',
     'state.done_for_today': 'done for today', 'state.failed': 'failed',
@@ -53,6 +55,8 @@ const I18N = {
     'confirm.kill': '强停 {name}？将撤销该账户的全部挂单并停止。',
     'confirm.halt': '停止所有账户？将撤销全部挂单并停止所有账户。',
     'notice.halted': '已全部停止：{n} 个账户。', 'notice.failed': '{what} 失败：{why}',
+    'notice.halt_unverified': '全局强停未经确认：{n} 个账户中 {v} 个已由交易所确认，{u} 个无法查询，{p} 个由其他实例处理；可能仍有 {o} 个挂单。',
+    'notice.kill_unverified': '{name} 强停未经确认（{outcome}）：可能仍有 {o} 个挂单。{why}',
     'notice.saved': '{name} 已保存。',
     'state.trading': '交易中', 'state.paused': '已暂停', 'state.idle': '空闲', 'state.stopped': '已停止',
     'state.done_for_today': '今日完成', 'state.failed': '失败',
@@ -230,13 +234,20 @@ async function action(name, act) {
 
 async function kill(name) {
   if (!confirm(t('confirm.kill', { name }))) return;
-  await action(name, 'kill');
+  const r = await api('POST', '/api/v1/accounts/' + encodeURIComponent(name) + '/kill');
+  if (!r.ok) notice(t('notice.failed', { what: t('act.kill') + ' ' + name, why: r.data?.detail || r.status }));
+  else if (r.data?.outcome !== 'verified' || r.data?.open_left > 0) {
+    // Never "nothing open" unless the exchange said so.
+    notice(t('notice.kill_unverified', { name, outcome: r.data?.outcome, o: r.data?.open_left, why: r.data?.error || '' }));
+  }
 }
 
 async function halt() {
   if (!confirm(t('confirm.halt'))) return;
   const r = await api('POST', '/api/v1/halt');
-  if (r.ok) notice(t('notice.halted', { n: (r.data?.accounts || []).length }));
+  const d = r.data || {};
+  if (r.ok && d.clean) notice(t('notice.halted', { n: (d.accounts || []).length }));
+  else if (r.ok) notice(t('notice.halt_unverified', { n: (d.accounts || []).length, v: d.verified, u: d.unverified, p: d.pending, o: d.open_left }));
   else notice(t('notice.failed', { what: t('btn.halt'), why: r.data?.detail || r.status }));
 }
 

@@ -11,9 +11,7 @@ use alpha_oto::actors::{Clock, supervisor::SupervisorHandle};
 use alpha_oto::store;
 use serde_json::json;
 
-use super::harness::{
-    Harness, config, fast_timing, logger, settings, vault_of, wait_account,
-};
+use super::harness::{Harness, config, fast_timing, logger, settings, vault_of, wait_account};
 
 fn resting(token: &str) -> alpha_oto::domain::settings::AccountSettings {
     let mut s = settings(token, "10", "100000");
@@ -24,9 +22,13 @@ fn resting(token: &str) -> alpha_oto::domain::settings::AccountSettings {
 
 /// Orders the simulator ever took for one of its accounts.
 fn placed(h: &Harness, sim_id: u64) -> usize {
-    h.sim
-        .state
-        .with(|s| s.engine.orders.values().filter(|o| o.account == sim_id).count())
+    h.sim.state.with(|s| {
+        s.engine
+            .orders
+            .values()
+            .filter(|o| o.account == sim_id)
+            .count()
+    })
 }
 
 async fn assert_places_nothing(h: &Harness, sim_id: u64, what: &str) {
@@ -40,8 +42,10 @@ async fn a_kill_the_exchange_cannot_confirm_is_unverified_and_retried_until_veri
     let h = Harness::new(311, &[resting("KOGE")], "100000").await;
     h.start_trading().await;
     let (id, sim_id) = h.accounts[0];
-    h.wait_all("rest a pair", Duration::from_secs(30), |s| s.phase == "working")
-        .await;
+    h.wait_all("rest a pair", Duration::from_secs(30), |s| {
+        s.phase == "working"
+    })
+    .await;
     assert!(!h.open_on_exchange().is_empty());
     // Every request of the account answers 503 for a while.
     h.fault(json!({"kind": "http_5xx", "rate": 1.0, "account": sim_id, "for_s": 6}))
@@ -53,7 +57,10 @@ async fn a_kill_the_exchange_cannot_confirm_is_unverified_and_retried_until_veri
     assert_eq!(report.open_left, 2, "{report:?}");
     assert_eq!(report.open_orders.len(), 2, "{report:?}");
     assert!(report.error.is_some());
-    assert!(!h.open_on_exchange().is_empty(), "the exchange refused the cancels");
+    assert!(
+        !h.open_on_exchange().is_empty(),
+        "the exchange refused the cancels"
+    );
     // Once the exchange answers, the account cancels, verifies and says so.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while h.events(id, "kill_verified", None) == 0 {
@@ -79,8 +86,7 @@ async fn a_kill_recorded_while_the_token_is_unknown_holds_once_it_is_known() {
     assert_eq!(report.outcome, KillOutcome::Pending, "{report:?}");
     // The operator fixes the token (a config change reloads the account).
     let fixed = settings("KOGE", "10", "100000");
-    store::configs::upsert(&mut h.db.conn(), &store::configs::to_row(&fixed, id, 3_000))
-        .unwrap();
+    store::configs::upsert(&mut h.db.conn(), &store::configs::to_row(&fixed, id, 3_000)).unwrap();
     h.sup.command(id, Command::Reload).await.unwrap();
     wait_account(&h.sup, id, "rest killed", Duration::from_secs(20), |s| {
         s.state == "stopped" && s.stream_up
@@ -119,18 +125,30 @@ async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
     .await;
     let account = || store::accounts::get(&mut h.db.conn(), id).unwrap();
 
-    let ack = operator::act(&ctx_b, &sup_b, &account(), Action::Stop).await.unwrap();
-    assert_eq!((ack.outcome, ack.owner.as_deref()), (Delivery::Pending, Some("test-1")));
+    let ack = operator::act(&ctx_b, &sup_b, &account(), Action::Stop)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ack.outcome, ack.owner.as_deref()),
+        (Delivery::Pending, Some("test-1"))
+    );
     h.wait_all("stop", Duration::from_secs(10), |s| s.state == "stopped")
         .await;
     assert_places_nothing(&h, sim_id, "a stop sent to the standby instance").await;
 
     let cycles = h.status(id).unwrap().cycles_today;
-    let ack = operator::act(&ctx_b, &sup_b, &account(), Action::Start).await.unwrap();
-    assert_eq!((ack.outcome, ack.owner.as_deref()), (Delivery::Pending, Some("test-1")));
-    h.wait_all("trade again", Duration::from_secs(20), |s: &AccountStatus| {
-        s.cycles_today > cycles
-    })
+    let ack = operator::act(&ctx_b, &sup_b, &account(), Action::Start)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ack.outcome, ack.owner.as_deref()),
+        (Delivery::Pending, Some("test-1"))
+    );
+    h.wait_all(
+        "trade again",
+        Duration::from_secs(20),
+        |s: &AccountStatus| s.cycles_today > cycles,
+    )
     .await;
 
     let reports = operator::halt(&ctx_b, &sup_b).await.unwrap();
@@ -141,16 +159,24 @@ async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !h.open_on_exchange().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", h.open_on_exchange());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            h.open_on_exchange()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_places_nothing(&h, sim_id, "a halt sent to the standby instance").await;
 
     // The holder goes away: the standby instance takes the account over and keeps it killed.
     h.sup.shutdown(Duration::from_secs(10)).await;
-    wait_account(&sup_b, id, "take over, killed", Duration::from_secs(20), |s| {
-        s.state == "stopped" && s.stream_up
-    })
+    wait_account(
+        &sup_b,
+        id,
+        "take over, killed",
+        Duration::from_secs(20),
+        |s| s.state == "stopped" && s.stream_up,
+    )
     .await;
     assert_places_nothing(&h, sim_id, "the takeover").await;
     sup_b.shutdown(Duration::from_secs(10)).await;
@@ -159,16 +185,38 @@ async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
 }
 
 /// A kill sent while the account reloads (a config or credentials change) is carried out by
-/// the task that ends or by the next one, never lost, round after round.
+/// the task that ends or by the next one, never lost: 500 rounds, over ten accounts at once.
 #[actix_web::test]
 async fn a_kill_racing_a_reload_is_never_lost() {
-    let h = Harness::new(314, &[settings("NEX", "10", "100000000")], "100000000").await;
+    const ACCOUNTS: usize = 10;
+    const ROUNDS: usize = 50;
+    let all = vec![settings("NEX", "10", "100000000"); ACCOUNTS];
+    let h = Harness::new(314, &all, "100000000").await;
     h.start_trading().await;
-    let (id, sim_id) = h.accounts[0];
     h.wait_all("trade", Duration::from_secs(30), |s| s.state == "trading")
         .await;
+    let started = std::time::Instant::now();
+    let rounds = h
+        .accounts
+        .iter()
+        .map(|(id, _)| race_rounds(&h, *id, ROUNDS));
+    let carried_by_next: usize = futures_util::future::join_all(rounds).await.iter().sum();
+    eprintln!(
+        "{} rounds in {:?}; {carried_by_next} kills carried out by the next task",
+        ACCOUNTS * ROUNDS,
+        started.elapsed()
+    );
+    for (_, sim_id) in &h.accounts {
+        assert_places_nothing(&h, *sim_id, "the last kill").await;
+    }
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.ledger_check();
+}
+
+/// Start, then a reload and a kill at once, then wait until the account rests killed; answers
+/// how many kills the next task carried out.
+async fn race_rounds(h: &Harness, id: i64, rounds: usize) -> usize {
     let account = || store::accounts::get(&mut h.db.conn(), id).unwrap();
-    let rounds = 500;
     let mut carried_by_next = 0;
     for round in 0..rounds {
         operator::act(&h.ctx, &h.sup, &account(), Action::Start)
@@ -179,10 +227,23 @@ async fn a_kill_racing_a_reload_is_never_lost() {
         })
         .await;
         let acc = account();
-        let (reload, report) = tokio::join!(
-            h.sup.command(id, Command::Reload),
-            operator::kill(&h.ctx, &h.sup, &acc)
-        );
+        // The two orders, and the reload a little later each round: the kill meets the
+        // ending task, the supervisor between tasks, and the next task.
+        let delay = Duration::from_millis((round % 8) as u64);
+        let (reload, report) = if round % 2 == 0 {
+            tokio::join!(
+                h.sup.command(id, Command::Reload),
+                operator::kill(&h.ctx, &h.sup, &acc)
+            )
+        } else {
+            tokio::join!(
+                async {
+                    tokio::time::sleep(delay).await;
+                    h.sup.command(id, Command::Reload).await
+                },
+                operator::kill(&h.ctx, &h.sup, &acc)
+            )
+        };
         reload.unwrap();
         let report = report.unwrap();
         match report.outcome {
@@ -190,13 +251,11 @@ async fn a_kill_racing_a_reload_is_never_lost() {
             KillOutcome::Pending => carried_by_next += 1,
             KillOutcome::Unverified => panic!("round {round}: {report:?}"),
         }
+        // Lost, the kill would leave the account trading: it must come to rest killed.
         wait_account(&h.sup, id, "rest killed", Duration::from_secs(20), |s| {
             s.state == "stopped" && s.stream_up
         })
         .await;
     }
-    assert_places_nothing(&h, sim_id, "the last kill").await;
-    eprintln!("{rounds} rounds; {carried_by_next} kills carried out by the next task");
-    assert_eq!(h.violations(), Vec::<String>::new());
-    h.ledger_check();
+    carried_by_next
 }

@@ -251,7 +251,9 @@ impl Harness {
     /// The kill switch of one account, as the API gives it (recorded, then carried out here).
     pub async fn kill(&self, id: i64) -> KillReport {
         let account = store::accounts::get(&mut self.db.conn(), id).unwrap();
-        operator::kill(&self.ctx, &self.sup, &account).await.unwrap()
+        operator::kill(&self.ctx, &self.sup, &account)
+            .await
+            .unwrap()
     }
 
     /// The global kill switch, as the API gives it.
