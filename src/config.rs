@@ -80,6 +80,15 @@ pub struct Config {
     pub exchange: ExchangeConfig,
     pub log: LogConfig,
     pub vault: VaultConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Hosts webhooks may reach although they are loopback, private or link-local (by default
+    /// none: a webhook URL cannot make the daemon call its own host or network).
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -88,9 +88,15 @@ pub async fn engine(
         clock.clone(),
         log.clone(),
     );
+    let policy = crate::actors::webhook::Policy {
+        allow_hosts: config.webhooks.allow_hosts.clone(),
+        signing_key: vault
+            .as_ref()
+            .and_then(|v| v.derived_key(crate::actors::webhook::SIGNING_PURPOSE).ok()),
+    };
     let ctx = Arc::new(Shared {
         events: tokio::sync::broadcast::channel(1024).0,
-        webhooks: Webhooks::new(store.clone(), log.clone()),
+        webhooks: Webhooks::new(store.clone(), log.clone(), policy),
         governor: Governor::new(clock.clone(), config.daemon.egress_per_s),
         store,
         vault,

@@ -63,6 +63,13 @@ enum Command {
     /// LoadCredential=master-key:FILE, or [vault] key_file. To rotate, add the new line at the
     /// top of the ring file and run `alpha-oto keys rotate`.
     Keygen,
+    /// Print an account's webhook secret, for its receiver to check the
+    /// X-Alpha-Oto-Signature header (t=<ms>,v1=<hex HMAC-SHA256 of "<t>.<body>">). Derived
+    /// from the primary master key: it changes when the key is rotated.
+    WebhookSecret {
+        /// The account's name.
+        name: String,
+    },
     /// Manage the credential key ring.
     Keys {
         #[command(subcommand)]
@@ -373,6 +380,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Keygen => {
             println!("{}", vault::generate_key_line(chrono::Utc::now()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::WebhookSecret { name } => {
+            let config = load_config(&cli)?;
+            let (ring, _) = vault::KeyRing::load(config.vault.key_file.as_deref())?
+                .ok_or(vault::VaultError::NoKey)?;
+            let key =
+                vault::Vault::new(ring).derived_key(alpha_oto::actors::webhook::SIGNING_PURPOSE)?;
+            println!("{}", alpha_oto::actors::webhook::account_secret(&key, name));
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => run_sim(args),

@@ -1214,3 +1214,32 @@ async fn failed_logins_are_logged_and_slowed() {
     assert_eq!(failures[0]["source.ip"], "127.0.0.1", "{}", failures[0]);
     assert!(!text.contains(guess), "a presented token is never logged");
 }
+
+/// Many clients storing one account's credentials at once all succeed (on PostgreSQL a delete
+/// then insert once lost the race on the primary key and answered 500).
+#[actix_web::test]
+async fn concurrent_credential_writes_all_succeed() {
+    let a = api().await;
+    a.account("w1", "KOGE", "100").await;
+    let body = |i: usize| {
+        Some(Body::Json(json!({
+            "headers": {"csrftoken": format!("token-{i}")},
+            "cookies": format!("p20t=web.{i}.x"),
+        })))
+    };
+    for _ in 0..5 {
+        let puts = (0..40).map(|i| {
+            a.call(
+                "PUT",
+                "/api/v1/accounts/w1/credentials",
+                Some(TOKEN),
+                body(i),
+            )
+        });
+        let answers = futures_util::future::join_all(puts).await;
+        let statuses: Vec<u16> = answers.iter().map(|(s, _, _)| *s).collect();
+        assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    }
+    let text = String::from_utf8_lossy(&a.logs.0.lock().unwrap()).into_owned();
+    assert!(!text.contains("\"api-error\""), "no internal error: {text}");
+}

@@ -90,7 +90,8 @@ pub(super) async fn notify_raw(
                 at_ms: row.created_at_ms,
             });
             if let Some(url) = webhook {
-                ctx.webhooks.post(url.to_owned(), row.id, data);
+                ctx.webhooks
+                    .post(url.to_owned(), &account.name, row.id, data);
             }
         }
         Err(e) => warn!(log, "cannot store an event"; "error.message" => e.to_string()),

@@ -99,6 +99,8 @@ pub fn config(sim: &SimHandle, instance: &str) -> Config {
     c.exchange.public_ws_url = sim.ws_url("/w3w/wsa/stream");
     c.exchange.private_ws_url = sim.ws_url("/w3w/stream");
     c.daemon.instance_id = Some(instance.to_owned());
+    // The tests' webhook receivers listen on loopback.
+    c.webhooks.allow_hosts = vec!["127.0.0.1".into()];
     c
 }
 
@@ -437,23 +439,39 @@ pub fn vault_of(line: &str) -> Vault {
 /// A webhook receiver on loopback: every JSON body POSTed to it, in order.
 pub struct WebhookSink {
     pub url: String,
-    pub received: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    /// Every POST: its JSON body, its signature header and its bytes as sent.
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Posted>>>,
     server: actix_web::dev::ServerHandle,
+}
+
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub body: serde_json::Value,
+    pub signature: Option<String>,
+    pub raw: Vec<u8>,
 }
 
 impl WebhookSink {
     pub fn start() -> Self {
-        use actix_web::{App, HttpResponse, HttpServer, web};
+        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
         let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let store = received.clone();
         let server = HttpServer::new(move || {
             let store = store.clone();
             App::new().route(
                 "/hook",
-                web::post().to(move |body: web::Json<serde_json::Value>| {
+                web::post().to(move |req: HttpRequest, raw: web::Bytes| {
                     let store = store.clone();
                     async move {
-                        store.lock().unwrap().push(body.into_inner());
+                        let signature = req
+                            .headers()
+                            .get(alpha_oto::actors::webhook::SIGNATURE_HEADER)
+                            .map(|v| v.to_str().unwrap().to_owned());
+                        store.lock().unwrap().push(Posted {
+                            body: serde_json::from_slice(&raw).unwrap(),
+                            signature,
+                            raw: raw.to_vec(),
+                        });
                         HttpResponse::NoContent().finish()
                     }
                 }),
@@ -473,8 +491,12 @@ impl WebhookSink {
         }
     }
 
-    pub fn bodies(&self) -> Vec<serde_json::Value> {
+    pub fn posted(&self) -> Vec<Posted> {
         self.received.lock().unwrap().clone()
+    }
+
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.posted().into_iter().map(|p| p.body).collect()
     }
 
     pub async fn stop(&self) {

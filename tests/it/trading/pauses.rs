@@ -358,6 +358,24 @@ async fn a_pause_is_posted_to_the_accounts_webhook() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Signed with the account's secret, over the bytes as sent.
+    let key = vault_of(&h.vault_line)
+        .derived_key(alpha_oto::actors::webhook::SIGNING_PURPOSE)
+        .unwrap();
+    let secret = alpha_oto::actors::webhook::account_secret(&key, &h.status(a).unwrap().name);
+    for p in sink.posted() {
+        let sig = p.signature.clone().expect("every POST is signed");
+        let at: i64 = sig
+            .strip_prefix("t=")
+            .and_then(|r| r.split(',').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            sig,
+            alpha_oto::actors::webhook::signature(&secret, at, &p.raw)
+        );
+    }
     // The row records the delivery; the other account (no URL) posted nothing.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let events = store::events::list(
@@ -531,4 +549,49 @@ async fn an_account_whose_session_expired_while_the_daemon_was_down_shows_paused
     .await;
     assert_eq!(s.state, "paused", "{s:?}");
     assert_eq!(s.pause_reason.as_deref(), Some("session_expired"), "{s:?}");
+}
+
+/// A webhook may not reach the daemon's own host or network unless the operator allows the
+/// host by name: a loopback literal and a name that resolves to loopback both fail, and the
+/// receiver hears nothing.
+#[actix_web::test]
+async fn a_webhook_to_an_internal_address_is_refused_unless_allowed() {
+    let sink = super::harness::WebhookSink::start();
+    let mut literal = settings("KOGE", "10", "100000");
+    literal.webhook_url = Some(sink.url.clone());
+    let mut named = settings("KOGE", "10", "100000");
+    named.webhook_url = Some(sink.url.replace("127.0.0.1", "localhost"));
+    let h = super::harness::World::new(216, &[literal, named], "100000")
+        .await
+        .engine_with("strict", |c| c.webhooks.allow_hosts.clear())
+        .await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
+        .await;
+    for (_, sim_id) in &h.accounts {
+        h.sim
+            .state
+            .with(|s| s.engine.expire_session(*sim_id))
+            .unwrap();
+    }
+    let failed = |id: i64| {
+        store::events::list(
+            &mut h.db.conn(),
+            Some(id),
+            alpha_oto::store::models::Page::first(50),
+        )
+        .unwrap()
+        .iter()
+        .any(|e| {
+            e.kind == "paused"
+                && e.webhook_status == alpha_oto::store::models::WebhookStatus::Failed
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !h.accounts.iter().all(|(id, _)| failed(*id)) {
+        assert!(tokio::time::Instant::now() < deadline, "not refused");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sink.posted().is_empty(), "{:?}", sink.posted());
+    sink.stop().await;
 }
