@@ -568,8 +568,8 @@ impl Config {
 }
 
 fn check_url(key: &'static str, raw: &str, schemes: &[&str]) -> Result<(), ConfigError> {
-    let url =
-        url::Url::parse(raw).map_err(|e| invalid(key, format!("{raw:?} is not a URL: {e}")))?;
+    // The value is not repeated: it may hold a password.
+    let url = url::Url::parse(raw).map_err(|e| invalid(key, format!("not a valid URL ({e})")))?;
     if !schemes.contains(&url.scheme()) {
         return Err(invalid(
             key,

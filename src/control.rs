@@ -62,6 +62,7 @@ impl Client {
             "POST" => self.http.post(&url),
             "PUT" => self.http.put(&url),
             "PATCH" => self.http.patch(&url),
+            "DELETE" => self.http.delete(&url),
             _ => self.http.get(&url),
         };
         if let Some(t) = &self.token {

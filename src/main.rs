@@ -253,6 +253,11 @@ enum AccountCommand {
     Kill {
         name: String,
     },
+    /// Delete a stopped account with its orders, fills, settings and credentials (its events
+    /// stay, under its name).
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -728,6 +733,11 @@ fn run_client(
                 Some(body),
             )
         }
+        Some(AccountCommand::Delete { name }) => (
+            "DELETE",
+            format!("/api/v1/accounts/{}", control::segment(name)),
+            None,
+        ),
         Some(
             c @ (AccountCommand::Start { name }
             | AccountCommand::Pause { name }
@@ -782,6 +792,7 @@ fn run_client(
             print!("{}", control::account_text(&value))
         }
         Some(AccountCommand::Credentials { name, .. }) => println!("credentials of {name} stored"),
+        Some(AccountCommand::Delete { name }) => println!("{name} deleted"),
         Some(AccountCommand::Kill { .. }) => println!("{}", control::kill_line(&value)),
         Some(_) => println!("{}", control::ack_line(&value)),
         None => print!("{}", control::halt_text(&value)),

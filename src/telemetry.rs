@@ -328,6 +328,33 @@ pub fn install_panic_hook(logger: &Logger) {
     }));
 }
 
+/// Replaces what follows `alpha@` (the private stream's name) or `listenKey=` / `"listenKey":"`
+/// with `[redacted]`, up to the first character that cannot be part of a key.
+pub fn redact_listen_keys(text: &str) -> String {
+    const MARKERS: &[&str] = &["alpha@", "listenKey=", "\"listenKey\":\""];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let next = MARKERS
+            .iter()
+            .filter_map(|m| rest.find(m).map(|at| (at, m.len())))
+            .min();
+        let Some((at, len)) = next else {
+            out.push_str(rest);
+            return out;
+        };
+        out.push_str(&rest[..at + len]);
+        rest = &rest[at + len..];
+        let key_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(rest.len());
+        if key_len > 0 {
+            out.push_str("[redacted]");
+        }
+        rest = &rest[key_len..];
+    }
+}
+
 struct LogBridge {
     logger: Logger,
 }
@@ -340,14 +367,38 @@ impl log::Log for LogBridge {
     fn log(&self, r: &log::Record<'_>) {
         let target = r.target().to_owned();
         let l = &self.logger;
+        // The libraries' debug and trace records show frames and URLs, which carry the
+        // private stream's listen key: it is a credential for the account's reports.
+        let text = redact_listen_keys(&r.args().to_string());
         match r.level() {
-            log::Level::Error => slog::error!(l, "{}", r.args(); "log.origin" => target),
-            log::Level::Warn => slog::warn!(l, "{}", r.args(); "log.origin" => target),
-            log::Level::Info => slog::info!(l, "{}", r.args(); "log.origin" => target),
-            log::Level::Debug => slog::debug!(l, "{}", r.args(); "log.origin" => target),
-            log::Level::Trace => slog::trace!(l, "{}", r.args(); "log.origin" => target),
+            log::Level::Error => slog::error!(l, "{}", text; "log.origin" => target),
+            log::Level::Warn => slog::warn!(l, "{}", text; "log.origin" => target),
+            log::Level::Info => slog::info!(l, "{}", text; "log.origin" => target),
+            log::Level::Debug => slog::debug!(l, "{}", text; "log.origin" => target),
+            log::Level::Trace => slog::trace!(l, "{}", text; "log.origin" => target),
         }
     }
 
     fn flush(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_keys_are_redacted_wherever_a_library_shows_them() {
+        let key = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1";
+        for text in [
+            format!("Sending frame: {{\"method\":\"SUBSCRIBE\",\"params\":[\"alpha@{key}\"]}}"),
+            format!("PUT /bapi/defi/v1/private/alpha-trade/listen-key?listenKey={key} HTTP/1.1"),
+            format!("{{\"listenKey\":\"{key}\"}}"),
+        ] {
+            let shown = redact_listen_keys(&text);
+            assert!(!shown.contains(key), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
+        assert_eq!(redact_listen_keys("no key here"), "no key here");
+        assert_eq!(redact_listen_keys("alpha@"), "alpha@");
+    }
 }

@@ -105,6 +105,19 @@ fn every_bad_key_is_named_in_its_error() {
 }
 
 #[test]
+fn a_bad_url_error_never_repeats_its_password() {
+    for text in [
+        "[redis]\nurl = \"redis://:hunter2@exa mple:6379\"",
+        "[redis]\nurl = \"http://:hunter2@example:6379\"",
+    ] {
+        let err = load(text, &[], &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{text}: {err}");
+    }
+}
+
+#[test]
 fn a_bad_environment_variable_is_named_as_the_operator_wrote_it() {
     let err = load(
         "",
