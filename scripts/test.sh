@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: format check, clippy with warnings denied, then every test twice, on
+# The whole test suite: format check, dependency audit, clippy with warnings denied, then every test twice, on
 # SQLite and on PostgreSQL. PostgreSQL and Redis are used where they answer, started (or
 # installed, when running as root on Debian) where they do not; a database test is never
 # skipped. Settings:
 #   ALPHA_OTO_TEST_PG_URL     admin URL of a PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
 #   ALPHA_OTO_TEST_REDIS_URL  Redis URL (default redis://127.0.0.1:6379)
+#   ALPHA_OTO_ADVISORY_DB     RustSec advisory database for `cargo audit`, a git bundle or a
+#                             checkout (default ../shared/advisory-db.bundle; none: skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,8 +111,29 @@ ensure_postgres
 ensure_redis
 export ALPHA_OTO_TEST_PG_URL=$PG_URL ALPHA_OTO_TEST_REDIS_URL=$REDIS_URL
 
+# Known vulnerabilities in the dependencies, against an advisory database read offline:
+# ALPHA_OTO_ADVISORY_DB (a git bundle or a checkout of RustSec's advisory-db), by default the
+# workspace's ../shared/advisory-db.bundle. Without one the check is skipped, with a message.
+audit() {
+  local db=${ALPHA_OTO_ADVISORY_DB:-../shared/advisory-db.bundle}
+  if [ ! -e "$db" ]; then
+    echo "no advisory database at $db (set ALPHA_OTO_ADVISORY_DB): dependency audit SKIPPED"
+    return 0
+  fi
+  if ! cargo audit --version >/dev/null 2>&1; then
+    say "installing cargo-audit"
+    cargo install cargo-audit --locked --quiet || die "cannot install cargo-audit"
+  fi
+  local dir=target/advisory-db
+  rm -rf "$dir"
+  if [ -d "$db" ]; then cp -r "$db" "$dir"; else git clone -q "$db" "$dir"; fi
+  # Ignored advisories and why: .cargo/audit.toml.
+  cargo audit --db "$dir" --no-fetch --stale
+}
+
 step() { local t=$SECONDS; say "$1"; shift; "$@"; echo "($(( SECONDS - t )) s)"; }
 step "format" cargo fmt --all -- --check
+step "dependency audit" audit
 step "clippy" cargo clippy --all-targets --locked -- -D warnings
 step "tests on SQLite" env ALPHA_OTO_TEST_BACKEND=sqlite cargo test --locked
 step "tests on PostgreSQL" env ALPHA_OTO_TEST_BACKEND=postgres cargo test --locked --test it

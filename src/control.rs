@@ -46,7 +46,11 @@ impl Client {
             http: awc::Client::builder()
                 .timeout(Duration::from_secs(60))
                 // Idle connections are dropped well before the daemon would close them (75 s).
-                .connector(awc::Connector::new().conn_keep_alive(Duration::from_secs(10)))
+                .connector(
+                    awc::Connector::new()
+                        .max_http_version(awc::http::Version::HTTP_11)
+                        .conn_keep_alive(Duration::from_secs(10)),
+                )
                 .finish(),
         }
     }

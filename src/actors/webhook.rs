@@ -243,14 +243,17 @@ impl Webhooks {
             let mut last_error = this.refused(&url).unwrap_or_default();
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
             if last_error.is_empty() {
-                let connector = awc::Connector::new().connector(
-                    actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
-                        PublicOnly {
-                            allow_hosts: this.policy.allow_hosts.clone(),
-                        },
-                    ))
-                    .service(),
-                );
+                // HTTP/1.1 only, as for the exchange (see `exchange::rest`).
+                let connector = awc::Connector::new()
+                    .max_http_version(awc::http::Version::HTTP_11)
+                    .connector(
+                        actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
+                            PublicOnly {
+                                allow_hosts: this.policy.allow_hosts.clone(),
+                            },
+                        ))
+                        .service(),
+                    );
                 let client = awc::Client::builder()
                     .connector(connector)
                     .timeout(this.timeout)

@@ -83,7 +83,11 @@ fn shared_http(timeout: Duration) -> awc::Client {
         if let Some((_, c)) = pools.iter().find(|(t, _)| *t == timeout) {
             return c.clone();
         }
+        // HTTP/1.1 only: the HTTP/2 client of awc's h2 0.3 has an advisory without a fix in
+        // that line (RUSTSEC-2026-0258, a peer's empty DATA frames queued without bound), and
+        // a pool of keep-alive connections serves the daemon as well.
         let connector = awc::Connector::new()
+            .max_http_version(awc::http::Version::HTTP_11)
             .connector(NoDelay(
                 actix_tls::connect::Connector::new(actix_tls::connect::Resolver::default())
                     .service(),
