@@ -773,6 +773,20 @@ async fn the_command_line_is_a_client_of_the_api() {
         ok && out.contains("the exchange shows 0 order(s) open"),
         "{out}{err}"
     );
+    // An exchange that cannot be asked: the kill says so and the command fails.
+    let (ok, out, err) = cli(args("account start cli1")).await;
+    assert!(ok, "{out}{err}");
+    a.wait_state("cli1", |v| v["state"] == "trading").await;
+    let res = awc::Client::default()
+        .post(format!("{}/sim/faults", a.sim.base_url()))
+        .send_json(&json!({"kind": "http_5xx", "rate": 1.0, "account": creds.id, "for_s": 6}))
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let faulted = std::time::Instant::now();
+    let (ok, out, err) = cli(args("account kill cli1")).await;
+    assert!(!ok && out.contains("NOT VERIFIED"), "{out}{err}");
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(faulted.elapsed())).await;
     let (ok, out, err) = cli(args("halt")).await;
     assert!(ok && out.contains("halted"), "{out}{err}");
     let (ok, _, err) = cli(args("account show nobody")).await;
