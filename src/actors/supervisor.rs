@@ -20,7 +20,7 @@ use super::account::{self, AccountMsg, AccountStatus, Board, Command, Failure, K
 const MAILBOX: usize = 256;
 /// How often the instance looks for commands recorded by any instance, and how far back.
 const COMMAND_POLL: Duration = Duration::from_millis(500);
-const COMMAND_WINDOW_MS: i64 = 60_000;
+const COMMAND_WINDOW_MS: i64 = 15_000;
 
 enum Msg {
     StartAll,
