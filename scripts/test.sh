@@ -126,7 +126,7 @@ audit() {
   fi
   local dir=target/advisory-db
   rm -rf "$dir"
-  if [ -d "$db" ]; then cp -r "$db" "$dir"; else git clone -q "$db" "$dir"; fi
+  if [ -d "$db" ]; then cp -r "$db" "$dir"; else git -c init.defaultBranch=main clone -q "$db" "$dir"; fi
   # Ignored advisories and why: .cargo/audit.toml.
   cargo audit --db "$dir" --no-fetch --stale
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use alpha_oto::actors::account::{AccountStatus, Command, KillReport};
+use alpha_oto::actors::account::{AccountStatus, KillReport};
 use alpha_oto::actors::operator;
 use alpha_oto::actors::supervisor::SupervisorHandle;
 use alpha_oto::actors::{Clock, Timing};
@@ -191,10 +191,7 @@ impl Harness {
     pub async fn start_trading(&self) {
         self.sup.start_all().await.unwrap();
         for (id, _) in &self.accounts {
-            let account = store::accounts::get(&mut self.db.conn(), *id).unwrap();
-            operator::act(&self.ctx, &self.sup, &account, operator::Action::Start)
-                .await
-                .unwrap();
+            self.act(*id, operator::Action::Start).await;
         }
     }
 
@@ -221,7 +218,7 @@ impl Harness {
     /// Stops every account, waits until all are stopped, and checks the ledger.
     pub async fn stop_and_check(&self) -> Vec<String> {
         for (id, _) in &self.accounts {
-            self.sup.command(*id, Command::Stop).await.unwrap();
+            self.act(*id, operator::Action::Stop).await;
         }
         self.wait_all("stop", Duration::from_secs(30), |s| s.state == "stopped")
             .await;
@@ -248,6 +245,15 @@ impl Harness {
             .iter()
             .filter(|e| e.kind == kind && (reason.is_none() || e.reason.as_deref() == reason))
             .count()
+    }
+
+    /// An operator's action, as the API gives it: recorded (so a restarted task still knows
+    /// it), then carried out.
+    pub async fn act(&self, id: i64, action: operator::Action) {
+        let account = store::accounts::get(&mut self.db.conn(), id).unwrap();
+        operator::act(&self.ctx, &self.sup, &account, action)
+            .await
+            .unwrap();
     }
 
     /// The kill switch of one account, as the API gives it (recorded, then carried out here).

@@ -395,7 +395,8 @@ async fn a_pause_is_posted_to_the_accounts_webhook() {
             .all(|b| b["account"] == h.status(a).unwrap().name)
     );
     sink.stop().await;
-    h.sup.command(h.accounts[1].0, Command::Stop).await.unwrap();
+    h.act(h.accounts[1].0, alpha_oto::actors::operator::Action::Stop)
+        .await;
 }
 
 /// A stream that stays connected but goes silent counts as lost (B5).
