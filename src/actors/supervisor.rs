@@ -607,6 +607,7 @@ impl Supervisor {
                     target: Default::default(),
                     cycles_today: 0,
                     cost_bps: None,
+                    exposure_usdt: None,
                     stream_up: false,
                     failure: Some(reason.to_owned()),
                     current_pair: None,

@@ -39,6 +39,9 @@ pub struct AccountView {
     /// Today's realised cost in basis points of the volume (absent before the first fill).
     #[serde(with = "rust_decimal::serde::str_option")]
     pub cost_bps: Option<Decimal>,
+    /// The open pair's unsold tokens at the buy price (USDT); absent with no pair open.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub exposure_usdt: Option<Decimal>,
     /// When the account's newest event was stored (Unix ms).
     pub last_event_at_ms: Option<i64>,
     pub settings: AccountSettings,
@@ -127,6 +130,7 @@ fn view_of(
     let live: Option<AccountStatus> = state.sup.status(id);
     let current_pair = live.as_ref().and_then(|s| s.current_pair.clone());
     let cost_bps = live.as_ref().and_then(|s| s.cost_bps);
+    let exposure_usdt = live.as_ref().and_then(|s| s.exposure_usdt);
     let (st, phase, pause_reason, pauses, volume, cycles, stream_up, failure) = match live {
         Some(s) => (
             s.state,
@@ -170,6 +174,7 @@ fn view_of(
         current_pair,
         has_credentials,
         cost_bps,
+        exposure_usdt,
         last_event_at_ms,
         settings,
     })

@@ -41,6 +41,69 @@ fn settings_schema(required: &[&str]) -> Value {
     })
 }
 
+/// The answers an operation gives: its success statuses as the handlers answer them, and a
+/// problem for every error.
+fn responses(method: &str, path: &str) -> Value {
+    let ok: &[(&str, &str)] = match (method, path) {
+        ("post", "/api/v1/accounts") => &[("201", "created: the account")],
+        ("delete", _) | ("put", _) => &[("204", "done")],
+        ("post", "/api/v1/accounts/{name}/{action}") => &[
+            (
+                "200",
+                "a kill verified on the exchange with nothing left open",
+            ),
+            (
+                "202",
+                "recorded: delivered to this instance or pending on its holder (a kill's report when not verified clean)",
+            ),
+        ],
+        ("post", "/api/v1/halt") => &[
+            ("200", "every account verified with nothing left open"),
+            ("202", "some account not verified clean: see each report"),
+        ],
+        _ => &[("200", "OK")],
+    };
+    let mut out = Map::new();
+    for (code, what) in ok {
+        out.insert((*code).to_owned(), json!({"description": what}));
+    }
+    out.insert(
+        "default".into(),
+        json!({"description": "an error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}),
+    );
+    Value::Object(out)
+}
+
+/// The query parameters an operation reads.
+fn query_parameters(path: &str) -> Vec<Value> {
+    let q = |name: &str, schema: Value, what: &str| json!({"name": name, "in": "query", "required": false, "schema": schema, "description": what});
+    if path.ends_with("/events/stream") {
+        vec![q(
+            "status",
+            json!({"type": "boolean", "default": false}),
+            "add each account's live status once a second when it changed",
+        )]
+    } else if ["/orders", "/cycles", "/fills", "/events"]
+        .iter()
+        .any(|l| path.starts_with("/api/v1/accounts/") && path.ends_with(l))
+    {
+        vec![
+            q(
+                "before",
+                json!({"type": "integer"}),
+                "rows with an id below this one (the next page)",
+            ),
+            q(
+                "limit",
+                json!({"type": "integer", "default": 100}),
+                "rows per page",
+            ),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
 /// The document.
 pub fn build() -> Value {
     let mut paths = Map::new();
@@ -48,18 +111,23 @@ pub fn build() -> Value {
         let mut op = json!({
             "summary": summary,
             "operationId": format!("{method}_{}", path.trim_start_matches('/').replace(['/', '{', '}', '.'], "_")),
-            "responses": {
-                "200": {"description": "OK"},
-                "default": {"description": "an error", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            }
+            "responses": responses(method, path),
         });
+        let query = query_parameters(path);
+        if !query.is_empty() {
+            op["parameters"] = Value::Array(query);
+        }
         let params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         if !params.is_empty() {
-            op["parameters"] = Value::Array(params);
+            let mut all = params;
+            if let Some(Value::Array(q)) = op.get("parameters") {
+                all.extend(q.iter().cloned());
+            }
+            op["parameters"] = Value::Array(all);
         }
         if *auth {
             op["security"] = json!([{"bearer": []}]);

@@ -2,6 +2,7 @@
 //! redis, awc or tungstenite. Everything here is exhaustively unit- and property-tested.
 
 pub mod budget;
+pub mod cost;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;

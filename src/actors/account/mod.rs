@@ -173,6 +173,10 @@ pub struct AccountStatus {
     /// before the first fill of the day.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub cost_bps: Option<Decimal>,
+    /// The open pair's tokens bought and not yet sold, at the buy price (USDT); absent with
+    /// no pair open. Not part of `cost_bps` until the pair closes.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub exposure_usdt: Option<Decimal>,
     pub stream_up: bool,
     pub failure: Option<String>,
     /// The pair on the exchange now, if any.
@@ -435,6 +439,8 @@ struct Actor {
     flush_statuses: bool,
     day: i64,
     today: Volume,
+    /// Today's cost as shown: taken only while no pair is open.
+    shown_cost: crate::domain::cost::ShownCost,
     cycles_today: u64,
     status: AccountStatus,
     board: Board,
@@ -525,9 +531,15 @@ impl Actor {
             .collect();
         s.volume_today = self.cycle.volume_today;
         s.cycles_today = self.cycles_today;
-        s.cost_bps = self.today.cost_bps();
-        s.stream_up = self.stream_up;
         s.current_pair = pair_view(&self.cycle.state);
+        let at_rest = !self.cycle.pair_may_be_live() && !settling;
+        s.cost_bps = self.shown_cost.update(at_rest, self.today.cost_bps());
+        s.exposure_usdt = s
+            .current_pair
+            .as_ref()
+            .map(|p| crate::domain::cost::exposure(p.bought, p.sold, p.buy_price));
+        s.stream_up = self.stream_up;
+
         s.updated_at_ms = self.ctx.clock.now_ms();
         publish(&self.board, s.clone());
     }

@@ -86,6 +86,7 @@ impl Actor {
             .db(move |c| store::fills::volume_between(c, id, day, now + 1))
             .await?;
         self.cycles_today = 0;
+        self.shown_cost.reset();
         info!(self.log, "a new UTC day"; fields::EVENT_ACTION => "day-rollover");
         self.event(Event::Resume(PauseReason::CostBudget)).await?;
         self.event(Event::NewDay {

@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use alpha_oto::store;
+use rust_decimal::Decimal;
+
 use super::harness::{Harness, settings};
 
 /// 10 accounts on 3 tokens reach their targets; the simulator saw no two live pairs for any
@@ -188,4 +191,69 @@ async fn accounts_starting_together_ask_for_the_listings_once() {
     assert_eq!(served.get("token-list"), Some(&1), "{served:?}");
     assert_eq!(served.get("exchange-info"), Some(&1), "{served:?}");
     h.stop_and_check().await;
+}
+
+/// The cost shown is realised cost: a pair whose buy filled while its sell rests adds nothing
+/// to it (it shows as exposure instead, not as a loss of ~10,000 bps); at rest the figure is
+/// the store's, fill for fill.
+#[actix_web::test]
+async fn cost_counts_closed_pairs_only_and_the_open_pair_shows_as_exposure() {
+    let mut resting_sell = settings("KOGE", "10", "100000");
+    // The sell 5 % above the buy rests.
+    resting_sell.sell_offset =
+        serde_json::from_value(serde_json::json!({"mode": "percent", "value": "5"})).unwrap();
+    let h = Harness::new(
+        222,
+        &[resting_sell, settings("NEX", "10", "100000")],
+        "100000",
+    )
+    .await;
+    h.start_trading().await;
+    let (a, b) = (h.accounts[0].0, h.accounts[1].0);
+    let held = super::harness::wait_account(
+        &h.sup,
+        a,
+        "hold a bought pair",
+        Duration::from_secs(30),
+        |s| {
+            s.current_pair
+                .as_ref()
+                .is_some_and(|p| p.bought > Decimal::ZERO)
+        },
+    )
+    .await;
+    assert_eq!(held.cost_bps, None, "no pair closed yet: {held:?}");
+    let pair = held.current_pair.clone().unwrap();
+    assert_eq!(
+        held.exposure_usdt,
+        Some((pair.bought - pair.sold) * pair.buy_price),
+        "{held:?}"
+    );
+    super::harness::wait_account(&h.sup, b, "close pairs", Duration::from_secs(60), |s| {
+        s.cycles_today >= 2
+    })
+    .await;
+    h.act(b, alpha_oto::actors::operator::Action::Stop).await;
+    super::harness::wait_account(&h.sup, b, "stop", Duration::from_secs(30), |s| {
+        s.state == "stopped"
+    })
+    .await;
+    let now = h.clock.now_ms();
+    let day = alpha_oto::actors::day_start_ms(now);
+    let volume = store::fills::volume_between(&mut h.db.conn(), b, day, now + 1).unwrap();
+    let shown = h.status(b).unwrap();
+    assert_eq!(shown.cost_bps, volume.cost_bps(), "{shown:?}");
+    assert_eq!(shown.exposure_usdt, None, "{shown:?}");
+    assert!(
+        shown
+            .cost_bps
+            .is_some_and(|c| c.abs() < Decimal::from(1_000)),
+        "{shown:?}"
+    );
+    // The resting pair is still open: its cost is still not counted.
+    let a_now = h.status(a).unwrap();
+    assert!(a_now.current_pair.is_some(), "{a_now:?}");
+    assert_eq!(a_now.cost_bps, None, "{a_now:?}");
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.ledger_check_open();
 }
