@@ -101,13 +101,11 @@ pub async fn act(
         return Err(CommandError::Killed(account.name.clone()));
     }
     let desired = action.desired();
-    let (row, holder) = ctx
-        .store
-        .run(move |c| {
-            let row = store::accounts::command(c, id, desired)?;
-            Ok((row, store::lease::holder(c, id)?))
-        })
-        .await?;
+    let (row, holder) = record(ctx, move |c| {
+        let row = store::accounts::command(c, id, desired)?;
+        Ok((row, store::lease::holder(c, id)?))
+    })
+    .await?;
     let here = holder.as_deref() == Some(ctx.owner.as_str());
     let outcome = if action == Action::Start {
         // A start also brings the account's task up here; where another instance holds the
@@ -150,13 +148,11 @@ pub async fn kill(
     account: &Account,
 ) -> Result<KillReport, CommandError> {
     let id = account.id;
-    let (row, holder) = ctx
-        .store
-        .run(move |c| {
-            let row = store::accounts::command(c, id, Desired::Kill)?;
-            Ok((row, store::lease::holder(c, id)?))
-        })
-        .await?;
+    let (row, holder) = record(ctx, move |c| {
+        let row = store::accounts::command(c, id, Desired::Kill)?;
+        Ok((row, store::lease::holder(c, id)?))
+    })
+    .await?;
     Ok(kill_recorded(ctx, sup, &row, holder).await)
 }
 
@@ -190,22 +186,49 @@ async fn kill_recorded(
 /// The global kill switch: a kill recorded for every account in one transaction, carried out
 /// at once for the accounts held here and left pending for the others.
 pub async fn halt(ctx: &Ctx, sup: &SupervisorHandle) -> Result<Vec<KillReport>, CommandError> {
-    let (rows, holders) = ctx
-        .store
-        .run(|c| {
-            let rows = store::accounts::command_all(c, Desired::Kill)?;
-            let mut holders = Vec::with_capacity(rows.len());
-            for r in &rows {
-                holders.push(store::lease::holder(c, r.id)?);
-            }
-            Ok((rows, holders))
-        })
-        .await?;
+    let (rows, holders) = record(ctx, |c| {
+        let rows = store::accounts::command_all(c, Desired::Kill)?;
+        let mut holders = Vec::with_capacity(rows.len());
+        for r in &rows {
+            holders.push(store::lease::holder(c, r.id)?);
+        }
+        Ok((rows, holders))
+    })
+    .await?;
     let kills = rows
         .iter()
         .zip(holders)
         .map(|(row, holder)| kill_recorded(ctx, sup, row, holder));
     Ok(futures_util::future::join_all(kills).await)
+}
+
+/// Records a command in a transaction of its own, not in a group commit beside the accounts'
+/// own units: an account row updated there, in a batch that also holds other rows, met an
+/// account's set_state and lease units in the opposite order on PostgreSQL ("deadlock
+/// detected"). Alone, the update waits for nothing while it holds its row; a deadlock that is
+/// still possible (a halt updates every row) is tried again.
+async fn record<T, F>(ctx: &Ctx, f: F) -> Result<T, CommandError>
+where
+    T: Send + 'static,
+    F: Fn(&mut store::Conn) -> Result<T, StoreError> + Send + Sync + 'static,
+{
+    let f = std::sync::Arc::new(f);
+    let mut attempt = 0;
+    loop {
+        let (store, g) = (ctx.store.clone(), f.clone());
+        let done = tokio::task::spawn_blocking(move || store.blocking(|c| g(c)))
+            .await
+            .map_err(|_| {
+                CommandError::Store(StoreError::Worker("the command's thread failed".into()))
+            })?;
+        match done {
+            Err(e) if attempt < 3 && e.to_string().contains("deadlock detected") => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            other => return other.map_err(CommandError::from),
+        }
+    }
 }
 
 /// Sums a set of kill reports for an answer: (open left, verified, unverified, pending).
