@@ -20,21 +20,10 @@ fn resting(token: &str) -> alpha_oto::domain::settings::AccountSettings {
     s
 }
 
-/// Orders the simulator ever took for one of its accounts.
-fn placed(h: &Harness, sim_id: u64) -> usize {
-    h.sim.state.with(|s| {
-        s.engine
-            .orders
-            .values()
-            .filter(|o| o.account == sim_id)
-            .count()
-    })
-}
-
 async fn assert_places_nothing(h: &Harness, sim_id: u64, what: &str) {
-    let before = placed(h, sim_id);
+    let before = h.placed(sim_id);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(placed(h, sim_id), before, "orders placed after {what}");
+    assert_eq!(h.placed(sim_id), before, "orders placed after {what}");
 }
 
 #[actix_web::test]
@@ -94,7 +83,7 @@ async fn a_kill_recorded_while_the_token_is_unknown_holds_once_it_is_known() {
     .await;
     assert!(h.events(id, "killed", None) >= 1);
     assert_places_nothing(&h, sim_id, "the recorded kill").await;
-    assert_eq!(placed(&h, sim_id), 0, "a killed account placed orders");
+    assert_eq!(h.placed(sim_id), 0, "a killed account placed orders");
 }
 
 async fn second_engine(h: &Harness, name: &str) -> (SupervisorHandle, alpha_oto::actors::Ctx) {

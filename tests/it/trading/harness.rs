@@ -308,6 +308,17 @@ impl Harness {
         })
     }
 
+    /// Orders the simulator ever took for one of its accounts.
+    pub fn placed(&self, sim_id: u64) -> usize {
+        self.sim.state.with(|s| {
+            s.engine
+                .orders
+                .values()
+                .filter(|o| o.account == sim_id)
+                .count()
+        })
+    }
+
     /// Orders the simulator still holds open for our accounts.
     pub fn open_on_exchange(&self) -> Vec<u64> {
         let ours: Vec<u64> = self.accounts.iter().map(|(_, s)| *s).collect();

@@ -123,15 +123,7 @@ async fn too_little_balance_pauses_without_shrinking_the_order_and_resumes_after
         .await;
         assert_eq!(h.events(id, "paused", Some("insufficient_balance")), 1);
     }
-    let placed = |sim_id: u64| {
-        h.sim.state.with(|s| {
-            s.engine
-                .orders
-                .values()
-                .filter(|o| o.account == sim_id)
-                .count()
-        })
-    };
+    let placed = |sim_id: u64| h.placed(sim_id);
     assert_eq!(placed(sim_a), 0);
     // Topping up the first account lets it trade again by itself; the second stays paused.
     h.sim.state.with(|s| {
@@ -218,18 +210,13 @@ async fn a_two_factor_challenge_pauses_and_is_never_retried_blindly() {
     let h = two_trading(206, "100000").await;
     let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
     fault_pauses(&h, a, sim_a, "two_factor", None, "two_factor").await;
-    let placed = |h: &Harness| {
-        h.sim.state.with(|s| {
-            s.engine
-                .orders
-                .values()
-                .filter(|o| o.account == sim_a)
-                .count()
-        })
-    };
-    let before = placed(&h);
+    let before = h.placed(sim_a);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(placed(&h), before, "placed while paused for a challenge");
+    assert_eq!(
+        h.placed(sim_a),
+        before,
+        "placed while paused for a challenge"
+    );
     assert_still_trading(&h, b).await;
     h.clear_faults().await;
     h.sup.command(a, Command::Resume).await.unwrap();
