@@ -332,15 +332,25 @@ impl Harness {
         })
     }
 
-    /// The ledger check for accounts that may still hold open orders.
-    pub fn ledger_check_open(&self) {
-        alpha_oto::check::ledger(
-            &mut self.db.conn(),
-            &alpha_oto::check::Ledger::of_sim(&self.sim),
-            &self.accounts,
-            true,
-        )
-        .unwrap_or_else(|e| panic!("ledger check: {e}"));
+    /// The ledger check for accounts that may still be trading. A running account keeps its
+    /// fills and the ids of a placed pair back for up to 50 ms (`actors::account::later`), so
+    /// the store may lag the exchange by that much: the check is tried until it holds, for at
+    /// most 2 s, and panics with the last difference.
+    pub async fn ledger_check_open(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let found = alpha_oto::check::ledger(
+                &mut self.db.conn(),
+                &alpha_oto::check::Ledger::of_sim(&self.sim),
+                &self.accounts,
+                true,
+            );
+            match found {
+                Ok(_) => return,
+                Err(e) if tokio::time::Instant::now() >= deadline => panic!("ledger check: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
     }
 
     /// The daemon's store against the simulator's ledger, order for order and fill for fill

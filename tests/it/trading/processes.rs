@@ -247,7 +247,7 @@ async fn a_buy_filled_while_the_daemon_was_down_counts_once() {
     assert_eq!(h.status(id).unwrap().volume_today, exchange);
     // The pair goes on (its sell rests above the market): the store matches the exchange.
     assert_eq!(h.violations(), Vec::<String>::new());
-    h.ledger_check_open();
+    h.ledger_check_open().await;
 }
 
 /// SIGTERM while an account has not reconciled yet (its private stream cannot connect) is a

@@ -270,7 +270,7 @@ async fn a_graceful_stop_keeps_or_cancels_live_pairs_as_configured() {
             "{mode:?}"
         );
         assert_eq!(h.violations(), Vec::<String>::new());
-        h.ledger_check_open();
+        h.ledger_check_open().await;
     }
 }
 

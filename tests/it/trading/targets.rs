@@ -255,5 +255,5 @@ async fn cost_counts_closed_pairs_only_and_the_open_pair_shows_as_exposure() {
     assert!(a_now.current_pair.is_some(), "{a_now:?}");
     assert_eq!(a_now.cost_bps, None, "{a_now:?}");
     assert_eq!(h.violations(), Vec::<String>::new());
-    h.ledger_check_open();
+    h.ledger_check_open().await;
 }
