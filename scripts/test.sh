@@ -5,6 +5,8 @@
 # skipped. Settings:
 #   ALPHA_OTO_TEST_PG_URL     admin URL of a PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
 #   ALPHA_OTO_TEST_REDIS_URL  Redis URL (default redis://127.0.0.1:6379)
+#   ALPHA_OTO_TEST_PROMTOOL   Prometheus's promtool (default: from the PATH, installed when missing)
+#   ALPHA_OTO_TEST_CHROMIUM   a Chromium for the dashboard's browser test (default /usr/bin/chromium)
 #   ALPHA_OTO_ADVISORY_DB     RustSec advisory database for `cargo audit`, a git bundle or a
 #                             checkout (default ../shared/advisory-db.bundle; none: skipped)
 set -euo pipefail
@@ -104,8 +106,17 @@ ensure_browser() {
   fi
 }
 
+ensure_promtool() {
+  # Prometheus's promtool lints /metrics and checks and unit-tests the shipped alert rules.
+  local promtool=${ALPHA_OTO_TEST_PROMTOOL:-promtool}
+  command -v "$promtool" >/dev/null || apt_install prometheus \
+    || die "promtool is not installed: run 'apt-get install prometheus' as root, or set ALPHA_OTO_TEST_PROMTOOL"
+  echo "promtool: $("$promtool" --version 2>&1 | head -1)"
+}
+
 ensure_toolchain
 ensure_browser
+ensure_promtool
 say "services"
 ensure_postgres
 ensure_redis

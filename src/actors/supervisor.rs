@@ -551,6 +551,7 @@ impl Supervisor {
                 slot.restarts.pop_front();
             }
             slot.restarts.push_back(now);
+            metrics::counter!(crate::meters::RESTARTS).increment(1);
             if slot.restarts.len() > budget {
                 let reason = format!(
                     "restarted {budget} times within {} s; last: {reason}",

@@ -187,15 +187,8 @@ async fn metrics_text(
     let handle = crate::meters::handle()
         .ok_or_else(|| ApiError::Unavailable("no metrics recorder".into()))?;
     let mut by_state = std::collections::BTreeMap::new();
-    for s in [
-        "idle",
-        "trading",
-        "paused",
-        "done_for_today",
-        "stopped",
-        "failed",
-    ] {
-        by_state.insert(s.to_owned(), 0u32);
+    for s in crate::meters::ACCOUNT_STATES {
+        by_state.insert((*s).to_owned(), 0u32);
     }
     for s in state.sup.statuses() {
         *by_state.entry(s.state).or_default() += 1;
@@ -205,7 +198,7 @@ async fn metrics_text(
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(handle.render()))
+        .body(crate::meters::render(handle)))
 }
 
 /// Runs a handler with its panics caught (a middleware of each route's resource: the request

@@ -39,6 +39,24 @@ pub enum PauseReason {
 }
 
 impl PauseReason {
+    /// Every reason, for listings that must show each one (metrics start at 0 for each).
+    pub const ALL: [PauseReason; 14] = [
+        PauseReason::Operator,
+        PauseReason::StreamLost,
+        PauseReason::SessionExpired,
+        PauseReason::TwoFactor,
+        PauseReason::FaceCheck,
+        PauseReason::InsufficientBalance,
+        PauseReason::Volatility,
+        PauseReason::RateLimited,
+        PauseReason::UnknownToken,
+        PauseReason::Precision,
+        PauseReason::OrderRejected,
+        PauseReason::CostBudget,
+        PauseReason::PriceFeed,
+        PauseReason::Ambiguous,
+    ];
+
     /// The stable code the API and the logs show.
     pub fn code(&self) -> &'static str {
         match self {

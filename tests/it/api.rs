@@ -816,11 +816,19 @@ async fn metrics_show_trading_without_ids_or_secrets() {
         "alpha_oto_place_seconds_bucket",
         "alpha_oto_reaction_seconds_bucket",
         "alpha_oto_accounts{state=\"trading\"}",
-        "alpha_oto_traded_usdt{side=\"buy\"}",
+        "alpha_oto_traded_usdt_total{side=\"buy\"}",
     ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
     assert!(!text.contains("m1"), "an account name in a label:\n{text}");
+    // Prometheus's own linter: HELP and TYPE for every metric, counters named *_total, units.
+    let lint = crate::support::promtool(&["check", "metrics"], &text);
+    assert!(
+        lint.status.success(),
+        "promtool check metrics:\n{}{}\n{text}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
 }
 
 /// The OpenAPI document describes exactly the routes the server answers: every documented

@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod config;
 mod dashboard;
+mod deploy;
 mod exchange_client;
 mod exchange_stream;
 mod exchange_wire;

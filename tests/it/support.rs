@@ -138,3 +138,24 @@ pub fn account_with_lease(conn: &mut Conn, name: &str, owner: &str) -> (i64, Lea
 pub fn d(s: &str) -> rust_decimal::Decimal {
     s.parse().unwrap()
 }
+
+/// Runs Prometheus's `promtool` (`ALPHA_OTO_TEST_PROMTOOL`, default from the PATH; the test
+/// command installs it) with `input` on its stdin; panics when it cannot be started.
+pub fn promtool(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let bin = std::env::var("ALPHA_OTO_TEST_PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
+    let mut child = std::process::Command::new(&bin)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("{bin} cannot be started ({e}): install Prometheus's promtool or set ALPHA_OTO_TEST_PROMTOOL")
+        });
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}

@@ -282,10 +282,7 @@ impl Actor {
             };
             for ((f, fee), fresh) in x.fills.iter().zip(&x.fees_usdt).zip(fresh) {
                 if fresh {
-                    // Telemetry only (a float is fine there): the books stay in exact decimals.
-                    let side = if f.side == Side::Buy { "buy" } else { "sell" };
-                    metrics::gauge!(meters::TRADED_USDT, "side" => side)
-                        .increment(f64::try_from(f.quote_qty).unwrap_or(0.0));
+                    meters::add_traded(f.side == Side::Buy, f.quote_qty);
                 } else {
                     self.uncount(f, *fee);
                 }
