@@ -21,8 +21,9 @@ pub const SQLITE_FILE: &str = "alpha-oto.db";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config file {0} does not exist")]
-    FileMissing(PathBuf),
+    /// The file is missing, not a file, or this user may not read it.
+    #[error("config file {0}")]
+    File(crate::access::FileProblem),
     #[error("{}", describe(.0))]
     Parse(Box<figment::Error>),
     #[error("invalid config key `{key}`: {reason}")]
@@ -186,6 +187,9 @@ pub struct ApiConfig {
     pub listen: String,
     /// `sha256:<hex>` hashes of the bearer tokens the API accepts.
     pub token_hashes: Vec<String>,
+    /// A file holding the bearer token the command-line client sends (`account`, `halt`);
+    /// the daemon does not read it.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -193,6 +197,7 @@ impl Default for ApiConfig {
         Self {
             listen: "127.0.0.1:8642".into(),
             token_hashes: Vec::new(),
+            token_file: None,
         }
     }
 }
@@ -387,9 +392,8 @@ impl Config {
         let mut figment =
             Figment::from(figment::providers::Serialized::defaults(Config::default()));
         if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::FileMissing(path.to_owned()));
-            }
+            // Told apart before figment reads it (figment takes a missing file for an empty one).
+            crate::access::open(path).map_err(ConfigError::File)?;
             figment = figment.merge(figment::providers::Toml::file(path));
         }
         let config: Config = figment

@@ -21,6 +21,58 @@ pub enum ControlError {
     Decode(String),
 }
 
+/// The command line's exit codes, one per kind of failure, for scripts.
+pub mod exit {
+    /// Any failure without a code of its own.
+    pub const FAILURE: u8 = 1;
+    /// A kill or halt the exchange did not confirm with nothing left open.
+    pub const NOT_VERIFIED: u8 = 2;
+    /// The account, file or database named does not exist.
+    pub const NOT_FOUND: u8 = 3;
+    /// The request was understood and refused (invalid input, a conflict with the account's
+    /// state, a limit).
+    pub const REFUSED: u8 = 4;
+    /// The control API could not be reached or could not answer.
+    pub const UNREACHABLE: u8 = 5;
+    /// The API token is missing or wrong.
+    pub const UNAUTHORIZED: u8 = 6;
+    /// The command line itself is wrong (sysexits' EX_USAGE).
+    pub const USAGE: u8 = 64;
+    /// The configuration is invalid (sysexits' EX_CONFIG).
+    pub const CONFIG: u8 = 78;
+}
+
+impl ControlError {
+    /// The exit code this failure gives the command.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ControlError::Connect { .. } => exit::UNREACHABLE,
+            ControlError::Api { status: 401, .. } => exit::UNAUTHORIZED,
+            ControlError::Api { status: 404, .. } => exit::NOT_FOUND,
+            ControlError::Api { status, .. } if *status >= 500 => exit::UNREACHABLE,
+            ControlError::Api { .. } => exit::REFUSED,
+            ControlError::Decode(_) => exit::FAILURE,
+        }
+    }
+
+    /// The failure as `--json` prints it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            ControlError::Api {
+                status,
+                code,
+                detail,
+            } => json!({"error": {"code": code, "status": status, "detail": detail}}),
+            ControlError::Connect { .. } => {
+                json!({"error": {"code": "unreachable", "detail": self.to_string()}})
+            }
+            ControlError::Decode(_) => {
+                json!({"error": {"code": "bad_answer", "detail": self.to_string()}})
+            }
+        }
+    }
+}
+
 pub enum Body {
     Json(Value),
     Text(String),

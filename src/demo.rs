@@ -269,9 +269,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
         }
     };
     if opts.keep {
-        let mut raw = [0u8; 16];
-        orion::util::secure_rand_bytes(&mut raw)?;
-        let token = format!("demo-{}", hex::encode(raw));
+        let token = crate::api::auth::new_token()?;
         let state = actix_web::web::Data::new(crate::api::ApiState::new(
             ctx,
             sup.clone(),

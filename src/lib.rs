@@ -1,7 +1,9 @@
 //! alpha-oto: trades Binance Alpha tokens with OTO orders for many accounts until each reaches
 //! its daily volume target. See ARCHITECTURE.md for the map of this crate.
 
+pub mod access;
 pub mod actors;
+pub mod admin;
 pub mod api;
 pub mod bench;
 pub mod cache;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use alpha_oto::config::{Config, Overrides};
+use alpha_oto::control::exit;
 use alpha_oto::{daemon, telemetry, vault};
 
 /// Trades Binance Alpha tokens with OTO orders for many accounts until each reaches its daily
@@ -18,8 +19,9 @@ use alpha_oto::{daemon, telemetry, vault};
 #[derive(Parser, Debug)]
 #[command(name = "alpha-oto", version, propagate_version = true)]
 struct Cli {
-    /// Configuration file (TOML). Environment variables ALPHA_OTO__SECTION__KEY override it,
-    /// and the flags below override both. See deploy/config.example.toml.
+    /// Configuration file (TOML); default /etc/alpha-oto/config.toml when it exists, as the
+    /// service reads it. Environment variables ALPHA_OTO__SECTION__KEY override it, and the
+    /// flags below override both. See deploy/config.example.toml.
     #[arg(
         long,
         short = 'c',
@@ -51,11 +53,29 @@ struct Cli {
 enum Command {
     /// Run the daemon: migrate the database, then trade until SIGTERM or Ctrl-C.
     Serve,
-    /// Apply pending database migrations and exit.
+    /// First run: write a configuration, a master key and an API token into a folder (never
+    /// overwriting), then print the next steps.
+    Init {
+        /// The folder for config.toml, master-key, api-token and the data.
+        #[arg(long, default_value = "alpha-oto", value_name = "DIR")]
+        dir: PathBuf,
+        /// The control API's address in the configuration.
+        #[arg(long, default_value = "127.0.0.1:8642", value_name = "HOST:PORT")]
+        listen: String,
+        /// Trade on `alpha-oto sim` at this address instead of the real exchange.
+        #[arg(long, value_name = "HOST:PORT")]
+        sim: Option<String>,
+    },
+    /// Apply pending database migrations to the configured database and exit. A SQLite file
+    /// that does not exist is refused unless --create (the service's database is found
+    /// through its configuration, /etc/alpha-oto/config.toml by default).
     Migrate {
         /// Only list the migrations that are not applied yet.
         #[arg(long)]
         status: bool,
+        /// Make a new SQLite database when none exists at the configured place.
+        #[arg(long)]
+        create: bool,
     },
     /// Print a new master key line (`<key-id>:<hex>`) for the credential key ring.
     ///
@@ -97,7 +117,10 @@ enum Command {
         client: ClientArgs,
     },
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// The shell the completions are for.
+        shell: clap_complete::Shell,
+    },
     /// The global kill switch: every account stops, everything open is cancelled. Exits 2
     /// unless the exchange confirmed for every account that nothing is open.
     Halt {
@@ -119,10 +142,13 @@ enum Command {
     /// database, the same volume on both sides, every account trading, done, or paused for a
     /// true reason. One line per seed, then `N passed, N failed`; exits 1 if any seed failed.
     Soak(SoakArgs),
-    /// Print the value to put in [api] token_hashes for a bearer token.
+    /// Print the value to put in [api] token_hashes for a bearer token, read from FILE or
+    /// stdin (never from the command line, where other users and the shell history see it).
     HashToken {
-        /// The token clients will send as `Authorization: Bearer <TOKEN>`.
-        token: String,
+        /// A file holding the token clients will send as `Authorization: Bearer <TOKEN>`;
+        /// `-` or nothing reads stdin.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
     },
 }
 
@@ -143,6 +169,10 @@ struct SimArgs {
     /// Write the created accounts' credentials to FILE (a JSON array of {id, headers, cookies}).
     #[arg(long, value_name = "FILE")]
     write_accounts: Option<PathBuf>,
+    /// Write each created account's credentials to DIR/account-<id>.json, the form
+    /// `alpha-oto account credentials NAME --file` reads.
+    #[arg(long, value_name = "DIR")]
+    write_credentials: Option<PathBuf>,
     /// Faults from the start: kind[:rate[:seconds]], comma-separated (e.g. http_429:0.1,drop_ws:0.01).
     #[arg(long, value_name = "SPEC")]
     faults: Option<String>,
@@ -177,15 +207,17 @@ struct SimArgs {
 
 #[derive(clap::Args, Debug)]
 struct ClientArgs {
-    /// Bearer token of the control API.
+    /// A file holding the control API's bearer token [config: api.token_file]. The
+    /// environment variable ALPHA_OTO_API_TOKEN may carry the token itself; the command line
+    /// never does.
     #[arg(
         long,
         global = true,
-        env = "ALPHA_OTO_API_TOKEN",
-        hide_env_values = true
+        env = "ALPHA_OTO_API_TOKEN_FILE",
+        value_name = "FILE"
     )]
-    api_token: Option<String>,
-    /// Print the API's JSON instead of a table.
+    api_token_file: Option<PathBuf>,
+    /// Print the API's JSON instead of a table; errors too, as {"error": {...}} on stdout.
     #[arg(long, global = true)]
     json: bool,
 }
@@ -196,10 +228,12 @@ enum AccountCommand {
     List,
     /// One account: state, progress and settings.
     Show {
+        /// The account's name.
         name: String,
     },
     /// Create an account (stopped until `start`).
     Add {
+        /// The account's name (letters, digits, - and _).
         name: String,
         /// Token short symbol (KOGE).
         #[arg(long)]
@@ -223,39 +257,53 @@ enum AccountCommand {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
-    /// Change settings, KEY=VALUE (repeatable).
+    /// Change settings, KEY=VALUE (repeatable); a running account takes them between pairs.
     Config {
+        /// The account's name.
         name: String,
+        /// A setting to change, KEY=VALUE (repeatable), e.g. order_timeout_s=120.
         #[arg(long = "set", value_name = "KEY=VALUE", required = true)]
         set: Vec<String>,
     },
     /// Store credentials from FILE (`-` for stdin): JSON {"headers":{..},"cookies":".."} or a
     /// browser's "Copy as cURL" text.
     Credentials {
+        /// The account's name.
         name: String,
+        /// The file (`-` for stdin).
         #[arg(long)]
         file: PathBuf,
     },
+    /// Start trading: pairs until today's target, every day, until stopped. Clears a kill.
     Start {
+        /// The account's name.
         name: String,
     },
+    /// Place no new pair; the live pair, if any, runs to its end.
     Pause {
+        /// The account's name.
         name: String,
     },
+    /// Trade again after a pause (a killed account needs `start`).
     Resume {
+        /// The account's name.
         name: String,
     },
+    /// Stop trading; the live pair is left on the exchange or cancelled ([daemon] on_stop).
     Stop {
+        /// The account's name.
         name: String,
     },
     /// Block new orders, cancel everything, and report what the exchange says is left open.
     /// Exits 2 unless the exchange confirmed that nothing is open.
     Kill {
+        /// The account's name.
         name: String,
     },
     /// Delete a stopped account with its orders, fills, settings and credentials (its events
     /// stay, under its name).
     Delete {
+        /// The account's name.
         name: String,
     },
 }
@@ -356,17 +404,58 @@ enum ConfigCommand {
     Check,
 }
 
-/// The exit code of a kill or halt that the exchange did not confirm with nothing open.
-const KILL_NOT_VERIFIED: u8 = 2;
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are answers, not failures; a wrong command line is EX_USAGE.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let json = matches!(&cli.command, Command::Account { client, .. } | Command::Halt { client } if client.json);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if json {
+                let v =
+                    serde_json::json!({"error": {"code": "failed", "detail": format!("{e:#}")}});
+                println!("{v}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// The exit code of a failure, by its kind (`control::exit`).
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use alpha_oto::access::FileProblem;
+    use alpha_oto::admin::AdminError;
+    use alpha_oto::config::ConfigError;
+    let config = |c: &ConfigError| match c {
+        ConfigError::File(FileProblem::Missing(_)) => exit::NOT_FOUND,
+        _ => exit::CONFIG,
+    };
+    if let Some(c) = e.downcast_ref::<ConfigError>() {
+        return config(c);
+    }
+    match e.downcast_ref::<AdminError>() {
+        Some(AdminError::NoDatabase { .. }) => exit::NOT_FOUND,
+        Some(AdminError::OtherOwner { .. } | AdminError::Empty { .. } | AdminError::Exists(_)) => {
+            exit::REFUSED
+        }
+        Some(AdminError::Config(c)) => config(c),
+        _ => match e.downcast_ref::<FileProblem>() {
+            Some(FileProblem::Missing(_)) => exit::NOT_FOUND,
+            Some(_) => exit::REFUSED,
+            None => exit::FAILURE,
+        },
     }
 }
 
@@ -378,7 +467,8 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         log_level: cli.log_level.clone(),
         log_file: cli.log_file.clone(),
     };
-    Ok(Config::load(cli.config.as_deref(), &overrides)?)
+    let file = alpha_oto::admin::config_path(cli.config.as_deref(), std::path::Path::exists);
+    Ok(Config::load(file.as_deref(), &overrides)?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -491,8 +581,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::HashToken { token } => {
+        Command::HashToken { file } => {
+            let text = match file {
+                Some(f) if f.as_os_str() != "-" => alpha_oto::access::read_to_string(f)?,
+                _ => std::io::read_to_string(std::io::stdin())?,
+            };
+            let token = text.trim_end_matches(['\n', '\r']);
+            if token.contains(['\n', '\r']) {
+                anyhow::bail!("the token is one line");
+            }
             println!("{}", alpha_oto::api::auth::hash(token)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Init { dir, listen, sim } => {
+            let opts = alpha_oto::admin::InitOptions {
+                dir: dir.clone(),
+                listen: listen.clone(),
+                sim: sim.clone(),
+            };
+            let report = alpha_oto::admin::init(&opts, chrono::Utc::now())?;
+            print!(
+                "{}",
+                alpha_oto::admin::init_next_steps(&report, sim.is_some())
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {
@@ -506,6 +617,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             raise_open_files();
             let config = load_config(&cli)?;
+            let file =
+                alpha_oto::admin::config_path(cli.config.as_deref(), std::path::Path::exists);
+            if let Some(hint) = alpha_oto::admin::serve_hints(&config, file.as_deref()) {
+                eprint!("{hint}");
+            }
             let telemetry =
                 telemetry::init(&config.log_settings()).context("cannot start logging")?;
             telemetry::install_log_bridge(&telemetry.logger, config.log.level);
@@ -524,10 +640,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             telemetry.shutdown();
             result.map(|()| ExitCode::SUCCESS)
         }
-        Command::Migrate { status } => {
+        Command::Migrate { status, create } => {
             let config = load_config(&cli)?;
-            let url = config.database_url()?;
-            let store = alpha_oto::store::Store::open(&url, &config.store_options())?;
+            let intent = alpha_oto::admin::Intent::Migrate {
+                create: *create && !*status,
+            };
+            let store = alpha_oto::admin::open_database(&config, intent)?;
             let names = if *status {
                 store.blocking(alpha_oto::store::migrate::pending)?
             } else {
@@ -546,8 +664,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: TokenCommand::Refresh,
         } => {
             let config = load_config(&cli)?;
-            let url = config.database_url()?;
-            let store = alpha_oto::store::Store::open(&url, &config.store_options())?;
+            let store = alpha_oto::admin::open_database(&config, alpha_oto::admin::Intent::Use)?;
             store.blocking(alpha_oto::store::migrate::run_pending)?;
             let log = slog::Logger::root(slog::Discard, slog::o!());
             actix_web::rt::System::new().block_on(async move {
@@ -577,8 +694,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .ok_or(vault::VaultError::NoKey)?;
             eprintln!("key ring from {source}; primary key {}", ring.primary_id());
             let vault = vault::Vault::new(ring);
-            let url = config.database_url()?;
-            let store = alpha_oto::store::Store::open(&url, &config.store_options())?;
+            let store = alpha_oto::admin::open_database(&config, alpha_oto::admin::Intent::Use)?;
             store.blocking(alpha_oto::store::migrate::run_pending)?;
             let now = chrono::Utc::now().timestamp_millis();
             let report = vault.rotate(&mut store.conn()?, now)?;
@@ -597,6 +713,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// The control API's token: ALPHA_OTO_API_TOKEN, else the file of --api-token-file
+/// (ALPHA_OTO_API_TOKEN_FILE), else [api] token_file.
+fn client_token(config: &Config, args: &ClientArgs) -> anyhow::Result<Option<String>> {
+    if let Ok(t) = std::env::var("ALPHA_OTO_API_TOKEN") {
+        return Ok(Some(t));
+    }
+    let Some(file) = args
+        .api_token_file
+        .as_ref()
+        .or(config.api.token_file.as_ref())
+    else {
+        return Ok(None);
+    };
+    let text = alpha_oto::access::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("the API token file: {e}"))?;
+    Ok(Some(text.trim().to_owned()))
 }
 
 /// Thousands of accounts hold a stream socket each: the soft limit on open files goes up to
@@ -621,6 +755,7 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         accounts: args.accounts,
         usdt: args.usdt,
         write_accounts: args.write_accounts.clone(),
+        write_credentials: args.write_credentials.clone(),
         faults,
         trade_interval: std::time::Duration::from_millis(args.trade_interval_ms.max(1)),
         listen_key_ttl: std::time::Duration::from_secs(args.listen_key_ttl_s.max(1)),
@@ -642,6 +777,13 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
             sim.ws_url("/w3w/wsa/stream"),
             sim.ws_url("/w3w/stream")
         );
+        if let Some(dir) = &args.write_credentials {
+            println!(
+                "{} account credential file(s) written to {}",
+                sim.accounts.len(),
+                dir.display()
+            );
+        }
         if let Some(path) = &args.write_accounts {
             println!(
                 "{} account(s) written to {}",
@@ -667,7 +809,7 @@ fn run_client(
 ) -> anyhow::Result<ExitCode> {
     use alpha_oto::control::{self, Body, Client};
     use serde_json::{Map, Value, json};
-    let client = Client::new(&config.api.listen, args.api_token.clone());
+    let client = Client::new(&config.api.listen, client_token(config, args)?);
     let settings = |set: &[String]| -> anyhow::Result<Map<String, Value>> {
         let mut m = Map::new();
         for pair in set {
@@ -763,8 +905,12 @@ fn run_client(
     let value = match answer {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::FAILURE);
+            if args.json {
+                println!("{}", e.to_json());
+            } else {
+                eprintln!("error: {e}");
+            }
+            return Ok(ExitCode::from(e.exit_code()));
         }
     };
     // A kill or halt that is not verified with nothing left open is not a success, whatever
@@ -776,7 +922,7 @@ fn run_client(
     let code = if clean {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(KILL_NOT_VERIFIED)
+        ExitCode::from(exit::NOT_VERIFIED)
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -798,4 +944,35 @@ fn run_client(
         None => print!("{}", control::halt_text(&value)),
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command and every argument says what it is for in `--help`.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(format!("{here}: no about"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{here}: argument {id} has no help"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &here, missing);
+            }
+        }
+        let cmd = Cli::command();
+        cmd.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&cmd, "", &mut missing);
+        assert_eq!(missing, Vec::<String>::new());
+    }
 }

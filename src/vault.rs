@@ -224,7 +224,7 @@ impl KeyRing {
         let mode = std::fs::metadata(path)
             .map_err(|e| VaultError::KeyRing {
                 source_name: name.clone(),
-                detail: format!("cannot read: {e}"),
+                detail: crate::access::explain(path, &e).to_string(),
             })?
             .permissions()
             .mode();
@@ -238,13 +238,12 @@ impl KeyRing {
                 ),
             });
         }
-        let text =
-            Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|e| VaultError::KeyRing {
-                    source_name: name.clone(),
-                    detail: format!("cannot read: {e}"),
-                })?,
-            );
+        let text = Zeroizing::new(crate::access::read_to_string(path).map_err(|e| {
+            VaultError::KeyRing {
+                source_name: name.clone(),
+                detail: e.to_string(),
+            }
+        })?);
         Self::parse(&text, &name)
     }
 

@@ -11,12 +11,21 @@ pub fn hash(token: &str) -> Result<String, TokenError> {
     Ok(format!("sha256:{}", hex::encode(digest.as_ref())))
 }
 
+/// A new bearer token: 32 random bytes from the system's generator, hex.
+pub fn new_token() -> Result<String, TokenError> {
+    let mut bytes = [0u8; 32];
+    orion::util::secure_rand_bytes(&mut bytes).map_err(|_| TokenError::Random)?;
+    Ok(hex::encode(bytes))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("a token must have at least 16 characters")]
     TooShort,
     #[error("hashing failed")]
     Hash,
+    #[error("the system's random generator failed")]
+    Random,
 }
 
 /// Proof that the request carried an accepted bearer token; take it as a handler argument.

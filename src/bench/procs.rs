@@ -198,7 +198,7 @@ pub fn daemon_setup(
     redis_url: Option<&str>,
 ) -> anyhow::Result<DaemonSetup> {
     let port = free_port()?;
-    let token = random_token()?;
+    let token = crate::api::auth::new_token()?;
     let hash = crate::api::auth::hash(&token)?;
     let key_file = dir.join("master-key");
     {
@@ -305,13 +305,6 @@ pub fn spawn_daemon(dir: &Path, setup: &DaemonSetup) -> anyhow::Result<Proc> {
         child,
         name: "daemon",
     })
-}
-
-/// A bearer token for the run: 32 random bytes, hex.
-fn random_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    orion::util::secure_rand_bytes(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
-    Ok(hex::encode(bytes))
 }
 
 /// CPU seconds (user + system) and peak resident memory of a process.

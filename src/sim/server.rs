@@ -25,6 +25,9 @@ pub struct SimOptions {
     pub usdt: Decimal,
     /// Where to write the created accounts' credentials (a JSON array).
     pub write_accounts: Option<PathBuf>,
+    /// A folder to write each created account's credentials into, one file each
+    /// (`account-<id>.json`, the form `alpha-oto account credentials --file` reads).
+    pub write_credentials: Option<PathBuf>,
     pub faults: Vec<FaultSpec>,
     /// How often each token's price walks and prints a trade.
     pub trade_interval: Duration,
@@ -45,6 +48,7 @@ impl Default for SimOptions {
             accounts: 0,
             usdt: Decimal::from(1000),
             write_accounts: None,
+            write_credentials: None,
             faults: Vec::new(),
             trade_interval: Duration::from_millis(1000),
             listen_key_ttl: Duration::from_secs(3600),
@@ -132,6 +136,9 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
         let text = serde_json::to_string_pretty(&accounts).map_err(std::io::Error::other)?;
         std::fs::write(path, text)?;
     }
+    if let Some(dir) = &opts.write_credentials {
+        write_credentials(dir, &accounts)?;
+    }
     let listener = TcpListener::bind(opts.listen)?;
     let addr = listener.local_addr()?;
     let app_state = state.clone();
@@ -197,4 +204,22 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
         accounts,
         server: handle,
     })
+}
+
+/// One file per account, readable by its owner only: what `account credentials --file` takes.
+fn write_credentials(dir: &std::path::Path, accounts: &[Credentials]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir)?;
+    for a in accounts {
+        let body = serde_json::json!({"headers": a.headers, "cookies": a.cookies});
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(dir.join(format!("account-{}.json", a.id)))?;
+        f.write_all(body.to_string().as_bytes())?;
+    }
+    Ok(())
 }

@@ -62,3 +62,15 @@ pub fn pending(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
     };
     pending.map_err(migration_err)
 }
+
+/// Every migration this build carries, applied or not.
+pub fn all_names(conn: &mut Conn) -> Result<Vec<String>, StoreError> {
+    use diesel::migration::MigrationSource;
+    let all = match conn {
+        Conn::Sqlite(_) => MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE)
+            .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+        Conn::Pg(_) => MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES)
+            .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+    };
+    all.map_err(migration_err)
+}

@@ -791,6 +791,63 @@ async fn the_command_line_is_a_client_of_the_api() {
     assert!(ok && out.contains("halted"), "{out}{err}");
     let (ok, _, err) = cli(args("account show nobody")).await;
     assert!(!ok && err.contains("account_not_found"), "{err}");
+
+    // Each kind of failure has its exit code; with --json the error is JSON on stdout.
+    let listen = a.base.trim_start_matches("http://").to_owned();
+    let cases = [
+        (
+            "account show nobody --json",
+            TOKEN,
+            3,
+            Some("account_not_found"),
+        ),
+        (
+            "account config cli1 --set order_timeout_s=2 --json",
+            TOKEN,
+            4,
+            Some("invalid_field"),
+        ),
+        (
+            "account list --json",
+            "a-wrong-token-of-some-length",
+            6,
+            Some("unauthorized"),
+        ),
+        (
+            "account list --json --api-listen 127.0.0.1:1",
+            TOKEN,
+            5,
+            Some("unreachable"),
+        ),
+        ("account lisst", TOKEN, 64, None),
+        ("account start", TOKEN, 64, None),
+    ];
+    for (line, token, want, json_code) in cases {
+        let listen = listen.clone();
+        let (code, out, err) = tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
+                .env_remove("ALPHA_OTO_CONFIG")
+                .env("ALPHA_OTO_API_TOKEN", token)
+                .arg("--api-listen")
+                .arg(&listen)
+                .args(line.split_whitespace())
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, Some(want), "{line}: {out}{err}");
+        if let Some(c) = json_code {
+            let v: Value =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("{line}: {e}: {out}"));
+            assert_eq!(v["error"]["code"], c, "{line}: {out}");
+        }
+    }
 }
 
 /// `/metrics` speaks Prometheus: cycles, orders, latencies, accounts by state; no account name

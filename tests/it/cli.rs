@@ -67,8 +67,8 @@ fn keygen_prints_a_usable_key_line_and_hash_token_a_usable_hash() {
     let (_, second, _) = run(bin().arg("keygen"));
     assert_ne!(line, second);
 
-    let (out, hash, _) = run(bin().args(["hash-token", "a-long-random-operator-token"]));
-    assert!(out.status.success());
+    let (out, hash, err) = with_stdin(bin().arg("hash-token"), "a-long-random-operator-token\n");
+    assert!(out.status.success(), "{err}");
     assert_eq!(
         hash.trim(),
         alpha_oto::api::auth::hash("a-long-random-operator-token").unwrap()
@@ -79,8 +79,39 @@ fn keygen_prints_a_usable_key_line_and_hash_token_a_usable_hash() {
     std::fs::write(dir.path().join("c.toml"), text).unwrap();
     alpha_oto::config::Config::load_with_env(Some(&dir.path().join("c.toml")), Vec::new(), &flags)
         .unwrap();
-    let (out, _, err) = run(bin().args(["hash-token", "short"]));
+    let (out, _, err) = with_stdin(bin().arg("hash-token"), "short");
     assert!(!out.status.success() && err.contains("16"), "{err}");
+    // A token is never taken from the command line, where every user sees it.
+    let (out, _, err) = run(bin().args(["hash-token", "a-long-random-operator-token"]));
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    let file = dir.path().join("token");
+    std::fs::write(&file, "a-long-random-operator-token\n").unwrap();
+    let (out, from_file, _) = run(bin().arg("hash-token").arg("--file").arg(&file));
+    assert!(out.status.success());
+    assert_eq!(from_file, hash);
+}
+
+/// Runs `cmd` with `input` on its stdin.
+fn with_stdin(cmd: &mut Command, input: &str) -> (Output, String, String) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    (out, so, se)
 }
 
 #[test]

@@ -231,7 +231,17 @@ fn a_missing_config_file_is_an_error() {
         &Overrides::default(),
     )
     .unwrap_err();
-    assert!(matches!(err, ConfigError::FileMissing(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            ConfigError::File(alpha_oto::access::FileProblem::Missing(_))
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "config file /nonexistent/alpha.toml does not exist"
+    );
 }
 
 #[test]

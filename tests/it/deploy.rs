@@ -113,3 +113,248 @@ fn the_rules_and_the_dashboard_use_only_metrics_the_daemon_exports() {
         );
     }
 }
+
+/// The service's user in the install test (a system user the test creates once).
+const SERVICE_USER: &str = "alpha-oto-it";
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_alpha-oto")
+}
+
+/// Runs a command, returning its exit code, stdout and stderr.
+fn run(cmd: &mut std::process::Command) -> (Option<i32>, String, String) {
+    let out = cmd
+        .env_remove("ALPHA_OTO_CONFIG")
+        .env_remove("ALPHA_OTO_MASTER_KEY")
+        .env_remove("ALPHA_OTO_API_TOKEN")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `args` as the service's user; setpriv execs the command, so the child is the command
+/// itself (a signal reaches it as systemd's would).
+fn as_user(args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new("setpriv");
+    c.args([
+        "--reuid",
+        SERVICE_USER,
+        "--regid",
+        SERVICE_USER,
+        "--init-groups",
+        "--",
+    ])
+    .args(args);
+    c
+}
+
+/// A plain HTTP GET on loopback: the status code, or None when nothing answers.
+pub fn http_status(addr: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+fn mode_and_owner(path: &std::path::Path) -> (u32, String, String) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    let user = nix_name(m.uid(), true);
+    let group = nix_name(m.gid(), false);
+    (m.mode() & 0o7777, user, group)
+}
+
+fn nix_name(id: u32, user: bool) -> String {
+    let db = std::fs::read_to_string(if user { "/etc/passwd" } else { "/etc/group" }).unwrap();
+    db.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.get(2) == Some(&id.to_string().as_str())).then(|| f[0].to_owned())
+        })
+        .unwrap_or_else(|| id.to_string())
+}
+
+/// The README's install (`deploy/install.sh`) into a temporary root: a system user, root's
+/// configuration readable by the service's group, a unit that `systemd-analyze verify`
+/// accepts, and the daemon started as that user with the installed files. Errors tell a
+/// missing file from an unreadable one and name the user; admin commands refuse the
+/// service's database when run as root, and a database that does not exist.
+#[test]
+fn the_install_script_installs_a_service_that_runs_as_its_user() {
+    assert!(
+        nix_name(0, true) == "root" && std::env::var("USER").as_deref() != Ok("nobody"),
+        "passwd is readable"
+    );
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|v| v.split_whitespace().nth(1).unwrap().to_owned())
+        })
+        .unwrap();
+    assert_eq!(
+        uid, "0",
+        "the install test runs as root (it creates a system user and root-owned files)"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    std::fs::set_permissions(r, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let listen = free_port();
+    let script = format!("{}/deploy/install.sh", env!("CARGO_MANIFEST_DIR"));
+    let (code, out, err) = run(std::process::Command::new("bash").args([
+        script.as_str(),
+        "--root",
+        r.to_str().unwrap(),
+        "--user",
+        SERVICE_USER,
+        "--listen",
+        &listen,
+        "--bin",
+        bin(),
+    ]));
+    assert_eq!(code, Some(0), "install.sh:\n{out}\n{err}");
+    let etc = r.join("etc/alpha-oto");
+    let config = etc.join("config.toml");
+    let exe = r.join("usr/local/bin/alpha-oto");
+    let exe = exe.to_str().unwrap();
+    assert_eq!(
+        mode_and_owner(&etc),
+        (0o750, "root".into(), SERVICE_USER.into())
+    );
+    assert_eq!(
+        mode_and_owner(&config),
+        (0o640, "root".into(), SERVICE_USER.into())
+    );
+    assert_eq!(
+        mode_and_owner(&etc.join("master-key")),
+        (0o640, "root".into(), SERVICE_USER.into())
+    );
+    assert_eq!(mode_and_owner(&etc.join("api-token")).0, 0o600);
+    let state = r.join("var/lib/alpha-oto");
+    assert_eq!(
+        mode_and_owner(&state),
+        (0o700, SERVICE_USER.into(), SERVICE_USER.into())
+    );
+    let unit = r.join("etc/systemd/system/alpha-oto.service");
+    let (code, out, err) = run(std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit));
+    assert!(
+        code == Some(0) && !err.contains("alpha-oto.service:"),
+        "systemd-analyze verify:\n{out}{err}"
+    );
+    let unit_text = std::fs::read_to_string(&unit).unwrap();
+    assert!(unit_text.contains(&format!("User={SERVICE_USER}\n")));
+    assert!(unit_text.contains(&format!(
+        "ExecStart={exe} serve --config {}",
+        config.display()
+    )));
+
+    // A configuration the user may not read: said so, with the user's name, not "missing".
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let config_arg = config.to_str().unwrap();
+    let (code, _, err) = run(&mut as_user(&[
+        exe, "config", "check", "--config", config_arg,
+    ]));
+    assert_eq!(code, Some(78), "{err}");
+    assert!(
+        err.contains("may not read") && err.contains(&format!("user {SERVICE_USER}")),
+        "{err}"
+    );
+    assert!(!err.contains("does not exist"), "{err}");
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let missing = etc.join("nope.toml");
+    let (code, _, err) = run(&mut as_user(&[
+        exe,
+        "config",
+        "check",
+        "--config",
+        missing.to_str().unwrap(),
+    ]));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+
+    // An admin command before the service ever ran: no database yet, refused, none made.
+    let (code, _, err) = run(&mut as_user(&[
+        exe, "keys", "rotate", "--config", config_arg,
+    ]));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("no database at"), "{err}");
+    assert!(!state.join("alpha-oto.db").exists());
+
+    // The daemon, as the service's user, with the installed files only.
+    let mut daemon = as_user(&[exe, "serve", "--config", config_arg])
+        .env_remove("ALPHA_OTO_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http_status(&listen, "/readyz") != Some(200) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never got ready"
+        );
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let db = state.join("alpha-oto.db");
+    assert_eq!(
+        mode_and_owner(&db).1,
+        SERVICE_USER,
+        "the service's own database"
+    );
+    let log = r.join("var/log/alpha-oto/alpha-oto.json");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("\"ready\""));
+
+    // Root's admin command finds the service's database through the configuration, and
+    // refuses to leave root's files beside it.
+    let (code, _, err) =
+        run(std::process::Command::new(exe).args(["migrate", "--config", config_arg]));
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains(&format!("runuser -u {SERVICE_USER}")), "{err}");
+    let (code, out, err) = run(&mut as_user(&[exe, "migrate", "--config", config_arg]));
+    assert_eq!(
+        (code, out.trim()),
+        (Some(0), "no migration applied"),
+        "{err}"
+    );
+    // Root's client finds the API and the token through the same configuration.
+    let (code, out, err) =
+        run(std::process::Command::new(exe)
+            .args(["account", "list", "--json", "--config", config_arg]));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!([]),
+        "{out}"
+    );
+
+    nix_kill(daemon.id());
+    let status = daemon.wait().unwrap();
+    assert!(status.success(), "the daemon's exit on SIGTERM: {status:?}");
+}
+
+fn nix_kill(pid: u32) {
+    let (code, _, err) = run(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]));
+    assert_eq!(code, Some(0), "{err}");
+}
