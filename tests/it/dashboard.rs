@@ -305,6 +305,13 @@ async fn the_dashboard_logs_in_shows_live_progress_pauses_validates_and_speaks_c
         b.eval("sessionStorage.getItem('alpha-oto-token')").await,
         Value::Null
     );
+    // The login says where a token comes from.
+    let help = b.eval("document.querySelector('#login').innerText").await;
+    let help = help.as_str().unwrap_or_default();
+    assert!(
+        help.contains("alpha-oto init") && help.contains("/etc/alpha-oto/api-token"),
+        "{help}"
+    );
     b.eval(
         "(() => { document.querySelector('#login-token').value = 'wrong-token-0123456789';
             document.querySelector('#login-form').requestSubmit(); })()",

@@ -358,3 +358,104 @@ fn nix_kill(pid: u32) {
     let (code, _, err) = run(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]));
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// The README's "First run" block, run as written (only its two ports replaced by free ones):
+/// from `init` to a daemon trading an account on the simulator.
+#[test]
+fn the_readme_first_run_ends_with_a_daemon_trading_on_the_simulator() {
+    use std::os::unix::process::CommandExt;
+    let readme =
+        std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let section = readme
+        .split("### First run")
+        .nth(1)
+        .expect("README has a First run section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("the section has a sh block");
+    assert!(block.contains("alpha-oto init") && block.contains("alpha-oto account start"));
+    let (api, sim) = (free_port(), free_port());
+    let script = block
+        .replace("127.0.0.1:8642", &api)
+        .replace("127.0.0.1:8643", &sim);
+    let home = tempfile::tempdir().unwrap();
+    let bin_dir = std::path::Path::new(bin()).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (output, errors) = (home.path().join("walk.out"), home.path().join("walk.err"));
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-euo", "pipefail", "-c", &script])
+        .env("HOME", home.path())
+        .env("PATH", &path)
+        .env_remove("ALPHA_OTO_CONFIG")
+        .env_remove("ALPHA_OTO_API_TOKEN")
+        .env_remove("ALPHA_OTO_API_TOKEN_FILE")
+        .env_remove("ALPHA_OTO_MASTER_KEY")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        // A file, not a pipe: the processes left running keep their output open.
+        .stdout(std::fs::File::create(&output).unwrap())
+        .stderr(std::fs::File::create(&errors).unwrap())
+        // Its own process group: the sim and the daemon it leaves running are stopped below.
+        .process_group(0);
+    let mut walk = cmd.spawn().unwrap();
+    let group = walk.id();
+    // SIGTERM to the group, then a wait (at most 30 s) until none of it is left.
+    let stop = move || {
+        let signal = |sig: &str| {
+            std::process::Command::new("kill")
+                .args([sig, "--", &format!("-{group}")])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        signal("-TERM");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while signal("-0") && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = walk.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            stop();
+            panic!("the README's first run did not finish in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let printed = format!(
+        "{}{}",
+        std::fs::read_to_string(&output).unwrap(),
+        std::fs::read_to_string(&errors).unwrap()
+    );
+    if !status.success() {
+        stop();
+        panic!("the README's first run failed ({status:?}):\n{printed}");
+    }
+    assert!(printed.contains("first"), "{printed}");
+    // The account trades: pairs close on the simulator.
+    let config = home.path().join("alpha-oto-first/config.toml");
+    let shown = loop {
+        let (code, out, err) = run(std::process::Command::new(bin())
+            .args(["account", "show", "first", "--json", "--config"])
+            .arg(&config));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        if code == Some(0) && v["progress"]["cycles_done"].as_u64() >= Some(2) {
+            break v;
+        }
+        if std::time::Instant::now() > deadline {
+            stop();
+            panic!("no pair closed: {out}{err}\n{printed}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    stop();
+    assert_eq!(shown["state"], "trading", "{shown}");
+}
