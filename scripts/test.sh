@@ -6,6 +6,8 @@
 #   ALPHA_OTO_TEST_PG_URL     admin URL of a PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
 #   ALPHA_OTO_TEST_REDIS_URL  Redis URL (default redis://127.0.0.1:6379)
 #   ALPHA_OTO_TEST_PROMTOOL   Prometheus's promtool (default: from the PATH, installed when missing)
+#   ALPHA_OTO_TEST_ECS        an unpacked @elastic/ecs npm package (default target/ecs/package,
+#                             fetched with npm when missing)
 #   ALPHA_OTO_TEST_CHROMIUM   a Chromium for the dashboard's browser test (default /usr/bin/chromium)
 #   ALPHA_OTO_ADVISORY_DB     RustSec advisory database for `cargo audit`, a git bundle or a
 #                             checkout (default ../shared/advisory-db.bundle; none: skipped)
@@ -114,9 +116,25 @@ ensure_promtool() {
   echo "promtool: $("$promtool" --version 2>&1 | head -1)"
 }
 
+ensure_ecs() {
+  # Elastic's own ECS field definitions (the @elastic/ecs package), read through Node: every
+  # field of the daemon's log lines is checked against them.
+  local version=8.11.5
+  export ALPHA_OTO_TEST_ECS=${ALPHA_OTO_TEST_ECS:-$PWD/target/ecs/package}
+  if [ -f "$ALPHA_OTO_TEST_ECS/build/commonjs/ecs_flat.js" ]; then echo "ECS definitions: $ALPHA_OTO_TEST_ECS"; return; fi
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm \
+    || die "Node.js and npm are needed for the ECS field check: run 'apt-get install nodejs npm' as root, or set ALPHA_OTO_TEST_ECS"
+  say "fetching the ECS field definitions (@elastic/ecs@$version)"
+  rm -rf target/ecs; mkdir -p target/ecs
+  (cd target/ecs && npm pack --silent "@elastic/ecs@$version" >/dev/null && tar xzf elastic-ecs-$version.tgz) \
+    || die "cannot fetch @elastic/ecs@$version from the npm registry (set ALPHA_OTO_TEST_ECS to an unpacked copy)"
+  export ALPHA_OTO_TEST_ECS=$PWD/target/ecs/package
+}
+
 ensure_toolchain
 ensure_browser
 ensure_promtool
+ensure_ecs
 say "services"
 ensure_postgres
 ensure_redis

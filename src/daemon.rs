@@ -32,8 +32,8 @@ pub fn open_store(config: &Config, log: &Logger) -> anyhow::Result<Store> {
         .context("cannot migrate the database")?;
     info!(log, "database ready";
         fields::EVENT_ACTION => "database-migrate", fields::EVENT_OUTCOME => "success",
-        "database.backend" => format!("{:?}", url.backend()).to_lowercase(),
-        "database.migrations_applied" => applied.len());
+        "trading.database.backend" => format!("{:?}", url.backend()).to_lowercase(),
+        "trading.database.migrations_applied" => applied.len());
     Ok(store)
 }
 
@@ -41,8 +41,8 @@ pub fn open_store(config: &Config, log: &Logger) -> anyhow::Result<Store> {
 pub fn open_vault(config: &Config, log: &Logger) -> anyhow::Result<Option<Vault>> {
     match KeyRing::load(config.vault.key_file.as_deref())? {
         Some((ring, source)) => {
-            info!(log, "master key loaded"; "vault.source" => source.to_string(),
-                "vault.primary_key_id" => ring.primary_id().to_owned(), "vault.keys" => ring.key_ids().len());
+            info!(log, "master key loaded"; "trading.vault.source" => source.to_string(),
+                "trading.vault.primary_key_id" => ring.primary_id().to_owned(), "trading.vault.keys" => ring.key_ids().len());
             Ok(Some(Vault::new(ring)))
         }
         None => {
@@ -136,13 +136,13 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     let (soft, hard) = guard.core_limit.unwrap_or((u64::MAX, u64::MAX));
     if guard.dumpable {
         warn!(log, "core dumps could not be turned off: a dump would hold decrypted credentials";
-            fields::EVENT_ACTION => "core-dumps", "process.dumpable" => true,
-            "process.core_limit.soft" => soft, "process.core_limit.hard" => hard,
+            fields::EVENT_ACTION => "core-dumps", "trading.process.dumpable" => true,
+            "trading.process.core_limit.soft" => soft, "trading.process.core_limit.hard" => hard,
             "error.message" => guard.problems.join("; "));
     } else {
         info!(log, "core dumps are off"; fields::EVENT_ACTION => "core-dumps",
-            "process.dumpable" => false, "process.core_limit.soft" => soft,
-            "process.core_limit.hard" => hard, "error.message" => guard.problems.join("; "));
+            "trading.process.dumpable" => false, "trading.process.core_limit.soft" => soft,
+            "trading.process.core_limit.hard" => hard, "error.message" => guard.problems.join("; "));
     }
     // Taken over from the start: a stop asked for while accounts reconcile is a clean stop.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -183,7 +183,7 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
         Some(signal) => signal,
         None => run_ready(&log, &supervisor, accounts.len(), &mut term).await?,
     };
-    info!(log, "stopping"; fields::EVENT_ACTION => "daemon-stop", "process.signal" => signal);
+    info!(log, "stopping"; fields::EVENT_ACTION => "daemon-stop", "trading.process.signal" => signal);
     let _ = sd_notify::notify(
         false,
         &[

@@ -20,11 +20,13 @@ pub mod fields {
     pub const EVENT_OUTCOME: &str = "event.outcome";
     pub const ERROR_MESSAGE: &str = "error.message";
     pub const ERROR_TYPE: &str = "error.type";
-    pub const TRADING_ACCOUNT: &str = "trading.account";
-    pub const TRADING_ACCOUNT_ID: &str = "trading.account_id";
+    // The service's own fields, all under `trading.` (ECS leaves custom fields to a
+    // namespace of their own; one under an ECS field set would clash with a future ECS field).
+    pub const TRADING_ACCOUNT: &str = "trading.account.name";
+    pub const TRADING_ACCOUNT_ID: &str = "trading.account.id";
     pub const TRADING_SYMBOL: &str = "trading.symbol";
-    pub const TRADING_ORDER_ID: &str = "trading.order_id";
-    pub const TRADING_CYCLE_ID: &str = "trading.cycle_id";
+    pub const TRADING_ORDER_ID: &str = "trading.order.id";
+    pub const TRADING_CYCLE_ID: &str = "trading.cycle.id";
 }
 
 /// The ECS version the field names follow.
@@ -127,6 +129,8 @@ pub fn ecs_json<W: io::Write>(out: W) -> slog_json::Json<W> {
             }),
             "log.level" => slog::FnValue(|r: &Record| ecs_level(r.level())),
             "log.logger" => slog::FnValue(|r: &Record| r.module()),
+            "log.origin.file.name" => slog::FnValue(|r: &Record| r.file()),
+            "log.origin.file.line" => slog::FnValue(|r: &Record| r.line()),
             "message" => slog::PushFnValue(|r: &Record, ser| ser.emit(r.msg())),
             "ecs.version" => ECS_VERSION,
             "service.name" => SERVICE_NAME,
@@ -355,6 +359,42 @@ pub fn redact_listen_keys(text: &str) -> String {
     }
 }
 
+/// The place of a `log` crate record, made once per call site and kept for the process (slog
+/// wants a `'static` one). Call sites are few and fixed; past `MAX_SITES` distinct ones, a
+/// shared place stands in.
+fn bridged_location(r: &log::Record<'_>) -> &'static slog::RecordLocation {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+    const MAX_SITES: usize = 4096;
+    static OTHER: slog::RecordLocation = slog::RecordLocation {
+        file: "",
+        line: 0,
+        column: 0,
+        function: "",
+        module: "log",
+    };
+    type Site = (String, Option<&'static str>, Option<u32>);
+    static SITES: Mutex<Option<HashMap<Site, &'static slog::RecordLocation>>> = Mutex::new(None);
+    let key: Site = (r.target().to_owned(), r.file_static(), r.line());
+    let mut sites = SITES.lock().unwrap_or_else(PoisonError::into_inner);
+    let sites = sites.get_or_insert_with(HashMap::new);
+    if let Some(place) = sites.get(&key) {
+        return place;
+    }
+    if sites.len() >= MAX_SITES {
+        return &OTHER;
+    }
+    let place: &'static slog::RecordLocation = Box::leak(Box::new(slog::RecordLocation {
+        file: key.1.unwrap_or(""),
+        line: key.2.unwrap_or(0),
+        column: 0,
+        function: "",
+        module: Box::leak(key.0.clone().into_boxed_str()),
+    }));
+    sites.insert(key, place);
+    place
+}
+
 struct LogBridge {
     logger: Logger,
 }
@@ -365,18 +405,25 @@ impl log::Log for LogBridge {
     }
 
     fn log(&self, r: &log::Record<'_>) {
-        let target = r.target().to_owned();
-        let l = &self.logger;
+        let level = match r.level() {
+            log::Level::Error => Level::Error,
+            log::Level::Warn => Level::Warning,
+            log::Level::Info => Level::Info,
+            log::Level::Debug => Level::Debug,
+            log::Level::Trace => Level::Trace,
+        };
         // The libraries' debug and trace records show frames and URLs, which carry the
         // private stream's listen key: it is a credential for the account's reports.
         let text = redact_listen_keys(&r.args().to_string());
-        match r.level() {
-            log::Level::Error => slog::error!(l, "{}", text; "log.origin" => target),
-            log::Level::Warn => slog::warn!(l, "{}", text; "log.origin" => target),
-            log::Level::Info => slog::info!(l, "{}", text; "log.origin" => target),
-            log::Level::Debug => slog::debug!(l, "{}", text; "log.origin" => target),
-            log::Level::Trace => slog::trace!(l, "{}", text; "log.origin" => target),
-        }
+        // A record of its own place: `log.logger` is the library's target and
+        // `log.origin.file` its file and line, as for the daemon's own records.
+        let info = slog::RecordStatic {
+            location: bridged_location(r),
+            level,
+            tag: "",
+        };
+        self.logger
+            .log(&Record::new(&info, &format_args!("{text}"), slog::b!()));
     }
 
     fn flush(&self) {}

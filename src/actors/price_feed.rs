@@ -181,7 +181,7 @@ async fn run(
                 }
                 StreamEvent::Connected { attempt } => {
                     info!(log, "price stream connected"; fields::EVENT_ACTION => "price-stream-connect",
-                        "stream.attempt" => attempt);
+                        "trading.stream.attempt" => attempt);
                     for cell in cells.values() {
                         cell.set_connected(true);
                     }
@@ -189,7 +189,7 @@ async fn run(
                 StreamEvent::Disconnected { reason, retry_in } => {
                     metrics::counter!(crate::meters::STREAM_LOST, "stream" => "public").increment(1);
                     warn!(log, "price stream lost"; fields::EVENT_ACTION => "price-stream-lost",
-                        "error.message" => reason, "stream.retry_in_ms" => u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX));
+                        "error.message" => reason, "trading.stream.retry_in_ms" => u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX));
                     for cell in cells.values() {
                         cell.set_connected(false);
                     }
@@ -225,7 +225,7 @@ fn seed(
                     return;
                 }
                 Err(e) => {
-                    warn!(log, "cannot read recent trades"; "token.order_symbol" => &order_symbol,
+                    warn!(log, "cannot read recent trades"; "trading.token.order_symbol" => &order_symbol,
                         "error.message" => e.to_string());
                     tokio::time::sleep(Duration::from_secs(1 + attempt * 2)).await;
                 }

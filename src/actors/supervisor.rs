@@ -439,7 +439,7 @@ impl Supervisor {
         {
             Ok(a) => a,
             Err(e) => {
-                warn!(self.ctx.log, "cannot load the account"; "account.id" => id, "error.message" => e.to_string());
+                warn!(self.ctx.log, "cannot load the account"; "trading.account.id" => id, "error.message" => e.to_string());
                 return;
             }
         };
@@ -564,10 +564,10 @@ impl Supervisor {
             delay =
                 (Duration::from_millis(500) * 2u32.saturating_pow(n.saturating_sub(1))).min(max);
             warn!(log, "account actor failed; restarting"; fields::EVENT_ACTION => "actor-restart",
-                "account.id" => id, "error.message" => reason, "restart.delay_ms" => u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                "restart.count" => slot.restarts.len());
+                "trading.account.id" => id, "error.message" => reason, "trading.restart.delay_ms" => u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "trading.restart.count" => slot.restarts.len());
         } else {
-            info!(log, "account actor restarting"; fields::EVENT_ACTION => "actor-restart", "account.id" => id, "event.reason" => reason);
+            info!(log, "account actor restarting"; fields::EVENT_ACTION => "actor-restart", "trading.account.id" => id, "event.reason" => reason);
         }
         slot.restarting = true;
         let (me, generation) = (self.me.clone(), slot.generation);
@@ -579,7 +579,7 @@ impl Supervisor {
 
     async fn park(&mut self, id: i64, reason: &str) {
         error!(self.ctx.log, "account parked as failed"; fields::EVENT_ACTION => "actor-park",
-            "account.id" => id, "error.message" => reason.to_owned());
+            "trading.account.id" => id, "error.message" => reason.to_owned());
         let (r, now) = (reason.to_owned(), self.ctx.clock.now_ms());
         let _ = self
             .ctx

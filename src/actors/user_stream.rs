@@ -31,7 +31,7 @@ pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, l
                 let wait = backoff.next_delay();
                 warn!(log, "cannot get a listen key"; fields::EVENT_ACTION => "listen-key-create",
                     fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string(),
-                    "stream.retry_in_ms" => millis(wait));
+                    "trading.stream.retry_in_ms" => millis(wait));
                 let session = matches!(
                     e,
                     ExchangeError::SessionExpired

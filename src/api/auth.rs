@@ -81,11 +81,11 @@ fn authorize(req: &actix_web::HttpRequest) -> Result<Authorized, super::error::A
     if count < super::limits::FAILURES_ALLOWED {
         slog::warn!(log, "authentication failed: a wrong bearer token";
             crate::telemetry::fields::EVENT_ACTION => "api-auth", crate::telemetry::fields::EVENT_OUTCOME => "failure",
-            "source.ip" => ip.to_string(), "auth.failures" => count, "url.path" => req.path().to_owned());
+            "source.ip" => ip.to_string(), "trading.auth.failures" => count, "url.path" => req.path().to_owned());
     } else if count == super::limits::FAILURES_ALLOWED {
         slog::error!(log, "authentication failed too often: the address is refused for a minute";
             crate::telemetry::fields::EVENT_ACTION => "api-auth", crate::telemetry::fields::EVENT_OUTCOME => "failure",
-            "source.ip" => ip.to_string(), "auth.failures" => count);
+            "source.ip" => ip.to_string(), "trading.auth.failures" => count);
     }
     Err(ApiError::Unauthorized)
 }

@@ -236,7 +236,7 @@ where
                 {
                     slog::error!(log, "internal error";
                         crate::telemetry::fields::EVENT_ACTION => "api-error",
-                        "error.message" => cause.clone(), "http.route" => route);
+                        "error.message" => cause.clone(), "trading.http.route" => route);
                 }
                 Ok(res)
             }
@@ -245,7 +245,7 @@ where
                 slog::error!(log, "a request handler panicked";
                     crate::telemetry::fields::EVENT_ACTION => "api-panic",
                     "error.message" => crate::telemetry::panic_message(panic.as_ref()),
-                    "http.route" => route);
+                    "trading.http.route" => route);
                 metrics::counter!(crate::meters::API_PANICS).increment(1);
                 Ok(actix_web::dev::ServiceResponse::new(
                     http,

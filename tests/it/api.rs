@@ -1101,7 +1101,7 @@ async fn a_panicking_handler_is_caught_logged_and_answered() {
         .find(|v| v["event.action"] == "api-panic")
         .unwrap_or_else(|| panic!("no panic record: {text}"));
     assert_eq!(line["log.level"], "error", "{line}");
-    assert_eq!(line["http.route"], "GET /boom/{n}", "{line}");
+    assert_eq!(line["trading.http.route"], "GET /boom/{n}", "{line}");
     assert!(
         line["error.message"]
             .as_str()

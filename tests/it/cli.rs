@@ -206,12 +206,14 @@ fn serve_starts_without_core_dumps_reports_ready_and_stops_cleanly_on_sigterm() 
         let v: serde_json::Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         seen.push(v["message"].as_str().unwrap_or_default().to_owned());
+        let problems = crate::ecs::problems(&v);
+        assert!(problems.is_empty(), "{problems:?} in {line}");
         assert!(
             !["error", "critical"].contains(&v["log.level"].as_str().unwrap()),
             "an error at start: {line}"
         );
         if v["message"] == "core dumps are off" {
-            assert_eq!(v["process.dumpable"], false, "{line}");
+            assert_eq!(v["trading.process.dumpable"], false, "{line}");
         }
         if v["message"] == "ready" {
             assert_eq!(v["event.action"], "daemon-ready");

@@ -458,4 +458,52 @@ fn the_readme_first_run_ends_with_a_daemon_trading_on_the_simulator() {
     };
     stop();
     assert_eq!(shown["state"], "trading", "{shown}");
+    // The daemon's log of the run: every line ECS-valid, the pairs in it.
+    let log = std::fs::read_to_string(home.path().join("alpha-oto-first/alpha-oto.log")).unwrap();
+    let mut actions = BTreeSet::new();
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        let problems = crate::ecs::problems(&v);
+        assert!(problems.is_empty(), "{problems:?} in {line}");
+        if let Some(a) = v["event.action"].as_str() {
+            actions.insert(a.to_owned());
+        }
+    }
+    for action in ["daemon-ready", "oto-place", "cycle-close"] {
+        assert!(actions.contains(action), "{action} not in {actions:?}");
+    }
+}
+
+/// `deploy/filebeat.yml` is right for Filebeat 8: the file the daemon writes, keys expanded
+/// into ECS objects, one data stream per Filebeat version with a template of the same name,
+/// and credentials from Filebeat's keystore, never in the file.
+#[test]
+fn the_filebeat_configuration_fits_filebeat_8_and_the_log_file() {
+    let text = deploy_file("filebeat.yml");
+    let value = |key: &str| -> String {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .map(|v| v.trim().trim_matches('"').to_owned())
+            .unwrap_or_else(|| panic!("{key} is not set"))
+    };
+    let index = value("index");
+    assert!(
+        !index.contains("%{+"),
+        "a date in the index makes a data stream a day: {index}"
+    );
+    assert_eq!(value("setup.template.name"), index);
+    assert_eq!(value("setup.template.pattern"), index);
+    assert_eq!(value("expand_keys"), "true");
+    assert_eq!(value("target"), "");
+    assert!(
+        value("api_key").starts_with("${"),
+        "the key comes from the keystore"
+    );
+    assert!(!text.contains("password:"), "no password in the file");
+    // The paths it reads are the ones the install writes and logrotate rotates.
+    assert!(text.contains("- /var/log/alpha-oto/*.json"));
+    assert!(deploy_file("logrotate.conf").contains("/var/log/alpha-oto/*.json"));
+    assert!(deploy_file("install.sh").contains("$logs/alpha-oto.json"));
 }

@@ -54,7 +54,7 @@ fn each_line_is_an_ecs_json_object() {
         "event.outcome",
         "error.message",
         "error.type",
-        "trading.account",
+        "trading.account.name",
         "trading.symbol",
     ] {
         assert!(l.get(key).is_some(), "missing {key} in {l}");
@@ -66,9 +66,23 @@ fn each_line_is_an_ecs_json_object() {
     assert_eq!(l["message"], "order rejected");
     assert_eq!(l["service.name"], "alpha-oto");
     assert_eq!(l["event.outcome"], "failure");
-    assert_eq!(l["trading.account"], "alice");
+    assert_eq!(l["trading.account.name"], "alice");
     assert_eq!(lines[1]["message"], "hello from the log crate");
-    assert_eq!(lines[1]["log.origin"], "some_dependency");
+    // Its target is the logger, its file and line the origin (ECS objects, never a string).
+    assert_eq!(lines[1]["log.logger"], "some_dependency");
+    assert!(
+        lines[1]["log.origin.file.name"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("logs.rs")),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1]["log.origin.file.line"].as_u64().is_some());
+    assert!(lines[1].get("log.origin").is_none());
+    for line in &lines {
+        let problems = crate::ecs::problems(line);
+        assert!(problems.is_empty(), "{problems:?} in {line}");
+    }
     assert_eq!(lines[1]["log.level"], "info");
 }
 

@@ -159,8 +159,8 @@ impl Actor {
             let wait = (wait * 2).min(KILL_RETRY_MAX_MS);
             self.kill_retry = Some((now + wait, wait));
             warn!(self.log, "the kill is still not verified"; fields::EVENT_ACTION => "kill-retry",
-                "order.open_left" => report.open_left,
-                "error.message" => report.error.unwrap_or_default(), "retry.wait_ms" => wait);
+                "trading.order.open_left" => report.open_left,
+                "error.message" => report.error.unwrap_or_default(), "trading.retry.wait_ms" => wait);
         }
         Ok(())
     }

@@ -105,7 +105,7 @@ impl Actor {
         quote: Decimal,
     ) -> Result<(), Failure> {
         if !self.orders.contains_key(order_id) {
-            warn!(self.log, "fill of an order the store does not know"; "order.id" => order_id);
+            warn!(self.log, "fill of an order the store does not know"; "trading.order.id" => order_id);
             return Ok(());
         }
         // An earlier part of this order still waits: this one queues behind it.
@@ -189,7 +189,7 @@ impl Actor {
             Some(p) => self.write_pieces(&d.order_id, d.qty, d.quote, p).await?,
             None if d.attempts >= DEFERRED_ATTEMPTS => {
                 warn!(self.log, "the exchange's trade list does not show the fill; storing it as one piece";
-                        "order.id" => &d.order_id, "order.cum_qty" => cum_qty.to_string());
+                        "trading.order.id" => &d.order_id, "trading.order.cum_qty" => cum_qty.to_string());
                 let piece = Piece {
                     detail: TradeDetail {
                         cum_qty,
@@ -385,8 +385,8 @@ impl Actor {
             // The next place request's delay from here is the reaction time.
             self.pair_done_at = Some(Instant::now());
         }
-        info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "cycle.outcome" => name,
-            "cycle.id" => cycle_id, "trading.volume_today" => self.cycle.volume_today.to_string());
+        info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "trading.cycle.outcome" => name,
+            "trading.cycle.id" => cycle_id, "trading.volume_today" => self.cycle.volume_today.to_string());
         // Orders of ended pairs are forgotten once final; late reports find them in the store.
         let ended = Instant::now();
         for (x, o) in &self.orders {

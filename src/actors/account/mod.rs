@@ -469,7 +469,7 @@ impl Actor {
                             // The account's own state is kept: it trades again after a start.
                             let c = self.cancel_everything().await;
                             info!(self.log, "stopping: orders cancelled"; fields::EVENT_ACTION => "daemon-stop",
-                                "order.open_left" => c.open_left, "kill.verified" => c.verified);
+                                "trading.order.open_left" => c.open_left, "trading.kill.verified" => c.verified);
                         }
                         return Ok(());
                     }

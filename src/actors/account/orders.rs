@@ -155,8 +155,8 @@ impl Actor {
                 let (w, p) = (placed.working_order_id, placed.pending_order_id);
                 self.adopt_pair(live.cycle_id, &w, &p).await?;
                 info!(self.log, "pair placed"; fields::EVENT_ACTION => "oto-place", fields::EVENT_OUTCOME => "success",
-                    "order.working_id" => &w, "order.pending_id" => &p, "order.buy_price" => intent.buy_price.to_string(),
-                    "order.quantity" => intent.quantity.to_string());
+                    "trading.order.working_id" => &w, "trading.order.pending_id" => &p, "trading.order.buy_price" => intent.buy_price.to_string(),
+                    "trading.order.quantity" => intent.quantity.to_string());
                 Ok(Some(Event::Placed {
                     intent_id: intent.id,
                     working_id: w,
@@ -188,7 +188,7 @@ impl Actor {
             }
             Err(e) => {
                 warn!(self.log, "pair refused"; fields::EVENT_ACTION => "oto-place", fields::EVENT_OUTCOME => "failure",
-                    "error.kind" => e.kind(), "error.message" => e.to_string());
+                    "trading.error.kind" => e.kind(), "error.message" => e.to_string());
                 self.after_error(&e);
                 Ok(Some(Event::PlaceRefused {
                     intent_id: intent.id,
@@ -291,17 +291,17 @@ impl Actor {
         metrics::counter!(meters::ORDERS, "kind" => "cancel", "outcome" => outcome).increment(1);
         match answer {
             Ok(()) => {
-                info!(self.log, "cancel sent"; fields::EVENT_ACTION => "order-cancel", "order.id" => &order_id);
+                info!(self.log, "cancel sent"; fields::EVENT_ACTION => "order-cancel", "trading.order.id" => &order_id);
             }
             Err(ExchangeError::Rejected { code, message }) => {
                 // Most likely already final: ask the exchange rather than trust the guess.
                 info!(self.log, "cancel refused; checking the order"; fields::EVENT_ACTION => "order-cancel",
-                    "order.id" => &order_id, "error.code" => code, "error.message" => message);
+                    "trading.order.id" => &order_id, "error.code" => code, "error.message" => message);
                 self.next_sync = Instant::now();
             }
             Err(e) => {
                 warn!(self.log, "cancel failed; trying again"; fields::EVENT_ACTION => "order-cancel",
-                    fields::EVENT_OUTCOME => "failure", "order.id" => &order_id, "error.message" => e.to_string());
+                    fields::EVENT_OUTCOME => "failure", "trading.order.id" => &order_id, "error.message" => e.to_string());
                 self.cancel_retry = Some((order_id, self.now() + 2_000));
             }
         }
@@ -422,7 +422,7 @@ impl Actor {
                 self.filled
                     .insert(order_id.clone(), (Decimal::ZERO, Decimal::ZERO));
                 info!(self.log, "leftover sale placed"; fields::EVENT_ACTION => "order-place",
-                    "order.id" => &order_id, "order.price" => sell.price.to_string(), "order.quantity" => sell.quantity.to_string());
+                    "trading.order.id" => &order_id, "trading.order.price" => sell.price.to_string(), "trading.order.quantity" => sell.quantity.to_string());
                 self.store_status(&order_id).await?;
                 Ok(Some(Event::SellPlaced {
                     intent_id: sell.id,

@@ -78,7 +78,7 @@ impl Actor {
                     }
                 }
                 info!(self.log, "pair in doubt settled"; fields::EVENT_ACTION => "reconcile",
-                    fields::EVENT_OUTCOME => "success", "reconcile.found" => format!("{found:?}"));
+                    fields::EVENT_OUTCOME => "success", "trading.reconcile.found" => format!("{found:?}"));
                 self.flush_statuses = true;
                 Ok(Some(Event::Reconciled(found)))
             }
@@ -189,7 +189,7 @@ impl Actor {
             .collect();
         for x in &given_up {
             warn!(self.log, "an ended pair's leg was never heard final; the next reconciliation settles it";
-                fields::EVENT_ACTION => "settle", fields::EVENT_OUTCOME => "failure", "order.id" => x);
+                fields::EVENT_ACTION => "settle", fields::EVENT_OUTCOME => "failure", "trading.order.id" => x);
             self.open_legs.remove(x);
             self.orders.remove(x);
         }
@@ -300,7 +300,7 @@ impl Actor {
                     seen_fills,
                 );
                 info!(self.log, "a pair may be live: reconciling it"; fields::EVENT_ACTION => "reconcile",
-                    "cycle.id" => c.id, "cycle.intent_id" => &c.intent_id);
+                    "trading.cycle.id" => c.id, "trading.cycle.intent_id" => &c.intent_id);
             }
         }
         // Orders outside the live pair: follow each to its end; cancel what is still open.
@@ -373,7 +373,7 @@ impl Actor {
             self.store_status(&x).await?;
             if !s.status.is_final() {
                 info!(self.log, "cancelling an order left from before"; fields::EVENT_ACTION => "reconcile",
-                    "order.id" => &x);
+                    "trading.order.id" => &x);
                 self.cancel(x).await;
             }
         }
@@ -397,8 +397,8 @@ impl Actor {
                 Desired::Kill => {
                     let report = self.kill().await;
                     info!(self.log, "a recorded kill carried out"; fields::EVENT_ACTION => "kill",
-                        "kill.verified" => report.outcome == KillOutcome::Verified,
-                        "order.open_left" => report.open_left);
+                        "trading.kill.verified" => report.outcome == KillOutcome::Verified,
+                        "trading.order.open_left" => report.open_left);
                 }
                 Desired::Pause => {
                     self.event(Event::Pause(PauseReason::Operator)).await?;
@@ -411,7 +411,7 @@ impl Actor {
         }
         metrics::counter!(meters::RECONCILIATIONS).increment(1);
         info!(self.log, "reconciled"; fields::EVENT_ACTION => "reconcile", fields::EVENT_OUTCOME => "success",
-            "cycle.state" => state_name(&self.cycle.state));
+            "trading.cycle.state" => state_name(&self.cycle.state));
         Ok(())
     }
 }

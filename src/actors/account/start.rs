@@ -24,7 +24,7 @@ async fn run_until_end(
 ) -> Result<(), Failure> {
     let log = ctx
         .log
-        .new(slog::o!("account.name" => account.name.clone(), "account.id" => account.id));
+        .new(slog::o!("trading.account.name" => account.name.clone(), "trading.account.id" => account.id));
     let id = account.id;
     let mut status = AccountStatus {
         account_id: id,
@@ -176,7 +176,7 @@ async fn run_until_end(
         }
     };
     metrics::counter!(meters::LEASE_EVENTS, "event" => "claimed").increment(1);
-    info!(log, "lease claimed"; fields::EVENT_ACTION => "lease-claim", "lease.token" => lease.token);
+    info!(log, "lease claimed"; fields::EVENT_ACTION => "lease-claim", "trading.lease.token" => lease.token);
 
     let now = ctx.clock.now_ms();
     let day = day_start_ms(now);
