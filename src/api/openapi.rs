@@ -41,8 +41,131 @@ fn settings_schema(required: &[&str]) -> Value {
     })
 }
 
-/// The answers an operation gives: its success statuses as the handlers answer them, and a
-/// problem for every error.
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn nullable(ty: &str) -> Value {
+    json!({"type": [ty, "null"]})
+}
+
+/// The bodies the handlers answer with, by name (`components.schemas`). Open to new fields
+/// (a client ignores what it does not know); the fields listed are always there.
+fn answer_schemas() -> Map<String, Value> {
+    let decimal_or_null = json!({"anyOf": [decimal(), {"type": "null"}]});
+    let rows = |what: &str| {
+        json!({"type": "array", "description": what,
+            "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}})
+    };
+    let mut settings = settings_schema(&[
+        "token",
+        "order_usdt",
+        "daily_target_usdt",
+        "buy_offset",
+        "sell_offset",
+    ]);
+    if let Some(props) = settings["properties"].as_object_mut() {
+        props.remove("name");
+    }
+    let schemas = json!({
+        "Account": {
+            "type": "object",
+            "required": ["name", "token", "state", "phase", "pauses", "progress", "stream_up", "has_credentials", "settings"],
+            "properties": {
+                "name": {"type": "string"},
+                "token": {"type": "string"},
+                "chain": nullable("string"),
+                "state": {"type": "string", "description": "idle, trading, paused, done_for_today, stopped or failed"},
+                "phase": {"type": "string"},
+                "pause_reason": nullable("string"),
+                "pauses": {"type": "array", "items": {"type": "string"}},
+                "progress": {"type": "object", "required": ["cycles_done"], "properties": {"cycles_done": {"type": "integer"}}},
+                "stream_up": {"type": "boolean"},
+                "failure": nullable("string"),
+                "current_pair": {"anyOf": [{"type": "null"}, {"type": "object",
+                    "required": ["intent_id", "buy_price", "sell_price", "quantity", "bought", "sold", "since_ms"],
+                    "properties": {
+                        "intent_id": {"type": "string"},
+                        "working_order_id": nullable("string"), "pending_order_id": nullable("string"),
+                        "buy_price": decimal(), "sell_price": decimal(), "quantity": decimal(),
+                        "bought": decimal(), "sold": decimal(), "since_ms": {"type": "integer"}
+                    }}]},
+                "has_credentials": {"type": "boolean"},
+                "cost_bps": decimal_or_null,
+                "exposure_usdt": decimal_or_null,
+                "last_event_at_ms": nullable("integer"),
+                "settings": settings
+            }
+        },
+        "AccountList": {"type": "array", "items": schema_ref("Account")},
+        "Ack": {
+            "type": "object",
+            "required": ["account", "action", "outcome"],
+            "properties": {
+                "account": {"type": "string"},
+                "action": {"enum": ["start", "pause", "resume", "stop", "kill"]},
+                "outcome": {"enum": ["delivered", "pending"]},
+                "owner": nullable("string")
+            }
+        },
+        "KillReport": {
+            "type": "object",
+            "required": ["account", "outcome", "open_left", "open_orders"],
+            "properties": {
+                "account": {"type": "string"},
+                "outcome": {"enum": ["verified", "unverified", "pending"]},
+                "open_left": {"type": "integer", "minimum": 0},
+                "open_orders": {"type": "array", "items": {"type": "string"}},
+                "owner": nullable("string"),
+                "error": nullable("string")
+            }
+        },
+        "ActionAnswer": {"anyOf": [schema_ref("Ack"), schema_ref("KillReport")]},
+        "Halt": {
+            "type": "object",
+            "required": ["accounts", "open_left", "verified", "unverified", "pending", "clean"],
+            "properties": {
+                "accounts": {"type": "array", "items": schema_ref("KillReport")},
+                "open_left": {"type": "integer"}, "verified": {"type": "integer"},
+                "unverified": {"type": "integer"}, "pending": {"type": "integer"},
+                "clean": {"type": "boolean"}
+            }
+        },
+        "Balances": {"type": "array", "items": {"type": "object", "required": ["asset", "free", "locked", "total"],
+            "properties": {"asset": {"type": "string"}, "free": decimal(), "locked": decimal(), "total": decimal()}}},
+        "Orders": rows("orders, newest first"),
+        "Cycles": rows("OTO pairs, newest first"),
+        "Fills": rows("fills, newest first"),
+        "Events": rows("events, newest first"),
+        "Health": {"type": "object"},
+    });
+    match schemas {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The schema of an operation's successful JSON answer, if it has one.
+fn answer_of(method: &str, path: &str) -> Option<&'static str> {
+    Some(match (method, path) {
+        ("get", "/api/v1/accounts") => "AccountList",
+        ("post", "/api/v1/accounts")
+        | ("get", "/api/v1/accounts/{name}")
+        | ("patch", "/api/v1/accounts/{name}/config") => "Account",
+        ("post", "/api/v1/accounts/{name}/{action}") => "ActionAnswer",
+        ("post", "/api/v1/halt") => "Halt",
+        ("get", "/api/v1/accounts/{name}/balance") => "Balances",
+        ("get", "/api/v1/accounts/{name}/orders") => "Orders",
+        ("get", "/api/v1/accounts/{name}/cycles") => "Cycles",
+        ("get", "/api/v1/accounts/{name}/fills") => "Fills",
+        ("get", "/api/v1/accounts/{name}/events") => "Events",
+        ("get", "/healthz" | "/readyz") => "Health",
+        _ => return None,
+    })
+}
+
+/// The answers an operation gives: its success statuses as the handlers answer them, with
+/// their bodies' schemas, and a problem for every error.
 fn responses(method: &str, path: &str) -> Value {
     let ok: &[(&str, &str)] = match (method, path) {
         ("post", "/api/v1/accounts") => &[("201", "created: the account")],
@@ -65,7 +188,23 @@ fn responses(method: &str, path: &str) -> Value {
     };
     let mut out = Map::new();
     for (code, what) in ok {
-        out.insert((*code).to_owned(), json!({"description": what}));
+        let mut answer = json!({"description": what});
+        match (answer_of(method, path), path) {
+            (Some(schema), _) => {
+                answer["content"] = json!({"application/json": {"schema": schema_ref(schema)}});
+            }
+            (None, "/metrics") => {
+                answer["content"] = json!({"text/plain": {"schema": {"type": "string"}}});
+            }
+            (None, "/openapi.json") => {
+                answer["content"] = json!({"application/json": {"schema": {"type": "object"}}});
+            }
+            (None, "/" | "/assets/{file}") => {
+                answer["content"] = json!({"text/html": {"schema": {"type": "string"}}});
+            }
+            _ => {}
+        }
+        out.insert((*code).to_owned(), answer);
     }
     out.insert(
         "default".into(),
@@ -163,8 +302,21 @@ pub fn build() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Problem": {
+            "schemas": all_schemas()
+        },
+        "x-error-codes": codes
+    })
+}
+
+/// `components.schemas`: the answers' and the problem's.
+fn all_schemas() -> Value {
+    let mut m = answer_schemas();
+    m.insert("Problem".into(), problem_schema());
+    Value::Object(m)
+}
+
+fn problem_schema() -> Value {
+    json!({
                     "type": "object",
                     "required": ["type", "title", "status", "detail", "code"],
                     "properties": {
@@ -173,10 +325,6 @@ pub fn build() -> Value {
                         "code": {"enum": CODES.iter().map(|c| c.0).collect::<Vec<_>>()},
                         "field": {"type": "string"}
                     }
-                }
-            }
-        },
-        "x-error-codes": codes
     })
 }
 
