@@ -300,11 +300,14 @@ enum AccountCommand {
         /// The account's name.
         name: String,
     },
-    /// Delete a stopped account with its orders, fills, settings and credentials (its events
-    /// stay, under its name).
+    /// Delete a stopped account: its credentials go and its name is free again; its cycles,
+    /// orders, fills and events stay in the database for the books, unless --purge.
     Delete {
         /// The account's name.
         name: String,
+        /// Remove its history too: cycles, orders, fills and events.
+        #[arg(long)]
+        purge: bool,
     },
 }
 
@@ -875,9 +878,13 @@ fn run_client(
                 Some(body),
             )
         }
-        Some(AccountCommand::Delete { name }) => (
+        Some(AccountCommand::Delete { name, purge }) => (
             "DELETE",
-            format!("/api/v1/accounts/{}", control::segment(name)),
+            format!(
+                "/api/v1/accounts/{}?history={}",
+                control::segment(name),
+                if *purge { "purge" } else { "keep" }
+            ),
             None,
         ),
         Some(
@@ -938,7 +945,14 @@ fn run_client(
             print!("{}", control::account_text(&value))
         }
         Some(AccountCommand::Credentials { name, .. }) => println!("credentials of {name} stored"),
-        Some(AccountCommand::Delete { name }) => println!("{name} deleted"),
+        Some(AccountCommand::Delete { name, purge }) => println!(
+            "{name} deleted ({})",
+            if *purge {
+                "its history purged"
+            } else {
+                "its history kept"
+            }
+        ),
         Some(AccountCommand::Kill { .. }) => println!("{}", control::kill_line(&value)),
         Some(_) => println!("{}", control::ack_line(&value)),
         None => print!("{}", control::halt_text(&value)),

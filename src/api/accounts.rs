@@ -405,10 +405,29 @@ pub async fn action(
 
 /// Removes a stopped account and everything it owns but its events. Refused while it trades
 /// here or another instance holds it.
+/// What a deletion does with the account's history.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum History {
+    /// Its cycles, orders, fills and events stay for the books (the account is retired).
+    #[default]
+    Keep,
+    /// Everything goes, its events too.
+    Purge,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    history: History,
+}
+
 pub async fn delete(
     _: Authorized,
     state: web::Data<ApiState>,
     name: web::Path<String>,
+    q: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let account = find(&state, &name).await?;
     let id = account.id;
@@ -433,10 +452,15 @@ pub async fn delete(
         .forget(id)
         .await
         .map_err(|_| ApiError::Unavailable("the supervisor has stopped".into()))?;
+    let now = state.ctx.clock.now_ms();
+    let history = q.history;
     state
         .ctx
         .store
-        .run(move |c| store::accounts::delete(c, id))
+        .run(move |c| match history {
+            History::Keep => store::accounts::retire(c, id, now),
+            History::Purge => store::accounts::purge(c, id),
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -214,13 +214,19 @@ fn responses(method: &str, path: &str) -> Value {
 }
 
 /// The query parameters an operation reads.
-fn query_parameters(path: &str) -> Vec<Value> {
+fn query_parameters(method: &str, path: &str) -> Vec<Value> {
     let q = |name: &str, schema: Value, what: &str| json!({"name": name, "in": "query", "required": false, "schema": schema, "description": what});
     if path.ends_with("/events/stream") {
         vec![q(
             "status",
             json!({"type": "boolean", "default": false}),
             "add each account's live status once a second when it changed",
+        )]
+    } else if method == "delete" {
+        vec![q(
+            "history",
+            json!({"enum": ["keep", "purge"], "default": "keep"}),
+            "keep: the account's cycles, orders, fills and events stay for the books (its credentials and name go); purge: everything goes",
         )]
     } else if ["/orders", "/cycles", "/fills", "/events"]
         .iter()
@@ -252,7 +258,7 @@ pub fn build() -> Value {
             "operationId": format!("{method}_{}", path.trim_start_matches('/').replace(['/', '{', '}', '.'], "_")),
             "responses": responses(method, path),
         });
-        let query = query_parameters(path);
+        let query = query_parameters(method, path);
         if !query.is_empty() {
             op["parameters"] = Value::Array(query);
         }

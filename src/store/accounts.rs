@@ -1,5 +1,5 @@
-//! Accounts: the unit of isolation. Deleting one cascades to everything it owns except its
-//! audit events, which keep the account's name.
+//! Accounts: the unit of isolation. Deleting one either retires it (its trading history
+//! stays, its credentials and name go) or purges it (everything, its events too).
 
 use diesel::prelude::*;
 
@@ -35,13 +35,15 @@ pub fn get(conn: &mut Conn, id: i64) -> Result<Account, StoreError> {
 pub fn find_by_name(conn: &mut Conn, name: &str) -> Result<Option<Account>, StoreError> {
     Ok(with_conn!(conn, |c| a::accounts
         .filter(a::name.eq(name))
+        .filter(a::retired_at_ms.is_null())
         .first::<Account>(c)
         .optional())?)
 }
 
-/// Every account, by id.
+/// Every account but the retired ones, by id.
 pub fn list(conn: &mut Conn) -> Result<Vec<Account>, StoreError> {
     Ok(with_conn!(conn, |c| a::accounts
+        .filter(a::retired_at_ms.is_null())
         .order(a::id.asc())
         .load::<Account>(c))?)
 }
@@ -94,14 +96,17 @@ pub fn command_all(conn: &mut Conn, desired: Desired) -> Result<Vec<Account>, St
     with_conn!(conn, |c| {
         c.write_tx(|c| {
             let now = c.now_ms()?;
-            diesel::update(a::accounts)
+            diesel::update(a::accounts.filter(a::retired_at_ms.is_null()))
                 .set((
                     a::desired.eq(desired),
                     a::command_seq.eq(a::command_seq + 1_i64),
                     a::command_at_ms.eq(now),
                 ))
                 .execute(c)?;
-            a::accounts.order(a::id.asc()).load::<Account>(c)
+            a::accounts
+                .filter(a::retired_at_ms.is_null())
+                .order(a::id.asc())
+                .load::<Account>(c)
         })
     })
     .map_err(StoreError::from)
@@ -124,8 +129,55 @@ pub fn commands_since(conn: &mut Conn, window_ms: i64) -> Result<Vec<Recorded>, 
     .map_err(StoreError::from)
 }
 
-/// Removes an account and, by cascade, its credentials, config, cycles, orders, fills and lease.
+/// Removes an account and, by cascade, its credentials, config, cycles, orders, fills and
+/// lease; its events keep its name (their account id becomes null).
 pub fn delete(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
     let n = with_conn!(conn, |c| diesel::delete(a::accounts.find(id)).execute(c))?;
     Ok(n == 1)
+}
+
+/// Removes an account with everything it owns, its events too.
+pub fn purge(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+    use super::schema::events::dsl as e;
+    with_conn!(conn, |c| {
+        c.write_tx(|c| {
+            diesel::delete(e::events.filter(e::account_id.eq(id))).execute(c)?;
+            diesel::delete(a::accounts.find(id)).execute(c)
+        })
+    })
+    .map(|n| n == 1)
+    .map_err(StoreError::from)
+}
+
+/// Retires an account: its cycles, orders, fills, settings and events stay for the books; its
+/// credentials and lease are removed and its name is freed (`NAME~retired-ID`, outside the
+/// names the API accepts). A retired account is never listed, run or commanded.
+pub fn retire(conn: &mut Conn, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+    use super::schema::{credentials::dsl as cr, leases::dsl as l};
+    with_conn!(conn, |c| {
+        c.write_tx(|c| {
+            diesel::delete(cr::credentials.filter(cr::account_id.eq(id))).execute(c)?;
+            diesel::delete(l::leases.filter(l::account_id.eq(id))).execute(c)?;
+            let Some(name) = a::accounts
+                .find(id)
+                .filter(a::retired_at_ms.is_null())
+                .select(a::name)
+                .first::<String>(c)
+                .optional()?
+            else {
+                return Ok(0);
+            };
+            diesel::update(a::accounts.find(id))
+                .set((
+                    a::name.eq(format!("{name}~retired-{id}")),
+                    a::desired.eq(Desired::Stop),
+                    a::state.eq(AccountState::Stopped),
+                    a::retired_at_ms.eq(Some(now_ms)),
+                    a::updated_at_ms.eq(now_ms),
+                ))
+                .execute(c)
+        })
+    })
+    .map(|n| n == 1)
+    .map_err(StoreError::from)
 }

@@ -98,6 +98,9 @@ pub struct Account {
     pub command_seq: i64,
     /// When the last command was recorded (database clock).
     pub command_at_ms: i64,
+    /// When the account was deleted with its history kept; such an account is never listed,
+    /// run or commanded.
+    pub retired_at_ms: Option<i64>,
 }
 
 /// Encrypted credentials of one account; the vault alone can open the two ciphertexts.

@@ -13,6 +13,7 @@ diesel::table! {
         desired -> Text,
         command_seq -> BigInt,
         command_at_ms -> BigInt,
+        retired_at_ms -> Nullable<BigInt>,
     }
 }
 

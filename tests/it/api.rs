@@ -1032,6 +1032,81 @@ async fn a_target_too_large_is_refused_and_a_stored_one_never_poisons_the_list()
     );
 }
 
+/// Deleting keeps the account's trading history for the books (its credentials and name go)
+/// unless the history is purged too.
+#[actix_web::test]
+async fn a_deleted_account_keeps_its_history_unless_purged() {
+    use alpha_oto::store::{self, models::Page};
+    let a = api().await;
+    let page = Page {
+        before_id: None,
+        limit: 100,
+    };
+    a.account("h1", "KOGE", "100000").await;
+    let id = store::accounts::find_by_name(&mut a.db().conn(), "h1")
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_eq!(a.ok("POST", "/api/v1/accounts/h1/start", None).await.0, 202);
+    a.wait_state("h1", |v| v["progress"]["cycles_done"].as_u64() >= Some(1))
+        .await;
+    assert_eq!(a.ok("POST", "/api/v1/accounts/h1/stop", None).await.0, 202);
+    a.wait_state("h1", |v| v["state"] == "stopped").await;
+    let (s, v) = a.ok("DELETE", "/api/v1/accounts/h1?history=bogus", None).await;
+    assert_eq!(s, 400, "{v}");
+    let orders = store::orders::list(&mut a.db().conn(), id, page).unwrap();
+    assert!(!orders.is_empty());
+
+    let (s, v) = a.ok("DELETE", "/api/v1/accounts/h1", None).await;
+    assert_eq!(s, 204, "{v}");
+    assert_eq!(a.ok("GET", "/api/v1/accounts/h1", None).await.0, 404);
+    let mut conn = a.db().conn();
+    assert_eq!(
+        store::orders::list(&mut conn, id, page).unwrap().len(),
+        orders.len(),
+        "the orders stay"
+    );
+    assert!(store::credentials::get(&mut conn, id).unwrap().is_none());
+    let retired = store::accounts::get(&mut conn, id).unwrap();
+    assert_eq!(retired.name, format!("h1~retired-{id}"));
+    assert!(retired.retired_at_ms.is_some());
+    // The name is free; the new account is another one, and the only one listed.
+    a.account("h1", "KOGE", "100000").await;
+    let (_, listed) = a.ok("GET", "/api/v1/accounts", None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let new_id = store::accounts::find_by_name(&mut conn, "h1")
+        .unwrap()
+        .unwrap()
+        .id;
+    assert_ne!(new_id, id);
+
+    // Purged: the account and its events are gone.
+    let event = store::models::NewEvent {
+        account_id: Some(new_id),
+        account_name: Some("h1".into()),
+        kind: "note".into(),
+        level: store::models::EventLevel::Info,
+        reason: None,
+        actor: "test".into(),
+        message: "an event of the new account".into(),
+        data: "{}".into(),
+        webhook_status: store::models::WebhookStatus::None,
+        created_at_ms: 1,
+    };
+    store::events::append(&mut conn, &event).unwrap();
+    assert_eq!(
+        store::events::list(&mut conn, Some(new_id), page)
+            .unwrap()
+            .len(),
+        1
+    );
+    let (s, v) = a.ok("DELETE", "/api/v1/accounts/h1?history=purge", None).await;
+    assert_eq!(s, 204, "{v}");
+    assert!(store::accounts::get(&mut conn, new_id).is_err());
+    let events = store::events::list(&mut conn, Some(new_id), page).unwrap();
+    assert!(events.is_empty(), "{events:?}");
+}
+
 /// A trading account is not deleted: stop it first.
 #[actix_web::test]
 async fn a_trading_account_cannot_be_deleted() {
