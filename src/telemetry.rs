@@ -246,7 +246,11 @@ pub fn init(settings: &LogSettings) -> io::Result<Telemetry> {
         let writer = reopen::Reopen::new(Box::new(move || open_append(&owned))).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("cannot open log file {}: {e}", path.display()),
+                format!(
+                    "cannot open log file {} as user {}: {e}",
+                    path.display(),
+                    crate::access::current_user()
+                ),
             )
         })?;
         let handle = writer.handle();

@@ -1052,7 +1052,9 @@ async fn a_deleted_account_keeps_its_history_unless_purged() {
         .await;
     assert_eq!(a.ok("POST", "/api/v1/accounts/h1/stop", None).await.0, 202);
     a.wait_state("h1", |v| v["state"] == "stopped").await;
-    let (s, v) = a.ok("DELETE", "/api/v1/accounts/h1?history=bogus", None).await;
+    let (s, v) = a
+        .ok("DELETE", "/api/v1/accounts/h1?history=bogus", None)
+        .await;
     assert_eq!(s, 400, "{v}");
     let orders = store::orders::list(&mut a.db().conn(), id, page).unwrap();
     assert!(!orders.is_empty());
@@ -1100,7 +1102,9 @@ async fn a_deleted_account_keeps_its_history_unless_purged() {
             .len(),
         1
     );
-    let (s, v) = a.ok("DELETE", "/api/v1/accounts/h1?history=purge", None).await;
+    let (s, v) = a
+        .ok("DELETE", "/api/v1/accounts/h1?history=purge", None)
+        .await;
     assert_eq!(s, 204, "{v}");
     assert!(store::accounts::get(&mut conn, new_id).is_err());
     let events = store::events::list(&mut conn, Some(new_id), page).unwrap();
