@@ -820,6 +820,13 @@ async fn the_command_line_is_a_client_of_the_api() {
             Some("unreachable"),
         ),
         ("account lisst", TOKEN, 64, None),
+        // A token is never taken from argv.
+        (
+            "account list --api-token a-token-on-the-command-line",
+            TOKEN,
+            64,
+            None,
+        ),
         ("account start", TOKEN, 64, None),
     ];
     for (line, token, want, json_code) in cases {

@@ -266,6 +266,15 @@ fn serve_starts_without_core_dumps_reports_ready_and_stops_cleanly_on_sigterm() 
             .any(|l| l.contains("\"stopping\"") && l.contains("SIGTERM")),
         "{rest:?}"
     );
+    // Started with no configuration, it said what to do next (on stderr, beside the log).
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(
+        said.contains("no configuration file")
+            && said.contains("no token configured")
+            && said.contains("alpha-oto init"),
+        "{said}"
+    );
 }
 
 #[test]
