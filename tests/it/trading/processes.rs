@@ -279,7 +279,10 @@ async fn sigterm_before_every_account_has_reconciled_is_a_clean_stop() {
     assert!(!text.contains("daemon-ready"), "ready before reconciling");
     sigterm(&mut child);
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains(r#""trading.process.signal":"SIGTERM""#), "{text}");
+    assert!(
+        text.contains(r#""trading.process.signal":"SIGTERM""#),
+        "{text}"
+    );
 }
 
 /// Two daemons on one database: each account is traded by exactly one of them; when one dies,
