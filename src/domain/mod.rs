@@ -1,11 +1,14 @@
 //! Pure trading logic: no I/O, no clock reads (time is passed in), nothing from actix, diesel,
 //! redis, awc or tungstenite. Everything here is exhaustively unit- and property-tested.
 
+#[cfg(test)]
+mod boundary;
 pub mod budget;
 pub mod cost;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;
+pub mod guards;
 pub mod money;
 pub mod plan;
 pub mod pricing;

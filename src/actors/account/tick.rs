@@ -1,6 +1,7 @@
 //! Each tick: the lease, the UTC day, the guards (price, volatility, rate limit, balance).
 
 use super::*;
+use crate::domain::guards;
 
 impl Actor {
     pub(super) async fn on_tick(&mut self) -> Result<(), Failure> {
@@ -95,44 +96,48 @@ impl Actor {
         .await
     }
 
-    /// The market view, and the pauses that follow from it and from time.
+    /// The market view, and the pauses that follow from it and from time (the rules are
+    /// `domain::guards`).
     pub(super) async fn guards(&mut self, now: i64) -> Result<Option<Market>, Failure> {
-        let view = self.price.view(now);
-        let paused = |c: &Cycle, r| c.pauses.contains(&r);
-        let mut market = None;
-        if let Some(v) = view {
-            let stale = now - v.at_ms > millis(self.ctx.timing.price_stale);
-            if stale && !paused(&self.cycle, PauseReason::PriceFeed) {
-                self.event(Event::Pause(PauseReason::PriceFeed)).await?;
-            } else if !stale && paused(&self.cycle, PauseReason::PriceFeed) {
-                self.event(Event::Resume(PauseReason::PriceFeed)).await?;
+        let quote = self.price.view(now).map(|v| guards::Quote {
+            price: v.price,
+            at_ms: v.at_ms,
+            range_pct: v.range_pct,
+        });
+        let check = guards::market(
+            quote.as_ref(),
+            now,
+            millis(self.ctx.timing.price_stale),
+            self.settings.volatility_pct,
+            |r| self.cycle.pauses.contains(&r),
+        );
+        for (reason, on) in check.changes {
+            if on {
+                self.event(Event::Pause(reason)).await?;
+            } else {
+                self.event(Event::Resume(reason)).await?;
             }
-            let volatile = v
-                .range_pct
-                .is_some_and(|r| r > self.settings.volatility_pct);
-            if volatile && !paused(&self.cycle, PauseReason::Volatility) {
-                let message = format!(
-                    "the price moved {}% within 60 s",
-                    v.range_pct.unwrap_or_default().round_dp(2)
-                );
-                self.event(Event::Pause(PauseReason::Volatility)).await?;
+            if on && reason == PauseReason::Volatility {
+                let range = quote.and_then(|q| q.range_pct).unwrap_or_default();
+                let message = format!("the price moved {}% within 60 s", range.round_dp(2));
                 self.notify("volatility", EventLevel::Warn, Some("volatility"), &message)
                     .await;
-            } else if !volatile && paused(&self.cycle, PauseReason::Volatility) {
-                self.event(Event::Resume(PauseReason::Volatility)).await?;
-            }
-            if !stale {
-                market = Some(Market {
-                    last_price: v.price,
-                    grid: self.token.grid,
-                    volatile,
-                });
             }
         }
-        if paused(&self.cycle, PauseReason::RateLimited) && now >= self.rate_limited_until {
+        let market = check.tradable_price.map(|last_price| Market {
+            last_price,
+            grid: self.token.grid,
+            volatile: check.volatile,
+        });
+        let holds = |c: &Cycle, r| c.pauses.contains(&r);
+        if guards::rate_limit_lifts(
+            holds(&self.cycle, PauseReason::RateLimited),
+            now,
+            self.rate_limited_until,
+        ) {
             self.event(Event::Resume(PauseReason::RateLimited)).await?;
         }
-        if paused(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at {
+        if holds(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at {
             self.balance_recheck_at = now + millis(self.ctx.timing.balance_recheck);
             let need = self.settings.order_usdt;
             if let Ok(true) = free_usdt(&self.ctx, &self.rest, self.account.id)
@@ -148,12 +153,12 @@ impl Actor {
 
     /// Today's realised cost (fees and spread loss) against the budget, in bps of volume.
     pub(super) fn over_cost_budget(&self) -> bool {
-        // Not while a part of an execution waits to be stored: the day's count is short then.
-        if self.today.buy_quote <= Decimal::ZERO || !self.deferred.is_empty() {
-            return false;
-        }
-        let bps = self.today.cost() / self.today.buy_quote * Decimal::from(10_000);
-        bps > self.settings.cost_budget_bps
+        guards::over_cost_budget(
+            self.today.cost(),
+            self.today.buy_quote,
+            self.settings.cost_budget_bps,
+            !self.deferred.is_empty(),
+        )
     }
 
     /// R14: whether the free USDT covers the next pair's payment. A read taken while the pair
