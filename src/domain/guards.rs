@@ -64,9 +64,60 @@ pub fn market(
     }
 }
 
-/// The rate-limit pause lifts once the exchange's wait is over.
-pub fn rate_limit_lifts(holds: bool, now_ms: i64, limited_until_ms: i64) -> bool {
-    holds && now_ms >= limited_until_ms
+/// What an exchange error means beyond the request it answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setback {
+    /// The exchange limits our rate; it may say how long to wait.
+    RateLimited { retry_after_ms: Option<i64> },
+    /// A request went unanswered (not sent, or its outcome unknown).
+    Unanswered,
+    /// Anything else: no wait beyond the request.
+    Other,
+}
+
+/// The waits errors impose on an account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holds {
+    /// The rate-limit pause holds at least until then.
+    pub rate_limited_until_ms: i64,
+    /// No new pair until then: the exchange just failed to answer.
+    pub quiet_until_ms: i64,
+}
+
+impl Holds {
+    /// The wait after a rate limit that names none.
+    pub const RATE_LIMIT_DEFAULT_MS: i64 = 10_000;
+    /// A named wait is kept within these bounds.
+    pub const RATE_LIMIT_MIN_MS: i64 = 1_000;
+    pub const RATE_LIMIT_MAX_MS: i64 = 600_000;
+    /// The quiet after an unanswered request.
+    pub const UNANSWERED_QUIET_MS: i64 = 3_000;
+
+    /// Takes in what an error means.
+    pub fn after(&mut self, setback: Setback, now_ms: i64) {
+        match setback {
+            Setback::RateLimited { retry_after_ms } => {
+                let wait = retry_after_ms
+                    .unwrap_or(Self::RATE_LIMIT_DEFAULT_MS)
+                    .clamp(Self::RATE_LIMIT_MIN_MS, Self::RATE_LIMIT_MAX_MS);
+                self.rate_limited_until_ms = now_ms.saturating_add(wait);
+            }
+            Setback::Unanswered => {
+                self.quiet_until_ms = now_ms.saturating_add(Self::UNANSWERED_QUIET_MS);
+            }
+            Setback::Other => {}
+        }
+    }
+
+    /// The rate-limit pause (when it holds) lifts once the exchange's wait is over.
+    pub fn rate_limit_lifts(&self, holds: bool, now_ms: i64) -> bool {
+        holds && now_ms >= self.rate_limited_until_ms
+    }
+
+    /// No new pair now: the exchange failed to answer moments ago.
+    pub fn quiet(&self, now_ms: i64) -> bool {
+        now_ms < self.quiet_until_ms
+    }
 }
 
 /// Today's realised cost (USDT paid minus received plus fees, for the pairs closed) over the
@@ -143,9 +194,50 @@ mod tests {
 
     #[test]
     fn the_rate_limit_lifts_when_its_wait_is_over() {
-        assert!(!rate_limit_lifts(true, 99, 100));
-        assert!(rate_limit_lifts(true, 100, 100));
-        assert!(!rate_limit_lifts(false, 200, 100));
+        let mut h = Holds::default();
+        h.after(
+            Setback::RateLimited {
+                retry_after_ms: Some(2_000),
+            },
+            100,
+        );
+        assert!(!h.rate_limit_lifts(true, 2_099));
+        assert!(h.rate_limit_lifts(true, 2_100));
+        assert!(!h.rate_limit_lifts(false, 5_000), "lifts only what holds");
+        // No wait named: the default; a wait out of bounds: the bound.
+        h.after(
+            Setback::RateLimited {
+                retry_after_ms: None,
+            },
+            0,
+        );
+        assert_eq!(h.rate_limited_until_ms, Holds::RATE_LIMIT_DEFAULT_MS);
+        h.after(
+            Setback::RateLimited {
+                retry_after_ms: Some(5),
+            },
+            0,
+        );
+        assert_eq!(h.rate_limited_until_ms, Holds::RATE_LIMIT_MIN_MS);
+        h.after(
+            Setback::RateLimited {
+                retry_after_ms: Some(i64::MAX),
+            },
+            1,
+        );
+        assert_eq!(h.rate_limited_until_ms, 1 + Holds::RATE_LIMIT_MAX_MS);
+    }
+
+    #[test]
+    fn an_unanswered_request_quiets_the_account_for_a_moment() {
+        let mut h = Holds::default();
+        assert!(!h.quiet(0));
+        h.after(Setback::Unanswered, 1_000);
+        assert!(h.quiet(1_000 + Holds::UNANSWERED_QUIET_MS - 1));
+        assert!(!h.quiet(1_000 + Holds::UNANSWERED_QUIET_MS));
+        let before = h;
+        h.after(Setback::Other, 2_000);
+        assert_eq!(h, before, "other errors impose no wait");
     }
 
     #[test]

@@ -122,6 +122,13 @@ fn check_price(leg: &'static str, price: Decimal, grid: &Grid) -> Result<(), Pri
     Ok(())
 }
 
+/// The leftover sale's ladder: the percents below the last price each step sells at, from the
+/// last price itself down to the floor in even steps.
+pub fn leftover_ladder(floor_pct: Decimal) -> Vec<Decimal> {
+    let third = floor_pct / Decimal::from(3);
+    vec![Decimal::ZERO, third, third * Decimal::TWO, floor_pct]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +293,16 @@ mod tests {
                 prop_assert!(p.payment.scale() <= 8);
             }
         }
+    }
+
+    #[test]
+    fn the_leftover_ladder_steps_evenly_from_the_last_price_to_the_floor() {
+        let steps = leftover_ladder(Decimal::from(3));
+        assert_eq!(
+            steps,
+            vec![Decimal::ZERO, Decimal::ONE, Decimal::TWO, Decimal::from(3)]
+        );
+        assert!(steps.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(leftover_ladder(Decimal::ZERO), vec![Decimal::ZERO; 4]);
     }
 }

@@ -308,12 +308,6 @@ const SETTLE_AFTER: Duration = Duration::from_secs(1);
 /// How long an ended pair's leg is asked for before it is left to the next reconciliation.
 const SETTLE_GIVE_UP: Duration = Duration::from_secs(600);
 
-/// The leftover-sale ladder: from the last price down to the floor, in even steps.
-fn ladder(floor_pct: Decimal) -> Vec<Decimal> {
-    let third = floor_pct / Decimal::from(3);
-    vec![Decimal::ZERO, third, third * Decimal::TWO, floor_pct]
-}
-
 fn cycle_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CycleConfig {
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     CycleConfig {
@@ -325,7 +319,7 @@ fn cycle_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CycleConfig {
         order_timeout_ms: i64::from(s.order_timeout_s) * 1000,
         pending_timeout_ms: i64::from(s.pending_timeout_s) * 1000,
         ladder_step_ms: ms(ctx.timing.ladder_step),
-        ladder_pct: ladder(s.leftover_floor_pct),
+        ladder_pct: crate::domain::pricing::leftover_ladder(s.leftover_floor_pct),
     }
 }
 
@@ -425,8 +419,8 @@ struct Actor {
     reconcile_due: Option<i64>,
     next_sync: Instant,
     cancel_retry: Option<(String, i64)>,
-    hold_until: i64,
-    rate_limited_until: i64,
+    /// The waits errors imposed (`domain::guards::Holds`).
+    holds: crate::domain::guards::Holds,
     balance_recheck_at: i64,
     killed: bool,
     /// A kill not yet verified on the exchange: when it is tried next, and the wait after.

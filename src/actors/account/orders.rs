@@ -91,20 +91,19 @@ impl Actor {
         }
     }
 
-    /// Remembers what an error means beyond this request.
+    /// Remembers what an error means beyond this request (the waits are
+    /// `domain::guards::Holds`).
     pub(super) fn after_error(&mut self, e: &ExchangeError) {
+        use crate::domain::guards::Setback;
+        let setback = match e {
+            ExchangeError::RateLimited { retry_after } => Setback::RateLimited {
+                retry_after_ms: retry_after.map(millis),
+            },
+            ExchangeError::NotSent(_) | ExchangeError::Unknown(_) => Setback::Unanswered,
+            _ => Setback::Other,
+        };
         let now = self.now();
-        match e {
-            ExchangeError::RateLimited { retry_after } => {
-                self.rate_limited_until = now
-                    + retry_after
-                        .map(millis)
-                        .unwrap_or(10_000)
-                        .clamp(1_000, 600_000);
-            }
-            ExchangeError::NotSent(_) | ExchangeError::Unknown(_) => self.hold_until = now + 3_000,
-            _ => {}
-        }
+        self.holds.after(setback, now);
     }
 
     pub(super) async fn place_oto(&mut self, intent: Intent) -> Result<Option<Event>, Failure> {

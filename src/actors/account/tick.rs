@@ -43,7 +43,7 @@ impl Actor {
                 self.apply(vec![Effect::Cancel { order_id }]).await?;
             }
         }
-        if self.cycle.state == State::Idle && now < self.hold_until {
+        if self.cycle.state == State::Idle && self.holds.quiet(now) {
             return Ok(());
         }
         self.event(Event::Tick { market }).await
@@ -130,11 +130,10 @@ impl Actor {
             volatile: check.volatile,
         });
         let holds = |c: &Cycle, r| c.pauses.contains(&r);
-        if guards::rate_limit_lifts(
-            holds(&self.cycle, PauseReason::RateLimited),
-            now,
-            self.rate_limited_until,
-        ) {
+        if self
+            .holds
+            .rate_limit_lifts(holds(&self.cycle, PauseReason::RateLimited), now)
+        {
             self.event(Event::Resume(PauseReason::RateLimited)).await?;
         }
         if holds(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at {
