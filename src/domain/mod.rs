@@ -14,4 +14,5 @@ pub mod plan;
 pub mod pricing;
 pub mod reconcile;
 pub mod settings;
+pub mod shown;
 pub mod volatility;

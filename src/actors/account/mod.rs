@@ -344,20 +344,6 @@ fn session_pause(e: &ExchangeError) -> Option<PauseReason> {
     }
 }
 
-fn state_name(s: &State) -> &'static str {
-    match s {
-        State::Idle => "idle",
-        State::Placing { .. } => "placing",
-        State::Working { .. } => "working",
-        State::Pending { .. } => "pending",
-        State::Cancelling { .. } => "cancelling",
-        State::Liquidating { .. } => "liquidating",
-        State::Unknown { .. } => "unknown",
-        State::DoneForToday => "done_for_today",
-        State::Stopped => "stopped",
-    }
-}
-
 fn outcome_name(o: &Outcome) -> &'static str {
     match o {
         Outcome::Filled => "filled",
@@ -495,27 +481,19 @@ impl Actor {
             .any(|l| l.ended.is_some_and(|t| t.elapsed() < SETTLE_SHOWN))
             // A fill that waits to be written: the store is not yet at rest either.
             || !self.deferred.is_empty();
+        let (state, phase) = crate::domain::shown::shown(
+            &self.cycle.state,
+            !self.cycle.pauses.is_empty(),
+            self.cycle.pair_may_be_live(),
+            crate::domain::shown::Facts {
+                starting,
+                settling,
+                reconciled: self.reconciled,
+            },
+        );
         let s = &mut self.status;
-        s.state = if self.cycle.state == State::Stopped && !starting && !settling {
-            "stopped"
-        } else if !self.cycle.pauses.is_empty() && !self.cycle.pair_may_be_live() {
-            "paused"
-        } else if !self.reconciled {
-            "idle"
-        } else if self.cycle.state == State::DoneForToday && !settling {
-            "done_for_today"
-        } else {
-            "trading"
-        }
-        .into();
-        s.phase = if !self.reconciled {
-            "reconciling"
-        } else if settling && matches!(self.cycle.state, State::Stopped | State::DoneForToday) {
-            "settling"
-        } else {
-            state_name(&self.cycle.state)
-        }
-        .into();
+        s.state = state.into();
+        s.phase = phase.into();
         s.pause_reason = self.cycle.pauses.iter().next().map(|p| p.code().to_owned());
         s.pauses = self
             .cycle

@@ -411,7 +411,7 @@ impl Actor {
         }
         metrics::counter!(meters::RECONCILIATIONS).increment(1);
         info!(self.log, "reconciled"; fields::EVENT_ACTION => "reconcile", fields::EVENT_OUTCOME => "success",
-            "trading.cycle.state" => state_name(&self.cycle.state));
+            "trading.cycle.state" => crate::domain::shown::state_name(&self.cycle.state));
         Ok(())
     }
 }
