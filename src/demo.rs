@@ -278,6 +278,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
         let (addr, api) = crate::api::start("127.0.0.1:0", state)?;
         println!("\nKept running. Control API: http://{addr}/api/v1/accounts");
         println!("  curl -H 'Authorization: Bearer {token}' http://{addr}/api/v1/accounts");
+        println!("  dashboard: http://{addr}/#token={token}");
+        println!("  ALPHA_OTO_API_TOKEN={token} alpha-oto --api-listen {addr} account list");
         println!(
             "Simulator admin: {}/sim/ledger   Database: {}",
             sim.base_url(),
