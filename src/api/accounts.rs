@@ -67,6 +67,19 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Refused with `held_elsewhere` when another instance holds the account's lease.
+async fn held_here_or_free(state: &ApiState, id: i64, name: &str) -> Result<(), ApiError> {
+    let holder = state
+        .ctx
+        .store
+        .run(move |c| store::lease::holder(c, id))
+        .await?;
+    match holder.filter(|h| *h != state.ctx.owner) {
+        Some(h) => Err(ApiError::HeldElsewhere(name.to_owned(), h)),
+        None => Ok(()),
+    }
+}
+
 async fn find(state: &ApiState, name: &str) -> Result<Account, ApiError> {
     check_name(name).map_err(|_| ApiError::AccountNotFound(name.to_owned()))?;
     let n = name.to_owned();
@@ -439,14 +452,7 @@ pub async fn delete(
     if !at_rest || !wished {
         return Err(ApiError::NotStopped(name.into_inner()));
     }
-    let holder = state
-        .ctx
-        .store
-        .run(move |c| store::lease::holder(c, id))
-        .await?;
-    if let Some(h) = holder.filter(|h| *h != state.ctx.owner) {
-        return Err(ApiError::HeldElsewhere(name.into_inner(), h));
-    }
+    held_here_or_free(&state, id, &name).await?;
     state
         .sup
         .forget(id)
@@ -542,14 +548,7 @@ pub async fn balance(
     // The account's own budgets: a read another instance would make against its budget is
     // sent there, a session the exchange refused is not asked again, and this instance's
     // governor takes the two requests (or the caller is told when to come back).
-    let holder = state
-        .ctx
-        .store
-        .run(move |c| store::lease::holder(c, id))
-        .await?;
-    if let Some(h) = holder.filter(|h| *h != state.ctx.owner) {
-        return Err(ApiError::HeldElsewhere(account.name, h));
-    }
+    held_here_or_free(&state, id, &account.name).await?;
     if let Some(s) = state.sup.status(id)
         && let Some(p) = s
             .pauses

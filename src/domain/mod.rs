@@ -1,8 +1,6 @@
 //! Pure trading logic: no I/O, no clock reads (time is passed in), nothing from actix, diesel,
 //! redis, awc or tungstenite. Everything here is exhaustively unit- and property-tested.
 
-#[cfg(test)]
-mod boundary;
 pub mod budget;
 pub mod cost;
 pub mod cycle;

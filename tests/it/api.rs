@@ -699,26 +699,11 @@ async fn credentials_from_curl_are_stored_and_never_shown() {
 async fn the_command_line_is_a_client_of_the_api() {
     let a = api().await;
     let listen = a.base.trim_start_matches("http://").to_owned();
-    let cli = move |args: Vec<String>| {
+    let cli = |args: Vec<String>| {
         let listen = listen.clone();
         async move {
-            tokio::task::spawn_blocking(move || {
-                let out = std::process::Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
-                    .env_remove("ALPHA_OTO_CONFIG")
-                    .env("ALPHA_OTO_API_TOKEN", TOKEN)
-                    .arg("--api-listen")
-                    .arg(&listen)
-                    .args(&args)
-                    .output()
-                    .unwrap();
-                (
-                    out.status.success(),
-                    String::from_utf8_lossy(&out.stdout).into_owned(),
-                    String::from_utf8_lossy(&out.stderr).into_owned(),
-                )
-            })
-            .await
-            .unwrap()
+            let (code, out, err) = run_cli(listen, TOKEN, args).await;
+            (code == Some(0), out, err)
         }
     };
     let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
@@ -830,24 +815,8 @@ async fn the_command_line_is_a_client_of_the_api() {
         ("account start", TOKEN, 64, None),
     ];
     for (line, token, want, json_code) in cases {
-        let listen = listen.clone();
-        let (code, out, err) = tokio::task::spawn_blocking(move || {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
-                .env_remove("ALPHA_OTO_CONFIG")
-                .env("ALPHA_OTO_API_TOKEN", token)
-                .arg("--api-listen")
-                .arg(&listen)
-                .args(line.split_whitespace())
-                .output()
-                .unwrap();
-            (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        })
-        .await
-        .unwrap();
+        let args = line.split_whitespace().map(str::to_owned).collect();
+        let (code, out, err) = run_cli(listen.clone(), token, args).await;
         assert_eq!(code, Some(want), "{line}: {out}{err}");
         if let Some(c) = json_code {
             let v: Value =
@@ -855,6 +824,31 @@ async fn the_command_line_is_a_client_of_the_api() {
             assert_eq!(v["error"]["code"], c, "{line}: {out}");
         }
     }
+}
+
+/// The binary as a client of the API at `listen` with `token`: exit code, stdout, stderr.
+async fn run_cli(
+    listen: String,
+    token: &'static str,
+    args: Vec<String>,
+) -> (Option<i32>, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
+            .env_remove("ALPHA_OTO_CONFIG")
+            .env("ALPHA_OTO_API_TOKEN", token)
+            .arg("--api-listen")
+            .arg(&listen)
+            .args(&args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
 }
 
 /// `/metrics` speaks Prometheus: cycles, orders, latencies, accounts by state; no account name

@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod dashboard;
 mod deploy;
+mod domain_boundary;
 mod ecs;
 mod exchange_client;
 mod exchange_stream;
