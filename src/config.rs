@@ -210,6 +210,19 @@ pub struct ExchangeConfig {
     pub private_ws_url: String,
     /// Seconds a REST request may take; after that its outcome is unknown (B1).
     pub request_timeout_s: u32,
+    /// Whether `today/user-volume` already counts each buy times its token's mulPoint (the
+    /// protocol is not settled). Points targets read the exchange's figure this way.
+    pub user_volume_includes_mul_point: bool,
+}
+
+impl ExchangeConfig {
+    pub fn exchange_figure(&self) -> crate::domain::points::ExchangeFigure {
+        if self.user_volume_includes_mul_point {
+            crate::domain::points::ExchangeFigure::Counted
+        } else {
+            crate::domain::points::ExchangeFigure::Real
+        }
+    }
 }
 
 impl Default for ExchangeConfig {
@@ -219,6 +232,7 @@ impl Default for ExchangeConfig {
             public_ws_url: "wss://nbstream.binance.com/w3w/wsa/stream".into(),
             private_ws_url: "wss://nbstream.binance.com/w3w/stream".into(),
             request_timeout_s: 10,
+            user_volume_includes_mul_point: true,
         }
     }
 }

@@ -175,7 +175,7 @@ pub fn setting(pair: &str) -> Result<(String, Value), String> {
         "false" => Value::Bool(false),
         "null" => Value::Null,
         _ if v.starts_with('{') => serde_json::from_str(v).map_err(|e| format!("{k}: {e}"))?,
-        _ if k.ends_with("_s") && v.parse::<u64>().is_ok() => {
+        _ if (k.ends_with("_s") || k.ends_with("_points")) && v.parse::<u64>().is_ok() => {
             Value::from(v.parse::<u64>().unwrap_or_default())
         }
         _ if k.ends_with("_offset") => offset(v),
@@ -270,13 +270,13 @@ pub fn halt_text(v: &Value) -> String {
 /// Accounts as a table.
 pub fn accounts_table(list: &Value) -> String {
     let mut out = format!(
-        "{:<20} {:<7} {:<15} {:<22} {:>12} {:>12} {:>7} {:>7}\n",
-        "name", "token", "state", "pause reason", "volume", "target", "pct", "cycles"
+        "{:<20} {:<7} {:<15} {:<22} {:>12} {:>12} {:>7} {:>7} {:>7}\n",
+        "name", "token", "state", "pause reason", "volume", "target", "pct", "cycles", "points"
     );
     for a in list.as_array().into_iter().flatten() {
         let p = &a["progress"];
         out.push_str(&format!(
-            "{:<20} {:<7} {:<15} {:<22} {:>12} {:>12} {:>7} {:>7}\n",
+            "{:<20} {:<7} {:<15} {:<22} {:>12} {:>12} {:>7} {:>7} {:>7}\n",
             s(&a["name"]),
             s(&a["token"]),
             s(&a["state"]),
@@ -284,10 +284,20 @@ pub fn accounts_table(list: &Value) -> String {
             s(&p["volume_today"]),
             s(&p["target"]),
             s(&p["percent"]),
-            s(&p["cycles_done"])
+            s(&p["cycles_done"]),
+            points_of(&a["points"])
         ));
     }
     out
+}
+
+/// Points today, and of the target when the target is in points: `12/12`, or `7`.
+fn points_of(p: &Value) -> String {
+    match (&p["today"], &p["target"]) {
+        (Value::Null, _) => "-".into(),
+        (today, Value::Null) => s(today),
+        (today, target) => format!("{}/{}", s(today), s(target)),
+    }
 }
 
 /// One account, as `key: value` lines.
@@ -305,6 +315,12 @@ pub fn account_text(a: &Value) -> String {
         ("percent", &p["percent"]),
         ("cycles done", &p["cycles_done"]),
         ("cycles remaining", &p["cycles_remaining"]),
+        ("points today", &a["points"]["today"]),
+        ("points target", &a["points"]["target"]),
+        ("counted volume", &a["points"]["counted_volume"]),
+        ("real volume", &a["points"]["real_volume"]),
+        ("mul point", &a["points"]["mul_point"]),
+        ("cost per point", &a["points"]["cost_per_point_usdt"]),
         ("stream up", &a["stream_up"]),
         ("credentials", &a["has_credentials"]),
         ("failure", &a["failure"]),

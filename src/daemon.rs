@@ -103,6 +103,7 @@ pub async fn engine(
         cache,
         exchange: config.exchange.clone(),
         feeds,
+        board: Default::default(),
         log,
         owner: config.instance_id(),
         on_stop: config.daemon.on_stop,

@@ -244,9 +244,13 @@ enum AccountCommand {
         /// USDT per buy.
         #[arg(long)]
         order_usdt: String,
-        /// Daily target, USDT.
+        /// Daily target, USDT of buys (or give --points).
+        #[arg(long, required_unless_present = "points", conflicts_with = "points")]
+        target: Option<String>,
+        /// Daily target in Alpha Points: a counted buy volume of 2^P, each buy counting its
+        /// USDT times the token's mulPoint (or give --target).
         #[arg(long)]
-        target: String,
+        points: Option<u32>,
         /// Buy offset from the last price: `0.1%` (percent) or `0.0001` (amount), signed.
         #[arg(long, allow_hyphen_values = true)]
         buy_offset: String,
@@ -835,6 +839,7 @@ fn run_client(
             chain,
             order_usdt,
             target,
+            points,
             buy_offset,
             sell_offset,
             set,
@@ -846,7 +851,12 @@ fn run_client(
                 m.insert("chain".into(), json!(c));
             }
             m.insert("order_usdt".into(), json!(order_usdt));
-            m.insert("daily_target_usdt".into(), json!(target));
+            if let Some(t) = target {
+                m.insert("daily_target_usdt".into(), json!(t));
+            }
+            if let Some(p) = points {
+                m.insert("daily_target_points".into(), json!(p));
+            }
             m.insert("buy_offset".into(), control::offset(buy_offset));
             m.insert("sell_offset".into(), control::offset(sell_offset));
             (

@@ -12,6 +12,7 @@ pub mod operator;
 pub mod price_feed;
 pub mod supervisor;
 pub mod sync;
+pub mod token_board;
 pub mod tokens;
 pub mod user_stream;
 pub mod webhook;
@@ -61,6 +62,9 @@ pub struct Timing {
     /// How often a trading account asks the exchange about its live pair, in case a report
     /// was lost.
     pub sync_every: Duration,
+    /// How often the token list (each token's points multiplier) is read again; it is also
+    /// read at the start of each UTC day.
+    pub token_list_every: Duration,
     /// A price older than this pauses new pairs on the token.
     pub price_stale: Duration,
     /// How long each leftover-sale step waits for its fill.
@@ -92,6 +96,7 @@ impl Default for Timing {
             lease_margin: Duration::from_secs(5),
             listen_key_keep_alive: Duration::from_secs(30 * 60),
             sync_every: Duration::from_secs(30),
+            token_list_every: Duration::from_secs(3600),
             price_stale: Duration::from_secs(120),
             ladder_step: Duration::from_secs(20),
             session_probe: Duration::from_secs(300),
@@ -130,6 +135,8 @@ pub struct Shared {
     pub exchange: ExchangeConfig,
     pub governor: governor::Governor,
     pub feeds: price_feed::PriceFeeds,
+    /// Each token's points multiplier, from the token list read once for the instance.
+    pub board: token_board::TokenBoard,
     pub webhooks: webhook::Webhooks,
     pub log: Logger,
     /// This instance's name in leases.

@@ -21,6 +21,8 @@ pub struct Token {
     /// The aggTrade stream's name.
     pub trade_stream: String,
     pub grid: Grid,
+    /// The points multiplier when the token was resolved (the board follows its changes).
+    pub mul_point: rust_decimal::Decimal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,7 @@ pub async fn resolve(
         trade_stream: symbols::agg_trade_stream(&mapped.alpha_id)?,
         alpha_id: mapped.alpha_id,
         order_symbol: mapped.order_symbol,
+        mul_point: mapped.mul_point,
         grid,
     })
 }

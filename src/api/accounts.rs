@@ -15,6 +15,7 @@ use crate::actors::account::{AccountStatus, Command};
 use crate::actors::operator;
 use crate::domain::budget::Purpose;
 use crate::domain::plan::{self, Progress};
+use crate::domain::points::{self, PointsView, Volume};
 use crate::domain::settings::AccountSettings;
 use crate::exchange::rest::RestClient;
 use crate::store::models::{Account, Desired, Page};
@@ -32,6 +33,9 @@ pub struct AccountView {
     pub pause_reason: Option<String>,
     pub pauses: Vec<String>,
     pub progress: Progress,
+    /// Alpha Points today: today's and the target's (with a points target), counted and real
+    /// volume, the token's multiplier and the cost per point.
+    pub points: PointsView,
     pub stream_up: bool,
     pub failure: Option<String>,
     pub current_pair: Option<crate::actors::account::PairView>,
@@ -144,13 +148,13 @@ fn view_of(
     let current_pair = live.as_ref().and_then(|s| s.current_pair.clone());
     let cost_bps = live.as_ref().and_then(|s| s.cost_bps);
     let exposure_usdt = live.as_ref().and_then(|s| s.exposure_usdt);
-    let (st, phase, pause_reason, pauses, volume, cycles, stream_up, failure) = match live {
+    let (st, phase, pause_reason, pauses, points, cycles, stream_up, failure) = match live {
         Some(s) => (
             s.state,
             s.phase,
             s.pause_reason,
             s.pauses,
-            s.volume_today,
+            s.points,
             s.cycles_today,
             s.stream_up,
             s.failure,
@@ -160,16 +164,20 @@ fn view_of(
             "not_running".to_owned(),
             account.pause_reason.clone(),
             account.pause_reason.iter().cloned().collect(),
-            Decimal::ZERO,
+            points::view(settings.target(), Volume::default(), None, None),
             0,
             false,
             None,
         ),
     };
     // A pair buys about `order_usdt`: the unit of the remaining-cycles estimate (R4).
-    let progress = plan::progress(
-        volume,
-        settings.daily_target_usdt,
+    let progress = plan::day_progress(
+        settings.target(),
+        Volume {
+            real: points.real_volume,
+            counted: points.counted_volume,
+        },
+        points.mul_point.unwrap_or(Decimal::ONE),
         settings.order_usdt,
         cycles,
     );
@@ -182,6 +190,7 @@ fn view_of(
         pause_reason,
         pauses,
         progress,
+        points,
         stream_up,
         failure,
         current_pair,
@@ -296,6 +305,15 @@ pub async fn update_config(
         Ok(Value::Object(m)) => m,
         _ => return Err(ApiError::Internal("settings are not a JSON object".into())),
     };
+    // A change that names one kind of target replaces the other kind.
+    for (given, other) in [
+        ("daily_target_points", "daily_target_usdt"),
+        ("daily_target_usdt", "daily_target_points"),
+    ] {
+        if changes.get(given).is_some_and(|v| !v.is_null()) && !changes.contains_key(other) {
+            merged.insert(other.into(), Value::Null);
+        }
+    }
     for (k, v) in changes {
         merged.insert(k, v);
     }

@@ -27,7 +27,8 @@ fn settings_schema(required: &[&str]) -> Value {
             "token": {"type": "string", "description": "short symbol, e.g. KOGE"},
             "chain": {"type": ["string", "null"]},
             "order_usdt": decimal(),
-            "daily_target_usdt": decimal(),
+            "daily_target_usdt": {"anyOf": [decimal(), {"type": "null"}], "description": "USDT of buys each UTC day; give this or daily_target_points"},
+            "daily_target_points": {"type": ["integer", "null"], "minimum": 1, "maximum": 40, "description": "Alpha Points each UTC day (counted buy volume 2^P); give this or daily_target_usdt"},
             "buy_offset": offset,
             "sell_offset": offset,
             "order_timeout_s": {"type": "integer", "default": 300},
@@ -60,7 +61,6 @@ fn answer_schemas() -> Map<String, Value> {
     let mut settings = settings_schema(&[
         "token",
         "order_usdt",
-        "daily_target_usdt",
         "buy_offset",
         "sell_offset",
     ]);
@@ -70,7 +70,7 @@ fn answer_schemas() -> Map<String, Value> {
     let schemas = json!({
         "Account": {
             "type": "object",
-            "required": ["name", "token", "state", "phase", "pauses", "progress", "stream_up", "has_credentials", "settings"],
+            "required": ["name", "token", "state", "phase", "pauses", "progress", "points", "stream_up", "has_credentials", "settings"],
             "properties": {
                 "name": {"type": "string"},
                 "token": {"type": "string"},
@@ -80,6 +80,14 @@ fn answer_schemas() -> Map<String, Value> {
                 "pause_reason": nullable("string"),
                 "pauses": {"type": "array", "items": {"type": "string"}},
                 "progress": {"type": "object", "required": ["cycles_done"], "properties": {"cycles_done": {"type": "integer"}}},
+                "points": {"type": "object", "required": ["today", "counted_volume", "real_volume"], "properties": {
+                    "today": {"type": "integer", "description": "floor(log2(counted volume))"},
+                    "target": {"type": ["integer", "null"]},
+                    "counted_volume": decimal(),
+                    "real_volume": decimal(),
+                    "mul_point": decimal_or_null.clone(),
+                    "cost_per_point_usdt": decimal_or_null.clone()
+                }},
                 "stream_up": {"type": "boolean"},
                 "failure": nullable("string"),
                 "current_pair": {"anyOf": [{"type": "null"}, {"type": "object",
@@ -279,7 +287,7 @@ pub fn build() -> Value {
         }
         match (*method, *path) {
             ("post", "/api/v1/accounts") => {
-                op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": settings_schema(&["name", "token", "order_usdt", "daily_target_usdt", "buy_offset", "sell_offset"])}}});
+                op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": settings_schema(&["name", "token", "order_usdt", "buy_offset", "sell_offset"])}}});
             }
             ("patch", _) => {
                 op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": settings_schema(&[])}}});

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::money::{Grid, floor_to};
+use super::points::{ExchangeFigure, Target, Volume, pair_usdt};
 use super::pricing::{Offset, PricingError, price_pair};
 
 /// Why an account does not start new pairs.
@@ -82,7 +83,11 @@ impl PauseReason {
 pub struct CycleConfig {
     pub order_symbol: String,
     pub order_usdt: Decimal,
-    pub daily_target: Decimal,
+    pub target: Target,
+    /// The token's points multiplier now (`Event::MulPoint` follows its changes).
+    pub mul_point: Decimal,
+    /// How the exchange's figure of today's volume reads.
+    pub exchange_figure: ExchangeFigure,
     pub buy: Offset,
     pub sell: Offset,
     pub order_timeout_ms: i64,
@@ -204,9 +209,13 @@ pub enum Event {
     ExchangeVolume {
         volume: Decimal,
     },
-    /// The UTC day changed: today's volume starts again from `volume`.
+    /// The UTC day changed: today's volume starts again from `volume` (real USDT bought).
     NewDay {
         volume: Decimal,
+    },
+    /// The token's points multiplier changed (its incentive began or ended).
+    MulPoint {
+        mul_point: Decimal,
     },
 }
 
@@ -307,7 +316,8 @@ pub struct Cycle {
     pub cfg: CycleConfig,
     pub state: State,
     pub pauses: std::collections::BTreeSet<PauseReason>,
-    pub volume_today: Decimal,
+    /// Today's buy volume, real and as counted for points.
+    pub volume: Volume,
     /// Cumulative (qty, quote) seen per order: the basis of "each fill once".
     seen: BTreeMap<String, (Decimal, Decimal)>,
     /// Reports for orders not yet known (they can beat the place answer).
@@ -333,10 +343,10 @@ const EARLY_KEPT: usize = 256;
 impl Cycle {
     pub fn new(account: &str, cfg: CycleConfig, volume_today: Decimal) -> Self {
         Self {
+            volume: Volume::from_real(volume_today, cfg.mul_point),
             cfg,
             state: State::Stopped,
             pauses: Default::default(),
-            volume_today,
             seen: BTreeMap::new(),
             early: Vec::new(),
             next_seq: 1,
@@ -421,11 +431,16 @@ impl Cycle {
                 self.tick(now, &mut out);
             }
             Event::ExchangeVolume { volume } => {
-                self.volume_today = self.volume_today.max(volume);
+                self.volume
+                    .take_over(volume, self.cfg.exchange_figure, self.cfg.mul_point);
+                self.tick(now, &mut out);
+            }
+            Event::MulPoint { mul_point } => {
+                self.cfg.mul_point = mul_point;
                 self.tick(now, &mut out);
             }
             Event::NewDay { volume } => {
-                self.volume_today = volume;
+                self.volume = Volume::from_real(volume, self.cfg.mul_point);
                 if self.state == State::DoneForToday {
                     self.state = State::Idle;
                 }
@@ -546,7 +561,7 @@ impl Cycle {
         if !self.pauses.is_empty() || self.stopping {
             return;
         }
-        if self.volume_today >= self.cfg.daily_target {
+        if self.volume.reached(self.cfg.target) {
             self.state = State::DoneForToday;
             out.push(Effect::DoneForToday);
             return;
@@ -559,9 +574,22 @@ impl Cycle {
             out.push(Effect::Paused(PauseReason::Volatility));
             return;
         }
+        // The day's last pair buys only what reaches the target.
+        let remaining = self
+            .volume
+            .remaining_real(self.cfg.target, self.cfg.mul_point);
+        let size = match self.cfg.buy.apply(market.last_price) {
+            Some(p) => pair_usdt(
+                self.cfg.order_usdt,
+                remaining,
+                floor_to(p, market.grid.tick_size),
+                &market.grid,
+            ),
+            None => self.cfg.order_usdt,
+        };
         match price_pair(
             market.last_price,
-            self.cfg.order_usdt,
+            size,
             self.cfg.buy,
             self.cfg.sell,
             &market.grid,
@@ -703,7 +731,7 @@ impl Cycle {
             quote: delta.1,
         });
         if is_buy {
-            self.volume_today += delta.1;
+            self.volume.add_buy(delta.1, self.cfg.mul_point);
         }
         Some(delta)
     }

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 
 use super::cycle::*;
 use super::money::Grid;
+use super::points::{ExchangeFigure, Target};
 use super::pricing::Offset;
 
 fn d(s: &str) -> Decimal {
@@ -16,7 +17,9 @@ fn cfg() -> CycleConfig {
     CycleConfig {
         order_symbol: "ALPHA_373USDT".into(),
         order_usdt: d("10"),
-        daily_target: d("25"),
+        target: Target::Usdt(d("25")),
+        mul_point: d("1"),
+        exchange_figure: ExchangeFigure::Counted,
         buy: Offset::Percent(d("0")),
         sell: Offset::Percent(d("-1")),
         order_timeout_ms: 300_000,
@@ -127,7 +130,7 @@ fn a_pair_fills_and_the_next_one_follows_until_the_target() {
         matches!(fx[2], Effect::PersistIntent(_)) && matches!(fx[3], Effect::PlaceOto(_)),
         "{fx:?}"
     );
-    assert_eq!(c.volume_today, d("10"));
+    assert_eq!(c.volume.real, d("10"));
     // Two more pairs reach 30 >= 25: done for the day, until the day changes.
     for n in 2..=3 {
         let State::Placing { intent } = c.state.clone() else {
@@ -158,10 +161,63 @@ fn a_pair_fills_and_the_next_one_follows_until_the_target() {
     ));
 }
 
+/// A points target: 5 points is 32 counted. At x2 the first pair is a full one (10 USDT,
+/// 20 counted); the multiplier rises to x4 and the last pair buys the 3 USDT that reach 32;
+/// then the day is done.
+#[test]
+fn a_points_target_sizes_the_last_pair_at_the_multiplier_of_the_moment() {
+    let mut c = Cycle::new(
+        "acc1",
+        CycleConfig {
+            target: Target::Points(5),
+            mul_point: d("2"),
+            ..cfg()
+        },
+        Decimal::ZERO,
+    );
+    c.on(Event::Tick { market: Some(market()) }, 0);
+    let fx = c.on(Event::Start, 1);
+    let [Effect::PersistIntent(first), _] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(first.payment, d("10"));
+    c.on(
+        Event::Placed {
+            intent_id: first.id.clone(),
+            working_id: "w1".into(),
+            pending_id: "p1".into(),
+        },
+        2,
+    );
+    c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
+    assert_eq!((c.volume.real, c.volume.counted), (d("10"), d("20")));
+    assert!(c.on(Event::MulPoint { mul_point: d("4") }, 4).is_empty(), "a pair is live");
+    let fx = c.on(up("p1", LegStatus::Filled, "40", "10"), 5);
+    let Some(Effect::PersistIntent(last)) = fx.iter().find(|e| matches!(e, Effect::PersistIntent(_)))
+    else {
+        panic!("{fx:?}")
+    };
+    assert_eq!((last.quantity, last.payment), (d("12"), d("3")), "(32 - 20) / 4 = 3 USDT");
+    c.on(
+        Event::Placed {
+            intent_id: last.id.clone(),
+            working_id: "w2".into(),
+            pending_id: "p2".into(),
+        },
+        6,
+    );
+    c.on(up("w2", LegStatus::Filled, "12", "3"), 7);
+    assert_eq!(c.volume.counted, d("32"));
+    assert_eq!(c.volume.points(), 5);
+    let fx = c.on(up("p2", LegStatus::Filled, "12", "3"), 8);
+    assert!(fx.contains(&Effect::DoneForToday), "{fx:?}");
+    assert_eq!(c.state, State::DoneForToday);
+}
+
 #[test]
 fn a_long_trading_day_keeps_the_machine_bounded_and_late_reports_counted_once() {
     let (mut c, _) = started();
-    c.cfg.daily_target = d("1000000");
+    c.cfg.target = Target::Usdt(d("1000000"));
     let pairs = ENDED_KEPT + 500;
     for n in 1..=pairs {
         let State::Placing { intent } = c.state.clone() else {
@@ -180,7 +236,7 @@ fn a_long_trading_day_keeps_the_machine_bounded_and_late_reports_counted_once() 
         c.on(up(&w, LegStatus::Filled, "40", "10"), t + 1);
         c.on(up(&p, LegStatus::Filled, "39.99", "9.9"), t + 2);
     }
-    assert_eq!(c.volume_today, Decimal::from(10 * pairs));
+    assert_eq!(c.volume.real, Decimal::from(10 * pairs));
     assert!(c.remembered() <= ENDED_KEPT + 2, "{}", c.remembered());
     // The last pair's buy, repeated late: already counted, nothing moves.
     let last = format!("w{pairs}");
@@ -188,7 +244,7 @@ fn a_long_trading_day_keeps_the_machine_bounded_and_late_reports_counted_once() 
         c.on(up(&last, LegStatus::Filled, "40", "10"), 1_000_000),
         []
     );
-    assert_eq!(c.volume_today, Decimal::from(10 * pairs));
+    assert_eq!(c.volume.real, Decimal::from(10 * pairs));
 }
 
 #[test]
@@ -282,7 +338,7 @@ fn partial_fills_then_a_timeout_sell_the_leftover_down_the_ladder() {
     let fx = c.on(up("s2", LegStatus::Filled, "15.5", "3.83625"), 305_060);
     assert!(matches!(fx[0], Effect::RecordFill { is_buy: false, .. }));
     assert!(matches!(c.state, State::Placing { .. }));
-    assert_eq!(c.volume_today, d("3.875"), "only the buy counts as volume");
+    assert_eq!(c.volume.real, d("3.875"), "only the buy counts as volume");
 }
 
 #[test]
@@ -416,6 +472,7 @@ enum Action {
     Reconcile(u8),
     PauseResume(bool),
     Sell(u8),
+    MulPoint(u8),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -433,14 +490,19 @@ fn action() -> impl Strategy<Value = Action> {
         (0_u8..3).prop_map(Action::Reconcile),
         any::<bool>().prop_map(Action::PauseResume),
         (0_u8..3).prop_map(Action::Sell),
+        (0_u8..3).prop_map(Action::MulPoint),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
     #[test]
-    fn invariants_hold_over_random_event_sequences(actions in proptest::collection::vec(action(), 1..120)) {
-        let mut c = Cycle::new("acc", CycleConfig { daily_target: d("1000"), ..cfg() }, Decimal::ZERO);
+    fn invariants_hold_over_random_event_sequences(
+        actions in proptest::collection::vec(action(), 1..120),
+        points in proptest::option::of(3_u32..10),
+    ) {
+        let target = points.map_or(Target::Usdt(d("1000")), Target::Points);
+        let mut c = Cycle::new("acc", CycleConfig { target, ..cfg() }, Decimal::ZERO);
         c.on(Event::Tick { market: Some(market()) }, 0);
         let mut now = 1;
         let mut effects = c.on(Event::Start, now);
@@ -453,6 +515,8 @@ proptest! {
                 match e {
                     Effect::PlaceOto(intent) => {
                         prop_assert!(i > 0 && fx[i - 1] == Effect::PersistIntent(intent.clone()), "place without its intent: {fx:?}");
+                        prop_assert!(!c.volume.reached(c.cfg.target), "a pair past the target: {:?}", c.volume);
+                        prop_assert!(intent.payment <= c.cfg.order_usdt, "{intent:?}");
                         prop_assert!(live.is_none(), "a second live pair: {live:?} then {intent:?}");
                         *live = Some(intent.id.clone());
                     }
@@ -527,6 +591,7 @@ proptest! {
                     }
                     _ => Event::Tick { market: None },
                 },
+                Action::MulPoint(m) => Event::MulPoint { mul_point: Decimal::from([1, 2, 4][usize::from(m)]) },
                 Action::PauseResume(p) => if p { Event::Pause(PauseReason::Operator) } else { Event::Resume(PauseReason::Operator) },
                 Action::Sell(kind) => match &c.state {
                     State::Liquidating { sell: Some((s, None)), .. } => {
@@ -553,21 +618,21 @@ proptest! {
         // Each buy counted once: the volume is the sum of the highest cumulative quote reported
         // per working leg the machine owned.
         let counted: Decimal = max_buy_quote.values().copied().sum();
-        prop_assert!(c.volume_today <= counted, "volume {} counted more than reported {}", c.volume_today, counted);
+        prop_assert!(c.volume.real <= counted, "volume {} counted more than reported {}", c.volume.real, counted);
     }
 }
 
 #[test]
 fn the_exchange_volume_is_taken_over_the_count_only_where_larger() {
     let mut c = bought();
-    assert_eq!(c.volume_today, d("10"));
+    assert_eq!(c.volume.real, d("10"));
     // The exchange counted the same buy: still 10, not 20.
     c.on(Event::ExchangeVolume { volume: d("10") }, 4);
-    assert_eq!(c.volume_today, d("10"));
+    assert_eq!(c.volume.real, d("10"));
     // It also counts 5 USDT traded outside the daemon.
     c.on(Event::ExchangeVolume { volume: d("15") }, 5);
-    assert_eq!(c.volume_today, d("15"));
+    assert_eq!(c.volume.real, d("15"));
     // A lower figure never takes counted volume away.
     c.on(Event::ExchangeVolume { volume: d("3") }, 6);
-    assert_eq!(c.volume_today, d("15"));
+    assert_eq!(c.volume.real, d("15"));
 }

@@ -9,6 +9,7 @@ mod cycle_tests;
 pub mod guards;
 pub mod money;
 pub mod plan;
+pub mod points;
 pub mod pricing;
 pub mod reconcile;
 pub mod settings;

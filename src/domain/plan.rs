@@ -4,6 +4,8 @@ use rust_decimal::Decimal;
 use rust_decimal::RoundingStrategy::{AwayFromZero, ToZero};
 use serde::Serialize;
 
+use super::points::{Target, Volume, counted_for, effective_mul};
+
 /// Progress towards the daily target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Progress {
@@ -30,6 +32,34 @@ pub fn cycles_needed(remaining: Decimal, per_cycle: Decimal) -> u64 {
     };
     let n = n.round_dp_with_strategy(0, AwayFromZero);
     u64::try_from(n.mantissa() / 10_i128.pow(n.scale())).unwrap_or(u64::MAX)
+}
+
+/// The target in its own unit: USDT bought, or counted volume (2^P) for points.
+pub fn target_amount(target: Target) -> Decimal {
+    match target {
+        Target::Usdt(t) => t,
+        Target::Points(p) => counted_for(p),
+    }
+}
+
+/// Progress towards the day's target in the target's unit: USDT bought, or counted volume for a
+/// points target (a pair then counts its USDT times the multiplier).
+pub fn day_progress(
+    target: Target,
+    volume: Volume,
+    mul_point: Decimal,
+    order_usdt: Decimal,
+    cycles_done: u64,
+) -> Progress {
+    match target {
+        Target::Usdt(t) => progress(volume.real, t, order_usdt, cycles_done),
+        Target::Points(p) => progress(
+            volume.counted,
+            counted_for(p),
+            order_usdt.saturating_mul(effective_mul(mul_point)),
+            cycles_done,
+        ),
+    }
 }
 
 pub fn progress(

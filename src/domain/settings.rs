@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::points::{MAX_POINTS, Target};
 use super::pricing::Offset;
 
 /// Per-account settings, as the API takes them (decimals as strings).
@@ -18,9 +19,13 @@ pub struct AccountSettings {
     /// USDT per buy.
     #[serde(with = "rust_decimal::serde::str")]
     pub order_usdt: Decimal,
-    /// Buy-side volume to reach each UTC day, in USDT.
-    #[serde(with = "rust_decimal::serde::str")]
-    pub daily_target_usdt: Decimal,
+    /// Buy-side volume to reach each UTC day, in USDT (or give `daily_target_points`).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub daily_target_usdt: Option<Decimal>,
+    /// Alpha Points to reach each UTC day: a counted buy volume of 2^P, where a buy counts its
+    /// USDT times the token's mulPoint (or give `daily_target_usdt`).
+    #[serde(default)]
+    pub daily_target_points: Option<u32>,
     pub buy_offset: Offset,
     pub sell_offset: Offset,
     /// Seconds a working leg may rest before it is cancelled.
@@ -113,6 +118,15 @@ fn check_offset(field: &'static str, o: &Offset) -> Result<(), SettingsError> {
 }
 
 impl AccountSettings {
+    /// The day's target; a points target wins when both are somehow present.
+    pub fn target(&self) -> Target {
+        match (self.daily_target_points, self.daily_target_usdt) {
+            (Some(p), _) => Target::Points(p),
+            (None, Some(t)) => Target::Usdt(t),
+            (None, None) => Target::Usdt(Decimal::ZERO),
+        }
+    }
+
     /// Checks every field; the first fault found is returned.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let t = self.token.trim();
@@ -141,17 +155,35 @@ impl AccountSettings {
                 "must be above 0 and at most 1000000, with at most 8 decimals",
             ));
         }
-        if self.daily_target_usdt <= Decimal::ZERO
-            || self.daily_target_usdt > Decimal::from(MAX_DAILY_TARGET)
-            || self.daily_target_usdt.scale() > 8
-        {
-            return Err(bad(
-                "daily_target_usdt",
-                "must be above 0 and at most 1000000000, with at most 8 decimals",
-            ));
-        }
-        if self.daily_target_usdt < self.order_usdt {
-            return Err(bad("daily_target_usdt", "must be at least order_usdt"));
+        match (self.daily_target_usdt, self.daily_target_points) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "daily_target_points",
+                    "give daily_target_usdt or daily_target_points, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(bad(
+                    "daily_target_usdt",
+                    "a daily target is needed: daily_target_usdt or daily_target_points",
+                ));
+            }
+            (Some(t), None) => {
+                if t <= Decimal::ZERO || t > Decimal::from(MAX_DAILY_TARGET) || t.scale() > 8 {
+                    return Err(bad(
+                        "daily_target_usdt",
+                        "must be above 0 and at most 1000000000, with at most 8 decimals",
+                    ));
+                }
+                if t < self.order_usdt {
+                    return Err(bad("daily_target_usdt", "must be at least order_usdt"));
+                }
+            }
+            (None, Some(p)) => {
+                if !(1..=MAX_POINTS).contains(&p) {
+                    return Err(bad("daily_target_points", "must be between 1 and 40"));
+                }
+            }
         }
         check_offset("buy_offset", &self.buy_offset)?;
         check_offset("sell_offset", &self.sell_offset)?;
@@ -229,6 +261,25 @@ mod tests {
             unknown.unwrap_err().to_string().contains("order_size"),
             "unknown fields are refused"
         );
+    }
+
+    #[test]
+    fn a_target_is_in_usdt_or_in_points_never_both_never_none() {
+        let mut v = base();
+        v["daily_target_points"] = 12.into();
+        let both = parse(v.clone()).validate().unwrap_err();
+        assert_eq!(both.field, "daily_target_points");
+        v.as_object_mut().unwrap().remove("daily_target_usdt");
+        let points = parse(v.clone());
+        points.validate().unwrap();
+        assert_eq!(points.target(), Target::Points(12));
+        for bad_points in [0, 41] {
+            v["daily_target_points"] = bad_points.into();
+            assert_eq!(parse(v.clone()).validate().unwrap_err().field, "daily_target_points");
+        }
+        v.as_object_mut().unwrap().remove("daily_target_points");
+        assert_eq!(parse(v).validate().unwrap_err().field, "daily_target_usdt");
+        assert_eq!(parse(base()).target(), Target::Usdt(Decimal::from(1024)));
     }
 
     #[test]

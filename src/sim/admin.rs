@@ -38,6 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sim/faults", web::get().to(list_faults))
         .route("/sim/faults", web::delete().to(clear_faults))
         .route("/sim/price", web::post().to(set_price))
+        .route("/sim/tokens/{symbol}", web::post().to(set_token))
         .route("/sim/reactions", web::get().to(reactions))
         .route("/sim/reactions", web::delete().to(clear_reactions))
         .route("/sim/reactions/placing", web::get().to(placing))
@@ -179,6 +180,25 @@ struct NewPrice {
 
 async fn set_price(state: web::Data<SimState>, body: web::Json<NewPrice>) -> HttpResponse {
     match state.with(|s| s.engine.set_price(&body.symbol, body.price, now_ms())) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => admin_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenChange {
+    #[serde(deserialize_with = "num::decimal")]
+    mul_point: Decimal,
+}
+
+/// Changes a token's listing: its points multiplier (an incentive that begins or ends).
+async fn set_token(
+    state: web::Data<SimState>,
+    symbol: web::Path<String>,
+    body: web::Json<TokenChange>,
+) -> HttpResponse {
+    match state.with(|s| s.engine.set_mul_point(&symbol, body.mul_point)) {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => admin_error(e),
     }

@@ -141,6 +141,8 @@ pub struct Fill {
     pub buyer_maker: bool,
     pub time: i64,
     pub last_trade: bool,
+    /// The token's points multiplier when the fill happened (it changes during a day).
+    pub mul_point: Decimal,
 }
 
 /// What the streams must send.
@@ -833,7 +835,13 @@ impl Engine {
         }
         let page_id = self.next_page_id;
         self.next_page_id += 1;
+        let mul_point = self
+            .tokens
+            .iter()
+            .find(|t| t.alpha_id == alpha)
+            .map_or(Decimal::ONE, |t| t.mul_point);
         let fill = Fill {
+            mul_point,
             account,
             order_id: id,
             symbol: format!("{alpha}{QUOTE}"),
@@ -982,6 +990,23 @@ impl Engine {
         self.match_resting(t, now);
     }
 
+    /// Sets a token's points multiplier (admin): its incentive began or ended. Fills from now
+    /// on count at the new multiplier; earlier ones keep theirs.
+    pub fn set_mul_point(&mut self, key: &str, mul_point: Decimal) -> Result<(), SimError> {
+        let by_symbol: Vec<usize> = (0..self.tokens.len())
+            .filter(|&i| self.tokens[i].symbol.eq_ignore_ascii_case(key))
+            .collect();
+        let t = match by_symbol[..] {
+            [one] => one,
+            _ => self.token_index(key)?,
+        };
+        if mul_point < Decimal::ZERO {
+            return Err(SimError::invalid("The multiplier must not be negative."));
+        }
+        self.tokens[t].mul_point = mul_point;
+        Ok(())
+    }
+
     /// Moves a token's price (admin), then matches.
     pub fn set_price(&mut self, key: &str, price: Decimal, now: i64) -> Result<(), SimError> {
         let t = self.token_index(key)?;
@@ -1105,9 +1130,10 @@ impl Engine {
             .filter(|f| f.side == Side::Buy && f.time >= day_start)
         {
             let token = self.tokens.iter().find(|t| t.alpha_id == f.alpha_id);
-            let mul = match (self.cfg.volume_uses_mul_point, token) {
-                (true, Some(t)) => t.mul_point,
-                _ => Decimal::ONE,
+            let mul = if self.cfg.volume_uses_mul_point {
+                f.mul_point
+            } else {
+                Decimal::ONE
             };
             let name = token.map_or_else(|| f.alpha_id.clone(), |t| t.symbol.clone());
             *per.entry(name).or_default() += f.quote * mul;

@@ -52,7 +52,11 @@ pub fn to_row(s: &AccountSettings, account_id: i64, now_ms: i64) -> TradingConfi
         token: s.token.trim().to_owned(),
         chain: s.chain.clone(),
         order_usdt: s.order_usdt,
-        daily_target_usdt: s.daily_target_usdt,
+        // With a points target the USDT column holds 0 and is not read.
+        daily_target_usdt: s.daily_target_usdt.unwrap_or(Decimal::ZERO),
+        daily_target_points: s
+            .daily_target_points
+            .map(|p| i32::try_from(p).unwrap_or(i32::MAX)),
         buy_offset_mode,
         buy_offset_value,
         sell_offset_mode,
@@ -85,7 +89,14 @@ pub fn as_stored(row: &TradingConfigRow) -> Result<AccountSettings, SettingsErro
         token: row.token.clone(),
         chain: row.chain.clone(),
         order_usdt: row.order_usdt,
-        daily_target_usdt: row.daily_target_usdt,
+        daily_target_usdt: match row.daily_target_points {
+            Some(_) => None,
+            None => Some(row.daily_target_usdt),
+        },
+        daily_target_points: row
+            .daily_target_points
+            .map(|p| u32::try_from(p).map_err(|_| bad("daily_target_points", "stored value is negative")))
+            .transpose()?,
         buy_offset: join(row.buy_offset_mode, row.buy_offset_value),
         sell_offset: join(row.sell_offset_mode, row.sell_offset_value),
         order_timeout_s: timeout("order_timeout_s", row.order_timeout_s)?,

@@ -159,6 +159,7 @@ pub struct TradingConfigRow {
     pub webhook_url: Option<String>,
     pub revision: i64,
     pub updated_at_ms: i64,
+    pub daily_target_points: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]

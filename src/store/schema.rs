@@ -47,6 +47,7 @@ diesel::table! {
         webhook_url -> Nullable<Text>,
         revision -> BigInt,
         updated_at_ms -> BigInt,
+        daily_target_points -> Nullable<Integer>,
     }
 }
 

@@ -42,6 +42,7 @@ fn config_row(account_id: i64) -> TradingConfigRow {
         webhook_url: Some("https://hooks.example/alpha".into()),
         revision: 0,
         updated_at_ms: 5,
+        daily_target_points: None,
     }
 }
 
@@ -154,6 +155,26 @@ fn trading_config_round_trips_exact_decimals_and_counts_revisions() {
             .unwrap_err()
             .is_conflict()
     );
+}
+
+/// A points target is stored and read back as a points target: the USDT field is not read.
+#[test]
+fn a_points_target_round_trips_and_a_usdt_target_replaces_it() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let a = store::accounts::create(&mut c, "pia", 1).unwrap();
+    let mut s = store::configs::from_row(&config_row(a.id)).unwrap();
+    s.daily_target_usdt = None;
+    s.daily_target_points = Some(15);
+    let row = store::configs::upsert(&mut c, &store::configs::to_row(&s, a.id, 7)).unwrap();
+    let back = store::configs::from_row(&row).unwrap();
+    assert_eq!((back.daily_target_usdt, back.daily_target_points), (None, Some(15)));
+    assert_eq!(back, s);
+    s.daily_target_points = None;
+    s.daily_target_usdt = Some(d("300"));
+    let row = store::configs::upsert(&mut c, &store::configs::to_row(&s, a.id, 8)).unwrap();
+    let back = store::configs::from_row(&row).unwrap();
+    assert_eq!((back.daily_target_usdt, back.daily_target_points), (Some(d("300")), None));
 }
 
 #[test]

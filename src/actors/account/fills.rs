@@ -386,7 +386,7 @@ impl Actor {
             self.pair_done_at = Some(Instant::now());
         }
         info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "trading.cycle.outcome" => name,
-            "trading.cycle.id" => cycle_id, "trading.volume_today" => self.cycle.volume_today.to_string());
+            "trading.cycle.id" => cycle_id, "trading.volume_today" => self.cycle.volume.real.to_string());
         // Orders of ended pairs are forgotten once final; late reports find them in the store.
         let ended = Instant::now();
         for (x, o) in &self.orders {

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::domain::budget::Purpose;
+use crate::domain::{plan, points};
 use crate::domain::cycle::{
     Cycle, CycleConfig, Effect, Event, Intent, Market, Outcome, PauseReason, Refusal, SellIntent,
     State,
@@ -169,6 +170,8 @@ pub struct AccountStatus {
     #[serde(with = "rust_decimal::serde::str")]
     pub target: Decimal,
     pub cycles_today: u64,
+    /// Alpha Points today, counted and real volume, and what a point cost.
+    pub points: points::PointsView,
     /// Today's realised cost (fees and spread loss) in basis points of the volume; absent
     /// before the first fill of the day.
     #[serde(with = "rust_decimal::serde::str_option")]
@@ -313,7 +316,9 @@ fn cycle_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CycleConfig {
     CycleConfig {
         order_symbol: token.order_symbol.clone(),
         order_usdt: s.order_usdt,
-        daily_target: s.daily_target_usdt,
+        target: s.target(),
+        mul_point: token.mul_point,
+        exchange_figure: ctx.exchange.exchange_figure(),
         buy: s.buy_offset,
         sell: s.sell_offset,
         order_timeout_ms: i64::from(s.order_timeout_s) * 1000,
@@ -421,6 +426,8 @@ struct Actor {
     today: Volume,
     /// Today's cost as shown: taken only while no pair is open.
     shown_cost: crate::domain::cost::ShownCost,
+    /// The same settled figure in USDT, for the cost per point.
+    shown_cost_usdt: crate::domain::cost::ShownCost,
     cycles_today: u64,
     status: AccountStatus,
     board: Board,
@@ -501,11 +508,18 @@ impl Actor {
             .iter()
             .map(|p| p.code().to_owned())
             .collect();
-        s.volume_today = self.cycle.volume_today;
+        s.volume_today = self.cycle.volume.real;
         s.cycles_today = self.cycles_today;
         s.current_pair = pair_view(&self.cycle.state);
         let at_rest = !self.cycle.pair_may_be_live() && !settling;
         s.cost_bps = self.shown_cost.update(at_rest, self.today.cost_bps());
+        let cost_usdt = self.shown_cost_usdt.update(at_rest, Some(self.today.cost()));
+        s.points = points::view(
+            self.cycle.cfg.target,
+            self.cycle.volume,
+            Some(self.cycle.cfg.mul_point),
+            cost_usdt,
+        );
         s.exposure_usdt = s
             .current_pair
             .as_ref()
@@ -639,7 +653,16 @@ impl Actor {
             }
             Effect::DoneForToday => {
                 self.set_state(AccountState::DoneForToday, None).await?;
-                let message = format!("daily target reached: {} USDT", self.cycle.volume_today);
+                let v = self.cycle.volume;
+                let message = match self.cycle.cfg.target {
+                    points::Target::Points(p) => format!(
+                        "daily target reached: {} of {p} points ({} USDT bought, {} counted)",
+                        v.points(),
+                        v.real,
+                        v.counted
+                    ),
+                    points::Target::Usdt(_) => format!("daily target reached: {} USDT", v.real),
+                };
                 self.notify("done_for_today", EventLevel::Info, None, &message)
                     .await;
                 Ok(None)

@@ -36,6 +36,7 @@ async fn run_until_end(
         volume_today: Decimal::ZERO,
         target: Decimal::ZERO,
         cycles_today: 0,
+        points: Default::default(),
         cost_bps: None,
         exposure_usdt: None,
         stream_up: false,
@@ -51,7 +52,8 @@ async fn run_until_end(
         .ok_or_else(|| Failure::Setup("the account has no trading configuration".into()))?;
     let settings = store::configs::from_row(&row)
         .map_err(|e| Failure::Setup(format!("invalid trading configuration: {e}")))?;
-    status.target = settings.daily_target_usdt;
+    status.target = plan::target_amount(settings.target());
+    status.points.target = settings.daily_target_points;
     // Opened on the blocking pool with the rest of the database work.
     let shared = ctx.clone();
     let creds = ctx
@@ -257,6 +259,7 @@ async fn run_until_end(
         day,
         today,
         shown_cost: Default::default(),
+        shown_cost_usdt: Default::default(),
         cycles_today,
         status,
         board,

@@ -20,6 +20,7 @@ impl Actor {
         if !self.deferred.is_empty() {
             self.retry_deferred().await?;
         }
+        self.follow_mul_point(now).await?;
         let market = self.guards(now).await?;
         if now >= self.next_probe {
             self.probe_session(now).await?;
@@ -88,12 +89,41 @@ impl Actor {
             .await?;
         self.cycles_today = 0;
         self.shown_cost.reset();
+        self.shown_cost_usdt.reset();
         info!(self.log, "a new UTC day"; fields::EVENT_ACTION => "day-rollover");
         self.event(Event::Resume(PauseReason::CostBudget)).await?;
         self.event(Event::NewDay {
             volume: self.today.buy_quote,
         })
         .await
+    }
+
+    /// The token's points multiplier as the instance's token list says (read by one account
+    /// for all, hourly and at the UTC day's start): a change goes to the cycle, with an event.
+    pub(super) async fn follow_mul_point(&mut self, now: i64) -> Result<(), Failure> {
+        let board = &self.ctx.board;
+        if board.claim(now, millis(self.ctx.timing.token_list_every)) {
+            let (board, rest, clock) = (board.clone(), self.rest.clone(), self.ctx.clock.clone());
+            actix_rt::spawn(async move {
+                match rest.token_list().await {
+                    Ok(list) => board.put(&list, clock.now_ms()),
+                    Err(_) => board.failed(clock.now_ms()),
+                }
+            });
+        }
+        let was = self.cycle.cfg.mul_point;
+        if let Some(mul_point) = board.mul_point(&self.token.alpha_id)
+            && mul_point != was
+        {
+            self.event(Event::MulPoint { mul_point }).await?;
+            let message = format!(
+                "{}'s points multiplier changed from x{was} to x{mul_point}",
+                self.settings.token
+            );
+            self.notify("mul_point_changed", EventLevel::Info, None, &message)
+                .await;
+        }
+        Ok(())
     }
 
     /// The market view, and the pauses that follow from it and from time (the rules are

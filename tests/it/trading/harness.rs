@@ -27,6 +27,7 @@ pub fn fast_timing() -> Timing {
         lease_margin: Duration::from_secs(3),
         listen_key_keep_alive: Duration::from_secs(60),
         sync_every: Duration::from_secs(3),
+        token_list_every: Duration::from_secs(1),
         price_stale: Duration::from_secs(30),
         ladder_step: Duration::from_millis(800),
         session_probe: Duration::from_secs(1),
@@ -84,13 +85,28 @@ pub fn logger() -> slog::Logger {
 }
 
 pub async fn sim(seed: u64) -> SimHandle {
-    start(SimOptions {
+    sim_with(seed, |_| {}).await
+}
+
+/// The same, with a change to the simulator's options.
+pub async fn sim_with(seed: u64, tweak: impl FnOnce(&mut SimOptions)) -> SimHandle {
+    let mut options = SimOptions {
         seed,
         trade_interval: Duration::from_millis(200),
         ..SimOptions::default()
-    })
-    .await
-    .unwrap()
+    };
+    tweak(&mut options);
+    start(options).await.unwrap()
+}
+
+/// The exchange's own figure of an account's volume today (every token).
+pub fn exchange_volume(sim: &SimHandle, sim_id: u64) -> rust_decimal::Decimal {
+    let now = chrono::Utc::now().timestamp_millis();
+    sim.state
+        .with(|st| st.engine.volume_today(sim_id, now))
+        .iter()
+        .map(|(_, v)| *v)
+        .sum()
 }
 
 pub fn config(sim: &SimHandle, instance: &str) -> Config {

@@ -5,7 +5,8 @@ use std::time::Duration;
 use alpha_oto::store;
 use rust_decimal::Decimal;
 
-use super::harness::{Harness, settings};
+use super::harness::{Harness, World, exchange_volume, settings, sim_with};
+use crate::support::d;
 
 /// 10 accounts on 3 tokens reach their targets; the simulator saw no two live pairs for any
 /// account and no order is left open; the store agrees with the ledger order for order and
@@ -256,4 +257,39 @@ async fn cost_counts_closed_pairs_only_and_the_open_pair_shows_as_exposure() {
     assert_eq!(a_now.cost_bps, None, "{a_now:?}");
     assert_eq!(h.violations(), Vec::<String>::new());
     h.ledger_check_open().await;
+}
+
+/// Five accounts with a target of 12 points on a x4 token (LIGHT) stop once the exchange counts
+/// 2^12 of volume and before one more pair's worth: the day's last pair buys only what is
+/// missing. Each shows 12 of 12 points, its multiplier and what a point cost.
+#[actix_web::test]
+async fn accounts_on_a_points_target_stop_at_it_and_not_a_pair_past_it() {
+    let mut s = settings("LIGHT", "100", "100");
+    s.daily_target_usdt = None;
+    s.daily_target_points = Some(12);
+    let sim = sim_with(103, |o| o.volume_uses_mul_point = true).await;
+    let h = World::on(sim, &vec![s; 5], "1500").engine("test-1").await;
+    h.start_trading().await;
+    h.wait_all("reach 12 points", Duration::from_secs(120), |s| {
+        s.state == "done_for_today"
+    })
+    .await;
+    let (target, one_pair) = (d("4096"), d("400"));
+    for (id, sim_id) in &h.accounts {
+        let counted = exchange_volume(&h.sim, *sim_id);
+        assert!(
+            counted >= target && counted < target + one_pair,
+            "account {id}: the exchange counts {counted}"
+        );
+        let st = h.status(*id).unwrap();
+        assert_eq!((st.points.today, st.points.target), (12, Some(12)), "{st:?}");
+        assert_eq!(st.points.mul_point, Some(d("4")));
+        assert_eq!(st.points.counted_volume, st.points.real_volume * d("4"));
+        let per_point = st.points.cost_per_point_usdt.expect("a cost per point");
+        assert!(per_point > Decimal::ZERO, "{st:?}");
+        assert!(h.events(*id, "done_for_today", None) >= 1);
+    }
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.ledger_check();
+    h.sup.shutdown(Duration::from_secs(5)).await;
 }
