@@ -111,6 +111,10 @@ pub struct DaemonConfig {
     /// What a graceful stop (SIGTERM) does with live pairs: `keep` them on the exchange (the
     /// next start reconciles them) or `cancel` everything first.
     pub on_stop: StopMode,
+    /// No pair is placed while it would cross a live order of another account of this
+    /// instance on the same token (wash trading between managed accounts). Off only in tests
+    /// that show the simulator's check of such matches can fail.
+    pub cross_account_guard: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -140,6 +144,7 @@ impl Default for DaemonConfig {
             egress_per_s: 2000,
             account_threads: 0,
             on_stop: StopMode::Keep,
+            cross_account_guard: true,
         }
     }
 }

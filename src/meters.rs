@@ -28,6 +28,7 @@ pub const STREAM_LOST: &str = "alpha_oto_stream_lost_total";
 pub const PAUSES: &str = "alpha_oto_pauses_total";
 pub const LEASE_EVENTS: &str = "alpha_oto_lease_events_total";
 pub const RATE_LIMIT_WAITS: &str = "alpha_oto_rate_limit_waits_total";
+pub const CROSSING_WAITS: &str = "alpha_oto_crossing_waits_total";
 pub const RECONCILIATIONS: &str = "alpha_oto_reconciliations_total";
 pub const EVENT_AGE_SECONDS: &str = "alpha_oto_report_age_seconds";
 /// Request handlers that panicked (each answered 500 and logged).
@@ -92,6 +93,10 @@ const COUNTERS: &[(&str, &str)] = &[
     (
         RATE_LIMIT_WAITS,
         "Requests that waited for the exchange's request budget.",
+    ),
+    (
+        CROSSING_WAITS,
+        "Pairs held back a tick because they would cross a live order of another managed account.",
     ),
     (
         RECONCILIATIONS,
@@ -201,6 +206,7 @@ fn register_all() {
     }
     for name in [
         RATE_LIMIT_WAITS,
+        CROSSING_WAITS,
         RECONCILIATIONS,
         API_PANICS,
         LOG_DROPPED,

@@ -7,6 +7,7 @@
 //! supervisor sees it through the task's join handle.
 
 pub mod account;
+pub mod crossing;
 pub mod governor;
 pub mod operator;
 pub mod price_feed;
@@ -137,6 +138,8 @@ pub struct Shared {
     pub feeds: price_feed::PriceFeeds,
     /// Each token's points multiplier, from the token list read once for the instance.
     pub board: token_board::TokenBoard,
+    /// Every live pair's prices per token: no two managed accounts trade with each other.
+    pub crossings: crossing::Crossings,
     pub webhooks: webhook::Webhooks,
     pub log: Logger,
     /// This instance's name in leases.

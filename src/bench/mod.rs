@@ -71,6 +71,8 @@ pub struct Report {
     pub rss_per_account_kb: f64,
     pub errors: u64,
     pub violations: u64,
+    /// Trades between two of the daemon's accounts (counted among the violations too).
+    pub cross_account_matches: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_s: Option<f64>,
     /// After a restart, until every account had sent a new pair (the table shows it; not a
@@ -350,6 +352,11 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     findings.lines.extend(logged.into_iter().take(20));
 
     let ledger: crate::check::Ledger = admin.get("/sim/ledger/snapshot").await?;
+    let cross_account_matches = ledger
+        .violations
+        .iter()
+        .filter(|v| v.starts_with("cross_account_match "))
+        .count() as u64;
     sim.proc.terminate(Duration::from_secs(10));
     let violations = check_ledger(&setup, &sim, ledger, &mut findings).await?;
 
@@ -370,6 +377,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         rss_per_account_kb: round2(peak_rss_kb as f64 / opts.accounts as f64),
         errors,
         violations,
+        cross_account_matches,
         recovery_s: recovery_s.map(round2),
         first_pairs_s: first_pairs_s.map(round2),
     };
@@ -589,6 +597,11 @@ pub fn table(r: &Report, findings: &Findings) -> String {
     }
     row(&mut out, "errors", r.errors.to_string());
     row(&mut out, "violations", r.violations.to_string());
+    row(
+        &mut out,
+        "cross-account matches",
+        r.cross_account_matches.to_string(),
+    );
     for l in &findings.lines {
         out.push_str(&format!("  ! {l}\n"));
     }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
+use super::crossing::{Footprint, footprint_of};
 use super::money::{Grid, floor_to};
 use super::points::{ExchangeFigure, Target, Volume, pair_usdt};
 use super::pricing::{Offset, PricingError, price_pair};
@@ -195,6 +196,11 @@ pub enum Event {
         order_id: String,
     },
     SellRefused {
+        intent_id: String,
+    },
+    /// A leftover sale was not sent because it would cross another managed account's live
+    /// order: the same ladder step is tried again later.
+    SellDeferred {
         intent_id: String,
     },
     Report(OrderUpdate),
@@ -518,8 +524,36 @@ impl Cycle {
                 }
                 self.sell_step(now, &mut out);
             }
+            Event::SellDeferred { intent_id } => {
+                if let State::Liquidating {
+                    sell: slot @ Some((_, None)),
+                    ..
+                } = &mut self.state
+                    && slot.as_ref().is_some_and(|(s, _)| s.id == intent_id)
+                {
+                    // Not sent: the same step is tried again on a later tick.
+                    *slot = None;
+                }
+            }
         }
         out
+    }
+
+    /// What the account may have resting on the exchange now, for the cross-account guard: a
+    /// deferred sale keeps its place (at its step's price) so other pairs keep away from it.
+    pub fn footprint(&self) -> Option<Footprint> {
+        if let State::Liquidating {
+            sell: None, step, ..
+        } = &self.state
+        {
+            let pct = self.cfg.ladder_pct.get(*step)?;
+            let m = self.last_market?;
+            return Some(Footprint::sale(floor_to(
+                m.last_price * (Decimal::ONE - pct / Decimal::ONE_HUNDRED),
+                m.grid.tick_size,
+            )));
+        }
+        footprint_of(&self.state)
     }
 
     /// Timeouts, and a new pair when everything allows it.
@@ -553,6 +587,7 @@ impl Cycle {
             }
             State::Idle | State::DoneForToday if self.stopping => self.state = State::Stopped,
             State::Idle => self.maybe_place(now, out),
+            State::Liquidating { sell: None, .. } => self.sell_step(now, out),
             _ => {}
         }
     }

@@ -596,7 +596,12 @@ proptest! {
                 Action::Sell(kind) => match &c.state {
                     State::Liquidating { sell: Some((s, None)), .. } => {
                         ids += 1;
-                        if kind == 0 { Event::SellRefused { intent_id: s.id.clone() } } else { Event::SellPlaced { intent_id: s.id.clone(), order_id: format!("s{ids}") } }
+                        match kind {
+                            0 => Event::SellRefused { intent_id: s.id.clone() },
+                            1 => Event::SellPlaced { intent_id: s.id.clone(), order_id: format!("s{ids}") },
+                            // Held back by the cross-account guard: tried again later.
+                            _ => Event::SellDeferred { intent_id: s.id.clone() },
+                        }
                     }
                     State::Liquidating { sell: Some((_, Some(id))), quantity, .. } => {
                         let status = if kind == 1 { LegStatus::Filled } else { LegStatus::Dead };

@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod cost;
+pub mod crossing;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;

@@ -656,6 +656,11 @@ impl Engine {
 
     /// Fills an order at once when it crosses the book (taker), at the book's price.
     fn match_taker(&mut self, id: u64, now: i64) {
+        // One book for every account: a resting order of another account that the new one
+        // reaches trades first, at its own price.
+        if self.match_accounts(id, now) {
+            return;
+        }
         let Some(o) = self.orders.get(&id) else {
             return;
         };
@@ -684,6 +689,60 @@ impl Engine {
         };
         if let Some(price) = at {
             self.fill(id, price, false, now);
+        }
+    }
+
+    /// Matches a live order against the resting orders of other accounts on its token that it
+    /// crosses, best price first, each trade at the resting order's price; answers whether the
+    /// order was filled whole. Every such trade is between two sessions handed to the daemon,
+    /// which must never happen (wash trading): a `cross_account_match` violation.
+    fn match_accounts(&mut self, id: u64, now: i64) -> bool {
+        let live = |o: &Order| matches!(o.status, OrderStatus::New | OrderStatus::PartiallyFilled);
+        loop {
+            let Some(taker) = self.orders.get(&id).filter(|o| live(o)) else {
+                return true;
+            };
+            let (account, side, price, alpha) =
+                (taker.account, taker.side, taker.price, taker.alpha_id.clone());
+            let left = taker.orig_qty - taker.executed_qty;
+            let best = self
+                .open
+                .iter()
+                .filter(|(a, _)| **a != account)
+                .flat_map(|(_, ids)| ids.iter())
+                .filter_map(|i| self.orders.get(i))
+                .filter(|o| live(o) && o.alpha_id == alpha && o.side != side)
+                .filter(|o| match side {
+                    Side::Buy => o.price <= price,
+                    Side::Sell => o.price >= price,
+                })
+                .min_by_key(|o| {
+                    let rank = match side {
+                        Side::Buy => o.price,
+                        Side::Sell => -o.price,
+                    };
+                    (rank, o.created_ms, o.id)
+                })
+                .map(|o| (o.id, o.account, o.price, o.orig_qty - o.executed_qty));
+            let Some((maker, maker_account, at, maker_left)) = best else {
+                return false;
+            };
+            let qty = left.min(maker_left);
+            let Ok(t) = self.token_index(&alpha) else {
+                return false;
+            };
+            let trade_id = self.tokens[t].next_trade_id;
+            self.tokens[t].next_trade_id += 1;
+            self.violations.push(Violation {
+                kind: "cross_account_match",
+                account,
+                detail: format!(
+                    "order {id} of account {account} traded {qty} at {at} with order {maker} of account {maker_account}"
+                ),
+                at_ms: now,
+            });
+            self.fill_piece(maker, at, qty, trade_id, true, qty >= maker_left, now);
+            self.fill_piece(id, at, qty, trade_id, false, qty >= left, now);
         }
     }
 

@@ -129,6 +129,12 @@ impl Api {
             .ok("POST", "/api/v1/accounts", Some(Body::Json(body)))
             .await;
         assert_eq!(s, 201, "{v}");
+        self.fund(name).await
+    }
+
+    /// Stores the credentials of a new funded simulator account for `name`; returns the
+    /// simulator's id.
+    pub(crate) async fn fund(&self, name: &str) -> u64 {
         let creds = self
             .sim
             .state
@@ -827,7 +833,7 @@ async fn the_command_line_is_a_client_of_the_api() {
 }
 
 /// The binary as a client of the API at `listen` with `token`: exit code, stdout, stderr.
-async fn run_cli(
+pub(crate) async fn run_cli(
     listen: String,
     token: &'static str,
     args: Vec<String>,

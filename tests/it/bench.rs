@@ -12,6 +12,7 @@ const KEYS: &[&str] = &[
     "accounts",
     "accounts_trading",
     "cycles",
+    "cross_account_matches",
     "cycles_per_s",
     "daemon_cpu_s",
     "daemon_rss_mb",
@@ -59,6 +60,7 @@ fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
         assert_eq!(sorted_keys(&report[k]), inner, "{report}");
     }
     assert_eq!(report["violations"], 0, "{printed}");
+    assert_eq!(report["cross_account_matches"], 0, "{printed}");
     assert_eq!(report["errors"], 0, "{printed}");
     assert_eq!(report["accounts"], 50);
     assert_eq!(report["accounts_trading"], 50, "{printed}");

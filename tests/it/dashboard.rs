@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::api::{Api, Body, TOKEN, api};
+use crate::api::{Api, Body, TOKEN, api, run_cli};
 use crate::browser::Browser;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -400,4 +400,57 @@ async fn the_page_and_its_assets_come_from_the_binary_with_a_strict_policy() {
     // The page's data still needs a token.
     let (s, _, _) = a.call("GET", "/api/v1/accounts", None, None).await;
     assert_eq!(s, 401);
+}
+
+/// An account on a points target, created by the command line's `--points`, trades to 12
+/// points on a x4 token (LIGHT); the API, the command line and the page each show 12 of 12
+/// points and what a point cost.
+#[actix_web::test]
+async fn a_points_target_shows_12_of_12_points_in_the_api_the_command_line_and_the_page() {
+    let a = api().await;
+    let listen = a.base.trim_start_matches("http://").to_owned();
+    let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let (code, out, err) = run_cli(
+        listen.clone(),
+        TOKEN,
+        args("account add p1 --token LIGHT --order-usdt 100 --points 12 --buy-offset 0.5% --sell-offset -1% --set volatility_pct=50 --set cost_budget_bps=500"),
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    a.fund("p1").await;
+    let (s, v) = a.ok("POST", "/api/v1/accounts/p1/start", None).await;
+    assert_eq!(s, 202, "{v}");
+    let v = a.wait_state("p1", |v| v["state"] == "done_for_today").await;
+    let p = &v["points"];
+    assert_eq!((&p["today"], &p["target"]), (&json!(12), &json!(12)), "{v}");
+    assert_eq!(p["mul_point"], "4", "{v}");
+    let per_point: f64 = p["cost_per_point_usdt"].as_str().unwrap_or("").parse().unwrap_or(-1.0);
+    assert!(per_point > 0.0, "{v}");
+    assert_eq!(v["progress"]["percent"], "100", "{v}");
+
+    let (code, out, err) = run_cli(listen.clone(), TOKEN, args("account show p1")).await;
+    assert_eq!(code, Some(0), "{err}");
+    for line in ["points today: 12", "points target: 12", "mul point: 4"] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert!(out.contains(&format!("cost per point: {}", p["cost_per_point_usdt"].as_str().unwrap_or("?"))), "{out}");
+    let (code, out, _) = run_cli(listen, TOKEN, args("account list")).await;
+    assert_eq!(code, Some(0));
+    assert!(out.lines().any(|l| l.starts_with("p1 ") && l.trim_end().ends_with("12/12")), "{out}");
+
+    let mut b = Browser::start(1280, 900).await;
+    b.goto(&format!("{}/#token={TOKEN}", a.base)).await;
+    b.wait_for(
+        "12 of 12 points with the cost of a point",
+        &format!(
+            "{}?.textContent === '12 / 12 points' && {}?.textContent.startsWith('12/12 · ')
+                && {}.textContent.endsWith('USDT/point')",
+            row("p1", ".bar em"),
+            row("p1", ".points"),
+            row("p1", ".points")
+        ),
+        ROWS,
+        LIMIT,
+    )
+    .await;
 }

@@ -597,6 +597,13 @@ impl Actor {
                 }
             }
         }
+        // What the cycle may have resting now is what other accounts keep away from (a
+        // leftover sale's held tokens must go whatever it crosses, so it is set, not claimed).
+        self.ctx.crossings.set(
+            &self.token.order_symbol,
+            self.account.id,
+            self.cycle.footprint(),
+        );
         if std::mem::take(&mut self.flush_statuses) {
             let ids: Vec<String> = self.orders.keys().cloned().collect();
             for id in ids {

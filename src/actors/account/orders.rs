@@ -1,6 +1,7 @@
 //! Sending: pair intents stored then placed, cancels, leftover sales.
 
 use super::*;
+use crate::domain::crossing::Footprint;
 
 impl Actor {
     pub(super) async fn persist_intent(
@@ -32,6 +33,17 @@ impl Actor {
             {
                 queue.push_front(e);
             }
+            return refuse(queue, Refusal::NotSent);
+        }
+        // No trade with another managed account: a pair that would cross one of theirs on the
+        // token waits for the next tick (`domain::crossing`).
+        let footprint = Footprint::pair(intent.buy_price, intent.sell_price);
+        if !self
+            .ctx
+            .crossings
+            .claim(&self.token.order_symbol, self.account.id, footprint, self.now())
+        {
+            metrics::counter!(meters::CROSSING_WAITS).increment(1);
             return refuse(queue, Refusal::NotSent);
         }
         let now = self.now();
@@ -315,6 +327,17 @@ impl Actor {
             queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
             return Ok(Some(Event::SellRefused { intent_id: sell.id }));
         }
+        // A sale is a trade too: it waits while it would cross another managed account's order.
+        if !self.ctx.crossings.claim(
+            &self.token.order_symbol,
+            self.account.id,
+            Footprint::sale(sell.price),
+            self.now(),
+        ) {
+            metrics::counter!(meters::CROSSING_WAITS).increment(1);
+            queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
+            return Ok(Some(Event::SellDeferred { intent_id: sell.id }));
+        }
         // Sell what the account holds: the buy's fee was taken in the token, so the wallet,
         // not the machine's count, says how much there is.
         let mut sell = sell;
@@ -341,6 +364,7 @@ impl Actor {
             queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
             return Ok(Some(Event::SellRefused { intent_id: sell.id }));
         }
+
         if let Some(Effect::PlaceSell(s)) = queue
             .iter_mut()
             .find(|e| matches!(e, Effect::PlaceSell(s) if s.id == sell.id))

@@ -267,6 +267,10 @@ async fn run_until_end(
     };
     let mut result = actor.main_loop(rx).await;
     stream_task.abort();
+    // Whatever the account had on the exchange is followed by its next task, which claims it
+    // again after reconciling; until then other accounts are not held back by it.
+    ctx.crossings
+        .set(&actor.token.order_symbol, actor.account.id, None);
     if !matches!(result, Err(Failure::Store(_)))
         && let Err(e) = actor.flush().await
         && result.is_ok()

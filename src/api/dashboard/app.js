@@ -12,7 +12,8 @@ const I18N = {
     'login.title': 'Log in', 'login.help': 'Paste an API token of this daemon: the one in api-token beside its configuration (written by alpha-oto init, or by deploy/install.sh as /etc/alpha-oto/api-token).',
     'login.token': 'API token', 'login.submit': 'Log in', 'login.bad': 'The token was refused.',
     'col.name': 'Account', 'col.token': 'Token', 'col.state': 'State', 'col.progress': 'Today',
-    'col.cycles': 'Cycles', 'col.cost': 'Cost (bps)', 'col.last': 'Last event', 'col.actions': 'Actions',
+    'col.cycles': 'Cycles', 'col.points': 'Points', 'unit.points': 'points', 'unit.per_point': 'USDT/point',
+    'f.daily_target_points': 'or daily target (points)', 'col.cost': 'Cost (bps)', 'col.last': 'Last event', 'col.actions': 'Actions',
     'chart.title': 'Volume today', 'chart.hint': "Click an account's name to chart it.",
     'log.title': 'Events', 'log.account': 'Account', 'log.level': 'Level', 'log.all': 'All',
     'f.name': 'Name', 'f.token': 'Token', 'f.order_usdt': 'Order size (USDT)',
@@ -44,7 +45,8 @@ const I18N = {
     'login.title': '登录', 'login.help': '粘贴此守护进程的 API 令牌：即其配置旁的 api-token 文件（由 alpha-oto init 写入，或由 deploy/install.sh 写为 /etc/alpha-oto/api-token）。',
     'login.token': 'API 令牌', 'login.submit': '登录', 'login.bad': '令牌被拒绝。',
     'col.name': '账户', 'col.token': '代币', 'col.state': '状态', 'col.progress': '今日',
-    'col.cycles': '轮次', 'col.cost': '成本 (bps)', 'col.last': '最近事件', 'col.actions': '操作',
+    'col.cycles': '轮次', 'col.points': '积分', 'unit.points': '分', 'unit.per_point': 'USDT/分',
+    'f.daily_target_points': '或每日目标 (积分)', 'col.cost': '成本 (bps)', 'col.last': '最近事件', 'col.actions': '操作',
     'chart.title': '今日交易量', 'chart.hint': '点击账户名查看其曲线。',
     'log.title': '事件', 'log.account': '账户', 'log.level': '级别', 'log.all': '全部',
     'f.name': '名称', 'f.token': '代币', 'f.order_usdt': '单笔金额 (USDT)',
@@ -160,9 +162,16 @@ function actionsFor(a) {
 }
 
 function row(a) {
-  const vol = a.progress.volume_today;
-  const target = a.progress.target ?? a.settings.daily_target_usdt;
+  // A points target shows its progress in points, over counted volume (2^P).
+  const pts = a.points || {};
+  const byPoints = pts.target != null;
+  const vol = byPoints ? pts.counted_volume : a.progress.volume_today;
+  const target = byPoints ? 2 ** pts.target : (a.progress.target ?? a.settings.daily_target_usdt);
   const pct = Number(target) > 0 ? Math.min(100, (Number(vol) / Number(target)) * 100) : 0;
+  const todayText = byPoints ? pts.today + ' / ' + pts.target + ' ' + t('unit.points')
+    : usdt(vol) + ' / ' + usdt(target) + ' USDT';
+  const pointsText = (pts.today ?? 0) + (byPoints ? '/' + pts.target : '')
+    + (pts.cost_per_point_usdt != null ? ' · ' + pts.cost_per_point_usdt + ' ' + t('unit.per_point') : '');
   const reason = a.state === 'paused' && a.pause_reason ? t('reason.' + a.pause_reason) : (a.failure || '');
   const buttons = actionsFor(a).map((act) => el('button', {
     type: 'button', class: act === 'kill' ? 'danger' : '', dataset: { action: act },
@@ -175,8 +184,9 @@ function row(a) {
     ['col.state', el('span', {}, el('span', { class: 'state ' + a.state }, t('state.' + a.state)),
       reason ? el('span', { class: 'reason' }, reason) : null), 'state-cell'],
     ['col.progress', el('div', { class: 'bar', title: pct.toFixed(1) + '%' },
-      el('span', { style: { width: pct.toFixed(1) + '%' } }), el('em', {}, usdt(vol) + ' / ' + usdt(target) + ' USDT')), 'progress'],
+      el('span', { style: { width: pct.toFixed(1) + '%' } }), el('em', {}, todayText)), 'progress'],
     ['col.cycles', String(a.progress.cycles_done ?? 0), 'cycles'],
+    ['col.points', pointsText, 'points'],
     ['col.cost', a.cost_bps ?? '—', 'cost'],
     ['col.last', fmtTime(a.last_event_at_ms), 'last'],
     ['col.actions', el('span', {}, ...buttons), 'actions'],
@@ -265,6 +275,7 @@ function onStatus(s) {
   a.cost_bps = s.cost_bps;
   a.progress.volume_today = s.volume_today;
   a.progress.cycles_done = s.cycles_today;
+  if (s.points) a.points = s.points;
   if (Number(s.target) > 0) a.progress.target = s.target;
   renderRow(s.name);
   const pts = series.get(s.name);
@@ -412,7 +423,7 @@ function drawChart() {
 
 // ---- account form ----
 
-const FIELDS = ['name', 'token', 'order_usdt', 'daily_target_usdt', 'volatility_pct', 'cost_budget_bps'];
+const FIELDS = ['name', 'token', 'order_usdt', 'daily_target_usdt', 'daily_target_points', 'volatility_pct', 'cost_budget_bps'];
 const OFFSETS = ['buy_offset', 'sell_offset'];
 // A new account starts from these prices: buy at the last price, sell 0.5 % above it.
 const NEW_OFFSETS = { buy_offset: { mode: 'percent', value: '0' }, sell_offset: { mode: 'percent', value: '0.5' } };
@@ -457,7 +468,7 @@ async function save(ev) {
     const v = form.elements[f].value.trim();
     if (editing && f === 'name') continue;
     if (a && String(a.settings[f] ?? '') === v) continue;
-    if (v !== '') body[f] = v;
+    if (v !== '') body[f] = f === 'daily_target_points' ? Number(v) : v;
   }
   for (const o of OFFSETS) {
     const v = { mode: form.elements[o + '_mode'].value, value: form.elements[o + '_value'].value.trim() };

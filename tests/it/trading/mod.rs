@@ -2,6 +2,7 @@
 //! test database of the run (SQLite or PostgreSQL).
 
 mod commands;
+mod crossing;
 pub mod harness;
 mod pauses;
 mod processes;
