@@ -41,9 +41,14 @@ impl Crossings {
         let mut all = self.lock();
         let on = all.entry(token.to_owned()).or_default();
         if self.enabled {
-            on.wishes.retain(|_, (_, _, seen)| now_ms - *seen <= WISH_KEPT_MS);
+            on.wishes
+                .retain(|_, (_, _, seen)| now_ms - *seen <= WISH_KEPT_MS);
             let since = on.wishes.get(&account).map_or(now_ms, |w| w.1);
-            let live = on.live.iter().filter(|(a, _)| **a != account).map(|(_, f)| *f);
+            let live = on
+                .live
+                .iter()
+                .filter(|(a, _)| **a != account)
+                .map(|(_, f)| *f);
             let older_wish = on
                 .wishes
                 .iter()
@@ -105,7 +110,10 @@ mod tests {
         // Another maker that would cross the waiting taker does not start first.
         assert!(!c.claim("T", maker2, pair(100, 102), 20));
         c.set("T", maker, None);
-        assert!(c.claim("T", taker, pair(105, 99), 30), "the older wish goes first");
+        assert!(
+            c.claim("T", taker, pair(105, 99), 30),
+            "the older wish goes first"
+        );
         assert!(!c.claim("T", maker2, pair(100, 102), 40));
         c.set("T", taker, None);
         assert!(c.claim("T", maker2, pair(100, 102), 50));

@@ -58,12 +58,7 @@ fn answer_schemas() -> Map<String, Value> {
         json!({"type": "array", "description": what,
             "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}})
     };
-    let mut settings = settings_schema(&[
-        "token",
-        "order_usdt",
-        "buy_offset",
-        "sell_offset",
-    ]);
+    let mut settings = settings_schema(&["token", "order_usdt", "buy_offset", "sell_offset"]);
     if let Some(props) = settings["properties"].as_object_mut() {
         props.remove("name");
     }

@@ -81,9 +81,15 @@ mod tests {
     fn a_buy_at_or_above_anothers_sell_crosses() {
         let resting_sell = Footprint::pair(d("1.000"), d("1.005"));
         // Buy at the last price, sell 0.5 % above: two such pairs never meet.
-        assert!(!crosses(Footprint::pair(d("1.001"), d("1.006")), resting_sell));
+        assert!(!crosses(
+            Footprint::pair(d("1.001"), d("1.006")),
+            resting_sell
+        ));
         // A buy 0.5 % above the last price reaches the other's sell.
-        assert!(crosses(Footprint::pair(d("1.005"), d("0.995")), resting_sell));
+        assert!(crosses(
+            Footprint::pair(d("1.005"), d("0.995")),
+            resting_sell
+        ));
         // A sell below the other's buy is taken by it.
         assert!(crosses(Footprint::pair(d("0.9"), d("0.999")), resting_sell));
         // A leftover sale has no buy, but its sell meets the other's buy.

@@ -175,7 +175,12 @@ fn a_points_target_sizes_the_last_pair_at_the_multiplier_of_the_moment() {
         },
         Decimal::ZERO,
     );
-    c.on(Event::Tick { market: Some(market()) }, 0);
+    c.on(
+        Event::Tick {
+            market: Some(market()),
+        },
+        0,
+    );
     let fx = c.on(Event::Start, 1);
     let [Effect::PersistIntent(first), _] = fx.as_slice() else {
         panic!("{fx:?}")
@@ -191,13 +196,21 @@ fn a_points_target_sizes_the_last_pair_at_the_multiplier_of_the_moment() {
     );
     c.on(up("w1", LegStatus::Filled, "40", "10"), 3);
     assert_eq!((c.volume.real, c.volume.counted), (d("10"), d("20")));
-    assert!(c.on(Event::MulPoint { mul_point: d("4") }, 4).is_empty(), "a pair is live");
+    assert!(
+        c.on(Event::MulPoint { mul_point: d("4") }, 4).is_empty(),
+        "a pair is live"
+    );
     let fx = c.on(up("p1", LegStatus::Filled, "40", "10"), 5);
-    let Some(Effect::PersistIntent(last)) = fx.iter().find(|e| matches!(e, Effect::PersistIntent(_)))
+    let Some(Effect::PersistIntent(last)) =
+        fx.iter().find(|e| matches!(e, Effect::PersistIntent(_)))
     else {
         panic!("{fx:?}")
     };
-    assert_eq!((last.quantity, last.payment), (d("12"), d("3")), "(32 - 20) / 4 = 3 USDT");
+    assert_eq!(
+        (last.quantity, last.payment),
+        (d("12"), d("3")),
+        "(32 - 20) / 4 = 3 USDT"
+    );
     c.on(
         Event::Placed {
             intent_id: last.id.clone(),

@@ -115,7 +115,12 @@ impl Volume {
 /// amount on the grid that reaches the target (never below the exchange's minimums). The
 /// pricing floors the quantity of what this returns, so the amount is a whole number of
 /// quantity steps at the buy price.
-pub fn pair_usdt(order_usdt: Decimal, remaining: Decimal, buy_price: Decimal, grid: &Grid) -> Decimal {
+pub fn pair_usdt(
+    order_usdt: Decimal,
+    remaining: Decimal,
+    buy_price: Decimal,
+    grid: &Grid,
+) -> Decimal {
     if remaining >= order_usdt || buy_price <= Decimal::ZERO {
         return order_usdt;
     }
@@ -133,7 +138,9 @@ pub fn pair_usdt(order_usdt: Decimal, remaining: Decimal, buy_price: Decimal, gr
     };
     qty = qty.max(grid.min_qty);
     if let Some(min) = ceil_qty(grid.min_notional)
-        && qty.checked_mul(buy_price).is_some_and(|v| v < grid.min_notional)
+        && qty
+            .checked_mul(buy_price)
+            .is_some_and(|v| v < grid.min_notional)
     {
         qty = qty.max(min);
     }
@@ -232,7 +239,11 @@ mod tests {
         assert_eq!(points_for(d("4095.999")), 11);
         assert_eq!(points_for(d("4096")), 12);
         assert_eq!(points_for(d("8191")), 12);
-        assert_eq!(counted_for(15) / d("4"), d("8192"), "15 points on x4 is 8,192 USDT");
+        assert_eq!(
+            counted_for(15) / d("4"),
+            d("8192"),
+            "15 points on x4 is 8,192 USDT"
+        );
     }
 
     #[test]

@@ -275,7 +275,10 @@ mod tests {
         assert_eq!(points.target(), Target::Points(12));
         for bad_points in [0, 41] {
             v["daily_target_points"] = bad_points.into();
-            assert_eq!(parse(v.clone()).validate().unwrap_err().field, "daily_target_points");
+            assert_eq!(
+                parse(v.clone()).validate().unwrap_err().field,
+                "daily_target_points"
+            );
         }
         v.as_object_mut().unwrap().remove("daily_target_points");
         assert_eq!(parse(v).validate().unwrap_err().field, "daily_target_usdt");

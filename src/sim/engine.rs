@@ -702,8 +702,12 @@ impl Engine {
             let Some(taker) = self.orders.get(&id).filter(|o| live(o)) else {
                 return true;
             };
-            let (account, side, price, alpha) =
-                (taker.account, taker.side, taker.price, taker.alpha_id.clone());
+            let (account, side, price, alpha) = (
+                taker.account,
+                taker.side,
+                taker.price,
+                taker.alpha_id.clone(),
+            );
             let left = taker.orig_qty - taker.executed_qty;
             let best = self
                 .open

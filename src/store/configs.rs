@@ -95,7 +95,9 @@ pub fn as_stored(row: &TradingConfigRow) -> Result<AccountSettings, SettingsErro
         },
         daily_target_points: row
             .daily_target_points
-            .map(|p| u32::try_from(p).map_err(|_| bad("daily_target_points", "stored value is negative")))
+            .map(|p| {
+                u32::try_from(p).map_err(|_| bad("daily_target_points", "stored value is negative"))
+            })
             .transpose()?,
         buy_offset: join(row.buy_offset_mode, row.buy_offset_value),
         sell_offset: join(row.sell_offset_mode, row.sell_offset_value),

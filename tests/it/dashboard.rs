@@ -424,7 +424,11 @@ async fn a_points_target_shows_12_of_12_points_in_the_api_the_command_line_and_t
     let p = &v["points"];
     assert_eq!((&p["today"], &p["target"]), (&json!(12), &json!(12)), "{v}");
     assert_eq!(p["mul_point"], "4", "{v}");
-    let per_point: f64 = p["cost_per_point_usdt"].as_str().unwrap_or("").parse().unwrap_or(-1.0);
+    let per_point: f64 = p["cost_per_point_usdt"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .unwrap_or(-1.0);
     assert!(per_point > 0.0, "{v}");
     assert_eq!(v["progress"]["percent"], "100", "{v}");
 
@@ -433,10 +437,20 @@ async fn a_points_target_shows_12_of_12_points_in_the_api_the_command_line_and_t
     for line in ["points today: 12", "points target: 12", "mul point: 4"] {
         assert!(out.contains(line), "{line:?} in\n{out}");
     }
-    assert!(out.contains(&format!("cost per point: {}", p["cost_per_point_usdt"].as_str().unwrap_or("?"))), "{out}");
+    assert!(
+        out.contains(&format!(
+            "cost per point: {}",
+            p["cost_per_point_usdt"].as_str().unwrap_or("?")
+        )),
+        "{out}"
+    );
     let (code, out, _) = run_cli(listen, TOKEN, args("account list")).await;
     assert_eq!(code, Some(0));
-    assert!(out.lines().any(|l| l.starts_with("p1 ") && l.trim_end().ends_with("12/12")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("p1 ") && l.trim_end().ends_with("12/12")),
+        "{out}"
+    );
 
     let mut b = Browser::start(1280, 900).await;
     b.goto(&format!("{}/#token={TOKEN}", a.base)).await;

@@ -168,13 +168,19 @@ fn a_points_target_round_trips_and_a_usdt_target_replaces_it() {
     s.daily_target_points = Some(15);
     let row = store::configs::upsert(&mut c, &store::configs::to_row(&s, a.id, 7)).unwrap();
     let back = store::configs::from_row(&row).unwrap();
-    assert_eq!((back.daily_target_usdt, back.daily_target_points), (None, Some(15)));
+    assert_eq!(
+        (back.daily_target_usdt, back.daily_target_points),
+        (None, Some(15))
+    );
     assert_eq!(back, s);
     s.daily_target_points = None;
     s.daily_target_usdt = Some(d("300"));
     let row = store::configs::upsert(&mut c, &store::configs::to_row(&s, a.id, 8)).unwrap();
     let back = store::configs::from_row(&row).unwrap();
-    assert_eq!((back.daily_target_usdt, back.daily_target_points), (Some(d("300")), None));
+    assert_eq!(
+        (back.daily_target_usdt, back.daily_target_points),
+        (Some(d("300")), None)
+    );
 }
 
 #[test]

@@ -16,13 +16,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::domain::budget::Purpose;
-use crate::domain::{plan, points};
 use crate::domain::cycle::{
     Cycle, CycleConfig, Effect, Event, Intent, Market, Outcome, PauseReason, Refusal, SellIntent,
     State,
 };
 use crate::domain::reconcile::{IntentView, Window};
 use crate::domain::settings::AccountSettings;
+use crate::domain::{plan, points};
 use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::RestClient;
 use crate::exchange::wire::stream::ExecutionReport;
@@ -513,7 +513,9 @@ impl Actor {
         s.current_pair = pair_view(&self.cycle.state);
         let at_rest = !self.cycle.pair_may_be_live() && !settling;
         s.cost_bps = self.shown_cost.update(at_rest, self.today.cost_bps());
-        let cost_usdt = self.shown_cost_usdt.update(at_rest, Some(self.today.cost()));
+        let cost_usdt = self
+            .shown_cost_usdt
+            .update(at_rest, Some(self.today.cost()));
         s.points = points::view(
             self.cycle.cfg.target,
             self.cycle.volume,

@@ -38,11 +38,12 @@ impl Actor {
         // No trade with another managed account: a pair that would cross one of theirs on the
         // token waits for the next tick (`domain::crossing`).
         let footprint = Footprint::pair(intent.buy_price, intent.sell_price);
-        if !self
-            .ctx
-            .crossings
-            .claim(&self.token.order_symbol, self.account.id, footprint, self.now())
-        {
+        if !self.ctx.crossings.claim(
+            &self.token.order_symbol,
+            self.account.id,
+            footprint,
+            self.now(),
+        ) {
             metrics::counter!(meters::CROSSING_WAITS).increment(1);
             return refuse(queue, Refusal::NotSent);
         }

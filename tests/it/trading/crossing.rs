@@ -86,6 +86,10 @@ async fn without_the_guard_the_same_accounts_trade_with_each_other() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    eprintln!("first match after {:?}: {}", started.elapsed(), matches(&h)[0]);
+    eprintln!(
+        "first match after {:?}: {}",
+        started.elapsed(),
+        matches(&h)[0]
+    );
     h.sup.shutdown(Duration::from_secs(10)).await;
 }

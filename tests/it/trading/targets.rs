@@ -288,7 +288,11 @@ async fn accounts_on_a_points_target_stop_at_it_and_not_a_pair_past_it() {
             "account {id}: {counted} counted, more than the last pair needed"
         );
         let st = h.status(*id).unwrap();
-        assert_eq!((st.points.today, st.points.target), (12, Some(12)), "{st:?}");
+        assert_eq!(
+            (st.points.today, st.points.target),
+            (12, Some(12)),
+            "{st:?}"
+        );
         assert_eq!(st.points.mul_point, Some(d("4")));
         assert_eq!(st.points.counted_volume, st.points.real_volume * d("4"));
         let per_point = st.points.cost_per_point_usdt.expect("a cost per point");
