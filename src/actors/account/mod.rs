@@ -426,6 +426,9 @@ struct Actor {
     today: Volume,
     /// Today's cost as shown: taken only while no pair is open.
     shown_cost: crate::domain::cost::ShownCost,
+    /// The token's multiplier changed: the exchange's figure of today's volume is read again
+    /// at the next moment between pairs.
+    volume_reread: bool,
     /// The same settled figure in USDT, for the cost per point.
     shown_cost_usdt: crate::domain::cost::ShownCost,
     cycles_today: u64,

@@ -259,6 +259,7 @@ async fn run_until_end(
         day,
         today,
         shown_cost: Default::default(),
+        volume_reread: false,
         shown_cost_usdt: Default::default(),
         cycles_today,
         status,

@@ -122,6 +122,30 @@ impl Actor {
             );
             self.notify("mul_point_changed", EventLevel::Info, None, &message)
                 .await;
+            // Buys made before the board saw the change counted at the old multiplier here,
+            // at the new one on the exchange: its figure is read again.
+            self.volume_reread = true;
+        }
+        // Only between pairs: a fill the exchange counted before its report reached the cycle
+        // would otherwise count twice.
+        if self.volume_reread && self.cycle.state == State::Idle {
+            self.volume_reread = false;
+            self.ctx
+                .governor
+                .acquire(self.account.id, Purpose::Query)
+                .await;
+            match self.rest.user_volume().await {
+                Ok(v) => {
+                    self.event(Event::ExchangeVolume {
+                        volume: v.total_volume,
+                    })
+                    .await?;
+                }
+                Err(e) => {
+                    warn!(self.log, "cannot read today's volume from the exchange";
+                        "error.message" => e.to_string());
+                }
+            }
         }
         Ok(())
     }
