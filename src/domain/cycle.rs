@@ -223,6 +223,12 @@ pub enum Event {
     MulPoint {
         mul_point: Decimal,
     },
+    /// Tokens found in the wallet that no pair explains (a sale cut short by a crash): they
+    /// are sold down the ladder before any new pair. Taken only with no pair live.
+    Leftover {
+        quantity: Decimal,
+        market: Market,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,6 +446,22 @@ impl Cycle {
                 self.volume
                     .take_over(volume, self.cfg.exchange_figure, self.cfg.mul_point);
                 self.tick(now, &mut out);
+            }
+            Event::Leftover { quantity, market } => {
+                if matches!(
+                    self.state,
+                    State::Idle | State::Stopped | State::DoneForToday
+                ) {
+                    self.last_market = Some(market);
+                    self.state = State::Liquidating {
+                        intent_id: self.intent_id(now, "r"),
+                        quantity,
+                        step: 0,
+                        sell: None,
+                        since_ms: now,
+                    };
+                    self.sell_step(now, &mut out);
+                }
             }
             Event::MulPoint { mul_point } => {
                 self.cfg.mul_point = mul_point;

@@ -227,6 +227,50 @@ fn a_points_target_sizes_the_last_pair_at_the_multiplier_of_the_moment() {
     assert_eq!(c.state, State::DoneForToday);
 }
 
+/// Tokens left by a sale a crash cut short are sold down the ladder before any new pair;
+/// the pair follows once they are gone.
+#[test]
+fn a_leftover_found_at_start_is_sold_before_the_first_pair() {
+    let mut c = Cycle::new("acc1", cfg(), Decimal::ZERO);
+    let fx = c.on(
+        Event::Leftover {
+            quantity: d("40"),
+            market: market(),
+        },
+        1,
+    );
+    let [Effect::PersistSell(s), Effect::PlaceSell(_)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!((s.quantity, s.price), (d("40"), d("0.25")));
+    let s = s.clone();
+    assert!(c.on(Event::Start, 2).is_empty(), "no pair while selling");
+    c.on(
+        Event::SellPlaced {
+            intent_id: s.id,
+            order_id: "s1".into(),
+        },
+        3,
+    );
+    let fx = c.on(up("s1", LegStatus::Filled, "40", "10"), 4);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::PlaceOto(_))),
+        "the first pair once sold: {fx:?}"
+    );
+    assert_eq!(c.volume.real, d("0"), "a sale is not volume");
+    // Never while a pair is live.
+    assert!(
+        c.on(
+            Event::Leftover {
+                quantity: d("40"),
+                market: market()
+            },
+            5
+        )
+        .is_empty()
+    );
+}
+
 #[test]
 fn a_long_trading_day_keeps_the_machine_bounded_and_late_reports_counted_once() {
     let (mut c, _) = started();

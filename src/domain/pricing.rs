@@ -129,6 +129,14 @@ pub fn leftover_ladder(floor_pct: Decimal) -> Vec<Decimal> {
     vec![Decimal::ZERO, third, third * Decimal::TWO, floor_pct]
 }
 
+/// Tokens found in the wallet with no pair live, worth selling: floored to the step, at least
+/// the minimum quantity and the minimum notional at the last price; `None` for dust.
+pub fn leftover_to_sell(free: Decimal, last_price: Decimal, grid: &Grid) -> Option<Decimal> {
+    let qty = floor_to(free, grid.step_size);
+    let value = qty.checked_mul(last_price)?;
+    (qty > Decimal::ZERO && qty >= grid.min_qty && value >= grid.min_notional).then_some(qty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +301,22 @@ mod tests {
                 prop_assert!(p.payment.scale() <= 8);
             }
         }
+    }
+
+    #[test]
+    fn a_leftover_is_sold_only_above_dust() {
+        let g = nex();
+        // NEX: step 0.1, minimum notional 0.1 USDT at about 0.0000056 a token.
+        assert_eq!(
+            leftover_to_sell(d("12.34"), d("0.000005619"), &g),
+            None,
+            "dust"
+        );
+        assert_eq!(
+            leftover_to_sell(d("20000.05"), d("0.000005619"), &g),
+            Some(d("20000.0"))
+        );
+        assert_eq!(leftover_to_sell(d("0"), d("1"), &g), None);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/sim/accounts/{id}/half-fill-buys",
             web::post().to(half_fill_buys),
         )
+        .route("/sim/accounts/{id}/hold-sells", web::post().to(hold_sells))
         .route("/sim/ledger", web::get().to(ledger))
         .route("/sim/ledger/violations", web::get().to(violations))
         .route("/sim/ledger/snapshot", web::get().to(snapshot))
@@ -131,6 +132,22 @@ async fn half_fill_buys(
     state.with(|s| match s.engine.accounts.get_mut(&id) {
         Some(a) => {
             a.half_fill_buys = body.on;
+            HttpResponse::NoContent().finish()
+        }
+        None => admin_error(SimError::NotFound(format!("account {id}"))),
+    })
+}
+
+/// Sells of the account rest unfilled while on (a sale left hanging for a crash to cut short).
+async fn hold_sells(
+    state: web::Data<SimState>,
+    id: web::Path<u64>,
+    body: web::Json<Switch>,
+) -> HttpResponse {
+    let id = id.into_inner();
+    state.with(|s| match s.engine.accounts.get_mut(&id) {
+        Some(a) => {
+            a.hold_sells = body.on;
             HttpResponse::NoContent().finish()
         }
         None => admin_error(SimError::NotFound(format!("account {id}"))),

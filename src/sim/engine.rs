@@ -75,6 +75,8 @@ pub struct Account {
     pub stopped_at: Option<i64>,
     /// Thin liquidity for this account's buys: each fills to half its quantity, no further.
     pub half_fill_buys: bool,
+    /// No bid for this account's sells: they rest unfilled (a sale left hanging).
+    pub hold_sells: bool,
 }
 
 impl Account {
@@ -261,6 +263,7 @@ impl Engine {
                 balances,
                 stopped_at: None,
                 half_fill_buys: false,
+                hold_sells: false,
             },
         );
         let mut headers = BTreeMap::new();
@@ -807,6 +810,9 @@ impl Engine {
         };
         let step = self.tokens[t].precision.step_size;
         let mut remaining = o.orig_qty - o.executed_qty;
+        if o.side == Side::Sell && self.accounts.get(&o.account).is_some_and(|a| a.hold_sells) {
+            return;
+        }
         if o.side == Side::Buy
             && self
                 .accounts

@@ -426,6 +426,9 @@ struct Actor {
     today: Volume,
     /// Today's cost as shown: taken only while no pair is open.
     shown_cost: crate::domain::cost::ShownCost,
+    /// After the first reconciliation of a started account: tokens in the wallet that no pair
+    /// explains are looked for once a price is known.
+    leftover_check: bool,
     /// The token's multiplier changed: the exchange's figure of today's volume is read again
     /// at the next moment between pairs.
     volume_reread: bool,

@@ -401,10 +401,14 @@ impl Actor {
                         "trading.order.open_left" => report.open_left);
                 }
                 Desired::Pause => {
+                    self.leftover_check = true;
                     self.event(Event::Pause(PauseReason::Operator)).await?;
                     self.event(Event::Start).await?;
                 }
-                Desired::Run => self.event(Event::Start).await?,
+                Desired::Run => {
+                    self.leftover_check = true;
+                    self.event(Event::Start).await?
+                }
             }
         } else if self.settings.auto_resume {
             self.event(Event::Resume(PauseReason::StreamLost)).await?;

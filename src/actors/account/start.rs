@@ -260,6 +260,7 @@ async fn run_until_end(
         today,
         shown_cost: Default::default(),
         volume_reread: false,
+        leftover_check: false,
         shown_cost_usdt: Default::default(),
         cycles_today,
         status,

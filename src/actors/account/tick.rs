@@ -22,6 +22,11 @@ impl Actor {
         }
         self.follow_mul_point(now).await?;
         let market = self.guards(now).await?;
+        if let Some(m) = market
+            && self.leftover_check
+        {
+            self.recover_leftover(m).await?;
+        }
         if now >= self.next_probe {
             self.probe_session(now).await?;
         }
@@ -148,6 +153,45 @@ impl Actor {
             }
         }
         Ok(())
+    }
+
+    /// Tokens a crash left behind (a sale cut short: the reconciliation cancelled it) are
+    /// found in the wallet once no pair is live, and sold down the ladder with an event.
+    async fn recover_leftover(&mut self, market: Market) -> Result<(), Failure> {
+        if self.cycle.pair_may_be_live() || matches!(self.cycle.state, State::Liquidating { .. }) {
+            return Ok(());
+        }
+        self.leftover_check = false;
+        self.ctx
+            .governor
+            .acquire(self.account.id, Purpose::Query)
+            .await;
+        let free = match self.rest.alpha_wallet().await {
+            Ok(w) => w
+                .list
+                .iter()
+                .find(|t| t.token_id == self.token.alpha_id)
+                .map(|t| t.free)
+                .unwrap_or_default(),
+            Err(e) => {
+                // Looked for again at the next tick.
+                self.leftover_check = true;
+                warn!(self.log, "cannot read the token wallet"; "error.message" => e.to_string());
+                return Ok(());
+            }
+        };
+        let Some(quantity) =
+            crate::domain::pricing::leftover_to_sell(free, market.last_price, &market.grid)
+        else {
+            return Ok(());
+        };
+        let message = format!(
+            "{quantity} {} held with no pair live (a sale cut short): sold down the ladder",
+            self.settings.token
+        );
+        self.notify("leftover_recovered", EventLevel::Warn, None, &message)
+            .await;
+        self.event(Event::Leftover { quantity, market }).await
     }
 
     /// The market view, and the pauses that follow from it and from time (the rules are

@@ -386,3 +386,63 @@ async fn two_daemons_share_the_accounts_and_one_takes_over_when_the_other_dies()
     .await;
     assert_eq!(h.stop_and_check().await.len(), 20);
 }
+
+/// SIGKILL while a leftover sale rests (the simulator gives the account's sells no bid). After
+/// the restart the reconciliation cancels the sale left from before, and the tokens it held,
+/// found in the wallet with no pair live, are sold down the ladder, with an event. The account
+/// is paused by the operator then, so nothing but that sale trades.
+#[actix_web::test]
+async fn tokens_of_a_sale_cut_short_by_sigkill_are_sold_after_the_restart() {
+    let mut s = settings("KOGE", "10", "100000");
+    // The pair's sell rests 3 % up and is cancelled after 5 s: its tokens go to the ladder.
+    s.sell_offset =
+        serde_json::from_value(serde_json::json!({"mode": "percent", "value": "3"})).unwrap();
+    s.pending_timeout_s = 5;
+    let w = World::new(404, &[s], "100000").await;
+    let (id, sim_id) = w.accounts[0];
+    let hold = |on: bool| {
+        w.sim.state.with(|st| {
+            st.engine.accounts.get_mut(&sim_id).unwrap().hold_sells = on;
+        })
+    };
+    let sale_open = || {
+        w.sim.state.with(|st| {
+            st.engine.orders.values().any(|o| {
+                o.account == sim_id
+                    && o.leg.is_none()
+                    && o.side == alpha_oto::exchange::wire::Side::Sell
+                    && !o.status.is_final()
+            })
+        })
+    };
+    let held = |sim: &alpha_oto::sim::server::SimHandle| {
+        sim.state.with(|st| {
+            let b = &st.engine.accounts[&sim_id].balances;
+            b.get("ALPHA_22")
+                .map(|t| t.free + t.locked)
+                .unwrap_or_default()
+        })
+    };
+    hold(true);
+    set_trading(&w);
+    let logs = tempfile::tempdir().unwrap();
+    let mut child = spawn_daemon(&w, "solo", &logs.path().join("run.json"));
+    wait_until("a leftover sale rests", Duration::from_secs(60), sale_open).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    hold(false);
+    let stranded = held(&w.sim);
+    assert!(stranded > rust_decimal::Decimal::ZERO, "no tokens held");
+    store::accounts::command(&mut w.db.conn(), id, store::models::Desired::Pause).unwrap();
+
+    let h = w.engine("solo").await;
+    h.sup.start_all().await.unwrap();
+    let min = rust_decimal::Decimal::new(1, 4);
+    wait_until("the stranded tokens sold", Duration::from_secs(60), || {
+        h.events(id, "leftover_recovered", None) >= 1 && held(&h.sim) < min
+    })
+    .await;
+    eprintln!("{stranded} tokens stranded by the kill, sold after the restart");
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.ledger_check_open().await;
+}
