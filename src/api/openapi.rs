@@ -36,6 +36,7 @@ fn settings_schema(required: &[&str]) -> Value {
             "volatility_pct": decimal(),
             "cost_budget_bps": decimal(),
             "leftover_floor_pct": decimal(),
+            "max_hold_loss_pct": decimal(),
             "auto_resume": {"type": "boolean", "default": false},
             "webhook_url": {"type": ["string", "null"]}
         }

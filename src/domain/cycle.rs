@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::crossing::{Footprint, footprint_of};
+use super::guards::hold_loss_reached;
 use super::money::{Grid, floor_to};
 use super::points::{ExchangeFigure, Target, Volume, pair_usdt};
 use super::pricing::{Offset, PricingError, price_pair};
@@ -97,6 +98,9 @@ pub struct CycleConfig {
     pub ladder_step_ms: i64,
     /// The ladder's price steps below the last price, in percent, ending at the floor.
     pub ladder_pct: Vec<Decimal>,
+    /// A live pair whose price falls this far below its buy, in percent, sells its tokens
+    /// down the ladder at once instead of waiting for the pending leg's timeout.
+    pub max_hold_loss_pct: Decimal,
 }
 
 /// What the market looks like when the machine decides.
@@ -271,6 +275,12 @@ pub enum Effect {
     /// Tokens the ladder could not sell down to its floor.
     Unsold {
         quantity: Decimal,
+    },
+    /// The price fell `max_hold_loss_pct` below the live pair's buy: its sell is cancelled and
+    /// its tokens go down the ladder now.
+    LossCut {
+        buy_price: Decimal,
+        last_price: Decimal,
     },
 }
 
@@ -589,7 +599,24 @@ impl Cycle {
                 let pair = pair.clone();
                 self.state = State::Cancelling { pair, target };
             }
-            State::Pending { pair } if now - pair.since_ms >= self.cfg.pending_timeout_ms => {
+            State::Pending { pair }
+                if now - pair.since_ms >= self.cfg.pending_timeout_ms
+                    || self.last_market.is_some_and(|m| {
+                        hold_loss_reached(
+                            pair.intent.buy_price,
+                            m.last_price,
+                            self.cfg.max_hold_loss_pct,
+                        )
+                    }) =>
+            {
+                if now - pair.since_ms < self.cfg.pending_timeout_ms
+                    && let Some(m) = self.last_market
+                {
+                    out.push(Effect::LossCut {
+                        buy_price: pair.intent.buy_price,
+                        last_price: m.last_price,
+                    });
+                }
                 let target = pair.pending_id.clone();
                 out.push(Effect::Cancel {
                     order_id: target.clone(),

@@ -26,6 +26,7 @@ fn cfg() -> CycleConfig {
         pending_timeout_ms: 120_000,
         ladder_step_ms: 5_000,
         ladder_pct: vec![d("0"), d("1"), d("3")],
+        max_hold_loss_pct: d("5"),
     }
 }
 
@@ -269,6 +270,34 @@ fn a_leftover_found_at_start_is_sold_before_the_first_pair() {
         )
         .is_empty()
     );
+}
+
+/// A price 5 % below the buy (`max_hold_loss_pct`) cancels the resting sell at once, long
+/// before the pending timeout; 4 % below does not.
+#[test]
+fn a_falling_price_cuts_the_loss_before_the_timeout() {
+    let mut c = bought();
+    let at = |p: &str| Event::Tick {
+        market: Some(Market {
+            last_price: d(p),
+            ..market()
+        }),
+    };
+    assert!(c.on(at("0.24"), 10).is_empty(), "4 % below is held");
+    let fx = c.on(at("0.2375"), 11);
+    assert_eq!(
+        fx,
+        [
+            Effect::LossCut {
+                buy_price: d("0.25"),
+                last_price: d("0.2375")
+            },
+            Effect::Cancel {
+                order_id: "p1".into()
+            }
+        ]
+    );
+    assert!(matches!(c.state, State::Cancelling { .. }));
 }
 
 #[test]

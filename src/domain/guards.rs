@@ -138,9 +138,26 @@ pub fn over_cost_budget(
         .is_some_and(|bps| bps > budget_bps)
 }
 
+/// Whether a live pair's loss has gone far enough to sell its tokens now: the last price at or
+/// below the buy price less `max_loss_pct` percent.
+pub fn hold_loss_reached(buy_price: Decimal, last_price: Decimal, max_loss_pct: Decimal) -> bool {
+    buy_price
+        .checked_mul(Decimal::ONE - max_loss_pct / Decimal::ONE_HUNDRED)
+        .is_some_and(|floor| last_price <= floor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pair_is_sold_once_its_price_falls_the_allowed_loss_below_the_buy() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert!(!hold_loss_reached(d("1.00"), d("0.951"), d("5")));
+        assert!(hold_loss_reached(d("1.00"), d("0.95"), d("5")));
+        assert!(hold_loss_reached(d("1.00"), d("0.5"), d("5")));
+        assert!(!hold_loss_reached(d("1.00"), d("1.2"), d("5")));
+    }
     use proptest::prelude::*;
 
     fn d(s: &str) -> Decimal {

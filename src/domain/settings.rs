@@ -52,6 +52,13 @@ pub struct AccountSettings {
         with = "rust_decimal::serde::str"
     )]
     pub leftover_floor_pct: Decimal,
+    /// How far below its buy, in percent, the price may fall while a pair's sell rests before
+    /// the sell is cancelled and its tokens sold down the ladder.
+    #[serde(
+        default = "defaults::max_hold_loss_pct",
+        with = "rust_decimal::serde::str"
+    )]
+    pub max_hold_loss_pct: Decimal,
     /// Resume by itself after a lost stream is back and reconciled (off: the operator resumes).
     #[serde(default)]
     pub auto_resume: bool,
@@ -77,6 +84,9 @@ mod defaults {
     }
     pub fn leftover_floor_pct() -> Decimal {
         Decimal::from(3)
+    }
+    pub fn max_hold_loss_pct() -> Decimal {
+        Decimal::from(5)
     }
 }
 
@@ -208,6 +218,9 @@ impl AccountSettings {
         if self.leftover_floor_pct < Decimal::ZERO || self.leftover_floor_pct > Decimal::from(50) {
             return Err(bad("leftover_floor_pct", "must be between 0 and 50"));
         }
+        if self.max_hold_loss_pct <= Decimal::ZERO || self.max_hold_loss_pct > Decimal::from(50) {
+            return Err(bad("max_hold_loss_pct", "must be above 0 and at most 50"));
+        }
         if let Some(u) = &self.webhook_url {
             if u.len() > MAX_URL {
                 return Err(bad("webhook_url", "at most 2048 characters"));
@@ -324,6 +337,7 @@ mod tests {
             ("volatility_pct", "0".into(), "volatility_pct"),
             ("cost_budget_bps", "-1".into(), "cost_budget_bps"),
             ("leftover_floor_pct", "60".into(), "leftover_floor_pct"),
+            ("max_hold_loss_pct", "0".into(), "max_hold_loss_pct"),
             ("webhook_url", "ftp://hooks".into(), "webhook_url"),
         ];
         for (field, value, named) in cases {

@@ -66,6 +66,7 @@ pub fn to_row(s: &AccountSettings, account_id: i64, now_ms: i64) -> TradingConfi
         volatility_pct: s.volatility_pct,
         cost_budget_bps: s.cost_budget_bps,
         leftover_floor_pct: s.leftover_floor_pct,
+        max_hold_loss_pct: s.max_hold_loss_pct,
         auto_resume: s.auto_resume,
         webhook_url: s.webhook_url.clone(),
         revision: 0,
@@ -106,6 +107,7 @@ pub fn as_stored(row: &TradingConfigRow) -> Result<AccountSettings, SettingsErro
         volatility_pct: row.volatility_pct,
         cost_budget_bps: row.cost_budget_bps,
         leftover_floor_pct: row.leftover_floor_pct,
+        max_hold_loss_pct: row.max_hold_loss_pct,
         auto_resume: row.auto_resume,
         webhook_url: row.webhook_url.clone(),
     };

@@ -160,6 +160,8 @@ pub struct TradingConfigRow {
     pub revision: i64,
     pub updated_at_ms: i64,
     pub daily_target_points: Option<i32>,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub max_hold_loss_pct: Decimal,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]

@@ -48,6 +48,7 @@ diesel::table! {
         revision -> BigInt,
         updated_at_ms -> BigInt,
         daily_target_points -> Nullable<Integer>,
+        max_hold_loss_pct -> Text,
     }
 }
 

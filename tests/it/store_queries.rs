@@ -43,6 +43,7 @@ fn config_row(account_id: i64) -> TradingConfigRow {
         revision: 0,
         updated_at_ms: 5,
         daily_target_points: None,
+        max_hold_loss_pct: d("5"),
     }
 }
 

@@ -325,6 +325,7 @@ fn cycle_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CycleConfig {
         pending_timeout_ms: i64::from(s.pending_timeout_s) * 1000,
         ladder_step_ms: ms(ctx.timing.ladder_step),
         ladder_pct: crate::domain::pricing::leftover_ladder(s.leftover_floor_pct),
+        max_hold_loss_pct: s.max_hold_loss_pct,
     }
 }
 
@@ -679,6 +680,18 @@ impl Actor {
                     points::Target::Usdt(_) => format!("daily target reached: {} USDT", v.real),
                 };
                 self.notify("done_for_today", EventLevel::Info, None, &message)
+                    .await;
+                Ok(None)
+            }
+            Effect::LossCut {
+                buy_price,
+                last_price,
+            } => {
+                let message = format!(
+                    "the price {last_price} fell {}% or more below the buy at {buy_price}: the sell is cancelled and the tokens sold down the ladder",
+                    self.settings.max_hold_loss_pct
+                );
+                self.notify("loss_cut", EventLevel::Warn, None, &message)
                     .await;
                 Ok(None)
             }

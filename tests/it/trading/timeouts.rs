@@ -193,3 +193,34 @@ async fn a_pending_legs_lost_end_is_asked_for_and_stored() {
         .unwrap();
     assert_eq!(leg.status, OrderStatus::Canceled);
 }
+
+/// A live pair whose price falls `max_hold_loss_pct` (5 %) below its buy sells at once: the
+/// resting sell is cancelled long before its 300 s timeout and the tokens go down the ladder,
+/// with a `loss_cut` event.
+#[actix_web::test]
+async fn a_price_falling_past_the_allowed_loss_sells_the_pair_at_once() {
+    let mut s = settings("KOGE", "10", "100000");
+    s.sell_offset = offset("3");
+    s.pending_timeout_s = 300;
+    let h = Harness::new(205, &[s], "100000").await;
+    h.start_trading().await;
+    let (id, _) = h.accounts[0];
+    h.wait_all("a sell resting", Duration::from_secs(30), |s| {
+        s.phase == "pending"
+    })
+    .await;
+    let pair = h.status(id).unwrap().current_pair.unwrap();
+    let low = pair.buy_price * Decimal::new(94, 2);
+    let res = awc::Client::default()
+        .post(format!("{}/sim/price", h.sim.base_url()))
+        .send_json(&json!({"symbol": "ALPHA_22USDT", "price": low.to_string()}))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    wait_until("the loss cut", Duration::from_secs(20), || {
+        h.events(id, "loss_cut", None) >= 1 && h.cycles_with(id, "timed_out") >= 1
+    })
+    .await;
+    assert_eq!(h.violations(), Vec::<String>::new());
+    h.stop_and_check().await;
+}

@@ -1,0 +1,1 @@
+ALTER TABLE trading_configs DROP COLUMN max_hold_loss_pct;
