@@ -291,6 +291,31 @@ pub fn accounts_table(list: &Value) -> String {
     out
 }
 
+/// The token scores (`alpha-oto tokens`) as a table.
+pub fn tokens_table(list: &Value) -> String {
+    let mut out = format!(
+        "{:<10} {:<6} {:<12} {:>5} {:>10} {:>16} {:>10}  {}\n",
+        "symbol", "chain", "alpha id", "mul", "range bps", "volume 24h", "bps/count", "eligible"
+    );
+    for t in list.as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "{:<10} {:<6} {:<12} {:>5} {:>10} {:>16} {:>10}  {}\n",
+            s(&t["symbol"]),
+            s(&t["chain_id"]),
+            s(&t["alpha_id"]),
+            s(&t["mul_point"]),
+            s(&t["range_24h_bps"]),
+            s(&t["volume_24h"]),
+            s(&t["cost_bps_per_counted"]),
+            match &t["ineligible"] {
+                Value::Null => "yes".to_owned(),
+                why => format!("no: {}", s(why)),
+            }
+        ));
+    }
+    out
+}
+
 /// Points today, and of the target when the target is in points: `12/12`, or `7`.
 fn points_of(p: &Value) -> String {
     match (&p["today"], &p["target"]) {

@@ -127,6 +127,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Every listed token scored as `token = "auto"` would: the estimated cost of a counted
+    /// USDT (fees and a slippage proxy over the points multiplier), cheapest first, the
+    /// ineligible ones last with the reason.
+    Tokens {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Try it: the simulator and the daemon in one process on a temporary SQLite database.
     /// A few accounts trade to small targets with a progress bar each, then a summary table
     /// and a check of the store against the simulator's ledger. Needs nothing installed.
@@ -186,9 +193,10 @@ struct SimArgs {
     /// wss://nbstream.binance.com/w3w/wsa/stream) instead of the random walk; fills stay simulated.
     #[arg(long, value_name = "WS_URL")]
     price_source: Option<String>,
-    /// Report today's volume multiplied by each token's mulPoint (the exchange's reading of
-    /// mulPoint is not settled; without this flag volume is the plain buy-side quote volume).
-    #[arg(long)]
+    /// Whether today's volume counts each buy times its token's mulPoint (`true`, as the
+    /// daemon reads it by default) or plain (`false`): the exchange's reading is not settled,
+    /// and `[exchange] user_volume_includes_mul_point` must agree with it.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     volume_mul_point: bool,
     /// Fill every order at its own price as soon as it is live, instead of when the market
     /// reaches it (benchmarks).
@@ -424,7 +432,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    let json = matches!(&cli.command, Command::Account { client, .. } | Command::Halt { client } if client.json);
+    let json = matches!(&cli.command, Command::Account { client, .. } | Command::Halt { client } | Command::Tokens { client } if client.json);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -514,6 +522,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Halt { client } => {
             let config = load_config(&cli)?;
             run_client(&config, client, None)
+        }
+        Command::Tokens { client } => {
+            let config = load_config(&cli)?;
+            let api =
+                alpha_oto::control::Client::new(&config.api.listen, client_token(&config, client)?);
+            let value = match ask(&api, client, "GET", "/api/v1/tokens", None) {
+                Ok(v) => v,
+                Err(code) => return Ok(code),
+            };
+            if client.json {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print!("{}", alpha_oto::control::tokens_table(&value));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
             let faults = match &args.faults {
@@ -808,6 +831,27 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// One request to the control API; a failure is printed (as JSON with `--json`) and answered
+/// with its exit code.
+fn ask(
+    client: &alpha_oto::control::Client,
+    args: &ClientArgs,
+    method: &str,
+    path: &str,
+    body: Option<alpha_oto::control::Body>,
+) -> Result<serde_json::Value, ExitCode> {
+    actix_web::rt::System::new()
+        .block_on(client.call(method, path, body))
+        .map_err(|e| {
+            if args.json {
+                println!("{}", e.to_json());
+            } else {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        })
+}
+
 /// `account ...` and `halt`: one request to the control API, printed as a table or JSON.
 fn run_client(
     config: &Config,
@@ -918,17 +962,9 @@ fn run_client(
             )
         }
     };
-    let answer = actix_web::rt::System::new().block_on(client.call(method, &path, body));
-    let value = match answer {
+    let value = match ask(&client, args, method, &path, body) {
         Ok(v) => v,
-        Err(e) => {
-            if args.json {
-                println!("{}", e.to_json());
-            } else {
-                eprintln!("error: {e}");
-            }
-            return Ok(ExitCode::from(e.exit_code()));
-        }
+        Err(code) => return Ok(code),
     };
     // A kill or halt that is not verified with nothing left open is not a success, whatever
     // is printed: scripts must not read "0 left open" from an exchange that was not asked.

@@ -607,6 +607,7 @@ impl Supervisor {
                     volume_today: Default::default(),
                     target: Default::default(),
                     cycles_today: 0,
+                    token: None,
                     points: Default::default(),
                     cost_bps: None,
                     exposure_usdt: None,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use rust_decimal::Decimal;
 
 use crate::domain::points::list_due;
+use crate::domain::token_choice::Listed;
 use crate::exchange::wire::market::TokenInfo;
 
 /// After a failed read the board waits this long before another account tries.
@@ -25,6 +26,9 @@ struct Inner {
     in_flight: bool,
     retry_at_ms: i64,
     mul_points: HashMap<String, Decimal>,
+    listed: Arc<Vec<Listed>>,
+    /// `token = "auto"` accounts: the token each was put on, and when.
+    chosen: HashMap<i64, (String, i64)>,
 }
 
 impl TokenBoard {
@@ -50,6 +54,7 @@ impl TokenBoard {
             .iter()
             .map(|t| (t.alpha_id.clone(), t.mul_point))
             .collect();
+        b.listed = Arc::new(list.iter().map(listed).collect());
         b.read_at_ms = Some(now_ms);
         b.in_flight = false;
     }
@@ -60,8 +65,38 @@ impl TokenBoard {
         b.retry_at_ms = now_ms + RETRY_AFTER_MS;
     }
 
+    /// The list as last read (empty before the first read).
+    pub fn listed(&self) -> Arc<Vec<Listed>> {
+        self.lock().listed.clone()
+    }
+
+    /// The token an `auto` account was put on, and when (kept across its task's restarts).
+    pub fn chosen(&self, account: i64) -> Option<(String, i64)> {
+        self.lock().chosen.get(&account).cloned()
+    }
+
+    pub fn choose(&self, account: i64, alpha_id: &str, now_ms: i64) {
+        self.lock()
+            .chosen
+            .insert(account, (alpha_id.to_owned(), now_ms));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock leaves plain data behind: keep using it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn listed(t: &TokenInfo) -> Listed {
+    Listed {
+        symbol: t.symbol.clone(),
+        chain_id: t.chain_id.clone(),
+        alpha_id: t.alpha_id.clone(),
+        tradable: t.is_tradable(),
+        mul_point: t.mul_point,
+        price: t.price,
+        high_24h: t.price_high_24h,
+        low_24h: t.price_low_24h,
+        volume_24h: t.volume_24h,
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{CachedToken, Filling, TokenCache};
 use crate::domain::money::Grid;
+use crate::domain::token_choice;
 use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::RestClient;
 use crate::exchange::symbols::{self, SymbolError};
@@ -16,6 +17,8 @@ use crate::store::models::{TokenMapping, TokenPrecision};
 /// What an account needs to know of its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
+    /// The short symbol (`KOGE`).
+    pub symbol: String,
     pub alpha_id: String,
     pub order_symbol: String,
     /// The aggTrade stream's name.
@@ -33,33 +36,97 @@ pub enum TokenError {
     Precision { symbol: String, reason: String },
     #[error("the exchange did not answer: {0}")]
     Exchange(#[from] ExchangeError),
+    /// `token = "auto"` found nothing to choose; the list is read again.
+    #[error("{0}")]
+    NoEligible(String),
 }
 
 impl TokenError {
     /// Whether trying again later can help (the exchange was away), rather than a config fix.
     pub fn is_transient(&self) -> bool {
-        matches!(self, TokenError::Exchange(_))
+        matches!(self, TokenError::Exchange(_) | TokenError::NoEligible(_))
+    }
+}
+
+/// The token an account's settings name, or for `token = "auto"` the one the policy chooses
+/// from the instance's token list (read now when it never was): the account's last choice while
+/// it is still eligible, else the best.
+pub async fn resolve_setting(
+    ctx: &crate::actors::Ctx,
+    rest: &RestClient,
+    account_id: i64,
+    settings: &crate::domain::settings::AccountSettings,
+    now_ms: i64,
+) -> Result<Token, TokenError> {
+    if !settings.is_auto() {
+        return resolve(
+            ctx,
+            rest,
+            &settings.token,
+            settings.chain.as_deref(),
+            now_ms,
+        )
+        .await;
+    }
+    if ctx.board.listed().is_empty() {
+        let list = rest.token_list().await?;
+        ctx.board.put(&list, now_ms);
+    }
+    let ranked = token_choice::ranked(&ctx.board.listed(), &policy(settings));
+    let kept = ctx.board.chosen(account_id);
+    let pick = match kept
+        .as_ref()
+        .and_then(|(a, _)| ranked.iter().find(|s| &s.alpha_id == a))
+    {
+        Some(s) if s.eligible() => s.clone(),
+        _ => match ranked.first().filter(|s| s.eligible()) {
+            Some(best) => {
+                ctx.board.choose(account_id, &best.alpha_id, now_ms);
+                best.clone()
+            }
+            None => {
+                return Err(TokenError::NoEligible(format!(
+                    "no token with mulPoint of at least {}{}",
+                    settings.min_mul_point,
+                    if settings.token_allow.is_empty() {
+                        ""
+                    } else {
+                        " in the allow list"
+                    }
+                )));
+            }
+        },
+    };
+    resolve(ctx, rest, &pick.symbol, Some(&pick.chain_id), now_ms).await
+}
+
+/// An account's token policy.
+pub fn policy(settings: &crate::domain::settings::AccountSettings) -> token_choice::Policy {
+    token_choice::Policy {
+        min_mul_point: settings.min_mul_point,
+        allow: settings.token_allow.clone(),
     }
 }
 
 /// Resolves `symbol` on `chain`.
 pub async fn resolve(
-    cache: &TokenCache,
-    store: &Store,
+    ctx: &crate::actors::Ctx,
     rest: &RestClient,
     symbol: &str,
     chain: Option<&str>,
     now_ms: i64,
 ) -> Result<Token, TokenError> {
+    let (cache, store) = (&ctx.cache, &ctx.store);
     let mapped = match cache.mapping(symbol, chain).await {
         Some((t, _)) => t,
-        None => fill_mapping(cache, store, rest, symbol, chain, now_ms).await?,
+        None => fill_mapping(ctx, rest, symbol, chain, now_ms).await?,
     };
     let grid = match cache.precision(&mapped.order_symbol).await {
         Some((p, _)) => p,
         None => fill_precision(cache, store, rest, &mapped.order_symbol, now_ms).await?,
     };
     Ok(Token {
+        symbol: symbol.trim().to_ascii_uppercase(),
         trade_stream: symbols::agg_trade_stream(&mapped.alpha_id)?,
         alpha_id: mapped.alpha_id,
         order_symbol: mapped.order_symbol,
@@ -72,19 +139,21 @@ pub async fn resolve(
 // the others wait for it and then read the cache.
 
 async fn fill_mapping(
-    cache: &TokenCache,
-    store: &Store,
+    ctx: &crate::actors::Ctx,
     rest: &RestClient,
     symbol: &str,
     chain: Option<&str>,
     now_ms: i64,
 ) -> Result<CachedToken, TokenError> {
+    let (cache, store) = (&ctx.cache, &ctx.store);
     let mut filling = cache.filling().await;
     if let Some((t, _)) = cache.mapping(symbol, chain).await {
         return Ok(t);
     }
     shared_failure(&filling)?;
     let list = remember(&mut filling, rest.token_list().await)?;
+    // The list just read is the instance's token board's too: not read again for an hour.
+    ctx.board.put(&list, now_ms);
     let cached = cached(&symbols::resolve(&list, symbol, chain)?);
     cache.put_mapping(symbol, chain, &cached).await;
     record_mappings(store, &list, now_ms).await;

@@ -145,6 +145,11 @@ fn view_of(
         .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?
         .ok_or_else(|| ApiError::Internal("the account has no settings row".into()))?;
     let live: Option<AccountStatus> = state.sup.status(id);
+    // With `token = "auto"` the account shows the token it trades once it runs.
+    let token = live
+        .as_ref()
+        .and_then(|s| s.token.clone())
+        .unwrap_or_else(|| settings.token.clone());
     let current_pair = live.as_ref().and_then(|s| s.current_pair.clone());
     let cost_bps = live.as_ref().and_then(|s| s.cost_bps);
     let exposure_usdt = live.as_ref().and_then(|s| s.exposure_usdt);
@@ -183,7 +188,7 @@ fn view_of(
     );
     Ok(AccountView {
         name: account.name,
-        token: settings.token.clone(),
+        token,
         chain: settings.chain.clone(),
         state: st,
         phase,
@@ -671,4 +676,36 @@ pub async fn halt(_: Authorized, state: web::Data<ApiState>) -> Result<HttpRespo
     } else {
         HttpResponse::Accepted().json(body)
     })
+}
+
+/// Every listed token scored as `token = "auto"` would (cheapest counted USDT first, the
+/// ineligible ones last with the reason), from the instance's token list; read from the
+/// exchange when it was never read or is due.
+pub async fn tokens(_: Authorized, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let ctx = &state.ctx;
+    let now = ctx.clock.now_ms();
+    let every = i64::try_from(ctx.timing.token_list_every.as_millis()).unwrap_or(i64::MAX);
+    if ctx.board.listed().is_empty() || ctx.board.claim(now, every) {
+        let rest = RestClient::new(&ctx.exchange.rest_url, ctx.timing.request_timeout);
+        match rest.token_list().await {
+            Ok(list) => ctx.board.put(&list, ctx.clock.now_ms()),
+            Err(e) => {
+                ctx.board.failed(ctx.clock.now_ms());
+                if ctx.board.listed().is_empty() {
+                    return Err(ApiError::Exchange(format!(
+                        "the token list could not be read: {}",
+                        e.kind()
+                    )));
+                }
+            }
+        }
+    }
+    let policy = crate::domain::token_choice::Policy {
+        min_mul_point: Decimal::from(2),
+        allow: Vec::new(),
+    };
+    Ok(HttpResponse::Ok().json(crate::domain::token_choice::ranked(
+        &ctx.board.listed(),
+        &policy,
+    )))
 }

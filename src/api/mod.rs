@@ -88,6 +88,7 @@ routes! {
     get "/api/v1/accounts/{name}/balance" => accounts::balance, true, "USDT and token balances, from the exchange";
     post "/api/v1/accounts/{name}/{action}" => accounts::action, true, "start, pause, resume, stop or kill";
     post "/api/v1/halt" => accounts::halt, true, "The global kill switch";
+    get "/api/v1/tokens" => accounts::tokens, true, "Every listed token scored for token = auto: cheapest counted USDT first, the ineligible last with the reason";
     get "/api/v1/events/stream" => events::stream, true, "Every account event as Server-Sent Events (with ?status=true also each account's live status, once a second when it changed)";
 }
 

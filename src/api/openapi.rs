@@ -24,7 +24,7 @@ fn settings_schema(required: &[&str]) -> Value {
         "required": required,
         "properties": {
             "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
-            "token": {"type": "string", "description": "short symbol, e.g. KOGE"},
+            "token": {"type": "string", "description": "short symbol, e.g. KOGE, or auto (the daemon chooses)"},
             "chain": {"type": ["string", "null"]},
             "order_usdt": decimal(),
             "daily_target_usdt": {"anyOf": [decimal(), {"type": "null"}], "description": "USDT of buys each UTC day; give this or daily_target_points"},
@@ -37,6 +37,9 @@ fn settings_schema(required: &[&str]) -> Value {
             "cost_budget_bps": decimal(),
             "leftover_floor_pct": decimal(),
             "max_hold_loss_pct": decimal(),
+            "min_mul_point": decimal(),
+            "token_allow": {"type": "array", "items": {"type": "string"}},
+            "token_switch_min_s": {"type": "integer", "default": 3600},
             "auto_resume": {"type": "boolean", "default": false},
             "webhook_url": {"type": ["string", "null"]}
         }
@@ -142,6 +145,14 @@ fn answer_schemas() -> Map<String, Value> {
         "Fills": rows("fills, newest first"),
         "Events": rows("events, newest first"),
         "Health": {"type": "object"},
+        "Tokens": {"type": "array", "items": {"type": "object",
+            "required": ["symbol", "chain_id", "alpha_id", "mul_point", "cost_bps_per_counted"],
+            "properties": {
+                "symbol": {"type": "string"}, "chain_id": {"type": "string"}, "alpha_id": {"type": "string"},
+                "mul_point": decimal(), "range_24h_bps": decimal_or_null.clone(),
+                "volume_24h": decimal_or_null.clone(), "cost_bps_per_counted": decimal(),
+                "ineligible": nullable("string")
+            }}},
     });
     match schemas {
         Value::Object(m) => m,
@@ -164,6 +175,7 @@ fn answer_of(method: &str, path: &str) -> Option<&'static str> {
         ("get", "/api/v1/accounts/{name}/fills") => "Fills",
         ("get", "/api/v1/accounts/{name}/events") => "Events",
         ("get", "/healthz" | "/readyz") => "Health",
+        ("get", "/api/v1/tokens") => "Tokens",
         _ => return None,
     })
 }

@@ -227,6 +227,11 @@ pub enum Event {
     MulPoint {
         mul_point: Decimal,
     },
+    /// No new pair while on (the account is about to move to another token): the live pair,
+    /// if any, is followed to its end and the machine then rests in Idle.
+    HoldNewPairs {
+        on: bool,
+    },
     /// Tokens found in the wallet that no pair explains (a sale cut short by a crash): they
     /// are sold down the ladder before any new pair. Taken only with no pair live.
     Leftover {
@@ -349,6 +354,8 @@ pub struct Cycle {
     last_market: Option<Market>,
     /// Stop once the live pair (if any) has ended.
     stopping: bool,
+    /// No new pair (`Event::HoldNewPairs`).
+    holding: bool,
     /// Orders of ended pairs and sales, whether each is a buy: late reports still count
     /// their fills but change no state.
     ended: std::collections::HashMap<String, bool>,
@@ -375,6 +382,7 @@ impl Cycle {
             account: account.to_owned(),
             last_market: None,
             stopping: false,
+            holding: false,
             ended: Default::default(),
             ended_order: Default::default(),
         }
@@ -399,6 +407,11 @@ impl Cycle {
     /// account trades.
     pub fn remembered(&self) -> usize {
         self.seen.len()
+    }
+
+    /// Whether new pairs are held back (`Event::HoldNewPairs`).
+    pub fn holding(&self) -> bool {
+        self.holding
     }
 
     /// Whether a pair may be live on the exchange (placed, placing, or in doubt).
@@ -455,6 +468,10 @@ impl Cycle {
             Event::ExchangeVolume { volume } => {
                 self.volume
                     .take_over(volume, self.cfg.exchange_figure, self.cfg.mul_point);
+                self.tick(now, &mut out);
+            }
+            Event::HoldNewPairs { on } => {
+                self.holding = on;
                 self.tick(now, &mut out);
             }
             Event::Leftover { quantity, market } => {
@@ -642,7 +659,7 @@ impl Cycle {
     }
 
     fn maybe_place(&mut self, now: i64, out: &mut Vec<Effect>) {
-        if !self.pauses.is_empty() || self.stopping {
+        if !self.pauses.is_empty() || self.stopping || self.holding {
             return;
         }
         if self.volume.reached(self.cfg.target) {

@@ -559,6 +559,7 @@ enum Action {
     PauseResume(bool),
     Sell(u8),
     MulPoint(u8),
+    Hold(bool),
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -577,6 +578,7 @@ fn action() -> impl Strategy<Value = Action> {
         any::<bool>().prop_map(Action::PauseResume),
         (0_u8..3).prop_map(Action::Sell),
         (0_u8..3).prop_map(Action::MulPoint),
+        any::<bool>().prop_map(Action::Hold),
     ]
 }
 
@@ -602,6 +604,7 @@ proptest! {
                     Effect::PlaceOto(intent) => {
                         prop_assert!(i > 0 && fx[i - 1] == Effect::PersistIntent(intent.clone()), "place without its intent: {fx:?}");
                         prop_assert!(!c.volume.reached(c.cfg.target), "a pair past the target: {:?}", c.volume);
+                        prop_assert!(!c.holding() && c.pauses.is_empty(), "a pair while held back or paused");
                         prop_assert!(intent.payment <= c.cfg.order_usdt, "{intent:?}");
                         prop_assert!(live.is_none(), "a second live pair: {live:?} then {intent:?}");
                         *live = Some(intent.id.clone());
@@ -677,6 +680,7 @@ proptest! {
                     }
                     _ => Event::Tick { market: None },
                 },
+                Action::Hold(on) => Event::HoldNewPairs { on },
                 Action::MulPoint(m) => Event::MulPoint { mul_point: Decimal::from([1, 2, 4][usize::from(m)]) },
                 Action::PauseResume(p) => if p { Event::Pause(PauseReason::Operator) } else { Event::Resume(PauseReason::Operator) },
                 Action::Sell(kind) => match &c.state {

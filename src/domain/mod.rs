@@ -15,4 +15,5 @@ pub mod pricing;
 pub mod reconcile;
 pub mod settings;
 pub mod shown;
+pub mod token_choice;
 pub mod volatility;

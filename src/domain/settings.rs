@@ -11,7 +11,9 @@ use super::pricing::Offset;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountSettings {
-    /// The token's short symbol (`KOGE`).
+    /// The token's short symbol (`KOGE`), or `auto`: the daemon puts the account on the best
+    /// eligible token and moves it between pairs (`min_mul_point`, `token_allow`,
+    /// `token_switch_min_s`).
     pub token: String,
     /// Chain id (`56`) or name (`BSC`), needed when the symbol exists on several chains.
     #[serde(default)]
@@ -59,6 +61,16 @@ pub struct AccountSettings {
         with = "rust_decimal::serde::str"
     )]
     pub max_hold_loss_pct: Decimal,
+    /// With `token = "auto"`: the least points multiplier a token must have.
+    #[serde(default = "defaults::min_mul_point", with = "rust_decimal::serde::str")]
+    pub min_mul_point: Decimal,
+    /// With `token = "auto"`: the symbols it may choose from (empty: every token).
+    #[serde(default)]
+    pub token_allow: Vec<String>,
+    /// With `token = "auto"`: the least time between two switches, in seconds (a token that
+    /// stops being eligible is left at the next pair whatever the time).
+    #[serde(default = "defaults::token_switch_min_s")]
+    pub token_switch_min_s: u32,
     /// Resume by itself after a lost stream is back and reconciled (off: the operator resumes).
     #[serde(default)]
     pub auto_resume: bool,
@@ -87,6 +99,12 @@ mod defaults {
     }
     pub fn max_hold_loss_pct() -> Decimal {
         Decimal::from(5)
+    }
+    pub fn min_mul_point() -> Decimal {
+        Decimal::from(2)
+    }
+    pub fn token_switch_min_s() -> u32 {
+        3600
     }
 }
 
@@ -135,6 +153,11 @@ impl AccountSettings {
             (None, Some(t)) => Target::Usdt(t),
             (None, None) => Target::Usdt(Decimal::ZERO),
         }
+    }
+
+    /// Whether the daemon chooses the token (`token = "auto"`).
+    pub fn is_auto(&self) -> bool {
+        self.token.trim().eq_ignore_ascii_case("auto")
     }
 
     /// Checks every field; the first fault found is returned.
@@ -220,6 +243,28 @@ impl AccountSettings {
         }
         if self.max_hold_loss_pct <= Decimal::ZERO || self.max_hold_loss_pct > Decimal::from(50) {
             return Err(bad("max_hold_loss_pct", "must be above 0 and at most 50"));
+        }
+        if self.min_mul_point < Decimal::ZERO || self.min_mul_point > Decimal::from(100) {
+            return Err(bad("min_mul_point", "must be between 0 and 100"));
+        }
+        if self.token_allow.len() > 100
+            || self.token_allow.iter().any(|t| {
+                t.is_empty() || t.len() > 20 || !t.chars().all(|c| c.is_ascii_alphanumeric())
+            })
+        {
+            return Err(bad(
+                "token_allow",
+                "at most 100 symbols of letters and digits",
+            ));
+        }
+        if !(1..=604_800).contains(&self.token_switch_min_s) {
+            return Err(bad(
+                "token_switch_min_s",
+                "must be between 1 and 604800 seconds",
+            ));
+        }
+        if self.is_auto() && self.chain.is_some() {
+            return Err(bad("chain", "not with token = auto"));
         }
         if let Some(u) = &self.webhook_url {
             if u.len() > MAX_URL {

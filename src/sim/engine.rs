@@ -50,7 +50,7 @@ impl Default for SimConfig {
             seed: 1,
             fee_rate: Decimal::new(1, 4),
             max_pieces: 3,
-            volume_uses_mul_point: false,
+            volume_uses_mul_point: true,
             fill: FillMode::Market,
         }
     }
@@ -1092,6 +1092,9 @@ impl Engine {
         let qty_units = 1 + self.rng.below(10_000);
         let buyer_maker = self.rng.chance(0.5);
         let token = &mut self.tokens[t];
+        token.high_24h = token.high_24h.max(token.price);
+        token.low_24h = token.low_24h.min(token.price);
+        token.volume_24h += token.price * token.precision.step_size * Decimal::from(qty_units);
         let id = token.next_agg_id;
         token.next_agg_id += 1;
         let first = token.next_trade_id;

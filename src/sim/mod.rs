@@ -20,8 +20,9 @@
 //!   leg whose quantity after fees rounds to zero expires.
 //! - Fees: 0.01 % per side (as measured live), buy fee in the token, sell fee in USDT, floored
 //!   to 8 decimals.
-//! - Volume: buy-side quote volume since 00:00 UTC, per token symbol; multiplied by mulPoint
-//!   only when configured (the protocol does not settle which reading is right).
+//! - Volume: buy-side quote volume since 00:00 UTC, per token symbol; each buy multiplied by
+//!   its token's mulPoint at the fill unless configured off (the protocol does not settle which
+//!   reading is right; the daemon's default reading is multiplied).
 
 pub mod admin;
 pub mod engine;

@@ -35,7 +35,8 @@ pub struct SimOptions {
     /// Paper mode: a public aggTrade stream (`wss://.../w3w/wsa/stream`) whose trade prices
     /// replace the random walk, so orders fill against a live market with no real money.
     pub price_source: Option<String>,
-    /// Report today's volume multiplied by each token's mulPoint.
+    /// Report today's volume with each buy multiplied by its token's mulPoint (the daemon's
+    /// default reading; false: plain quote volume).
     pub volume_uses_mul_point: bool,
     pub fill: FillMode,
 }
@@ -53,7 +54,7 @@ impl Default for SimOptions {
             trade_interval: Duration::from_millis(1000),
             listen_key_ttl: Duration::from_secs(3600),
             price_source: None,
-            volume_uses_mul_point: false,
+            volume_uses_mul_point: true,
             fill: FillMode::Market,
         }
     }

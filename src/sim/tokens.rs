@@ -25,6 +25,11 @@ pub struct Token {
     pub price: Decimal,
     pub next_agg_id: u64,
     pub next_trade_id: u64,
+    /// The run's highest and lowest trade price and its quote volume (the token list's 24 h
+    /// figures: a run is shorter than a day).
+    pub high_24h: Decimal,
+    pub low_24h: Decimal,
+    pub volume_24h: Decimal,
 }
 
 impl Token {
@@ -159,6 +164,9 @@ pub fn seeded(rng: &mut Rng) -> Vec<Token> {
                 price: dec(s.price),
                 next_agg_id: 100_000 + rng.below(100_000),
                 next_trade_id: 500_000 + rng.below(100_000),
+                high_24h: dec(s.price),
+                low_24h: dec(s.price),
+                volume_24h: Decimal::ZERO,
             }
         })
         .collect()

@@ -32,6 +32,9 @@ pub fn token_info(t: &Token) -> TokenInfo {
         cex_off_display: false,
         mul_point: t.mul_point,
         listing_time: Some(1_750_000_000_000),
+        volume_24h: Some(t.volume_24h.round_dp(8)),
+        price_high_24h: Some(t.high_24h),
+        price_low_24h: Some(t.low_24h),
     }
 }
 

@@ -629,8 +629,9 @@ async fn compare_volume(api: &Client, admin: &SimAdmin, sim_ids: &[u64], result:
         let ours = views
             .iter()
             .find(|v| v["name"].as_str() == Some(name.as_str()))
+            // The simulator counts each buy times its token's mulPoint, as the daemon reads it.
             .and_then(|v| {
-                v["progress"]["volume_today"]
+                v["points"]["counted_volume"]
                     .as_str()?
                     .parse::<Decimal>()
                     .ok()

@@ -67,6 +67,9 @@ pub fn to_row(s: &AccountSettings, account_id: i64, now_ms: i64) -> TradingConfi
         cost_budget_bps: s.cost_budget_bps,
         leftover_floor_pct: s.leftover_floor_pct,
         max_hold_loss_pct: s.max_hold_loss_pct,
+        min_mul_point: s.min_mul_point,
+        token_allow: s.token_allow.join(","),
+        token_switch_min_s: i32::try_from(s.token_switch_min_s).unwrap_or(i32::MAX),
         auto_resume: s.auto_resume,
         webhook_url: s.webhook_url.clone(),
         revision: 0,
@@ -108,6 +111,15 @@ pub fn as_stored(row: &TradingConfigRow) -> Result<AccountSettings, SettingsErro
         cost_budget_bps: row.cost_budget_bps,
         leftover_floor_pct: row.leftover_floor_pct,
         max_hold_loss_pct: row.max_hold_loss_pct,
+        min_mul_point: row.min_mul_point,
+        token_allow: row
+            .token_allow
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        token_switch_min_s: timeout("token_switch_min_s", row.token_switch_min_s)?,
         auto_resume: row.auto_resume,
         webhook_url: row.webhook_url.clone(),
     };

@@ -162,6 +162,11 @@ pub struct TradingConfigRow {
     pub daily_target_points: Option<i32>,
     #[diesel(deserialize_as = Dec, serialize_as = Dec)]
     pub max_hold_loss_pct: Decimal,
+    #[diesel(deserialize_as = Dec, serialize_as = Dec)]
+    pub min_mul_point: Decimal,
+    /// Comma-separated symbols; empty: every token.
+    pub token_allow: String,
+    pub token_switch_min_s: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]

@@ -49,6 +49,9 @@ diesel::table! {
         updated_at_ms -> BigInt,
         daily_target_points -> Nullable<Integer>,
         max_hold_loss_pct -> Text,
+        min_mul_point -> Text,
+        token_allow -> Text,
+        token_switch_min_s -> Integer,
     }
 }
 

@@ -1610,3 +1610,39 @@ async fn a_generated_client_drives_the_api_and_every_answer_fits_the_document() 
     );
     assert!(printed.trim_end().ends_with("ok"), "{printed}");
 }
+
+/// `GET /api/v1/tokens` and `alpha-oto tokens` list every token scored for `token = "auto"`:
+/// the one x4 token of the simulator first and eligible, every x1 token after it with the
+/// reason it may not be chosen.
+#[actix_web::test]
+async fn token_scores_are_listed_over_the_api_and_the_command_line() {
+    let a = api().await;
+    let (s, v) = a.ok("GET", "/api/v1/tokens", None).await;
+    assert_eq!(s, 200, "{v}");
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 5, "{v}");
+    assert_eq!(
+        (&list[0]["symbol"], &list[0]["mul_point"]),
+        (&json!("LIGHT"), &json!("4"))
+    );
+    assert_eq!(list[0]["ineligible"], Value::Null);
+    assert!(list[0]["cost_bps_per_counted"].as_str().is_some(), "{v}");
+    for t in &list[1..] {
+        assert_eq!(t["ineligible"], "mulPoint 1 below 2", "{t}");
+    }
+    let listen = a.base.trim_start_matches("http://").to_owned();
+    let (code, out, err) = run_cli(listen, TOKEN, vec!["tokens".into()]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert!(
+        rows[0].starts_with("LIGHT") && rows[0].ends_with("yes"),
+        "{out}"
+    );
+    assert_eq!(rows.len(), 5, "{out}");
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.ends_with("no: mulPoint 1 below 2")),
+        "{out}"
+    );
+}

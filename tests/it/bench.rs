@@ -11,8 +11,8 @@ use alpha_oto::store::Backend;
 const KEYS: &[&str] = &[
     "accounts",
     "accounts_trading",
-    "cycles",
     "cross_account_matches",
+    "cycles",
     "cycles_per_s",
     "daemon_cpu_s",
     "daemon_rss_mb",

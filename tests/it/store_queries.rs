@@ -44,6 +44,9 @@ fn config_row(account_id: i64) -> TradingConfigRow {
         updated_at_ms: 5,
         daily_target_points: None,
         max_hold_loss_pct: d("5"),
+        min_mul_point: d("2"),
+        token_allow: String::new(),
+        token_switch_min_s: 3600,
     }
 }
 

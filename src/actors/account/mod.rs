@@ -170,6 +170,8 @@ pub struct AccountStatus {
     #[serde(with = "rust_decimal::serde::str")]
     pub target: Decimal,
     pub cycles_today: u64,
+    /// The token traded (the one chosen, with `token = "auto"`), once resolved.
+    pub token: Option<String>,
     /// Alpha Points today, counted and real volume, and what a point cost.
     pub points: points::PointsView,
     /// Today's realised cost (fees and spread loss) in basis points of the volume; absent
@@ -427,6 +429,8 @@ struct Actor {
     today: Volume,
     /// Today's cost as shown: taken only while no pair is open.
     shown_cost: crate::domain::cost::ShownCost,
+    /// The token policy holds new pairs back until the live one ends, to move the account.
+    token_move_held: bool,
     /// After the first reconciliation of a started account: tokens in the wallet that no pair
     /// explains are looked for once a price is known.
     leftover_check: bool,

@@ -36,6 +36,7 @@ async fn run_until_end(
         volume_today: Decimal::ZERO,
         target: Decimal::ZERO,
         cycles_today: 0,
+        token: None,
         points: Default::default(),
         cost_bps: None,
         exposure_usdt: None,
@@ -79,16 +80,7 @@ async fn run_until_end(
     // The token first: public data, asked before the account is claimed.
     let token = loop {
         let now = ctx.clock.now_ms();
-        match tokens::resolve(
-            &ctx.cache,
-            &ctx.store,
-            &rest,
-            &settings.token,
-            settings.chain.as_deref(),
-            now,
-        )
-        .await
-        {
+        match tokens::resolve_setting(&ctx, &rest, id, &settings, now).await {
             Ok(t) => break t,
             Err(e) => {
                 let reason = match &e {
@@ -140,6 +132,8 @@ async fn run_until_end(
             }
         }
     };
+
+    status.token = Some(token.symbol.clone());
 
     // Then the lease: nothing is sent for an account another instance owns.
     let ttl = millis(ctx.timing.lease_ttl);
@@ -261,6 +255,7 @@ async fn run_until_end(
         shown_cost: Default::default(),
         volume_reread: false,
         leftover_check: false,
+        token_move_held: false,
         shown_cost_usdt: Default::default(),
         cycles_today,
         status,

@@ -21,6 +21,7 @@ impl Actor {
             self.retry_deferred().await?;
         }
         self.follow_mul_point(now).await?;
+        self.follow_token_policy(now).await?;
         let market = self.guards(now).await?;
         if let Some(m) = market
             && self.leftover_check
@@ -153,6 +154,56 @@ impl Actor {
             }
         }
         Ok(())
+    }
+
+    /// `token = "auto"`: between pairs, the policy may move the account to another token
+    /// (`domain::token_choice`); the task then starts again on it, with an event.
+    async fn follow_token_policy(&mut self, now: i64) -> Result<(), Failure> {
+        use crate::domain::token_choice::{self, Choice};
+        if !self.settings.is_auto() {
+            return Ok(());
+        }
+        let listed = self.ctx.board.listed();
+        if listed.is_empty() {
+            return Ok(());
+        }
+        let ranked = token_choice::ranked(&listed, &tokens::policy(&self.settings));
+        let at = self.ctx.board.chosen(self.account.id).map(|(_, at)| at);
+        let min_interval = i64::from(self.settings.token_switch_min_s) * 1000;
+        let choice =
+            token_choice::decide(Some(&self.token.alpha_id), &ranked, at, now, min_interval);
+        // A move waits for the pair boundary: no new pair meanwhile, the live one ends.
+        let moving = matches!(choice, Choice::Move { .. });
+        if moving != self.token_move_held {
+            self.token_move_held = moving;
+            self.event(Event::HoldNewPairs { on: moving }).await?;
+        }
+        let Choice::Move { to, ineligible } = choice else {
+            return Ok(());
+        };
+        if self.cycle.state != State::Idle {
+            return Ok(());
+        }
+        self.ctx.board.choose(self.account.id, &to.alpha_id, now);
+        let why = if ineligible {
+            "it is no longer eligible".to_owned()
+        } else {
+            format!(
+                "{} bps per counted USDT against {}",
+                to.cost_bps_per_counted,
+                ranked
+                    .iter()
+                    .find(|s| s.alpha_id == self.token.alpha_id)
+                    .map_or_else(|| "?".to_owned(), |s| s.cost_bps_per_counted.to_string())
+            )
+        };
+        let message = format!(
+            "token policy: from {} to {} (x{}): {why}",
+            self.token.symbol, to.symbol, to.mul_point
+        );
+        self.notify("token_switched", EventLevel::Info, None, &message)
+            .await;
+        Err(Failure::Reload)
     }
 
     /// Tokens a crash left behind (a sale cut short: the reconciliation cancelled it) are

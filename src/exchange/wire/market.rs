@@ -48,6 +48,28 @@ pub struct TokenInfo {
     pub mul_point: Decimal,
     #[serde(default)]
     pub listing_time: Option<i64>,
+    /// Quote volume of the last 24 h.
+    #[serde(
+        default,
+        rename = "volume24h",
+        deserialize_with = "num::opt_decimal",
+        serialize_with = "num::opt_as_plain_string"
+    )]
+    pub volume_24h: Option<Decimal>,
+    #[serde(
+        default,
+        rename = "priceHigh24h",
+        deserialize_with = "num::opt_decimal",
+        serialize_with = "num::opt_as_plain_string"
+    )]
+    pub price_high_24h: Option<Decimal>,
+    #[serde(
+        default,
+        rename = "priceLow24h",
+        deserialize_with = "num::opt_decimal",
+        serialize_with = "num::opt_as_plain_string"
+    )]
+    pub price_low_24h: Option<Decimal>,
 }
 
 fn one() -> Decimal {

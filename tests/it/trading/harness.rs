@@ -170,6 +170,16 @@ impl World {
 
     /// The same, with a change to the daemon's configuration.
     pub async fn engine_with(self, instance: &str, tweak: impl FnOnce(&mut Config)) -> Harness {
+        self.engine_timed(instance, tweak, fast_timing()).await
+    }
+
+    /// The same, with the engine's timings given.
+    pub async fn engine_timed(
+        self,
+        instance: &str,
+        tweak: impl FnOnce(&mut Config),
+        timing: Timing,
+    ) -> Harness {
         let clock = Clock::default();
         let mut cfg = config(&self.sim, instance);
         tweak(&mut cfg);
@@ -178,7 +188,7 @@ impl World {
             self.db.store.clone(),
             Some(vault_of(&self.vault_line)),
             logger(),
-            fast_timing(),
+            timing,
             clock.clone(),
         )
         .await;

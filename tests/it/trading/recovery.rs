@@ -163,6 +163,8 @@ async fn the_kill_switch_leaves_nothing_open() {
 async fn halt_stops_every_account_and_leaves_nothing_open() {
     let mut resting = settings("KOGE", "10", "100000");
     resting.buy_offset = serde_json::from_value(json!({"mode": "percent", "value": "-5"})).unwrap();
+    // Sells above the buys: the two accounts on KOGE never cross each other.
+    resting.sell_offset = serde_json::from_value(json!({"mode": "percent", "value": "1"})).unwrap();
     let accounts = [resting.clone(), resting, settings("NEX", "10", "100000")];
     let h = Harness::new(106, &accounts, "100000").await;
     h.start_trading().await;

@@ -180,11 +180,19 @@ async fn a_flaky_exchange_loses_nothing() {
 }
 
 /// Accounts starting together on a cold cache ask the exchange for the token list and the
-/// trading rules once, not once each: the first fills the cache, the others wait and read it.
+/// trading rules once, not once each: the first fills the cache (and the instance's token
+/// board, read again only after `token_list_every`), the others wait and read it.
 #[actix_web::test]
 async fn accounts_starting_together_ask_for_the_listings_once() {
     let accounts: Vec<_> = (0..12).map(|_| settings("KOGE", "10", "100000")).collect();
-    let h = Harness::new(109, &accounts, "100000").await;
+    let timing = alpha_oto::actors::Timing {
+        token_list_every: Duration::from_secs(3600),
+        ..super::harness::fast_timing()
+    };
+    let h = World::new(109, &accounts, "100000")
+        .await
+        .engine_timed("test-1", |_| {}, timing)
+        .await;
     h.start_trading().await;
     h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
         .await;
@@ -343,4 +351,75 @@ async fn a_multiplier_change_mid_day_is_followed_to_the_target() {
     let counted = exchange_volume(&h.sim, sim_id);
     assert!(counted >= d("16384"), "the exchange counts {counted}");
     h.sup.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Twenty accounts with `token = "auto"` on a listing with two x4 tokens all go to the cheaper
+/// one; when the simulator ends its incentive (x4 to x1) every account moves to the other x4
+/// token at its next pair boundary, with an event, and no pair is left behind.
+#[actix_web::test]
+async fn auto_accounts_move_to_another_x4_token_when_their_incentive_ends() {
+    let mut s = settings("auto", "10", "100000");
+    s.min_mul_point = d("2");
+    let sim = sim_with(105, |o| o.volume_uses_mul_point = true).await;
+    sim.state
+        .with(|st| st.engine.set_mul_point("KOGE", d("4")))
+        .unwrap();
+    let h = World::on(sim, &vec![s; 20], "100000")
+        .engine("test-1")
+        .await;
+    h.start_trading().await;
+    h.wait_all("trade", Duration::from_secs(60), |s| {
+        s.state == "trading" && s.cycles_today >= 1
+    })
+    .await;
+    let on = |id: i64| h.ctx.board.chosen(id).map(|(a, _)| a);
+    let first = on(h.accounts[0].0).expect("a token chosen");
+    for (id, _) in &h.accounts {
+        assert_eq!(
+            on(*id).as_ref(),
+            Some(&first),
+            "every account on the cheapest"
+        );
+    }
+    let other = if first == "ALPHA_22" {
+        "ALPHA_396"
+    } else {
+        "ALPHA_22"
+    };
+    let res = awc::Client::default()
+        .post(format!("{}/sim/tokens/{first}", h.sim.base_url()))
+        .send_json(&serde_json::json!({"mul_point": "1"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let started = std::time::Instant::now();
+    let order_on = |sim_id: u64, alpha: &str| {
+        h.sim.state.with(|st| {
+            st.engine
+                .orders
+                .values()
+                .any(|o| o.account == sim_id && o.alpha_id == alpha)
+        })
+    };
+    loop {
+        let moved = h.accounts.iter().all(|(id, sim_id)| {
+            on(*id).as_deref() == Some(other)
+                && h.events(*id, "token_switched", None) >= 1
+                && order_on(*sim_id, other)
+        });
+        if moved {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not every account moved to {other}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "20 accounts moved from {first} to {other} in {:?}",
+        started.elapsed()
+    );
+    // No pair abandoned: every account stops with nothing open and books that match.
+    h.stop_and_check().await;
 }
