@@ -68,6 +68,68 @@ pub fn may_place(ours: Footprint, others: impl IntoIterator<Item = Footprint>) -
     others.into_iter().all(|o| !crosses(ours, o))
 }
 
+/// A wish not renewed for this long is forgotten (its account stopped trying).
+const WISH_KEPT_MS: i64 = 5_000;
+
+/// The footprints of one token's accounts and the wishes of those held back: a claim is granted
+/// only when it crosses no other account's footprint and no older wish, so a held-back account
+/// gets its turn once the pairs in its way end (without wishes, accounts whose pairs rest long
+/// would starve the others for good).
+#[derive(Debug, Clone, Default)]
+pub struct Book {
+    live: std::collections::HashMap<i64, Footprint>,
+    /// Held-back accounts: their footprint, when they first asked, when they last asked.
+    wishes: std::collections::HashMap<i64, (Footprint, i64, i64)>,
+}
+
+impl Book {
+    /// Claims `footprint` for `account`; answers whether it was granted. A refused claim is
+    /// kept as a wish.
+    pub fn claim(&mut self, account: i64, footprint: Footprint, now_ms: i64) -> bool {
+        self.wishes
+            .retain(|_, (_, _, seen)| now_ms - *seen <= WISH_KEPT_MS);
+        let since = self.wishes.get(&account).map_or(now_ms, |w| w.1);
+        let live = self
+            .live
+            .iter()
+            .filter(|(a, _)| **a != account)
+            .map(|(_, f)| *f);
+        let older_wish = self
+            .wishes
+            .iter()
+            .any(|(a, (f, at, _))| *a != account && *at < since && crosses(footprint, *f));
+        if !may_place(footprint, live) || older_wish {
+            self.wishes.insert(account, (footprint, since, now_ms));
+            return false;
+        }
+        self.wishes.remove(&account);
+        self.live.insert(account, footprint);
+        true
+    }
+
+    /// Sets what the account has (or may have) resting now, whatever it crosses (its cycle's
+    /// state says); `None` when nothing.
+    pub fn set(&mut self, account: i64, footprint: Option<Footprint>) {
+        match footprint {
+            Some(f) => {
+                self.live.insert(account, f);
+            }
+            None => {
+                self.live.remove(&account);
+            }
+        }
+    }
+
+    /// Granted without any check (the guard switched off).
+    pub fn force(&mut self, account: i64, footprint: Footprint) {
+        self.live.insert(account, footprint);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty() && self.wishes.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,7 +161,65 @@ mod tests {
         assert!(!may_place(resting_sell, [Footprint::sale(d("0.5"))]));
     }
 
+    fn pair_of(buy: i64, sell: i64) -> Footprint {
+        Footprint::pair(Decimal::from(buy), Decimal::from(sell))
+    }
+
+    #[test]
+    fn a_held_back_account_gets_its_turn_before_younger_crossing_pairs() {
+        let mut b = Book::default();
+        let (maker, maker2, taker) = (1, 2, 3);
+        assert!(b.claim(maker, pair_of(100, 102), 0));
+        // The taker's buy reaches the maker's sell: held back, with a wish.
+        assert!(!b.claim(taker, pair_of(105, 99), 10));
+        // Another maker that would cross the waiting taker does not start first.
+        assert!(!b.claim(maker2, pair_of(100, 102), 20));
+        b.set(maker, None);
+        assert!(
+            b.claim(taker, pair_of(105, 99), 30),
+            "the older wish goes first"
+        );
+        assert!(!b.claim(maker2, pair_of(100, 102), 40));
+        b.set(taker, None);
+        assert!(b.claim(maker2, pair_of(100, 102), 50));
+        // A pair that crosses nobody is never held back.
+        assert!(b.claim(4, pair_of(99, 103), 60));
+        // A wish not renewed is forgotten.
+        assert!(!b.claim(5, pair_of(103, 98), 70));
+        b.set(maker2, None);
+        b.set(4, None);
+        assert!(
+            b.claim(6, pair_of(100, 101), 10_000),
+            "the old wish expired"
+        );
+    }
+
     proptest! {
+        /// Granted claims never cross another account's granted footprint: whatever the order
+        /// of claims and ends, no two managed accounts can have crossing orders out.
+        #[test]
+        fn granted_footprints_never_cross(
+            steps in proptest::collection::vec((0_i64..6, 90_i64..110, 90_i64..110, any::<bool>()), 1..200),
+        ) {
+            let mut b = Book::default();
+            let mut granted: std::collections::HashMap<i64, Footprint> = Default::default();
+            for (n, (account, buy, sell, end)) in steps.into_iter().enumerate() {
+                let now = n as i64 * 100;
+                if end {
+                    b.set(account, None);
+                    granted.remove(&account);
+                    continue;
+                }
+                let f = pair_of(buy, sell);
+                if b.claim(account, f, now) {
+                    for (other, g) in &granted {
+                        prop_assert!(*other == account || !crosses(f, *g), "{f:?} granted beside {g:?}");
+                    }
+                    granted.insert(account, f);
+                }
+            }
+        }
+
         /// Two footprints that pass the rule have no buy at or above the other's sell: no price
         /// at which they could trade with each other.
         #[test]

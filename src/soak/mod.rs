@@ -237,13 +237,19 @@ impl SeedRedis {
     }
 }
 
-/// The `i`th account's settings over the benchmark's. The first reaches its target during the
-/// seed (done for today is one of the states to end in). Every other account resumes by itself
-/// once a lost stream is back; the rest keep the default, a pause the operator ends.
+/// The `i`th account's settings over the benchmark's. The first reaches a target of 6 points
+/// during the seed (done for today is one of the states to end in); the third lets the daemon
+/// choose its token (`token = "auto"`). Every other account resumes by itself once a lost
+/// stream is back; the rest keep the default, a pause the operator ends.
 fn settings_of(i: usize) -> Value {
     let mut s = serde_json::json!({ "auto_resume": auto_resumes(i) });
-    if i == 0 {
-        s["daily_target_usdt"] = "60".into();
+    match i {
+        0 => {
+            s["daily_target_usdt"] = Value::Null;
+            s["daily_target_points"] = 6.into();
+        }
+        2 => s["token"] = "auto".into(),
+        _ => {}
     }
     s
 }
