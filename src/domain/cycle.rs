@@ -219,6 +219,11 @@ pub enum Event {
     ExchangeVolume {
         volume: Decimal,
     },
+    /// The exchange's figure of today's volume read between pairs (`Volume::settle`); ignored
+    /// unless the machine is between pairs.
+    ExchangeVolumeAtRest {
+        volume: Decimal,
+    },
     /// The UTC day changed: today's volume starts again from `volume` (real USDT bought).
     NewDay {
         volume: Decimal,
@@ -489,6 +494,18 @@ impl Cycle {
                     };
                     self.sell_step(now, &mut out);
                 }
+            }
+            Event::ExchangeVolumeAtRest { volume } => {
+                if matches!(self.state, State::Idle | State::DoneForToday) {
+                    self.volume
+                        .settle(volume, self.cfg.exchange_figure, self.cfg.mul_point);
+                    if self.state == State::DoneForToday && !self.volume.reached(self.cfg.target) {
+                        // Done too early: the exchange counts less than was believed.
+                        self.state = State::Idle;
+                        out.push(Effect::Resumed);
+                    }
+                }
+                self.tick(now, &mut out);
             }
             Event::MulPoint { mul_point } => {
                 self.cfg.mul_point = mul_point;

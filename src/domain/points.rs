@@ -79,6 +79,17 @@ impl Volume {
         self.counted = self.counted.max(counted);
     }
 
+    /// The exchange's figure read between pairs, every fill of the day already counted here:
+    /// where it is counted volume it is the truth about the multipliers (a buy counted here at
+    /// a multiplier the daemon had not seen yet is corrected, up or down); read as real volume
+    /// it is taken over only where larger.
+    pub fn settle(&mut self, figure: Decimal, reads: ExchangeFigure, mul_point: Decimal) {
+        match reads {
+            ExchangeFigure::Counted => self.counted = figure,
+            ExchangeFigure::Real => self.take_over(figure, reads, mul_point),
+        }
+    }
+
     /// The volume of a new day from the real buys recorded so far (the multiplier of the
     /// day's first minutes is today's).
     pub fn from_real(real: Decimal, mul_point: Decimal) -> Self {
@@ -276,6 +287,23 @@ mod tests {
         assert_eq!((v.real, v.counted), (d("800"), d("3200")));
         // A missing multiplier is 1.
         assert_eq!(Volume::from_real(d("5"), d("0")).counted, d("5"));
+    }
+
+    #[test]
+    fn a_figure_read_between_pairs_corrects_the_counted_volume_both_ways() {
+        // A buy counted here at x4 that the exchange counted at x1 (the multiplier changed
+        // between its fill and its report): the exchange is right.
+        let mut v = Volume {
+            real: d("200"),
+            counted: d("800"),
+        };
+        v.settle(d("500"), ExchangeFigure::Counted, d("4"));
+        assert_eq!((v.real, v.counted), (d("200"), d("500")));
+        v.settle(d("900"), ExchangeFigure::Counted, d("4"));
+        assert_eq!(v.counted, d("900"));
+        // Read as real volume, it only ever raises the count.
+        v.settle(d("100"), ExchangeFigure::Real, d("4"));
+        assert_eq!((v.real, v.counted), (d("200"), d("900")));
     }
 
     #[test]

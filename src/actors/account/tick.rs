@@ -129,20 +129,25 @@ impl Actor {
             self.notify("mul_point_changed", EventLevel::Info, None, &message)
                 .await;
             // Buys made before the board saw the change counted at the old multiplier here,
-            // at the new one on the exchange: its figure is read again.
+            // at the new one on the exchange: its figure is read again, at the pair boundary
+            // (new pairs wait for it).
             self.volume_reread = true;
+            self.hold_new_pairs().await?;
         }
         // Only between pairs: a fill the exchange counted before its report reached the cycle
         // would otherwise count twice.
-        if self.volume_reread && self.cycle.state == State::Idle {
-            self.volume_reread = false;
+        if self.volume_reread && matches!(self.cycle.state, State::Idle | State::DoneForToday) {
             self.ctx
                 .governor
                 .acquire(self.account.id, Purpose::Query)
                 .await;
             match self.rest.user_volume().await {
                 Ok(v) => {
-                    self.event(Event::ExchangeVolume {
+                    info!(self.log, "today's volume read again after a multiplier change";
+                        fields::EVENT_ACTION => "volume-reread",
+                        "trading.volume.exchange" => v.total_volume.to_string(),
+                        "trading.volume.counted" => self.cycle.volume.counted.to_string());
+                    self.event(Event::ExchangeVolumeAtRest {
                         volume: v.total_volume,
                     })
                     .await?;
@@ -152,8 +157,22 @@ impl Actor {
                         "error.message" => e.to_string());
                 }
             }
+            // Held until read (or given up on): a pair placed before would leave the figure
+            // unread until the next boundary.
+            self.volume_reread = false;
+            self.hold_new_pairs().await?;
         }
         Ok(())
+    }
+
+    /// New pairs wait while the account is about to move to another token or to read the
+    /// exchange's figure of today's volume again.
+    async fn hold_new_pairs(&mut self) -> Result<(), Failure> {
+        let on = self.token_move_held || self.volume_reread;
+        if on == self.cycle.holding() {
+            return Ok(());
+        }
+        self.event(Event::HoldNewPairs { on }).await
     }
 
     /// `token = "auto"`: between pairs, the policy may move the account to another token
@@ -176,7 +195,7 @@ impl Actor {
         let moving = matches!(choice, Choice::Move { .. });
         if moving != self.token_move_held {
             self.token_move_held = moving;
-            self.event(Event::HoldNewPairs { on: moving }).await?;
+            self.hold_new_pairs().await?;
         }
         let Choice::Move { to, ineligible } = choice else {
             return Ok(());
