@@ -366,6 +366,10 @@ struct BenchArgs {
     /// Seed of the simulated market.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The daemon's guard against trades between its own accounts; `false` only to measure
+    /// what the guard costs.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    cross_account_guard: bool,
     /// Also write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -574,6 +578,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 log_level: cli.log_level.clone().unwrap_or_else(|| "info".into()),
                 floor_seconds: args.floor_seconds.unwrap_or(args.seconds.min(30)),
                 keep: args.keep,
+                cross_account_guard: args.cross_account_guard,
             };
             let (report, findings) =
                 actix_web::rt::System::new().block_on(alpha_oto::bench::run(&opts))?;

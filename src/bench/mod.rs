@@ -41,6 +41,8 @@ pub struct BenchOptions {
     /// Seconds of the floor measurement (0: skip it).
     pub floor_seconds: u64,
     pub keep: bool,
+    /// The daemon's `cross_account_guard` (off only to measure what it costs).
+    pub cross_account_guard: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -243,6 +245,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         opts.database_url.as_deref(),
         &opts.log_level,
         None,
+        opts.cross_account_guard,
     )?;
     let mut daemon = procs::spawn_daemon(&dir.path, &setup)?;
     let api = Client::new(&setup.api, Some(setup.token.clone()));

@@ -196,6 +196,7 @@ pub fn daemon_setup(
     database_url: Option<&str>,
     log_level: &str,
     redis_url: Option<&str>,
+    cross_account_guard: bool,
 ) -> anyhow::Result<DaemonSetup> {
     let port = free_port()?;
     let token = crate::api::auth::new_token()?;
@@ -236,6 +237,10 @@ pub fn daemon_setup(
             ("egress_per_s", toml::Value::Integer(100_000)),
             // Live pairs are cancelled at the stop, so the ledger check can ask for nothing open.
             ("on_stop", s("cancel")),
+            (
+                "cross_account_guard",
+                toml::Value::Boolean(cross_account_guard),
+            ),
         ]),
     );
     config.insert(

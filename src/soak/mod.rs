@@ -346,6 +346,7 @@ async fn seed_body(
         database.map(|d| d.daemon_url.as_str()),
         &opts.log_level,
         redis.map(|r| r.daemon_url.as_str()),
+        true,
     )?;
     let mut daemon = procs::spawn_daemon(&dir.path, &setup)?;
     let api = Client::new(&setup.api, Some(setup.token.clone()));
