@@ -190,6 +190,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/accounts/a1/events"),
     ("GET", "/api/v1/accounts/a1/balance"),
     ("POST", "/api/v1/halt"),
+    ("GET", "/api/v1/tokens"),
     ("GET", "/api/v1/events/stream"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
