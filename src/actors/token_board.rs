@@ -65,6 +65,11 @@ impl TokenBoard {
         b.retry_at_ms = now_ms + RETRY_AFTER_MS;
     }
 
+    /// When the list was last read (a version: it changes with every read).
+    pub fn read_at_ms(&self) -> Option<i64> {
+        self.lock().read_at_ms
+    }
+
     /// The list as last read (empty before the first read).
     pub fn listed(&self) -> Arc<Vec<Listed>> {
         self.lock().listed.clone()

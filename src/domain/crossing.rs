@@ -70,11 +70,15 @@ pub fn may_place(ours: Footprint, others: impl IntoIterator<Item = Footprint>) -
 
 /// A wish not renewed for this long is forgotten (its account stopped trying).
 const WISH_KEPT_MS: i64 = 5_000;
+/// A wish this old holds back younger claims that cross it.
+pub const WISH_PRIORITY_MS: i64 = 3_000;
 
-/// The footprints of one token's accounts and the wishes of those held back: a claim is granted
-/// only when it crosses no other account's footprint and no older wish, so a held-back account
+/// The footprints of one token's accounts and the wishes of those held back. A claim is granted
+/// when it crosses no other account's footprint and no older wish that has waited
+/// `WISH_PRIORITY_MS`: accounts that do not cross each other trade together, and one held back
 /// gets its turn once the pairs in its way end (without wishes, accounts whose pairs rest long
-/// would starve the others for good).
+/// would starve the others for good; with strict first-come order, they would trade one at a
+/// time).
 #[derive(Debug, Clone, Default)]
 pub struct Book {
     live: std::collections::HashMap<i64, Footprint>,
@@ -94,10 +98,12 @@ impl Book {
             .iter()
             .filter(|(a, _)| **a != account)
             .map(|(_, f)| *f);
-        let older_wish = self
-            .wishes
-            .iter()
-            .any(|(a, (f, at, _))| *a != account && *at < since && crosses(footprint, *f));
+        let older_wish = self.wishes.iter().any(|(a, (f, at, _))| {
+            *a != account
+                && *at < since
+                && now_ms - *at >= WISH_PRIORITY_MS
+                && crosses(footprint, *f)
+        });
         if !may_place(footprint, live) || older_wish {
             self.wishes.insert(account, (footprint, since, now_ms));
             return false;
@@ -168,28 +174,32 @@ mod tests {
     #[test]
     fn a_held_back_account_gets_its_turn_before_younger_crossing_pairs() {
         let mut b = Book::default();
-        let (maker, maker2, taker) = (1, 2, 3);
+        let (maker, maker2, maker3, taker) = (1, 2, 3, 4);
         assert!(b.claim(maker, pair_of(100, 102), 0));
         // The taker's buy reaches the maker's sell: held back, with a wish.
         assert!(!b.claim(taker, pair_of(105, 99), 10));
-        // Another maker that would cross the waiting taker does not start first.
-        assert!(!b.claim(maker2, pair_of(100, 102), 20));
+        // A young wish does not hold back pairs that cross no live one.
+        assert!(b.claim(maker2, pair_of(100, 102), 20));
+        // Once it has waited long enough, younger crossing pairs wait behind it.
+        assert!(!b.claim(taker, pair_of(105, 99), 3_010));
+        assert!(!b.claim(maker3, pair_of(100, 102), 3_020));
         b.set(maker, None);
+        b.set(maker2, None);
         assert!(
-            b.claim(taker, pair_of(105, 99), 30),
+            b.claim(taker, pair_of(105, 99), 3_030),
             "the older wish goes first"
         );
-        assert!(!b.claim(maker2, pair_of(100, 102), 40));
+        assert!(!b.claim(maker3, pair_of(100, 102), 3_040));
         b.set(taker, None);
-        assert!(b.claim(maker2, pair_of(100, 102), 50));
+        assert!(b.claim(maker3, pair_of(100, 102), 3_050));
         // A pair that crosses nobody is never held back.
-        assert!(b.claim(4, pair_of(99, 103), 60));
+        assert!(b.claim(5, pair_of(99, 103), 3_060));
         // A wish not renewed is forgotten.
-        assert!(!b.claim(5, pair_of(103, 98), 70));
-        b.set(maker2, None);
-        b.set(4, None);
+        assert!(!b.claim(6, pair_of(103, 98), 3_070));
+        b.set(maker3, None);
+        b.set(5, None);
         assert!(
-            b.claim(6, pair_of(100, 101), 10_000),
+            b.claim(7, pair_of(100, 101), 20_000),
             "the old wish expired"
         );
     }

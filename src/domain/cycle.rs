@@ -605,20 +605,9 @@ impl Cycle {
         out
     }
 
-    /// What the account may have resting on the exchange now, for the cross-account guard: a
-    /// deferred sale keeps its place (at its step's price) so other pairs keep away from it.
+    /// What the account may have resting on the exchange now, for the cross-account guard (a
+    /// deferred sale is not out: its claim waits as a wish, with its turn).
     pub fn footprint(&self) -> Option<Footprint> {
-        if let State::Liquidating {
-            sell: None, step, ..
-        } = &self.state
-        {
-            let pct = self.cfg.ladder_pct.get(*step)?;
-            let m = self.last_market?;
-            return Some(Footprint::sale(floor_to(
-                m.last_price * (Decimal::ONE - pct / Decimal::ONE_HUNDRED),
-                m.grid.tick_size,
-            )));
-        }
         footprint_of(&self.state)
     }
 

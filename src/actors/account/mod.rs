@@ -431,6 +431,8 @@ struct Actor {
     shown_cost: crate::domain::cost::ShownCost,
     /// The token policy holds new pairs back until the live one ends, to move the account.
     token_move_held: bool,
+    /// The token list's version last ranked by the policy, and when to rank it again anyway.
+    token_policy_seen: (Option<i64>, i64),
     /// After the first reconciliation of a started account: tokens in the wallet that no pair
     /// explains are looked for once a price is known.
     leftover_check: bool,

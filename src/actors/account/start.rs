@@ -256,6 +256,7 @@ async fn run_until_end(
         volume_reread: false,
         leftover_check: false,
         token_move_held: false,
+        token_policy_seen: (None, 0),
         shown_cost_usdt: Default::default(),
         cycles_today,
         status,

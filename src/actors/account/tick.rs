@@ -182,6 +182,17 @@ impl Actor {
         if !self.settings.is_auto() {
             return Ok(());
         }
+        // Ranking a real list (hundreds of tokens) on every tick of thousands of accounts would
+        // cost a core: again only when the list changed, a move is pending, or every 10 s
+        // (the switch interval may have passed).
+        let version = self.ctx.board.read_at_ms();
+        if !self.token_move_held
+            && version == self.token_policy_seen.0
+            && now < self.token_policy_seen.1
+        {
+            return Ok(());
+        }
+        self.token_policy_seen = (version, now + 10_000);
         let listed = self.ctx.board.listed();
         if listed.is_empty() {
             return Ok(());
