@@ -414,6 +414,12 @@ impl Cycle {
         self.seen.len()
     }
 
+    /// Whether the machine follows this order itself (the leftover sale it has out): its fills
+    /// come to it as reports, and counted anywhere else they would count twice.
+    pub fn follows(&self, order_id: &str) -> bool {
+        matches!(&self.state, State::Liquidating { sell: Some((_, Some(id))), .. } if id == order_id)
+    }
+
     /// Whether new pairs are held back (`Event::HoldNewPairs`).
     pub fn holding(&self) -> bool {
         self.holding

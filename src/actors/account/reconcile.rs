@@ -358,6 +358,11 @@ impl Actor {
             self.filled
                 .entry(x.clone())
                 .or_insert((o.filled_qty, o.filled_quote));
+            // The leftover sale the machine has out (placed as a stream dropped): followed by
+            // the machine, never recorded or cancelled here.
+            if self.cycle.follows(&x) {
+                continue;
+            }
             // A part that waits to be written is known already: asked for again, it would
             // be counted twice.
             let (had_qty, had_quote) = self.known_fill(&x);

@@ -37,7 +37,10 @@ impl Actor {
             self.reconcile_due = None;
             self.apply(vec![Effect::Reconcile]).await?;
         }
-        if self.cycle.pair_may_be_live() && Instant::now() >= self.next_sync {
+        // A leftover sale is followed like a live pair: a lost report of it is asked for.
+        let followed =
+            self.cycle.pair_may_be_live() || matches!(self.cycle.state, State::Liquidating { .. });
+        if followed && Instant::now() >= self.next_sync {
             self.sync_live().await?;
         }
         self.settle_ended().await?;
@@ -124,7 +127,7 @@ impl Actor {
             self.event(Event::MulPoint { mul_point }).await?;
             let message = format!(
                 "{}'s points multiplier changed from x{was} to x{mul_point}",
-                self.settings.token
+                self.token.symbol
             );
             self.notify("mul_point_changed", EventLevel::Info, None, &message)
                 .await;
@@ -268,7 +271,7 @@ impl Actor {
         };
         let message = format!(
             "{quantity} {} held with no pair live (a sale cut short): sold down the ladder",
-            self.settings.token
+            self.token.symbol
         );
         self.notify("leftover_recovered", EventLevel::Warn, None, &message)
             .await;
