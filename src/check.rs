@@ -31,6 +31,10 @@ pub struct LedgerFill {
     pub order_id: u64,
     pub qty: Decimal,
     pub quote: Decimal,
+    /// The simulated account on the other side, when the trade was between two of them
+    /// (never allowed: the simulator reports it as `cross_account_match` too).
+    #[serde(default)]
+    pub counterparty: Option<u64>,
 }
 
 /// What the check needs of the simulator: taken in-process, or from `GET /sim/ledger/snapshot`
@@ -65,6 +69,7 @@ impl Ledger {
                     order_id: f.order_id,
                     qty: f.qty,
                     quote: f.quote,
+                    counterparty: f.counterparty,
                 })
                 .collect(),
             violations: e

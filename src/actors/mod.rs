@@ -48,7 +48,7 @@ impl Clock {
 
 /// The start of the UTC day that holds `ms`.
 pub fn day_start_ms(ms: i64) -> i64 {
-    ms - ms.rem_euclid(86_400_000)
+    crate::domain::account::day_start_ms(ms)
 }
 
 /// Every period and limit of the trading loop, in one place; tests shorten them.

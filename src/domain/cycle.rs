@@ -183,6 +183,10 @@ pub enum Event {
     Tick {
         market: Option<Market>,
     },
+    /// The latest market snapshot, taken before the guards' pauses change (a lifted pause
+    /// then starts a pair on today's market, not on the one that set the pause); time does not
+    /// pass.
+    Market(Market),
     Placed {
         intent_id: String,
         working_id: String,
@@ -453,6 +457,7 @@ impl Cycle {
                 }
                 self.tick(now, &mut out);
             }
+            Event::Market(market) => self.last_market = Some(market),
             Event::Start => {
                 self.stopping = false;
                 if self.state == State::Stopped {

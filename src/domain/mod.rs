@@ -1,12 +1,16 @@
 //! Pure trading logic: no I/O, no clock reads (time is passed in), nothing from actix, diesel,
 //! redis, awc or tungstenite. Everything here is exhaustively unit- and property-tested.
 
+pub mod account;
+#[cfg(test)]
+mod account_tests;
 pub mod budget;
 pub mod cost;
 pub mod crossing;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;
+pub mod fill_pieces;
 pub mod guards;
 pub mod money;
 pub mod plan;

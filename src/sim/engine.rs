@@ -145,6 +145,9 @@ pub struct Fill {
     pub last_trade: bool,
     /// The token's points multiplier when the fill happened (it changes during a day).
     pub mul_point: Decimal,
+    /// The simulated account on the other side of the trade; None for the simulated market
+    /// (everyone outside the simulator's accounts).
+    pub counterparty: Option<u64>,
 }
 
 /// What the streams must send.
@@ -748,8 +751,10 @@ impl Engine {
                 ),
                 at_ms: now,
             });
-            self.fill_piece(maker, at, qty, trade_id, true, qty >= maker_left, now);
-            self.fill_piece(id, at, qty, trade_id, false, qty >= left, now);
+            let (maker_done, taker_done) = (qty >= maker_left, qty >= left);
+            let (them, us) = (Some(account), Some(maker_account));
+            self.fill_piece(maker, at, qty, trade_id, true, maker_done, them, now);
+            self.fill_piece(id, at, qty, trade_id, false, taker_done, us, now);
         }
     }
 
@@ -845,7 +850,8 @@ impl Engine {
                 trade_id = self.tokens[t].next_trade_id;
                 self.tokens[t].next_trade_id += 1;
             }
-            self.fill_piece(id, price, qty, trade_id, maker, i + 1 == count, now);
+            let last = i + 1 == count;
+            self.fill_piece(id, price, qty, trade_id, maker, last, None, now);
         }
     }
 
@@ -858,6 +864,7 @@ impl Engine {
         trade_id: u64,
         maker: bool,
         last: bool,
+        counterparty: Option<u64>,
         now: i64,
     ) {
         let fee_rate = self.cfg.fee_rate;
@@ -911,6 +918,7 @@ impl Engine {
             .map_or(Decimal::ONE, |t| t.mul_point);
         let fill = Fill {
             mul_point,
+            counterparty,
             account,
             order_id: id,
             symbol: format!("{alpha}{QUOTE}"),

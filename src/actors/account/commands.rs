@@ -56,34 +56,9 @@ impl Actor {
                 fields::EVENT_ACTION => "resume");
             return Ok(());
         }
-        let session = self.cycle.pauses.iter().any(|p| {
-            matches!(
-                p,
-                PauseReason::SessionExpired | PauseReason::TwoFactor | PauseReason::FaceCheck
-            )
-        });
         self.set_state(AccountState::Trading, None).await?;
-        if session {
-            // New credentials may have been stored: start again with them.
-            return Err(Failure::Reload);
-        }
-        let reasons: Vec<PauseReason> = self.cycle.pauses.iter().copied().collect();
-        for r in reasons {
-            let cause_present = match r {
-                PauseReason::Volatility | PauseReason::PriceFeed => true,
-                PauseReason::StreamLost => !(self.stream_up && self.reconciled),
-                _ => false,
-            };
-            if !cause_present {
-                self.event(Event::Resume(r)).await?;
-            }
-        }
-        self.notify("resumed", EventLevel::Info, None, "resumed by the operator")
-            .await;
-        if self.cycle.state == State::Stopped {
-            self.event(Event::Start).await?;
-        }
-        Ok(())
+        let stream_live = self.stream_up && self.reconciled;
+        self.step(Input::OperatorResume { stream_live }).await
     }
 
     /// The kill switch: blocks new orders, cancels everything and asks the exchange what is

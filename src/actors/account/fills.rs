@@ -115,25 +115,13 @@ impl Actor {
             return Ok(());
         }
         let (before, _) = self.filled.get(order_id).copied().unwrap_or_default();
-        let cum_qty = before + qty;
         let reported = self
             .details
             .get(order_id)
-            .and_then(|all| {
-                all.iter()
-                    .find(|d| d.cum_qty == cum_qty && d.last_qty == qty)
-            })
-            .cloned();
+            .and_then(|all| fill_pieces::from_reports(all, before, qty, quote));
         let pieces = match reported {
-            Some(d) => Some(vec![Piece {
-                detail: d,
-                qty,
-                quote,
-            }]),
-            None => self
-                .pieces_from_exchange(order_id, before, cum_qty)
-                .await
-                .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == qty),
+            Some(piece) => Some(vec![piece]),
+            None => self.pieces_from_exchange(order_id, before, qty).await,
         };
         match pieces {
             Some(pieces) => self.write_pieces(order_id, qty, quote, pieces).await,
@@ -180,33 +168,12 @@ impl Actor {
     /// Tries one waiting part again; puts it back when the exchange still cannot tell.
     async fn retry_one(&mut self, mut d: Deferred) -> Result<(), Failure> {
         let (before, _) = self.filled.get(&d.order_id).copied().unwrap_or_default();
-        let cum_qty = before + d.qty;
-        let pieces = self
-            .pieces_from_exchange(&d.order_id, before, cum_qty)
-            .await
-            .filter(|p| p.iter().map(|x| x.qty).sum::<Decimal>() == d.qty);
-        match pieces {
+        match self.pieces_from_exchange(&d.order_id, before, d.qty).await {
             Some(p) => self.write_pieces(&d.order_id, d.qty, d.quote, p).await?,
-            None if d.attempts >= DEFERRED_ATTEMPTS => {
+            None if fill_pieces::give_up(d.attempts) => {
                 warn!(self.log, "the exchange's trade list does not show the fill; storing it as one piece";
-                        "trading.order.id" => &d.order_id, "trading.order.cum_qty" => cum_qty.to_string());
-                let piece = Piece {
-                    detail: TradeDetail {
-                        cum_qty,
-                        last_qty: d.qty,
-                        trade_id: format!("reconciled-{cum_qty}"),
-                        price: if d.qty.is_zero() {
-                            Decimal::ZERO
-                        } else {
-                            (d.quote / d.qty).round_dp(8)
-                        },
-                        fee: Decimal::ZERO,
-                        fee_asset: String::new(),
-                        at_ms: self.now(),
-                    },
-                    qty: d.qty,
-                    quote: d.quote,
-                };
+                        "trading.order.id" => &d.order_id, "trading.order.cum_qty" => (before + d.qty).to_string());
+                let piece = fill_pieces::one_piece(before, d.qty, d.quote, self.now());
                 self.write_pieces(&d.order_id, d.qty, d.quote, vec![piece])
                     .await?;
             }
@@ -241,12 +208,7 @@ impl Actor {
             .iter()
             .map(|p| {
                 let d = &p.detail;
-                let fee_usdt = if d.fee_asset.eq_ignore_ascii_case("USDT") || d.fee_asset.is_empty()
-                {
-                    d.fee
-                } else {
-                    d.fee * d.price
-                };
+                let fee_usdt = fill_pieces::fee_usdt(d);
                 let fill = NewFill {
                     account_id: self.account.id,
                     order_id: o.row,
@@ -304,45 +266,39 @@ impl Actor {
         .await
     }
 
-    /// The exchange's trades of an order between two cumulative quantities, in order.
+    /// The exchange's trades of an order that make up the part from `before` of `qty`
+    /// (`fill_pieces::from_trade_list`); None while the list cannot be had or does not show
+    /// the whole part.
     pub(super) async fn pieces_from_exchange(
         &self,
         order_id: &str,
-        from_qty: Decimal,
-        to_qty: Decimal,
+        before: Decimal,
+        qty: Decimal,
     ) -> Option<Vec<Piece>> {
         self.ctx
             .governor
             .acquire(self.account.id, Purpose::Query)
             .await;
-        let mut trades = self
+        let trades = self
             .rest
             .user_trades(order_id, &self.token.order_symbol)
             .await
             .ok()?;
-        trades.retain(|t| t.order_id == order_id);
-        trades.sort_by_key(|t| (t.time, t.id.parse::<u64>().unwrap_or(u64::MAX)));
-        let mut cum = Decimal::ZERO;
-        let mut out = Vec::new();
-        for t in trades {
-            cum += t.qty;
-            if cum > from_qty && cum <= to_qty {
-                out.push(Piece {
-                    detail: TradeDetail {
-                        cum_qty: cum,
-                        last_qty: t.qty,
-                        trade_id: t.trade_id,
-                        price: t.price,
-                        fee: t.commission,
-                        fee_asset: t.commission_asset,
-                        at_ms: t.time,
-                    },
-                    qty: t.qty,
-                    quote: t.quote_qty,
-                });
-            }
-        }
-        Some(out)
+        let listed = trades
+            .into_iter()
+            .filter(|t| t.order_id == order_id)
+            .map(|t| fill_pieces::ListedTrade {
+                seq: t.id.parse().ok(),
+                trade_id: t.trade_id,
+                qty: t.qty,
+                quote: t.quote_qty,
+                price: t.price,
+                fee: t.commission,
+                fee_asset: t.commission_asset,
+                at_ms: t.time,
+            })
+            .collect();
+        fill_pieces::from_trade_list(listed, before, qty)
     }
 
     pub(super) async fn close_cycle(
@@ -386,7 +342,7 @@ impl Actor {
             self.pair_done_at = Some(Instant::now());
         }
         info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "trading.cycle.outcome" => name,
-            "trading.cycle.id" => cycle_id, "trading.volume_today" => self.cycle.volume.real.to_string());
+            "trading.cycle.id" => cycle_id, "trading.volume_today" => self.core.cycle().volume.real.to_string());
         // Orders of ended pairs are forgotten once final; late reports find them in the store.
         let ended = Instant::now();
         for (x, o) in &self.orders {

@@ -15,11 +15,12 @@ use slog::{Logger, info, warn};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::domain::account::{AccountCore, CoreConfig, Input, Step};
 use crate::domain::budget::Purpose;
 use crate::domain::cycle::{
-    Cycle, CycleConfig, Effect, Event, Intent, Market, Outcome, PauseReason, Refusal, SellIntent,
-    State,
+    Cycle, CycleConfig, Effect, Event, Intent, Outcome, PauseReason, Refusal, SellIntent, State,
 };
+use crate::domain::fill_pieces::{self, Piece, TradeDetail};
 use crate::domain::reconcile::{IntentView, Window};
 use crate::domain::settings::AccountSettings;
 use crate::domain::{plan, points};
@@ -272,28 +273,6 @@ struct OrderRef {
     orig_qty: Decimal,
 }
 
-/// A trade's own details, from the report that carried it.
-#[derive(Debug, Clone)]
-struct TradeDetail {
-    cum_qty: Decimal,
-    /// The trade's own quantity: a report stands for a part of an execution only when the
-    /// part is exactly this trade (reordered reports make larger jumps in `cum_qty`).
-    last_qty: Decimal,
-    trade_id: String,
-    price: Decimal,
-    fee: Decimal,
-    fee_asset: String,
-    at_ms: i64,
-}
-
-/// One piece of an execution to store.
-#[derive(Debug, Clone)]
-struct Piece {
-    detail: TradeDetail,
-    qty: Decimal,
-    quote: Decimal,
-}
-
 /// A part of an execution whose pieces the exchange's trade list did not show yet.
 #[derive(Debug, Clone)]
 struct Deferred {
@@ -303,8 +282,6 @@ struct Deferred {
     attempts: u32,
 }
 
-/// Ticks a deferred part is tried before it is stored as one piece.
-const DEFERRED_ATTEMPTS: u32 = 50;
 /// How long an ended pair's leg not yet heard final keeps a stopped account from showing
 /// stopped: past it, the exchange is not answering and the next reconciliation settles it.
 const SETTLE_SHOWN: Duration = Duration::from_secs(10);
@@ -328,6 +305,23 @@ fn cycle_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CycleConfig {
         ladder_step_ms: ms(ctx.timing.ladder_step),
         ladder_pct: crate::domain::pricing::leftover_ladder(s.leftover_floor_pct),
         max_hold_loss_pct: s.max_hold_loss_pct,
+    }
+}
+
+fn core_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CoreConfig {
+    CoreConfig {
+        symbol: token.symbol.clone(),
+        alpha_id: token.alpha_id.clone(),
+        grid: token.grid,
+        stale_ms: millis(ctx.timing.price_stale),
+        volatility_pct: s.volatility_pct,
+        order_usdt: s.order_usdt,
+        balance_recheck_ms: millis(ctx.timing.balance_recheck),
+        cost_budget_bps: s.cost_budget_bps,
+        probe_every_ms: millis(ctx.timing.session_probe),
+        token_policy: s
+            .is_auto()
+            .then(|| (tokens::policy(s), i64::from(s.token_switch_min_s) * 1000)),
     }
 }
 
@@ -376,7 +370,8 @@ struct Actor {
     /// Past this instant the lease may have expired: nothing more is sent.
     deadline: Instant,
     renewed: Instant,
-    cycle: Cycle,
+    /// Every decision about the account (`domain::account`).
+    core: AccountCore,
     live: Option<LiveRows>,
     last_cycle_id: Option<i64>,
     /// Leftover sales by intent id: their order rows.
@@ -407,38 +402,17 @@ struct Actor {
     was_up: bool,
     reconciled: bool,
     first_reconcile: bool,
-    /// The exchange's volume today as read at start, taken over the count once the first
-    /// reconciliation has recorded what filled meanwhile.
-    exchange_volume: Option<Decimal>,
-    reconcile_due: Option<i64>,
     next_sync: Instant,
-    cancel_retry: Option<(String, i64)>,
-    /// The waits errors imposed (`domain::guards::Holds`).
-    holds: crate::domain::guards::Holds,
-    balance_recheck_at: i64,
     killed: bool,
     /// A kill not yet verified on the exchange: when it is tried next, and the wait after.
     kill_retry: Option<(i64, i64)>,
     /// When the last pair completed (for the reaction-time histogram).
     pair_done_at: Option<Instant>,
-    /// When the session is probed next.
-    next_probe: i64,
     /// A reconciliation learnt statuses: write them once its effects are carried out.
     flush_statuses: bool,
-    day: i64,
     today: Volume,
     /// Today's cost as shown: taken only while no pair is open.
     shown_cost: crate::domain::cost::ShownCost,
-    /// The token policy holds new pairs back until the live one ends, to move the account.
-    token_move_held: bool,
-    /// The token list's version last ranked by the policy, and when to rank it again anyway.
-    token_policy_seen: (Option<i64>, i64),
-    /// After the first reconciliation of a started account: tokens in the wallet that no pair
-    /// explains are looked for once a price is known.
-    leftover_check: bool,
-    /// The token's multiplier changed: the exchange's figure of today's volume is read again
-    /// at the next moment between pairs.
-    volume_reread: bool,
     /// The same settled figure in USDT, for the cost per point.
     shown_cost_usdt: crate::domain::cost::ShownCost,
     cycles_today: u64,
@@ -481,7 +455,7 @@ impl Actor {
             }
             // Writes wait only while a pair is live: an account at rest (stopped, done, paused)
             // shows that state with its store complete.
-            if !self.cycle.pair_may_be_live() {
+            if !self.core.cycle().pair_may_be_live() {
                 self.flush().await?;
             }
             self.publish();
@@ -502,9 +476,9 @@ impl Actor {
             // A fill that waits to be written: the store is not yet at rest either.
             || !self.deferred.is_empty();
         let (state, phase) = crate::domain::shown::shown(
-            &self.cycle.state,
-            !self.cycle.pauses.is_empty(),
-            self.cycle.pair_may_be_live(),
+            &self.core.cycle().state,
+            !self.core.cycle().pauses.is_empty(),
+            self.core.cycle().pair_may_be_live(),
             crate::domain::shown::Facts {
                 starting,
                 settling,
@@ -514,25 +488,32 @@ impl Actor {
         let s = &mut self.status;
         s.state = state.into();
         s.phase = phase.into();
-        s.pause_reason = self.cycle.pauses.iter().next().map(|p| p.code().to_owned());
+        s.pause_reason = self
+            .core
+            .cycle()
+            .pauses
+            .iter()
+            .next()
+            .map(|p| p.code().to_owned());
         s.pauses = self
-            .cycle
+            .core
+            .cycle()
             .pauses
             .iter()
             .map(|p| p.code().to_owned())
             .collect();
-        s.volume_today = self.cycle.volume.real;
+        s.volume_today = self.core.cycle().volume.real;
         s.cycles_today = self.cycles_today;
-        s.current_pair = pair_view(&self.cycle.state);
-        let at_rest = !self.cycle.pair_may_be_live() && !settling;
+        s.current_pair = pair_view(&self.core.cycle().state);
+        let at_rest = !self.core.cycle().pair_may_be_live() && !settling;
         s.cost_bps = self.shown_cost.update(at_rest, self.today.cost_bps());
         let cost_usdt = self
             .shown_cost_usdt
             .update(at_rest, Some(self.today.cost()));
         s.points = points::view(
-            self.cycle.cfg.target,
-            self.cycle.volume,
-            Some(self.cycle.cfg.mul_point),
+            self.core.cycle().cfg.target,
+            self.core.cycle().volume,
+            Some(self.core.cycle().cfg.mul_point),
             cost_usdt,
         );
         s.exposure_usdt = s
@@ -578,37 +559,38 @@ impl Actor {
         }
     }
 
-    /// Feeds one event to the machine and carries out what it says.
-    /// The exchange's count of today's volume, read at start, once it can be taken over the
-    /// store's: after the first reconciliation and once no pair is in doubt. A pair in doubt
-    /// settled later brings its fills to the count; had the exchange's count (which holds
-    /// them already) been taken before, they would count twice.
-    fn exchange_volume_due(&mut self, now: i64) -> Vec<Effect> {
-        if self.first_reconcile || matches!(self.cycle.state, State::Unknown { .. }) {
-            return Vec::new();
-        }
-        match self.exchange_volume.take() {
-            Some(volume) => self.cycle.on(Event::ExchangeVolume { volume }, now),
-            None => Vec::new(),
-        }
+    /// Feeds one event to the core and carries out what it says.
+    async fn event(&mut self, e: Event) -> Result<(), Failure> {
+        self.step(Input::Event(e)).await
     }
 
-    async fn event(&mut self, e: Event) -> Result<(), Failure> {
+    /// Gives the core one input and carries out its steps in order.
+    async fn step(&mut self, input: Input) -> Result<(), Failure> {
         let now = self.now();
-        let mut effects = self.cycle.on(e, now);
-        effects.extend(self.exchange_volume_due(now));
-        self.apply(effects).await
+        let steps = self.core.on(input, now);
+        self.carry_out(steps).await
+    }
+
+    /// Gives the core an input that only changes what it remembers (a wait, a retry): it
+    /// answers no steps.
+    fn remember(&mut self, input: Input) {
+        let now = self.now();
+        let steps = self.core.on(input, now);
+        debug_assert!(steps.is_empty(), "{steps:?}");
     }
 
     async fn apply(&mut self, effects: Vec<Effect>) -> Result<(), Failure> {
-        let mut queue: VecDeque<Effect> = effects.into();
-        while let Some(effect) = queue.pop_front() {
-            if let Some(follow) = self.effect(effect, &mut queue).await? {
+        self.carry_out(effects.into_iter().map(Step::Effect).collect())
+            .await
+    }
+
+    async fn carry_out(&mut self, steps: Vec<Step>) -> Result<(), Failure> {
+        let mut queue: VecDeque<Step> = steps.into();
+        while let Some(step) = queue.pop_front() {
+            if let Some(input) = self.shell_step(step, &mut queue).await? {
                 let now = self.now();
-                let mut effects = self.cycle.on(follow, now);
-                effects.extend(self.exchange_volume_due(now));
-                for e in effects.into_iter().rev() {
-                    queue.push_front(e);
+                for s in self.core.on(input, now).into_iter().rev() {
+                    queue.push_front(s);
                 }
             }
         }
@@ -617,7 +599,7 @@ impl Actor {
         self.ctx.crossings.set(
             &self.token.order_symbol,
             self.account.id,
-            self.cycle.footprint(),
+            self.core.cycle().footprint(),
         );
         if std::mem::take(&mut self.flush_statuses) {
             let ids: Vec<String> = self.orders.keys().cloned().collect();
@@ -631,7 +613,7 @@ impl Actor {
     async fn effect(
         &mut self,
         effect: Effect,
-        queue: &mut VecDeque<Effect>,
+        queue: &mut VecDeque<Step>,
     ) -> Result<Option<Event>, Failure> {
         match effect {
             Effect::PersistIntent(intent) => self.persist_intent(intent, queue).await,
@@ -675,8 +657,8 @@ impl Actor {
             }
             Effect::DoneForToday => {
                 self.set_state(AccountState::DoneForToday, None).await?;
-                let v = self.cycle.volume;
-                let message = match self.cycle.cfg.target {
+                let v = self.core.cycle().volume;
+                let message = match self.core.cycle().cfg.target {
                     points::Target::Points(p) => format!(
                         "daily target reached: {} of {p} points ({} USDT bought, {} counted)",
                         v.points(),

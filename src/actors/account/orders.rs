@@ -1,16 +1,17 @@
 //! Sending: pair intents stored then placed, cancels, leftover sales.
 
 use super::*;
+use crate::domain::account::DayCost;
 use crate::domain::crossing::Footprint;
 
 impl Actor {
     pub(super) async fn persist_intent(
         &mut self,
         intent: Intent,
-        queue: &mut VecDeque<Effect>,
+        queue: &mut VecDeque<Step>,
     ) -> Result<Option<Event>, Failure> {
-        let refuse = |queue: &mut VecDeque<Effect>, refusal| {
-            queue.retain(|e| !matches!(e, Effect::PlaceOto(i) if i.id == intent.id));
+        let refuse = |queue: &mut VecDeque<Step>, refusal| {
+            queue.retain(|e| !matches!(e, Step::Effect(Effect::PlaceOto(i)) if i.id == intent.id));
             Ok(Some(Event::PlaceRefused {
                 intent_id: intent.id.clone(),
                 refusal,
@@ -22,18 +23,23 @@ impl Actor {
         if self.killed {
             return refuse(queue, Refusal::NotSent);
         }
-        // B9: judged before each pair, when no tokens of a pair are held.
-        if self.over_cost_budget() {
-            let now = self.now();
-            for e in self
-                .cycle
-                .on(Event::Pause(PauseReason::CostBudget), now)
-                .into_iter()
-                .rev()
-            {
-                queue.push_front(e);
+        // The core may withdraw the pair (the cost budget).
+        let due = Input::PairDue {
+            intent_id: intent.id.clone(),
+            today: DayCost {
+                cost_usdt: self.today.cost(),
+                bought_usdt: self.today.buy_quote,
+                writes_waiting: !self.deferred.is_empty(),
+            },
+        };
+        let now = self.now();
+        let steps = self.core.on(due, now);
+        if !steps.is_empty() {
+            queue.retain(|e| !matches!(e, Step::Effect(Effect::PlaceOto(i)) if i.id == intent.id));
+            for s in steps.into_iter().rev() {
+                queue.push_front(s);
             }
-            return refuse(queue, Refusal::NotSent);
+            return Ok(None);
         }
         // No trade with another managed account: a pair that would cross one of theirs on the
         // token waits for the next tick (`domain::crossing`).
@@ -93,10 +99,8 @@ impl Actor {
         }
         match balance {
             Ok(true) => Ok(None),
-            Ok(false) => {
-                self.balance_recheck_at = self.now() + millis(self.ctx.timing.balance_recheck);
-                refuse(queue, Refusal::InsufficientBalance)
-            }
+            // The core reads the balance again after a while (`Input::Balance`).
+            Ok(false) => refuse(queue, Refusal::InsufficientBalance),
             Err(e) => {
                 self.after_error(&e);
                 refuse(queue, refusal_of(&e))
@@ -115,8 +119,7 @@ impl Actor {
             ExchangeError::NotSent(_) | ExchangeError::Unknown(_) => Setback::Unanswered,
             _ => Setback::Other,
         };
-        let now = self.now();
-        self.holds.after(setback, now);
+        self.remember(Input::Setback(setback));
     }
 
     pub(super) async fn place_oto(&mut self, intent: Intent) -> Result<Option<Event>, Failure> {
@@ -314,7 +317,7 @@ impl Actor {
             Err(e) => {
                 warn!(self.log, "cancel failed; trying again"; fields::EVENT_ACTION => "order-cancel",
                     fields::EVENT_OUTCOME => "failure", "trading.order.id" => &order_id, "error.message" => e.to_string());
-                self.cancel_retry = Some((order_id, self.now() + 2_000));
+                self.remember(Input::CancelFailed { order_id });
             }
         }
     }
@@ -322,10 +325,10 @@ impl Actor {
     pub(super) async fn persist_sell(
         &mut self,
         sell: SellIntent,
-        queue: &mut VecDeque<Effect>,
+        queue: &mut VecDeque<Step>,
     ) -> Result<Option<Event>, Failure> {
         if self.killed || !self.may_send() {
-            queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
+            queue.retain(|e| !matches!(e, Step::Effect(Effect::PlaceSell(s)) if s.id == sell.id));
             return Ok(Some(Event::SellRefused { intent_id: sell.id }));
         }
         // A sale is a trade too: it waits while it would cross another managed account's order.
@@ -336,7 +339,7 @@ impl Actor {
             self.now(),
         ) {
             metrics::counter!(meters::CROSSING_WAITS).increment(1);
-            queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
+            queue.retain(|e| !matches!(e, Step::Effect(Effect::PlaceSell(s)) if s.id == sell.id));
             return Ok(Some(Event::SellDeferred { intent_id: sell.id }));
         }
         // Sell what the account holds: the buy's fee was taken in the token, so the wallet,
@@ -362,13 +365,13 @@ impl Actor {
             sell.quantity = sell.quantity.min(held);
         }
         if sell.quantity < self.token.grid.min_qty || sell.quantity <= Decimal::ZERO {
-            queue.retain(|e| !matches!(e, Effect::PlaceSell(s) if s.id == sell.id));
+            queue.retain(|e| !matches!(e, Step::Effect(Effect::PlaceSell(s)) if s.id == sell.id));
             return Ok(Some(Event::SellRefused { intent_id: sell.id }));
         }
 
-        if let Some(Effect::PlaceSell(s)) = queue
+        if let Some(Step::Effect(Effect::PlaceSell(s))) = queue
             .iter_mut()
-            .find(|e| matches!(e, Effect::PlaceSell(s) if s.id == sell.id))
+            .find(|e| matches!(e, Step::Effect(Effect::PlaceSell(s)) if s.id == sell.id))
         {
             s.quantity = sell.quantity;
         }

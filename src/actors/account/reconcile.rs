@@ -7,7 +7,7 @@ impl Actor {
     pub(super) async fn reconcile_intent(&mut self) -> Result<Option<Event>, Failure> {
         // Rows may be written below without the cache of what this task last wrote.
         self.written.clear();
-        let State::Unknown { intent } = &self.cycle.state else {
+        let State::Unknown { intent } = &self.core.cycle().state else {
             return Ok(None);
         };
         let intent = intent.clone();
@@ -40,7 +40,7 @@ impl Actor {
                 if let Some(r) = session_pause(&e) {
                     return Ok(Some(Event::Pause(r)));
                 }
-                self.reconcile_due = Some(now + 3_000);
+                self.remember(Input::ReconcileLater { wait_ms: 3_000 });
                 return Ok(None);
             }
         };
@@ -59,7 +59,7 @@ impl Actor {
         );
         match verdict {
             Verdict::NotYet => {
-                self.reconcile_due = Some(now + 2_000);
+                self.remember(Input::ReconcileLater { wait_ms: 2_000 });
                 Ok(None)
             }
             Verdict::Found(found) => {
@@ -117,7 +117,7 @@ impl Actor {
     pub(super) async fn sync_live(&mut self) -> Result<(), Failure> {
         self.next_sync = Instant::now() + self.ctx.timing.sync_every;
         let now = self.now();
-        let (ids, since): (Vec<String>, i64) = match &self.cycle.state {
+        let (ids, since): (Vec<String>, i64) = match &self.core.cycle().state {
             // A leg whose end the machine has heard needs no question: asking for the filled
             // working leg of every live pair meant a history read (it is not open any more),
             // the largest cost of an account at rest.
@@ -288,17 +288,19 @@ impl Actor {
                     },
                     legs: Vec::new(),
                 });
-                self.cycle.restore(
-                    Intent {
-                        id: c.intent_id.clone(),
-                        buy_price: c.buy_price,
-                        sell_price: c.sell_price,
-                        quantity: c.quantity,
-                        payment: c.payment_amount,
-                        created_ms: c.created_at_ms,
-                    },
-                    seen_fills,
-                );
+                let intent = Intent {
+                    id: c.intent_id.clone(),
+                    buy_price: c.buy_price,
+                    sell_price: c.sell_price,
+                    quantity: c.quantity,
+                    payment: c.payment_amount,
+                    created_ms: c.created_at_ms,
+                };
+                self.step(Input::Restore {
+                    intent,
+                    seen: seen_fills,
+                })
+                .await?;
                 info!(self.log, "a pair may be live: reconciling it"; fields::EVENT_ACTION => "reconcile",
                     "trading.cycle.id" => c.id, "trading.cycle.intent_id" => &c.intent_id);
             }
@@ -360,7 +362,7 @@ impl Actor {
                 .or_insert((o.filled_qty, o.filled_quote));
             // The leftover sale the machine has out (placed as a stream dropped): followed by
             // the machine, never recorded or cancelled here.
-            if self.cycle.follows(&x) {
+            if self.core.cycle().follows(&x) {
                 continue;
             }
             // A part that waits to be written is known already: asked for again, it would
@@ -383,15 +385,14 @@ impl Actor {
             }
         }
         self.reconciled = true;
-        if let State::Unknown { .. } = self.cycle.state {
+        if let State::Unknown { .. } = self.core.cycle().state {
             self.apply(vec![Effect::Reconcile]).await?;
         } else {
             self.sync_live().await?;
         }
         if self.first_reconcile {
             self.first_reconcile = false;
-            let due = self.exchange_volume_due(self.now());
-            self.apply(due).await?;
+            self.step(Input::FirstReconciled).await?;
             let id = self.account.id;
             // The operator's last word, read after every start, restart and takeover: a
             // command recorded while no task of this instance held the account still counts.
@@ -406,12 +407,12 @@ impl Actor {
                         "trading.order.open_left" => report.open_left);
                 }
                 Desired::Pause => {
-                    self.leftover_check = true;
+                    self.step(Input::LookForLeftovers).await?;
                     self.event(Event::Pause(PauseReason::Operator)).await?;
                     self.event(Event::Start).await?;
                 }
                 Desired::Run => {
-                    self.leftover_check = true;
+                    self.step(Input::LookForLeftovers).await?;
                     self.event(Event::Start).await?
                 }
             }
@@ -420,7 +421,7 @@ impl Actor {
         }
         metrics::counter!(meters::RECONCILIATIONS).increment(1);
         info!(self.log, "reconciled"; fields::EVENT_ACTION => "reconcile", fields::EVENT_OUTCOME => "success",
-            "trading.cycle.state" => crate::domain::shown::state_name(&self.cycle.state));
+            "trading.cycle.state" => crate::domain::shown::state_name(&self.core.cycle().state));
         Ok(())
     }
 }

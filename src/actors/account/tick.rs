@@ -1,6 +1,9 @@
-//! Each tick: the lease, the UTC day, the guards (price, volatility, rate limit, balance).
+//! Each tick: the shell's own upkeep (the lease, a kill to verify, fills waiting to be
+//! written, lost reports, settled legs) around the core's look (`domain::account`), and the
+//! reads the core asks for.
 
 use super::*;
+use crate::domain::account::{Level, Look, TokenLook};
 use crate::domain::guards;
 
 impl Actor {
@@ -13,50 +16,130 @@ impl Actor {
             }
             return Ok(());
         }
-        let now = self.now();
-        if day_start_ms(now) != self.day {
-            self.new_day(now).await?;
-        }
         if !self.deferred.is_empty() {
             self.retry_deferred().await?;
         }
-        self.follow_mul_point(now).await?;
-        self.follow_token_policy(now).await?;
-        let market = self.guards(now).await?;
-        if let Some(m) = market
-            && self.leftover_check
-        {
-            self.recover_leftover(m).await?;
-        }
-        if now >= self.next_probe {
-            self.probe_session(now).await?;
-        }
-        if let State::Unknown { .. } = self.cycle.state
-            && self.reconcile_due.is_some_and(|t| t <= now)
-        {
-            self.reconcile_due = None;
-            self.apply(vec![Effect::Reconcile]).await?;
-        }
+        let now = self.now();
+        self.read_token_list(now);
+        let look = Look {
+            quote: self.price.view(now).map(|v| guards::Quote {
+                price: v.price,
+                at_ms: v.at_ms,
+                range_pct: v.range_pct,
+            }),
+            mul_point: self.ctx.board.mul_point(&self.token.alpha_id),
+            tokens: self.settings.is_auto().then(|| TokenLook {
+                version: self.ctx.board.read_at_ms(),
+                listed: self.ctx.board.listed(),
+                chosen_at_ms: self.ctx.board.chosen(self.account.id).map(|(_, at)| at),
+            }),
+        };
+        self.step(Input::Tick(look)).await?;
         // A leftover sale is followed like a live pair: a lost report of it is asked for.
-        let followed =
-            self.cycle.pair_may_be_live() || matches!(self.cycle.state, State::Liquidating { .. });
+        let cycle = self.core.cycle();
+        let followed = cycle.pair_may_be_live() || matches!(cycle.state, State::Liquidating { .. });
         if followed && Instant::now() >= self.next_sync {
             self.sync_live().await?;
         }
         self.settle_ended().await?;
-        if let Some((order_id, at)) = self.cancel_retry.clone()
-            && at <= now
-        {
-            self.cancel_retry = None;
-            if matches!(&self.cycle.state, State::Cancelling { target, .. } if *target == order_id)
-            {
-                self.apply(vec![Effect::Cancel { order_id }]).await?;
+        self.step(Input::TickEnd).await
+    }
+
+    /// Carries out one step of the core: an effect of the cycle, a read (whose answer goes
+    /// back as an input), a notice, the day's start, a token move.
+    pub(super) async fn shell_step(
+        &mut self,
+        step: Step,
+        queue: &mut VecDeque<Step>,
+    ) -> Result<Option<Input>, Failure> {
+        match step {
+            Step::Effect(e) => Ok(self.effect(e, queue).await?.map(Input::Event)),
+            Step::Notify(n) => {
+                let level = match n.level {
+                    Level::Info => EventLevel::Info,
+                    Level::Warn => EventLevel::Warn,
+                };
+                self.notify(n.kind, level, n.reason, &n.message).await;
+                Ok(None)
+            }
+            Step::NewDay => self.new_day().await.map(Some),
+            Step::ReadUserVolume => {
+                self.ctx
+                    .governor
+                    .acquire(self.account.id, Purpose::Query)
+                    .await;
+                match self.rest.user_volume().await {
+                    Ok(v) => {
+                        info!(self.log, "today's volume read again after a multiplier change";
+                            fields::EVENT_ACTION => "volume-reread",
+                            "trading.volume.exchange" => v.total_volume.to_string(),
+                            "trading.volume.counted" => self.core.cycle().volume.counted.to_string());
+                        Ok(Some(Input::UserVolume(Some(v.total_volume))))
+                    }
+                    Err(e) => {
+                        warn!(self.log, "cannot read today's volume from the exchange";
+                            "error.message" => e.to_string());
+                        Ok(Some(Input::UserVolume(None)))
+                    }
+                }
+            }
+            Step::ReadWallet => {
+                self.ctx
+                    .governor
+                    .acquire(self.account.id, Purpose::Query)
+                    .await;
+                match self.rest.alpha_wallet().await {
+                    Ok(w) => Ok(Some(Input::Wallet(Some(
+                        w.list
+                            .iter()
+                            .find(|t| t.token_id == self.token.alpha_id)
+                            .map(|t| t.free)
+                            .unwrap_or_default(),
+                    )))),
+                    Err(e) => {
+                        warn!(self.log, "cannot read the token wallet"; "error.message" => e.to_string());
+                        Ok(Some(Input::Wallet(None)))
+                    }
+                }
+            }
+            Step::ReadBalance => Ok(free_usdt(&self.ctx, &self.rest, self.account.id)
+                .await
+                .ok()
+                .map(Input::Balance)),
+            Step::ProbeSession => {
+                self.ctx
+                    .governor
+                    .acquire(self.account.id, Purpose::Query)
+                    .await;
+                Ok(match self.rest.probe_session().await {
+                    Err(e) => session_pause(&e).map(|r| Input::Event(Event::Pause(r))),
+                    Ok(_) => None,
+                })
+            }
+            // Only `Input::PairDue` answers it, and the shell acts on it there.
+            Step::Withdraw { .. } => Ok(None),
+            Step::Reload => Err(Failure::Reload),
+            Step::MoveToken { to_alpha_id } => {
+                let now = self.now();
+                self.ctx.board.choose(self.account.id, &to_alpha_id, now);
+                Err(Failure::Reload)
             }
         }
-        if self.cycle.state == State::Idle && self.holds.quiet(now) {
-            return Ok(());
+    }
+
+    /// The instance's token list is read by one account for all, hourly and at the UTC day's
+    /// start (`TokenBoard::claim`).
+    fn read_token_list(&self, now: i64) {
+        let board = &self.ctx.board;
+        if board.claim(now, millis(self.ctx.timing.token_list_every)) {
+            let (board, rest, clock) = (board.clone(), self.rest.clone(), self.ctx.clock.clone());
+            actix_rt::spawn(async move {
+                match rest.token_list().await {
+                    Ok(list) => board.put(&list, clock.now_ms()),
+                    Err(_) => board.failed(clock.now_ms()),
+                }
+            });
         }
-        self.event(Event::Tick { market }).await
     }
 
     pub(super) async fn renew_lease(&mut self) -> Result<(), Failure> {
@@ -90,9 +173,10 @@ impl Actor {
         }
     }
 
-    pub(super) async fn new_day(&mut self, now: i64) -> Result<(), Failure> {
-        self.day = day_start_ms(now);
-        let (id, day) = (self.account.id, self.day);
+    /// A new UTC day (the core saw it): today's counts start again from the store's.
+    async fn new_day(&mut self) -> Result<Input, Failure> {
+        let now = self.now();
+        let (id, day) = (self.account.id, day_start_ms(now));
         self.today = self
             .db(move |c| store::fills::volume_between(c, id, day, now + 1))
             .await?;
@@ -100,246 +184,9 @@ impl Actor {
         self.shown_cost.reset();
         self.shown_cost_usdt.reset();
         info!(self.log, "a new UTC day"; fields::EVENT_ACTION => "day-rollover");
-        self.event(Event::Resume(PauseReason::CostBudget)).await?;
-        self.event(Event::NewDay {
+        Ok(Input::NewDay {
             volume: self.today.buy_quote,
         })
-        .await
-    }
-
-    /// The token's points multiplier as the instance's token list says (read by one account
-    /// for all, hourly and at the UTC day's start): a change goes to the cycle, with an event.
-    pub(super) async fn follow_mul_point(&mut self, now: i64) -> Result<(), Failure> {
-        let board = &self.ctx.board;
-        if board.claim(now, millis(self.ctx.timing.token_list_every)) {
-            let (board, rest, clock) = (board.clone(), self.rest.clone(), self.ctx.clock.clone());
-            actix_rt::spawn(async move {
-                match rest.token_list().await {
-                    Ok(list) => board.put(&list, clock.now_ms()),
-                    Err(_) => board.failed(clock.now_ms()),
-                }
-            });
-        }
-        let was = self.cycle.cfg.mul_point;
-        if let Some(mul_point) = board.mul_point(&self.token.alpha_id)
-            && mul_point != was
-        {
-            self.event(Event::MulPoint { mul_point }).await?;
-            let message = format!(
-                "{}'s points multiplier changed from x{was} to x{mul_point}",
-                self.token.symbol
-            );
-            self.notify("mul_point_changed", EventLevel::Info, None, &message)
-                .await;
-            // Buys made before the board saw the change counted at the old multiplier here,
-            // at the new one on the exchange: its figure is read again, at the pair boundary
-            // (new pairs wait for it).
-            self.volume_reread = true;
-            self.hold_new_pairs().await?;
-        }
-        // Only between pairs: a fill the exchange counted before its report reached the cycle
-        // would otherwise count twice.
-        if self.volume_reread && matches!(self.cycle.state, State::Idle | State::DoneForToday) {
-            self.ctx
-                .governor
-                .acquire(self.account.id, Purpose::Query)
-                .await;
-            match self.rest.user_volume().await {
-                Ok(v) => {
-                    info!(self.log, "today's volume read again after a multiplier change";
-                        fields::EVENT_ACTION => "volume-reread",
-                        "trading.volume.exchange" => v.total_volume.to_string(),
-                        "trading.volume.counted" => self.cycle.volume.counted.to_string());
-                    self.event(Event::ExchangeVolumeAtRest {
-                        volume: v.total_volume,
-                    })
-                    .await?;
-                }
-                Err(e) => {
-                    warn!(self.log, "cannot read today's volume from the exchange";
-                        "error.message" => e.to_string());
-                }
-            }
-            // Held until read (or given up on): a pair placed before would leave the figure
-            // unread until the next boundary.
-            self.volume_reread = false;
-            self.hold_new_pairs().await?;
-        }
-        Ok(())
-    }
-
-    /// New pairs wait while the account is about to move to another token or to read the
-    /// exchange's figure of today's volume again.
-    async fn hold_new_pairs(&mut self) -> Result<(), Failure> {
-        let on = self.token_move_held || self.volume_reread;
-        if on == self.cycle.holding() {
-            return Ok(());
-        }
-        self.event(Event::HoldNewPairs { on }).await
-    }
-
-    /// `token = "auto"`: between pairs, the policy may move the account to another token
-    /// (`domain::token_choice`); the task then starts again on it, with an event.
-    async fn follow_token_policy(&mut self, now: i64) -> Result<(), Failure> {
-        use crate::domain::token_choice::{self, Choice};
-        if !self.settings.is_auto() {
-            return Ok(());
-        }
-        // Ranking a real list (hundreds of tokens) on every tick of thousands of accounts would
-        // cost a core: again only when the list changed, a move is pending, or every 10 s
-        // (the switch interval may have passed).
-        let version = self.ctx.board.read_at_ms();
-        if !self.token_move_held
-            && version == self.token_policy_seen.0
-            && now < self.token_policy_seen.1
-        {
-            return Ok(());
-        }
-        self.token_policy_seen = (version, now + 10_000);
-        let listed = self.ctx.board.listed();
-        if listed.is_empty() {
-            return Ok(());
-        }
-        let ranked = token_choice::ranked(&listed, &tokens::policy(&self.settings));
-        let at = self.ctx.board.chosen(self.account.id).map(|(_, at)| at);
-        let min_interval = i64::from(self.settings.token_switch_min_s) * 1000;
-        let choice =
-            token_choice::decide(Some(&self.token.alpha_id), &ranked, at, now, min_interval);
-        // A move waits for the pair boundary: no new pair meanwhile, the live one ends.
-        let moving = matches!(choice, Choice::Move { .. });
-        if moving != self.token_move_held {
-            self.token_move_held = moving;
-            self.hold_new_pairs().await?;
-        }
-        let Choice::Move { to, ineligible } = choice else {
-            return Ok(());
-        };
-        if self.cycle.state != State::Idle {
-            return Ok(());
-        }
-        self.ctx.board.choose(self.account.id, &to.alpha_id, now);
-        let why = if ineligible {
-            "it is no longer eligible".to_owned()
-        } else {
-            format!(
-                "{} bps per counted USDT against {}",
-                to.cost_bps_per_counted,
-                ranked
-                    .iter()
-                    .find(|s| s.alpha_id == self.token.alpha_id)
-                    .map_or_else(|| "?".to_owned(), |s| s.cost_bps_per_counted.to_string())
-            )
-        };
-        let message = format!(
-            "token policy: from {} to {} (x{}): {why}",
-            self.token.symbol, to.symbol, to.mul_point
-        );
-        self.notify("token_switched", EventLevel::Info, None, &message)
-            .await;
-        Err(Failure::Reload)
-    }
-
-    /// Tokens a crash left behind (a sale cut short: the reconciliation cancelled it) are
-    /// found in the wallet once no pair is live, and sold down the ladder with an event.
-    async fn recover_leftover(&mut self, market: Market) -> Result<(), Failure> {
-        if self.cycle.pair_may_be_live() || matches!(self.cycle.state, State::Liquidating { .. }) {
-            return Ok(());
-        }
-        self.leftover_check = false;
-        self.ctx
-            .governor
-            .acquire(self.account.id, Purpose::Query)
-            .await;
-        let free = match self.rest.alpha_wallet().await {
-            Ok(w) => w
-                .list
-                .iter()
-                .find(|t| t.token_id == self.token.alpha_id)
-                .map(|t| t.free)
-                .unwrap_or_default(),
-            Err(e) => {
-                // Looked for again at the next tick.
-                self.leftover_check = true;
-                warn!(self.log, "cannot read the token wallet"; "error.message" => e.to_string());
-                return Ok(());
-            }
-        };
-        let Some(quantity) =
-            crate::domain::pricing::leftover_to_sell(free, market.last_price, &market.grid)
-        else {
-            return Ok(());
-        };
-        let message = format!(
-            "{quantity} {} held with no pair live (a sale cut short): sold down the ladder",
-            self.token.symbol
-        );
-        self.notify("leftover_recovered", EventLevel::Warn, None, &message)
-            .await;
-        self.event(Event::Leftover { quantity, market }).await
-    }
-
-    /// The market view, and the pauses that follow from it and from time (the rules are
-    /// `domain::guards`).
-    pub(super) async fn guards(&mut self, now: i64) -> Result<Option<Market>, Failure> {
-        let quote = self.price.view(now).map(|v| guards::Quote {
-            price: v.price,
-            at_ms: v.at_ms,
-            range_pct: v.range_pct,
-        });
-        let check = guards::market(
-            quote.as_ref(),
-            now,
-            millis(self.ctx.timing.price_stale),
-            self.settings.volatility_pct,
-            |r| self.cycle.pauses.contains(&r),
-        );
-        for (reason, on) in check.changes {
-            if on {
-                self.event(Event::Pause(reason)).await?;
-            } else {
-                self.event(Event::Resume(reason)).await?;
-            }
-            if on && reason == PauseReason::Volatility {
-                let range = quote.and_then(|q| q.range_pct).unwrap_or_default();
-                let message = format!("the price moved {}% within 60 s", range.round_dp(2));
-                self.notify("volatility", EventLevel::Warn, Some("volatility"), &message)
-                    .await;
-            }
-        }
-        let market = check.tradable_price.map(|last_price| Market {
-            last_price,
-            grid: self.token.grid,
-            volatile: check.volatile,
-        });
-        let holds = |c: &Cycle, r| c.pauses.contains(&r);
-        if self
-            .holds
-            .rate_limit_lifts(holds(&self.cycle, PauseReason::RateLimited), now)
-        {
-            self.event(Event::Resume(PauseReason::RateLimited)).await?;
-        }
-        if holds(&self.cycle, PauseReason::InsufficientBalance) && now >= self.balance_recheck_at {
-            self.balance_recheck_at = now + millis(self.ctx.timing.balance_recheck);
-            let need = self.settings.order_usdt;
-            if let Ok(true) = free_usdt(&self.ctx, &self.rest, self.account.id)
-                .await
-                .map(|free| free >= need)
-            {
-                self.event(Event::Resume(PauseReason::InsufficientBalance))
-                    .await?;
-            }
-        }
-        Ok(market)
-    }
-
-    /// Today's realised cost (fees and spread loss) against the budget, in bps of volume.
-    pub(super) fn over_cost_budget(&self) -> bool {
-        guards::over_cost_budget(
-            self.today.cost(),
-            self.today.buy_quote,
-            self.settings.cost_budget_bps,
-            !self.deferred.is_empty(),
-        )
     }
 
     /// R14: whether the free USDT covers the next pair's payment. A read taken while the pair
@@ -363,7 +210,7 @@ impl Actor {
     /// Starts the balance read for the next pair once the live pair's buy is done (see
     /// `balance_ok`): it runs beside the wait for the sale instead of after it.
     pub(super) fn read_balance_ahead(&mut self) {
-        let State::Pending { pair } = &self.cycle.state else {
+        let State::Pending { pair } = &self.core.cycle().state else {
             return;
         };
         if self
@@ -382,22 +229,6 @@ impl Actor {
         }) {
             old.task.abort();
         }
-    }
-
-    /// B2: an idle account (at its target, or paused) sends nothing that would reveal an
-    /// expired session; a cheap probe on a timer does.
-    pub(super) async fn probe_session(&mut self, now: i64) -> Result<(), Failure> {
-        self.next_probe = now + millis(self.ctx.timing.session_probe);
-        self.ctx
-            .governor
-            .acquire(self.account.id, Purpose::Query)
-            .await;
-        if let Err(e) = self.rest.probe_session().await
-            && let Some(reason) = session_pause(&e)
-        {
-            self.event(Event::Pause(reason)).await?;
-        }
-        Ok(())
     }
 }
 

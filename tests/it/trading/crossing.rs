@@ -64,6 +64,8 @@ async fn fifty_accounts_with_crossing_offsets_never_trade_with_each_other() {
     }
     eprintln!("pairs closed in 60 s: makers {makers}, takers {takers} ({filled} filled)");
     assert!(makers > 0 && takers > 0, "makers {makers}, takers {takers}");
+    let ledger = alpha_oto::check::Ledger::of_sim(&h.sim);
+    assert!(ledger.fills.iter().all(|f| f.counterparty.is_none()));
     // Every account stops with nothing open, no violation of any kind, and its books agree
     // with the exchange's.
     h.stop_and_check().await;
@@ -92,4 +94,21 @@ async fn without_the_guard_the_same_accounts_trade_with_each_other() {
         matches(&h)[0]
     );
     h.sup.shutdown(Duration::from_secs(10)).await;
+    // The ledger names the counterparty of each such fill: two of the daemon's accounts,
+    // each on the other's side.
+    let ledger = alpha_oto::check::Ledger::of_sim(&h.sim);
+    let managed: Vec<u64> = h.accounts.iter().map(|(_, sim)| *sim).collect();
+    let crossed: Vec<_> = ledger
+        .fills
+        .iter()
+        .filter_map(|f| f.counterparty.map(|c| (f.account, c)))
+        .collect();
+    assert!(!crossed.is_empty(), "no fill names a counterparty");
+    for (us, them) in &crossed {
+        assert!(managed.contains(us) && managed.contains(them) && us != them);
+        assert!(
+            crossed.contains(&(*them, *us)),
+            "one side only: {us} with {them}"
+        );
+    }
 }
