@@ -115,6 +115,11 @@ pub struct DaemonConfig {
     /// instance on the same token (wash trading between managed accounts). Off only in tests
     /// that show the simulator's check of such matches can fail.
     pub cross_account_guard: bool,
+    /// The same across instances on one database: a pair or a sale that would cross an open
+    /// order of an account another instance holds is not stored (`store::crossing`). Needs
+    /// `cross_account_guard`; off only in the test that shows the instances' accounts would
+    /// otherwise meet.
+    pub cross_instance_guard: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -145,6 +150,7 @@ impl Default for DaemonConfig {
             account_threads: 0,
             on_stop: StopMode::Keep,
             cross_account_guard: true,
+            cross_instance_guard: true,
         }
     }
 }

@@ -104,7 +104,10 @@ pub async fn engine(
         exchange: config.exchange.clone(),
         feeds,
         board: Default::default(),
-        crossings: crate::actors::crossing::Crossings::new(config.daemon.cross_account_guard),
+        crossings: crate::actors::crossing::Crossings::new(
+            config.daemon.cross_account_guard,
+            config.daemon.cross_instance_guard,
+        ),
         log,
         owner: config.instance_id(),
         on_stop: config.daemon.on_stop,

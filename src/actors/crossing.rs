@@ -13,14 +13,23 @@ pub struct Crossings {
     inner: Arc<Mutex<HashMap<String, Book>>>,
     /// Off only to show that the simulator's check of cross-account matches can fail.
     enabled: bool,
+    /// The check against other instances' accounts, made where an intent is stored.
+    across_instances: bool,
 }
 
 impl Crossings {
-    pub fn new(enabled: bool) -> Self {
+    pub fn new(enabled: bool, across_instances: bool) -> Self {
         Self {
             inner: Default::default(),
             enabled,
+            across_instances: enabled && across_instances,
         }
+    }
+
+    /// Whether stored intents are checked against other instances' accounts
+    /// (`store::crossing`).
+    pub fn across_instances(&self) -> bool {
+        self.across_instances
     }
 
     /// Claims `footprint` for `account` on `token` (`Book::claim`); answers whether it was

@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
 use super::models::{
     Cycle, CycleProgress, NewCycle, NewOrder, Order, OrderRole, OrderStatus, Page, Side,
@@ -10,15 +11,19 @@ use super::models::{
 use super::schema::cycles::dsl as cy;
 use super::schema::orders::dsl as o;
 use super::{Conn, Dialect, StoreError};
+use crate::domain::crossing::Footprint;
 use crate::with_conn;
 
 /// Persists a pair's intent (the cycle and its working and pending legs in status `INTENT`)
 /// under the caller's lease. Fails with `LeaseLost` if the lease is gone and with `Conflict` if
 /// the account already has an open cycle or the intent id was used before.
+/// With `cross_guard`, the pair is not stored when it would cross an open order of an account
+/// another instance holds (`StoreError::Crossed`, see `store::crossing`).
 pub fn insert_intent(
     conn: &mut Conn,
     lease: &Lease,
     new: &NewCycle,
+    cross_guard: bool,
 ) -> Result<(Cycle, Vec<Order>), StoreError> {
     if new.account_id != lease.account_id || new.fencing_token != lease.token {
         return Err(StoreError::LeaseLost {
@@ -32,6 +37,10 @@ pub fn insert_intent(
     ];
     with_conn!(conn, |c| c.write_tx(|c| {
         c.hold(lease)?;
+        if cross_guard {
+            let ours = Footprint::pair(new.buy_price, new.sell_price);
+            c.cross_check(&lease.owner, &new.order_symbol, ours)?;
+        }
         let cycle: Cycle = diesel::insert_into(cy::cycles)
             .values(new.clone())
             .get_result(c)?;

@@ -24,6 +24,10 @@ pub enum StoreError {
         column: &'static str,
         detail: String,
     },
+    /// The order would cross an open order of a managed account another instance holds (or
+    /// the token's check is busy): not stored, tried again a moment later.
+    #[error("the order would cross another instance's account on its token")]
+    Crossed,
     #[error("migration failed: {0}")]
     Migration(String),
     #[error("database worker failed: {0}")]

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod configs;
 pub mod credentials;
+pub mod crossing;
 pub mod cycles;
 pub mod decimal;
 pub mod error;

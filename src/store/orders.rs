@@ -3,10 +3,12 @@
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
+use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
-use super::models::{NewOrder, Order, OrderStatus, Page};
+use super::models::{NewOrder, Order, OrderStatus, Page, Side};
 use super::schema::orders::dsl as o;
 use super::{Conn, Dec, Dialect, StoreError};
+use crate::domain::crossing::Footprint;
 use crate::with_conn;
 
 /// Statuses after which the exchange can still change the order.
@@ -20,7 +22,14 @@ const OPEN: [OrderStatus; 5] = [
 
 /// Persists a single order's intent (a leftover sale, an operator's order) under the lease.
 /// The intent id is unique: the same intent can never be stored, or sent, twice.
-pub fn insert_intent(conn: &mut Conn, lease: &Lease, new: &NewOrder) -> Result<Order, StoreError> {
+/// With `cross_guard`, a sale is not stored when it would cross an open order of an account
+/// another instance holds (`StoreError::Crossed`, see `store::crossing`).
+pub fn insert_intent(
+    conn: &mut Conn,
+    lease: &Lease,
+    new: &NewOrder,
+    cross_guard: bool,
+) -> Result<Order, StoreError> {
     if new.account_id != lease.account_id {
         return Err(StoreError::LeaseLost {
             account_id: new.account_id,
@@ -29,6 +38,16 @@ pub fn insert_intent(conn: &mut Conn, lease: &Lease, new: &NewOrder) -> Result<O
     }
     with_conn!(conn, |c| c.write_tx(|c| {
         c.hold(lease)?;
+        if cross_guard {
+            let ours = match new.side {
+                Side::Buy => Footprint {
+                    buy: Some(new.price),
+                    sell: None,
+                },
+                Side::Sell => Footprint::sale(new.price),
+            };
+            c.cross_check(&lease.owner, &new.order_symbol, ours)?;
+        }
         diesel::insert_into(o::orders)
             .values(new.clone())
             .get_result::<Order>(c)

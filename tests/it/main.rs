@@ -19,6 +19,7 @@ mod exchange_wire;
 mod logs;
 mod sim_engine;
 mod soak;
+mod store_crossing;
 mod store_lease;
 mod store_log;
 mod store_queries;

@@ -94,10 +94,10 @@ fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off() {
     );
     // The old owner's order intents are refused; the new owner's go through.
     assert!(matches!(
-        store::orders::insert_intent(&mut c, &old, &manual_order(acc, "a-1")),
+        store::orders::insert_intent(&mut c, &old, &manual_order(acc, "a-1"), true),
         Err(StoreError::LeaseLost { .. })
     ));
-    store::orders::insert_intent(&mut c, &new, &manual_order(acc, "b-1")).unwrap();
+    store::orders::insert_intent(&mut c, &new, &manual_order(acc, "b-1"), true).unwrap();
 }
 
 #[test]
@@ -108,10 +108,10 @@ fn an_expired_lease_can_be_neither_renewed_nor_used_even_before_a_takeover() {
     let lease = store::lease::claim(&mut c, acc, "host-a", 100)
         .unwrap()
         .unwrap();
-    store::orders::insert_intent(&mut c, &lease, &manual_order(acc, "a-1")).unwrap();
+    store::orders::insert_intent(&mut c, &lease, &manual_order(acc, "a-1"), true).unwrap();
     std::thread::sleep(Duration::from_millis(250));
     assert!(matches!(
-        store::orders::insert_intent(&mut c, &lease, &manual_order(acc, "a-2")),
+        store::orders::insert_intent(&mut c, &lease, &manual_order(acc, "a-2"), true),
         Err(StoreError::LeaseLost { .. })
     ));
     assert!(matches!(

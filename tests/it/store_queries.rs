@@ -259,9 +259,13 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let (cycle, legs) =
-        store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-1", 100))
-            .unwrap();
+    let (cycle, legs) = store::cycles::insert_intent(
+        &mut c,
+        &lease,
+        &new_cycle(acc, lease.token, "i-1", 100),
+        true,
+    )
+    .unwrap();
     assert_eq!(cycle.payment_amount, d("9.99999944"));
     assert_eq!(legs.len(), 2);
     assert_eq!(
@@ -279,9 +283,13 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     );
 
     // A second open pair for the same account is impossible, as is reusing an intent id.
-    let err =
-        store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-2", 101))
-            .unwrap_err();
+    let err = store::cycles::insert_intent(
+        &mut c,
+        &lease,
+        &new_cycle(acc, lease.token, "i-2", 101),
+        true,
+    )
+    .unwrap_err();
     assert!(err.is_conflict(), "{err}");
     assert_eq!(
         store::orders::list(&mut c, acc, Page::first(10))
@@ -352,9 +360,13 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     assert_eq!(store::cycles::get(&mut c, cycle.id).unwrap(), closed);
 
     // With the first closed, the next pair may open.
-    let (next, _) =
-        store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token, "i-3", 140))
-            .unwrap();
+    let (next, _) = store::cycles::insert_intent(
+        &mut c,
+        &lease,
+        &new_cycle(acc, lease.token, "i-3", 140),
+        true,
+    )
+    .unwrap();
     let listed = store::cycles::list(&mut c, acc, Page::first(10)).unwrap();
     assert_eq!(
         listed.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -381,13 +393,18 @@ fn an_intent_under_a_stale_fencing_token_is_refused() {
         token: lease.token - 1,
         ..lease.clone()
     };
-    let err = store::cycles::insert_intent(&mut c, &stale, &new_cycle(acc, stale.token, "i-1", 1))
-        .unwrap_err();
+    let err =
+        store::cycles::insert_intent(&mut c, &stale, &new_cycle(acc, stale.token, "i-1", 1), true)
+            .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
     // A cycle that names another token than its lease is refused before any write.
-    let err =
-        store::cycles::insert_intent(&mut c, &lease, &new_cycle(acc, lease.token + 5, "i-1", 1))
-            .unwrap_err();
+    let err = store::cycles::insert_intent(
+        &mut c,
+        &lease,
+        &new_cycle(acc, lease.token + 5, "i-1", 1),
+        true,
+    )
+    .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
     assert_eq!(store::cycles::live(&mut c, acc).unwrap(), None);
 }
@@ -414,9 +431,9 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1")).unwrap();
+    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"), true).unwrap();
     assert!(
-        store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"))
+        store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"), true)
             .unwrap_err()
             .is_conflict()
     );
@@ -435,7 +452,8 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
     assert_eq!(store::orders::by_exchange_id(&mut c, "1").unwrap(), None);
 
     // One exchange order id can belong to one row only.
-    let other = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-2")).unwrap();
+    let other =
+        store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-2"), true).unwrap();
     assert!(
         store::orders::set_placed(&mut c, other.id, "51481849", OrderStatus::New, 3)
             .unwrap_err()
@@ -533,7 +551,7 @@ fn fills_are_recorded_once_and_volume_is_exact() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1")).unwrap();
+    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"), true).unwrap();
     assert!(
         store::fills::record(&mut c, &fill(acc, o.id, "798492", "5", "5", "0.1", 1_000)).unwrap()
     );
@@ -609,7 +627,7 @@ fn a_corrupt_stored_decimal_is_an_error_not_a_panic() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1")).unwrap();
+    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"), true).unwrap();
     let sql = format!("UPDATE orders SET price = 'twelve' WHERE id = {}", o.id);
     match &mut c {
         store::Conn::Sqlite(x) => diesel::sql_query(sql).execute(&mut **x).unwrap(),
@@ -798,7 +816,7 @@ fn an_execution_is_recorded_at_once_and_replays_change_nothing() {
     let db = TestDb::migrated();
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1")).unwrap();
+    let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"), true).unwrap();
     let pieces = [
         fill(acc, o.id, "798492", "5", "5", "0.1", 1_000),
         fill(acc, o.id, "798493", "12.3", "7.3", "0.2", 1_001),

@@ -70,7 +70,8 @@ impl Actor {
         let lease = self.lease.clone();
         let store = self.ctx.store.clone();
         // The last pair's close goes first in the same unit (its fills wait for the next one).
-        let unit = self.with_closes(move |c| store::cycles::insert_intent(c, &lease, &new));
+        let across = self.ctx.crossings.across_instances();
+        let unit = self.with_closes(move |c| store::cycles::insert_intent(c, &lease, &new, across));
         // R14: the balance is checked before each pair; too little pauses, never shrinks it.
         // The check and the intent's write go together: an intent stored but refused for its
         // balance is closed as not placed, which costs a row; waiting for one then the other
@@ -95,6 +96,11 @@ impl Actor {
                 });
             }
             Err(StoreError::LeaseLost { .. }) => return Err(Failure::LeaseLost),
+            // It would cross another instance's account: it waits, like a local crossing.
+            Err(StoreError::Crossed) => {
+                metrics::counter!(meters::CROSSING_WAITS).increment(1);
+                return refuse(queue, Refusal::NotSent);
+            }
             Err(e) => return Err(Failure::Store(e)),
         }
         match balance {
@@ -391,8 +397,9 @@ impl Actor {
             updated_at_ms: now,
         };
         let lease = self.lease.clone();
+        let across = self.ctx.crossings.across_instances();
         match self
-            .db(move |c| store::orders::insert_intent(c, &lease, &new))
+            .db(move |c| store::orders::insert_intent(c, &lease, &new, across))
             .await
         {
             Ok(row) => {
@@ -400,6 +407,13 @@ impl Actor {
                 Ok(None)
             }
             Err(StoreError::LeaseLost { .. }) => Err(Failure::LeaseLost),
+            Err(StoreError::Crossed) => {
+                metrics::counter!(meters::CROSSING_WAITS).increment(1);
+                queue.retain(
+                    |e| !matches!(e, Step::Effect(Effect::PlaceSell(s)) if s.id == sell.id),
+                );
+                Ok(Some(Event::SellDeferred { intent_id: sell.id }))
+            }
             Err(e) => Err(Failure::Store(e)),
         }
     }

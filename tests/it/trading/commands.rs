@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use alpha_oto::actors::account::{AccountStatus, Command, KillOutcome};
 use alpha_oto::actors::operator::{self, Action, Delivery};
-use alpha_oto::actors::{Clock, supervisor::SupervisorHandle};
 use alpha_oto::store;
 use serde_json::json;
 
-use super::harness::{Harness, config, fast_timing, logger, settings, vault_of, wait_account};
+use super::harness::{Harness, settings, wait_account};
 
 fn resting(token: &str) -> alpha_oto::domain::settings::AccountSettings {
     let mut s = settings(token, "10", "100000");
@@ -86,20 +85,6 @@ async fn a_kill_recorded_while_the_token_is_unknown_holds_once_it_is_known() {
     assert_eq!(h.placed(sim_id), 0, "a killed account placed orders");
 }
 
-async fn second_engine(h: &Harness, name: &str) -> (SupervisorHandle, alpha_oto::actors::Ctx) {
-    let (sup, ctx) = alpha_oto::daemon::engine(
-        &config(&h.sim, name),
-        h.db.store.clone(),
-        Some(vault_of(&h.vault_line)),
-        logger(),
-        fast_timing(),
-        Clock::default(),
-    )
-    .await;
-    sup.start_all().await.unwrap();
-    (sup, ctx)
-}
-
 #[actix_web::test]
 async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
     let h = Harness::new(313, &[settings("NEX", "10", "100000")], "100000").await;
@@ -107,7 +92,7 @@ async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
     let (id, sim_id) = h.accounts[0];
     h.wait_all("trade", Duration::from_secs(30), |s| s.cycles_today >= 1)
         .await;
-    let (sup_b, ctx_b) = second_engine(&h, "test-2").await;
+    let (sup_b, ctx_b) = h.second_engine("test-2", |_| {}).await;
     wait_account(&sup_b, id, "stand by", Duration::from_secs(10), |s| {
         s.phase == "standby"
     })

@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 use alpha_oto::domain::pricing::Offset;
 use alpha_oto::domain::settings::AccountSettings;
 
+use alpha_oto::actors::supervisor::SupervisorHandle;
+use alpha_oto::config::Config;
+use alpha_oto::store;
+
 use super::harness::{Harness, World, settings};
 use crate::support::d;
 
@@ -111,4 +115,95 @@ async fn without_the_guard_the_same_accounts_trade_with_each_other() {
             "one side only: {us} with {them}"
         );
     }
+}
+
+/// The crossing accounts on two instances: every other pair of them (a maker and a taker) held
+/// by the second from the start, the rest by the first (each instance claims what is held in
+/// its name), both started.
+async fn two_instances(seed: u64, tweak: fn(&mut Config)) -> (Harness, SupervisorHandle) {
+    let world = World::new(seed, &crossing_accounts(), "100000").await;
+    {
+        let mut c = world.db.conn();
+        for (i, (id, _)) in world.accounts.iter().enumerate() {
+            let owner = if i % 4 >= 2 { "test-2" } else { "test-1" };
+            store::lease::claim(&mut c, *id, owner, 30_000)
+                .unwrap()
+                .expect("a fresh account's lease is free");
+        }
+    }
+    let h = world.engine_with("test-1", tweak).await;
+    let (second, _) = h.second_engine("test-2", tweak).await;
+    h.start_trading().await;
+    (h, second)
+}
+
+/// Each instance holds the accounts given to it.
+fn assert_split(h: &Harness) {
+    let mut c = h.db.conn();
+    for (i, (id, _)) in h.accounts.iter().enumerate() {
+        let expected = if i % 4 >= 2 { "test-2" } else { "test-1" };
+        let holder = store::lease::holder(&mut c, *id).unwrap();
+        assert_eq!(holder.as_deref(), Some(expected), "account {id}");
+    }
+}
+
+/// Closed pairs of the accounts each instance holds: (first, second).
+fn turns_by_instance(h: &Harness) -> (usize, usize) {
+    let mut by = (0, 0);
+    for (i, (id, _)) in h.accounts.iter().enumerate() {
+        let n: usize = ["filled", "timed_out", "cancelled"]
+            .iter()
+            .map(|o| h.cycles_with(*id, o))
+            .sum();
+        *(if i % 4 >= 2 { &mut by.1 } else { &mut by.0 }) += n;
+    }
+    by
+}
+
+/// The same 50 accounts held by two instances on one database: for 60 s their orders never
+/// meet, and the accounts of both instances trade.
+#[actix_web::test]
+async fn accounts_of_two_instances_never_trade_with_each_other() {
+    let (h, second) = two_instances(603, |_| {}).await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        assert_eq!(matches(&h), Vec::<String>::new());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_split(&h);
+    let (first, other) = turns_by_instance(&h);
+    eprintln!("pairs closed in 60 s: first instance {first}, second {other}");
+    assert!(first > 0 && other > 0, "first {first}, second {other}");
+    let ledger = alpha_oto::check::Ledger::of_sim(&h.sim);
+    assert!(ledger.fills.iter().all(|f| f.counterparty.is_none()));
+    second.shutdown(Duration::from_secs(10)).await;
+    h.sup.shutdown(Duration::from_secs(10)).await;
+}
+
+/// Without the check across instances (each instance's own guard still on), the two
+/// instances' accounts meet: the test above can fail.
+#[actix_web::test]
+async fn without_the_check_across_instances_their_accounts_meet() {
+    let (h, second) = two_instances(603, |c| c.daemon.cross_instance_guard = false).await;
+    let started = Instant::now();
+    while matches(&h).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no cross-account match within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Each match is between the two instances' accounts.
+    let ledger = alpha_oto::check::Ledger::of_sim(&h.sim);
+    let second_holds = |sim: u64| {
+        let i = h.accounts.iter().position(|(_, s)| *s == sim).unwrap();
+        i % 4 >= 2
+    };
+    assert_split(&h);
+    for f in ledger.fills.iter().filter(|f| f.counterparty.is_some()) {
+        let them = f.counterparty.unwrap();
+        assert_ne!(second_holds(f.account), second_holds(them), "{f:?}");
+    }
+    second.shutdown(Duration::from_secs(10)).await;
+    h.sup.shutdown(Duration::from_secs(10)).await;
 }

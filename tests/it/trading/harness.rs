@@ -205,6 +205,28 @@ impl World {
 }
 
 impl Harness {
+    /// Another instance on the same database and simulator, started: it claims what no one
+    /// holds (or what is held in its name).
+    pub async fn second_engine(
+        &self,
+        instance: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> (SupervisorHandle, alpha_oto::actors::Ctx) {
+        let mut cfg = config(&self.sim, instance);
+        tweak(&mut cfg);
+        let (sup, ctx) = daemon::engine(
+            &cfg,
+            self.db.store.clone(),
+            Some(vault_of(&self.vault_line)),
+            logger(),
+            fast_timing(),
+            Clock::default(),
+        )
+        .await;
+        sup.start_all().await.unwrap();
+        (sup, ctx)
+    }
+
     /// A world and an engine on it; no account trades yet.
     pub async fn new(seed: u64, accounts: &[AccountSettings], usdt: &str) -> Self {
         World::new(seed, accounts, usdt)

@@ -1,0 +1,2 @@
+DROP INDEX orders_symbol_status;
+DROP INDEX leases_owner_expires;

@@ -1,0 +1,185 @@
+//! The cross-account guard across instances, where it lives: in the transaction that stores an
+//! intent (`store::crossing`), on whichever backend this run uses.
+
+use alpha_oto::store::models::*;
+use alpha_oto::store::{self, Backend, StoreError};
+use diesel::RunQueryDsl;
+
+use crate::support::{TestDb, account_with_lease, backend, d};
+
+const SYMBOL: &str = "ALPHA_22USDT";
+
+fn pair(account_id: i64, token: i64, intent: &str, buy: &str, sell: &str) -> NewCycle {
+    NewCycle {
+        account_id,
+        intent_id: intent.to_owned(),
+        fencing_token: token,
+        state: "placing".into(),
+        order_symbol: SYMBOL.into(),
+        buy_price: d(buy),
+        sell_price: d(sell),
+        quantity: d("1"),
+        payment_amount: d("1"),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+fn sale(account_id: i64, intent: &str, price: &str) -> NewOrder {
+    NewOrder {
+        account_id,
+        cycle_id: None,
+        intent_id: intent.into(),
+        role: OrderRole::Liquidation,
+        exchange_order_id: None,
+        order_symbol: SYMBOL.into(),
+        side: Side::Sell,
+        price: d(price),
+        quantity: d("1"),
+        status: OrderStatus::Intent,
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+fn crossed<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
+    match r {
+        Err(StoreError::Crossed) => true,
+        Ok(_) => false,
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+#[test]
+fn an_intent_that_would_cross_another_instances_account_is_not_stored() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let (a, lease_a) = account_with_lease(&mut c, "on-one", "instance-1");
+    let (b, lease_b) = account_with_lease(&mut c, "on-two", "instance-2");
+    let (b2, lease_b2) = account_with_lease(&mut c, "also-on-two", "instance-2");
+    let (b3, lease_b3) = account_with_lease(&mut c, "third-on-two", "instance-2");
+    // Instance 1's pair rests: a buy at 1.00, its sell at 0.99.
+    store::cycles::insert_intent(
+        &mut c,
+        &lease_a,
+        &pair(a, lease_a.token, "a-1", "1.00", "0.99"),
+        true,
+    )
+    .unwrap();
+    // Instance 2's pair would buy from that sell and sell to that buy: not stored.
+    let r = store::cycles::insert_intent(
+        &mut c,
+        &lease_b,
+        &pair(b, lease_b.token, "b-1", "1.00", "0.99"),
+        true,
+    );
+    assert!(crossed(r));
+    assert!(
+        store::cycles::live(&mut c, b).unwrap().is_none(),
+        "nothing of it was written"
+    );
+    // A pair that crosses neither side is stored.
+    store::cycles::insert_intent(
+        &mut c,
+        &lease_b,
+        &pair(b, lease_b.token, "b-2", "0.98", "1.01"),
+        true,
+    )
+    .unwrap();
+    // A sale at or under instance 1's buy would trade with it; one above does not.
+    assert!(crossed(store::orders::insert_intent(
+        &mut c,
+        &lease_b2,
+        &sale(b2, "s-1", "1.00"),
+        true
+    )));
+    store::orders::insert_intent(&mut c, &lease_b2, &sale(b2, "s-2", "1.02"), true).unwrap();
+    // The same instance's accounts are the in-memory guard's business, not this one's: b's
+    // open pair does not hold back b2.
+    store::cycles::insert_intent(
+        &mut c,
+        &lease_b2,
+        &pair(b2, lease_b2.token, "b2-1", "0.98", "1.01"),
+        true,
+    )
+    .unwrap();
+    // Switched off, the check is not made.
+    let off = pair(b3, lease_b3.token, "b3-1", "1.00", "0.99");
+    store::cycles::insert_intent(&mut c, &lease_b3, &off, false).unwrap();
+}
+
+#[test]
+fn a_lone_instance_reads_nothing_and_ended_orders_hold_nothing_back() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let (a, lease_a) = account_with_lease(&mut c, "first", "instance-1");
+    let (b, lease_b) = account_with_lease(&mut c, "second", "instance-1");
+    store::cycles::insert_intent(
+        &mut c,
+        &lease_a,
+        &pair(a, lease_a.token, "a-1", "1.00", "0.99"),
+        true,
+    )
+    .unwrap();
+    // One instance: the store does not check (its accounts share the in-memory book).
+    store::cycles::insert_intent(
+        &mut c,
+        &lease_b,
+        &pair(b, lease_b.token, "b-1", "1.00", "0.99"),
+        true,
+    )
+    .unwrap();
+    // Another instance's account whose orders all ended holds nothing back.
+    let (x, lease_x) = account_with_lease(&mut c, "elsewhere", "instance-2");
+    for o in store::orders::open_for_account(&mut c, a).unwrap() {
+        store::orders::update_status(&mut c, o.id, OrderStatus::Canceled, d("0"), d("0"), 2)
+            .unwrap();
+    }
+    for o in store::orders::open_for_account(&mut c, b).unwrap() {
+        store::orders::update_status(&mut c, o.id, OrderStatus::Filled, d("1"), d("1"), 2).unwrap();
+    }
+    store::cycles::insert_intent(
+        &mut c,
+        &lease_x,
+        &pair(x, lease_x.token, "x-1", "1.00", "0.99"),
+        true,
+    )
+    .unwrap();
+}
+
+#[test]
+fn on_postgresql_a_token_whose_check_another_transaction_holds_waits_instead_of_blocking() {
+    if backend() != Backend::Postgres {
+        return;
+    }
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let (_, _) = account_with_lease(&mut c, "there", "instance-1");
+    let (b, lease_b) = account_with_lease(&mut c, "here", "instance-2");
+    // Another connection is inside a transaction that checked the token.
+    let mut other = db.conn();
+    let store::Conn::Pg(pg) = &mut other else {
+        panic!("a PostgreSQL connection");
+    };
+    diesel::sql_query("BEGIN").execute(pg).unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_advisory_xact_lock(hashtext('alpha-oto crossing {SYMBOL}'))"
+    ))
+    .execute(pg)
+    .unwrap();
+    let r = store::cycles::insert_intent(
+        &mut c,
+        &lease_b,
+        &pair(b, lease_b.token, "b-1", "1", "1.1"),
+        true,
+    );
+    assert!(crossed(r), "answered at once, not waited for");
+    diesel::sql_query("COMMIT").execute(pg).unwrap();
+    store::cycles::insert_intent(
+        &mut c,
+        &lease_b,
+        &pair(b, lease_b.token, "b-2", "1", "1.1"),
+        true,
+    )
+    .unwrap();
+}
