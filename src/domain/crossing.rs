@@ -69,7 +69,7 @@ pub fn may_place(ours: Footprint, others: impl IntoIterator<Item = Footprint>) -
 }
 
 /// A wish not renewed for this long is forgotten (its account stopped trying).
-const WISH_KEPT_MS: i64 = 5_000;
+pub const WISH_KEPT_MS: i64 = 5_000;
 /// A wish this old holds back younger claims that cross it.
 pub const WISH_PRIORITY_MS: i64 = 3_000;
 

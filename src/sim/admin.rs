@@ -123,19 +123,27 @@ struct Switch {
     on: bool,
 }
 
+/// Sets one of an account's switches, or answers 404.
+fn switch(
+    state: &SimState,
+    id: u64,
+    set: impl FnOnce(&mut super::engine::Account),
+) -> HttpResponse {
+    state.with(|s| match s.engine.accounts.get_mut(&id) {
+        Some(a) => {
+            set(a);
+            HttpResponse::NoContent().finish()
+        }
+        None => admin_error(SimError::NotFound(format!("account {id}"))),
+    })
+}
+
 async fn half_fill_buys(
     state: web::Data<SimState>,
     id: web::Path<u64>,
     body: web::Json<Switch>,
 ) -> HttpResponse {
-    let id = id.into_inner();
-    state.with(|s| match s.engine.accounts.get_mut(&id) {
-        Some(a) => {
-            a.half_fill_buys = body.on;
-            HttpResponse::NoContent().finish()
-        }
-        None => admin_error(SimError::NotFound(format!("account {id}"))),
-    })
+    switch(&state, id.into_inner(), |a| a.half_fill_buys = body.on)
 }
 
 /// Sells of the account rest unfilled while on (a sale left hanging for a crash to cut short).
@@ -144,14 +152,7 @@ async fn hold_sells(
     id: web::Path<u64>,
     body: web::Json<Switch>,
 ) -> HttpResponse {
-    let id = id.into_inner();
-    state.with(|s| match s.engine.accounts.get_mut(&id) {
-        Some(a) => {
-            a.hold_sells = body.on;
-            HttpResponse::NoContent().finish()
-        }
-        None => admin_error(SimError::NotFound(format!("account {id}"))),
-    })
+    switch(&state, id.into_inner(), |a| a.hold_sells = body.on)
 }
 
 async fn stopped(state: web::Data<SimState>, id: web::Path<u64>) -> HttpResponse {

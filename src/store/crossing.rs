@@ -8,14 +8,20 @@
 //! check with crossing orders; SQLite's write lock does that already. When no other instance
 //! holds a lease nothing is read: an instance that joins claims its accounts and reconciles
 //! before its first pair, long after the pair a lone instance stored meanwhile committed.
+//!
+//! An account held back by another instance's order leaves a wish (`wish`), as accounts held
+//! back within an instance do in memory: once it is `WISH_PRIORITY_MS` old, the other
+//! instances' intents that cross it wait (unless theirs waited longer still), so the account
+//! gets its turn instead of waiting for good behind a stream of the other instance's pairs.
 
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
 use super::models::{OrderStatus, Side};
-use super::schema::{leases::dsl as l, orders::dsl as o};
-use super::{Dialect, StoreError};
-use crate::domain::crossing::{Footprint, may_place};
+use super::schema::{crossing_wishes::dsl as w, leases::dsl as l, orders::dsl as o};
+use super::{Conn, Dialect, StoreError};
+use crate::domain::crossing::{Footprint, WISH_KEPT_MS, WISH_PRIORITY_MS, may_place};
+use crate::with_conn;
 
 /// Statuses of an order that may rest on the exchange, or soon will.
 const OPEN: [OrderStatus; 5] = [
@@ -28,11 +34,18 @@ const OPEN: [OrderStatus; 5] = [
 
 /// Checks a new footprint against other instances' accounts, inside the caller's transaction.
 pub trait CrossCheck {
-    /// `Err(StoreError::Crossed)` when `ours` would cross an open order on `symbol` of an
-    /// account that `owner` does not hold (or, on PostgreSQL, when another transaction holds
-    /// the token's lock: the caller tries again a moment later).
-    fn cross_check(&mut self, owner: &str, symbol: &str, ours: Footprint)
-    -> Result<(), StoreError>;
+    /// `Err(StoreError::Crossed)` when `ours` (for `account`) would cross an open order on
+    /// `symbol` of an account that `owner` does not hold, or another instance's account's
+    /// wish old enough to have its turn (or, on PostgreSQL, when another transaction holds
+    /// the token's lock: the caller tries again a moment later). Passing, the account's own
+    /// wish is granted (deleted).
+    fn cross_check(
+        &mut self,
+        owner: &str,
+        account: i64,
+        symbol: &str,
+        ours: Footprint,
+    ) -> Result<(), StoreError>;
 }
 
 macro_rules! impl_cross_check {
@@ -41,6 +54,7 @@ macro_rules! impl_cross_check {
             fn cross_check(
                 &mut self,
                 owner: &str,
+                account: i64,
                 symbol: &str,
                 ours: Footprint,
             ) -> Result<(), StoreError> {
@@ -77,11 +91,35 @@ macro_rules! impl_cross_check {
                         Side::Sell => Footprint::sale(price),
                     })
                 });
-                if may_place(ours, footprints) {
-                    Ok(())
-                } else {
-                    Err(StoreError::Crossed)
+                if !may_place(ours, footprints) {
+                    return Err(StoreError::Crossed);
                 }
+                // Only wishes older than this account's own, if it waits too: of two accounts
+                // held back by each other, the one that waited longer goes first.
+                let own: Option<i64> = w::crossing_wishes
+                    .find(account)
+                    .filter(w::seen_ms.gt(now - WISH_KEPT_MS))
+                    .select(w::since_ms)
+                    .first(self)
+                    .optional()?;
+                let older_than = own.unwrap_or(i64::MAX).min(now - WISH_PRIORITY_MS + 1);
+                let wishes: Vec<(Option<String>, Option<String>)> = w::crossing_wishes
+                    .filter(w::order_symbol.eq(symbol))
+                    .filter(w::owner.ne(owner))
+                    .filter(w::seen_ms.gt(now - WISH_KEPT_MS))
+                    .filter(w::since_ms.lt(older_than))
+                    .select((w::buy_price, w::sell_price))
+                    .load(self)?;
+                let price = |p: Option<String>| p.and_then(|p| p.parse::<Decimal>().ok());
+                let wished = wishes.into_iter().map(|(buy, sell)| Footprint {
+                    buy: price(buy),
+                    sell: price(sell),
+                });
+                if !may_place(ours, wished) {
+                    return Err(StoreError::Crossed);
+                }
+                diesel::delete(w::crossing_wishes.find(account)).execute(self)?;
+                Ok(())
             }
         }
     };
@@ -103,3 +141,39 @@ impl_cross_check!(diesel::PgConnection, |c, symbol| {
         .get_result(c)?;
     Ok(got.got)
 });
+
+/// Records (or renews) `account`'s wish for its turn with `footprint` on `symbol`: it keeps its
+/// age while renewed within `WISH_KEPT_MS`, and starts again after a longer silence.
+pub fn wish(
+    conn: &mut Conn,
+    owner: &str,
+    account: i64,
+    symbol: &str,
+    footprint: Footprint,
+) -> Result<(), StoreError> {
+    let text = |p: Option<Decimal>| p.map(|p| p.to_string());
+    with_conn!(conn, |c| c.write_tx(|c| {
+        let now = c.now_ms()?;
+        let kept: Option<i64> = w::crossing_wishes
+            .find(account)
+            .filter(w::order_symbol.eq(symbol))
+            .filter(w::seen_ms.gt(now - WISH_KEPT_MS))
+            .select(w::since_ms)
+            .first(c)
+            .optional()?;
+        let row = (
+            w::account_id.eq(account),
+            w::owner.eq(owner),
+            w::order_symbol.eq(symbol),
+            w::buy_price.eq(text(footprint.buy)),
+            w::sell_price.eq(text(footprint.sell)),
+            w::since_ms.eq(kept.unwrap_or(now)),
+            w::seen_ms.eq(now),
+        );
+        diesel::delete(w::crossing_wishes.find(account)).execute(c)?;
+        diesel::insert_into(w::crossing_wishes)
+            .values(row)
+            .execute(c)?;
+        Ok::<_, StoreError>(())
+    }))
+}

@@ -39,7 +39,7 @@ pub fn insert_intent(
         c.hold(lease)?;
         if cross_guard {
             let ours = Footprint::pair(new.buy_price, new.sell_price);
-            c.cross_check(&lease.owner, &new.order_symbol, ours)?;
+            c.cross_check(&lease.owner, lease.account_id, &new.order_symbol, ours)?;
         }
         let cycle: Cycle = diesel::insert_into(cy::cycles)
             .values(new.clone())

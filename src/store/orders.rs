@@ -46,7 +46,7 @@ pub fn insert_intent(
                 },
                 Side::Sell => Footprint::sale(new.price),
             };
-            c.cross_check(&lease.owner, &new.order_symbol, ours)?;
+            c.cross_check(&lease.owner, lease.account_id, &new.order_symbol, ours)?;
         }
         diesel::insert_into(o::orders)
             .values(new.clone())

@@ -176,6 +176,20 @@ diesel::joinable!(orders -> cycles (cycle_id));
 diesel::joinable!(fills -> orders (order_id));
 diesel::joinable!(leases -> accounts (account_id));
 
+diesel::table! {
+    crossing_wishes (account_id) {
+        account_id -> BigInt,
+        owner -> Text,
+        order_symbol -> Text,
+        buy_price -> Nullable<Text>,
+        sell_price -> Nullable<Text>,
+        since_ms -> BigInt,
+        seen_ms -> BigInt,
+    }
+}
+
+diesel::joinable!(crossing_wishes -> accounts (account_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     credentials,
@@ -187,4 +201,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     fills,
     events,
     leases,
+    crossing_wishes,
 );

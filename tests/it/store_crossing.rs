@@ -183,3 +183,78 @@ fn on_postgresql_a_token_whose_check_another_transaction_holds_waits_instead_of_
     )
     .unwrap();
 }
+
+#[test]
+fn an_account_held_back_by_another_instance_gets_its_turn_once_its_wish_is_old_enough() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let (a, lease_a) = account_with_lease(&mut c, "busy", "instance-1");
+    let (a2, lease_a2) = account_with_lease(&mut c, "busy-too", "instance-1");
+    let (b, lease_b) = account_with_lease(&mut c, "waiting", "instance-2");
+    let theirs = alpha_oto::domain::crossing::Footprint::pair(d("1.00"), d("0.99"));
+    store::crossing::wish(&mut c, "instance-2", b, SYMBOL, theirs).unwrap();
+    // A young wish holds nothing back.
+    let young = pair(a, lease_a.token, "a-1", "1.00", "0.99");
+    store::cycles::insert_intent(&mut c, &lease_a, &young, true).unwrap();
+    for o in store::orders::open_for_account(&mut c, a).unwrap() {
+        store::orders::update_status(&mut c, o.id, OrderStatus::Filled, d("1"), d("1"), 2).unwrap();
+    }
+    let cycle = store::cycles::live(&mut c, a).unwrap().unwrap();
+    let done = CycleProgress {
+        state: "closed".into(),
+        bought_qty: d("1"),
+        sold_qty: d("1"),
+        volume_usdt: d("1"),
+        fees_usdt: d("0"),
+    };
+    store::cycles::close(&mut c, cycle.id, "filled", &done, 3).unwrap();
+    // Renewed 3 s later (here: its start moved back), it has its turn: the other instance's
+    // crossing pair waits, one that does not cross goes.
+    store::crossing::wish(&mut c, "instance-2", b, SYMBOL, theirs).unwrap();
+    age_wish(&mut c, b, 3_500);
+    let crossing = pair(a, lease_a.token, "a-2", "1.00", "0.99");
+    assert!(crossed(store::cycles::insert_intent(
+        &mut c, &lease_a, &crossing, true
+    )));
+    let apart = pair(a, lease_a.token, "a-3", "0.98", "1.01");
+    store::cycles::insert_intent(&mut c, &lease_a, &apart, true).unwrap();
+    // The waiting account's own pair is stored and its wish granted: nothing waits for it
+    // any more.
+    let own = pair(b, lease_b.token, "b-1", "0.97", "1.05");
+    store::cycles::insert_intent(&mut c, &lease_b, &own, true).unwrap();
+    let again = pair(a2, lease_a2.token, "a2-1", "1.00", "0.99");
+    store::cycles::insert_intent(&mut c, &lease_a2, &again, true).unwrap();
+}
+
+/// Moves the start of an account's wish `ms` back.
+fn age_wish(c: &mut store::Conn, account: i64, ms: i64) {
+    let q = format!(
+        "UPDATE crossing_wishes SET since_ms = since_ms - {ms} WHERE account_id = {account}"
+    );
+    let n = match c {
+        store::Conn::Sqlite(c) => diesel::sql_query(q).execute(c),
+        store::Conn::Pg(c) => diesel::sql_query(q).execute(c),
+    };
+    assert_eq!(n.unwrap(), 1);
+}
+
+#[test]
+fn of_two_accounts_held_back_by_each_other_the_one_that_waited_longer_goes_first() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let (a, lease_a) = account_with_lease(&mut c, "longer", "instance-1");
+    let (b, _) = account_with_lease(&mut c, "shorter", "instance-2");
+    let fp = alpha_oto::domain::crossing::Footprint::pair(d("1.00"), d("0.99"));
+    store::crossing::wish(&mut c, "instance-2", b, SYMBOL, fp).unwrap();
+    age_wish(&mut c, b, 3_500);
+    store::crossing::wish(&mut c, "instance-1", a, SYMBOL, fp).unwrap();
+    // a's own wish is younger: b's holds it back.
+    let first = pair(a, lease_a.token, "a-1", "1.00", "0.99");
+    assert!(crossed(store::cycles::insert_intent(
+        &mut c, &lease_a, &first, true
+    )));
+    // Older than b's, a's wish goes first.
+    age_wish(&mut c, a, 5_000);
+    let again = pair(a, lease_a.token, "a-2", "1.00", "0.99");
+    store::cycles::insert_intent(&mut c, &lease_a, &again, true).unwrap();
+}

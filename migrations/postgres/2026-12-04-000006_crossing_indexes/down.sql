@@ -1,2 +1,3 @@
+DROP TABLE crossing_wishes;
 DROP INDEX orders_symbol_status;
 DROP INDEX leases_owner_expires;

@@ -1,6 +1,7 @@
-//! One account's actor: a thin shell around its [`Cycle`]. It turns messages (commands, stream
-//! reports, ticks) into events, calls `cycle.on(event, now)`, and carries out the effects in
-//! order: the store first, then the exchange. Anything it cannot carry out ends the task with a
+//! One account's actor: a thin shell around its [`AccountCore`] (`domain::account`), which
+//! holds every decision about the account. It turns messages (commands, stream reports, ticks,
+//! answers) into inputs, calls `core.on(input, now)`, and carries out the steps in order: the
+//! store first, then the exchange. Anything it cannot carry out ends the task with a
 //! [`Failure`]; the supervisor restarts it and the new task rebuilds from the store and the
 //! exchange, which is the same path as a restart after a crash.
 

@@ -97,8 +97,11 @@ impl Actor {
             }
             Err(StoreError::LeaseLost { .. }) => return Err(Failure::LeaseLost),
             // It would cross another instance's account: it waits, like a local crossing.
+            // It would cross another instance's account: it waits, like a local crossing,
+            // and asks for its turn.
             Err(StoreError::Crossed) => {
                 metrics::counter!(meters::CROSSING_WAITS).increment(1);
+                self.wish_turn(footprint).await;
                 return refuse(queue, Refusal::NotSent);
             }
             Err(e) => return Err(Failure::Store(e)),
@@ -409,12 +412,26 @@ impl Actor {
             Err(StoreError::LeaseLost { .. }) => Err(Failure::LeaseLost),
             Err(StoreError::Crossed) => {
                 metrics::counter!(meters::CROSSING_WAITS).increment(1);
+                self.wish_turn(Footprint::sale(sell.price)).await;
                 queue.retain(
                     |e| !matches!(e, Step::Effect(Effect::PlaceSell(s)) if s.id == sell.id),
                 );
                 Ok(Some(Event::SellDeferred { intent_id: sell.id }))
             }
             Err(e) => Err(Failure::Store(e)),
+        }
+    }
+
+    /// Held back by another instance's account: the wish that gives this one its turn
+    /// (`store::crossing::wish`). Not written, the account still tries again each tick.
+    async fn wish_turn(&mut self, footprint: Footprint) {
+        let (owner, id) = (self.lease.owner.clone(), self.account.id);
+        let symbol = self.token.order_symbol.clone();
+        if let Err(e) = self
+            .db(move |c| store::crossing::wish(c, &owner, id, &symbol, footprint))
+            .await
+        {
+            warn!(self.log, "cannot record the wish for a turn on the token"; "error.message" => e.to_string());
         }
     }
 

@@ -299,10 +299,15 @@ async fn two_daemons_share_the_accounts_and_one_takes_over_when_the_other_dies()
     let logs = tempfile::tempdir().unwrap();
     let mut a = spawn_daemon(&w, "inst-a", &logs.path().join("a.json"));
     let mut b = spawn_daemon(&w, "inst-b", &logs.path().join("b.json"));
-    wait_until("every account trading", Duration::from_secs(60), || {
-        filled(&w).iter().all(|n| *n >= 2)
-    })
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !filled(&w).iter().all(|n| *n >= 2) {
+        assert!(
+            Instant::now() < deadline,
+            "every account trading within 60 s: filled pairs {:?}",
+            filled(&w)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Exactly one owner per account, and all its pairs under one fencing token.
     let mut conn = w.db.conn();
     let mut owners = Vec::new();
