@@ -75,6 +75,12 @@ pub struct Report {
     pub violations: u64,
     /// Trades between two of the daemon's accounts (counted among the violations too).
     pub cross_account_matches: u64,
+    /// Alpha Points the accounts earned today, summed.
+    pub points: u64,
+    /// The fleet's fees and spread loss per point, USDT: over the accounts that show a cost
+    /// per point, their cost summed over their points summed; absent before any.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub cost_per_point_usdt: Option<rust_decimal::Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_s: Option<f64>,
     /// After a restart, until every account had sent a new pair (the table shows it; not a
@@ -354,6 +360,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     errors += logged.len() as u64;
     findings.lines.extend(logged.into_iter().take(20));
 
+    let (points, cost_per_point_usdt) = fleet_points(&views);
     let ledger: crate::check::Ledger = admin.get("/sim/ledger/snapshot").await?;
     let cross_account_matches = ledger
         .violations
@@ -381,10 +388,34 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         errors,
         violations,
         cross_account_matches,
+        points,
+        cost_per_point_usdt,
         recovery_s: recovery_s.map(round2),
         first_pairs_s: first_pairs_s.map(round2),
     };
     Ok((report, findings))
+}
+
+/// Points summed over the accounts, and the fleet's cost per point (see `Report`).
+fn fleet_points(views: &[Value]) -> (u64, Option<rust_decimal::Decimal>) {
+    use rust_decimal::Decimal;
+    let (mut points, mut costed_points, mut cost) = (0_u64, 0_u64, Decimal::ZERO);
+    for v in views {
+        let today = v["points"]["today"].as_u64().unwrap_or_default();
+        points += today;
+        let per_point = v["points"]["cost_per_point_usdt"]
+            .as_str()
+            .and_then(|s| s.parse::<Decimal>().ok());
+        if let Some(c) = per_point.filter(|_| today > 0) {
+            cost += c * Decimal::from(today);
+            costed_points += today;
+        }
+    }
+    let per_point = crate::domain::points::cost_per_point(
+        cost,
+        u32::try_from(costed_points).unwrap_or(u32::MAX),
+    );
+    (points, per_point)
 }
 
 fn round2(v: f64) -> f64 {
@@ -604,6 +635,15 @@ pub fn table(r: &Report, findings: &Findings) -> String {
         &mut out,
         "cross-account matches",
         r.cross_account_matches.to_string(),
+    );
+    let per_point = r.cost_per_point_usdt.map_or_else(
+        || "none yet".to_owned(),
+        |c| format!("{} USDT", c.round_dp(4)),
+    );
+    row(
+        &mut out,
+        "points, cost per point",
+        format!("{} ({per_point})", r.points),
     );
     for l in &findings.lines {
         out.push_str(&format!("  ! {l}\n"));

@@ -11,6 +11,7 @@ use alpha_oto::store::Backend;
 const KEYS: &[&str] = &[
     "accounts",
     "accounts_trading",
+    "cost_per_point_usdt",
     "cross_account_matches",
     "cycles",
     "cycles_per_s",
@@ -18,6 +19,7 @@ const KEYS: &[&str] = &[
     "daemon_rss_mb",
     "errors",
     "floor_reaction_ms",
+    "points",
     "reaction_ms",
     "recovery_s",
     "rss_per_account_kb",
@@ -61,6 +63,13 @@ fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
     }
     assert_eq!(report["violations"], 0, "{printed}");
     assert_eq!(report["cross_account_matches"], 0, "{printed}");
+    // Every account earned points (10 USDT bought is 3 of them), and their cost is a figure.
+    assert!(report["points"].as_u64().unwrap() >= 150, "{printed}");
+    let per_point = report["cost_per_point_usdt"].as_str().unwrap_or_default();
+    assert!(
+        per_point.parse::<rust_decimal::Decimal>().is_ok(),
+        "{printed}"
+    );
     assert_eq!(report["errors"], 0, "{printed}");
     assert_eq!(report["accounts"], 50);
     assert_eq!(report["accounts_trading"], 50, "{printed}");
