@@ -21,6 +21,19 @@ impl ShownCost {
         self.settled
     }
 
+    /// A pair just closed. An account that trades without pause is never at rest when it is
+    /// shown (the next pair starts in the same step), so the figure is also taken here, when
+    /// the closed pair left no tokens (it filled both ways, or bought nothing) and none of its
+    /// fills waits to be written.
+    pub fn pair_closed(
+        &mut self,
+        left_tokens: bool,
+        writes_waiting: bool,
+        current: Option<Decimal>,
+    ) -> Option<Decimal> {
+        self.update(!left_tokens && !writes_waiting, current)
+    }
+
     /// A new day starts with nothing realised.
     pub fn reset(&mut self) {
         self.settled = None;
@@ -58,6 +71,29 @@ mod tests {
         assert_eq!(exposure(d("100"), d("100"), d("0.1")), d("0"));
         shown.reset();
         assert_eq!(shown.update(false, Some(d("1"))), None);
+    }
+
+    #[test]
+    fn a_busy_account_takes_the_figure_when_a_pair_closes_clean() {
+        let mut shown = ShownCost::default();
+        assert_eq!(
+            shown.pair_closed(false, false, Some(d("-4.5"))),
+            Some(d("-4.5"))
+        );
+        // A timed-out pair left tokens to sell: not a cost yet.
+        assert_eq!(
+            shown.pair_closed(true, false, Some(d("900"))),
+            Some(d("-4.5"))
+        );
+        // A fill still waiting to be written: the count is short.
+        assert_eq!(
+            shown.pair_closed(false, true, Some(d("-1"))),
+            Some(d("-4.5"))
+        );
+        assert_eq!(
+            shown.pair_closed(false, false, Some(d("-9"))),
+            Some(d("-9"))
+        );
     }
 
     proptest! {

@@ -336,6 +336,12 @@ impl Actor {
         if outcome == Outcome::Filled {
             self.cycles_today += 1;
         }
+        let left_tokens = outcome == Outcome::TimedOut;
+        let waiting = !self.deferred.is_empty();
+        self.shown_cost
+            .pair_closed(left_tokens, waiting, self.today.cost_bps());
+        self.shown_cost_usdt
+            .pair_closed(left_tokens, waiting, Some(self.today.cost()));
         metrics::counter!(meters::CYCLES, "outcome" => name).increment(1);
         if outcome == Outcome::Filled {
             // The next place request's delay from here is the reaction time.
