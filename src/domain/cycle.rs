@@ -588,18 +588,21 @@ impl Cycle {
                 self.replay_early(now, &mut out);
             }
             Event::SellRefused { intent_id } => {
+                // Not placed: the slot is free again and the next tick tries the ladder's next
+                // step (the same request again at once would meet the same refusal). Left
+                // holding the refused sale, the machine waited for an order that never existed.
                 if let State::Liquidating {
-                    sell: Some((s, None)),
+                    sell: slot @ Some((_, None)),
                     step,
                     since_ms,
                     ..
                 } = &mut self.state
-                    && s.id == intent_id
+                    && slot.as_ref().is_some_and(|(s, _)| s.id == intent_id)
                 {
+                    *slot = None;
                     *step += 1;
                     *since_ms = now;
                 }
-                self.sell_step(now, &mut out);
             }
             Event::SellDeferred { intent_id } => {
                 if let State::Liquidating {

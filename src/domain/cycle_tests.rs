@@ -272,6 +272,48 @@ fn a_leftover_found_at_start_is_sold_before_the_first_pair() {
     );
 }
 
+/// A sale the exchange refuses (a face check, say) is tried at the ladder's next step on the
+/// next tick; past the last step the tokens are reported unsold and the account trades on. It
+/// never waits for a sale that was not placed.
+#[test]
+fn a_refused_leftover_sale_moves_down_the_ladder_and_never_hangs() {
+    let mut c = Cycle::new("acc1", cfg(), Decimal::ZERO);
+    let sale = |fx: &[Effect]| match fx {
+        [Effect::PersistSell(s), Effect::PlaceSell(_)] => s.clone(),
+        other => panic!("expected a sale: {other:?}"),
+    };
+    let fx = c.on(
+        Event::Leftover {
+            quantity: d("40"),
+            market: market(),
+        },
+        1,
+    );
+    let mut s = sale(&fx);
+    let mut prices = vec![s.price];
+    for now in [2, 3] {
+        assert!(
+            c.on(
+                Event::SellRefused {
+                    intent_id: s.id.clone()
+                },
+                now
+            )
+            .is_empty()
+        );
+        s = sale(&c.on(Event::Tick { market: None }, now));
+        prices.push(s.price);
+    }
+    assert_eq!(prices, [d("0.25"), d("0.2475"), d("0.2425")]);
+    c.on(Event::SellRefused { intent_id: s.id }, 4);
+    let fx = c.on(Event::Start, 5);
+    assert!(fx.contains(&Effect::Unsold { quantity: d("40") }), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::PlaceOto(_))),
+        "trading on: {fx:?}"
+    );
+}
+
 /// A price 5 % below the buy (`max_hold_loss_pct`) cancels the resting sell at once, long
 /// before the pending timeout; 4 % below does not.
 #[test]
