@@ -17,20 +17,12 @@
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
-use super::models::{OrderStatus, Side};
+use super::models::Side;
+use super::orders::OPEN;
 use super::schema::{crossing_wishes::dsl as w, leases::dsl as l, orders::dsl as o};
 use super::{Conn, Dialect, StoreError};
 use crate::domain::crossing::{Footprint, WISH_KEPT_MS, WISH_PRIORITY_MS, may_place};
 use crate::with_conn;
-
-/// Statuses of an order that may rest on the exchange, or soon will.
-const OPEN: [OrderStatus; 5] = [
-    OrderStatus::Intent,
-    OrderStatus::Unknown,
-    OrderStatus::New,
-    OrderStatus::Pending,
-    OrderStatus::PartiallyFilled,
-];
 
 /// Checks a new footprint against other instances' accounts, inside the caller's transaction.
 pub trait CrossCheck {

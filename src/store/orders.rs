@@ -11,8 +11,9 @@ use super::{Conn, Dec, Dialect, StoreError};
 use crate::domain::crossing::Footprint;
 use crate::with_conn;
 
-/// Statuses after which the exchange can still change the order.
-const OPEN: [OrderStatus; 5] = [
+/// Statuses after which the exchange can still change the order (an order that rests, or
+/// soon may).
+pub(super) const OPEN: [OrderStatus; 5] = [
     OrderStatus::Intent,
     OrderStatus::Unknown,
     OrderStatus::New,
