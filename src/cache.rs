@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use slog::{Logger, warn};
 
-use crate::exchange::wire::market::Precision;
+use crate::market::Grid;
 use crate::telemetry::fields;
 
 /// How long a short symbol's mapping is trusted.
@@ -196,11 +196,11 @@ impl TokenCache {
     }
 
     /// The cached precision of an order symbol, if fresh.
-    pub async fn precision(&self, order_symbol: &str) -> Option<(Precision, Source)> {
+    pub async fn precision(&self, order_symbol: &str) -> Option<(Grid, Source)> {
         self.get(&self.precision_key(order_symbol)).await
     }
 
-    pub async fn put_precision(&self, order_symbol: &str, precision: &Precision) {
+    pub async fn put_precision(&self, order_symbol: &str, precision: &Grid) {
         self.set(&self.precision_key(order_symbol), precision, PRECISION_TTL)
             .await;
     }

@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::exchange::wire::OrderStatus;
+use crate::market::OrderStatus;
 use crate::sim::engine::Engine;
 use crate::sim::server::SimHandle;
+use crate::store::models::StoredStatus;
 use crate::store::models::{Fill, Order, Page};
 use crate::store::{self, Conn, StoreError};
 
@@ -171,7 +172,7 @@ pub fn ledger(
                 .iter()
                 .find(|r| r.exchange_order_id.as_deref() == Some(x.as_str()))
                 .ok_or_else(|| fail(format!("exchange order {x} is not in the store")))?;
-            let status = crate::actors::sync::store_status(o.status);
+            let status = StoredStatus::from(o.status);
             if row.status != status {
                 return Err(fail(format!(
                     "order {x}: {} in the store, {status} on the exchange",

@@ -13,8 +13,9 @@ use crate::actors::governor::Governor;
 use crate::actors::price_feed::PriceFeeds;
 use crate::actors::supervisor::{self, SupervisorHandle};
 use crate::actors::webhook::Webhooks;
-use crate::actors::{Clock, Ctx, Shared, Timing};
+use crate::actors::{Ctx, Shared, Timing};
 use crate::cache::TokenCache;
+use crate::clock::Clock;
 use crate::exchange::rest::RestClient;
 
 use crate::config::Config;

@@ -10,7 +10,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 
-use crate::actors::{Clock, Timing};
+use crate::actors::Timing;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::settings::AccountSettings;
 use crate::sim::faults::FaultSpec;
@@ -211,7 +212,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
     for (id, _, name, token) in &accounts {
         let (id, from, to) = (
             *id,
-            crate::actors::day_start_ms(now),
+            crate::domain::account::day_start_ms(now),
             chrono::Utc::now().timestamp_millis() + 1,
         );
         let (volume, cycles, pauses) = store

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::domain::budget::{Bucket, Budget, Purpose};
 
-use super::Clock;
+use crate::clock::Clock;
 
 pub struct Governor {
     clock: Clock,

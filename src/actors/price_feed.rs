@@ -17,7 +17,7 @@ use crate::exchange::stream::{self, StreamConfig, StreamEvent, StreamHandle};
 use crate::exchange::wire::stream::AggTradeEvent;
 use crate::telemetry::fields;
 
-use super::Clock;
+use crate::clock::Clock;
 
 /// What an account reads of its token's market.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

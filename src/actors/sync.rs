@@ -13,15 +13,14 @@ use crate::domain::reconcile::{
 };
 use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::{HistoryQuery, RestClient};
-use crate::exchange::wire::OrderStatus as WireStatus;
-use crate::exchange::wire::Side;
-use crate::store::models::{Order, OrderStatus, Side as StoreSide};
+use crate::market::{OrderStatus, Side};
+use crate::store::models::Order;
 
 /// One order as the exchange reports it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     pub order: ExchangeOrder,
-    pub status: WireStatus,
+    pub status: OrderStatus,
     pub cum_qty: Decimal,
     pub cum_quote: Decimal,
 }
@@ -38,24 +37,12 @@ impl Seen {
     }
 }
 
-pub fn leg_status(s: WireStatus) -> LegStatus {
+pub fn leg_status(s: OrderStatus) -> LegStatus {
     match s {
-        WireStatus::New | WireStatus::Pending => LegStatus::Open,
-        WireStatus::PartiallyFilled => LegStatus::PartiallyFilled,
-        WireStatus::Filled => LegStatus::Filled,
-        WireStatus::Canceled | WireStatus::Expired | WireStatus::Rejected => LegStatus::Dead,
-    }
-}
-
-pub fn store_status(s: WireStatus) -> OrderStatus {
-    match s {
-        WireStatus::New => OrderStatus::New,
-        WireStatus::Pending => OrderStatus::Pending,
-        WireStatus::PartiallyFilled => OrderStatus::PartiallyFilled,
-        WireStatus::Filled => OrderStatus::Filled,
-        WireStatus::Canceled => OrderStatus::Canceled,
-        WireStatus::Expired => OrderStatus::Expired,
-        WireStatus::Rejected => OrderStatus::Rejected,
+        OrderStatus::New | OrderStatus::Pending => LegStatus::Open,
+        OrderStatus::PartiallyFilled => LegStatus::PartiallyFilled,
+        OrderStatus::Filled => LegStatus::Filled,
+        OrderStatus::Canceled | OrderStatus::Expired | OrderStatus::Rejected => LegStatus::Dead,
     }
 }
 
@@ -247,7 +234,7 @@ pub fn find_single<'a>(
     window: Window,
 ) -> Vec<&'a Seen> {
     let sent = intent.created_at_ms;
-    let is_buy = intent.side == StoreSide::Buy;
+    let is_buy = intent.side == Side::Buy;
     seen.values()
         .filter(|s| !adopted.contains(&s.order.order_id))
         .filter(|s| {

@@ -5,12 +5,12 @@
 use std::time::{Duration, Instant};
 
 use crate::cache::{CachedToken, Filling, TokenCache};
-use crate::domain::money::Grid;
 use crate::domain::token_choice;
 use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::RestClient;
 use crate::exchange::symbols::{self, SymbolError};
 use crate::exchange::wire::market::{ExchangeInfo, TokenInfo};
+use crate::market::Grid;
 use crate::store::Store;
 use crate::store::models::{TokenMapping, TokenPrecision};
 

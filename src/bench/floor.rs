@@ -14,9 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::domain::pricing::{Offset, price_pair};
 use crate::exchange::rest::RestClient;
-use crate::exchange::wire::Side;
 use crate::exchange::wire::stream::ExecutionReport;
 use crate::exchange::wire::trading::{OtoPlaceRequest, PaymentDetail, WalletType};
+use crate::market::Side;
 use crate::vault::Credentials;
 
 use super::TOKENS;

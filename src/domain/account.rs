@@ -15,9 +15,9 @@ use rust_decimal::Decimal;
 
 use super::cycle::{Cycle, Effect, Event, Intent, Market, PauseReason, Refusal, State};
 use super::guards::{self, Holds, Quote, Setback};
-use super::money::Grid;
 use super::pricing;
 use super::token_choice::{self, Choice, Listed, Policy};
+use crate::market::Grid;
 
 /// Milliseconds in a UTC day.
 const DAY_MS: i64 = 86_400_000;

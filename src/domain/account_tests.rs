@@ -9,10 +9,10 @@ use rust_decimal::Decimal;
 use super::account::*;
 use super::cycle::*;
 use super::guards::{Holds, Quote, Setback};
-use super::money::Grid;
 use super::points::{ExchangeFigure, Target};
 use super::pricing::Offset;
 use super::token_choice::{Listed, Policy};
+use crate::market::Grid;
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()

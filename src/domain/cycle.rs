@@ -16,9 +16,9 @@ use rust_decimal::Decimal;
 
 use super::crossing::{Footprint, footprint_of};
 use super::guards::hold_loss_reached;
-use super::money::{Grid, floor_to};
 use super::points::{ExchangeFigure, Target, Volume, pair_usdt};
 use super::pricing::{Offset, PricingError, price_pair};
+use crate::market::{Grid, floor_to};
 
 /// Why an account does not start new pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

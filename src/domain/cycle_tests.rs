@@ -5,9 +5,9 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use super::cycle::*;
-use super::money::Grid;
 use super::points::{ExchangeFigure, Target};
 use super::pricing::Offset;
+use crate::market::Grid;
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()

@@ -1,12 +1,10 @@
-//! Exact decimal helpers and the trading grid of a symbol.
+//! Exact decimal helpers for USDT amounts (the grid itself is `crate::market`'s).
 
 use rust_decimal::Decimal;
 use rust_decimal::RoundingStrategy::ToZero;
 
 /// Decimal places of USDT amounts (the payment amount's grid).
 pub const QUOTE_DP: u32 = 8;
-
-pub use crate::exchange::wire::num::{floor_to, on_grid};
 
 /// Floors a USDT amount to 8 decimals.
 pub fn floor_quote(v: Decimal) -> Decimal {
@@ -19,12 +17,10 @@ pub fn payment_amount(price: Decimal, qty: Decimal) -> Decimal {
     floor_quote(price * qty)
 }
 
-/// A symbol's trading grid: the exchange-info filters, as the wire types read them.
-pub type Grid = crate::exchange::wire::market::Precision;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::market::{floor_to, on_grid};
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use rust_decimal::RoundingStrategy::AwayFromZero;
 use serde::Serialize;
 
-use super::money::{Grid, floor_to};
+use crate::market::{Grid, floor_to};
 
 /// The most points a target may name: 2^40 USDT is far past any account's day, and every
 /// product below stays inside a decimal.

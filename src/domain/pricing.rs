@@ -6,7 +6,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::money::{Grid, floor_to, payment_amount};
+use super::money::payment_amount;
+use crate::market::{Grid, floor_to};
 
 /// A signed price move: positive moves up. `Percent(0.5)` is +0.5 %.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,7 +141,7 @@ pub fn leftover_to_sell(free: Decimal, last_price: Decimal, grid: &Grid) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::money::on_grid;
+    use crate::market::on_grid;
     use proptest::prelude::*;
 
     fn d(s: &str) -> Decimal {

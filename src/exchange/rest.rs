@@ -10,7 +10,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{Answer, ExchangeError, decode};
-use super::wire::Side;
 use super::wire::account::{AlphaWallet, ListenKeyData, UserVolume, WalletAsset};
 use super::wire::market::{AggTrade, ExchangeInfo, FullDepth, Ticker24, TokenInfo};
 use super::wire::paths;
@@ -18,6 +17,7 @@ use super::wire::trading::{
     CancelRequest, HistoryOrder, HistoryPage, OpenOrder, OtoPlaceRequest, OtoPlaceResponse,
     PlaceOrderRequest, UserTrade,
 };
+use crate::market::Side;
 use crate::vault::Credentials;
 
 /// Request headers never copied from the browser: the transport sets them, or the exchange

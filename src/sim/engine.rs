@@ -11,11 +11,12 @@ use serde::Serialize;
 use super::error::{MSG_AMOUNT_GRID, MSG_LIMIT_AMOUNT, MSG_OTO_AMOUNT, SimError};
 use super::rng::Rng;
 use super::tokens::{Token, floor_to, on_grid, seeded};
+use crate::exchange::wire;
 use crate::exchange::wire::stream::{AggTradeEvent, ExecutionReport, ExecutionType};
 use crate::exchange::wire::trading::{
     OtoPlaceRequest, OtoPlaceResponse, PlaceOrderRequest, WalletType,
 };
-use crate::exchange::wire::{self, OrderStatus, Side};
+use crate::market::{OrderStatus, Side};
 
 pub const QUOTE: &str = "USDT";
 

@@ -17,7 +17,8 @@ use super::faults::FaultKind;
 use super::state::{Inner, SimState, now_ms};
 use super::views;
 use crate::exchange::wire::trading::{CancelRequest, OtoPlaceRequest, PlaceOrderRequest};
-use crate::exchange::wire::{self, Envelope, OrderStatus, Side, paths};
+use crate::exchange::wire::{self, Envelope, paths};
+use crate::market::{OrderStatus, Side};
 
 type Query = web::Query<HashMap<String, String>>;
 

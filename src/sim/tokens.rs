@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 
 use super::rng::Rng;
 use crate::exchange::symbols;
-use crate::exchange::wire::market::Precision;
+use crate::market::Grid;
 
 /// A listed token and its market.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct Token {
     pub stream_symbol: String,
     pub mul_point: Decimal,
     pub decimals: u32,
-    pub precision: Precision,
+    pub precision: Grid,
     /// The last trade price; the book is one tick wide around it.
     pub price: Decimal,
     pub next_agg_id: u64,
@@ -56,7 +56,7 @@ impl Token {
     }
 }
 
-pub use crate::exchange::wire::num::{floor_to, on_grid};
+pub use crate::market::{floor_to, on_grid};
 
 struct Seed {
     symbol: &'static str,
@@ -152,7 +152,7 @@ pub fn seeded(rng: &mut Rng) -> Vec<Token> {
                 alpha_id,
                 mul_point: Decimal::from(s.mul_point),
                 decimals: 18,
-                precision: Precision {
+                precision: Grid {
                     tick_size: dec(s.tick),
                     min_price: dec(s.tick),
                     max_price: Decimal::from(100_000),

@@ -215,7 +215,7 @@ pub fn user_trade(f: &Fill) -> UserTrade {
         commission_asset: f.commission_asset.clone(),
         time: f.time,
         page_id: Some(f.page_id.to_string()),
-        buyer: Some(f.side == crate::exchange::wire::Side::Buy),
+        buyer: Some(f.side == crate::market::Side::Buy),
         base_asset: Some(f.alpha_id.clone()),
         quote_asset: Some(QUOTE.into()),
         order_type: Some("LIMIT".into()),

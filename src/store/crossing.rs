@@ -17,11 +17,11 @@
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
-use super::models::Side;
 use super::orders::OPEN;
 use super::schema::{crossing_wishes::dsl as w, leases::dsl as l, orders::dsl as o};
 use super::{Conn, Dialect, StoreError};
 use crate::domain::crossing::{Footprint, WISH_KEPT_MS, WISH_PRIORITY_MS, may_place};
+use crate::market::Side;
 use crate::with_conn;
 
 /// Checks a new footprint against other instances' accounts, inside the caller's transaction.

@@ -6,12 +6,13 @@ use diesel::prelude::*;
 use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
 use super::models::{
-    Cycle, CycleProgress, NewCycle, NewOrder, Order, OrderRole, OrderStatus, Page, Side,
+    Cycle, CycleProgress, NewCycle, NewOrder, Order, OrderRole, Page, StoredStatus,
 };
 use super::schema::cycles::dsl as cy;
 use super::schema::orders::dsl as o;
 use super::{Conn, Dialect, StoreError};
 use crate::domain::crossing::Footprint;
+use crate::market::Side;
 use crate::with_conn;
 
 /// Persists a pair's intent (the cycle and its working and pending legs in status `INTENT`)
@@ -56,7 +57,7 @@ pub fn insert_intent(
                 side,
                 price,
                 quantity: new.quantity,
-                status: OrderStatus::Intent,
+                status: StoredStatus::Intent,
                 created_at_ms: new.created_at_ms,
                 updated_at_ms: new.created_at_ms,
             };
@@ -91,8 +92,8 @@ pub fn set_exchange_ids(
             .optional()?
             .ok_or(StoreError::NotFound("cycle"))?;
         for (role, id, status) in [
-            (OrderRole::Working, working_order_id, OrderStatus::New),
-            (OrderRole::Pending, pending_order_id, OrderStatus::Pending),
+            (OrderRole::Working, working_order_id, StoredStatus::New),
+            (OrderRole::Pending, pending_order_id, StoredStatus::Pending),
         ] {
             diesel::update(
                 o::orders

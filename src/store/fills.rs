@@ -3,9 +3,10 @@
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
-use super::models::{CycleProgress, Fill, NewFill, OrderStatus, Page, Side};
+use super::models::{CycleProgress, Fill, NewFill, Page, StoredStatus};
 use super::schema::fills::dsl as f;
 use super::{Conn, Dec, Dialect, StoreError};
+use crate::market::Side;
 use crate::with_conn;
 
 /// Records a fill. Returns `false` when it was already recorded (same order, same cumulative
@@ -25,7 +26,7 @@ pub fn record(conn: &mut Conn, fill: &NewFill) -> Result<bool, StoreError> {
 pub struct Execution<'a> {
     pub fills: &'a [NewFill],
     pub order_id: i64,
-    pub status: OrderStatus,
+    pub status: StoredStatus,
     pub filled_qty: Decimal,
     pub filled_quote: Decimal,
     pub progress: Option<(i64, &'a CycleProgress)>,
@@ -45,7 +46,7 @@ pub fn record_execution(conn: &mut Conn, x: &Execution<'_>) -> Result<Vec<bool>,
                 .execute(c)?;
             fresh.push(n == 1);
         }
-        let current: OrderStatus = o::orders
+        let current: StoredStatus = o::orders
             .find(x.order_id)
             .select(o::status)
             .first(c)

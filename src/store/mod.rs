@@ -19,7 +19,7 @@ pub mod migrate;
 pub mod models;
 pub mod orders;
 pub mod schema;
-pub mod text_enum;
+
 pub mod tokens;
 mod workers;
 
@@ -537,16 +537,16 @@ mod tests {
 
     #[test]
     fn stored_text_values_parse_back_or_fail_with_a_reason() {
-        use models::{AccountState, OrderStatus, Page};
+        use models::{AccountState, Page, StoredStatus};
         for s in AccountState::ALL {
             assert_eq!(s.as_str().parse::<AccountState>().unwrap(), *s);
         }
-        let err = "FILLEDISH".parse::<OrderStatus>().unwrap_err();
+        let err = "FILLEDISH".parse::<StoredStatus>().unwrap_err();
         assert!(
-            err.contains("OrderStatus") && err.contains("PARTIALLY_FILLED"),
+            err.contains("StoredStatus") && err.contains("PARTIALLY_FILLED"),
             "{err}"
         );
-        assert!(OrderStatus::Filled.is_terminal() && !OrderStatus::Unknown.is_terminal());
+        assert!(StoredStatus::Filled.is_terminal() && !StoredStatus::Unknown.is_terminal());
         assert_eq!(
             Page {
                 before_id: None,

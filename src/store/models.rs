@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 
 use super::Dec;
 use super::schema;
+use crate::market::{OrderStatus, Side};
 use crate::text_enum;
 
 text_enum! {
@@ -33,18 +34,15 @@ text_enum! {
 }
 
 text_enum! {
-    pub enum Side { Buy = "BUY", Sell = "SELL" }
-}
-
-text_enum! {
     /// Why an order exists: the two legs of an OTO pair, a leftover sale, or an operator's order.
     pub enum OrderRole { Working = "working", Pending = "pending", Liquidation = "liquidation", Manual = "manual" }
 }
 
 text_enum! {
-    /// An order's status. `INTENT` is stored before the request is sent; `UNKNOWN` means the
+    /// An order's status as the store records it: the exchange's [`OrderStatus`] and two of its
+    /// own. `INTENT` is stored before the request is sent; `UNKNOWN` means the
     /// request went out and its outcome was lost (resolved only by asking the exchange).
-    pub enum OrderStatus {
+    pub enum StoredStatus {
         Intent = "INTENT",
         Unknown = "UNKNOWN",
         New = "NEW",
@@ -57,15 +55,29 @@ text_enum! {
     }
 }
 
-impl OrderStatus {
+impl From<OrderStatus> for StoredStatus {
+    fn from(s: OrderStatus) -> Self {
+        match s {
+            OrderStatus::New => StoredStatus::New,
+            OrderStatus::Pending => StoredStatus::Pending,
+            OrderStatus::PartiallyFilled => StoredStatus::PartiallyFilled,
+            OrderStatus::Filled => StoredStatus::Filled,
+            OrderStatus::Canceled => StoredStatus::Canceled,
+            OrderStatus::Expired => StoredStatus::Expired,
+            OrderStatus::Rejected => StoredStatus::Rejected,
+        }
+    }
+}
+
+impl StoredStatus {
     /// No further change can come from the exchange.
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            OrderStatus::Filled
-                | OrderStatus::Canceled
-                | OrderStatus::Expired
-                | OrderStatus::Rejected
+            StoredStatus::Filled
+                | StoredStatus::Canceled
+                | StoredStatus::Expired
+                | StoredStatus::Rejected
         )
     }
 }
@@ -281,7 +293,7 @@ pub struct Order {
     pub price: Decimal,
     #[diesel(deserialize_as = Dec)]
     pub quantity: Decimal,
-    pub status: OrderStatus,
+    pub status: StoredStatus,
     #[diesel(deserialize_as = Dec)]
     pub filled_qty: Decimal,
     #[diesel(deserialize_as = Dec)]
@@ -304,7 +316,7 @@ pub struct NewOrder {
     pub price: Decimal,
     #[diesel(serialize_as = Dec)]
     pub quantity: Decimal,
-    pub status: OrderStatus,
+    pub status: StoredStatus,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }

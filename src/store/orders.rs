@@ -5,20 +5,21 @@ use rust_decimal::Decimal;
 
 use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
-use super::models::{NewOrder, Order, OrderStatus, Page, Side};
+use super::models::{NewOrder, Order, Page, StoredStatus};
 use super::schema::orders::dsl as o;
 use super::{Conn, Dec, Dialect, StoreError};
 use crate::domain::crossing::Footprint;
+use crate::market::Side;
 use crate::with_conn;
 
 /// Statuses after which the exchange can still change the order (an order that rests, or
 /// soon may).
-pub(super) const OPEN: [OrderStatus; 5] = [
-    OrderStatus::Intent,
-    OrderStatus::Unknown,
-    OrderStatus::New,
-    OrderStatus::Pending,
-    OrderStatus::PartiallyFilled,
+pub(super) const OPEN: [StoredStatus; 5] = [
+    StoredStatus::Intent,
+    StoredStatus::Unknown,
+    StoredStatus::New,
+    StoredStatus::Pending,
+    StoredStatus::PartiallyFilled,
 ];
 
 /// Persists a single order's intent (a leftover sale, an operator's order) under the lease.
@@ -61,7 +62,7 @@ pub fn set_placed(
     conn: &mut Conn,
     order_id: i64,
     exchange_order_id: &str,
-    status: OrderStatus,
+    status: StoredStatus,
     now_ms: i64,
 ) -> Result<Order, StoreError> {
     with_conn!(conn, |c| diesel::update(o::orders.find(order_id))
@@ -81,7 +82,7 @@ pub fn set_placed(
 pub fn update_status(
     conn: &mut Conn,
     order_id: i64,
-    status: OrderStatus,
+    status: StoredStatus,
     filled_qty: Decimal,
     filled_quote: Decimal,
     now_ms: i64,

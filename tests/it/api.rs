@@ -51,7 +51,7 @@ pub(crate) async fn api() -> Api {
         Some(vault),
         logger,
         harness::fast_timing(),
-        alpha_oto::actors::Clock::default(),
+        alpha_oto::clock::Clock::default(),
     )
     .await;
     let state = web::Data::new(ApiState::new(

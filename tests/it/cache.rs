@@ -6,7 +6,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use alpha_oto::cache::{CachedToken, Source, TokenCache};
-use alpha_oto::exchange::wire::market::Precision;
+use alpha_oto::market::Grid;
 
 use crate::support::{d, redis_url, unique};
 
@@ -24,8 +24,8 @@ fn koge() -> CachedToken {
     }
 }
 
-fn grid() -> Precision {
-    Precision {
+fn grid() -> Grid {
+    Grid {
         tick_size: d("0.00000001"),
         min_price: d("0.00000001"),
         max_price: d("1000"),

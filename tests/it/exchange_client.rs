@@ -10,7 +10,7 @@ use alpha_oto::exchange::symbols;
 use alpha_oto::exchange::wire::trading::{
     OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
 };
-use alpha_oto::exchange::wire::{OrderStatus, Side};
+use alpha_oto::market::{OrderStatus, Side};
 use alpha_oto::sim::server::{SimHandle, SimOptions, start};
 use alpha_oto::vault::Credentials;
 use futures_util::{SinkExt, StreamExt};

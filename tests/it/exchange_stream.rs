@@ -138,7 +138,7 @@ async fn the_private_stream_delivers_execution_reports_and_refuses_bad_keys() {
         let req = alpha_oto::exchange::wire::trading::OtoPlaceRequest {
             base_asset: "ALPHA_373".into(),
             quote_asset: "USDT".into(),
-            working_side: alpha_oto::exchange::wire::Side::Buy,
+            working_side: alpha_oto::market::Side::Buy,
             working_price: p,
             working_quantity: d("10"),
             payment_details: vec![alpha_oto::exchange::wire::trading::PaymentDetail {
@@ -268,7 +268,7 @@ fn place_crossing_pair(sim: &SimHandle, account: u64) {
     let req = OtoPlaceRequest {
         base_asset: "ALPHA_373".into(),
         quote_asset: "USDT".into(),
-        working_side: alpha_oto::exchange::wire::Side::Buy,
+        working_side: alpha_oto::market::Side::Buy,
         working_price: p,
         working_quantity: q,
         payment_details: vec![PaymentDetail {

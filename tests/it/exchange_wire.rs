@@ -16,7 +16,7 @@ use alpha_oto::exchange::wire::trading::{
     CancelRequest, HistoryOrder, OpenOrder, OtoPlaceRequest, OtoPlaceResponse, PlaceOrderRequest,
     UserTrade, WalletType,
 };
-use alpha_oto::exchange::wire::{OrderStatus, Side};
+use alpha_oto::market::{OrderStatus, Side};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 

@@ -5,7 +5,7 @@ use alpha_oto::exchange::wire::stream::ExecutionType;
 use alpha_oto::exchange::wire::trading::{
     OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
 };
-use alpha_oto::exchange::wire::{OrderStatus, Side};
+use alpha_oto::market::{OrderStatus, Side};
 use alpha_oto::sim::engine::{Engine, SimConfig, SimEvent};
 use alpha_oto::sim::error::SimError;
 use rust_decimal::Decimal;

@@ -1,6 +1,7 @@
 //! The cross-account guard across instances, where it lives: in the transaction that stores an
 //! intent (`store::crossing`), on whichever backend this run uses.
 
+use alpha_oto::market::Side;
 use alpha_oto::store::models::*;
 use alpha_oto::store::{self, Backend, StoreError};
 use diesel::RunQueryDsl;
@@ -36,7 +37,7 @@ fn sale(account_id: i64, intent: &str, price: &str) -> NewOrder {
         side: Side::Sell,
         price: d(price),
         quantity: d("1"),
-        status: OrderStatus::Intent,
+        status: StoredStatus::Intent,
         created_at_ms: 1,
         updated_at_ms: 1,
     }
@@ -132,11 +133,12 @@ fn a_lone_instance_reads_nothing_and_ended_orders_hold_nothing_back() {
     // Another instance's account whose orders all ended holds nothing back.
     let (x, lease_x) = account_with_lease(&mut c, "elsewhere", "instance-2");
     for o in store::orders::open_for_account(&mut c, a).unwrap() {
-        store::orders::update_status(&mut c, o.id, OrderStatus::Canceled, d("0"), d("0"), 2)
+        store::orders::update_status(&mut c, o.id, StoredStatus::Canceled, d("0"), d("0"), 2)
             .unwrap();
     }
     for o in store::orders::open_for_account(&mut c, b).unwrap() {
-        store::orders::update_status(&mut c, o.id, OrderStatus::Filled, d("1"), d("1"), 2).unwrap();
+        store::orders::update_status(&mut c, o.id, StoredStatus::Filled, d("1"), d("1"), 2)
+            .unwrap();
     }
     store::cycles::insert_intent(
         &mut c,
@@ -197,7 +199,8 @@ fn an_account_held_back_by_another_instance_gets_its_turn_once_its_wish_is_old_e
     let young = pair(a, lease_a.token, "a-1", "1.00", "0.99");
     store::cycles::insert_intent(&mut c, &lease_a, &young, true).unwrap();
     for o in store::orders::open_for_account(&mut c, a).unwrap() {
-        store::orders::update_status(&mut c, o.id, OrderStatus::Filled, d("1"), d("1"), 2).unwrap();
+        store::orders::update_status(&mut c, o.id, StoredStatus::Filled, d("1"), d("1"), 2)
+            .unwrap();
     }
     let cycle = store::cycles::live(&mut c, a).unwrap().unwrap();
     let done = CycleProgress {

@@ -128,10 +128,10 @@ fn manual_order(account_id: i64, intent: &str) -> store::models::NewOrder {
         role: store::models::OrderRole::Manual,
         exchange_order_id: None,
         order_symbol: "ALPHA_22USDT".into(),
-        side: store::models::Side::Sell,
+        side: alpha_oto::market::Side::Sell,
         price: "48".parse().unwrap(),
         quantity: "1".parse().unwrap(),
-        status: store::models::OrderStatus::Intent,
+        status: store::models::StoredStatus::Intent,
         created_at_ms: 1,
         updated_at_ms: 1,
     }

@@ -1,5 +1,6 @@
 //! Every query function, on whichever backend this run uses (the same code runs on both).
 
+use alpha_oto::market::Side;
 use alpha_oto::store::models::*;
 use alpha_oto::store::{self, StoreError};
 use diesel::RunQueryDsl;
@@ -275,7 +276,7 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
             legs[0].status,
             legs[0].intent_id.as_str()
         ),
-        (OrderRole::Working, Side::Buy, OrderStatus::Intent, "i-1:w")
+        (OrderRole::Working, Side::Buy, StoredStatus::Intent, "i-1:w")
     );
     assert_eq!(
         (legs[1].role, legs[1].side, legs[1].price),
@@ -315,8 +316,8 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
             .map(|o| (o.exchange_order_id.as_deref(), o.status))
             .collect::<Vec<_>>(),
         [
-            (Some("176849327"), OrderStatus::New),
-            (Some("176849328"), OrderStatus::Pending)
+            (Some("176849327"), StoredStatus::New),
+            (Some("176849328"), StoredStatus::Pending)
         ]
     );
 
@@ -420,7 +421,7 @@ fn liquidation(acc: i64, intent: &str) -> NewOrder {
         side: Side::Sell,
         price: d("0.0000055"),
         quantity: d("12.3"),
-        status: OrderStatus::Intent,
+        status: StoredStatus::Intent,
         created_at_ms: 1,
         updated_at_ms: 1,
     }
@@ -438,10 +439,10 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
             .is_conflict()
     );
 
-    let placed = store::orders::set_placed(&mut c, o.id, "51481849", OrderStatus::New, 2).unwrap();
+    let placed = store::orders::set_placed(&mut c, o.id, "51481849", StoredStatus::New, 2).unwrap();
     assert_eq!(
         (placed.exchange_order_id.as_deref(), placed.status),
-        (Some("51481849"), OrderStatus::New)
+        (Some("51481849"), StoredStatus::New)
     );
     assert_eq!(
         store::orders::by_exchange_id(&mut c, "51481849")
@@ -455,7 +456,7 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
     let other =
         store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-2"), true).unwrap();
     assert!(
-        store::orders::set_placed(&mut c, other.id, "51481849", OrderStatus::New, 3)
+        store::orders::set_placed(&mut c, other.id, "51481849", StoredStatus::New, 3)
             .unwrap_err()
             .is_conflict()
     );
@@ -463,7 +464,7 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
     let part = store::orders::update_status(
         &mut c,
         o.id,
-        OrderStatus::PartiallyFilled,
+        StoredStatus::PartiallyFilled,
         d("5"),
         d("0.0000275"),
         4,
@@ -471,7 +472,7 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
     .unwrap();
     assert_eq!(
         (part.status, part.filled_qty),
-        (OrderStatus::PartiallyFilled, d("5"))
+        (StoredStatus::PartiallyFilled, d("5"))
     );
     let open: Vec<_> = store::orders::open_for_account(&mut c, acc)
         .unwrap()
@@ -483,16 +484,16 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
     let filled = store::orders::update_status(
         &mut c,
         o.id,
-        OrderStatus::Filled,
+        StoredStatus::Filled,
         d("12.3"),
         d("0.00006765"),
         5,
     )
     .unwrap();
-    assert_eq!(filled.status, OrderStatus::Filled);
+    assert_eq!(filled.status, StoredStatus::Filled);
     // A late NEW report after the fill changes nothing.
     let late =
-        store::orders::update_status(&mut c, o.id, OrderStatus::New, d("0"), d("0"), 6).unwrap();
+        store::orders::update_status(&mut c, o.id, StoredStatus::New, d("0"), d("0"), 6).unwrap();
     assert_eq!(late, filled);
     assert_eq!(store::orders::get(&mut c, o.id).unwrap(), filled);
     let open: Vec<_> = store::orders::open_for_account(&mut c, acc)
@@ -831,20 +832,20 @@ fn an_execution_is_recorded_at_once_and_replays_change_nothing() {
         now_ms: 2_000,
     };
     let fresh =
-        store::fills::record_execution(&mut c, &step(&pieces, OrderStatus::Filled, "12.3", "0.3"))
+        store::fills::record_execution(&mut c, &step(&pieces, StoredStatus::Filled, "12.3", "0.3"))
             .unwrap();
     assert_eq!(fresh, vec![true, true]);
     // The same report again, as a late PARTIALLY_FILLED: nothing new, the status stays final.
     let fresh = store::fills::record_execution(
         &mut c,
-        &step(&pieces[..1], OrderStatus::PartiallyFilled, "12.3", "0.3"),
+        &step(&pieces[..1], StoredStatus::PartiallyFilled, "12.3", "0.3"),
     )
     .unwrap();
     assert_eq!(fresh, vec![false]);
     let row = store::orders::get(&mut c, o.id).unwrap();
     assert_eq!(
         (row.status, row.filled_qty),
-        (OrderStatus::Filled, d("12.3"))
+        (StoredStatus::Filled, d("12.3"))
     );
     assert_eq!(store::fills::for_order(&mut c, o.id).unwrap().len(), 2);
 }

@@ -34,7 +34,7 @@ impl Actor {
                 order_id: r.order_id.clone(),
                 list_id: r.order_list_id.clone(),
                 order_symbol: r.symbol.clone(),
-                is_buy: r.side == WireSide::Buy,
+                is_buy: r.side == Side::Buy,
                 price: r.price,
                 orig_qty: r.qty,
                 time_ms: r.transaction_time,
@@ -65,7 +65,7 @@ impl Actor {
             // ended with less filled than it was. The status follows the part.
             return Ok(());
         }
-        let (row, status) = (o.row, sync::store_status(*st));
+        let (row, status) = (o.row, StoredStatus::from(*st));
         let (qty, quote) = self.filled.get(exchange_id).copied().unwrap_or_default();
         let now = self.now();
         // Most reports repeat what the row already says (a fill's own write carries its
@@ -200,9 +200,9 @@ impl Actor {
         let (cum_qty, cum_quote) = (before_qty + qty, before_quote + quote);
         let now = self.now();
         let status = if cum_qty >= o.orig_qty {
-            OrderStatus::Filled
+            StoredStatus::Filled
         } else {
-            OrderStatus::PartiallyFilled
+            StoredStatus::PartiallyFilled
         };
         let fills: Vec<(NewFill, Decimal)> = pieces
             .iter()
@@ -394,7 +394,7 @@ impl CloseWrite {
                     store::orders::update_status(
                         c,
                         o.id,
-                        OrderStatus::Rejected,
+                        StoredStatus::Rejected,
                         o.filled_qty,
                         o.filled_quote,
                         self.now,

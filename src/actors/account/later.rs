@@ -25,7 +25,7 @@ pub(super) enum Later {
     /// An order's latest status and cumulative fill.
     Status {
         row: i64,
-        status: OrderStatus,
+        status: StoredStatus,
         qty: Decimal,
         quote: Decimal,
         now_ms: i64,
@@ -47,7 +47,7 @@ pub(super) struct ExecutionWrite {
     /// Each fill's fee in USDT (today's cost counts it).
     pub(super) fees_usdt: Vec<Decimal>,
     pub(super) order_row: i64,
-    pub(super) status: OrderStatus,
+    pub(super) status: StoredStatus,
     pub(super) filled_qty: Decimal,
     pub(super) filled_quote: Decimal,
     pub(super) progress: Option<(i64, CycleProgress)>,
@@ -350,7 +350,7 @@ mod tests {
         }
     }
 
-    fn execution(row: i64, cum: i64, status: OrderStatus, cycle: i64) -> Later {
+    fn execution(row: i64, cum: i64, status: StoredStatus, cycle: i64) -> Later {
         Later::Execution(ExecutionWrite {
             fills: Vec::new(),
             fees_usdt: Vec::new(),
@@ -363,7 +363,7 @@ mod tests {
         })
     }
 
-    fn status(row: i64, status: OrderStatus, cum: i64) -> Later {
+    fn status(row: i64, status: StoredStatus, cum: i64) -> Later {
         Later::Status {
             row,
             status,
@@ -374,7 +374,7 @@ mod tests {
     }
 
     /// (kind, row, status, cumulative qty, whether it writes progress) of each write.
-    fn shape(later: &[Later]) -> Vec<(&'static str, i64, Option<OrderStatus>, i64, bool)> {
+    fn shape(later: &[Later]) -> Vec<(&'static str, i64, Option<StoredStatus>, i64, bool)> {
         later
             .iter()
             .map(|w| match w {
@@ -400,7 +400,7 @@ mod tests {
             .collect()
     }
 
-    fn compacted(mut w: Vec<Later>) -> Vec<(&'static str, i64, Option<OrderStatus>, i64, bool)> {
+    fn compacted(mut w: Vec<Later>) -> Vec<(&'static str, i64, Option<StoredStatus>, i64, bool)> {
         compact(&mut w);
         shape(&w)
     }
@@ -409,14 +409,14 @@ mod tests {
     fn an_open_status_gives_way_to_a_later_write_of_its_order() {
         assert_eq!(
             compacted(vec![
-                status(1, OrderStatus::New, 0),
-                execution(1, 5, OrderStatus::PartiallyFilled, 9),
-                status(2, OrderStatus::New, 0),
-                status(2, OrderStatus::PartiallyFilled, 3),
+                status(1, StoredStatus::New, 0),
+                execution(1, 5, StoredStatus::PartiallyFilled, 9),
+                status(2, StoredStatus::New, 0),
+                status(2, StoredStatus::PartiallyFilled, 3),
             ]),
             vec![
-                ("execution", 1, Some(OrderStatus::PartiallyFilled), 5, true),
-                ("status", 2, Some(OrderStatus::PartiallyFilled), 3, false),
+                ("execution", 1, Some(StoredStatus::PartiallyFilled), 5, true),
+                ("status", 2, Some(StoredStatus::PartiallyFilled), 3, false),
             ]
         );
     }
@@ -425,15 +425,21 @@ mod tests {
     fn a_terminal_status_is_never_dropped_nor_overwritten_by_an_open_one() {
         assert_eq!(
             compacted(vec![
-                status(1, OrderStatus::Canceled, 4),
-                execution(1, 5, OrderStatus::PartiallyFilled, 9),
-                execution(2, 8, OrderStatus::Filled, 9),
-                status(2, OrderStatus::PartiallyFilled, 8),
+                status(1, StoredStatus::Canceled, 4),
+                execution(1, 5, StoredStatus::PartiallyFilled, 9),
+                execution(2, 8, StoredStatus::Filled, 9),
+                status(2, StoredStatus::PartiallyFilled, 8),
             ]),
             vec![
-                ("status", 1, Some(OrderStatus::Canceled), 4, false),
-                ("execution", 1, Some(OrderStatus::PartiallyFilled), 5, false),
-                ("execution", 2, Some(OrderStatus::Filled), 8, true),
+                ("status", 1, Some(StoredStatus::Canceled), 4, false),
+                (
+                    "execution",
+                    1,
+                    Some(StoredStatus::PartiallyFilled),
+                    5,
+                    false
+                ),
+                ("execution", 2, Some(StoredStatus::Filled), 8, true),
             ]
         );
     }
@@ -442,15 +448,21 @@ mod tests {
     fn a_status_folds_into_the_execution_before_it_and_only_the_last_progress_is_written() {
         assert_eq!(
             compacted(vec![
-                execution(1, 2, OrderStatus::PartiallyFilled, 9),
-                execution(1, 5, OrderStatus::Filled, 9),
-                status(1, OrderStatus::Filled, 5),
-                execution(3, 1, OrderStatus::PartiallyFilled, 10),
+                execution(1, 2, StoredStatus::PartiallyFilled, 9),
+                execution(1, 5, StoredStatus::Filled, 9),
+                status(1, StoredStatus::Filled, 5),
+                execution(3, 1, StoredStatus::PartiallyFilled, 10),
             ]),
             vec![
-                ("execution", 1, Some(OrderStatus::PartiallyFilled), 2, false),
-                ("execution", 1, Some(OrderStatus::Filled), 5, true),
-                ("execution", 3, Some(OrderStatus::PartiallyFilled), 1, true),
+                (
+                    "execution",
+                    1,
+                    Some(StoredStatus::PartiallyFilled),
+                    2,
+                    false
+                ),
+                ("execution", 1, Some(StoredStatus::Filled), 5, true),
+                ("execution", 3, Some(StoredStatus::PartiallyFilled), 1, true),
             ]
         );
     }
@@ -459,19 +471,19 @@ mod tests {
     fn nothing_moves_across_a_placement() {
         assert_eq!(
             compacted(vec![
-                status(1, OrderStatus::New, 0),
+                status(1, StoredStatus::New, 0),
                 Later::Placed {
                     cycle_id: 9,
                     working: "w".into(),
                     pending: "p".into(),
                     now_ms: 1,
                 },
-                status(1, OrderStatus::PartiallyFilled, 2),
+                status(1, StoredStatus::PartiallyFilled, 2),
             ]),
             vec![
-                ("status", 1, Some(OrderStatus::New), 0, false),
+                ("status", 1, Some(StoredStatus::New), 0, false),
                 ("placed", 9, None, 0, false),
-                ("status", 1, Some(OrderStatus::PartiallyFilled), 2, false),
+                ("status", 1, Some(StoredStatus::PartiallyFilled), 2, false),
             ]
         );
     }

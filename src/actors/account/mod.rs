@@ -31,13 +31,13 @@ use crate::exchange::wire::stream::ExecutionReport;
 use crate::exchange::wire::trading::{
     OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
 };
-use crate::exchange::wire::{OrderStatus as WireStatus, Side as WireSide};
+use crate::market::{OrderStatus, Side};
 use crate::meters;
 use crate::store::fills::Volume;
 use crate::store::lease::Lease;
 use crate::store::models::{
     Account, AccountState, CycleProgress, Desired, EventLevel, NewCycle, NewEvent, NewFill,
-    NewOrder, OrderRole, OrderStatus, Side, WebhookStatus,
+    NewOrder, OrderRole, StoredStatus, WebhookStatus,
 };
 use crate::store::{self, StoreError};
 use crate::telemetry::fields;
@@ -55,10 +55,11 @@ pub use start::run;
 
 use notify::notify_raw;
 
+use super::Ctx;
 use super::price_feed::PriceCell;
 use super::sync::{self, Verdict};
 use super::tokens::{self, Token};
-use super::{Ctx, day_start_ms};
+use crate::domain::account::day_start_ms;
 
 /// What the operator asks of an account.
 #[derive(Debug)]
@@ -385,7 +386,7 @@ struct Actor {
     deferred: Vec<Deferred>,
     /// Trade details of recent reports, by exchange id (one per piece).
     details: HashMap<String, Vec<TradeDetail>>,
-    statuses: HashMap<String, WireStatus>,
+    statuses: HashMap<String, OrderStatus>,
     /// Legs not yet final in the store, by exchange id. A pair ends on its working leg's
     /// report; its pending leg's own end comes a moment later, or is asked for (`settle_ended`).
     open_legs: HashMap<String, OpenLeg>,
@@ -398,7 +399,7 @@ struct Actor {
     /// The balance read for the next pair, taken while the live pair's sale waits.
     balance_read: Option<tick::BalanceRead>,
     /// What this task last wrote to each open order's row: (status, filled qty, quote).
-    written: HashMap<String, (OrderStatus, Decimal, Decimal)>,
+    written: HashMap<String, (StoredStatus, Decimal, Decimal)>,
     stream_up: bool,
     was_up: bool,
     reconciled: bool,

@@ -152,7 +152,7 @@ impl Actor {
         let req = OtoPlaceRequest {
             base_asset: self.token.alpha_id.clone(),
             quote_asset: "USDT".into(),
-            working_side: WireSide::Buy,
+            working_side: Side::Buy,
             working_price: intent.buy_price,
             working_quantity: intent.quantity,
             payment_details: vec![PaymentDetail {
@@ -197,7 +197,7 @@ impl Actor {
                         store::orders::update_status(
                             c,
                             o.id,
-                            OrderStatus::Unknown,
+                            StoredStatus::Unknown,
                             Decimal::ZERO,
                             Decimal::ZERO,
                             now,
@@ -253,8 +253,8 @@ impl Actor {
             Some(mut legs) => {
                 for o in &mut legs {
                     let (id, status) = match o.role {
-                        OrderRole::Working => (&w, OrderStatus::New),
-                        OrderRole::Pending => (&p, OrderStatus::Pending),
+                        OrderRole::Working => (&w, StoredStatus::New),
+                        OrderRole::Pending => (&p, StoredStatus::Pending),
                         OrderRole::Liquidation | OrderRole::Manual => continue,
                     };
                     o.exchange_order_id = Some(id.clone());
@@ -395,7 +395,7 @@ impl Actor {
             side: Side::Sell,
             price: sell.price,
             quantity: sell.quantity,
-            status: OrderStatus::Intent,
+            status: StoredStatus::Intent,
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -449,7 +449,7 @@ impl Actor {
         let req = PlaceOrderRequest {
             base_asset: self.token.alpha_id.clone(),
             quote_asset: "USDT".into(),
-            side: WireSide::Sell,
+            side: Side::Sell,
             price: sell.price,
             quantity: sell.quantity,
             payment_details: vec![PaymentDetail {
@@ -466,7 +466,7 @@ impl Actor {
             Ok(order_id) => {
                 let x = order_id.clone();
                 let o = self
-                    .db(move |c| store::orders::set_placed(c, row, &x, OrderStatus::New, now))
+                    .db(move |c| store::orders::set_placed(c, row, &x, StoredStatus::New, now))
                     .await?;
                 self.orders.insert(
                     order_id.clone(),
@@ -490,9 +490,9 @@ impl Actor {
             Err(e) => {
                 // An unknown outcome stays UNKNOWN in the store; the next start reconciles it.
                 let status = if e.outcome_unknown() {
-                    OrderStatus::Unknown
+                    StoredStatus::Unknown
                 } else {
-                    OrderStatus::Rejected
+                    StoredStatus::Rejected
                 };
                 warn!(self.log, "leftover sale not placed"; fields::EVENT_ACTION => "order-place",
                     fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());

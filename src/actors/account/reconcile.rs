@@ -328,7 +328,7 @@ impl Actor {
                                 store::orders::update_status(
                                     c,
                                     row,
-                                    OrderStatus::Rejected,
+                                    StoredStatus::Rejected,
                                     Decimal::ZERO,
                                     Decimal::ZERO,
                                     now,
@@ -345,7 +345,7 @@ impl Actor {
             let x = s.order.order_id.clone();
             if o.exchange_order_id.is_none() {
                 let (row, xid) = (o.id, x.clone());
-                self.db(move |c| store::orders::set_placed(c, row, &xid, OrderStatus::New, now))
+                self.db(move |c| store::orders::set_placed(c, row, &xid, StoredStatus::New, now))
                     .await?;
             }
             self.orders.insert(

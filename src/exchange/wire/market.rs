@@ -4,6 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::num;
+use crate::market::Grid;
 
 /// One token of the token list or of aggTicker24 (the same objects).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,29 +196,10 @@ pub enum Filter {
     Other,
 }
 
-/// The trading grid of a symbol, from its filters (decimals as strings when serialised).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Precision {
-    #[serde(with = "rust_decimal::serde::str")]
-    pub tick_size: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub min_price: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub max_price: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub step_size: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub min_qty: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub max_qty: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub min_notional: Decimal,
-}
-
 impl SymbolInfo {
     /// The symbol's precision, or the name of the filter that is missing or unusable. No
     /// default is ever guessed: a wrong step would mean rejected or wrong-sized orders.
-    pub fn precision(&self) -> Result<Precision, String> {
+    pub fn precision(&self) -> Result<Grid, String> {
         let mut price = None;
         let mut lot = None;
         let mut notional = None;
@@ -245,7 +227,7 @@ impl SymbolInfo {
         if step_size <= Decimal::ZERO {
             return Err("LOT_SIZE stepSize must be positive".into());
         }
-        Ok(Precision {
+        Ok(Grid {
             tick_size,
             min_price,
             max_price,

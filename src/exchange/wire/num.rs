@@ -155,18 +155,3 @@ pub fn opt_as_string<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, 
         None => s.serialize_none(),
     }
 }
-
-/// Floors `v` to a whole multiple of `step` (the exchange's grids: tick, step, 8-dp amounts).
-/// A non-positive step leaves `v` as it is.
-pub fn floor_to(v: Decimal, step: Decimal) -> Decimal {
-    if step <= Decimal::ZERO {
-        return v;
-    }
-    ((v / step).round_dp_with_strategy(0, rust_decimal::RoundingStrategy::ToZero) * step)
-        .normalize()
-}
-
-/// True when `v` is a whole multiple of `step`.
-pub fn on_grid(v: Decimal, step: Decimal) -> bool {
-    step > Decimal::ZERO && (v % step).is_zero()
-}

@@ -4,7 +4,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::market::Level;
-use super::{OrderStatus, Side, num};
+use super::num;
+use crate::market::{OrderStatus, Side};
 
 /// A control request: `SUBSCRIBE`, `UNSUBSCRIBE` or `LIST_SUBSCRIPTION`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

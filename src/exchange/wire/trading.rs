@@ -3,7 +3,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{OrderStatus, Side, num};
+use super::num;
+use crate::market::{OrderStatus, Side};
 
 /// How a payment is funded: `CARD` (USDT) for a buy, `ALPHA` (held tokens) for a sell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use alpha_oto::actors::Timing;
 use alpha_oto::actors::account::{AccountStatus, KillReport};
 use alpha_oto::actors::operator;
 use alpha_oto::actors::supervisor::SupervisorHandle;
-use alpha_oto::actors::{Clock, Timing};
+use alpha_oto::clock::Clock;
 use alpha_oto::config::Config;
 use alpha_oto::daemon;
 use alpha_oto::domain::settings::AccountSettings;

@@ -216,7 +216,7 @@ async fn a_buy_filled_while_the_daemon_was_down_counts_once() {
         s.engine
             .orders
             .values()
-            .find(|o| o.account == sim_id && o.side == alpha_oto::exchange::wire::Side::Buy)
+            .find(|o| o.account == sim_id && o.side == alpha_oto::market::Side::Buy)
             .map(|o| (o.alpha_id.clone(), o.price))
             .unwrap()
     });
@@ -416,7 +416,7 @@ async fn tokens_of_a_sale_cut_short_by_sigkill_are_sold_after_the_restart() {
             st.engine.orders.values().any(|o| {
                 o.account == sim_id
                     && o.leg.is_none()
-                    && o.side == alpha_oto::exchange::wire::Side::Sell
+                    && o.side == alpha_oto::market::Side::Sell
                     && !o.status.is_final()
             })
         })

@@ -294,7 +294,7 @@ async fn a_fill_whose_trades_cannot_be_read_yet_never_shows_its_order_ended() {
             .unwrap()
             .into_iter()
             .filter(|o| o.status.is_terminal() && o.filled_qty < o.quantity)
-            .filter(|o| o.status == store::models::OrderStatus::Filled)
+            .filter(|o| o.status == store::models::StoredStatus::Filled)
             .map(|o| format!("{o:?}"))
             .collect::<Vec<_>>()
     };

@@ -126,7 +126,7 @@ async fn volume_the_exchange_already_counts_toward_the_target() {
         Some(vault),
         super::harness::logger(),
         super::harness::fast_timing(),
-        alpha_oto::actors::Clock::default(),
+        alpha_oto::clock::Clock::default(),
     )
     .await;
     sup.start_all().await.unwrap();
@@ -248,7 +248,7 @@ async fn cost_counts_closed_pairs_only_and_the_open_pair_shows_as_exposure() {
     })
     .await;
     let now = h.clock.now_ms();
-    let day = alpha_oto::actors::day_start_ms(now);
+    let day = alpha_oto::domain::account::day_start_ms(now);
     let volume = store::fills::volume_between(&mut h.db.conn(), b, day, now + 1).unwrap();
     let shown = h.status(b).unwrap();
     assert_eq!(shown.cost_bps, volume.cost_bps(), "{shown:?}");

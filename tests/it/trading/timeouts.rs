@@ -6,7 +6,7 @@ use std::time::Duration;
 use alpha_oto::domain::settings::AccountSettings;
 use alpha_oto::store::{
     self,
-    models::{OrderRole, OrderStatus, Page},
+    models::{OrderRole, Page, StoredStatus},
 };
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -62,7 +62,7 @@ async fn a_working_leg_that_never_fills_is_cancelled_and_the_pair_placed_again()
         s.engine
             .orders
             .values()
-            .filter(|o| o.account == sim_id && o.side == alpha_oto::exchange::wire::Side::Buy)
+            .filter(|o| o.account == sim_id && o.side == alpha_oto::market::Side::Buy)
             .count()
     });
     assert!(pairs >= 2);
@@ -88,7 +88,7 @@ async fn a_pending_leg_that_never_fills_is_cancelled_and_the_tokens_sold_down_th
         store::orders::list(&mut conn, id, Page::first(100))
             .unwrap()
             .iter()
-            .any(|o| o.role == OrderRole::Liquidation && o.status == OrderStatus::Filled)
+            .any(|o| o.role == OrderRole::Liquidation && o.status == StoredStatus::Filled)
     })
     .await;
     h.stop_and_check().await;
@@ -146,7 +146,7 @@ async fn a_partial_fill_then_a_timeout_counts_what_filled_and_sells_it() {
         store::orders::list(&mut h.db.conn(), id, Page::first(100))
             .unwrap()
             .iter()
-            .any(|o| o.role == OrderRole::Liquidation && o.status == OrderStatus::Filled)
+            .any(|o| o.role == OrderRole::Liquidation && o.status == StoredStatus::Filled)
     })
     .await;
     h.stop_and_check().await;
@@ -191,7 +191,7 @@ async fn a_pending_legs_lost_end_is_asked_for_and_stored() {
         .iter()
         .find(|o| o.exchange_order_id.as_deref() == Some(pending.to_string().as_str()))
         .unwrap();
-    assert_eq!(leg.status, OrderStatus::Canceled);
+    assert_eq!(leg.status, StoredStatus::Canceled);
 }
 
 /// A live pair whose price falls `max_hold_loss_pct` (5 %) below its buy sells at once: the

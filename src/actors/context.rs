@@ -1,0 +1,115 @@
+//! What every actor shares: the store, the vault, the caches, the governor, the feeds, the
+//! clock and the timing of the trading loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use slog::Logger;
+
+use super::{crossing, governor, price_feed, token_board, webhook};
+use crate::cache::TokenCache;
+use crate::clock::Clock;
+use crate::config::ExchangeConfig;
+use crate::store::Store;
+use crate::vault::Vault;
+
+/// Every period and limit of the trading loop, in one place; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// How often each account looks at time and prices.
+    pub tick: Duration,
+    pub lease_ttl: Duration,
+    /// How long before the lease's expiry an account stops sending.
+    pub lease_margin: Duration,
+    pub listen_key_keep_alive: Duration,
+    /// How often a trading account asks the exchange about its live pair, in case a report
+    /// was lost.
+    pub sync_every: Duration,
+    /// How often the token list (each token's points multiplier) is read again; it is also
+    /// read at the start of each UTC day.
+    pub token_list_every: Duration,
+    /// A price older than this pauses new pairs on the token.
+    pub price_stale: Duration,
+    /// How long each leftover-sale step waits for its fill.
+    pub ladder_step: Duration,
+    /// How often the session is probed (B2), so an idle account learns of its expiry too.
+    pub session_probe: Duration,
+    /// How often an account paused for its balance looks again.
+    pub balance_recheck: Duration,
+    /// The span of the volatility guard's window (R16: 60 s).
+    pub volatility_window: Duration,
+    pub request_timeout: Duration,
+    /// Restarts allowed within `restart_window` before an account is parked as failed.
+    pub restart_budget: usize,
+    pub restart_window: Duration,
+    pub restart_backoff_max: Duration,
+    /// Silence after which the private stream counts as lost (B5); pings go out at a third of
+    /// it, so a quiet but healthy stream never trips it.
+    pub stream_stale: Duration,
+    /// The private stream's reconnect backoff (fast in tests).
+    pub stream_backoff_min: Duration,
+    pub stream_backoff_max: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(500),
+            lease_ttl: Duration::from_secs(30),
+            lease_margin: Duration::from_secs(5),
+            listen_key_keep_alive: Duration::from_secs(30 * 60),
+            sync_every: Duration::from_secs(30),
+            token_list_every: Duration::from_secs(3600),
+            price_stale: Duration::from_secs(120),
+            ladder_step: Duration::from_secs(20),
+            session_probe: Duration::from_secs(300),
+            balance_recheck: Duration::from_secs(30),
+            volatility_window: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(10),
+            restart_budget: 5,
+            restart_window: Duration::from_secs(600),
+            restart_backoff_max: Duration::from_secs(60),
+            stream_stale: Duration::from_secs(30),
+            stream_backoff_min: Duration::from_secs(2),
+            stream_backoff_max: Duration::from_secs(120),
+        }
+    }
+}
+
+/// An account event as it is broadcast live (Server-Sent Events).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LiveEvent {
+    pub id: i64,
+    pub account: String,
+    pub kind: String,
+    pub level: String,
+    pub reason: Option<String>,
+    pub message: String,
+    pub at_ms: i64,
+}
+
+/// What every actor shares.
+pub struct Shared {
+    /// Every stored account event, live; receivers that fall behind skip (the rows remain).
+    pub events: tokio::sync::broadcast::Sender<LiveEvent>,
+    pub store: Store,
+    pub vault: Option<Vault>,
+    pub cache: TokenCache,
+    pub exchange: ExchangeConfig,
+    pub governor: governor::Governor,
+    pub feeds: price_feed::PriceFeeds,
+    /// Each token's points multiplier, from the token list read once for the instance.
+    pub board: token_board::TokenBoard,
+    /// Every live pair's prices per token: no two managed accounts trade with each other.
+    pub crossings: crossing::Crossings,
+    pub webhooks: webhook::Webhooks,
+    pub log: Logger,
+    /// This instance's name in leases.
+    pub owner: String,
+    /// What a graceful stop does with live pairs.
+    pub on_stop: crate::config::StopMode,
+    pub clock: Clock,
+    pub timing: Timing,
+}
+
+pub type Ctx = Arc<Shared>;
