@@ -18,6 +18,7 @@ pub mod exchange;
 pub mod hardening;
 pub mod market;
 pub mod meters;
+pub mod paper;
 pub mod sim;
 pub mod soak;
 pub mod store;

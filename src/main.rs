@@ -794,7 +794,7 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         faults,
         trade_interval: std::time::Duration::from_millis(args.trade_interval_ms.max(1)),
         listen_key_ttl: std::time::Duration::from_secs(args.listen_key_ttl_s.max(1)),
-        price_source: args.price_source.clone(),
+        paper: args.price_source.is_some(),
         volume_uses_mul_point: args.volume_mul_point,
         fill: if args.fill_at_once {
             alpha_oto::sim::engine::FillMode::AtOnce {
@@ -806,6 +806,9 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     };
     actix_web::rt::System::new().block_on(async move {
         let sim = start(opts).await.context("cannot start the simulator")?;
+        if let Some(url) = &args.price_source {
+            alpha_oto::paper::follow_prices(&sim, url);
+        }
         println!("alpha-oto sim listening on {}", sim.base_url());
         println!(
             "streams: {} and {}",

@@ -198,7 +198,7 @@ fn register_all() {
     for stream in STREAMS {
         metrics::counter!(STREAM_LOST, "stream" => *stream).absolute(0);
     }
-    for reason in crate::domain::cycle::PauseReason::ALL {
+    for reason in crate::domain::pause::PauseReason::ALL {
         metrics::counter!(PAUSES, "reason" => reason.code()).absolute(0);
     }
     for event in LEASE_EVENT_KINDS {

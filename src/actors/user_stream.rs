@@ -13,8 +13,8 @@ use tokio::time::{Instant, interval_at};
 use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::RestClient;
 use crate::exchange::stream::{self, Backoff, StreamConfig, StreamEvent};
-use crate::exchange::symbols;
 use crate::exchange::wire::stream::ExecutionReport;
+use crate::exchange::wire::symbols;
 use crate::telemetry::fields;
 
 use super::Ctx;

@@ -37,7 +37,7 @@ async fn pairs(rest: &RestClient) -> anyhow::Result<Vec<OtoPlaceRequest>> {
             .iter()
             .find(|t| t.symbol == symbol)
             .with_context(|| format!("{symbol} is not listed"))?;
-        let order_symbol = crate::exchange::symbols::order_symbol(&t.alpha_id)?;
+        let order_symbol = crate::exchange::wire::symbols::order_symbol(&t.alpha_id)?;
         let grid = info
             .symbols
             .iter()

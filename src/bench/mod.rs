@@ -361,7 +361,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     findings.lines.extend(logged.into_iter().take(20));
 
     let (points, cost_per_point_usdt) = fleet_points(&views);
-    let ledger: crate::check::Ledger = admin.get("/sim/ledger/snapshot").await?;
+    let ledger: crate::sim::ledger::Ledger = admin.get("/sim/ledger/snapshot").await?;
     let cross_account_matches = ledger
         .violations
         .iter()
@@ -547,7 +547,7 @@ pub(crate) fn error_lines(log: &std::path::Path) -> anyhow::Result<Vec<String>> 
 pub(crate) async fn check_ledger(
     setup: &DaemonSetup,
     sim: &Sim,
-    ledger: crate::check::Ledger,
+    ledger: crate::sim::ledger::Ledger,
     findings: &mut Findings,
 ) -> anyhow::Result<u64> {
     let store = crate::store::Store::open(
@@ -577,7 +577,7 @@ pub(crate) async fn check_ledger(
     }
     let mismatch = store.blocking(move |c| {
         // Violations are counted above; the comparison itself is what is asked here.
-        let ledger = crate::check::Ledger {
+        let ledger = crate::sim::ledger::Ledger {
             violations: Vec::new(),
             ..ledger
         };

@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use super::cycle::{Cycle, Effect, Event, Intent, Market, PauseReason, Refusal, State};
+use super::cycle::{Cycle, Effect, Event, Intent, Market, Refusal, State};
 use super::guards::{self, Holds, Quote, Setback};
+use super::pause::PauseReason;
 use super::pricing;
 use super::token_choice::{self, Choice, Listed, Policy};
 use crate::market::Grid;

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use super::account::*;
 use super::cycle::*;
 use super::guards::{Holds, Quote, Setback};
+use super::pause::PauseReason;
 use super::points::{ExchangeFigure, Target};
 use super::pricing::Offset;
 use super::token_choice::{Listed, Policy};

@@ -6,8 +6,6 @@
 
 use rust_decimal::Decimal;
 
-use super::cycle::State;
-
 /// What an account has, or may soon have, resting on a token: the buy and the sell of its live
 /// pair (the sell goes live once the buy fills, so both count for the pair's life), or the sell
 /// of a leftover sale.
@@ -30,26 +28,6 @@ impl Footprint {
             buy: None,
             sell: Some(sell),
         }
-    }
-}
-
-/// What an account's cycle state may have resting on the exchange: a pair from its intent
-/// until it ends (placing and in doubt included), a leftover sale while one is out.
-pub fn footprint_of(state: &State) -> Option<Footprint> {
-    match state {
-        State::Placing { intent } | State::Unknown { intent } => {
-            Some(Footprint::pair(intent.buy_price, intent.sell_price))
-        }
-        State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => Some(
-            Footprint::pair(pair.intent.buy_price, pair.intent.sell_price),
-        ),
-        State::Liquidating {
-            sell: Some((s, _)), ..
-        } => Some(Footprint::sale(s.price)),
-        State::Liquidating { sell: None, .. }
-        | State::Idle
-        | State::DoneForToday
-        | State::Stopped => None,
     }
 }
 

@@ -14,72 +14,12 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use super::crossing::{Footprint, footprint_of};
+use super::crossing::Footprint;
 use super::guards::hold_loss_reached;
+use super::pause::PauseReason;
 use super::points::{ExchangeFigure, Target, Volume, pair_usdt};
 use super::pricing::{Offset, PricingError, price_pair};
 use crate::market::{Grid, floor_to};
-
-/// Why an account does not start new pairs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PauseReason {
-    Operator,
-    StreamLost,
-    SessionExpired,
-    TwoFactor,
-    FaceCheck,
-    InsufficientBalance,
-    Volatility,
-    RateLimited,
-    UnknownToken,
-    Precision,
-    OrderRejected,
-    CostBudget,
-    /// The token's price is missing or stale.
-    PriceFeed,
-    /// A lost place request matched several orders: a person must look.
-    Ambiguous,
-}
-
-impl PauseReason {
-    /// Every reason, for listings that must show each one (metrics start at 0 for each).
-    pub const ALL: [PauseReason; 14] = [
-        PauseReason::Operator,
-        PauseReason::StreamLost,
-        PauseReason::SessionExpired,
-        PauseReason::TwoFactor,
-        PauseReason::FaceCheck,
-        PauseReason::InsufficientBalance,
-        PauseReason::Volatility,
-        PauseReason::RateLimited,
-        PauseReason::UnknownToken,
-        PauseReason::Precision,
-        PauseReason::OrderRejected,
-        PauseReason::CostBudget,
-        PauseReason::PriceFeed,
-        PauseReason::Ambiguous,
-    ];
-
-    /// The stable code the API and the logs show.
-    pub fn code(&self) -> &'static str {
-        match self {
-            PauseReason::Operator => "operator",
-            PauseReason::StreamLost => "stream_lost",
-            PauseReason::SessionExpired => "session_expired",
-            PauseReason::TwoFactor => "two_factor",
-            PauseReason::FaceCheck => "face_check",
-            PauseReason::InsufficientBalance => "insufficient_balance",
-            PauseReason::Volatility => "volatility",
-            PauseReason::RateLimited => "rate_limited",
-            PauseReason::UnknownToken => "unknown_token",
-            PauseReason::Precision => "precision",
-            PauseReason::OrderRejected => "order_rejected",
-            PauseReason::CostBudget => "cost_budget",
-            PauseReason::PriceFeed => "price_feed_lost",
-            PauseReason::Ambiguous => "ambiguous_order",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CycleConfig {
@@ -1064,5 +1004,25 @@ impl Cycle {
             }
             _ => {}
         }
+    }
+}
+
+/// What an account's cycle state may have resting on the exchange: a pair from its intent
+/// until it ends (placing and in doubt included), a leftover sale while one is out.
+fn footprint_of(state: &State) -> Option<Footprint> {
+    match state {
+        State::Placing { intent } | State::Unknown { intent } => {
+            Some(Footprint::pair(intent.buy_price, intent.sell_price))
+        }
+        State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => Some(
+            Footprint::pair(pair.intent.buy_price, pair.intent.sell_price),
+        ),
+        State::Liquidating {
+            sell: Some((s, _)), ..
+        } => Some(Footprint::sale(s.price)),
+        State::Liquidating { sell: None, .. }
+        | State::Idle
+        | State::DoneForToday
+        | State::Stopped => None,
     }
 }

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use super::cycle::*;
+use super::pause::PauseReason;
 use super::points::{ExchangeFigure, Target};
 use super::pricing::Offset;
 use crate::market::Grid;

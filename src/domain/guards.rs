@@ -5,7 +5,7 @@
 
 use rust_decimal::Decimal;
 
-use super::cycle::PauseReason;
+use super::pause::PauseReason;
 
 /// What the price feed shows of the account's token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@ mod cycle_tests;
 pub mod fill_pieces;
 pub mod guards;
 pub mod money;
+pub mod pause;
 pub mod plan;
 pub mod points;
 pub mod pricing;

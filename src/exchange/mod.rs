@@ -4,5 +4,4 @@
 pub mod error;
 pub mod rest;
 pub mod stream;
-pub mod symbols;
 pub mod wire;

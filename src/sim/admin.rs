@@ -237,9 +237,9 @@ async fn forget_pending(state: web::Data<SimState>) -> HttpResponse {
     HttpResponse::NoContent().finish()
 }
 
-/// The ledger as the daemon-versus-exchange check reads it (`check::Ledger`).
+/// The ledger as the daemon-versus-exchange check reads it (`ledger::Ledger`).
 async fn snapshot(state: web::Data<SimState>) -> HttpResponse {
-    HttpResponse::Ok().json(state.with(|s| crate::check::Ledger::of(&s.engine)))
+    HttpResponse::Ok().json(state.with(|s| super::ledger::Ledger::of(&s.engine)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod faults;
 pub mod http;
+pub mod ledger;
 pub mod rng;
 pub mod server;
 pub mod state;

@@ -10,10 +10,7 @@ use rust_decimal::Decimal;
 use super::engine::{Credentials, Engine, FillMode, SimConfig};
 use super::faults::{FaultSpec, Faults};
 use super::state::{SimState, now_ms};
-use super::tokens::floor_to;
 use super::{admin, http, ws};
-use crate::exchange::stream::{self, StreamConfig, StreamEvent};
-use crate::exchange::wire::stream::AggTradeEvent;
 
 /// What `alpha-oto sim` takes.
 #[derive(Debug, Clone)]
@@ -32,9 +29,10 @@ pub struct SimOptions {
     /// How often each token's price walks and prints a trade.
     pub trade_interval: Duration,
     pub listen_key_ttl: Duration,
-    /// Paper mode: a public aggTrade stream (`wss://.../w3w/wsa/stream`) whose trade prices
-    /// replace the random walk, so orders fill against a live market with no real money.
-    pub price_source: Option<String>,
+    /// Paper mode: no random walk; the prices come from outside through
+    /// [`SimState::follow_price`] (`crate::paper` feeds a live market's trades), so orders
+    /// fill against a real market with no real money.
+    pub paper: bool,
     /// Report today's volume with each buy multiplied by its token's mulPoint (the daemon's
     /// default reading; false: plain quote volume).
     pub volume_uses_mul_point: bool,
@@ -53,7 +51,7 @@ impl Default for SimOptions {
             faults: Vec::new(),
             trade_interval: Duration::from_millis(1000),
             listen_key_ttl: Duration::from_secs(3600),
-            price_source: None,
+            paper: false,
             volume_uses_mul_point: true,
             fill: FillMode::Market,
         }
@@ -77,40 +75,26 @@ impl SimHandle {
         format!("ws://{}{path}", self.addr)
     }
 
+    /// The ledger as it stands, for the tools' check.
+    pub fn ledger(&self) -> super::ledger::Ledger {
+        self.state.with(|s| super::ledger::Ledger::of(&s.engine))
+    }
+
+    /// The stream names of the simulator's tokens (`<symbol>@aggTrade`), for paper mode.
+    pub fn trade_streams(&self) -> Vec<String> {
+        self.state.with(|s| {
+            s.engine
+                .tokens
+                .iter()
+                .map(|t| format!("{}@aggTrade", t.stream_symbol))
+                .collect()
+        })
+    }
+
     /// Stops serving; open connections are closed.
     pub async fn stop(&self) {
         self.server.stop(false).await;
     }
-}
-
-/// Paper mode: takes every token's price from a public aggTrade stream instead of the walk.
-fn follow_prices(state: web::Data<SimState>, url: &str) {
-    let streams: Vec<String> = state.with(|s| {
-        s.engine
-            .tokens
-            .iter()
-            .map(|t| format!("{}@aggTrade", t.stream_symbol))
-            .collect()
-    });
-    let (handle, mut events) = stream::spawn(StreamConfig::public(url), streams);
-    actix_web::rt::spawn(async move {
-        // The handle lives as long as this task: dropping it would close the stream.
-        let _handle = handle;
-        while let Some(event) = events.recv().await {
-            let StreamEvent::Frame { data, .. } = event else {
-                continue;
-            };
-            let Ok(trade) = serde_json::from_str::<AggTradeEvent>(&data) else {
-                continue;
-            };
-            state.with(|s| {
-                if let Ok(t) = s.engine.token_index(&trade.symbol) {
-                    let price = floor_to(trade.price, s.engine.tokens[t].precision.tick_size);
-                    let _ = s.engine.set_price(&trade.symbol, price, now_ms());
-                }
-            });
-        }
-    });
 }
 
 /// Starts the simulator on the current actix runtime.
@@ -162,10 +146,7 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
     let handle = server.handle();
     actix_web::rt::spawn(server);
 
-    if let Some(url) = &opts.price_source {
-        follow_prices(state.clone(), url);
-    }
-    let walk = opts.price_source.is_none();
+    let walk = !opts.paper;
     let clock = state.clone();
     let interval = opts.trade_interval.max(Duration::from_millis(1));
     actix_web::rt::spawn(async move {

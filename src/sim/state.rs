@@ -156,6 +156,17 @@ pub struct ReactionSummary {
 }
 
 impl SimState {
+    /// Paper mode: a live market's trade on `stream_symbol` sets that token's price (floored to
+    /// its tick); a symbol the simulator does not list is ignored.
+    pub fn follow_price(&self, stream_symbol: &str, price: rust_decimal::Decimal) {
+        self.with(|s| {
+            if let Ok(t) = s.engine.token_index(stream_symbol) {
+                let price = super::tokens::floor_to(price, s.engine.tokens[t].precision.tick_size);
+                let _ = s.engine.set_price(stream_symbol, price, now_ms());
+            }
+        });
+    }
+
     pub fn new(engine: Engine, faults: Faults, listen_key_ttl_ms: i64) -> Self {
         let rng = Rng::new(engine.cfg.seed ^ 0x115_7E11);
         Self {

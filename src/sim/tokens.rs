@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 
 use super::rng::Rng;
-use crate::exchange::symbols;
+use crate::exchange::wire::symbols;
 use crate::market::Grid;
 
 /// A listed token and its market.

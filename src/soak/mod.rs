@@ -416,7 +416,7 @@ async fn seed_body(
             result.problems.push(format!("the daemon panicked: {line}"));
         }
     }
-    let ledger: crate::check::Ledger = admin.get("/sim/ledger/snapshot").await?;
+    let ledger: crate::sim::ledger::Ledger = admin.get("/sim/ledger/snapshot").await?;
     sim.proc.terminate(Duration::from_secs(10));
     let violations = bench::check_ledger(&setup, &sim, ledger, &mut findings).await?;
     if violations > 0 {

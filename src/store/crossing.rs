@@ -17,7 +17,7 @@
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
-use super::orders::OPEN;
+use super::models::StoredStatus;
 use super::schema::{crossing_wishes::dsl as w, leases::dsl as l, orders::dsl as o};
 use super::{Conn, Dialect, StoreError};
 use crate::domain::crossing::{Footprint, WISH_KEPT_MS, WISH_PRIORITY_MS, may_place};
@@ -69,7 +69,7 @@ macro_rules! impl_cross_check {
                 let mine = l::leases.filter(l::owner.eq(owner)).select(l::account_id);
                 let theirs: Vec<(Side, String)> = o::orders
                     .filter(o::order_symbol.eq(symbol))
-                    .filter(o::status.eq_any(OPEN))
+                    .filter(o::status.eq_any(StoredStatus::OPEN))
                     .filter(diesel::dsl::not(o::account_id.eq_any(mine)))
                     .select((o::side, o::price))
                     .load(self)?;

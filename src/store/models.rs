@@ -70,6 +70,16 @@ impl From<OrderStatus> for StoredStatus {
 }
 
 impl StoredStatus {
+    /// Statuses after which the exchange can still change the order (an order that rests, or
+    /// soon may).
+    pub const OPEN: [StoredStatus; 5] = [
+        StoredStatus::Intent,
+        StoredStatus::Unknown,
+        StoredStatus::New,
+        StoredStatus::Pending,
+        StoredStatus::PartiallyFilled,
+    ];
+
     /// No further change can come from the exchange.
     pub fn is_terminal(&self) -> bool {
         matches!(

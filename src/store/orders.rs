@@ -12,16 +12,6 @@ use crate::domain::crossing::Footprint;
 use crate::market::Side;
 use crate::with_conn;
 
-/// Statuses after which the exchange can still change the order (an order that rests, or
-/// soon may).
-pub(super) const OPEN: [StoredStatus; 5] = [
-    StoredStatus::Intent,
-    StoredStatus::Unknown,
-    StoredStatus::New,
-    StoredStatus::Pending,
-    StoredStatus::PartiallyFilled,
-];
-
 /// Persists a single order's intent (a leftover sale, an operator's order) under the lease.
 /// The intent id is unique: the same intent can never be stored, or sent, twice.
 /// With `cross_guard`, a sale is not stored when it would cross an open order of an account
@@ -138,7 +128,7 @@ pub fn for_cycle(conn: &mut Conn, cycle_id: i64) -> Result<Vec<Order>, StoreErro
 pub fn open_for_account(conn: &mut Conn, account_id: i64) -> Result<Vec<Order>, StoreError> {
     Ok(with_conn!(conn, |c| o::orders
         .filter(o::account_id.eq(account_id))
-        .filter(o::status.eq_any(OPEN))
+        .filter(o::status.eq_any(StoredStatus::OPEN))
         .order(o::id.asc())
         .load::<Order>(c))?)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use alpha_oto::exchange::error::ExchangeError;
 use alpha_oto::exchange::rest::{HistoryQuery, RestClient};
-use alpha_oto::exchange::symbols;
+use alpha_oto::exchange::wire::symbols;
 use alpha_oto::exchange::wire::trading::{
     OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
 };

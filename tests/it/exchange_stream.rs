@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use alpha_oto::exchange::stream::{self, StreamConfig, StreamEvent};
-use alpha_oto::exchange::symbols;
 use alpha_oto::exchange::wire::paths;
 use alpha_oto::exchange::wire::stream::{AggTradeEvent, ExecutionReport, ExecutionType};
+use alpha_oto::exchange::wire::symbols;
 use alpha_oto::sim::server::{SimHandle, SimOptions, start};
 use serde_json::json;
 use tokio::sync::mpsc::Receiver;
@@ -409,11 +409,12 @@ async fn paper_mode_follows_another_markets_prices() {
     let paper = start(SimOptions {
         seed: 4,
         trade_interval: Duration::from_secs(3600),
-        price_source: Some(source.ws_url(paths::PUBLIC_STREAM)),
+        paper: true,
         ..SimOptions::default()
     })
     .await
     .unwrap();
+    alpha_oto::paper::follow_prices(&paper, &source.ws_url(paths::PUBLIC_STREAM));
     let client =
         alpha_oto::exchange::rest::RestClient::new(&paper.base_url(), Duration::from_secs(5));
     // The paper market connects to its source on its own; move the source until it follows.

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use alpha_oto::exchange::error::{ExchangeError, decode};
-use alpha_oto::exchange::symbols::{self, SymbolError};
 use alpha_oto::exchange::wire::account::{AlphaWallet, ListenKeyData, UserVolume};
 use alpha_oto::exchange::wire::market::{
     AggTrade, ExchangeInfo, FeeRate, FullDepth, SymbolInfo, TokenFullInfo, TokenInfo,
@@ -12,6 +11,7 @@ use alpha_oto::exchange::wire::market::{
 use alpha_oto::exchange::wire::stream::{
     AggTradeEvent, DepthUpdate, ExecutionReport, ExecutionType, Request, ServerMessage,
 };
+use alpha_oto::exchange::wire::symbols::{self, SymbolError};
 use alpha_oto::exchange::wire::trading::{
     CancelRequest, HistoryOrder, OpenOrder, OtoPlaceRequest, OtoPlaceResponse, PlaceOrderRequest,
     UserTrade, WalletType,

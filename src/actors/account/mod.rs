@@ -19,9 +19,10 @@ use tokio::time::Instant;
 use crate::domain::account::{AccountCore, CoreConfig, Input, Step};
 use crate::domain::budget::Purpose;
 use crate::domain::cycle::{
-    Cycle, CycleConfig, Effect, Event, Intent, Outcome, PauseReason, Refusal, SellIntent, State,
+    Cycle, CycleConfig, Effect, Event, Intent, Outcome, Refusal, SellIntent, State,
 };
 use crate::domain::fill_pieces::{self, Piece, TradeDetail};
+use crate::domain::pause::PauseReason;
 use crate::domain::reconcile::{IntentView, Window};
 use crate::domain::settings::AccountSettings;
 use crate::domain::{plan, points};

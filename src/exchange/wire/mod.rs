@@ -7,6 +7,7 @@ pub mod market;
 pub mod num;
 pub mod paths;
 pub mod stream;
+pub mod symbols;
 pub mod trading;
 
 use serde::{Deserialize, Serialize};

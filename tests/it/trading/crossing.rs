@@ -68,7 +68,7 @@ async fn fifty_accounts_with_crossing_offsets_never_trade_with_each_other() {
     }
     eprintln!("pairs closed in 60 s: makers {makers}, takers {takers} ({filled} filled)");
     assert!(makers > 0 && takers > 0, "makers {makers}, takers {takers}");
-    let ledger = alpha_oto::check::Ledger::of_sim(&h.sim);
+    let ledger = h.sim.ledger();
     assert!(ledger.fills.iter().all(|f| f.counterparty.is_none()));
     // Every account stops with nothing open, no violation of any kind, and its books agree
     // with the exchange's.
@@ -100,7 +100,7 @@ async fn without_the_guard_the_same_accounts_trade_with_each_other() {
     h.sup.shutdown(Duration::from_secs(10)).await;
     // The ledger names the counterparty of each such fill: two of the daemon's accounts,
     // each on the other's side.
-    let ledger = alpha_oto::check::Ledger::of_sim(&h.sim);
+    let ledger = h.sim.ledger();
     let managed: Vec<u64> = h.accounts.iter().map(|(_, sim)| *sim).collect();
     let crossed: Vec<_> = ledger
         .fills
@@ -174,7 +174,7 @@ async fn accounts_of_two_instances_never_trade_with_each_other() {
     let (first, other) = turns_by_instance(&h);
     eprintln!("pairs closed in 60 s: first instance {first}, second {other}");
     assert!(first > 0 && other > 0, "first {first}, second {other}");
-    let ledger = alpha_oto::check::Ledger::of_sim(&h.sim);
+    let ledger = h.sim.ledger();
     assert!(ledger.fills.iter().all(|f| f.counterparty.is_none()));
     second.shutdown(Duration::from_secs(10)).await;
     h.sup.shutdown(Duration::from_secs(10)).await;
@@ -194,7 +194,7 @@ async fn without_the_check_across_instances_their_accounts_meet() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Each match is between the two instances' accounts.
-    let ledger = alpha_oto::check::Ledger::of_sim(&h.sim);
+    let ledger = h.sim.ledger();
     let second_holds = |sim: u64| {
         let i = h.accounts.iter().position(|(_, s)| *s == sim).unwrap();
         i % 4 >= 2

@@ -390,7 +390,7 @@ impl Harness {
         loop {
             let found = alpha_oto::check::ledger(
                 &mut self.db.conn(),
-                &alpha_oto::check::Ledger::of_sim(&self.sim),
+                &self.sim.ledger(),
                 &self.accounts,
                 true,
             );
@@ -407,7 +407,7 @@ impl Harness {
     pub fn ledger_check(&self) -> Vec<String> {
         let rows = alpha_oto::check::ledger(
             &mut self.db.conn(),
-            &alpha_oto::check::Ledger::of_sim(&self.sim),
+            &self.sim.ledger(),
             &self.accounts,
             false,
         )

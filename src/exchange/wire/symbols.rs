@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use super::wire::market::TokenInfo;
+use super::market::TokenInfo;
 
 /// The quote asset of every Alpha pair the daemon trades.
 pub const QUOTE: &str = "USDT";
