@@ -8,17 +8,17 @@ use std::time::Duration;
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rust_decimal::Decimal;
-use secrecy::SecretString;
 
 use crate::actors::Timing;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::settings::AccountSettings;
+use crate::exchange::session::Session;
 use crate::sim::faults::FaultSpec;
 use crate::sim::server::{SimOptions, start};
 use crate::store::models::{AccountState, Page};
 use crate::store::{self, DatabaseUrl, Store, StoreOptions};
-use crate::vault::{Credentials, KeyRing, Vault, generate_key_line};
+use crate::vault::{KeyRing, Vault, generate_key_line};
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -114,14 +114,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
         let mut conn = store.conn()?;
         let account = store::accounts::create(&mut conn, &name, now)?;
         store::configs::upsert(&mut conn, &store::configs::to_row(&s, account.id, now))?;
-        let c = Credentials::new(
-            creds
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), SecretString::from(v.clone())))
-                .collect(),
-            SecretString::from(creds.cookies.clone()),
-        )?;
+        let c = Session::from_plain(creds.headers.clone(), creds.cookies.clone())?;
         vault.put(&mut conn, account.id, &c, now)?;
         store::accounts::set_state(&mut conn, account.id, AccountState::Trading, None, now)?;
         store::accounts::command(&mut conn, account.id, store::models::Desired::Run)?;

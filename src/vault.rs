@@ -15,6 +15,7 @@ use orion::hazardous::aead::xchacha20poly1305::{self, Nonce, SecretKey};
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::exchange::session::{Session, SessionError};
 use crate::store::models::CredentialRow;
 use crate::store::{self, Conn, StoreError};
 
@@ -49,72 +50,12 @@ pub enum VaultError {
     },
     #[error("credentials are invalid: {0}")]
     Invalid(String),
+    #[error(transparent)]
+    Session(#[from] SessionError),
     #[error("encryption failed")]
     Seal,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// An exchange session copied from a browser: request headers and the cookie string.
-/// Values are secrets: no `Debug` of them, no `Serialize`, zeroed on drop.
-pub struct Credentials {
-    pub headers: BTreeMap<String, SecretString>,
-    pub cookies: SecretString,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("cookies", &"[REDACTED]")
-            .finish()
-    }
-}
-
-/// Where a credential holds a control character (1-based), if it does: such a value can only
-/// break or smuggle a request line, never be a real session.
-fn control_at(text: &str) -> Option<usize> {
-    text.chars().position(char::is_control).map(|i| i + 1)
-}
-
-impl Credentials {
-    pub fn new(
-        headers: BTreeMap<String, SecretString>,
-        cookies: SecretString,
-    ) -> Result<Self, VaultError> {
-        for (name, value) in &headers {
-            let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
-            if !ok {
-                return Err(VaultError::Invalid(format!(
-                    "header name {name:?} is not a valid HTTP header name"
-                )));
-            }
-            if let Some(at) = control_at(value.expose_secret()) {
-                return Err(VaultError::Invalid(format!(
-                    "header {name}: the value holds a control character (CR, LF, NUL or another) \
-                     at character {at}; copy the request from the browser again"
-                )));
-            }
-        }
-        if let Some(at) = control_at(cookies.expose_secret()) {
-            return Err(VaultError::Invalid(format!(
-                "the cookie holds a control character (CR, LF, NUL or another) at character \
-                 {at}; copy the request from the browser again"
-            )));
-        }
-        Ok(Self { headers, cookies })
-    }
-
-    fn headers_plaintext(&self) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        let map: BTreeMap<&str, &str> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.expose_secret()))
-            .collect();
-        serde_json::to_vec(&map)
-            .map(Zeroizing::new)
-            .map_err(|e| VaultError::Invalid(e.to_string()))
-    }
 }
 
 /// One key of the ring.
@@ -385,14 +326,21 @@ impl Vault {
     pub fn seal(
         &self,
         account_id: i64,
-        creds: &Credentials,
+        creds: &Session,
         now_ms: i64,
     ) -> Result<CredentialRow, VaultError> {
         let key = self.ring.primary()?;
         Ok(CredentialRow {
             account_id,
             key_id: key.id.clone(),
-            headers_ct: self.seal_field(key, account_id, "headers", &creds.headers_plaintext()?)?,
+            headers_ct: self.seal_field(
+                key,
+                account_id,
+                "headers",
+                &creds
+                    .headers_json()
+                    .map_err(|e| VaultError::Invalid(e.to_string()))?,
+            )?,
             cookies_ct: self.seal_field(
                 key,
                 account_id,
@@ -404,7 +352,7 @@ impl Vault {
     }
 
     /// Decrypts a stored row; fails if it belongs to another account or was altered.
-    pub fn open(&self, row: &CredentialRow) -> Result<Credentials, VaultError> {
+    pub fn open(&self, row: &CredentialRow) -> Result<Session, VaultError> {
         let key = self
             .ring
             .find(&row.key_id)
@@ -421,13 +369,13 @@ impl Vault {
         let headers: BTreeMap<String, String> =
             serde_json::from_slice(&headers_pt).map_err(|_| bad("headers"))?;
         let cookies = String::from_utf8(cookies_pt.to_vec()).map_err(|_| bad("cookies"))?;
-        Credentials::new(
+        Ok(Session::new(
             headers
                 .into_iter()
                 .map(|(k, v)| (k, SecretString::from(v)))
                 .collect(),
             SecretString::from(cookies),
-        )
+        )?)
     }
 
     /// Seals and stores an account's credentials, replacing the old ones.
@@ -435,7 +383,7 @@ impl Vault {
         &self,
         conn: &mut Conn,
         account_id: i64,
-        creds: &Credentials,
+        creds: &Session,
         now_ms: i64,
     ) -> Result<(), VaultError> {
         let row = self.seal(account_id, creds, now_ms)?;
@@ -444,7 +392,7 @@ impl Vault {
     }
 
     /// Reads and opens an account's credentials.
-    pub fn get(&self, conn: &mut Conn, account_id: i64) -> Result<Option<Credentials>, VaultError> {
+    pub fn get(&self, conn: &mut Conn, account_id: i64) -> Result<Option<Session>, VaultError> {
         match store::credentials::get(conn, account_id)? {
             Some(row) => self.open(&row).map(Some),
             None => Ok(None),

@@ -8,6 +8,7 @@
 
 pub mod account;
 mod context;
+pub mod credentials;
 pub mod crossing;
 pub mod governor;
 pub mod operator;

@@ -305,3 +305,24 @@ async fn record_precision(store: &Store, order_symbol: &str, g: &Grid, now_ms: i
         .run(move |c| crate::store::tokens::upsert_precision(c, &row))
         .await;
 }
+
+/// Reads the instance's token list when it was never read or is due. `Err` carries the
+/// failure's kind only when no list is held at all (an older list still answers).
+pub async fn token_list_if_due(ctx: &super::Ctx) -> Result<(), String> {
+    let now = ctx.clock.now_ms();
+    let every = i64::try_from(ctx.timing.token_list_every.as_millis()).unwrap_or(i64::MAX);
+    if !ctx.board.listed().is_empty() && !ctx.board.claim(now, every) {
+        return Ok(());
+    }
+    let rest = RestClient::new(&ctx.exchange.rest_url, ctx.timing.request_timeout);
+    match rest.token_list().await {
+        Ok(list) => ctx.board.put(&list, ctx.clock.now_ms()),
+        Err(e) => {
+            ctx.board.failed(ctx.clock.now_ms());
+            if ctx.board.listed().is_empty() {
+                return Err(e.kind().to_owned());
+            }
+        }
+    }
+    Ok(())
+}

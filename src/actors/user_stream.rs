@@ -1,6 +1,6 @@
 //! One account's private stream: a listenKey, kept alive on a timer and replaced when it
 //! fails, and the `alpha@<listenKey>` stream whose execution reports go to the account's
-//! mailbox. The account hears `StreamUp` only once the subscription is confirmed, so it
+//! mailbox. The account hears `Up` only once the subscription is confirmed, so it
 //! reconciles after every gap, never before the stream can carry what follows.
 
 use std::rc::Rc;
@@ -18,10 +18,26 @@ use crate::exchange::wire::symbols;
 use crate::telemetry::fields;
 
 use super::Ctx;
-use super::account::AccountMsg;
 
-/// Runs until the account's mailbox closes.
-pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, log: Logger) {
+/// What the private stream tells its account.
+#[derive(Debug)]
+pub enum StreamNews {
+    /// Subscribed (again): reconcile before trading on.
+    Up,
+    Down(String),
+    Report(Box<ExecutionReport>),
+    /// The listen key could not be had because of the session.
+    SessionProblem(ExchangeError),
+}
+
+/// Runs until the account's mailbox closes. The mailbox takes any message a [`StreamNews`]
+/// becomes, so the stream needs nothing of the account.
+pub async fn run<M: From<StreamNews>>(
+    ctx: Ctx,
+    rest: Rc<RestClient>,
+    tx: mpsc::Sender<M>,
+    log: Logger,
+) {
     let t = &ctx.timing;
     let mut backoff = Backoff::new(t.stream_backoff_min, t.stream_backoff_max);
     loop {
@@ -39,11 +55,11 @@ pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, l
                         | ExchangeError::FaceCheckRequired
                 );
                 let msg = if session {
-                    AccountMsg::SessionProblem(e)
+                    StreamNews::SessionProblem(e)
                 } else {
-                    AccountMsg::StreamDown(format!("listen key: {e}"))
+                    StreamNews::Down(format!("listen key: {e}"))
                 };
-                if tx.send(msg).await.is_err() {
+                if tx.send(msg.into()).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(wait).await;
@@ -75,23 +91,23 @@ pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, l
                     let msg = match event {
                         StreamEvent::Subscribed { .. } => {
                             backoff.reset();
-                            Some(AccountMsg::StreamUp)
+                            Some(StreamNews::Up)
                         }
                         StreamEvent::Frame { data, .. } => match parse(&data) {
-                            Frame::Report(r) => Some(AccountMsg::Report(r)),
+                            Frame::Report(r) => Some(StreamNews::Report(r)),
                             // The subscription carries nothing more: a new key, a new stream.
                             Frame::KeyExpired => break "the listen key expired".to_owned(),
                             Frame::Other => None,
                         },
-                        StreamEvent::Disconnected { reason, .. } => Some(AccountMsg::StreamDown(reason)),
-                        StreamEvent::Stale { silent_for } => Some(AccountMsg::StreamDown(format!(
+                        StreamEvent::Disconnected { reason, .. } => Some(StreamNews::Down(reason)),
+                        StreamEvent::Stale { silent_for } => Some(StreamNews::Down(format!(
                             "silent for {} ms", millis(silent_for)))),
                         StreamEvent::SubscribeFailed { reason, .. } => {
                             break format!("subscription refused: {reason}");
                         }
                         StreamEvent::Connected { .. } => None,
                     };
-                    if let Some(msg) = msg && tx.send(msg).await.is_err() {
+                    if let Some(msg) = msg && tx.send(msg.into()).await.is_err() {
                         return;
                     }
                 }
@@ -101,7 +117,7 @@ pub async fn run(ctx: Ctx, rest: Rc<RestClient>, tx: mpsc::Sender<AccountMsg>, l
         handle.close();
         warn!(log, "private stream replaced"; fields::EVENT_ACTION => "listen-key-replace",
             "error.message" => reason.clone());
-        if tx.send(AccountMsg::StreamDown(reason)).await.is_err() {
+        if tx.send(StreamNews::Down(reason).into()).await.is_err() {
             return;
         }
         tokio::time::sleep(backoff.next_delay()).await;

@@ -1,10 +1,7 @@
 //! `/api/v1/accounts...` and `/api/v1/halt`.
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_decimal::Decimal;
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -12,15 +9,12 @@ use super::ApiState;
 use super::auth::Authorized;
 use super::error::ApiError;
 use crate::actors::account::{AccountStatus, Command};
-use crate::actors::operator;
-use crate::domain::budget::Purpose;
+use crate::actors::{credentials, operator, tokens};
 use crate::domain::plan::{self, Progress};
 use crate::domain::points::{self, PointsView, Volume};
 use crate::domain::settings::AccountSettings;
-use crate::exchange::rest::RestClient;
 use crate::store::models::{Account, Desired, Page};
 use crate::store::{self, StoreError};
-use crate::vault::Credentials;
 
 /// An account as the API shows it. Credentials are never part of it.
 #[derive(Debug, Serialize)]
@@ -336,13 +330,6 @@ pub async fn update_config(
     Ok(HttpResponse::Ok().json(view(&state, account).await?))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CredentialsBody {
-    headers: BTreeMap<String, String>,
-    cookies: String,
-}
-
 /// Stores credentials, from JSON `{"headers":{..},"cookies":".."}` or a "Copy as cURL" text.
 /// Write-only: no route ever answers them.
 pub async fn put_credentials(
@@ -363,50 +350,13 @@ pub async fn put_credentials(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let (headers, cookies) = if is_json || text.trim_start().starts_with('{') {
-        let b: CredentialsBody = serde_json::from_str(text)
-            .map_err(|e| ApiError::InvalidBody(format!("credentials: {e}")))?;
-        (b.headers, b.cookies)
+    let format = if is_json || text.trim_start().starts_with('{') {
+        credentials::Format::Json
     } else {
-        let p = super::curl::parse(text).map_err(|e| ApiError::InvalidField {
-            field: "curl".into(),
-            reason: e,
-        })?;
-        (p.headers, p.cookies)
+        credentials::Format::Curl
     };
-    let creds = Credentials::new(
-        headers
-            .into_iter()
-            .map(|(k, v)| (k, SecretString::from(v)))
-            .collect(),
-        SecretString::from(cookies),
-    )
-    .map_err(|e| {
-        let reason = e.to_string();
-        ApiError::InvalidField {
-            field: if reason.contains("the cookie") {
-                "cookies".into()
-            } else {
-                "headers".into()
-            },
-            reason,
-        }
-    })?;
-    if state.ctx.vault.is_none() {
-        return Err(ApiError::NoMasterKey);
-    }
-    let (id, now, ctx) = (account.id, state.ctx.clock.now_ms(), state.ctx.clone());
-    state
-        .ctx
-        .store
-        .run(move |c| {
-            Ok(match &ctx.vault {
-                Some(v) => v.put(c, id, &creds, now).map_err(|e| e.to_string()),
-                None => Err("no master key".into()),
-            })
-        })
-        .await?
-        .map_err(|e| ApiError::Internal(format!("storing credentials: {e}")))?;
+    let id = account.id;
+    credentials::put(&state.ctx, id, text, format).await?;
     if state.sup.status(id).is_some() {
         let _ = state.sup.command(id, Command::Reload).await;
     }
@@ -546,20 +496,6 @@ pub async fn events(
     Ok(HttpResponse::Ok().json(rows))
 }
 
-#[derive(Debug, Serialize)]
-struct Balance {
-    asset: String,
-    #[serde(with = "rust_decimal::serde::str")]
-    free: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    locked: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
-    total: Decimal,
-}
-
-/// How long a balance read waits for the account's request budget.
-const BALANCE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// R2: available, frozen and total of USDT and the account's token, asked of the exchange.
 pub async fn balance(
     _: Authorized,
@@ -582,35 +518,11 @@ pub async fn balance(
             "the account is paused for {p}: renew its session first"
         )));
     }
-    // Two requests, waited for briefly (the account's own trading draws on the same budget);
-    // a flood past that is told to come back.
-    let governor = &state.ctx.governor;
-    let budget = async {
-        governor.acquire(id, Purpose::Query).await;
-        governor.acquire(id, Purpose::Query).await;
-    };
-    tokio::time::timeout(BALANCE_WAIT, budget)
-        .await
-        .map_err(|_| ApiError::RateLimited(1_000))?;
-    let ctx = state.ctx.clone();
-    let (creds, row) = state
+    let row = state
         .ctx
         .store
-        .run(move |c| {
-            let creds = match &ctx.vault {
-                Some(v) => v.get(c, id).map_err(|e| e.to_string()),
-                None => Err("no master key".into()),
-            };
-            Ok((creds, store::configs::get(c, id)?))
-        })
+        .run(move |c| store::configs::get(c, id))
         .await?;
-    let creds =
-        creds
-            .map_err(|_| ApiError::NoMasterKey)?
-            .ok_or_else(|| ApiError::InvalidField {
-                field: "credentials".into(),
-                reason: "the account has no credentials".into(),
-            })?;
     let token = row
         .as_ref()
         .map(store::configs::as_stored)
@@ -618,41 +530,7 @@ pub async fn balance(
         .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?
         .map(|s| s.token)
         .unwrap_or_default();
-    let rest = RestClient::new(
-        &state.ctx.exchange.rest_url,
-        state.ctx.timing.request_timeout,
-    )
-    .with_session(&creds);
-    drop(creds);
-    let assets = rest
-        .wallet_assets()
-        .await
-        .map_err(|e| ApiError::Exchange(e.kind().to_owned()))?;
-    let wallet = rest
-        .alpha_wallet()
-        .await
-        .map_err(|e| ApiError::Exchange(e.kind().to_owned()))?;
-    let mut out = Vec::new();
-    if let Some(u) = assets.iter().find(|a| a.asset.eq_ignore_ascii_case("USDT")) {
-        out.push(Balance {
-            asset: "USDT".into(),
-            free: u.spot.free,
-            locked: u.spot.locked + u.spot.freeze,
-            total: u.spot.free + u.spot.locked + u.spot.freeze,
-        });
-    }
-    for t in wallet
-        .list
-        .iter()
-        .filter(|t| t.symbol.eq_ignore_ascii_case(&token))
-    {
-        out.push(Balance {
-            asset: t.symbol.clone(),
-            free: t.free,
-            locked: t.locked + t.freeze,
-            total: t.free + t.locked + t.freeze,
-        });
-    }
+    let out = credentials::balances(&state.ctx, id, &token).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -683,23 +561,9 @@ pub async fn halt(_: Authorized, state: web::Data<ApiState>) -> Result<HttpRespo
 /// exchange when it was never read or is due.
 pub async fn tokens(_: Authorized, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let ctx = &state.ctx;
-    let now = ctx.clock.now_ms();
-    let every = i64::try_from(ctx.timing.token_list_every.as_millis()).unwrap_or(i64::MAX);
-    if ctx.board.listed().is_empty() || ctx.board.claim(now, every) {
-        let rest = RestClient::new(&ctx.exchange.rest_url, ctx.timing.request_timeout);
-        match rest.token_list().await {
-            Ok(list) => ctx.board.put(&list, ctx.clock.now_ms()),
-            Err(e) => {
-                ctx.board.failed(ctx.clock.now_ms());
-                if ctx.board.listed().is_empty() {
-                    return Err(ApiError::Exchange(format!(
-                        "the token list could not be read: {}",
-                        e.kind()
-                    )));
-                }
-            }
-        }
-    }
+    tokens::token_list_if_due(ctx)
+        .await
+        .map_err(|kind| ApiError::Exchange(format!("the token list could not be read: {kind}")))?;
     let policy = crate::domain::token_choice::Policy {
         min_mul_point: Decimal::from(2),
         allow: Vec::new(),

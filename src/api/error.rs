@@ -180,6 +180,31 @@ impl From<crate::actors::operator::CommandError> for ApiError {
     }
 }
 
+impl From<crate::actors::credentials::CredentialsError> for ApiError {
+    fn from(e: crate::actors::credentials::CredentialsError) -> Self {
+        use crate::actors::credentials::CredentialsError;
+        match e {
+            CredentialsError::Invalid {
+                field: "body",
+                reason,
+            } => ApiError::InvalidBody(reason),
+            CredentialsError::Invalid { field, reason } => ApiError::InvalidField {
+                field: field.into(),
+                reason,
+            },
+            CredentialsError::NoMasterKey => ApiError::NoMasterKey,
+            CredentialsError::Missing => ApiError::InvalidField {
+                field: "credentials".into(),
+                reason: e.to_string(),
+            },
+            CredentialsError::Budget => ApiError::RateLimited(1_000),
+            CredentialsError::Exchange(kind) => ApiError::Exchange(kind),
+            CredentialsError::Vault(_) => ApiError::Internal(e.to_string()),
+            CredentialsError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {

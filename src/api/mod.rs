@@ -5,7 +5,6 @@
 
 pub mod accounts;
 pub mod auth;
-pub mod curl;
 pub mod dashboard;
 pub mod error;
 pub mod events;

@@ -9,15 +9,14 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
-use secrecy::SecretString;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::domain::pricing::{Offset, price_pair};
 use crate::exchange::rest::RestClient;
+use crate::exchange::session::Session;
 use crate::exchange::wire::stream::ExecutionReport;
 use crate::exchange::wire::trading::{OtoPlaceRequest, PaymentDetail, WalletType};
 use crate::market::Side;
-use crate::vault::Credentials;
 
 use super::TOKENS;
 
@@ -70,16 +69,10 @@ async fn pairs(rest: &RestClient) -> anyhow::Result<Vec<OtoPlaceRequest>> {
     Ok(out)
 }
 
-fn credentials(json: &serde_json::Value) -> anyhow::Result<Credentials> {
+fn credentials(json: &serde_json::Value) -> anyhow::Result<Session> {
     let headers: BTreeMap<String, String> = serde_json::from_value(json["headers"].clone())?;
     let cookies = json["cookies"].as_str().context("no cookies")?;
-    Ok(Credentials {
-        headers: headers
-            .into_iter()
-            .map(|(k, v)| (k, SecretString::from(v)))
-            .collect(),
-        cookies: SecretString::from(cookies.to_owned()),
-    })
+    Ok(Session::from_plain(headers, cookies.to_owned())?)
 }
 
 /// Runs every account for `run_for`; returns the number of failed requests.

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{Answer, ExchangeError, decode};
+use super::session::Session;
 use super::wire::account::{AlphaWallet, ListenKeyData, UserVolume, WalletAsset};
 use super::wire::market::{AggTrade, ExchangeInfo, FullDepth, Ticker24, TokenInfo};
 use super::wire::paths;
@@ -18,7 +19,6 @@ use super::wire::trading::{
     PlaceOrderRequest, UserTrade,
 };
 use crate::market::Side;
-use crate::vault::Credentials;
 
 /// Request headers never copied from the browser: the transport sets them, or the exchange
 /// rejects them when they are stale.
@@ -33,8 +33,8 @@ const DROPPED_HEADERS: &[&str] = &[
 /// Largest answer body accepted (the token list is the big one).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// The browser session a private call carries.
-struct Session {
+/// The browser session a private call carries, its headers as they are sent.
+struct SignedIn {
     headers: Vec<(String, SecretString)>,
     cookies: SecretString,
 }
@@ -43,7 +43,7 @@ struct Session {
 pub struct RestClient {
     base: String,
     http: awc::Client,
-    session: Option<Session>,
+    session: Option<SignedIn>,
 }
 
 impl std::fmt::Debug for RestClient {
@@ -165,7 +165,7 @@ impl RestClient {
     }
 
     /// The same client, signed in with an account's browser session.
-    pub fn with_session(mut self, creds: &Credentials) -> Self {
+    pub fn with_session(mut self, creds: &Session) -> Self {
         let headers = creds
             .headers
             .iter()
@@ -175,7 +175,7 @@ impl RestClient {
             })
             .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
             .collect();
-        self.session = Some(Session {
+        self.session = Some(SignedIn {
             headers,
             cookies: creds.cookies.clone(),
         });

@@ -144,9 +144,11 @@ fn keys_rotate_reseals_stored_credentials() {
         .blocking(|c| store::accounts::create(c, "alice", 1))
         .unwrap()
         .id;
-    let creds =
-        alpha_oto::vault::Credentials::new(Default::default(), "session=1".to_owned().into())
-            .unwrap();
+    let creds = alpha_oto::exchange::session::Session::new(
+        Default::default(),
+        "session=1".to_owned().into(),
+    )
+    .unwrap();
     Vault::new(KeyRing::parse(&old, "t").unwrap())
         .put(&mut db.conn(), acc, &creds, 1)
         .unwrap();
@@ -402,7 +404,7 @@ async fn sim_runs_standalone_with_seeded_accounts() {
         })
         .collect();
     let cookies = secrecy::SecretString::from(accounts[1]["cookies"].as_str().unwrap().to_owned());
-    let creds = alpha_oto::vault::Credentials::new(headers, cookies).unwrap();
+    let creds = alpha_oto::exchange::session::Session::new(headers, cookies).unwrap();
     let client = alpha_oto::exchange::rest::RestClient::new(&url, Duration::from_secs(5))
         .with_session(&creds);
     client.probe_session().await.unwrap();

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use alpha_oto::exchange::error::ExchangeError;
 use alpha_oto::exchange::rest::{HistoryQuery, RestClient};
+use alpha_oto::exchange::session::Session;
 use alpha_oto::exchange::wire::symbols;
 use alpha_oto::exchange::wire::trading::{
     OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
 };
 use alpha_oto::market::{OrderStatus, Side};
 use alpha_oto::sim::server::{SimHandle, SimOptions, start};
-use alpha_oto::vault::Credentials;
 use futures_util::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
 use rust_decimal::RoundingStrategy::ToZero;
@@ -67,7 +67,7 @@ async fn account(sim: &SimHandle, usdt: &str) -> (u64, RestClient) {
             )
         })
         .collect();
-    let creds = Credentials::new(
+    let creds = Session::new(
         headers,
         SecretString::from(created["cookies"].as_str().unwrap().to_owned()),
     )
@@ -168,7 +168,7 @@ async fn private_calls_need_a_live_session() {
         anonymous.open_orders(None).await.unwrap_err(),
         ExchangeError::SessionExpired
     );
-    let forged = Credentials::new(
+    let forged = Session::new(
         BTreeMap::new(),
         SecretString::from("p20t=nothing".to_owned()),
     )
@@ -772,7 +772,7 @@ async fn browser_headers_are_forwarded_except_the_ones_the_transport_owns() {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), SecretString::from((*v).to_owned())))
             .collect();
-        Credentials::new(
+        Session::new(
             headers,
             SecretString::from("p20t=fresh; lang=en".to_owned()),
         )

@@ -371,7 +371,7 @@ async fn an_invalidated_listen_key_is_announced_on_its_stream() {
             "csrftoken".to_owned(),
             secrecy::SecretString::from(a.csrftoken.clone()),
         );
-        alpha_oto::vault::Credentials::new(
+        alpha_oto::exchange::session::Session::new(
             headers,
             secrecy::SecretString::from(format!("p20t={}", a.session)),
         )

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use alpha_oto::exchange::session::Session;
 use alpha_oto::store::{self, Conn};
 use alpha_oto::telemetry::{self, LogFormat, LogSettings, Overflow};
-use alpha_oto::vault::{Credentials, KeyRing, Vault, VaultError, generate_key_line};
+use alpha_oto::vault::{KeyRing, Vault, VaultError, generate_key_line};
 use diesel::RunQueryDsl;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -20,7 +21,7 @@ fn vault(lines: &[&str]) -> Vault {
     Vault::new(KeyRing::parse(&lines.join("\n"), "test").unwrap())
 }
 
-fn creds(cookie: &str) -> Credentials {
+fn creds(cookie: &str) -> Session {
     let mut headers = BTreeMap::new();
     headers.insert(
         "csrftoken".to_owned(),
@@ -30,12 +31,12 @@ fn creds(cookie: &str) -> Credentials {
         "bnc-uuid".to_owned(),
         SecretString::from("0b8f2a9e-0000-4000-8000-1234567890ab"),
     );
-    Credentials::new(headers, SecretString::from(cookie.to_owned())).unwrap()
+    Session::new(headers, SecretString::from(cookie.to_owned())).unwrap()
 }
 
-fn assert_same(a: &Credentials, b: &Credentials) {
+fn assert_same(a: &Session, b: &Session) {
     assert_eq!(a.cookies.expose_secret(), b.cookies.expose_secret());
-    let flat = |c: &Credentials| {
+    let flat = |c: &Session| {
         c.headers
             .iter()
             .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
@@ -367,7 +368,7 @@ fn credentials_with_control_characters_are_refused() {
     let header = |v: &str| {
         let mut h = BTreeMap::new();
         h.insert("csrftoken".to_owned(), SecretString::from(v.to_owned()));
-        Credentials::new(h, SecretString::from("p20t=s".to_owned()))
+        Session::new(h, SecretString::from("p20t=s".to_owned()))
     };
     for bad in ["abc\r\nX-Injected: 1", "abc\n", "a\0b", "a\u{7f}"] {
         let err = header(bad).unwrap_err().to_string();
@@ -377,7 +378,7 @@ fn credentials_with_control_characters_are_refused() {
         );
         assert!(!err.contains("abc"), "the value is not echoed: {err}");
     }
-    let err = Credentials::new(
+    let err = Session::new(
         BTreeMap::new(),
         SecretString::from("p20t=s\r\nx".to_owned()),
     )

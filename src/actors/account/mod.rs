@@ -60,6 +60,7 @@ use super::Ctx;
 use super::price_feed::PriceCell;
 use super::sync::{self, Verdict};
 use super::tokens::{self, Token};
+use super::user_stream::StreamNews;
 use crate::domain::account::day_start_ms;
 
 /// What the operator asks of an account.
@@ -139,6 +140,17 @@ pub enum AccountMsg {
     InjectPanic,
     /// The daemon stops: end the task, leaving the live pair on the exchange.
     Shutdown,
+}
+
+impl From<StreamNews> for AccountMsg {
+    fn from(news: StreamNews) -> Self {
+        match news {
+            StreamNews::Up => AccountMsg::StreamUp,
+            StreamNews::Down(reason) => AccountMsg::StreamDown(reason),
+            StreamNews::Report(r) => AccountMsg::Report(r),
+            StreamNews::SessionProblem(e) => AccountMsg::SessionProblem(e),
+        }
+    }
 }
 
 /// Why an account's task ended other than by a shutdown.

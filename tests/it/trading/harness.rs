@@ -12,9 +12,10 @@ use alpha_oto::clock::Clock;
 use alpha_oto::config::Config;
 use alpha_oto::daemon;
 use alpha_oto::domain::settings::AccountSettings;
+use alpha_oto::exchange::session::Session;
 use alpha_oto::sim::server::{SimHandle, SimOptions, start};
 use alpha_oto::store::{self, models::Page};
-use alpha_oto::vault::{Credentials, KeyRing, Vault, generate_key_line};
+use alpha_oto::vault::{KeyRing, Vault, generate_key_line};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -152,7 +153,7 @@ impl World {
                 .iter()
                 .map(|(k, v)| (k.clone(), SecretString::from(v.clone())))
                 .collect::<BTreeMap<_, _>>();
-            let c = Credentials::new(headers, SecretString::from(creds.cookies.clone())).unwrap();
+            let c = Session::new(headers, SecretString::from(creds.cookies.clone())).unwrap();
             vault.put(&mut conn, account.id, &c, 1_000).unwrap();
             ids.push((account.id, creds.id));
         }

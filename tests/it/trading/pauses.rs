@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use alpha_oto::actors::account::{AccountStatus, Command};
+use alpha_oto::exchange::session::Session;
 use alpha_oto::store;
-use alpha_oto::vault::Credentials;
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use serde_json::json;
@@ -96,7 +96,7 @@ async fn an_expired_session_pauses_the_account_until_new_credentials_and_a_resum
         .into_iter()
         .map(|(k, v)| (k, SecretString::from(v)))
         .collect();
-    let creds = Credentials::new(headers, SecretString::from(fresh.cookies)).unwrap();
+    let creds = Session::new(headers, SecretString::from(fresh.cookies)).unwrap();
     vault_of(&h.vault_line)
         .put(&mut h.db.conn(), a, &creds, 2_000)
         .unwrap();

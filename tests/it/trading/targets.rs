@@ -109,7 +109,7 @@ async fn volume_the_exchange_already_counts_toward_the_target() {
         &alpha_oto::store::configs::to_row(&settings("NEX", "10", "20"), account.id, 1_000),
     )
     .unwrap();
-    let creds = alpha_oto::vault::Credentials::new(
+    let creds = alpha_oto::exchange::session::Session::new(
         fresh
             .headers
             .into_iter()

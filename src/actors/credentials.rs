@@ -1,0 +1,150 @@
+//! An account's session as the operator touches it outside the account's task: new
+//! credentials sealed into the store, and a balance read with the account's own request
+//! budget. The control API calls these; it never builds an exchange client or opens the vault.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::domain::budget::Purpose;
+use crate::exchange::rest::RestClient;
+use crate::exchange::session::Session;
+use crate::store::StoreError;
+
+/// How long a balance read waits for the account's request budget.
+const BALANCE_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// The text is not a session; `field` names the part at fault.
+    #[error("{reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("no master key is configured")]
+    NoMasterKey,
+    #[error("the account has no credentials")]
+    Missing,
+    /// The account's request budget stayed spent for the whole wait.
+    #[error("the account's request budget is spent")]
+    Budget,
+    /// The exchange refused or failed; the kind, never its text.
+    #[error("{0}")]
+    Exchange(String),
+    #[error("storing credentials: {0}")]
+    Vault(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How the credentials text is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"headers":{..},"cookies":".."}`
+    Json,
+    /// A browser's "Copy as cURL" text.
+    Curl,
+}
+
+/// Checks and seals an account's credentials, replacing the old ones.
+pub async fn put(
+    ctx: &Ctx,
+    account_id: i64,
+    text: &str,
+    format: Format,
+) -> Result<(), CredentialsError> {
+    let session = match format {
+        Format::Json => Session::from_json(text),
+        Format::Curl => Session::from_curl(text),
+    }
+    .map_err(|e| CredentialsError::Invalid {
+        field: e.field,
+        reason: e.reason,
+    })?;
+    if ctx.vault.is_none() {
+        return Err(CredentialsError::NoMasterKey);
+    }
+    let (now, shared) = (ctx.clock.now_ms(), ctx.clone());
+    ctx.store
+        .run(move |c| {
+            Ok(match &shared.vault {
+                Some(v) => v
+                    .put(c, account_id, &session, now)
+                    .map_err(|e| e.to_string()),
+                None => Err("no master key".into()),
+            })
+        })
+        .await?
+        .map_err(CredentialsError::Vault)
+}
+
+/// One asset's balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    pub asset: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub free: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub locked: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub total: Decimal,
+}
+
+/// R2: available, frozen and total of USDT and of `token`, asked of the exchange with two
+/// requests from the account's own budget (waited for briefly: the account's trading draws on
+/// the same budget).
+pub async fn balances(
+    ctx: &Ctx,
+    account_id: i64,
+    token: &str,
+) -> Result<Vec<Balance>, CredentialsError> {
+    let governor = &ctx.governor;
+    let budget = async {
+        governor.acquire(account_id, Purpose::Query).await;
+        governor.acquire(account_id, Purpose::Query).await;
+    };
+    tokio::time::timeout(BALANCE_WAIT, budget)
+        .await
+        .map_err(|_| CredentialsError::Budget)?;
+    let shared = ctx.clone();
+    let session = ctx
+        .store
+        .run(move |c| {
+            Ok(match &shared.vault {
+                Some(v) => v.get(c, account_id).map_err(|e| e.to_string()),
+                None => Err("no master key".into()),
+            })
+        })
+        .await?
+        .map_err(|_| CredentialsError::NoMasterKey)?
+        .ok_or(CredentialsError::Missing)?;
+    let rest =
+        RestClient::new(&ctx.exchange.rest_url, ctx.timing.request_timeout).with_session(&session);
+    drop(session);
+    let exchange =
+        |e: crate::exchange::error::ExchangeError| CredentialsError::Exchange(e.kind().to_owned());
+    let assets = rest.wallet_assets().await.map_err(exchange)?;
+    let wallet = rest.alpha_wallet().await.map_err(exchange)?;
+    let mut out = Vec::new();
+    if let Some(u) = assets.iter().find(|a| a.asset.eq_ignore_ascii_case("USDT")) {
+        out.push(Balance {
+            asset: "USDT".into(),
+            free: u.spot.free,
+            locked: u.spot.locked + u.spot.freeze,
+            total: u.spot.free + u.spot.locked + u.spot.freeze,
+        });
+    }
+    for t in wallet
+        .list
+        .iter()
+        .filter(|t| t.symbol.eq_ignore_ascii_case(token))
+    {
+        out.push(Balance {
+            asset: t.symbol.clone(),
+            free: t.free,
+            locked: t.locked + t.freeze,
+            total: t.free + t.locked + t.freeze,
+        });
+    }
+    Ok(out)
+}
