@@ -11,7 +11,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::store::{self, DatabaseUrl, Store};
+use crate::config::database::{DatabaseUrl, redact_url};
+use crate::store::{self, Store};
 
 /// Where the install puts the service's configuration; the commands read it by default.
 pub const SYSTEM_CONFIG: &str = "/etc/alpha-oto/config.toml";
@@ -90,7 +91,7 @@ pub fn open_database(config: &Config, intent: Intent) -> Result<Store, AdminErro
         return Err(AdminError::Empty {
             url: match &url {
                 DatabaseUrl::Sqlite(p) => p.display().to_string(),
-                DatabaseUrl::Postgres(u) => store::redact_url(u),
+                DatabaseUrl::Postgres(u) => redact_url(u),
             },
         });
     }
@@ -261,7 +262,7 @@ pub fn serve_hints(config: &Config, file: Option<&Path>) -> Option<String> {
     }
     let db = match config.database_url() {
         Ok(DatabaseUrl::Sqlite(p)) => format!("SQLite at {}", p.display()),
-        Ok(DatabaseUrl::Postgres(u)) => store::redact_url(&u),
+        Ok(DatabaseUrl::Postgres(u)) => redact_url(&u),
         Err(e) => e.to_string(),
     };
     let mut s = String::from("alpha-oto serve:");

@@ -12,12 +12,13 @@ use rust_decimal::Decimal;
 use crate::actors::Timing;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::database::{DatabaseUrl, StoreOptions};
 use crate::domain::settings::AccountSettings;
 use crate::exchange::session::Session;
 use crate::sim::faults::FaultSpec;
 use crate::sim::server::{SimOptions, start};
 use crate::store::models::{AccountState, Page};
-use crate::store::{self, DatabaseUrl, Store, StoreOptions};
+use crate::store::{self, Store};
 use crate::vault::{KeyRing, Vault, generate_key_line};
 
 #[derive(Debug, Clone)]

@@ -551,11 +551,11 @@ pub(crate) async fn check_ledger(
     findings: &mut Findings,
 ) -> anyhow::Result<u64> {
     let store = crate::store::Store::open(
-        &crate::store::DatabaseUrl::parse(&setup.database_url)?,
-        &crate::store::StoreOptions {
+        &crate::config::database::DatabaseUrl::parse(&setup.database_url)?,
+        &crate::config::database::StoreOptions {
             pool_size: 2,
             connect_timeout: Duration::from_secs(10),
-            ..crate::store::StoreOptions::default()
+            ..crate::config::database::StoreOptions::default()
         },
     )?;
     let by_name: HashMap<String, i64> = store

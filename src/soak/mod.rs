@@ -198,7 +198,7 @@ impl SeedDatabase {
 }
 
 fn redact(url: &str) -> String {
-    crate::store::redact_url(url)
+    crate::config::database::redact_url(url)
 }
 
 /// A proxy to the server of `url`, and `url` pointed at the proxy.

@@ -5,8 +5,6 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("bad database url: {0}")]
-    BadUrl(String),
     /// No connection could be had: the database is down, unreachable or the pool is exhausted.
     #[error("database unavailable: {0}")]
     Unavailable(String),

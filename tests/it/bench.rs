@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::support::{TestDb, backend};
-use alpha_oto::store::Backend;
+use alpha_oto::config::database::Backend;
 
 /// The report's keys, exactly: they are the benchmark's published interface.
 const KEYS: &[&str] = &[

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use alpha_oto::store;
 use alpha_oto::vault::{KeyRing, Vault};
 
-use alpha_oto::store::Backend;
+use alpha_oto::config::database::Backend;
 
 use crate::support::{TestDb, backend};
 
@@ -241,8 +241,8 @@ fn serve_starts_without_core_dumps_reports_ready_and_stops_cleanly_on_sigterm() 
         Backend::Sqlite => {
             let file = data.path().join("alpha-oto.db");
             store::Store::open(
-                &store::DatabaseUrl::Sqlite(file),
-                &store::StoreOptions::default(),
+                &alpha_oto::config::database::DatabaseUrl::Sqlite(file),
+                &alpha_oto::config::database::StoreOptions::default(),
             )
             .unwrap()
         }

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use alpha_oto::config::database::DatabaseUrl;
 use alpha_oto::config::{Config, ConfigError, Overrides};
-use alpha_oto::store::DatabaseUrl;
 use alpha_oto::telemetry::LogLevel;
 
 fn file(text: &str) -> (tempfile::TempDir, PathBuf) {

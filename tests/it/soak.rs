@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::support::{backend, pg_admin_url, redis_url};
-use alpha_oto::store::Backend;
+use alpha_oto::config::database::Backend;
 
 fn soak(seeds: &str) -> (bool, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_alpha-oto"));

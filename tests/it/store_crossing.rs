@@ -1,9 +1,10 @@
 //! The cross-account guard across instances, where it lives: in the transaction that stores an
 //! intent (`store::crossing`), on whichever backend this run uses.
 
+use alpha_oto::config::database::Backend;
 use alpha_oto::market::Side;
 use alpha_oto::store::models::*;
-use alpha_oto::store::{self, Backend, StoreError};
+use alpha_oto::store::{self, StoreError};
 use diesel::RunQueryDsl;
 
 use crate::support::{TestDb, account_with_lease, backend, d};

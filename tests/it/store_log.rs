@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use alpha_oto::store::{Conn, DatabaseUrl, Store, StoreError, StoreOptions};
+use alpha_oto::config::database::{DatabaseUrl, StoreOptions};
+use alpha_oto::store::{Conn, Store, StoreError};
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 

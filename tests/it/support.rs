@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use alpha_oto::config::database::{Backend, DatabaseUrl, StoreOptions};
 use alpha_oto::store::lease::Lease;
-use alpha_oto::store::{self, Backend, Conn, DatabaseUrl, Store, StoreOptions};
+use alpha_oto::store::{self, Conn, Store};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
 pub const PG_ADMIN_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";

@@ -2,6 +2,8 @@
 //! environment variables, then command-line flags. Unknown keys are errors (a typo must not
 //! silently fall back to a default), and every error names the key and where it came from.
 
+pub mod database;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,8 +13,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{DatabaseUrl, StoreOptions};
 use crate::telemetry::{LogFormat, LogLevel, LogSettings, Overflow};
+use database::{DatabaseUrl, StoreOptions, redact_url};
 
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "ALPHA_OTO__";
@@ -587,11 +589,11 @@ impl Config {
     pub fn to_redacted_toml(&self) -> Result<String, toml::ser::Error> {
         let mut shown = self.clone();
         shown.database.url = Some(match self.database_url() {
-            Ok(DatabaseUrl::Postgres(u)) => crate::store::redact_url(&u),
+            Ok(DatabaseUrl::Postgres(u)) => redact_url(&u),
             Ok(DatabaseUrl::Sqlite(p)) => format!("sqlite://{}", p.display()),
             Err(_) => String::new(),
         });
-        shown.redis.url = self.redis.url.as_deref().map(crate::store::redact_url);
+        shown.redis.url = self.redis.url.as_deref().map(redact_url);
         toml::to_string_pretty(&shown)
     }
 }
