@@ -16,6 +16,7 @@ pub mod demo;
 pub mod domain;
 pub mod exchange;
 pub mod hardening;
+pub mod maintenance;
 pub mod market;
 pub mod meters;
 pub mod paper;

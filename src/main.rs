@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use alpha_oto::config::{Config, Overrides};
 use alpha_oto::control::exit;
-use alpha_oto::{daemon, telemetry, vault};
+use alpha_oto::{daemon, maintenance, telemetry, vault};
 
 /// Trades Binance Alpha tokens with OTO orders for many accounts until each reaches its daily
 /// volume target.
@@ -498,11 +498,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::WebhookSecret { name } => {
             let config = load_config(&cli)?;
-            let (ring, _) = vault::KeyRing::load(config.vault.key_file.as_deref())?
-                .ok_or(vault::VaultError::NoKey)?;
-            let key =
-                vault::Vault::new(ring).derived_key(alpha_oto::actors::webhook::SIGNING_PURPOSE)?;
-            println!("{}", alpha_oto::actors::webhook::account_secret(&key, name));
+            println!("{}", maintenance::webhook_secret(&config, name)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Sim(args) => run_sim(args),
@@ -677,15 +673,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate { status, create } => {
             let config = load_config(&cli)?;
-            let intent = alpha_oto::admin::Intent::Migrate {
-                create: *create && !*status,
-            };
-            let store = alpha_oto::admin::open_database(&config, intent)?;
-            let names = if *status {
-                store.blocking(alpha_oto::store::migrate::pending)?
-            } else {
-                store.blocking(alpha_oto::store::migrate::run_pending)?
-            };
+            let names = maintenance::migrate(&config, *status, *create)?;
             let verb = if *status { "pending" } else { "applied" };
             if names.is_empty() {
                 println!("no migration {verb}");
@@ -699,40 +687,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: TokenCommand::Refresh,
         } => {
             let config = load_config(&cli)?;
-            let store = alpha_oto::admin::open_database(&config, alpha_oto::admin::Intent::Use)?;
-            store.blocking(alpha_oto::store::migrate::run_pending)?;
-            let log = slog::Logger::root(slog::Discard, slog::o!());
-            actix_web::rt::System::new().block_on(async move {
-                let cache = daemon::open_cache(&config, &log).await;
-                let rest = alpha_oto::exchange::rest::RestClient::new(
-                    &config.exchange.rest_url,
-                    std::time::Duration::from_secs(u64::from(config.exchange.request_timeout_s)),
-                );
-                let now = chrono::Utc::now().timestamp_millis();
-                let (mappings, precisions) =
-                    alpha_oto::actors::tokens::refresh_all(&cache, &store, &rest, now).await?;
-                let where_ = match config.redis.url {
-                    Some(_) => "Redis and the database",
-                    None => "the database (no Redis configured: the daemon's cache is its own)",
-                };
-                println!(
-                    "{mappings} token mapping(s) and {precisions} precision(s) written to {where_}"
-                );
-                Ok(ExitCode::SUCCESS)
-            })
+            println!("{}", maintenance::token_refresh(config)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {
             let config = load_config(&cli)?;
-            let (ring, source) = vault::KeyRing::load(config.vault.key_file.as_deref())?
-                .ok_or(vault::VaultError::NoKey)?;
-            eprintln!("key ring from {source}; primary key {}", ring.primary_id());
-            let vault = vault::Vault::new(ring);
-            let store = alpha_oto::admin::open_database(&config, alpha_oto::admin::Intent::Use)?;
-            store.blocking(alpha_oto::store::migrate::run_pending)?;
-            let now = chrono::Utc::now().timestamp_millis();
-            let report = vault.rotate(&mut store.conn()?, now)?;
+            let (origin, report) = maintenance::keys_rotate(&config)?;
+            eprintln!("{origin}");
             println!(
                 "rotated {} account(s), skipped {} changed meanwhile",
                 report.rotated.len(),

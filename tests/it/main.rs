@@ -5,13 +5,13 @@
 
 mod api;
 mod bench;
+mod boundaries;
 mod browser;
 mod cache;
 mod cli;
 mod config;
 mod dashboard;
 mod deploy;
-mod domain_boundary;
 mod ecs;
 mod exchange_client;
 mod exchange_stream;
