@@ -10,7 +10,7 @@ use super::num;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserVolume {
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub total_volume: Decimal,
     #[serde(default)]
     pub trade_volume_info_list: Vec<TokenVolume>,
@@ -22,7 +22,7 @@ pub struct TokenVolume {
     #[serde(default)]
     pub icon: Option<String>,
     pub token_name: String,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub volume: Decimal,
 }
 
@@ -30,11 +30,7 @@ pub struct TokenVolume {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlphaWallet {
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub total_valuation: Decimal,
     #[serde(default)]
     pub list: Vec<WalletToken>,
@@ -43,7 +39,7 @@ pub struct AlphaWallet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletToken {
-    #[serde(default, deserialize_with = "num::opt_id")]
+    #[serde(default, with = "num::opt_id_text")]
     pub chain_id: Option<String>,
     #[serde(default)]
     pub contract_address: Option<String>,
@@ -52,39 +48,20 @@ pub struct WalletToken {
     pub symbol: String,
     /// The alphaId (`ALPHA_118`), or a main-exchange asset name such as `USDT`.
     pub token_id: String,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub free: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub freeze: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub locked: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub withdrawing: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub amount: Decimal,
     #[serde(
         default,
-        deserialize_with = "num::opt_decimal",
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "Option::is_none",
+        with = "num::opt_dec"
     )]
     pub valuation: Option<Decimal>,
 }
@@ -123,28 +100,12 @@ pub struct WalletAsset {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WalletSlot {
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub free: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub locked: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub freeze: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub withdrawing: Decimal,
 }

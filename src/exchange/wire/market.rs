@@ -12,7 +12,7 @@ use crate::market::Grid;
 pub struct TokenInfo {
     #[serde(default)]
     pub token_id: String,
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub chain_id: String,
     #[serde(default)]
     pub chain_name: String,
@@ -22,11 +22,7 @@ pub struct TokenInfo {
     pub name: String,
     pub symbol: String,
     pub alpha_id: String,
-    #[serde(
-        default,
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, with = "num::opt_dec_plain")]
     pub price: Option<Decimal>,
     /// On-chain decimals: not the trading precision.
     #[serde(default)]
@@ -41,35 +37,16 @@ pub struct TokenInfo {
     pub listing_cex: bool,
     #[serde(default)]
     pub cex_off_display: bool,
-    #[serde(
-        default = "one",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_number"
-    )]
+    #[serde(default = "one", with = "num::dec_number")]
     pub mul_point: Decimal,
     #[serde(default)]
     pub listing_time: Option<i64>,
     /// Quote volume of the last 24 h.
-    #[serde(
-        default,
-        rename = "volume24h",
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, rename = "volume24h", with = "num::opt_dec_plain")]
     pub volume_24h: Option<Decimal>,
-    #[serde(
-        default,
-        rename = "priceHigh24h",
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, rename = "priceHigh24h", with = "num::opt_dec_plain")]
     pub price_high_24h: Option<Decimal>,
-    #[serde(
-        default,
-        rename = "priceLow24h",
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, rename = "priceLow24h", with = "num::opt_dec_plain")]
     pub price_low_24h: Option<Decimal>,
 }
 
@@ -99,7 +76,7 @@ pub struct TokenMeta {
     #[serde(default)]
     pub name: String,
     pub symbol: String,
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub chain_id: String,
     #[serde(default)]
     pub chain_name: String,
@@ -159,37 +136,25 @@ pub struct SymbolInfo {
 pub enum Filter {
     #[serde(rename = "PRICE_FILTER", rename_all = "camelCase")]
     Price {
-        #[serde(
-            deserialize_with = "num::decimal",
-            serialize_with = "num::as_plain_string"
-        )]
+        #[serde(with = "num::dec_plain")]
         min_price: Decimal,
-        #[serde(
-            deserialize_with = "num::decimal",
-            serialize_with = "num::as_plain_string"
-        )]
+        #[serde(with = "num::dec_plain")]
         max_price: Decimal,
-        #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_string")]
+        #[serde(with = "num::dec_string")]
         tick_size: Decimal,
     },
     #[serde(rename = "LOT_SIZE", rename_all = "camelCase")]
     LotSize {
-        #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_string")]
+        #[serde(with = "num::dec_string")]
         step_size: Decimal,
-        #[serde(
-            deserialize_with = "num::decimal",
-            serialize_with = "num::as_plain_string"
-        )]
+        #[serde(with = "num::dec_plain")]
         max_qty: Decimal,
-        #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_string")]
+        #[serde(with = "num::dec_string")]
         min_qty: Decimal,
     },
     #[serde(rename = "MIN_NOTIONAL", rename_all = "camelCase")]
     MinNotional {
-        #[serde(
-            deserialize_with = "num::decimal",
-            serialize_with = "num::as_plain_string"
-        )]
+        #[serde(with = "num::dec_plain")]
         min_notional: Decimal,
     },
     #[serde(other)]
@@ -244,34 +209,15 @@ impl SymbolInfo {
 #[serde(rename_all = "camelCase")]
 pub struct Ticker24 {
     pub symbol: String,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub last_price: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, with = "num::opt_dec_plain")]
     pub high_price: Option<Decimal>,
-    #[serde(
-        default,
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, with = "num::opt_dec_plain")]
     pub low_price: Option<Decimal>,
-    #[serde(
-        default,
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, with = "num::opt_dec_plain")]
     pub volume: Option<Decimal>,
-    #[serde(
-        default,
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, with = "num::opt_dec_plain")]
     pub quote_volume: Option<Decimal>,
     #[serde(default)]
     pub close_time: Option<i64>,
@@ -282,17 +228,9 @@ pub struct Ticker24 {
 pub struct AggTrade {
     #[serde(rename = "a")]
     pub id: u64,
-    #[serde(
-        rename = "p",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "p", with = "num::dec_string")]
     pub price: Decimal,
-    #[serde(
-        rename = "q",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "q", with = "num::dec_string")]
     pub qty: Decimal,
     #[serde(rename = "f")]
     pub first_trade_id: u64,
@@ -336,8 +274,8 @@ impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         struct Pair(
-            #[serde(deserialize_with = "num::decimal")] Decimal,
-            #[serde(deserialize_with = "num::decimal")] Decimal,
+            #[serde(with = "num::dec")] Decimal,
+            #[serde(with = "num::dec")] Decimal,
         );
         let Pair(price, qty) = Pair::deserialize(d)?;
         Ok(Level { price, qty })
@@ -348,8 +286,8 @@ impl<'de> Deserialize<'de> for Level {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeeRate {
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub buyer_commission: Decimal,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub seller_commission: Decimal,
 }

@@ -42,7 +42,7 @@ pub const HEADER_RISK_FLOW: &str = "risk_challenge_enable_flow";
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope<T> {
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub code: String,
     #[serde(default)]
     pub message: Option<String>,

@@ -155,3 +155,59 @@ pub fn opt_as_string<S: Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, 
         None => s.serialize_none(),
     }
 }
+
+/// The pairs of readers and writers the wire types use, as `#[serde(with = "...")]` modules:
+/// each reads what the exchange sends (a number or a string) and writes one chosen form.
+macro_rules! with_module {
+    ($(#[$doc:meta])* $name:ident: $ty:ty, $de:path, $ser:expr) => {
+        $(#[$doc])*
+        pub mod $name {
+            use super::*;
+
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+                $de(d)
+            }
+
+            pub fn serialize<S: Serializer>(v: &$ty, s: S) -> Result<S::Ok, S::Error> {
+                $ser(v, s)
+            }
+        }
+    };
+}
+
+with_module!(
+    /// A decimal; written as `rust_decimal` writes it.
+    dec: Decimal, super::decimal, |v: &Decimal, s| Serialize::serialize(v, s)
+);
+with_module!(
+    /// A decimal; written as a JSON number.
+    dec_number: Decimal, super::decimal, super::as_number
+);
+with_module!(
+    /// A decimal; written as a string.
+    dec_string: Decimal, super::decimal, super::as_string
+);
+with_module!(
+    /// A decimal; written as a plain (never scientific) string.
+    dec_plain: Decimal, super::decimal, super::as_plain_string
+);
+with_module!(
+    /// An optional decimal; written as `rust_decimal` writes it.
+    opt_dec: Option<Decimal>, super::opt_decimal, |v: &Option<Decimal>, s| Serialize::serialize(v, s)
+);
+with_module!(
+    /// An optional decimal; written as a plain string or null.
+    opt_dec_plain: Option<Decimal>, super::opt_decimal, super::opt_as_plain_string
+);
+with_module!(
+    /// An optional decimal; written as a string or null.
+    opt_dec_string: Option<Decimal>, super::opt_decimal, super::opt_as_string
+);
+with_module!(
+    /// An id sent as a number or a string; written as a string.
+    id_text: String, super::id, |v: &String, s| Serialize::serialize(v, s)
+);
+with_module!(
+    /// An optional id sent as a number or a string; written as a string or null.
+    opt_id_text: Option<String>, super::opt_id, |v: &Option<String>, s| Serialize::serialize(v, s)
+);

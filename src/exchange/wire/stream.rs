@@ -58,17 +58,9 @@ pub struct AggTradeEvent {
     pub symbol: String,
     #[serde(rename = "a")]
     pub id: u64,
-    #[serde(
-        rename = "p",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "p", with = "num::dec_string")]
     pub price: Decimal,
-    #[serde(
-        rename = "q",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "q", with = "num::dec_string")]
     pub qty: Decimal,
     #[serde(rename = "f")]
     pub first_trade_id: u64,
@@ -146,89 +138,43 @@ pub struct ExecutionReport {
     pub orig_order_type: Option<String>,
     #[serde(rename = "f", default)]
     pub time_in_force: Option<String>,
-    #[serde(
-        rename = "q",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "q", with = "num::dec_string")]
     pub qty: Decimal,
-    #[serde(
-        rename = "p",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "p", with = "num::dec_string")]
     pub price: Decimal,
-    #[serde(
-        rename = "ap",
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "ap", default, with = "num::dec_string")]
     pub avg_price: Decimal,
-    #[serde(
-        rename = "P",
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(rename = "P", default, with = "num::dec_plain")]
     pub stop_price: Decimal,
-    #[serde(
-        rename = "Q",
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(rename = "Q", default, with = "num::dec_plain")]
     pub quote_order_qty: Decimal,
     #[serde(rename = "x")]
     pub execution_type: ExecutionType,
     #[serde(rename = "X")]
     pub status: OrderStatus,
-    #[serde(rename = "i", deserialize_with = "num::id")]
+    #[serde(rename = "i", with = "num::id_text")]
     pub order_id: String,
-    #[serde(
-        rename = "l",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "l", with = "num::dec_string")]
     pub last_qty: Decimal,
-    #[serde(
-        rename = "z",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "z", with = "num::dec_string")]
     pub cum_qty: Decimal,
-    #[serde(
-        rename = "L",
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "L", with = "num::dec_string")]
     pub last_price: Decimal,
-    #[serde(
-        rename = "Y",
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "Y", default, with = "num::dec_string")]
     pub last_quote: Decimal,
-    #[serde(
-        rename = "Z",
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_string"
-    )]
+    #[serde(rename = "Z", default, with = "num::dec_string")]
     pub cum_quote: Decimal,
     /// Commission of this trade; present on TRADE reports only.
     #[serde(
         rename = "n",
         default,
-        deserialize_with = "num::opt_decimal",
         skip_serializing_if = "Option::is_none",
-        serialize_with = "num::opt_as_string"
+        with = "num::opt_dec_string"
     )]
     pub commission: Option<Decimal>,
     #[serde(rename = "N", default, skip_serializing_if = "Option::is_none")]
     pub commission_asset: Option<String>,
-    #[serde(rename = "t", deserialize_with = "num::id")]
+    #[serde(rename = "t", with = "num::id_text")]
     pub trade_id: String,
     #[serde(rename = "m", default)]
     pub m: bool,
@@ -241,8 +187,8 @@ pub struct ExecutionReport {
     #[serde(
         rename = "il",
         default,
-        deserialize_with = "num::opt_id",
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "Option::is_none",
+        with = "num::opt_id_text"
     )]
     pub order_list_id: Option<String>,
     /// Contingency type (`OTO`) and position (`OTO_WORKING`, `OTO_PENDING`).

@@ -20,7 +20,7 @@ pub enum WalletType {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentDetail {
-    #[serde(deserialize_with = "num::decimal")]
+    #[serde(with = "num::dec")]
     pub amount: Decimal,
     pub payment_wallet_type: WalletType,
 }
@@ -51,9 +51,9 @@ pub struct PlaceOrderRequest {
     pub base_asset: String,
     pub quote_asset: String,
     pub side: Side,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub price: Decimal,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub quantity: Decimal,
     pub payment_details: Vec<PaymentDetail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,12 +69,12 @@ pub struct OtoPlaceRequest {
     pub base_asset: String,
     pub quote_asset: String,
     pub working_side: Side,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub working_price: Decimal,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub working_quantity: Decimal,
     pub payment_details: Vec<PaymentDetail>,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_number")]
+    #[serde(with = "num::dec_number")]
     pub pending_price: Decimal,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_type: Option<String>,
@@ -84,9 +84,9 @@ pub struct OtoPlaceRequest {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OtoPlaceResponse {
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub working_order_id: String,
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub pending_order_id: String,
 }
 
@@ -112,7 +112,7 @@ impl Serialize for OtoPlaceResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRequest {
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub order_id: String,
     pub symbol: String,
 }
@@ -121,33 +121,20 @@ pub struct CancelRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OpenOrder {
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub order_id: String,
     pub symbol: String,
     pub side: Side,
     #[serde(rename = "type", default)]
     pub order_type: Option<String>,
     pub status: OrderStatus,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub price: Decimal,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub orig_qty: Decimal,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub executed_qty: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub cum_quote: Decimal,
     pub time: i64,
     #[serde(default)]
@@ -161,8 +148,8 @@ pub struct OpenOrder {
     /// Not in the captured open-order rows; the simulator adds it so OTO legs stay linked.
     #[serde(
         default,
-        deserialize_with = "num::opt_id",
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "Option::is_none",
+        with = "num::opt_id_text"
     )]
     pub order_list_id: Option<String>,
 }
@@ -173,52 +160,31 @@ pub struct OpenOrder {
 pub struct HistoryOrder {
     #[serde(default)]
     pub kind: Option<String>,
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub order_id: String,
     pub symbol: String,
     pub status: OrderStatus,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub price: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub avg_price: Decimal,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub orig_qty: Decimal,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub executed_qty: Decimal,
-    #[serde(
-        default,
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(default, with = "num::dec_plain")]
     pub cum_quote: Decimal,
     #[serde(rename = "type", default)]
     pub order_type: Option<String>,
     pub side: Side,
-    #[serde(
-        default,
-        deserialize_with = "num::opt_decimal",
-        serialize_with = "num::opt_as_plain_string"
-    )]
+    #[serde(default, with = "num::opt_dec_plain")]
     pub stop_price: Option<Decimal>,
     #[serde(default)]
     pub time: Option<i64>,
     #[serde(default)]
     pub update_time: Option<i64>,
     /// `"-1"` for an order outside any OTO.
-    #[serde(default, deserialize_with = "num::opt_id")]
+    #[serde(default, with = "num::opt_id_text")]
     pub order_list_id: Option<String>,
     #[serde(default)]
     pub base_asset: Option<String>,
@@ -271,27 +237,24 @@ impl HistoryPage {
 #[serde(rename_all = "camelCase")]
 pub struct UserTrade {
     pub symbol: String,
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub id: String,
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub order_id: String,
-    #[serde(deserialize_with = "num::id")]
+    #[serde(with = "num::id_text")]
     pub trade_id: String,
     pub side: Side,
-    #[serde(
-        deserialize_with = "num::decimal",
-        serialize_with = "num::as_plain_string"
-    )]
+    #[serde(with = "num::dec_plain")]
     pub price: Decimal,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_string")]
+    #[serde(with = "num::dec_string")]
     pub qty: Decimal,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_string")]
+    #[serde(with = "num::dec_string")]
     pub quote_qty: Decimal,
-    #[serde(deserialize_with = "num::decimal", serialize_with = "num::as_string")]
+    #[serde(with = "num::dec_string")]
     pub commission: Decimal,
     pub commission_asset: String,
     pub time: i64,
-    #[serde(default, deserialize_with = "num::opt_id")]
+    #[serde(default, with = "num::opt_id_text")]
     pub page_id: Option<String>,
     #[serde(default)]
     pub buyer: Option<bool>,
