@@ -225,6 +225,8 @@ async fn run_ready(
             log.clone(),
         ));
     }
+    // Test hook: the supervisor wedges after this long (the watchdog's test).
+    #[cfg(feature = "test-seams")]
     if let Some(ms) = std::env::var("ALPHA_OTO_TEST_WEDGE_AFTER_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

@@ -44,6 +44,7 @@ enum Msg {
     /// Liveness: answered at once by a supervisor that is not stuck.
     Ping(oneshot::Sender<()>),
     /// Test hook: the supervisor stops answering, as if wedged.
+    #[cfg(feature = "test-seams")]
     Wedge,
 }
 
@@ -119,7 +120,7 @@ impl SupervisorHandle {
     }
 
     /// Test hook: makes an account's actor panic.
-    #[doc(hidden)]
+    #[cfg(feature = "test-seams")]
     pub async fn inject_panic(&self, id: i64) -> Result<(), SupervisorError> {
         self.tx
             .send(Msg::Send(id, AccountMsg::InjectPanic))
@@ -160,7 +161,7 @@ impl SupervisorHandle {
     }
 
     /// Test hook: makes the supervisor stop answering.
-    #[doc(hidden)]
+    #[cfg(feature = "test-seams")]
     pub async fn wedge(&self) {
         let _ = self.tx.send(Msg::Wedge).await;
     }
@@ -319,6 +320,7 @@ impl Supervisor {
                 Msg::Ping(reply) => {
                     let _ = reply.send(());
                 }
+                #[cfg(feature = "test-seams")]
                 Msg::Wedge => std::future::pending::<()>().await,
                 Msg::Shutdown(reply) => {
                     for slot in self.slots.values_mut() {

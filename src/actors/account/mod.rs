@@ -136,7 +136,7 @@ pub enum AccountMsg {
     /// The listen key could not be had because of the session.
     SessionProblem(ExchangeError),
     /// Test hook: make the actor panic, to prove the others are unaffected.
-    #[doc(hidden)]
+    #[cfg(feature = "test-seams")]
     InjectPanic,
     /// The daemon stops: end the task, leaving the live pair on the exchange.
     Shutdown,
@@ -569,6 +569,7 @@ impl Actor {
                 Some(reason) => self.event(Event::Pause(reason)).await,
                 None => Ok(()),
             },
+            #[cfg(feature = "test-seams")]
             AccountMsg::InjectPanic => panic!("injected panic (test hook)"),
             AccountMsg::Shutdown => Ok(()),
         }

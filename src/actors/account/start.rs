@@ -124,7 +124,9 @@ async fn run_until_end(
                                 let _ = reply.send(KillReport::pending(&account.name, None,
                                     "the account waits for its token: the kill is recorded and carried out before it trades"));
                             }
-                            Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
+                            #[cfg(feature = "test-seams")]
+                            #[cfg(feature = "test-seams")]
+                    Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
                             Some(_) => {}
                         }
                     }
@@ -160,6 +162,7 @@ async fn run_until_end(
                 _ = &mut wait => break,
                 m = rx.recv() => match m {
                     None | Some(AccountMsg::Shutdown) => return Ok(()),
+                    #[cfg(feature = "test-seams")]
                     Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
                     Some(AccountMsg::Command(Command::Reload)) => return Err(Failure::Reload),
                     Some(AccountMsg::Command(Command::Kill(Some(reply)))) => {
