@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::exchange::rest::RestClient;
 
 use crate::config::Config;
+use crate::domain::shown::{AccountState, Phase};
 use crate::store::{self, Store};
 use crate::telemetry::fields;
 use crate::vault::{KeyRing, Vault};
@@ -258,8 +259,8 @@ async fn wait_first_reconciliation(sup: &SupervisorHandle, accounts: usize, limi
         let settled = statuses
             .iter()
             .filter(|s| {
-                matches!(s.state.as_str(), "paused" | "failed")
-                    || !matches!(s.phase.as_str(), "starting" | "reconciling")
+                matches!(s.state, AccountState::Paused | AccountState::Failed)
+                    || !matches!(s.phase, Phase::Starting | Phase::Reconciling)
             })
             .count();
         if statuses.len() >= accounts && settled == statuses.len() {
@@ -273,7 +274,7 @@ async fn wait_first_reconciliation(sup: &SupervisorHandle, accounts: usize, limi
 fn status_line(sup: &SupervisorHandle) -> String {
     let mut by_state = std::collections::BTreeMap::<String, usize>::new();
     for s in sup.statuses() {
-        *by_state.entry(s.state).or_default() += 1;
+        *by_state.entry(s.state.as_str().to_owned()).or_default() += 1;
     }
     if by_state.is_empty() {
         return "no accounts".into();

@@ -14,10 +14,11 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::config::database::{DatabaseUrl, StoreOptions};
 use crate::domain::settings::AccountSettings;
+use crate::domain::shown::AccountState;
 use crate::exchange::session::Session;
 use crate::sim::faults::FaultSpec;
 use crate::sim::server::{SimOptions, start};
-use crate::store::models::{AccountState, Page};
+use crate::store::models::Page;
 use crate::store::{self, Store};
 use crate::vault::{KeyRing, Vault, generate_key_line};
 
@@ -187,7 +188,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
                     "{:.2}/{} USDT  {} pairs  {}{}",
                     s.volume_today, s.target, s.cycles_today, s.state, why
                 ));
-                if s.state == "done_for_today" {
+                if s.state == AccountState::DoneForToday {
                     done += 1;
                 }
             }
@@ -231,7 +232,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
         rows.push(Row {
             name: name.clone(),
             token: token.to_string(),
-            state: sup.status(id).map(|s| s.state).unwrap_or_default(),
+            state: sup
+                .status(id)
+                .map(|s| s.state.as_str().to_owned())
+                .unwrap_or_default(),
             volume: volume.buy_quote.round_dp(2),
             cycles,
             fees: volume.fees_usdt.round_dp(6),

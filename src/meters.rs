@@ -45,15 +45,6 @@ pub const DB_BATCH_SECONDS: &str = "alpha_oto_db_batch_seconds";
 pub const RESTARTS: &str = "alpha_oto_account_restarts_total";
 pub const BUILD_INFO: &str = "alpha_oto_build_info";
 
-/// The states an account is counted in (`alpha_oto_accounts{state}`).
-pub const ACCOUNT_STATES: &[&str] = &[
-    "idle",
-    "trading",
-    "paused",
-    "done_for_today",
-    "stopped",
-    "failed",
-];
 /// `alpha_oto_cycles_total{outcome}`.
 pub const CYCLE_OUTCOMES: &[&str] = &["filled", "cancelled", "timed_out", "not_placed"];
 /// `alpha_oto_orders_total{kind, outcome}`.
@@ -184,8 +175,9 @@ fn register_all() {
         "Always 1; the labels tell the version of the running binary."
     );
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    for state in ACCOUNT_STATES {
-        metrics::gauge!(ACCOUNTS, "state" => *state).set(0.0);
+    // The states an account is counted in (`alpha_oto_accounts{state}`).
+    for state in crate::domain::shown::AccountState::ALL {
+        metrics::gauge!(ACCOUNTS, "state" => state.as_str()).set(0.0);
     }
     for outcome in CYCLE_OUTCOMES {
         metrics::counter!(CYCLES, "outcome" => *outcome).absolute(0);

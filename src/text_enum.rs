@@ -1,13 +1,13 @@
-//! Closed sets of values stored as text (states, sides, roles), checked on the way in and out.
+//! Closed sets of values written as text (states, sides, roles), checked on the way in and out.
+//! How the store keeps them is the store's business (`store::stored_text`).
 
-/// Declares an enum stored as `Text` on both backends, with `as_str`, `FromStr` and `Display`.
-/// A stored value outside the set is a decode error naming the type, never a panic.
+/// Declares an enum written as text (serde and `as_str`, `FromStr`, `Display`, `ALL`). A text
+/// outside the set is an error naming the type, never a panic.
 #[macro_export]
 macro_rules! text_enum {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::diesel::expression::AsExpression, ::diesel::deserialize::FromSqlRow, ::serde::Serialize, ::serde::Deserialize)]
-        #[diesel(sql_type = ::diesel::sql_types::Text)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         $vis enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
@@ -35,33 +35,5 @@ macro_rules! text_enum {
             }
         }
 
-        impl ::diesel::deserialize::FromSql<::diesel::sql_types::Text, ::diesel::sqlite::Sqlite> for $name {
-            fn from_sql(v: <::diesel::sqlite::Sqlite as ::diesel::backend::Backend>::RawValue<'_>) -> ::diesel::deserialize::Result<Self> {
-                let s = <String as ::diesel::deserialize::FromSql<::diesel::sql_types::Text, ::diesel::sqlite::Sqlite>>::from_sql(v)?;
-                s.parse().map_err(Into::into)
-            }
-        }
-
-        impl ::diesel::serialize::ToSql<::diesel::sql_types::Text, ::diesel::sqlite::Sqlite> for $name {
-            fn to_sql<'b>(&'b self, out: &mut ::diesel::serialize::Output<'b, '_, ::diesel::sqlite::Sqlite>) -> ::diesel::serialize::Result {
-                out.set_value(self.as_str());
-                Ok(::diesel::serialize::IsNull::No)
-            }
-        }
-
-        impl ::diesel::deserialize::FromSql<::diesel::sql_types::Text, ::diesel::pg::Pg> for $name {
-            fn from_sql(v: <::diesel::pg::Pg as ::diesel::backend::Backend>::RawValue<'_>) -> ::diesel::deserialize::Result<Self> {
-                let s = <String as ::diesel::deserialize::FromSql<::diesel::sql_types::Text, ::diesel::pg::Pg>>::from_sql(v)?;
-                s.parse().map_err(Into::into)
-            }
-        }
-
-        impl ::diesel::serialize::ToSql<::diesel::sql_types::Text, ::diesel::pg::Pg> for $name {
-            fn to_sql<'b>(&'b self, out: &mut ::diesel::serialize::Output<'b, '_, ::diesel::pg::Pg>) -> ::diesel::serialize::Result {
-                use ::std::io::Write;
-                out.write_all(self.as_str().as_bytes())?;
-                Ok(::diesel::serialize::IsNull::No)
-            }
-        }
     };
 }

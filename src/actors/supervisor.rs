@@ -11,7 +11,8 @@ use slog::{error, info, warn};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::store::{self, models::AccountState, models::Desired};
+use crate::domain::shown::{AccountState, Phase};
+use crate::store::{self, models::Desired};
 use crate::telemetry::fields;
 
 use super::Ctx;
@@ -593,8 +594,8 @@ impl Supervisor {
             Err(p) => p.into_inner(),
         };
         if let Some(s) = b.get_mut(&id) {
-            s.state = "failed".into();
-            s.phase = "failed".into();
+            s.state = AccountState::Failed;
+            s.phase = Phase::Failed;
             s.failure = Some(reason.to_owned());
         } else {
             b.insert(
@@ -602,8 +603,8 @@ impl Supervisor {
                 AccountStatus {
                     account_id: id,
                     name: String::new(),
-                    state: "failed".into(),
-                    phase: "failed".into(),
+                    state: AccountState::Failed,
+                    phase: Phase::Failed,
                     pause_reason: None,
                     pauses: Vec::new(),
                     volume_today: Default::default(),

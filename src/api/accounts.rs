@@ -13,6 +13,7 @@ use crate::actors::{credentials, operator, tokens};
 use crate::domain::plan::{self, Progress};
 use crate::domain::points::{self, PointsView, Volume};
 use crate::domain::settings::AccountSettings;
+use crate::domain::shown::{AccountState, Phase};
 use crate::store::models::{Account, Desired, Page};
 use crate::store::{self, StoreError};
 
@@ -22,8 +23,8 @@ pub struct AccountView {
     pub name: String,
     pub token: String,
     pub chain: Option<String>,
-    pub state: String,
-    pub phase: String,
+    pub state: AccountState,
+    pub phase: Phase,
     pub pause_reason: Option<String>,
     pub pauses: Vec<String>,
     pub progress: Progress,
@@ -159,8 +160,8 @@ fn view_of(
             s.failure,
         ),
         None => (
-            account.state.as_str().to_owned(),
-            "not_running".to_owned(),
+            account.state,
+            Phase::NotRunning,
             account.pause_reason.clone(),
             account.pause_reason.iter().cloned().collect(),
             points::view(settings.target(), Volume::default(), None, None),
@@ -420,7 +421,7 @@ pub async fn delete(
     let live = state.sup.status(id);
     let at_rest = live
         .as_ref()
-        .is_none_or(|s| matches!(s.state.as_str(), "stopped" | "failed"));
+        .is_none_or(|s| matches!(s.state, AccountState::Stopped | AccountState::Failed));
     let wished = matches!(account.desired, Desired::Stop | Desired::Kill);
     if !at_rest || !wished {
         return Err(ApiError::NotStopped(name.into_inner()));

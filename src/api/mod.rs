@@ -17,6 +17,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::actors::Ctx;
 use crate::actors::supervisor::SupervisorHandle;
+use crate::domain::shown::{AccountState, Phase};
 use error::ApiError;
 
 /// Largest accepted JSON body.
@@ -156,9 +157,9 @@ async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
         },
         "accounts": statuses.len(),
         "streams_up": count(&|s| s.stream_up),
-        "leases_held": count(&|s| !matches!(s.phase.as_str(), "starting" | "standby" | "failed")),
-        "standby": count(&|s| s.phase == "standby"),
-        "failed": count(&|s| s.state == "failed"),
+        "leases_held": count(&|s| !matches!(s.phase, Phase::Starting | Phase::Standby | Phase::Failed)),
+        "standby": count(&|s| s.phase == Phase::Standby),
+        "failed": count(&|s| s.state == AccountState::Failed),
     });
     if db {
         HttpResponse::Ok().json(body)
@@ -187,11 +188,11 @@ async fn metrics_text(
     let handle = crate::meters::handle()
         .ok_or_else(|| ApiError::Unavailable("no metrics recorder".into()))?;
     let mut by_state = std::collections::BTreeMap::new();
-    for s in crate::meters::ACCOUNT_STATES {
-        by_state.insert((*s).to_owned(), 0u32);
+    for s in AccountState::ALL {
+        by_state.insert(s.as_str().to_owned(), 0u32);
     }
     for s in state.sup.statuses() {
-        *by_state.entry(s.state).or_default() += 1;
+        *by_state.entry(s.state.as_str().to_owned()).or_default() += 1;
     }
     for (s, n) in by_state {
         metrics::gauge!(crate::meters::ACCOUNTS, "state" => s).set(f64::from(n));

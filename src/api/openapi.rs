@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth::Authorized;
 use super::error::CODES;
+use crate::domain::shown::{AccountState, Phase};
 
 fn decimal() -> Value {
     json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "an exact decimal"})
@@ -74,8 +75,8 @@ fn answer_schemas() -> Map<String, Value> {
                 "name": {"type": "string"},
                 "token": {"type": "string"},
                 "chain": nullable("string"),
-                "state": {"type": "string", "description": "idle, trading, paused, done_for_today, stopped or failed"},
-                "phase": {"type": "string"},
+                "state": {"type": "string", "enum": texts(AccountState::ALL)},
+                "phase": {"type": "string", "enum": texts(Phase::ALL)},
                 "pause_reason": nullable("string"),
                 "pauses": {"type": "array", "items": {"type": "string"}},
                 "progress": {"type": "object", "required": ["cycles_done"], "properties": {"cycles_done": {"type": "integer"}}},
@@ -352,4 +353,9 @@ fn problem_schema() -> Value {
 
 pub async fn document(_: Authorized) -> HttpResponse {
     HttpResponse::Ok().json(build())
+}
+
+/// The texts of a closed set, for a schema's `enum`.
+fn texts<T: std::fmt::Display>(all: &[T]) -> Vec<String> {
+    all.iter().map(ToString::to_string).collect()
 }

@@ -2,6 +2,46 @@
 //! the account knows of its store and stream.
 
 use super::cycle::State;
+use crate::text_enum;
+
+text_enum! {
+    /// What an account is doing, as the API reports it.
+    pub enum AccountState {
+        Idle = "idle",
+        Trading = "trading",
+        Paused = "paused",
+        DoneForToday = "done_for_today",
+        Stopped = "stopped",
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// What the account is doing within its state.
+    pub enum Phase {
+        /// Its task has started and has not yet reached the exchange.
+        Starting = "starting",
+        /// Another instance holds the account's lease.
+        Standby = "standby",
+        /// Reading the exchange's view before trading.
+        Reconciling = "reconciling",
+        /// A pair has ended; its last reports or fills are not yet in the store.
+        Settling = "settling",
+        /// Parked after too many restarts, until a person starts it.
+        Failed = "failed",
+        /// No task of this instance runs the account (the API's view of a stored account).
+        NotRunning = "not_running",
+        Idle = "idle",
+        Placing = "placing",
+        Working = "working",
+        Pending = "pending",
+        Cancelling = "cancelling",
+        Liquidating = "liquidating",
+        Unknown = "unknown",
+        DoneForToday = "done_for_today",
+        Stopped = "stopped",
+    }
+}
 
 /// What besides the cycle decides what is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,17 +57,17 @@ pub struct Facts {
 }
 
 /// The cycle state's own name (the `phase` once reconciled).
-pub fn state_name(s: &State) -> &'static str {
+pub fn state_phase(s: &State) -> Phase {
     match s {
-        State::Idle => "idle",
-        State::Placing { .. } => "placing",
-        State::Working { .. } => "working",
-        State::Pending { .. } => "pending",
-        State::Cancelling { .. } => "cancelling",
-        State::Liquidating { .. } => "liquidating",
-        State::Unknown { .. } => "unknown",
-        State::DoneForToday => "done_for_today",
-        State::Stopped => "stopped",
+        State::Idle => Phase::Idle,
+        State::Placing { .. } => Phase::Placing,
+        State::Working { .. } => Phase::Working,
+        State::Pending { .. } => Phase::Pending,
+        State::Cancelling { .. } => Phase::Cancelling,
+        State::Liquidating { .. } => Phase::Liquidating,
+        State::Unknown { .. } => Phase::Unknown,
+        State::DoneForToday => Phase::DoneForToday,
+        State::Stopped => Phase::Stopped,
     }
 }
 
@@ -39,24 +79,24 @@ pub fn shown(
     paused: bool,
     pair_may_be_live: bool,
     f: Facts,
-) -> (&'static str, &'static str) {
+) -> (AccountState, Phase) {
     let shown_state = if *state == State::Stopped && !f.starting && !f.settling {
-        "stopped"
+        AccountState::Stopped
     } else if paused && !pair_may_be_live {
-        "paused"
+        AccountState::Paused
     } else if !f.reconciled {
-        "idle"
+        AccountState::Idle
     } else if *state == State::DoneForToday && !f.settling {
-        "done_for_today"
+        AccountState::DoneForToday
     } else {
-        "trading"
+        AccountState::Trading
     };
     let phase = if !f.reconciled {
-        "reconciling"
+        Phase::Reconciling
     } else if f.settling && matches!(state, State::Stopped | State::DoneForToday) {
-        "settling"
+        Phase::Settling
     } else {
-        state_name(state)
+        state_phase(state)
     };
     (shown_state, phase)
 }
@@ -64,6 +104,16 @@ pub fn shown(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shown_text(
+        state: &State,
+        paused: bool,
+        live: bool,
+        f: Facts,
+    ) -> (&'static str, &'static str) {
+        let (s, p) = shown(state, paused, live, f);
+        (s.as_str(), p.as_str())
+    }
 
     const AT_REST: Facts = Facts {
         starting: false,
@@ -74,7 +124,7 @@ mod tests {
     #[test]
     fn stopped_and_done_show_only_once_the_store_is_at_rest() {
         assert_eq!(
-            shown(&State::Stopped, false, false, AT_REST),
+            shown_text(&State::Stopped, false, false, AT_REST),
             ("stopped", "stopped")
         );
         let settling = Facts {
@@ -82,15 +132,15 @@ mod tests {
             ..AT_REST
         };
         assert_eq!(
-            shown(&State::Stopped, false, false, settling),
+            shown_text(&State::Stopped, false, false, settling),
             ("trading", "settling")
         );
         assert_eq!(
-            shown(&State::DoneForToday, false, false, AT_REST),
+            shown_text(&State::DoneForToday, false, false, AT_REST),
             ("done_for_today", "done_for_today")
         );
         assert_eq!(
-            shown(&State::DoneForToday, false, false, settling),
+            shown_text(&State::DoneForToday, false, false, settling),
             ("trading", "settling")
         );
     }
@@ -98,14 +148,14 @@ mod tests {
     #[test]
     fn a_pause_shows_only_while_no_pair_may_be_live() {
         assert_eq!(
-            shown(&State::Idle, true, false, AT_REST),
+            shown_text(&State::Idle, true, false, AT_REST),
             ("paused", "idle")
         );
         assert_eq!(
-            shown(&State::DoneForToday, true, false, AT_REST).0,
+            shown_text(&State::DoneForToday, true, false, AT_REST).0,
             "paused"
         );
-        assert_eq!(shown(&State::Idle, true, true, AT_REST).0, "trading");
+        assert_eq!(shown_text(&State::Idle, true, true, AT_REST).0, "trading");
     }
 
     #[test]
@@ -116,11 +166,11 @@ mod tests {
             reconciled: false,
         };
         assert_eq!(
-            shown(&State::Stopped, false, false, starting),
+            shown_text(&State::Stopped, false, false, starting),
             ("idle", "reconciling")
         );
         assert_eq!(
-            shown(&State::Stopped, true, false, starting),
+            shown_text(&State::Stopped, true, false, starting),
             ("paused", "reconciling")
         );
         // Wished stopped: it shows stopped even before reconciling.
@@ -128,13 +178,16 @@ mod tests {
             starting: false,
             ..starting
         };
-        assert_eq!(shown(&State::Stopped, false, false, stopped).0, "stopped");
+        assert_eq!(
+            shown_text(&State::Stopped, false, false, stopped).0,
+            "stopped"
+        );
     }
 
     #[test]
     fn a_reconciled_account_between_pairs_is_trading_in_its_cycle_phase() {
         assert_eq!(
-            shown(&State::Idle, false, false, AT_REST),
+            shown_text(&State::Idle, false, false, AT_REST),
             ("trading", "idle")
         );
     }

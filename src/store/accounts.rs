@@ -3,9 +3,10 @@
 
 use diesel::prelude::*;
 
-use super::models::{Account, AccountState, Desired};
+use super::models::{Account, Desired};
 use super::schema::accounts::dsl as a;
 use super::{Conn, Dialect, StoreError};
+use crate::domain::shown::AccountState;
 use crate::with_conn;
 
 /// Creates an account in the `stopped` state. A taken name is a `Conflict`.

@@ -19,6 +19,7 @@ pub mod migrate;
 pub mod models;
 pub mod orders;
 pub mod schema;
+mod stored_text;
 
 pub mod tokens;
 mod workers;
@@ -422,7 +423,8 @@ mod tests {
 
     #[test]
     fn stored_text_values_parse_back_or_fail_with_a_reason() {
-        use models::{AccountState, Page, StoredStatus};
+        use crate::domain::shown::AccountState;
+        use models::{Page, StoredStatus};
         for s in AccountState::ALL {
             assert_eq!(s.as_str().parse::<AccountState>().unwrap(), *s);
         }

@@ -6,20 +6,9 @@ use rust_decimal::Decimal;
 
 use super::Dec;
 use super::schema;
+use crate::domain::shown::AccountState;
 use crate::market::{OrderStatus, Side};
 use crate::text_enum;
-
-text_enum! {
-    /// What an account is doing, as the API reports it.
-    pub enum AccountState {
-        Idle = "idle",
-        Trading = "trading",
-        Paused = "paused",
-        DoneForToday = "done_for_today",
-        Stopped = "stopped",
-        Failed = "failed",
-    }
-}
 
 text_enum! {
     /// The operator's wish for an account, as recorded: every instance that holds the account

@@ -12,7 +12,7 @@ use std::path::Path;
 const ONLY: &[(&str, &[&str], &str)] = &[
     (
         "domain",
-        &["domain", "market"],
+        &["domain", "market", "text_enum"],
         "the pure core reaches only the vocabulary",
     ),
     (

@@ -1,5 +1,6 @@
 //! Every query function, on whichever backend this run uses (the same code runs on both).
 
+use alpha_oto::domain::shown::AccountState;
 use alpha_oto::market::Side;
 use alpha_oto::store::models::*;
 use alpha_oto::store::{self, StoreError};

@@ -25,6 +25,7 @@ use crate::domain::fill_pieces::{self, Piece, TradeDetail};
 use crate::domain::pause::PauseReason;
 use crate::domain::reconcile::{IntentView, Window};
 use crate::domain::settings::AccountSettings;
+use crate::domain::shown::{AccountState, Phase};
 use crate::domain::{plan, points};
 use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::RestClient;
@@ -37,8 +38,8 @@ use crate::meters;
 use crate::store::fills::Volume;
 use crate::store::lease::Lease;
 use crate::store::models::{
-    Account, AccountState, CycleProgress, Desired, EventLevel, NewCycle, NewEvent, NewFill,
-    NewOrder, OrderRole, StoredStatus, WebhookStatus,
+    Account, CycleProgress, Desired, EventLevel, NewCycle, NewEvent, NewFill, NewOrder, OrderRole,
+    StoredStatus, WebhookStatus,
 };
 use crate::store::{self, StoreError};
 use crate::telemetry::fields;
@@ -173,11 +174,9 @@ pub enum Failure {
 pub struct AccountStatus {
     pub account_id: i64,
     pub name: String,
-    /// One of `idle`, `trading`, `paused`, `done_for_today`, `stopped`, `failed`.
-    pub state: String,
-    /// What the account is doing within its state: `starting`, `standby` (another instance
-    /// holds the lease), `reconciling`, or the cycle's state (`working`, `pending`, ...).
-    pub phase: String,
+    pub state: AccountState,
+    /// What the account is doing within its state.
+    pub phase: Phase,
     /// The first of the pause reasons, as a stable code.
     pub pause_reason: Option<String>,
     pub pauses: Vec<String>,
@@ -501,8 +500,8 @@ impl Actor {
             },
         );
         let s = &mut self.status;
-        s.state = state.into();
-        s.phase = phase.into();
+        s.state = state;
+        s.phase = phase;
         s.pause_reason = self
             .core
             .cycle()
@@ -664,7 +663,7 @@ impl Actor {
                 Ok(None)
             }
             Effect::Resumed => {
-                if self.status.state != "stopped" {
+                if self.status.state != AccountState::Stopped {
                     self.set_state(AccountState::Trading, None).await?;
                 }
                 self.notify("resumed", EventLevel::Info, None, "trading again")

@@ -421,7 +421,7 @@ impl Actor {
         }
         metrics::counter!(meters::RECONCILIATIONS).increment(1);
         info!(self.log, "reconciled"; fields::EVENT_ACTION => "reconcile", fields::EVENT_OUTCOME => "success",
-            "trading.cycle.state" => crate::domain::shown::state_name(&self.core.cycle().state));
+            "trading.cycle.state" => crate::domain::shown::state_phase(&self.core.cycle().state).as_str());
         Ok(())
     }
 }

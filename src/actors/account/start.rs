@@ -29,8 +29,8 @@ async fn run_until_end(
     let mut status = AccountStatus {
         account_id: id,
         name: account.name.clone(),
-        state: "idle".into(),
-        phase: "starting".into(),
+        state: AccountState::Idle,
+        phase: Phase::Starting,
         pause_reason: None,
         pauses: Vec::new(),
         volume_today: Decimal::ZERO,
@@ -87,8 +87,8 @@ async fn run_until_end(
                     tokens::TokenError::Precision { .. } => PauseReason::Precision,
                     _ => PauseReason::UnknownToken,
                 };
-                status.state = "paused".into();
-                status.phase = "starting".into();
+                status.state = AccountState::Paused;
+                status.phase = Phase::Starting;
                 status.pause_reason = Some(reason.code().into());
                 status.pauses = vec![reason.code().into()];
                 publish(&board, status.clone());
@@ -149,8 +149,8 @@ async fn run_until_end(
         match claimed {
             Ok(Some(l)) => break (l, started + ctx.timing.lease_ttl - ctx.timing.lease_margin),
             Ok(None) => {
-                status.state = "idle".into();
-                status.phase = "standby".into();
+                status.state = AccountState::Idle;
+                status.phase = Phase::Standby;
                 publish(&board, status.clone());
             }
             Err(e) => warn!(log, "cannot claim the lease"; "error.message" => e.to_string()),

@@ -3,6 +3,7 @@
 //! does not hold the account is carried out by the one that does; a kill recorded while the
 //! account waits for its token, or racing a reload, is never lost.
 
+use alpha_oto::domain::shown::{AccountState, Phase};
 use std::time::Duration;
 
 use alpha_oto::actors::account::{AccountStatus, Command, KillOutcome};
@@ -31,7 +32,7 @@ async fn a_kill_the_exchange_cannot_confirm_is_unverified_and_retried_until_veri
     h.start_trading().await;
     let (id, sim_id) = h.accounts[0];
     h.wait_all("rest a pair", Duration::from_secs(30), |s| {
-        s.phase == "working"
+        s.phase == Phase::Working
     })
     .await;
     assert!(!h.open_on_exchange().is_empty());
@@ -77,7 +78,7 @@ async fn a_kill_recorded_while_the_token_is_unknown_holds_once_it_is_known() {
     store::configs::upsert(&mut h.db.conn(), &store::configs::to_row(&fixed, id, 3_000)).unwrap();
     h.sup.command(id, Command::Reload).await.unwrap();
     wait_account(&h.sup, id, "rest killed", Duration::from_secs(20), |s| {
-        s.state == "stopped" && s.stream_up
+        s.state == AccountState::Stopped && s.stream_up
     })
     .await;
     assert!(h.events(id, "killed", None) >= 1);
@@ -94,7 +95,7 @@ async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
         .await;
     let (sup_b, ctx_b) = h.second_engine("test-2", |_| {}).await;
     wait_account(&sup_b, id, "stand by", Duration::from_secs(10), |s| {
-        s.phase == "standby"
+        s.phase == Phase::Standby
     })
     .await;
     let account = || store::accounts::get(&mut h.db.conn(), id).unwrap();
@@ -106,8 +107,10 @@ async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
         (ack.outcome, ack.owner.as_deref()),
         (Delivery::Pending, Some("test-1"))
     );
-    h.wait_all("stop", Duration::from_secs(10), |s| s.state == "stopped")
-        .await;
+    h.wait_all("stop", Duration::from_secs(10), |s| {
+        s.state == AccountState::Stopped
+    })
+    .await;
     assert_places_nothing(&h, sim_id, "a stop sent to the standby instance").await;
 
     let cycles = h.status(id).unwrap().cycles_today;
@@ -129,8 +132,10 @@ async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].outcome, KillOutcome::Pending, "{reports:?}");
     assert_eq!(reports[0].owner.as_deref(), Some("test-1"));
-    h.wait_all("halt", Duration::from_secs(10), |s| s.state == "stopped")
-        .await;
+    h.wait_all("halt", Duration::from_secs(10), |s| {
+        s.state == AccountState::Stopped
+    })
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !h.open_on_exchange().is_empty() {
         assert!(
@@ -149,7 +154,7 @@ async fn stop_start_and_halt_sent_to_a_standby_instance_reach_the_holder() {
         id,
         "take over, killed",
         Duration::from_secs(20),
-        |s| s.state == "stopped" && s.stream_up,
+        |s| s.state == AccountState::Stopped && s.stream_up,
     )
     .await;
     assert_places_nothing(&h, sim_id, "the takeover").await;
@@ -167,8 +172,10 @@ async fn a_kill_racing_a_reload_is_never_lost() {
     let all = vec![settings("NEX", "10", "100000000"); ACCOUNTS];
     let h = Harness::new(314, &all, "100000000").await;
     h.start_trading().await;
-    h.wait_all("trade", Duration::from_secs(30), |s| s.state == "trading")
-        .await;
+    h.wait_all("trade", Duration::from_secs(30), |s| {
+        s.state == AccountState::Trading
+    })
+    .await;
     let started = std::time::Instant::now();
     let rounds = h
         .accounts
@@ -197,7 +204,7 @@ async fn race_rounds(h: &Harness, id: i64, rounds: usize) -> usize {
             .await
             .unwrap();
         wait_account(&h.sup, id, "trade", Duration::from_secs(20), |s| {
-            s.state == "trading"
+            s.state == AccountState::Trading
         })
         .await;
         let acc = account();
@@ -227,7 +234,7 @@ async fn race_rounds(h: &Harness, id: i64, rounds: usize) -> usize {
         }
         // Lost, the kill would leave the account trading: it must come to rest killed.
         wait_account(&h.sup, id, "rest killed", Duration::from_secs(20), |s| {
-            s.state == "stopped" && s.stream_up
+            s.state == AccountState::Stopped && s.stream_up
         })
         .await;
     }

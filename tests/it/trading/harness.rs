@@ -1,6 +1,7 @@
 //! A simulator, a database and a daemon engine wired together, with the checks every trading
 //! test shares: the simulator's ledger against the daemon's store.
 
+use alpha_oto::domain::shown::AccountState;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -270,8 +271,10 @@ impl Harness {
         for (id, _) in &self.accounts {
             self.act(*id, operator::Action::Stop).await;
         }
-        self.wait_all("stop", Duration::from_secs(30), |s| s.state == "stopped")
-            .await;
+        self.wait_all("stop", Duration::from_secs(30), |s| {
+            s.state == AccountState::Stopped
+        })
+        .await;
         assert_eq!(self.violations(), Vec::<String>::new());
         assert_eq!(self.open_on_exchange(), Vec::<u64>::new());
         self.ledger_check()

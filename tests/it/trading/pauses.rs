@@ -2,6 +2,7 @@
 //! them) within 10 s with the right reason, notifies, and lets trading resume once the cause
 //! is gone.
 
+use alpha_oto::domain::shown::{AccountState, Phase};
 use std::time::Duration;
 
 use alpha_oto::actors::account::{AccountStatus, Command};
@@ -178,7 +179,7 @@ async fn an_expired_listen_key_is_a_lost_stream_and_is_replaced() {
     h.clear_faults().await;
     // The operator resumes once the new stream is up and the account has reconciled.
     wait_for(&h, a, "reconcile on a new stream", PAUSE_WITHIN, |s| {
-        s.stream_up && s.phase != "reconciling"
+        s.stream_up && s.phase != Phase::Reconciling
     })
     .await;
     h.sup.command(a, Command::Resume).await.unwrap();
@@ -309,14 +310,14 @@ async fn an_unknown_token_pauses_and_a_fixed_config_resumes() {
     .await;
     assert_eq!(h.events(a, "paused", Some("unknown_token")), 1);
     wait_for(&h, b, "reach its target", Duration::from_secs(30), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     let fixed = settings("KOGE", "10", "20");
     store::configs::upsert(&mut h.db.conn(), &store::configs::to_row(&fixed, a, 3_000)).unwrap();
     h.sup.command(a, Command::Resume).await.unwrap();
     wait_for(&h, a, "reach its target", Duration::from_secs(30), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     h.stop_and_check().await;
@@ -440,7 +441,7 @@ async fn missing_precision_pauses_and_a_resume_retries() {
     h.clear_faults().await;
     h.sup.command(a, Command::Resume).await.unwrap();
     wait_for(&h, a, "reach its target", Duration::from_secs(30), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     h.stop_and_check().await;
@@ -454,7 +455,7 @@ async fn an_idle_account_learns_of_an_expired_session() {
     h.start_trading().await;
     let (a, sim_a) = h.accounts[0];
     wait_for(&h, a, "reach its target", Duration::from_secs(30), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     h.sim
@@ -523,14 +524,7 @@ async fn an_undelivered_webhook_is_sent_by_the_next_start() {
 async fn an_account_whose_session_expired_while_the_daemon_was_down_shows_paused() {
     let w = super::harness::World::new(208, &[settings("KOGE", "10", "100000")], "100000").await;
     let (id, sim_id) = w.accounts[0];
-    store::accounts::set_state(
-        &mut w.db.conn(),
-        id,
-        store::models::AccountState::Trading,
-        None,
-        1_000,
-    )
-    .unwrap();
+    store::accounts::set_state(&mut w.db.conn(), id, AccountState::Trading, None, 1_000).unwrap();
     store::accounts::command(&mut w.db.conn(), id, store::models::Desired::Run).unwrap();
     w.sim
         .state
@@ -542,7 +536,7 @@ async fn an_account_whose_session_expired_while_the_daemon_was_down_shows_paused
         paused_for(s, "session_expired")
     })
     .await;
-    assert_eq!(s.state, "paused", "{s:?}");
+    assert_eq!(s.state, AccountState::Paused, "{s:?}");
     assert_eq!(s.pause_reason.as_deref(), Some("session_expired"), "{s:?}");
 }
 

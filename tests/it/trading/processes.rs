@@ -2,11 +2,12 @@
 //! daemons sharing one database through leases. What each run leaves behind is checked
 //! against the simulator's ledger by an engine started on the same database afterwards.
 
+use alpha_oto::domain::shown::{AccountState, Phase};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alpha_oto::store::{self, models::AccountState, models::Page};
+use alpha_oto::store::{self, models::Page};
 
 use super::harness::{World, settings};
 
@@ -242,7 +243,7 @@ async fn a_buy_filled_while_the_daemon_was_down_counts_once() {
     h.sup.start_all().await.unwrap();
     let id = h.accounts[0].0;
     h.wait_all("reconcile", Duration::from_secs(30), |s| {
-        s.phase != "reconciling" && s.state == "trading"
+        s.phase != Phase::Reconciling && s.state == AccountState::Trading
     })
     .await;
     assert_eq!(h.status(id).unwrap().volume_today, exchange);

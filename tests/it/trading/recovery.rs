@@ -1,6 +1,7 @@
 //! Failures inside the daemon or on the wire: a panicking actor, a lost place answer, the
 //! kill switch.
 
+use alpha_oto::domain::shown::{AccountState, Phase};
 use std::time::Duration;
 
 use alpha_oto::store;
@@ -52,7 +53,7 @@ async fn a_panicking_actor_is_restarted_and_the_others_keep_trading() {
             .map(|l| l.fencing_token)
             .unwrap_or(0);
         let s = h.status(victim).unwrap();
-        if token >= 2 && s.cycles_today >= 3 && s.state != "failed" {
+        if token >= 2 && s.cycles_today >= 3 && s.state != AccountState::Failed {
             break;
         }
         assert!(
@@ -74,7 +75,7 @@ async fn a_lost_place_answer_is_resolved_by_reconciliation_without_a_duplicate()
         .await;
     h.start_trading().await;
     h.wait_all("reach the target", Duration::from_secs(60), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     let id = h.accounts[0].0;
@@ -106,7 +107,7 @@ async fn reordered_fill_reports_are_stored_trade_by_trade() {
         .await;
     h.start_trading().await;
     h.wait_all("reach the target", Duration::from_secs(60), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     h.clear_faults().await;
@@ -134,7 +135,7 @@ async fn the_kill_switch_leaves_nothing_open() {
     h.start_trading().await;
     let (id, sim_id) = h.accounts[0];
     h.wait_all("trade", Duration::from_secs(30), |s| {
-        s.phase == "working" || s.cycles_today >= 2
+        s.phase == Phase::Working || s.cycles_today >= 2
     })
     .await;
     assert!(!h.open_on_exchange().is_empty());
@@ -151,7 +152,7 @@ async fn the_kill_switch_leaves_nothing_open() {
     assert_eq!(open, 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let s = h.status(id).unwrap();
-    assert_eq!(s.state, "stopped", "{s:?}");
+    assert_eq!(s.state, AccountState::Stopped, "{s:?}");
     assert!(h.cycles_with(id, "cancelled") >= 1);
     // The other account was not touched.
     assert!(h.status(h.accounts[1].0).unwrap().cycles_today >= 2);
@@ -169,7 +170,7 @@ async fn halt_stops_every_account_and_leaves_nothing_open() {
     let h = Harness::new(106, &accounts, "100000").await;
     h.start_trading().await;
     h.wait_all("trade", Duration::from_secs(30), |s| {
-        s.phase == "working" || s.cycles_today >= 1
+        s.phase == Phase::Working || s.cycles_today >= 1
     })
     .await;
     let reports = h.halt().await;
@@ -179,8 +180,10 @@ async fn halt_stops_every_account_and_leaves_nothing_open() {
         assert_eq!(r.error, None, "{r:?}");
     }
     assert_eq!(h.open_on_exchange(), Vec::<u64>::new());
-    h.wait_all("stop", Duration::from_secs(10), |s| s.state == "stopped")
-        .await;
+    h.wait_all("stop", Duration::from_secs(10), |s| {
+        s.state == AccountState::Stopped
+    })
+    .await;
     // Nothing new is placed after the halt.
     let placed = || h.sim.state.with(|s| s.engine.orders.len());
     let before = placed();
@@ -215,7 +218,7 @@ async fn an_instance_that_lost_its_lease_stops_sending() {
     // Within one renewal period the account notices; from then on nothing is sent.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if h.status(id).unwrap().phase == "standby" {
+        if h.status(id).unwrap().phase == Phase::Standby {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{:?}", h.status(id));
@@ -255,7 +258,7 @@ async fn a_graceful_stop_keeps_or_cancels_live_pairs_as_configured() {
             .await;
         h.start_trading().await;
         h.wait_all("rest a pair", Duration::from_secs(30), |s| {
-            s.phase == "working"
+            s.phase == Phase::Working
         })
         .await;
         h.sup.shutdown(Duration::from_secs(20)).await;
@@ -266,11 +269,7 @@ async fn a_graceful_stop_keeps_or_cancels_live_pairs_as_configured() {
         }
         // The account's own state is untouched: it trades again after a restart.
         let account = store::accounts::get(&mut h.db.conn(), h.accounts[0].0).unwrap();
-        assert_eq!(
-            account.state,
-            store::models::AccountState::Trading,
-            "{mode:?}"
-        );
+        assert_eq!(account.state, AccountState::Trading, "{mode:?}");
         assert_eq!(h.violations(), Vec::<String>::new());
         h.ledger_check_open().await;
     }

@@ -1,5 +1,6 @@
 //! Accounts reach their daily targets: the main job.
 
+use alpha_oto::domain::shown::AccountState;
 use std::time::Duration;
 
 use alpha_oto::store;
@@ -20,7 +21,7 @@ async fn ten_accounts_on_three_tokens_reach_their_targets() {
     let h = Harness::new(101, &accounts, "1000").await;
     h.start_trading().await;
     h.wait_all("reach their targets", Duration::from_secs(90), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     for (id, _) in &h.accounts {
@@ -50,7 +51,7 @@ async fn accounts_at_target_start_again_on_a_new_utc_day() {
     .await;
     h.start_trading().await;
     h.wait_all("reach their targets", Duration::from_secs(60), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     let first: Vec<usize> = h
@@ -66,7 +67,7 @@ async fn accounts_at_target_start_again_on_a_new_utc_day() {
         loop {
             let after = h.cycles_with(*id, "filled");
             let s = h.status(*id).unwrap();
-            if after >= before + 2 && s.state == "done_for_today" {
+            if after >= before + 2 && s.state == AccountState::DoneForToday {
                 // Today counts today's pairs only.
                 assert!(s.volume_today >= s.target, "{s:?}");
                 assert!(s.volume_today < rust_decimal::Decimal::from(40), "{s:?}");
@@ -89,7 +90,7 @@ async fn volume_the_exchange_already_counts_toward_the_target() {
     let h = Harness::new(103, &[settings("NEX", "10", "20")], "1000").await;
     h.start_trading().await;
     h.wait_all("reach the target", Duration::from_secs(60), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     h.stop_and_check().await;
@@ -136,7 +137,7 @@ async fn volume_the_exchange_already_counts_toward_the_target() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(s) = sup.status(account.id)
-            && s.state == "done_for_today"
+            && s.state == AccountState::DoneForToday
         {
             assert!(s.volume_today >= s.target, "{s:?}");
             break;
@@ -172,7 +173,7 @@ async fn a_flaky_exchange_loses_nothing() {
     }
     h.start_trading().await;
     h.wait_all("reach their targets", Duration::from_secs(90), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     h.clear_faults().await;
@@ -244,7 +245,7 @@ async fn cost_counts_closed_pairs_only_and_the_open_pair_shows_as_exposure() {
     .await;
     h.act(b, alpha_oto::actors::operator::Action::Stop).await;
     super::harness::wait_account(&h.sup, b, "stop", Duration::from_secs(30), |s| {
-        s.state == "stopped"
+        s.state == AccountState::Stopped
     })
     .await;
     let now = h.clock.now_ms();
@@ -279,7 +280,7 @@ async fn accounts_on_a_points_target_stop_at_it_and_not_a_pair_past_it() {
     let h = World::on(sim, &vec![s; 5], "1500").engine("test-1").await;
     h.start_trading().await;
     h.wait_all("reach 12 points", Duration::from_secs(120), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     let (target, one_pair) = (d("4096"), d("400"));
@@ -338,7 +339,7 @@ async fn a_multiplier_change_mid_day_is_followed_to_the_target() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 204);
     h.wait_all("reach 14 points", Duration::from_secs(60), |s| {
-        s.state == "done_for_today"
+        s.state == AccountState::DoneForToday
     })
     .await;
     let st = h.status(id).unwrap();
@@ -373,7 +374,7 @@ async fn auto_accounts_move_to_another_x4_token_when_their_incentive_ends() {
         .await;
     h.start_trading().await;
     h.wait_all("trade", Duration::from_secs(60), |s| {
-        s.state == "trading" && s.cycles_today >= 1
+        s.state == AccountState::Trading && s.cycles_today >= 1
     })
     .await;
     let on = |id: i64| h.ctx.board.chosen(id).map(|(a, _)| a);

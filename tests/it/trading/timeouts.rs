@@ -1,6 +1,7 @@
 //! Timeouts (R9, B3): a working leg that never fills, a pending leg that never fills, a
 //! partial fill then a timeout; what was bought and not sold goes down the ladder.
 
+use alpha_oto::domain::shown::Phase;
 use std::time::Duration;
 
 use alpha_oto::domain::settings::AccountSettings;
@@ -162,7 +163,7 @@ async fn a_pending_legs_lost_end_is_asked_for_and_stored() {
     h.start_trading().await;
     let (id, sim_id) = h.accounts[0];
     wait_until("a resting pair", Duration::from_secs(20), || {
-        h.status(id).is_some_and(|s| s.phase == "working")
+        h.status(id).is_some_and(|s| s.phase == Phase::Working)
     })
     .await;
     let pending = h.sim.state.with(|s| {
@@ -206,7 +207,7 @@ async fn a_price_falling_past_the_allowed_loss_sells_the_pair_at_once() {
     h.start_trading().await;
     let (id, _) = h.accounts[0];
     h.wait_all("a sell resting", Duration::from_secs(30), |s| {
-        s.phase == "pending"
+        s.phase == Phase::Pending
     })
     .await;
     let pair = h.status(id).unwrap().current_pair.unwrap();
