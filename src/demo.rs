@@ -215,7 +215,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
                 let v = store::fills::volume_between(c, id, from, to)?;
                 let cycles = store::cycles::list(c, id, Page::first(Page::MAX_LIMIT))?
                     .iter()
-                    .filter(|c| c.outcome.as_deref() == Some("filled"))
+                    .filter(|c| c.outcome == Some(crate::domain::cycle::Outcome::Filled))
                     .count();
                 let pauses = store::events::list(c, Some(id), Page::first(Page::MAX_LIMIT))?
                     .iter()

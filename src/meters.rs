@@ -45,8 +45,6 @@ pub const DB_BATCH_SECONDS: &str = "alpha_oto_db_batch_seconds";
 pub const RESTARTS: &str = "alpha_oto_account_restarts_total";
 pub const BUILD_INFO: &str = "alpha_oto_build_info";
 
-/// `alpha_oto_cycles_total{outcome}`.
-pub const CYCLE_OUTCOMES: &[&str] = &["filled", "cancelled", "timed_out", "not_placed"];
 /// `alpha_oto_orders_total{kind, outcome}`.
 pub const ORDER_SERIES: &[(&str, &[&str])] = &[
     ("oto", &["placed", "unknown", "refused"]),
@@ -179,8 +177,9 @@ fn register_all() {
     for state in crate::domain::shown::AccountState::ALL {
         metrics::gauge!(ACCOUNTS, "state" => state.as_str()).set(0.0);
     }
-    for outcome in CYCLE_OUTCOMES {
-        metrics::counter!(CYCLES, "outcome" => *outcome).absolute(0);
+    // `alpha_oto_cycles_total{outcome}`.
+    for outcome in crate::domain::cycle::Outcome::ALL {
+        metrics::counter!(CYCLES, "outcome" => outcome.as_str()).absolute(0);
     }
     for (kind, outcomes) in ORDER_SERIES {
         for outcome in *outcomes {

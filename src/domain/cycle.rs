@@ -20,6 +20,7 @@ use super::pause::PauseReason;
 use super::points::{ExchangeFigure, Target, Volume, pair_usdt};
 use super::pricing::{Offset, PricingError, price_pair};
 use crate::market::{Grid, floor_to};
+use crate::text_enum;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CycleConfig {
@@ -189,16 +190,18 @@ pub enum Event {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Both legs filled.
-    Filled,
-    /// Cancelled before anything filled.
-    Cancelled,
-    /// Ended by a timeout after part of it filled; leftovers were offered for sale.
-    TimedOut,
-    /// The request was not carried out.
-    NotPlaced,
+text_enum! {
+    /// How a pair ended.
+    pub enum Outcome {
+        /// Both legs filled.
+        Filled = "filled",
+        /// Cancelled before anything filled.
+        Cancelled = "cancelled",
+        /// Ended by a timeout after part of it filled; leftovers were offered for sale.
+        TimedOut = "timed_out",
+        /// The request was not carried out.
+        NotPlaced = "not_placed",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

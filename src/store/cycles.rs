@@ -12,6 +12,7 @@ use super::schema::cycles::dsl as cy;
 use super::schema::orders::dsl as o;
 use super::{Conn, Dialect, StoreError};
 use crate::domain::crossing::Footprint;
+use crate::domain::cycle::Outcome;
 use crate::market::Side;
 use crate::with_conn;
 
@@ -130,7 +131,7 @@ pub fn record_progress(
 pub fn close(
     conn: &mut Conn,
     cycle_id: i64,
-    outcome: &str,
+    outcome: Outcome,
     p: &CycleProgress,
     now_ms: i64,
 ) -> Result<Cycle, StoreError> {
@@ -145,7 +146,7 @@ pub fn close(
 pub fn mark_closed(
     conn: &mut Conn,
     cycle_id: i64,
-    outcome: &str,
+    outcome: Outcome,
     p: &CycleProgress,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
@@ -172,7 +173,7 @@ pub fn filled_between(
 ) -> Result<u64, StoreError> {
     let n: i64 = with_conn!(conn, |c| cy::cycles
         .filter(cy::account_id.eq(account_id))
-        .filter(cy::outcome.eq("filled"))
+        .filter(cy::outcome.eq(Outcome::Filled))
         .filter(cy::closed_at_ms.ge(from_ms))
         .filter(cy::closed_at_ms.lt(to_ms))
         .count()

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 
 use super::Dec;
 use super::schema;
+use crate::domain::cycle::Outcome;
 use crate::domain::shown::AccountState;
 use crate::market::{OrderStatus, Side};
 use crate::text_enum;
@@ -207,6 +208,12 @@ pub struct TokenPrecision {
     pub fetched_at_ms: i64,
 }
 
+text_enum! {
+    /// Where a stored pair is: its intent stored (`placing`), sent and answered (`placed`),
+    /// ended (`closed`, with its outcome).
+    pub enum CycleState { Placing = "placing", Placed = "placed", Closed = "closed" }
+}
+
 /// One OTO pair, from its intent to its close.
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::cycles)]
@@ -215,7 +222,7 @@ pub struct Cycle {
     pub account_id: i64,
     pub intent_id: String,
     pub fencing_token: i64,
-    pub state: String,
+    pub state: CycleState,
     pub order_symbol: String,
     #[diesel(deserialize_as = Dec)]
     pub buy_price: Decimal,
@@ -236,7 +243,7 @@ pub struct Cycle {
     pub volume_usdt: Decimal,
     #[diesel(deserialize_as = Dec)]
     pub fees_usdt: Decimal,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub closed_at_ms: Option<i64>,
@@ -248,7 +255,7 @@ pub struct NewCycle {
     pub account_id: i64,
     pub intent_id: String,
     pub fencing_token: i64,
-    pub state: String,
+    pub state: CycleState,
     pub order_symbol: String,
     #[diesel(serialize_as = Dec)]
     pub buy_price: Decimal,
@@ -266,7 +273,7 @@ pub struct NewCycle {
 #[derive(Debug, Clone, PartialEq, AsChangeset)]
 #[diesel(table_name = schema::cycles)]
 pub struct CycleProgress {
-    pub state: String,
+    pub state: CycleState,
     #[diesel(serialize_as = Dec)]
     pub bought_qty: Decimal,
     #[diesel(serialize_as = Dec)]

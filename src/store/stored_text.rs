@@ -2,10 +2,13 @@
 //! on both backends, checked on the way out. A stored value outside the set is a decode error
 //! naming the type, never a panic. The types themselves know nothing of the store.
 
+use crate::domain::cycle::Outcome;
 use crate::domain::shown::AccountState;
 use crate::market::Side;
 
-use super::models::{Desired, EventLevel, OffsetMode, OrderRole, StoredStatus, WebhookStatus};
+use super::models::{
+    CycleState, Desired, EventLevel, OffsetMode, OrderRole, StoredStatus, WebhookStatus,
+};
 
 /// Lets diesel read and write `$ty` as text: a proxy carries diesel's derives for the foreign
 /// type, and the two backends' `FromSql`/`ToSql` go through `as_str` and `FromStr`.
@@ -61,4 +64,6 @@ stored_as_text!(
     offset_mode: OffsetMode,
     event_level: EventLevel,
     webhook_status: WebhookStatus,
+    cycle_state: CycleState,
+    outcome: Outcome,
 );

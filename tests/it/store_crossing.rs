@@ -2,6 +2,7 @@
 //! intent (`store::crossing`), on whichever backend this run uses.
 
 use alpha_oto::config::database::Backend;
+use alpha_oto::domain::cycle::Outcome;
 use alpha_oto::market::Side;
 use alpha_oto::store::models::*;
 use alpha_oto::store::{self, StoreError};
@@ -16,7 +17,7 @@ fn pair(account_id: i64, token: i64, intent: &str, buy: &str, sell: &str) -> New
         account_id,
         intent_id: intent.to_owned(),
         fencing_token: token,
-        state: "placing".into(),
+        state: CycleState::Placing,
         order_symbol: SYMBOL.into(),
         buy_price: d(buy),
         sell_price: d(sell),
@@ -205,13 +206,13 @@ fn an_account_held_back_by_another_instance_gets_its_turn_once_its_wish_is_old_e
     }
     let cycle = store::cycles::live(&mut c, a).unwrap().unwrap();
     let done = CycleProgress {
-        state: "closed".into(),
+        state: CycleState::Closed,
         bought_qty: d("1"),
         sold_qty: d("1"),
         volume_usdt: d("1"),
         fees_usdt: d("0"),
     };
-    store::cycles::close(&mut c, cycle.id, "filled", &done, 3).unwrap();
+    store::cycles::close(&mut c, cycle.id, Outcome::Filled, &done, 3).unwrap();
     // Renewed 3 s later (here: its start moved back), it has its turn: the other instance's
     // crossing pair waits, one that does not cross goes.
     store::crossing::wish(&mut c, "instance-2", b, SYMBOL, theirs).unwrap();

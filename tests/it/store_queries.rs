@@ -1,5 +1,6 @@
 //! Every query function, on whichever backend this run uses (the same code runs on both).
 
+use alpha_oto::domain::cycle::Outcome;
 use alpha_oto::domain::shown::AccountState;
 use alpha_oto::market::Side;
 use alpha_oto::store::models::*;
@@ -13,7 +14,7 @@ fn new_cycle(account_id: i64, token: i64, intent: &str, now: i64) -> NewCycle {
         account_id,
         intent_id: intent.to_owned(),
         fencing_token: token,
-        state: "placing".into(),
+        state: CycleState::Placing,
         order_symbol: "ALPHA_971USDT".into(),
         buy_price: d("0.000005619"),
         sell_price: d("0.0000058"),
@@ -323,7 +324,7 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     );
 
     let progress = CycleProgress {
-        state: "pending".into(),
+        state: CycleState::Placed,
         bought_qty: d("1779676"),
         sold_qty: d("0"),
         volume_usdt: d("9.99999944"),
@@ -340,22 +341,18 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     );
 
     let done = CycleProgress {
-        state: "done".into(),
+        state: CycleState::Closed,
         sold_qty: d("1779676"),
         volume_usdt: d("20.1"),
         ..progress
     };
-    let closed = store::cycles::close(&mut c, cycle.id, "filled", &done, 130).unwrap();
+    let closed = store::cycles::close(&mut c, cycle.id, Outcome::Filled, &done, 130).unwrap();
     assert_eq!(
-        (
-            closed.outcome.as_deref(),
-            closed.closed_at_ms,
-            closed.volume_usdt
-        ),
-        (Some("filled"), Some(130), d("20.1"))
+        (closed.outcome, closed.closed_at_ms, closed.volume_usdt),
+        (Some(Outcome::Filled), Some(130), d("20.1"))
     );
     assert!(matches!(
-        store::cycles::close(&mut c, cycle.id, "filled", &done, 131),
+        store::cycles::close(&mut c, cycle.id, Outcome::Filled, &done, 131),
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store::cycles::live(&mut c, acc).unwrap(), None);

@@ -310,13 +310,12 @@ impl Actor {
             return Ok(());
         };
         let now = self.now();
-        let name = outcome_name(&outcome);
         let mut p = live.progress.clone();
-        p.state = "closed".into();
+        p.state = CycleState::Closed;
         let cycle_id = live.cycle_id;
         let write = CloseWrite {
             cycle_id,
-            name,
+            outcome,
             progress: p,
             not_placed: outcome == Outcome::NotPlaced,
             now,
@@ -342,12 +341,12 @@ impl Actor {
             .pair_closed(left_tokens, waiting, self.today.cost_bps());
         self.shown_cost_usdt
             .pair_closed(left_tokens, waiting, Some(self.today.cost()));
-        metrics::counter!(meters::CYCLES, "outcome" => name).increment(1);
+        metrics::counter!(meters::CYCLES, "outcome" => outcome.as_str()).increment(1);
         if outcome == Outcome::Filled {
             // The next place request's delay from here is the reaction time.
             self.pair_done_at = Some(Instant::now());
         }
-        info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "trading.cycle.outcome" => name,
+        info!(self.log, "pair closed"; fields::EVENT_ACTION => "cycle-close", "trading.cycle.outcome" => outcome.as_str(),
             "trading.cycle.id" => cycle_id, "trading.volume_today" => self.core.cycle().volume.real.to_string());
         // Orders of ended pairs are forgotten once final; late reports find them in the store.
         let ended = Instant::now();
@@ -380,7 +379,7 @@ impl Actor {
 #[derive(Debug, Clone)]
 pub(super) struct CloseWrite {
     pub(super) cycle_id: i64,
-    name: &'static str,
+    outcome: Outcome,
     progress: CycleProgress,
     pub(super) not_placed: bool,
     now: i64,
@@ -402,7 +401,7 @@ impl CloseWrite {
                 }
             }
         }
-        store::cycles::mark_closed(c, self.cycle_id, self.name, &self.progress, self.now)
+        store::cycles::mark_closed(c, self.cycle_id, self.outcome, &self.progress, self.now)
             .map(|_| ())
     }
 }

@@ -342,7 +342,7 @@ mod tests {
 
     fn progress(bought: i64) -> CycleProgress {
         CycleProgress {
-            state: "placed".into(),
+            state: CycleState::Placed,
             bought_qty: Decimal::from(bought),
             sold_qty: Decimal::ZERO,
             volume_usdt: Decimal::ZERO,

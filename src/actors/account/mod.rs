@@ -38,8 +38,8 @@ use crate::meters;
 use crate::store::fills::Volume;
 use crate::store::lease::Lease;
 use crate::store::models::{
-    Account, CycleProgress, Desired, EventLevel, NewCycle, NewEvent, NewFill, NewOrder, OrderRole,
-    StoredStatus, WebhookStatus,
+    Account, CycleProgress, CycleState, Desired, EventLevel, NewCycle, NewEvent, NewFill, NewOrder,
+    OrderRole, StoredStatus, WebhookStatus,
 };
 use crate::store::{self, StoreError};
 use crate::telemetry::fields;
@@ -357,15 +357,6 @@ fn session_pause(e: &ExchangeError) -> Option<PauseReason> {
         ExchangeError::TwoFactorRequired { .. } => Some(PauseReason::TwoFactor),
         ExchangeError::FaceCheckRequired => Some(PauseReason::FaceCheck),
         _ => None,
-    }
-}
-
-fn outcome_name(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Filled => "filled",
-        Outcome::Cancelled => "cancelled",
-        Outcome::TimedOut => "timed_out",
-        Outcome::NotPlaced => "not_placed",
     }
 }
 

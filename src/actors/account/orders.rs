@@ -58,7 +58,7 @@ impl Actor {
             account_id: self.account.id,
             intent_id: intent.id.clone(),
             fencing_token: self.lease.token,
-            state: "placing".into(),
+            state: CycleState::Placing,
             order_symbol: self.token.order_symbol.clone(),
             buy_price: intent.buy_price,
             sell_price: intent.sell_price,
@@ -87,7 +87,7 @@ impl Actor {
                     cycle_id: cycle.id,
                     intent_id: intent.id.clone(),
                     progress: CycleProgress {
-                        state: "placing".into(),
+                        state: CycleState::Placing,
                         bought_qty: Decimal::ZERO,
                         sold_qty: Decimal::ZERO,
                         volume_usdt: Decimal::ZERO,
@@ -300,7 +300,7 @@ impl Actor {
         // the placement; the statuses are written after that, each once.
         self.flush_statuses = true;
         if let Some(l) = &mut self.live {
-            l.progress.state = "placed".into();
+            l.progress.state = CycleState::Placed;
         }
         Ok(())
     }

@@ -280,7 +280,7 @@ impl Actor {
                     cycle_id: c.id,
                     intent_id: c.intent_id.clone(),
                     progress: CycleProgress {
-                        state: c.state.clone(),
+                        state: c.state,
                         bought_qty: c.bought_qty,
                         sold_qty: c.sold_qty,
                         volume_usdt: c.volume_usdt,

@@ -2,6 +2,7 @@
 //! rest sells just above the market, the other half buy through it. Without the guard their
 //! orders meet (the simulator reports `cross_account_match`); with it they never do.
 
+use alpha_oto::domain::cycle::Outcome;
 use std::time::{Duration, Instant};
 
 use alpha_oto::domain::pricing::Offset;
@@ -56,15 +57,15 @@ async fn fifty_accounts_with_crossing_offsets_never_trade_with_each_other() {
     }
     // Both kinds get their turns: each group closes pairs (filled, or ended by a timeout).
     let turns = |id: i64| {
-        ["filled", "timed_out", "cancelled"]
+        [Outcome::Filled, Outcome::TimedOut, Outcome::Cancelled]
             .iter()
-            .map(|o| h.cycles_with(id, o))
+            .map(|o| h.cycles_with(id, *o))
             .sum::<usize>()
     };
     let (mut makers, mut takers, mut filled) = (0, 0, 0);
     for (i, (id, _)) in h.accounts.iter().enumerate() {
         *(if i % 2 == 0 { &mut makers } else { &mut takers }) += turns(*id);
-        filled += h.cycles_with(*id, "filled");
+        filled += h.cycles_with(*id, Outcome::Filled);
     }
     eprintln!("pairs closed in 60 s: makers {makers}, takers {takers} ({filled} filled)");
     assert!(makers > 0 && takers > 0, "makers {makers}, takers {takers}");
@@ -151,9 +152,9 @@ fn assert_split(h: &Harness) {
 fn turns_by_instance(h: &Harness) -> (usize, usize) {
     let mut by = (0, 0);
     for (i, (id, _)) in h.accounts.iter().enumerate() {
-        let n: usize = ["filled", "timed_out", "cancelled"]
+        let n: usize = [Outcome::Filled, Outcome::TimedOut, Outcome::Cancelled]
             .iter()
-            .map(|o| h.cycles_with(*id, o))
+            .map(|o| h.cycles_with(*id, *o))
             .sum();
         *(if i % 4 >= 2 { &mut by.1 } else { &mut by.0 }) += n;
     }

@@ -1,6 +1,7 @@
 //! A simulator, a database and a daemon engine wired together, with the checks every trading
 //! test shares: the simulator's ledger against the daemon's store.
 
+use alpha_oto::domain::cycle::Outcome;
 use alpha_oto::domain::shown::AccountState;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -281,12 +282,12 @@ impl Harness {
     }
 
     /// Cycles closed with `outcome` for an account.
-    pub fn cycles_with(&self, account: i64, outcome: &str) -> usize {
+    pub fn cycles_with(&self, account: i64, outcome: Outcome) -> usize {
         let mut conn = self.db.conn();
         store::cycles::list(&mut conn, account, Page::first(500))
             .unwrap()
             .iter()
-            .filter(|c| c.outcome.as_deref() == Some(outcome))
+            .filter(|c| c.outcome == Some(outcome))
             .count()
     }
 

@@ -2,6 +2,7 @@
 //! daemons sharing one database through leases. What each run leaves behind is checked
 //! against the simulator's ledger by an engine started on the same database afterwards.
 
+use alpha_oto::domain::cycle::Outcome;
 use alpha_oto::domain::shown::{AccountState, Phase};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -79,7 +80,7 @@ fn filled(w: &World) -> Vec<usize> {
             store::cycles::list(&mut conn, *id, Page::first(500))
                 .unwrap()
                 .iter()
-                .filter(|c| c.outcome.as_deref() == Some("filled"))
+                .filter(|c| c.outcome == Some(Outcome::Filled))
                 .count()
         })
         .collect()
@@ -156,7 +157,7 @@ async fn kill_9_at_twenty_moments_loses_nothing_and_duplicates_nothing() {
         let now: Vec<usize> = h
             .accounts
             .iter()
-            .map(|(id, _)| h.cycles_with(*id, "filled"))
+            .map(|(id, _)| h.cycles_with(*id, Outcome::Filled))
             .collect();
         if now.iter().zip(&before).all(|(n, b)| *n >= b + 3) {
             break;
@@ -188,7 +189,7 @@ async fn kill_9_at_twenty_moments_loses_nothing_and_duplicates_nothing() {
         // The pairs done today count from the first of the day, not from the last restart.
         assert_eq!(
             status.cycles_today,
-            h.cycles_with(*id, "filled") as u64,
+            h.cycles_with(*id, Outcome::Filled) as u64,
             "account {id}"
         );
     }
@@ -374,7 +375,7 @@ async fn two_daemons_share_the_accounts_and_one_takes_over_when_the_other_dies()
                 store::cycles::list(&mut conn, *id, Page::first(5))
                     .unwrap()
                     .iter()
-                    .any(|c| c.created_at_ms > killed_ms && c.outcome.as_deref() == Some("filled"))
+                    .any(|c| c.created_at_ms > killed_ms && c.outcome == Some(Outcome::Filled))
             })
         },
     )

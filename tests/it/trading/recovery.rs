@@ -1,6 +1,7 @@
 //! Failures inside the daemon or on the wire: a panicking actor, a lost place answer, the
 //! kill switch.
 
+use alpha_oto::domain::cycle::Outcome;
 use alpha_oto::domain::shown::{AccountState, Phase};
 use std::time::Duration;
 
@@ -79,7 +80,7 @@ async fn a_lost_place_answer_is_resolved_by_reconciliation_without_a_duplicate()
     })
     .await;
     let id = h.accounts[0].0;
-    assert!(h.cycles_with(id, "filled") >= 4);
+    assert!(h.cycles_with(id, Outcome::Filled) >= 4);
     let lines = h.stop_and_check().await;
     assert_eq!(lines.len(), 1);
 }
@@ -153,7 +154,7 @@ async fn the_kill_switch_leaves_nothing_open() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let s = h.status(id).unwrap();
     assert_eq!(s.state, AccountState::Stopped, "{s:?}");
-    assert!(h.cycles_with(id, "cancelled") >= 1);
+    assert!(h.cycles_with(id, Outcome::Cancelled) >= 1);
     // The other account was not touched.
     assert!(h.status(h.accounts[1].0).unwrap().cycles_today >= 2);
     h.stop_and_check().await;

@@ -1,5 +1,6 @@
 //! Accounts reach their daily targets: the main job.
 
+use alpha_oto::domain::cycle::Outcome;
 use alpha_oto::domain::shown::AccountState;
 use std::time::Duration;
 
@@ -57,7 +58,7 @@ async fn accounts_at_target_start_again_on_a_new_utc_day() {
     let first: Vec<usize> = h
         .accounts
         .iter()
-        .map(|(id, _)| h.cycles_with(*id, "filled"))
+        .map(|(id, _)| h.cycles_with(*id, Outcome::Filled))
         .collect();
     let now = h.clock.now_ms();
     h.clock
@@ -65,7 +66,7 @@ async fn accounts_at_target_start_again_on_a_new_utc_day() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     for ((id, _), before) in h.accounts.iter().zip(first) {
         loop {
-            let after = h.cycles_with(*id, "filled");
+            let after = h.cycles_with(*id, Outcome::Filled);
             let s = h.status(*id).unwrap();
             if after >= before + 2 && s.state == AccountState::DoneForToday {
                 // Today counts today's pairs only.
@@ -327,7 +328,7 @@ async fn a_multiplier_change_mid_day_is_followed_to_the_target() {
     h.start_trading().await;
     let (id, sim_id) = h.accounts[0];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while h.cycles_with(id, "filled") < 2 {
+    while h.cycles_with(id, Outcome::Filled) < 2 {
         assert!(tokio::time::Instant::now() < deadline, "no pair filled");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -1,6 +1,7 @@
 //! Timeouts (R9, B3): a working leg that never fills, a pending leg that never fills, a
 //! partial fill then a timeout; what was bought and not sold goes down the ladder.
 
+use alpha_oto::domain::cycle::Outcome;
 use alpha_oto::domain::shown::Phase;
 use std::time::Duration;
 
@@ -55,7 +56,7 @@ async fn a_working_leg_that_never_fills_is_cancelled_and_the_pair_placed_again()
     h.start_trading().await;
     let (id, sim_id) = h.accounts[0];
     wait_until("two cancelled pairs", Duration::from_secs(20), || {
-        h.cycles_with(id, "cancelled") >= 2
+        h.cycles_with(id, Outcome::Cancelled) >= 2
     })
     .await;
     // Each was re-placed at the latest price, one at a time.
@@ -80,7 +81,7 @@ async fn a_pending_leg_that_never_fills_is_cancelled_and_the_tokens_sold_down_th
     h.start_trading().await;
     let (id, sim_id) = h.accounts[0];
     wait_until("a timed-out pair", Duration::from_secs(20), || {
-        h.cycles_with(id, "timed_out") >= 1
+        h.cycles_with(id, Outcome::TimedOut) >= 1
     })
     .await;
     // The leftover sale fills at the market.
@@ -128,14 +129,14 @@ async fn a_partial_fill_then_a_timeout_counts_what_filled_and_sells_it() {
         .with(|s| s.engine.accounts.get_mut(&sim_id).unwrap().half_fill_buys = true);
     h.start_trading().await;
     wait_until("a timed-out pair", Duration::from_secs(20), || {
-        h.cycles_with(id, "timed_out") >= 1
+        h.cycles_with(id, Outcome::TimedOut) >= 1
     })
     .await;
     let mut conn = h.db.conn();
     let cycle = store::cycles::list(&mut conn, id, Page::first(10))
         .unwrap()
         .into_iter()
-        .find(|c| c.outcome.as_deref() == Some("timed_out"))
+        .find(|c| c.outcome == Some(Outcome::TimedOut))
         .unwrap();
     // Half was bought, and counted as volume.
     assert!(
@@ -181,7 +182,7 @@ async fn a_pending_legs_lost_end_is_asked_for_and_stored() {
     h.fault(json!({"kind": "lose_events", "account": sim_id, "order": pending}))
         .await;
     wait_until("the pair cancelled", Duration::from_secs(20), || {
-        h.cycles_with(id, "cancelled") >= 1
+        h.cycles_with(id, Outcome::Cancelled) >= 1
     })
     .await;
     h.stop_and_check().await;
@@ -219,7 +220,7 @@ async fn a_price_falling_past_the_allowed_loss_sells_the_pair_at_once() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 204);
     wait_until("the loss cut", Duration::from_secs(20), || {
-        h.events(id, "loss_cut", None) >= 1 && h.cycles_with(id, "timed_out") >= 1
+        h.events(id, "loss_cut", None) >= 1 && h.cycles_with(id, Outcome::TimedOut) >= 1
     })
     .await;
     assert_eq!(h.violations(), Vec::<String>::new());
