@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::sim::ledger::{Ledger, LedgerFill, LedgerOrder};
 use crate::store::models::StoredStatus;
-use crate::store::models::{Fill, Order, Page};
+use crate::store::models::{FillRow, OrderRow, Page};
 use crate::store::{self, Conn, StoreError};
 
 /// What the check found for one account (when it passed).
@@ -75,8 +75,8 @@ pub fn ledger(
     let mut out = Vec::new();
     for &(account, sim_id) in accounts {
         let fail = |detail: String| Mismatch::Account { account, detail };
-        let ours: Vec<Order> = all_pages(|p| store::orders::list(conn, account, p), |o| o.id)?;
-        let fills: Vec<Fill> = all_pages(|p| store::fills::list(conn, account, p), |f| f.id)?;
+        let ours: Vec<OrderRow> = all_pages(|p| store::orders::list(conn, account, p), |o| o.id)?;
+        let fills: Vec<FillRow> = all_pages(|p| store::fills::list(conn, account, p), |f| f.id)?;
         let orders = orders_of.remove(&sim_id).unwrap_or_default();
         let sim_fills = fills_of.remove(&sim_id).unwrap_or_default();
         let placed = ours
@@ -112,7 +112,8 @@ pub fn ledger(
                 )));
             }
             let pieces = sim_fills.iter().filter(|f| f.order_id == o.id).count();
-            let ours_pieces: Vec<&Fill> = fills.iter().filter(|f| f.order_id == row.id).collect();
+            let ours_pieces: Vec<&FillRow> =
+                fills.iter().filter(|f| f.order_id == row.id).collect();
             let qty: Decimal = ours_pieces.iter().map(|f| f.qty).sum();
             if ours_pieces.len() != pieces || qty != o.executed_qty {
                 return Err(fail(format!(

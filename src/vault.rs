@@ -266,9 +266,9 @@ impl Vault {
     /// A key of its own for `purpose`, derived from the primary key (HMAC-SHA256): what signs
     /// webhooks, without a second secret to keep. It changes when the primary key does.
     pub fn derived_key(&self, purpose: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
-        use orion::hazardous::mac::hmac::sha256::{HmacSha256, SecretKey as MacKey};
+        use orion::hazardous::mac::hmac::sha256::{self, HmacSha256};
         let primary = self.ring.primary()?;
-        let key = MacKey::from_slice(primary.key.unprotected_as_bytes())
+        let key = sha256::SecretKey::from_slice(primary.key.unprotected_as_bytes())
             .map_err(|_| VaultError::Invalid("the primary key cannot key a MAC".into()))?;
         let tag = HmacSha256::hmac(&key, purpose.as_bytes())
             .map_err(|_| VaultError::Invalid("deriving a key failed".into()))?;

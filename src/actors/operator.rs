@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::Ctx;
 use super::account::{Command, KillOutcome, KillReport};
 use super::supervisor::SupervisorHandle;
-use crate::store::models::{Account, Desired};
+use crate::store::models::{AccountRow, Desired};
 use crate::store::{self, StoreError};
 
 /// What became of a command.
@@ -93,7 +93,7 @@ impl Action {
 pub async fn act(
     ctx: &Ctx,
     sup: &SupervisorHandle,
-    account: &Account,
+    account: &AccountRow,
     action: Action,
 ) -> Result<Ack, CommandError> {
     let id = account.id;
@@ -145,7 +145,7 @@ pub async fn act(
 pub async fn kill(
     ctx: &Ctx,
     sup: &SupervisorHandle,
-    account: &Account,
+    account: &AccountRow,
 ) -> Result<KillReport, CommandError> {
     let id = account.id;
     let (row, holder) = record(ctx, move |c| {
@@ -160,7 +160,7 @@ pub async fn kill(
 async fn kill_recorded(
     ctx: &Ctx,
     sup: &SupervisorHandle,
-    row: &Account,
+    row: &AccountRow,
     holder: Option<String>,
 ) -> KillReport {
     if holder.as_deref() != Some(ctx.owner.as_str()) {

@@ -14,7 +14,7 @@ use crate::domain::reconcile::{
 use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::{HistoryQuery, RestClient};
 use crate::market::{OrderStatus, Side};
-use crate::store::models::Order;
+use crate::store::models::OrderRow;
 
 /// One order as the exchange reports it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +228,7 @@ pub fn judge(
 /// Finds the order a single (non-OTO) intent may have created: same symbol, side, price and
 /// quantity, stamped inside the window, not owned by anything else.
 pub fn find_single<'a>(
-    intent: &Order,
+    intent: &OrderRow,
     seen: &'a HashMap<String, Seen>,
     adopted: &HashSet<String>,
     window: Window,

@@ -14,7 +14,7 @@ use crate::domain::plan::{self, Progress};
 use crate::domain::points::{self, PointsView, Volume};
 use crate::domain::settings::AccountSettings;
 use crate::domain::shown::{AccountState, Phase};
-use crate::store::models::{Account, Desired, Page};
+use crate::store::models::{AccountRow, Desired, Page};
 use crate::store::{self, StoreError};
 
 /// An account as the API shows it. Credentials are never part of it.
@@ -79,7 +79,7 @@ async fn held_here_or_free(state: &ApiState, id: i64, name: &str) -> Result<(), 
     }
 }
 
-async fn find(state: &ApiState, name: &str) -> Result<Account, ApiError> {
+async fn find(state: &ApiState, name: &str) -> Result<AccountRow, ApiError> {
     check_name(name).map_err(|_| ApiError::AccountNotFound(name.to_owned()))?;
     let n = name.to_owned();
     state
@@ -121,7 +121,7 @@ fn stored(c: &mut store::Conn, id: i64) -> Result<Stored, StoreError> {
     ))
 }
 
-async fn view(state: &ApiState, account: Account) -> Result<AccountView, ApiError> {
+async fn view(state: &ApiState, account: AccountRow) -> Result<AccountView, ApiError> {
     let id = account.id;
     let row = state.ctx.store.run(move |c| stored(c, id)).await?;
     view_of(state, account, row)
@@ -129,7 +129,7 @@ async fn view(state: &ApiState, account: Account) -> Result<AccountView, ApiErro
 
 fn view_of(
     state: &ApiState,
-    account: Account,
+    account: AccountRow,
     (row, has_credentials, last_event_at_ms): Stored,
 ) -> Result<AccountView, ApiError> {
     let id = account.id;

@@ -3,7 +3,7 @@
 //! on its own thread, so that nothing the soak blocks on (waiting for a process, reading the
 //! store) can stall the daemon's traffic.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::{self, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -28,7 +28,7 @@ pub struct Proxy {
 impl Proxy {
     /// Listens on a free loopback port and forwards to `upstream`.
     pub fn start(upstream: SocketAddr) -> anyhow::Result<Self> {
-        let listener = StdListener::bind("127.0.0.1:0").context("proxy: cannot bind")?;
+        let listener = net::TcpListener::bind("127.0.0.1:0").context("proxy: cannot bind")?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
@@ -73,7 +73,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn serve(listener: StdListener, upstream: SocketAddr, shared: Arc<Shared>) {
+async fn serve(listener: net::TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
     let Ok(listener) = TcpListener::from_std(listener) else {
         return;
     };
@@ -113,7 +113,7 @@ mod tests {
 
     /// An echo server on a free port.
     fn echo() -> SocketAddr {
-        let l = StdListener::bind("127.0.0.1:0").unwrap();
+        let l = net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         std::thread::spawn(move || {
             for s in l.incoming() {

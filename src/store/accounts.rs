@@ -3,14 +3,14 @@
 
 use diesel::prelude::*;
 
-use super::models::{Account, Desired};
+use super::models::{AccountRow, Desired};
 use super::schema::accounts::dsl as a;
 use super::{Conn, Dialect, StoreError};
 use crate::domain::shown::AccountState;
 use crate::with_conn;
 
 /// Creates an account in the `stopped` state. A taken name is a `Conflict`.
-pub fn create(conn: &mut Conn, name: &str, now_ms: i64) -> Result<Account, StoreError> {
+pub fn create(conn: &mut Conn, name: &str, now_ms: i64) -> Result<AccountRow, StoreError> {
     with_conn!(conn, |c| {
         diesel::insert_into(a::accounts)
             .values((
@@ -20,33 +20,33 @@ pub fn create(conn: &mut Conn, name: &str, now_ms: i64) -> Result<Account, Store
                 a::created_at_ms.eq(now_ms),
                 a::updated_at_ms.eq(now_ms),
             ))
-            .get_result::<Account>(c)
+            .get_result::<AccountRow>(c)
             .map_err(StoreError::from)
     })
 }
 
-pub fn get(conn: &mut Conn, id: i64) -> Result<Account, StoreError> {
+pub fn get(conn: &mut Conn, id: i64) -> Result<AccountRow, StoreError> {
     with_conn!(conn, |c| a::accounts
         .find(id)
-        .first::<Account>(c)
+        .first::<AccountRow>(c)
         .optional())?
     .ok_or(StoreError::NotFound("account"))
 }
 
-pub fn find_by_name(conn: &mut Conn, name: &str) -> Result<Option<Account>, StoreError> {
+pub fn find_by_name(conn: &mut Conn, name: &str) -> Result<Option<AccountRow>, StoreError> {
     Ok(with_conn!(conn, |c| a::accounts
         .filter(a::name.eq(name))
         .filter(a::retired_at_ms.is_null())
-        .first::<Account>(c)
+        .first::<AccountRow>(c)
         .optional())?)
 }
 
 /// Every account but the retired ones, by id.
-pub fn list(conn: &mut Conn) -> Result<Vec<Account>, StoreError> {
+pub fn list(conn: &mut Conn) -> Result<Vec<AccountRow>, StoreError> {
     Ok(with_conn!(conn, |c| a::accounts
         .filter(a::retired_at_ms.is_null())
         .order(a::id.asc())
-        .load::<Account>(c))?)
+        .load::<AccountRow>(c))?)
 }
 
 /// Sets the state and the pause reason together (a reason only makes sense while paused or
@@ -57,7 +57,7 @@ pub fn set_state(
     state: AccountState,
     pause_reason: Option<&str>,
     now_ms: i64,
-) -> Result<Account, StoreError> {
+) -> Result<AccountRow, StoreError> {
     with_conn!(conn, |c| {
         c.write_tx(|c| {
             diesel::update(a::accounts.find(id))
@@ -66,7 +66,7 @@ pub fn set_state(
                     a::pause_reason.eq(pause_reason),
                     a::updated_at_ms.eq(now_ms),
                 ))
-                .get_result::<Account>(c)
+                .get_result::<AccountRow>(c)
                 .optional()
         })
     })?
@@ -75,7 +75,7 @@ pub fn set_state(
 
 /// Records an operator's command: the wish, a new command number and the database time.
 /// Answers the row as it now stands.
-pub fn command(conn: &mut Conn, id: i64, desired: Desired) -> Result<Account, StoreError> {
+pub fn command(conn: &mut Conn, id: i64, desired: Desired) -> Result<AccountRow, StoreError> {
     with_conn!(conn, |c| {
         c.write_tx(|c| {
             let now = c.now_ms()?;
@@ -85,7 +85,7 @@ pub fn command(conn: &mut Conn, id: i64, desired: Desired) -> Result<Account, St
                     a::command_seq.eq(a::command_seq + 1_i64),
                     a::command_at_ms.eq(now),
                 ))
-                .get_result::<Account>(c)
+                .get_result::<AccountRow>(c)
                 .optional()
         })
     })?
@@ -93,7 +93,7 @@ pub fn command(conn: &mut Conn, id: i64, desired: Desired) -> Result<Account, St
 }
 
 /// Records a kill for every account at once (the global halt); answers the rows.
-pub fn command_all(conn: &mut Conn, desired: Desired) -> Result<Vec<Account>, StoreError> {
+pub fn command_all(conn: &mut Conn, desired: Desired) -> Result<Vec<AccountRow>, StoreError> {
     with_conn!(conn, |c| {
         c.write_tx(|c| {
             let now = c.now_ms()?;
@@ -107,7 +107,7 @@ pub fn command_all(conn: &mut Conn, desired: Desired) -> Result<Vec<Account>, St
             a::accounts
                 .filter(a::retired_at_ms.is_null())
                 .order(a::id.asc())
-                .load::<Account>(c)
+                .load::<AccountRow>(c)
         })
     })
     .map_err(StoreError::from)

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
 use super::models::{
-    Cycle, CycleProgress, NewCycle, NewOrder, Order, OrderRole, Page, StoredStatus,
+    CycleProgress, CycleRow, NewCycle, NewOrder, OrderRole, OrderRow, Page, StoredStatus,
 };
 use super::schema::cycles::dsl as cy;
 use super::schema::orders::dsl as o;
@@ -26,7 +26,7 @@ pub fn insert_intent(
     lease: &Lease,
     new: &NewCycle,
     cross_guard: bool,
-) -> Result<(Cycle, Vec<Order>), StoreError> {
+) -> Result<(CycleRow, Vec<OrderRow>), StoreError> {
     if new.account_id != lease.account_id || new.fencing_token != lease.token {
         return Err(StoreError::LeaseLost {
             account_id: new.account_id,
@@ -43,7 +43,7 @@ pub fn insert_intent(
             let ours = Footprint::pair(new.buy_price, new.sell_price);
             c.cross_check(&lease.owner, lease.account_id, &new.order_symbol, ours)?;
         }
-        let cycle: Cycle = diesel::insert_into(cy::cycles)
+        let cycle: CycleRow = diesel::insert_into(cy::cycles)
             .values(new.clone())
             .get_result(c)?;
         let mut orders = Vec::with_capacity(legs.len());
@@ -65,7 +65,7 @@ pub fn insert_intent(
             orders.push(
                 diesel::insert_into(o::orders)
                     .values(order)
-                    .get_result::<Order>(c)?,
+                    .get_result::<OrderRow>(c)?,
             );
         }
         Ok::<_, StoreError>((cycle, orders))
@@ -80,7 +80,7 @@ pub fn set_exchange_ids(
     pending_order_id: &str,
     order_list_id: Option<&str>,
     now_ms: i64,
-) -> Result<Cycle, StoreError> {
+) -> Result<CycleRow, StoreError> {
     with_conn!(conn, |c| c.write_tx(|c| {
         let cycle = diesel::update(cy::cycles.find(cycle_id))
             .set((
@@ -89,7 +89,7 @@ pub fn set_exchange_ids(
                 cy::order_list_id.eq(order_list_id),
                 cy::updated_at_ms.eq(now_ms),
             ))
-            .get_result::<Cycle>(c)
+            .get_result::<CycleRow>(c)
             .optional()?
             .ok_or(StoreError::NotFound("cycle"))?;
         for (role, id, status) in [
@@ -118,10 +118,10 @@ pub fn record_progress(
     cycle_id: i64,
     p: &CycleProgress,
     now_ms: i64,
-) -> Result<Cycle, StoreError> {
+) -> Result<CycleRow, StoreError> {
     with_conn!(conn, |c| diesel::update(cy::cycles.find(cycle_id))
         .set((p.clone(), cy::updated_at_ms.eq(now_ms)))
-        .get_result::<Cycle>(c)
+        .get_result::<CycleRow>(c)
         .optional())?
     .ok_or(StoreError::NotFound("cycle"))
 }
@@ -134,7 +134,7 @@ pub fn close(
     outcome: Outcome,
     p: &CycleProgress,
     now_ms: i64,
-) -> Result<Cycle, StoreError> {
+) -> Result<CycleRow, StoreError> {
     if !mark_closed(conn, cycle_id, outcome, p, now_ms)? {
         return Err(StoreError::NotFound("open cycle"));
     }
@@ -182,28 +182,28 @@ pub fn filled_between(
 }
 
 /// The account's open cycle, if any.
-pub fn live(conn: &mut Conn, account_id: i64) -> Result<Option<Cycle>, StoreError> {
+pub fn live(conn: &mut Conn, account_id: i64) -> Result<Option<CycleRow>, StoreError> {
     Ok(with_conn!(conn, |c| cy::cycles
         .filter(cy::account_id.eq(account_id))
         .filter(cy::closed_at_ms.is_null())
-        .first::<Cycle>(c)
+        .first::<CycleRow>(c)
         .optional())?)
 }
 
-pub fn get(conn: &mut Conn, cycle_id: i64) -> Result<Cycle, StoreError> {
+pub fn get(conn: &mut Conn, cycle_id: i64) -> Result<CycleRow, StoreError> {
     with_conn!(conn, |c| cy::cycles
         .find(cycle_id)
-        .first::<Cycle>(c)
+        .first::<CycleRow>(c)
         .optional())?
     .ok_or(StoreError::NotFound("cycle"))
 }
 
 /// The account's cycles, newest first.
-pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<Cycle>, StoreError> {
+pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<CycleRow>, StoreError> {
     Ok(with_conn!(conn, |c| cy::cycles
         .filter(cy::account_id.eq(account_id))
         .filter(cy::id.lt(page.upper_bound()))
         .order(cy::id.desc())
         .limit(page.clamped_limit())
-        .load::<Cycle>(c))?)
+        .load::<CycleRow>(c))?)
 }

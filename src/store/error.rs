@@ -1,7 +1,7 @@
 //! The store's error type. Callers match on the kinds that change what they do next
 //! (`Conflict`, `LeaseLost`, `NotFound`, `Unavailable`); the rest is reported as it is.
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::{self, DatabaseErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,19 +31,19 @@ pub enum StoreError {
     #[error("database worker failed: {0}")]
     Worker(String),
     #[error("database error: {0}")]
-    Query(DieselError),
+    Query(result::Error),
 }
 
-impl From<DieselError> for StoreError {
-    fn from(e: DieselError) -> Self {
+impl From<result::Error> for StoreError {
+    fn from(e: result::Error) -> Self {
         match e {
-            DieselError::NotFound => StoreError::NotFound("row"),
-            DieselError::DatabaseError(
+            result::Error::NotFound => StoreError::NotFound("row"),
+            result::Error::DatabaseError(
                 kind
                 @ (DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation),
                 info,
             ) => StoreError::Conflict(format!("{kind:?}: {}", info.message())),
-            DieselError::DeserializationError(e) => StoreError::Corrupt {
+            result::Error::DeserializationError(e) => StoreError::Corrupt {
                 column: "a stored value",
                 detail: error_chain(e.as_ref()),
             },

@@ -3,12 +3,12 @@
 
 use diesel::prelude::*;
 
-use super::models::{Event, NewEvent, Page, WebhookStatus};
+use super::models::{EventRow, NewEvent, Page, WebhookStatus};
 use super::schema::events::dsl as e;
 use super::{Conn, StoreError};
 use crate::with_conn;
 
-pub fn append(conn: &mut Conn, event: &NewEvent) -> Result<Event, StoreError> {
+pub fn append(conn: &mut Conn, event: &NewEvent) -> Result<EventRow, StoreError> {
     if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&event.data).is_err() {
         return Err(StoreError::Corrupt {
             column: "events.data",
@@ -17,7 +17,7 @@ pub fn append(conn: &mut Conn, event: &NewEvent) -> Result<Event, StoreError> {
     }
     Ok(with_conn!(conn, |c| diesel::insert_into(e::events)
         .values(event.clone())
-        .get_result::<Event>(c))?)
+        .get_result::<EventRow>(c))?)
 }
 
 /// Events newest first; of one account, or of all when `account_id` is `None`.
@@ -25,7 +25,7 @@ pub fn list(
     conn: &mut Conn,
     account_id: Option<i64>,
     page: Page,
-) -> Result<Vec<Event>, StoreError> {
+) -> Result<Vec<EventRow>, StoreError> {
     Ok(with_conn!(conn, |c| {
         let mut q = e::events.filter(e::id.lt(page.upper_bound())).into_boxed();
         if let Some(id) = account_id {
@@ -33,7 +33,7 @@ pub fn list(
         }
         q.order(e::id.desc())
             .limit(page.clamped_limit())
-            .load::<Event>(c)
+            .load::<EventRow>(c)
     })?)
 }
 
@@ -48,12 +48,12 @@ pub fn last_at(conn: &mut Conn, account_id: i64) -> Result<Option<i64>, StoreErr
 }
 
 /// Events whose webhook POST is still owed, oldest first.
-pub fn webhook_pending(conn: &mut Conn, limit: i64) -> Result<Vec<Event>, StoreError> {
+pub fn webhook_pending(conn: &mut Conn, limit: i64) -> Result<Vec<EventRow>, StoreError> {
     Ok(with_conn!(conn, |c| e::events
         .filter(e::webhook_status.eq(WebhookStatus::Pending))
         .order(e::id.asc())
         .limit(limit.clamp(1, Page::MAX_LIMIT))
-        .load::<Event>(c))?)
+        .load::<EventRow>(c))?)
 }
 
 pub fn set_webhook_status(

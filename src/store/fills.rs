@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 
-use super::models::{CycleProgress, Fill, NewFill, Page, StoredStatus};
+use super::models::{CycleProgress, FillRow, NewFill, Page, StoredStatus};
 use super::schema::fills::dsl as f;
 use super::{Conn, Dec, Dialect, StoreError};
 use crate::market::Side;
@@ -74,21 +74,21 @@ pub fn record_execution(conn: &mut Conn, x: &Execution<'_>) -> Result<Vec<bool>,
     }))
 }
 
-pub fn for_order(conn: &mut Conn, order_id: i64) -> Result<Vec<Fill>, StoreError> {
+pub fn for_order(conn: &mut Conn, order_id: i64) -> Result<Vec<FillRow>, StoreError> {
     Ok(with_conn!(conn, |c| f::fills
         .filter(f::order_id.eq(order_id))
         .order(f::id.asc())
-        .load::<Fill>(c))?)
+        .load::<FillRow>(c))?)
 }
 
 /// The account's fills, newest first.
-pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<Fill>, StoreError> {
+pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<FillRow>, StoreError> {
     Ok(with_conn!(conn, |c| f::fills
         .filter(f::account_id.eq(account_id))
         .filter(f::id.lt(page.upper_bound()))
         .order(f::id.desc())
         .limit(page.clamped_limit())
-        .load::<Fill>(c))?)
+        .load::<FillRow>(c))?)
 }
 
 /// Traded volume of an account over a period.

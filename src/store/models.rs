@@ -97,7 +97,7 @@ text_enum! {
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::accounts)]
-pub struct Account {
+pub struct AccountRow {
     pub id: i64,
     pub name: String,
     pub state: AccountState,
@@ -217,7 +217,7 @@ text_enum! {
 /// One OTO pair, from its intent to its close.
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::cycles)]
-pub struct Cycle {
+pub struct CycleRow {
     pub id: i64,
     pub account_id: i64,
     pub intent_id: String,
@@ -286,7 +286,7 @@ pub struct CycleProgress {
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::orders)]
-pub struct Order {
+pub struct OrderRow {
     pub id: i64,
     pub account_id: i64,
     pub cycle_id: Option<i64>,
@@ -329,7 +329,7 @@ pub struct NewOrder {
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::fills)]
-pub struct Fill {
+pub struct FillRow {
     pub id: i64,
     pub account_id: i64,
     pub order_id: i64,
@@ -377,7 +377,7 @@ pub struct NewFill {
 
 #[derive(Debug, Clone, PartialEq, Queryable, Identifiable, serde::Serialize)]
 #[diesel(table_name = schema::events)]
-pub struct Event {
+pub struct EventRow {
     pub id: i64,
     pub account_id: Option<i64>,
     pub account_name: Option<String>,

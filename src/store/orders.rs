@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 
 use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
-use super::models::{NewOrder, Order, Page, StoredStatus};
+use super::models::{NewOrder, OrderRow, Page, StoredStatus};
 use super::schema::orders::dsl as o;
 use super::{Conn, Dec, Dialect, StoreError};
 use crate::domain::crossing::Footprint;
@@ -21,7 +21,7 @@ pub fn insert_intent(
     lease: &Lease,
     new: &NewOrder,
     cross_guard: bool,
-) -> Result<Order, StoreError> {
+) -> Result<OrderRow, StoreError> {
     if new.account_id != lease.account_id {
         return Err(StoreError::LeaseLost {
             account_id: new.account_id,
@@ -42,7 +42,7 @@ pub fn insert_intent(
         }
         diesel::insert_into(o::orders)
             .values(new.clone())
-            .get_result::<Order>(c)
+            .get_result::<OrderRow>(c)
             .map_err(StoreError::from)
     }))
 }
@@ -54,14 +54,14 @@ pub fn set_placed(
     exchange_order_id: &str,
     status: StoredStatus,
     now_ms: i64,
-) -> Result<Order, StoreError> {
+) -> Result<OrderRow, StoreError> {
     with_conn!(conn, |c| diesel::update(o::orders.find(order_id))
         .set((
             o::exchange_order_id.eq(exchange_order_id),
             o::status.eq(status),
             o::updated_at_ms.eq(now_ms)
         ))
-        .get_result::<Order>(c)
+        .get_result::<OrderRow>(c)
         .optional())?
     .ok_or(StoreError::NotFound("order"))
 }
@@ -76,11 +76,11 @@ pub fn update_status(
     filled_qty: Decimal,
     filled_quote: Decimal,
     now_ms: i64,
-) -> Result<Order, StoreError> {
+) -> Result<OrderRow, StoreError> {
     with_conn!(conn, |c| c.write_tx(|c| {
         let current = o::orders
             .find(order_id)
-            .first::<Order>(c)
+            .first::<OrderRow>(c)
             .optional()?
             .ok_or(StoreError::NotFound("order"))?;
         if current.status.is_terminal() && !status.is_terminal() {
@@ -93,15 +93,15 @@ pub fn update_status(
                 o::filled_quote.eq(Dec(filled_quote)),
                 o::updated_at_ms.eq(now_ms),
             ))
-            .get_result::<Order>(c)
+            .get_result::<OrderRow>(c)
             .map_err(StoreError::from)
     }))
 }
 
-pub fn get(conn: &mut Conn, order_id: i64) -> Result<Order, StoreError> {
+pub fn get(conn: &mut Conn, order_id: i64) -> Result<OrderRow, StoreError> {
     with_conn!(conn, |c| o::orders
         .find(order_id)
-        .first::<Order>(c)
+        .first::<OrderRow>(c)
         .optional())?
     .ok_or(StoreError::NotFound("order"))
 }
@@ -109,28 +109,28 @@ pub fn get(conn: &mut Conn, order_id: i64) -> Result<Order, StoreError> {
 pub fn by_exchange_id(
     conn: &mut Conn,
     exchange_order_id: &str,
-) -> Result<Option<Order>, StoreError> {
+) -> Result<Option<OrderRow>, StoreError> {
     Ok(with_conn!(conn, |c| o::orders
         .filter(o::exchange_order_id.eq(exchange_order_id))
-        .first::<Order>(c)
+        .first::<OrderRow>(c)
         .optional())?)
 }
 
-pub fn for_cycle(conn: &mut Conn, cycle_id: i64) -> Result<Vec<Order>, StoreError> {
+pub fn for_cycle(conn: &mut Conn, cycle_id: i64) -> Result<Vec<OrderRow>, StoreError> {
     Ok(with_conn!(conn, |c| o::orders
         .filter(o::cycle_id.eq(cycle_id))
         .order(o::id.asc())
-        .load::<Order>(c))?)
+        .load::<OrderRow>(c))?)
 }
 
 /// Orders the exchange may still change (or whose fate is unknown): what a reconciliation
 /// must check before the account trades again.
-pub fn open_for_account(conn: &mut Conn, account_id: i64) -> Result<Vec<Order>, StoreError> {
+pub fn open_for_account(conn: &mut Conn, account_id: i64) -> Result<Vec<OrderRow>, StoreError> {
     Ok(with_conn!(conn, |c| o::orders
         .filter(o::account_id.eq(account_id))
         .filter(o::status.eq_any(StoredStatus::OPEN))
         .order(o::id.asc())
-        .load::<Order>(c))?)
+        .load::<OrderRow>(c))?)
 }
 
 /// Exchange ids of the account's orders created since `since_ms`: the orders a reconciliation
@@ -150,11 +150,11 @@ pub fn exchange_ids_since(
 }
 
 /// The account's orders, newest first.
-pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<Order>, StoreError> {
+pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<OrderRow>, StoreError> {
     Ok(with_conn!(conn, |c| o::orders
         .filter(o::account_id.eq(account_id))
         .filter(o::id.lt(page.upper_bound()))
         .order(o::id.desc())
         .limit(page.clamped_limit())
-        .load::<Order>(c))?)
+        .load::<OrderRow>(c))?)
 }

@@ -675,7 +675,7 @@ fn events_append_page_and_track_webhooks() {
         Err(StoreError::Corrupt { .. })
     ));
 
-    let ids = |v: Vec<Event>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let ids = |v: Vec<EventRow>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store::events::list(&mut c, None, Page::first(10)).unwrap()),
         [e3.id, e2.id, e1.id]

@@ -38,8 +38,8 @@ use crate::meters;
 use crate::store::fills::Volume;
 use crate::store::lease::Lease;
 use crate::store::models::{
-    Account, CycleProgress, CycleState, Desired, EventLevel, NewCycle, NewEvent, NewFill, NewOrder,
-    OrderRole, StoredStatus, WebhookStatus,
+    AccountRow, CycleProgress, CycleState, Desired, EventLevel, NewCycle, NewEvent, NewFill,
+    NewOrder, OrderRole, StoredStatus, WebhookStatus,
 };
 use crate::store::{self, StoreError};
 use crate::telemetry::fields;
@@ -268,7 +268,7 @@ struct LiveRows {
     intent_id: String,
     progress: CycleProgress,
     /// The legs' rows as the intent stored them (empty for a pair restored from the store).
-    legs: Vec<crate::store::models::Order>,
+    legs: Vec<crate::store::models::OrderRow>,
 }
 
 /// A leg placed and not yet heard final: when it was placed (for a history query) and, once
@@ -366,7 +366,7 @@ fn millis(d: Duration) -> i64 {
 
 struct Actor {
     ctx: Ctx,
-    account: Account,
+    account: AccountRow,
     settings: AccountSettings,
     rest: Rc<RestClient>,
     token: Token,

@@ -40,7 +40,7 @@ impl Actor {
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn notify_raw(
     ctx: &Ctx,
-    account: &Account,
+    account: &AccountRow,
     webhook: Option<&str>,
     kind: &str,
     level: EventLevel,

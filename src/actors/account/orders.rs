@@ -223,7 +223,7 @@ impl Actor {
     }
 
     /// Follows a pair's leg `x` (row `o`) until the store holds it final.
-    pub(super) fn follow_leg(&mut self, x: &str, o: &crate::store::models::Order) {
+    pub(super) fn follow_leg(&mut self, x: &str, o: &crate::store::models::OrderRow) {
         if !o.status.is_terminal() {
             self.open_legs.entry(x.to_owned()).or_insert(OpenLeg {
                 placed_ms: o.created_at_ms,

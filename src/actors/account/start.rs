@@ -6,7 +6,7 @@ use super::*;
 /// back: what it still holds (a kill sent during a reload) goes to the next task.
 pub async fn run(
     ctx: Ctx,
-    account: Account,
+    account: AccountRow,
     me: mpsc::Sender<AccountMsg>,
     mut rx: mpsc::Receiver<AccountMsg>,
     board: Board,
@@ -17,7 +17,7 @@ pub async fn run(
 
 async fn run_until_end(
     ctx: Ctx,
-    account: Account,
+    account: AccountRow,
     me: mpsc::Sender<AccountMsg>,
     rx: &mut mpsc::Receiver<AccountMsg>,
     board: Board,
