@@ -246,7 +246,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
     println!();
     print!("{}", table(&rows));
     let ids: Vec<(i64, u64)> = accounts.iter().map(|(a, s, _, _)| (*a, *s)).collect();
-    let checked = crate::check::ledger(&mut store.conn()?, &sim.ledger(), &ids, false);
+    let checked = crate::ledger_check::ledger(&mut store.conn()?, &sim.ledger(), &ids, false);
     let ledger_ok = match &checked {
         Ok(rows) => {
             let (orders, fills): (usize, usize) = rows

@@ -19,8 +19,9 @@ use anyhow::{Context, bail};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::bench::Findings;
+use crate::bench::harness::{self, SimAdmin};
 use crate::bench::procs::{self, DaemonSetup, Proc, SimArgs, WorkDir};
-use crate::bench::{self, Findings, SimAdmin};
 use crate::control::Client;
 use crate::sim::faults::FaultKind;
 use proxy::Proxy;
@@ -170,7 +171,7 @@ impl SeedDatabase {
         let name = format!(
             "alpha_oto_soak_{seed}_{}_{}",
             std::process::id(),
-            bench::now_ms()
+            harness::now_ms()
         );
         let mut conn = diesel::PgConnection::establish(admin_url)
             .with_context(|| format!("cannot reach PostgreSQL at {}", redact(admin_url)))?;
@@ -350,9 +351,9 @@ async fn seed_body(
     )?;
     let mut daemon = procs::spawn_daemon(&dir.path, &setup)?;
     let api = Client::new(&setup.api, Some(setup.token.clone()));
-    bench::wait_healthy(&api, &mut daemon).await?;
-    let trading_from = bench::now_ms();
-    bench::create_accounts(&api, &sim, settings_of).await?;
+    harness::wait_healthy(&api, &mut daemon).await?;
+    let trading_from = harness::now_ms();
+    harness::create_accounts(&api, &sim, settings_of).await?;
     let sim_ids: Vec<u64> = sim.accounts.iter().map(|(id, _)| *id).collect();
     let until = Instant::now() + Duration::from_secs(30);
     loop {
@@ -390,7 +391,7 @@ async fn seed_body(
     {
         p.restore();
     }
-    let cleared = bench::now_ms();
+    let cleared = harness::now_ms();
     let settling = Instant::now();
     let renewed = log_in_again(&api, &admin, &sim_ids).await?;
     if let Some(line) = settle(opts, &api, &admin, &sim_ids, &injected, &renewed, cleared).await {
@@ -400,7 +401,7 @@ async fn seed_body(
     result.pairs = admin.reactions().await.map_or(0, |r| r.pairs_completed);
 
     let mut findings = Findings::default();
-    if let Err(e) = bench::stop_accounts(&api, sim_ids.len()).await {
+    if let Err(e) = harness::stop_accounts(&api, sim_ids.len()).await {
         result
             .problems
             .push(format!("stopping the accounts: {e:#}"));
@@ -411,14 +412,14 @@ async fn seed_body(
             .problems
             .push("the daemon did not stop cleanly on SIGTERM".into());
     }
-    for line in bench::error_lines(&setup.log_file)? {
+    for line in harness::error_lines(&setup.log_file)? {
         if line.contains("panicked") {
             result.problems.push(format!("the daemon panicked: {line}"));
         }
     }
     let ledger: crate::sim::ledger::Ledger = admin.get("/sim/ledger/snapshot").await?;
     sim.proc.terminate(Duration::from_secs(10));
-    let violations = bench::check_ledger(&setup, &sim, ledger, &mut findings).await?;
+    let violations = harness::check_ledger(&setup, &sim, ledger, &mut findings).await?;
     if violations > 0 {
         result.problems.extend(findings.lines);
     }
@@ -495,7 +496,7 @@ async fn log_in_again(
             .post_for(&format!("/sim/accounts/{sim_id}/renew-session"))
             .await?;
         let creds = serde_json::json!({"headers": fresh["headers"], "cookies": fresh["cookies"]});
-        let name = bench::account_name(i);
+        let name = harness::account_name(i);
         api.call(
             "PUT",
             &format!("/api/v1/accounts/{name}/credentials"),
@@ -544,7 +545,7 @@ async fn settle(
                     .filter_map(|v| Some((v["name"].as_str()?, v)))
                     .collect();
                 for (i, sim_id) in sim_ids.iter().enumerate() {
-                    let name = bench::account_name(i);
+                    let name = harness::account_name(i);
                     let Some(v) = by_name.get(name.as_str()) else {
                         wrong.push(format!("{name} is not in the account list"));
                         continue;
@@ -632,7 +633,7 @@ async fn compare_volume(api: &Client, admin: &SimAdmin, sim_ids: &[u64], result:
         }
     };
     for (i, sim_id) in sim_ids.iter().enumerate() {
-        let name = bench::account_name(i);
+        let name = harness::account_name(i);
         let ours = views
             .iter()
             .find(|v| v["name"].as_str() == Some(name.as_str()))

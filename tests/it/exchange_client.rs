@@ -353,7 +353,7 @@ async fn cancels_before_and_after_the_trigger() {
 
 #[actix_web::test]
 async fn orders_asked_for_by_id_come_from_open_orders_or_from_any_page_of_history() {
-    use alpha_oto::actors::sync;
+    use alpha_oto::actors::exchange_view;
     let sim = sim().await;
     set_price(&sim, "ALPHA_373USDT", "0.22690468").await;
     let (_, client) = account(&sim, "1000").await;
@@ -374,7 +374,7 @@ async fn orders_asked_for_by_id_come_from_open_orders_or_from_any_page_of_histor
     let now = chrono::Utc::now().timestamp_millis();
 
     let ids = vec![open.working_order_id.clone(), open.pending_order_id.clone()];
-    let seen = sync::by_ids(&client, &ids, now - 60_000, now)
+    let seen = exchange_view::by_ids(&client, &ids, now - 60_000, now)
         .await
         .unwrap();
     assert_eq!(seen.len(), 2, "only the ids asked for: {seen:?}");
@@ -384,7 +384,7 @@ async fn orders_asked_for_by_id_come_from_open_orders_or_from_any_page_of_histor
     // The first and the last of the filled pairs: found whichever page holds them.
     for p in [&done[0], &done[60]] {
         let ids = vec![p.working_order_id.clone(), p.pending_order_id.clone()];
-        let seen = sync::by_ids(&client, &ids, now - 60_000, now)
+        let seen = exchange_view::by_ids(&client, &ids, now - 60_000, now)
             .await
             .unwrap();
         assert_eq!(seen.len(), 2, "{seen:?}");
@@ -392,7 +392,7 @@ async fn orders_asked_for_by_id_come_from_open_orders_or_from_any_page_of_histor
         assert_eq!(seen[&ids[1]].cum_qty, d("9.99"));
     }
     // An id the exchange never gave is simply not there.
-    let seen = sync::by_ids(&client, &["999999999".to_owned()], now - 60_000, now)
+    let seen = exchange_view::by_ids(&client, &["999999999".to_owned()], now - 60_000, now)
         .await
         .unwrap();
     assert!(seen.is_empty());

@@ -29,7 +29,7 @@ impl Actor {
                 });
         }
         self.statuses.insert(r.order_id.clone(), r.status);
-        let update = sync::Seen {
+        let update = exchange_view::Seen {
             order: crate::domain::reconcile::ExchangeOrder {
                 order_id: r.order_id.clone(),
                 list_id: r.order_list_id.clone(),
@@ -71,7 +71,7 @@ impl Actor {
         // Most reports repeat what the row already says (a fill's own write carries its
         // status): one write fewer on the path from a fill to the next pair.
         if self.written.get(exchange_id) != Some(&(status, qty, quote)) {
-            self.keep(later::Later::Status {
+            self.keep(write_behind::Later::Status {
                 row,
                 status,
                 qty,
@@ -253,16 +253,18 @@ impl Actor {
         }
         self.written
             .insert(order_id.to_owned(), (status, cum_qty, cum_quote));
-        self.keep(later::Later::Execution(later::ExecutionWrite {
-            fills: new_fills,
-            fees_usdt: fees,
-            order_row: o.row,
-            status,
-            filled_qty: cum_qty,
-            filled_quote: cum_quote,
-            progress,
-            now_ms: now,
-        }))
+        self.keep(write_behind::Later::Execution(
+            write_behind::ExecutionWrite {
+                fills: new_fills,
+                fees_usdt: fees,
+                order_row: o.row,
+                status,
+                filled_qty: cum_qty,
+                filled_quote: cum_quote,
+                progress,
+                now_ms: now,
+            },
+        ))
         .await
     }
 
@@ -323,7 +325,7 @@ impl Actor {
         // Kept for the next unit: the next pair's intent when one follows at once, so a pair's
         // last fill, its close and the next intent cost one commit. Until then the store still
         // shows the pair open, which a restart would reconcile.
-        self.keep(later::Later::Close(write)).await?;
+        self.keep(write_behind::Later::Close(write)).await?;
         self.live = None;
         self.last_cycle_id = Some(cycle_id);
         if outcome != Outcome::Filled

@@ -46,20 +46,20 @@ use crate::telemetry::fields;
 
 mod commands;
 mod fills;
-mod later;
 mod notify;
 mod orders;
 mod reconcile;
 mod start;
 mod tick;
+mod write_behind;
 
 pub use start::run;
 
 use notify::notify_raw;
 
 use super::Ctx;
+use super::exchange_view::{self, Verdict};
 use super::price_feed::PriceCell;
-use super::sync::{self, Verdict};
 use super::tokens::{self, Token};
 use super::user_stream::StreamNews;
 use crate::domain::account::day_start_ms;
@@ -397,7 +397,7 @@ struct Actor {
     settle_next: Option<(Instant, Duration)>,
     /// Writes kept back for the next unit of work (see `later`), and when they are written
     /// at the latest.
-    later: Vec<later::Later>,
+    later: Vec<write_behind::Later>,
     flush_due: Option<Instant>,
     /// The balance read for the next pair, taken while the live pair's sale waits.
     balance_read: Option<tick::BalanceRead>,

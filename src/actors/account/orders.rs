@@ -260,7 +260,7 @@ impl Actor {
                     o.exchange_order_id = Some(id.clone());
                     o.status = status;
                 }
-                self.keep(later::Later::Placed {
+                self.keep(write_behind::Later::Placed {
                     cycle_id,
                     working: w,
                     pending: p,

@@ -32,7 +32,8 @@ impl Actor {
             .governor
             .acquire(self.account.id, Purpose::Query)
             .await;
-        let seen = match sync::snapshot(&self.rest, intent.created_ms - 60_000, now).await {
+        let seen = match exchange_view::snapshot(&self.rest, intent.created_ms - 60_000, now).await
+        {
             Ok(s) => s,
             Err(e) => {
                 warn!(self.log, "reconciliation failed; trying again"; fields::EVENT_ACTION => "reconcile",
@@ -49,7 +50,7 @@ impl Actor {
             before_ms: 5_000,
             after_ms: millis(self.ctx.timing.request_timeout) + 5_000,
         };
-        let verdict = sync::judge(
+        let verdict = exchange_view::judge(
             &view,
             ids.as_ref().map(|(w, p)| (w.as_str(), p.as_str())),
             &seen,
@@ -152,7 +153,7 @@ impl Actor {
             .governor
             .acquire(self.account.id, Purpose::Query)
             .await;
-        let seen = match sync::by_ids(&self.rest, ids, since, now).await {
+        let seen = match exchange_view::by_ids(&self.rest, ids, since, now).await {
             Ok(s) => s,
             Err(e) => {
                 if let Some(r) = session_pause(&e) {
@@ -240,7 +241,7 @@ impl Actor {
             .min(now - 3_600_000)
             - 60_000;
         self.ctx.governor.acquire(id, Purpose::Query).await;
-        let seen = match sync::snapshot(&self.rest, since, now).await {
+        let seen = match exchange_view::snapshot(&self.rest, since, now).await {
             Ok(s) => s,
             Err(e) => {
                 warn!(self.log, "reconciliation failed; trying again"; fields::EVENT_ACTION => "reconcile",
@@ -319,7 +320,7 @@ impl Actor {
             let found = match &o.exchange_order_id {
                 Some(x) => seen.get(x),
                 None => {
-                    let m = sync::find_single(o, &seen, &adopted, window);
+                    let m = exchange_view::find_single(o, &seen, &adopted, window);
                     match m.as_slice() {
                         [one] => Some(*one),
                         [] if now > o.created_at_ms + window.after_ms => {

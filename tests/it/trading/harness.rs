@@ -393,7 +393,7 @@ impl Harness {
     pub async fn ledger_check_open(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         loop {
-            let found = alpha_oto::check::ledger(
+            let found = alpha_oto::ledger_check::ledger(
                 &mut self.db.conn(),
                 &self.sim.ledger(),
                 &self.accounts,
@@ -408,9 +408,9 @@ impl Harness {
     }
 
     /// The daemon's store against the simulator's ledger, order for order and fill for fill
-    /// (`alpha_oto::check::ledger`). Returns a line per account or panics on a difference.
+    /// (`alpha_oto::ledger_check::ledger`). Returns a line per account or panics on a difference.
     pub fn ledger_check(&self) -> Vec<String> {
-        let rows = alpha_oto::check::ledger(
+        let rows = alpha_oto::ledger_check::ledger(
             &mut self.db.conn(),
             &self.sim.ledger(),
             &self.accounts,
