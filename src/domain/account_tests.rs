@@ -10,41 +10,16 @@ use super::account::*;
 use super::cycle::*;
 use super::guards::{Holds, Quote, Setback};
 use super::pause::PauseReason;
-use super::points::{ExchangeFigure, Target};
-use super::pricing::Offset;
+use super::points::Target;
 use super::token_choice::{Listed, Policy};
-use crate::market::Grid;
-
-fn d(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
-fn grid() -> Grid {
-    Grid {
-        tick_size: d("0.00000001"),
-        min_price: d("0.00000001"),
-        max_price: d("1000"),
-        step_size: d("0.01"),
-        min_qty: d("0.01"),
-        max_qty: d("9999999"),
-        min_notional: d("0.1"),
-    }
-}
+use super::test_fixtures::{self, d, grid};
 
 fn cycle_cfg() -> CycleConfig {
     CycleConfig {
         order_symbol: "ALPHA_1USDT".into(),
-        order_usdt: d("10"),
         target: Target::Usdt(d("1000")),
         mul_point: d("4"),
-        exchange_figure: ExchangeFigure::Counted,
-        buy: Offset::Percent(d("0")),
-        sell: Offset::Percent(d("-1")),
-        order_timeout_ms: 300_000,
-        pending_timeout_ms: 120_000,
-        ladder_step_ms: 5_000,
-        ladder_pct: vec![d("0"), d("1"), d("3")],
-        max_hold_loss_pct: d("5"),
+        ..test_fixtures::cycle_cfg()
     }
 }
 

@@ -10,6 +10,8 @@ pub mod crossing;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;
+#[cfg(test)]
+mod test_fixtures;
 pub mod fill_pieces;
 pub mod guards;
 pub mod money;
