@@ -11,8 +11,8 @@ use super::cycle::*;
 use super::guards::{Holds, Quote, Setback};
 use super::pause::PauseReason;
 use super::points::Target;
-use super::token_choice::{Listed, Policy};
 use super::test_fixtures::{self, d, grid};
+use super::token_choice::{Listed, Policy};
 
 fn cycle_cfg() -> CycleConfig {
     CycleConfig {

@@ -10,8 +10,6 @@ pub mod crossing;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;
-#[cfg(test)]
-mod test_fixtures;
 pub mod fill_pieces;
 pub mod guards;
 pub mod money;
@@ -22,5 +20,7 @@ pub mod pricing;
 pub mod reconcile;
 pub mod settings;
 pub mod shown;
+#[cfg(test)]
+mod test_fixtures;
 pub mod token_choice;
 pub mod volatility;

@@ -4,8 +4,9 @@
 use alpha_oto::config::database::Backend;
 use alpha_oto::domain::cycle::Outcome;
 use alpha_oto::market::Side;
+use alpha_oto::store::lease::Lease;
 use alpha_oto::store::models::*;
-use alpha_oto::store::{self, StoreError};
+use alpha_oto::store::{self, Conn, StoreError};
 use diesel::RunQueryDsl;
 
 use crate::support::{TestDb, account_with_lease, backend, d};
@@ -26,6 +27,23 @@ fn pair(account_id: i64, token: i64, intent: &str, buy: &str, sell: &str) -> New
         created_at_ms: 1,
         updated_at_ms: 1,
     }
+}
+
+/// Stores a pair's intent with the check across instances on.
+fn store_pair(
+    c: &mut Conn,
+    lease: &Lease,
+    account_id: i64,
+    intent: &str,
+    buy: &str,
+    sell: &str,
+) -> Result<(CycleRow, Vec<OrderRow>), StoreError> {
+    store::cycles::insert_intent(
+        c,
+        lease,
+        &pair(account_id, lease.token, intent, buy, sell),
+        true,
+    )
 }
 
 fn sale(account_id: i64, intent: &str, price: &str) -> NewOrder {
@@ -62,33 +80,16 @@ fn an_intent_that_would_cross_another_instances_account_is_not_stored() {
     let (b2, lease_b2) = account_with_lease(&mut c, "also-on-two", "instance-2");
     let (b3, lease_b3) = account_with_lease(&mut c, "third-on-two", "instance-2");
     // Instance 1's pair rests: a buy at 1.00, its sell at 0.99.
-    store::cycles::insert_intent(
-        &mut c,
-        &lease_a,
-        &pair(a, lease_a.token, "a-1", "1.00", "0.99"),
-        true,
-    )
-    .unwrap();
+    store_pair(&mut c, &lease_a, a, "a-1", "1.00", "0.99").unwrap();
     // Instance 2's pair would buy from that sell and sell to that buy: not stored.
-    let r = store::cycles::insert_intent(
-        &mut c,
-        &lease_b,
-        &pair(b, lease_b.token, "b-1", "1.00", "0.99"),
-        true,
-    );
+    let r = store_pair(&mut c, &lease_b, b, "b-1", "1.00", "0.99");
     assert!(crossed(r));
     assert!(
         store::cycles::live(&mut c, b).unwrap().is_none(),
         "nothing of it was written"
     );
     // A pair that crosses neither side is stored.
-    store::cycles::insert_intent(
-        &mut c,
-        &lease_b,
-        &pair(b, lease_b.token, "b-2", "0.98", "1.01"),
-        true,
-    )
-    .unwrap();
+    store_pair(&mut c, &lease_b, b, "b-2", "0.98", "1.01").unwrap();
     // A sale at or under instance 1's buy would trade with it; one above does not.
     assert!(crossed(store::orders::insert_intent(
         &mut c,
@@ -99,13 +100,7 @@ fn an_intent_that_would_cross_another_instances_account_is_not_stored() {
     store::orders::insert_intent(&mut c, &lease_b2, &sale(b2, "s-2", "1.02"), true).unwrap();
     // The same instance's accounts are the in-memory guard's business, not this one's: b's
     // open pair does not hold back b2.
-    store::cycles::insert_intent(
-        &mut c,
-        &lease_b2,
-        &pair(b2, lease_b2.token, "b2-1", "0.98", "1.01"),
-        true,
-    )
-    .unwrap();
+    store_pair(&mut c, &lease_b2, b2, "b2-1", "0.98", "1.01").unwrap();
     // Switched off, the check is not made.
     let off = pair(b3, lease_b3.token, "b3-1", "1.00", "0.99");
     store::cycles::insert_intent(&mut c, &lease_b3, &off, false).unwrap();
@@ -117,21 +112,9 @@ fn a_lone_instance_reads_nothing_and_ended_orders_hold_nothing_back() {
     let mut c = db.conn();
     let (a, lease_a) = account_with_lease(&mut c, "first", "instance-1");
     let (b, lease_b) = account_with_lease(&mut c, "second", "instance-1");
-    store::cycles::insert_intent(
-        &mut c,
-        &lease_a,
-        &pair(a, lease_a.token, "a-1", "1.00", "0.99"),
-        true,
-    )
-    .unwrap();
+    store_pair(&mut c, &lease_a, a, "a-1", "1.00", "0.99").unwrap();
     // One instance: the store does not check (its accounts share the in-memory book).
-    store::cycles::insert_intent(
-        &mut c,
-        &lease_b,
-        &pair(b, lease_b.token, "b-1", "1.00", "0.99"),
-        true,
-    )
-    .unwrap();
+    store_pair(&mut c, &lease_b, b, "b-1", "1.00", "0.99").unwrap();
     // Another instance's account whose orders all ended holds nothing back.
     let (x, lease_x) = account_with_lease(&mut c, "elsewhere", "instance-2");
     for o in store::orders::open_for_account(&mut c, a).unwrap() {
@@ -142,13 +125,7 @@ fn a_lone_instance_reads_nothing_and_ended_orders_hold_nothing_back() {
         store::orders::update_status(&mut c, o.id, StoredStatus::Filled, d("1"), d("1"), 2)
             .unwrap();
     }
-    store::cycles::insert_intent(
-        &mut c,
-        &lease_x,
-        &pair(x, lease_x.token, "x-1", "1.00", "0.99"),
-        true,
-    )
-    .unwrap();
+    store_pair(&mut c, &lease_x, x, "x-1", "1.00", "0.99").unwrap();
 }
 
 #[test]
@@ -171,21 +148,10 @@ fn on_postgresql_a_token_whose_check_another_transaction_holds_waits_instead_of_
     ))
     .execute(pg)
     .unwrap();
-    let r = store::cycles::insert_intent(
-        &mut c,
-        &lease_b,
-        &pair(b, lease_b.token, "b-1", "1", "1.1"),
-        true,
-    );
+    let r = store_pair(&mut c, &lease_b, b, "b-1", "1", "1.1");
     assert!(crossed(r), "answered at once, not waited for");
     diesel::sql_query("COMMIT").execute(pg).unwrap();
-    store::cycles::insert_intent(
-        &mut c,
-        &lease_b,
-        &pair(b, lease_b.token, "b-2", "1", "1.1"),
-        true,
-    )
-    .unwrap();
+    store_pair(&mut c, &lease_b, b, "b-2", "1", "1.1").unwrap();
 }
 
 #[test]
