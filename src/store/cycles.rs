@@ -27,10 +27,10 @@ pub fn insert_intent(
     new: &NewCycle,
     cross_guard: bool,
 ) -> Result<(CycleRow, Vec<OrderRow>), StoreError> {
-    if new.account_id != lease.account_id || new.fencing_token != lease.token {
+    if new.account_id != lease.account_id || new.fencing_token != lease.fencing_token {
         return Err(StoreError::LeaseLost {
             account_id: new.account_id,
-            token: new.fencing_token,
+            fencing_token: new.fencing_token,
         });
     }
     let legs = [

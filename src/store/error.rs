@@ -14,8 +14,8 @@ pub enum StoreError {
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The caller's lease on the account is gone or was taken over: it must stop sending.
-    #[error("lease on account {account_id} lost (fencing token {token})")]
-    LeaseLost { account_id: i64, token: i64 },
+    #[error("lease on account {account_id} lost (fencing token {fencing_token})")]
+    LeaseLost { account_id: i64, fencing_token: i64 },
     /// A stored value that does not decode (a decimal that is not a decimal, an unknown state).
     #[error("corrupt value in {column}: {detail}")]
     Corrupt {

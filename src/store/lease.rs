@@ -18,7 +18,7 @@ use crate::with_conn;
 pub struct Lease {
     pub account_id: i64,
     pub owner: String,
-    pub token: i64,
+    pub fencing_token: i64,
     pub expires_at_ms: i64,
 }
 
@@ -37,7 +37,7 @@ impl LeaseRow {
         Some(Lease {
             account_id: self.account_id,
             owner: self.owner?,
-            token: self.fencing_token,
+            fencing_token: self.fencing_token,
             expires_at_ms: self.expires_at_ms,
         })
     }
@@ -89,7 +89,7 @@ pub fn renew(conn: &mut Conn, lease: &Lease, ttl_ms: i64) -> Result<Lease, Store
             l::leases
                 .filter(l::account_id.eq(lease.account_id))
                 .filter(l::owner.eq(&lease.owner))
-                .filter(l::fencing_token.eq(lease.token))
+                .filter(l::fencing_token.eq(lease.fencing_token))
                 .filter(l::expires_at_ms.gt(now)),
         )
         .set(l::expires_at_ms.eq(now + ttl_ms))
@@ -100,7 +100,7 @@ pub fn renew(conn: &mut Conn, lease: &Lease, ttl_ms: i64) -> Result<Lease, Store
     row.and_then(LeaseRow::into_lease)
         .ok_or(StoreError::LeaseLost {
             account_id: lease.account_id,
-            token: lease.token,
+            fencing_token: lease.fencing_token,
         })
 }
 
@@ -110,7 +110,7 @@ pub fn release(conn: &mut Conn, lease: &Lease) -> Result<bool, StoreError> {
         l::leases
             .filter(l::account_id.eq(lease.account_id))
             .filter(l::owner.eq(&lease.owner))
-            .filter(l::fencing_token.eq(lease.token)),
+            .filter(l::fencing_token.eq(lease.fencing_token)),
     )
     .set((l::owner.eq(None::<String>), l::expires_at_ms.eq(0_i64)))
     .execute(c))?;
@@ -156,7 +156,7 @@ impl LeaseCheck for diesel::SqliteConnection {
         let n: i64 = l::leases
             .filter(l::account_id.eq(lease.account_id))
             .filter(l::owner.eq(&lease.owner))
-            .filter(l::fencing_token.eq(lease.token))
+            .filter(l::fencing_token.eq(lease.fencing_token))
             .filter(l::expires_at_ms.gt(now))
             .count()
             .get_result(self)?;
@@ -173,7 +173,7 @@ impl LeaseCheck for diesel::PgConnection {
             l::leases
                 .filter(l::account_id.eq(lease.account_id))
                 .filter(l::owner.eq(&lease.owner))
-                .filter(l::fencing_token.eq(lease.token))
+                .filter(l::fencing_token.eq(lease.fencing_token))
                 .filter(l::expires_at_ms.gt(now)),
         )
         .set(l::fencing_token.eq(l::fencing_token))
@@ -188,7 +188,7 @@ fn held(matching: i64, lease: &Lease) -> Result<(), StoreError> {
     } else {
         Err(StoreError::LeaseLost {
             account_id: lease.account_id,
-            token: lease.token,
+            fencing_token: lease.fencing_token,
         })
     }
 }

@@ -25,7 +25,7 @@ pub fn insert_intent(
     if new.account_id != lease.account_id {
         return Err(StoreError::LeaseLost {
             account_id: new.account_id,
-            token: lease.token,
+            fencing_token: lease.fencing_token,
         });
     }
     with_conn!(conn, |c| c.write_tx(|c| {

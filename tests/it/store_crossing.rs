@@ -41,7 +41,7 @@ fn store_pair(
     store::cycles::insert_intent(
         c,
         lease,
-        &pair(account_id, lease.token, intent, buy, sell),
+        &pair(account_id, lease.fencing_token, intent, buy, sell),
         true,
     )
 }
@@ -102,7 +102,7 @@ fn an_intent_that_would_cross_another_instances_account_is_not_stored() {
     // open pair does not hold back b2.
     store_pair(&mut c, &lease_b2, b2, "b2-1", "0.98", "1.01").unwrap();
     // Switched off, the check is not made.
-    let off = pair(b3, lease_b3.token, "b3-1", "1.00", "0.99");
+    let off = pair(b3, lease_b3.fencing_token, "b3-1", "1.00", "0.99");
     store::cycles::insert_intent(&mut c, &lease_b3, &off, false).unwrap();
 }
 
@@ -164,7 +164,7 @@ fn an_account_held_back_by_another_instance_gets_its_turn_once_its_wish_is_old_e
     let theirs = alpha_oto::domain::crossing::Footprint::pair(d("1.00"), d("0.99"));
     store::crossing::wish(&mut c, "instance-2", b, SYMBOL, theirs).unwrap();
     // A young wish holds nothing back.
-    let young = pair(a, lease_a.token, "a-1", "1.00", "0.99");
+    let young = pair(a, lease_a.fencing_token, "a-1", "1.00", "0.99");
     store::cycles::insert_intent(&mut c, &lease_a, &young, true).unwrap();
     for o in store::orders::open_for_account(&mut c, a).unwrap() {
         store::orders::update_status(&mut c, o.id, StoredStatus::Filled, d("1"), d("1"), 2)
@@ -183,17 +183,17 @@ fn an_account_held_back_by_another_instance_gets_its_turn_once_its_wish_is_old_e
     // crossing pair waits, one that does not cross goes.
     store::crossing::wish(&mut c, "instance-2", b, SYMBOL, theirs).unwrap();
     age_wish(&mut c, b, 3_500);
-    let crossing = pair(a, lease_a.token, "a-2", "1.00", "0.99");
+    let crossing = pair(a, lease_a.fencing_token, "a-2", "1.00", "0.99");
     assert!(crossed(store::cycles::insert_intent(
         &mut c, &lease_a, &crossing, true
     )));
-    let apart = pair(a, lease_a.token, "a-3", "0.98", "1.01");
+    let apart = pair(a, lease_a.fencing_token, "a-3", "0.98", "1.01");
     store::cycles::insert_intent(&mut c, &lease_a, &apart, true).unwrap();
     // The waiting account's own pair is stored and its wish granted: nothing waits for it
     // any more.
-    let own = pair(b, lease_b.token, "b-1", "0.97", "1.05");
+    let own = pair(b, lease_b.fencing_token, "b-1", "0.97", "1.05");
     store::cycles::insert_intent(&mut c, &lease_b, &own, true).unwrap();
-    let again = pair(a2, lease_a2.token, "a2-1", "1.00", "0.99");
+    let again = pair(a2, lease_a2.fencing_token, "a2-1", "1.00", "0.99");
     store::cycles::insert_intent(&mut c, &lease_a2, &again, true).unwrap();
 }
 
@@ -220,12 +220,12 @@ fn of_two_accounts_held_back_by_each_other_the_one_that_waited_longer_goes_first
     age_wish(&mut c, b, 3_500);
     store::crossing::wish(&mut c, "instance-1", a, SYMBOL, fp).unwrap();
     // a's own wish is younger: b's holds it back.
-    let first = pair(a, lease_a.token, "a-1", "1.00", "0.99");
+    let first = pair(a, lease_a.fencing_token, "a-1", "1.00", "0.99");
     assert!(crossed(store::cycles::insert_intent(
         &mut c, &lease_a, &first, true
     )));
     // Older than b's, a's wish goes first.
     age_wish(&mut c, a, 5_000);
-    let again = pair(a, lease_a.token, "a-2", "1.00", "0.99");
+    let again = pair(a, lease_a.fencing_token, "a-2", "1.00", "0.99");
     store::cycles::insert_intent(&mut c, &lease_a, &again, true).unwrap();
 }

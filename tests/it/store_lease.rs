@@ -15,7 +15,7 @@ fn claim_renew_and_release() {
     let a = store::lease::claim(&mut c, acc, "host-a", 60_000)
         .unwrap()
         .unwrap();
-    assert_eq!((a.owner.as_str(), a.token), ("host-a", 1));
+    assert_eq!((a.owner.as_str(), a.fencing_token), ("host-a", 1));
     assert_eq!(
         store::lease::claim(&mut c, acc, "host-b", 60_000).unwrap(),
         None,
@@ -23,7 +23,10 @@ fn claim_renew_and_release() {
     );
 
     let renewed = store::lease::renew(&mut c, &a, 120_000).unwrap();
-    assert_eq!(renewed.token, a.token, "renewal keeps the token");
+    assert_eq!(
+        renewed.fencing_token, a.fencing_token,
+        "renewal keeps the token"
+    );
     assert!(renewed.expires_at_ms > a.expires_at_ms);
 
     assert!(store::lease::release(&mut c, &renewed).unwrap());
@@ -38,7 +41,7 @@ fn claim_renew_and_release() {
     let b = store::lease::claim(&mut c, acc, "host-b", 60_000)
         .unwrap()
         .unwrap();
-    assert_eq!(b.token, 2, "every claim raises the token");
+    assert_eq!(b.fencing_token, 2, "every claim raises the token");
     let row = store::lease::current(&mut c, acc).unwrap().unwrap();
     assert_eq!(
         (row.owner.as_deref(), row.fencing_token),
@@ -59,7 +62,7 @@ fn the_same_owner_reclaims_at_once_with_a_new_token() {
     let second = store::lease::claim(&mut c, acc, "host-a", 60_000)
         .unwrap()
         .unwrap();
-    assert!(second.token > first.token);
+    assert!(second.fencing_token > first.fencing_token);
     assert!(matches!(
         store::lease::renew(&mut c, &first, 1_000),
         Err(StoreError::LeaseLost { .. })
@@ -83,7 +86,10 @@ fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off() {
     let new = store::lease::claim(&mut c, acc, "host-b", 60_000)
         .unwrap()
         .unwrap();
-    assert!(new.token > old.token, "takeover raises the fencing token");
+    assert!(
+        new.fencing_token > old.fencing_token,
+        "takeover raises the fencing token"
+    );
     assert!(matches!(
         store::lease::renew(&mut c, &old, 60_000),
         Err(StoreError::LeaseLost { .. })
@@ -163,7 +169,7 @@ fn racing_claimants_get_exactly_one_lease() {
         });
         let winners: Vec<_> = won.into_iter().flatten().collect();
         assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
-        assert_eq!(winners[0].token, 1);
+        assert_eq!(winners[0].fencing_token, 1);
         let row = db
             .store
             .blocking(|c| store::lease::current(c, acc))

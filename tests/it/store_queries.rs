@@ -265,7 +265,7 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     let (cycle, legs) = store::cycles::insert_intent(
         &mut c,
         &lease,
-        &new_cycle(acc, lease.token, "i-1", 100),
+        &new_cycle(acc, lease.fencing_token, "i-1", 100),
         true,
     )
     .unwrap();
@@ -289,7 +289,7 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     let err = store::cycles::insert_intent(
         &mut c,
         &lease,
-        &new_cycle(acc, lease.token, "i-2", 101),
+        &new_cycle(acc, lease.fencing_token, "i-2", 101),
         true,
     )
     .unwrap_err();
@@ -362,7 +362,7 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     let (next, _) = store::cycles::insert_intent(
         &mut c,
         &lease,
-        &new_cycle(acc, lease.token, "i-3", 140),
+        &new_cycle(acc, lease.fencing_token, "i-3", 140),
         true,
     )
     .unwrap();
@@ -389,18 +389,22 @@ fn an_intent_under_a_stale_fencing_token_is_refused() {
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
     let stale = store::lease::Lease {
-        token: lease.token - 1,
+        fencing_token: lease.fencing_token - 1,
         ..lease.clone()
     };
-    let err =
-        store::cycles::insert_intent(&mut c, &stale, &new_cycle(acc, stale.token, "i-1", 1), true)
-            .unwrap_err();
+    let err = store::cycles::insert_intent(
+        &mut c,
+        &stale,
+        &new_cycle(acc, stale.fencing_token, "i-1", 1),
+        true,
+    )
+    .unwrap_err();
     assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
     // A cycle that names another token than its lease is refused before any write.
     let err = store::cycles::insert_intent(
         &mut c,
         &lease,
-        &new_cycle(acc, lease.token + 5, "i-1", 1),
+        &new_cycle(acc, lease.fencing_token + 5, "i-1", 1),
         true,
     )
     .unwrap_err();

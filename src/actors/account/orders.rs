@@ -57,7 +57,7 @@ impl Actor {
         let new = NewCycle {
             account_id: self.account.id,
             intent_id: intent.id.clone(),
-            fencing_token: self.lease.token,
+            fencing_token: self.lease.fencing_token,
             state: CycleState::Placing,
             order_symbol: self.token.order_symbol.clone(),
             buy_price: intent.buy_price,

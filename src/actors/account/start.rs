@@ -175,7 +175,7 @@ async fn run_until_end(
         }
     };
     metrics::counter!(meters::LEASE_EVENTS, "event" => "claimed").increment(1);
-    info!(log, "lease claimed"; fields::EVENT_ACTION => "lease-claim", "trading.lease.token" => lease.token);
+    info!(log, "lease claimed"; fields::EVENT_ACTION => "lease-claim", "trading.lease.fencing_token" => lease.fencing_token);
 
     let now = ctx.clock.now_ms();
     let day = day_start_ms(now);

@@ -240,7 +240,11 @@ async fn an_instance_that_lost_its_lease_stops_sending() {
     // Every intent stored after the takeover would carry the intruder's token: there is none.
     let cycles =
         store::cycles::list(&mut h.db.conn(), id, store::models::Page::first(500)).unwrap();
-    assert!(cycles.iter().all(|c| c.fencing_token < intruder.token));
+    assert!(
+        cycles
+            .iter()
+            .all(|c| c.fencing_token < intruder.fencing_token)
+    );
     assert_eq!(h.violations(), Vec::<String>::new());
 }
 
