@@ -2,7 +2,7 @@
 //! feed shared by every account on a token, a request governor, and the supervisor over them.
 //!
 //! Actors are tokio tasks with a bounded mailbox and typed messages. An account's task owns its
-//! [`crate::domain::cycle::Cycle`] and carries out the machine's effects one after another, so
+//! [`crate::domain::account::AccountCore`] and carries out its steps one after another, so
 //! "persist the intent, then place" needs no locking; a panic ends only that task, and the
 //! supervisor sees it through the task's join handle.
 
