@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::procs::{DaemonSetup, Proc, Sim};
 use super::{Findings, ORDER_USDT, TOKENS};
 use crate::control::{Body, Client};
+use crate::domain::shown::AccountState;
 use crate::sim::state::ReactionSummary;
 
 /// Requests in flight while accounts are created.
@@ -185,7 +186,11 @@ pub async fn stop_accounts(api: &Client, accounts: usize) -> anyhow::Result<()> 
         let moving = match api.call("GET", "/api/v1/accounts", None).await {
             Ok(list) => list
                 .as_array()
-                .map(|v| v.iter().filter(|a| a["state"] != json!("stopped")).count())
+                .map(|v| {
+                    v.iter()
+                        .filter(|a| a["state"] != json!(AccountState::Stopped))
+                        .count()
+                })
                 .unwrap_or(accounts),
             Err(e) if Instant::now() > until => {
                 return Err(e).context("cannot read the account list");

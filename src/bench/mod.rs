@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::control::Client;
+use crate::domain::shown::AccountState;
 use harness::{
     SimAdmin, check_ledger, create_accounts, error_lines, now_ms, stop_accounts, wait_healthy,
 };
@@ -326,8 +327,10 @@ async fn all_trading_again(api: &Client, accounts: usize) -> bool {
     };
     list.len() >= accounts
         && list.iter().all(|a| {
-            matches!(a["state"].as_str(), Some("trading" | "done_for_today"))
-                && a["stream_up"] == json!(true)
+            matches!(
+                a["state"].as_str().and_then(|s| s.parse().ok()),
+                Some(AccountState::Trading | AccountState::DoneForToday)
+            ) && a["stream_up"] == json!(true)
                 && !matches!(a["phase"].as_str(), Some("reconciling" | "starting"))
         })
 }

@@ -23,6 +23,7 @@ use crate::bench::Findings;
 use crate::bench::harness::{self, SimAdmin};
 use crate::bench::procs::{self, DaemonSetup, Proc, SimArgs, WorkDir};
 use crate::control::Client;
+use crate::domain::shown::AccountState;
 use crate::sim::faults::FaultKind;
 use proxy::Proxy;
 use schedule::{Action, Reach, Step};
@@ -593,12 +594,15 @@ fn account_wrong(
     placed: &[u64],
     injected: &Injected,
 ) -> Option<String> {
-    let state = v["state"].as_str().unwrap_or_default();
+    let text = v["state"].as_str().unwrap_or_default();
+    let Ok(state) = text.parse::<AccountState>() else {
+        return Some(format!("{name} shows an unknown state {text:?}"));
+    };
     match state {
-        "done_for_today" => None,
-        "trading" if placed.contains(&sim_id) => None,
-        "trading" => Some(format!("{name} is trading but placed no pair")),
-        "paused" => {
+        AccountState::DoneForToday => None,
+        AccountState::Trading if placed.contains(&sim_id) => None,
+        AccountState::Trading => Some(format!("{name} is trading but placed no pair")),
+        AccountState::Paused => {
             let reason = v["pause_reason"].as_str().unwrap_or("none");
             if relogged && matches!(reason, "session_expired" | "stream_lost") {
                 return Some(format!(
@@ -614,10 +618,12 @@ fn account_wrong(
                 Some(format!("{name} is paused ({reason}) with no such fault"))
             }
         }
-        other => Some(format!(
-            "{name} is {other} ({})",
-            v["failure"].as_str().unwrap_or("no failure given")
-        )),
+        other @ (AccountState::Idle | AccountState::Stopped | AccountState::Failed) => {
+            Some(format!(
+                "{name} is {other} ({})",
+                v["failure"].as_str().unwrap_or("no failure given")
+            ))
+        }
     }
 }
 
