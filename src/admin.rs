@@ -59,7 +59,7 @@ pub fn config_path(named: Option<&Path>, exists: impl Fn(&Path) -> bool) -> Opti
 
 /// What a command means to do with the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Intent {
+pub enum DatabaseUse {
     /// Apply migrations; `create` allows a SQLite file that does not exist yet.
     Migrate { create: bool },
     /// Work on an existing, migrated database.
@@ -68,12 +68,12 @@ pub enum Intent {
 
 /// Opens the configured database for an administrative command, refusing what the operator
 /// cannot have meant.
-pub fn open_database(config: &Config, intent: Intent) -> Result<Store, AdminError> {
+pub fn open_database(config: &Config, intent: DatabaseUse) -> Result<Store, AdminError> {
     let url = config.database_url()?;
     if let DatabaseUrl::Sqlite(path) = &url {
         match std::fs::metadata(path) {
             Ok(meta) => refuse_other_owner(path, meta.uid())?,
-            Err(e) if intent == (Intent::Migrate { create: true }) => {
+            Err(e) if intent == (DatabaseUse::Migrate { create: true }) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     return Err(AdminError::Io(crate::access::explain(path, &e).to_string()));
                 }
@@ -87,7 +87,7 @@ pub fn open_database(config: &Config, intent: Intent) -> Result<Store, AdminErro
         }
     }
     let store = Store::open(&url, &config.store_options())?;
-    if intent == Intent::Use && schema_is_empty(&store)? {
+    if intent == DatabaseUse::Use && schema_is_empty(&store)? {
         return Err(AdminError::Empty {
             url: match &url {
                 DatabaseUrl::Sqlite(p) => p.display().to_string(),
@@ -341,10 +341,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.daemon.data_dir = Some(dir.path().join("nothing-here"));
-        let err = open_database(&config, Intent::Use).map(|_| ()).unwrap_err();
+        let err = open_database(&config, DatabaseUse::Use)
+            .map(|_| ())
+            .unwrap_err();
         assert!(matches!(err, AdminError::NoDatabase { .. }), "{err}");
         assert!(err.to_string().contains("does not exist"), "{err}");
-        let err = open_database(&config, Intent::Migrate { create: false })
+        let err = open_database(&config, DatabaseUse::Migrate { create: false })
             .map(|_| ())
             .unwrap_err();
         assert!(matches!(err, AdminError::NoDatabase { .. }), "{err}");
@@ -353,11 +355,13 @@ mod tests {
             "nothing was made"
         );
         // Asked for, a new one is made and migrated; a command that uses it then works.
-        let store = open_database(&config, Intent::Migrate { create: true }).unwrap();
-        let empty = open_database(&config, Intent::Use).map(|_| ()).unwrap_err();
+        let store = open_database(&config, DatabaseUse::Migrate { create: true }).unwrap();
+        let empty = open_database(&config, DatabaseUse::Use)
+            .map(|_| ())
+            .unwrap_err();
         assert!(matches!(empty, AdminError::Empty { .. }), "{empty}");
         store.blocking(store::migrate::run_pending).unwrap();
-        open_database(&config, Intent::Use).unwrap();
+        open_database(&config, DatabaseUse::Use).unwrap();
     }
 
     #[test]

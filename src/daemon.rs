@@ -90,7 +90,7 @@ pub async fn engine(
         clock.clone(),
         log.clone(),
     );
-    let policy = crate::actors::webhook::Policy {
+    let policy = crate::actors::webhook::AddressPolicy {
         allow_hosts: config.webhooks.allow_hosts.clone(),
         signing_key: vault
             .as_ref()

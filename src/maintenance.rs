@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 
-use crate::admin::{self, Intent};
+use crate::admin::{self, DatabaseUse};
 use crate::config::Config;
 use crate::exchange::rest::RestClient;
 use crate::vault::{self, KeyRing, RotationReport, Vault};
@@ -22,7 +22,7 @@ pub fn webhook_secret(config: &Config, name: &str) -> anyhow::Result<String> {
 pub fn migrate(config: &Config, status: bool, create: bool) -> anyhow::Result<Vec<String>> {
     let store = admin::open_database(
         config,
-        Intent::Migrate {
+        DatabaseUse::Migrate {
             create: create && !status,
         },
     )?;
@@ -36,7 +36,7 @@ pub fn migrate(config: &Config, status: bool, create: bool) -> anyhow::Result<Ve
 /// Reads every token's mapping and precision from the exchange into the cache and the
 /// database; the counts and where they went, as one line.
 pub fn token_refresh(config: Config) -> anyhow::Result<String> {
-    let store = admin::open_database(&config, Intent::Use)?;
+    let store = admin::open_database(&config, DatabaseUse::Use)?;
     store.blocking(crate::store::migrate::run_pending)?;
     let log = slog::Logger::root(slog::Discard, slog::o!());
     actix_web::rt::System::new().block_on(async move {
@@ -65,7 +65,7 @@ pub fn keys_rotate(config: &Config) -> anyhow::Result<(String, RotationReport)> 
         KeyRing::load(config.vault.key_file.as_deref())?.ok_or(vault::VaultError::NoKey)?;
     let origin = format!("key ring from {source}; primary key {}", ring.primary_id());
     let vault = Vault::new(ring);
-    let store = admin::open_database(config, Intent::Use)?;
+    let store = admin::open_database(config, DatabaseUse::Use)?;
     store.blocking(crate::store::migrate::run_pending)?;
     let now = chrono::Utc::now().timestamp_millis();
     let report = vault

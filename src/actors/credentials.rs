@@ -80,7 +80,7 @@ pub async fn put(
 
 /// One asset's balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Balance {
+pub struct AssetBalance {
     pub asset: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub free: Decimal,
@@ -97,7 +97,7 @@ pub async fn balances(
     ctx: &Ctx,
     account_id: i64,
     token: &str,
-) -> Result<Vec<Balance>, CredentialsError> {
+) -> Result<Vec<AssetBalance>, CredentialsError> {
     let governor = &ctx.governor;
     let budget = async {
         governor.acquire(account_id, Purpose::Query).await;
@@ -127,7 +127,7 @@ pub async fn balances(
     let wallet = rest.alpha_wallet().await.map_err(exchange)?;
     let mut out = Vec::new();
     if let Some(u) = assets.iter().find(|a| a.asset.eq_ignore_ascii_case("USDT")) {
-        out.push(Balance {
+        out.push(AssetBalance {
             asset: "USDT".into(),
             free: u.spot.free,
             locked: u.spot.locked + u.spot.freeze,
@@ -139,7 +139,7 @@ pub async fn balances(
         .iter()
         .filter(|t| t.symbol.eq_ignore_ascii_case(token))
     {
-        out.push(Balance {
+        out.push(AssetBalance {
             asset: t.symbol.clone(),
             free: t.free,
             locked: t.locked + t.freeze,

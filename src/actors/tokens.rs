@@ -16,7 +16,7 @@ use crate::store::models::{TokenMapping, TokenPrecision};
 
 /// What an account needs to know of its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
+pub struct TradedToken {
     /// The short symbol (`KOGE`).
     pub symbol: String,
     pub alpha_id: String,
@@ -57,7 +57,7 @@ pub async fn resolve_setting(
     account_id: i64,
     settings: &crate::domain::settings::AccountSettings,
     now_ms: i64,
-) -> Result<Token, TokenError> {
+) -> Result<TradedToken, TokenError> {
     if !settings.is_auto() {
         return resolve(
             ctx,
@@ -115,7 +115,7 @@ pub async fn resolve(
     symbol: &str,
     chain: Option<&str>,
     now_ms: i64,
-) -> Result<Token, TokenError> {
+) -> Result<TradedToken, TokenError> {
     let (cache, store) = (&ctx.cache, &ctx.store);
     let mapped = match cache.mapping(symbol, chain).await {
         Some((t, _)) => t,
@@ -125,7 +125,7 @@ pub async fn resolve(
         Some((p, _)) => p,
         None => fill_precision(cache, store, rest, &mapped.order_symbol, now_ms).await?,
     };
-    Ok(Token {
+    Ok(TradedToken {
         symbol: symbol.trim().to_ascii_uppercase(),
         trade_stream: symbols::agg_trade_stream(&mapped.alpha_id)?,
         alpha_id: mapped.alpha_id,

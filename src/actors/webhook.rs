@@ -30,11 +30,11 @@ pub struct Webhooks {
     store: Store,
     log: Logger,
     timeout: Duration,
-    policy: Arc<Policy>,
+    policy: Arc<AddressPolicy>,
 }
 
 /// Where webhooks may go and what signs them.
-pub struct Policy {
+pub struct AddressPolicy {
     /// Hosts (as written in URLs, lower case) allowed although internal.
     pub allow_hosts: Vec<String>,
     /// The key account secrets derive from; `None` without a master key (unsigned).
@@ -187,7 +187,7 @@ impl Webhooks {
         }
     }
 
-    pub fn new(store: Store, log: Logger, policy: Policy) -> Self {
+    pub fn new(store: Store, log: Logger, policy: AddressPolicy) -> Self {
         Self {
             store,
             log,

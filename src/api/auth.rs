@@ -3,23 +3,23 @@
 use orion::hazardous::hash::sha2::sha256::Sha256;
 
 /// The `sha256:<hex>` form that `[api] token_hashes` holds.
-pub fn hash(token: &str) -> Result<String, TokenError> {
+pub fn hash(token: &str) -> Result<String, ApiTokenError> {
     if token.len() < 16 {
-        return Err(TokenError::TooShort);
+        return Err(ApiTokenError::TooShort);
     }
-    let digest = Sha256::digest(token.as_bytes()).map_err(|_| TokenError::Hash)?;
+    let digest = Sha256::digest(token.as_bytes()).map_err(|_| ApiTokenError::Hash)?;
     Ok(format!("sha256:{}", hex::encode(digest.as_ref())))
 }
 
 /// A new bearer token: 32 random bytes from the system's generator, hex.
-pub fn new_token() -> Result<String, TokenError> {
+pub fn new_token() -> Result<String, ApiTokenError> {
     let mut bytes = [0u8; 32];
-    orion::util::secure_rand_bytes(&mut bytes).map_err(|_| TokenError::Random)?;
+    orion::util::secure_rand_bytes(&mut bytes).map_err(|_| ApiTokenError::Random)?;
     Ok(hex::encode(bytes))
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub enum ApiTokenError {
     #[error("a token must have at least 16 characters")]
     TooShort,
     #[error("hashing failed")]

@@ -57,7 +57,7 @@ pub struct CoreConfig {
 
 /// How loud a notice is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub enum NoticeLevel {
     Info,
     Warn,
 }
@@ -66,7 +66,7 @@ pub enum Level {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub kind: &'static str,
-    pub level: Level,
+    pub level: NoticeLevel,
     pub reason: Option<&'static str>,
     pub message: String,
 }
@@ -399,7 +399,7 @@ impl AccountCore {
         }
         out.push(Step::Notify(Notice {
             kind: "resumed",
-            level: Level::Info,
+            level: NoticeLevel::Info,
             reason: None,
             message: "resumed by the operator".into(),
         }));
@@ -427,7 +427,7 @@ impl AccountCore {
             self.feed(Event::MulPoint { mul_point }, now, out);
             out.push(Step::Notify(Notice {
                 kind: "mul_point_changed",
-                level: Level::Info,
+                level: NoticeLevel::Info,
                 reason: None,
                 message: format!(
                     "{}'s points multiplier changed from x{was} to x{mul_point}",
@@ -501,7 +501,7 @@ impl AccountCore {
         };
         out.push(Step::Notify(Notice {
             kind: "token_switched",
-            level: Level::Info,
+            level: NoticeLevel::Info,
             reason: None,
             message: format!(
                 "token policy: from {} to {} (x{}): {why}",
@@ -542,7 +542,7 @@ impl AccountCore {
                 let range = quote.and_then(|q| q.range_pct).unwrap_or_default();
                 out.push(Step::Notify(Notice {
                     kind: "volatility",
-                    level: Level::Warn,
+                    level: NoticeLevel::Warn,
                     reason: Some("volatility"),
                     message: format!("the price moved {}% within 60 s", range.round_dp(2)),
                 }));
@@ -582,7 +582,7 @@ impl AccountCore {
         };
         out.push(Step::Notify(Notice {
             kind: "leftover_recovered",
-            level: Level::Warn,
+            level: NoticeLevel::Warn,
             reason: None,
             message: format!(
                 "{quantity} {} held with no pair live (a sale cut short): sold down the ladder",

@@ -26,7 +26,7 @@ use crate::control::Client;
 use crate::domain::shown::AccountState;
 use crate::sim::faults::FaultKind;
 use proxy::Proxy;
-use schedule::{Action, Reach, Step};
+use schedule::{FaultAction, FaultStep, Reach};
 
 #[derive(Debug, Clone)]
 pub struct SoakOptions {
@@ -52,7 +52,7 @@ pub struct SeedResult {
     /// Empty when the seed passed.
     pub problems: Vec<String>,
     pub pairs: u64,
-    pub schedule: Vec<Step>,
+    pub schedule: Vec<FaultStep>,
     pub elapsed_s: f64,
     /// From the end of the faults to every account settled.
     pub settled_s: f64,
@@ -430,7 +430,7 @@ async fn seed_body(
 /// Plays the schedule over a window of `seconds`; what was injected, for the settle check.
 #[allow(clippy::too_many_arguments)]
 async fn play(
-    steps: &[Step],
+    steps: &[FaultStep],
     seconds: u64,
     admin: &SimAdmin,
     dir: &std::path::Path,
@@ -445,7 +445,7 @@ async fn play(
         let at = start + Duration::from_millis(step.at_ms);
         tokio::time::sleep_until(at.into()).await;
         match &step.action {
-            Action::Sim(spec) => {
+            FaultAction::Sim(spec) => {
                 admin.post_json("/sim/faults", spec).await?;
                 injected
                     .0
@@ -453,13 +453,13 @@ async fn play(
                     .or_default()
                     .insert(spec.kind);
             }
-            Action::KillDaemon { down_ms } => {
+            FaultAction::KillDaemon { down_ms } => {
                 daemon.kill();
                 tokio::time::sleep(Duration::from_millis(*down_ms)).await;
                 *daemon = procs::spawn_daemon(dir, setup)?;
             }
-            Action::CutDatabase { for_ms } => cut_for(database.map(|d| &d.proxy), *for_ms),
-            Action::CutRedis { for_ms } => cut_for(redis.map(|r| &r.proxy), *for_ms),
+            FaultAction::CutDatabase { for_ms } => cut_for(database.map(|d| &d.proxy), *for_ms),
+            FaultAction::CutRedis { for_ms } => cut_for(redis.map(|r| &r.proxy), *for_ms),
         }
     }
     let end = start + Duration::from_secs(seconds.max(6));

@@ -26,7 +26,7 @@ pub const SIM_FAULTS: [FaultKind; 14] = [
 
 /// One thing that goes wrong.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Action {
+pub enum FaultAction {
     /// A simulator fault (its own duration and target are in the spec).
     Sim(FaultSpec),
     /// SIGKILL the daemon, wait `down_ms`, start it again.
@@ -37,33 +37,33 @@ pub enum Action {
     CutRedis { for_ms: u64 },
 }
 
-impl Action {
+impl FaultAction {
     /// The short name the per-seed line prints.
     pub fn name(&self) -> String {
         match self {
-            Action::Sim(spec) => serde_json::to_value(spec.kind)
+            FaultAction::Sim(spec) => serde_json::to_value(spec.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
-            Action::KillDaemon { .. } => "daemon_kill".into(),
-            Action::CutDatabase { .. } => "database_loss".into(),
-            Action::CutRedis { .. } => "redis_loss".into(),
+            FaultAction::KillDaemon { .. } => "daemon_kill".into(),
+            FaultAction::CutDatabase { .. } => "database_loss".into(),
+            FaultAction::CutRedis { .. } => "redis_loss".into(),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Step {
+pub struct FaultStep {
     /// Milliseconds from the start of the fault window.
     pub at_ms: u64,
-    pub action: Action,
+    pub action: FaultAction,
 }
 
-impl fmt::Display for Step {
+impl fmt::Display for FaultStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = self.at_ms as f64 / 1000.0;
         match &self.action {
-            Action::Sim(s) => {
+            FaultAction::Sim(s) => {
                 let target = s
                     .account
                     .map_or_else(|| "all".to_owned(), |a| format!("account {a}"));
@@ -79,8 +79,10 @@ impl fmt::Display for Step {
                     s.for_s.unwrap_or_default()
                 )
             }
-            Action::KillDaemon { down_ms } => write!(f, "{at:.1}s daemon_kill down {down_ms}ms"),
-            Action::CutDatabase { for_ms } | Action::CutRedis { for_ms } => {
+            FaultAction::KillDaemon { down_ms } => {
+                write!(f, "{at:.1}s daemon_kill down {down_ms}ms")
+            }
+            FaultAction::CutDatabase { for_ms } | FaultAction::CutRedis { for_ms } => {
                 write!(f, "{at:.1}s {} for {for_ms}ms", self.action.name())
             }
         }
@@ -137,7 +139,7 @@ fn pick_rate(rng: &mut Rng, kind: FaultKind) -> f64 {
 /// The schedule of one seed: 3 to 8 faults at random moments of a `seconds`-long window, each
 /// over at most the window's last 5 seconds, aimed at one account (`accounts` are simulator
 /// ids) or at all of them.
-pub fn schedule(seed: u64, seconds: u64, accounts: &[u64], reach: Reach) -> Vec<Step> {
+pub fn schedule(seed: u64, seconds: u64, accounts: &[u64], reach: Reach) -> Vec<FaultStep> {
     let mut rng = Rng::new(seed.wrapping_mul(0x5EED) ^ 0x50A4);
     let mut kinds: Vec<Option<FaultKind>> = SIM_FAULTS.iter().copied().map(Some).collect();
     // None stands for the faults outside the simulator (a daemon kill, a database or Redis
@@ -146,7 +148,7 @@ pub fn schedule(seed: u64, seconds: u64, accounts: &[u64], reach: Reach) -> Vec<
     let window_ms = seconds.max(6) * 1000;
     let latest = window_ms - 5000;
     let count = 3 + rng.below(6);
-    let mut steps: Vec<Step> = (0..count)
+    let mut steps: Vec<FaultStep> = (0..count)
         .map(|_| {
             let at_ms = 500 + rng.below(latest.saturating_sub(500).max(1));
             let kind = kinds[rng.below(kinds.len() as u64) as usize];
@@ -161,7 +163,7 @@ pub fn schedule(seed: u64, seconds: u64, accounts: &[u64], reach: Reach) -> Vec<
                     let for_s = Some(1 + rng.below(5));
                     let path = (per_request(kind) && rng.chance(0.4))
                         .then(|| PATHS[rng.below(PATHS.len() as u64) as usize].to_owned());
-                    Action::Sim(FaultSpec {
+                    FaultAction::Sim(FaultSpec {
                         kind,
                         rate,
                         for_s,
@@ -180,15 +182,15 @@ pub fn schedule(seed: u64, seconds: u64, accounts: &[u64], reach: Reach) -> Vec<
                     }
                     let millis = 300 + rng.below(4_000);
                     match outside[rng.below(outside.len() as u64) as usize] {
-                        1 => Action::CutDatabase { for_ms: millis },
-                        2 => Action::CutRedis { for_ms: millis },
-                        _ => Action::KillDaemon {
+                        1 => FaultAction::CutDatabase { for_ms: millis },
+                        2 => FaultAction::CutRedis { for_ms: millis },
+                        _ => FaultAction::KillDaemon {
                             down_ms: millis / 4,
                         },
                     }
                 }
             };
-            Step { at_ms, action }
+            FaultStep { at_ms, action }
         })
         .collect();
     steps.sort_by_key(|s| s.at_ms);
@@ -226,7 +228,7 @@ mod tests {
             assert!(steps.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
             for s in &steps {
                 assert!(s.at_ms >= 500 && s.at_ms < 15_000, "seed {seed}: {s}");
-                if let Action::Sim(spec) = &s.action {
+                if let FaultAction::Sim(spec) = &s.action {
                     assert!(spec.validate().is_ok(), "seed {seed}: {s}");
                     assert!(spec.account.is_none_or(|a| accounts.contains(&a)));
                     assert!(spec.for_s.is_some_and(|d| (1..=5).contains(&d)));
@@ -244,7 +246,7 @@ mod tests {
             }
         }
         for kind in SIM_FAULTS {
-            let name = Action::Sim(FaultSpec {
+            let name = FaultAction::Sim(FaultSpec {
                 kind,
                 rate: 1.0,
                 for_s: None,
@@ -262,7 +264,7 @@ mod tests {
         let mut paths = std::collections::BTreeSet::new();
         for seed in 1..=200 {
             for s in schedule(seed, 20, &[1, 2, 3], ALL) {
-                if let Action::Sim(spec) = &s.action
+                if let FaultAction::Sim(spec) = &s.action
                     && let Some(p) = &spec.path
                 {
                     assert!(per_request(spec.kind), "seed {seed}: {s}");
@@ -280,7 +282,7 @@ mod tests {
                 assert!(
                     !matches!(
                         s.action,
-                        Action::CutDatabase { .. } | Action::CutRedis { .. }
+                        FaultAction::CutDatabase { .. } | FaultAction::CutRedis { .. }
                     ),
                     "seed {seed}: {s}"
                 );

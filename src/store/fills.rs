@@ -93,7 +93,7 @@ pub fn list(conn: &mut Conn, account_id: i64, page: Page) -> Result<Vec<FillRow>
 
 /// Traded volume of an account over a period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Volume {
+pub struct StoredVolume {
     /// Sum of quote quantities (USDT) of both sides.
     pub quote: Decimal,
     /// Quote quantity of buys: the volume a daily target counts.
@@ -104,7 +104,7 @@ pub struct Volume {
     pub trades: i64,
 }
 
-impl Volume {
+impl StoredVolume {
     /// What trading cost: money out minus money in plus fees. Meaningful when the account
     /// holds no tokens of its pairs (between pairs).
     pub fn cost(&self) -> Decimal {
@@ -132,7 +132,7 @@ pub fn volume_between(
     account_id: i64,
     from_ms: i64,
     to_ms: i64,
-) -> Result<Volume, StoreError> {
+) -> Result<StoredVolume, StoreError> {
     type Row = (super::Dec, Side, super::Dec, super::Dec, String);
     let rows: Vec<Row> = with_conn!(conn, |c| f::fills
         .filter(f::account_id.eq(account_id))
@@ -144,7 +144,7 @@ pub fn volume_between(
         column: "fills.quote_qty",
         detail: "the volume sum overflows a decimal".into(),
     };
-    let mut v = Volume::default();
+    let mut v = StoredVolume::default();
     for (quote, side, fee, price, fee_asset) in rows {
         v.quote = v.quote.checked_add(quote.0).ok_or_else(overflow)?;
         match side {

@@ -582,7 +582,7 @@ fn fills_are_recorded_once_and_volume_is_exact() {
     let v = store::fills::volume_between(&mut c, acc, 0, 10_000).unwrap();
     assert_eq!(
         v,
-        store::fills::Volume {
+        store::fills::StoredVolume {
             quote: d("0.3"),
             buy_quote: d("0"),
             sell_quote: d("0.3"),

@@ -35,7 +35,7 @@ use crate::exchange::wire::trading::{
 };
 use crate::market::{OrderStatus, Side};
 use crate::meters;
-use crate::store::fills::Volume;
+use crate::store::fills::StoredVolume;
 use crate::store::lease::Lease;
 use crate::store::models::{
     AccountRow, CycleProgress, CycleState, Desired, EventLevel, NewCycle, NewEvent, NewFill,
@@ -60,7 +60,7 @@ use notify::notify_raw;
 use super::Ctx;
 use super::exchange_view::{self, Verdict};
 use super::price_feed::PriceCell;
-use super::tokens::{self, Token};
+use super::tokens::{self, TradedToken};
 use super::user_stream::StreamNews;
 use crate::domain::account::day_start_ms;
 
@@ -304,7 +304,7 @@ const SETTLE_AFTER: Duration = Duration::from_secs(1);
 /// How long an ended pair's leg is asked for before it is left to the next reconciliation.
 const SETTLE_GIVE_UP: Duration = Duration::from_secs(600);
 
-fn cycle_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CycleConfig {
+fn cycle_config(s: &AccountSettings, token: &TradedToken, ctx: &Ctx) -> CycleConfig {
     let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     CycleConfig {
         order_symbol: token.order_symbol.clone(),
@@ -322,7 +322,7 @@ fn cycle_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CycleConfig {
     }
 }
 
-fn core_config(s: &AccountSettings, token: &Token, ctx: &Ctx) -> CoreConfig {
+fn core_config(s: &AccountSettings, token: &TradedToken, ctx: &Ctx) -> CoreConfig {
     CoreConfig {
         symbol: token.symbol.clone(),
         alpha_id: token.alpha_id.clone(),
@@ -369,7 +369,7 @@ struct Actor {
     account: AccountRow,
     settings: AccountSettings,
     rest: Rc<RestClient>,
-    token: Token,
+    token: TradedToken,
     price: Arc<PriceCell>,
     lease: Lease,
     /// Past this instant the lease may have expired: nothing more is sent.
@@ -415,7 +415,7 @@ struct Actor {
     pair_done_at: Option<Instant>,
     /// A reconciliation learnt statuses: write them once its effects are carried out.
     flush_statuses: bool,
-    today: Volume,
+    today: StoredVolume,
     /// Today's cost as shown: taken only while no pair is open.
     shown_cost: crate::domain::cost::ShownCost,
     /// The same settled figure in USDT, for the cost per point.

@@ -3,7 +3,7 @@
 //! reads the core asks for.
 
 use super::*;
-use crate::domain::account::{Level, Look, TokenLook};
+use crate::domain::account::{Look, NoticeLevel, TokenLook};
 use crate::domain::guards;
 
 impl Actor {
@@ -56,8 +56,8 @@ impl Actor {
             Step::Effect(e) => Ok(self.effect(e, queue).await?.map(Input::Event)),
             Step::Notify(n) => {
                 let level = match n.level {
-                    Level::Info => EventLevel::Info,
-                    Level::Warn => EventLevel::Warn,
+                    NoticeLevel::Info => EventLevel::Info,
+                    NoticeLevel::Warn => EventLevel::Warn,
                 };
                 self.notify(n.kind, level, n.reason, &n.message).await;
                 Ok(None)
