@@ -436,3 +436,80 @@ fn the_reader_sees_each_kind_of_arrow_and_the_rules_catch_it() {
     assert_eq!(core_offences("use tokio::sync::mpsc;"), vec!["tokio"]);
     assert!(core_offences("let tokio_like = 1; let my_awc2 = 2;").is_empty());
 }
+
+/// The public types each source declares (`pub struct`, `pub enum`, `pub trait`, `pub type`).
+fn declared_types(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in code.lines() {
+        let t = line.trim_start();
+        for kw in ["pub struct ", "pub enum ", "pub trait ", "pub type "] {
+            if let Some(rest) = t.strip_prefix(kw) {
+                let name: String = rest.chars().take_while(|c| is_ident(*c)).collect();
+                if !name.is_empty() {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The renamed types of a text's `use` statements (`use a::B as C;`): a type imported under
+/// another name to dodge a clash. Module aliases (`dsl as o`) and `as _` are not renames of a
+/// type.
+fn renamed_imports(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("use ") {
+        let starts_item = at == 0 || !is_ident(rest[..at].chars().next_back().unwrap_or(' '));
+        let end = rest[at..].find(';').map_or(rest.len(), |e| at + e);
+        if starts_item {
+            let stmt = &rest[at..end];
+            let words: Vec<&str> = stmt
+                .split(|c: char| !is_ident(c))
+                .filter(|w| !w.is_empty())
+                .collect();
+            for pair in words.windows(2) {
+                if pair[0] == "as" && pair[1].starts_with(|c: char| c.is_ascii_uppercase()) {
+                    out.push(stmt.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+            }
+        }
+        rest = &rest[end.min(rest.len())..];
+        if rest.is_empty() {
+            break;
+        }
+        rest = &rest[1..];
+    }
+    out
+}
+
+#[test]
+fn no_type_name_stands_in_two_modules_and_no_import_is_renamed() {
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut renamed = Vec::new();
+    for s in sources() {
+        for name in declared_types(&s.code) {
+            seen.entry(name).or_default().push(s.file.clone());
+        }
+        for r in renamed_imports(&s.code) {
+            renamed.push(format!("{}: {r}", s.file));
+        }
+    }
+    let twice: Vec<String> = seen
+        .iter()
+        .filter(|(_, files)| files.len() > 1)
+        .map(|(name, files)| format!("{name}: {}", files.join(", ")))
+        .collect();
+    assert!(seen.len() > 200, "only {} types read", seen.len());
+    assert_eq!(twice, Vec::<String>::new());
+    assert_eq!(renamed, Vec::<String>::new());
+    assert_eq!(
+        renamed_imports("use a::{B as C, D};\nuse e::F as _;\nuse s::dsl as o;\nfn reuse() {}"),
+        vec!["use a::{B as C, D}"]
+    );
+    assert_eq!(
+        declared_types("pub struct A {}\n    pub enum B { X }"),
+        vec!["A", "B"]
+    );
+}
