@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::ApiState;
 use super::auth::Authorized;
 use super::error::ApiError;
+use super::listing::{ListQuery, ListedAccount};
 use crate::actors::account::{AccountStatus, Command};
 use crate::actors::{credentials, operator, tokens};
 use crate::domain::plan::{self, Progress};
@@ -202,7 +203,37 @@ fn view_of(
     })
 }
 
-pub async fn list(_: Authorized, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+impl ListedAccount for AccountView {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn state(&self) -> AccountState {
+        self.state
+    }
+    fn pauses(&self) -> &[String] {
+        &self.pauses
+    }
+    fn token(&self) -> &str {
+        &self.token
+    }
+    fn volume_today(&self) -> Decimal {
+        self.progress.volume_today
+    }
+}
+
+/// Every account, or those the query selects (`super::listing`), with the count selected in
+/// `X-Total-Count`.
+pub async fn list(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    query
+        .check()
+        .map_err(|(field, reason)| ApiError::InvalidField {
+            field: field.into(),
+            reason,
+        })?;
     // One unit of work for every row: thousands of accounts list in one turn at the database.
     let rows = state
         .ctx
@@ -221,7 +252,10 @@ pub async fn list(_: Authorized, state: web::Data<ApiState>) -> Result<HttpRespo
     for (a, s) in rows {
         out.push(view_of(&state, a, s)?);
     }
-    Ok(HttpResponse::Ok().json(out))
+    let (total, page) = query.select(out);
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", total.to_string()))
+        .json(page))
 }
 
 pub async fn create(

@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod limits;
+pub mod listing;
 pub mod openapi;
 
 use std::net::SocketAddr;

@@ -239,6 +239,44 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
             json!({"type": "boolean", "default": false}),
             "add each account's live status once a second when it changed",
         )]
+    } else if method == "get" && path == "/api/v1/accounts" {
+        vec![
+            q(
+                "state",
+                json!({"type": "string", "enum": texts(AccountState::ALL)}),
+                "only accounts in this state",
+            ),
+            q(
+                "pause_reason",
+                json!({"type": "string"}),
+                "only accounts paused for this reason (among others)",
+            ),
+            q(
+                "token",
+                json!({"type": "string"}),
+                "only accounts trading this token (short symbol, any case)",
+            ),
+            q(
+                "q",
+                json!({"type": "string"}),
+                "only accounts whose name holds this text (any case)",
+            ),
+            q(
+                "sort",
+                json!({"enum": ["name", "state", "volume"]}),
+                "name: A to Z; state: by state, then name; volume: today's largest first. Without it, the order the accounts were made",
+            ),
+            q(
+                "offset",
+                json!({"type": "integer", "minimum": 0, "default": 0}),
+                "accounts to skip (after the filters and the sort)",
+            ),
+            q(
+                "limit",
+                json!({"type": "integer", "minimum": 1, "maximum": super::listing::MAX_LIMIT}),
+                "accounts in the page (all when absent); X-Total-Count says how many the filters select",
+            ),
+        ]
     } else if method == "delete" {
         vec![q(
             "history",

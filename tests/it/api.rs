@@ -320,6 +320,83 @@ async fn accounts_are_created_started_paused_resumed_stopped_and_killed_over_the
 }
 
 /// A config change is validated whole and takes effect on the running account.
+/// The list of accounts filtered, sorted and paged, with the count the filters select.
+#[actix_web::test]
+async fn the_account_list_filters_sorts_and_pages() {
+    let a = api().await;
+    for (name, token) in [
+        ("wave-b", "NEX"),
+        ("wave-a", "NEX"),
+        ("solo", "KOGE"),
+        ("Wave-c", "KOGE"),
+    ] {
+        let mut body = serde_json::to_value(harness::settings(token, "10", "100")).unwrap();
+        body["name"] = json!(name);
+        let (s, v) = a
+            .ok("POST", "/api/v1/accounts", Some(Body::Json(body)))
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // No query: every account, in the order they were made.
+    let (s, v) = a.ok("GET", "/api/v1/accounts", None).await;
+    assert_eq!(
+        (s, names(&v)),
+        (
+            200,
+            vec![
+                "wave-b".into(),
+                "wave-a".into(),
+                "solo".into(),
+                "Wave-c".into()
+            ]
+        )
+    );
+    let (_, v) = a
+        .ok("GET", "/api/v1/accounts?token=nex&sort=name", None)
+        .await;
+    assert_eq!(names(&v), vec!["wave-a", "wave-b"]);
+    let (_, v) = a.ok("GET", "/api/v1/accounts?q=WAVE&sort=name", None).await;
+    assert_eq!(names(&v), vec!["Wave-c", "wave-a", "wave-b"]);
+    let (_, v) = a
+        .ok(
+            "GET",
+            "/api/v1/accounts?state=stopped&sort=name&offset=1&limit=2",
+            None,
+        )
+        .await;
+    assert_eq!(names(&v), vec!["solo", "wave-a"]);
+    let (_, v) = a.ok("GET", "/api/v1/accounts?state=trading", None).await;
+    assert_eq!(names(&v), Vec::<String>::new());
+    let (_, v) = a
+        .ok("GET", "/api/v1/accounts?pause_reason=operator", None)
+        .await;
+    assert_eq!(names(&v), Vec::<String>::new());
+    // The count before paging, for the pages an operator has not read yet.
+    let mut res = awc::Client::default()
+        .get(format!("{}/api/v1/accounts?q=wave&limit=1", a.base))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers().get("x-total-count").unwrap(), "3");
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    // A bad query is named, never a 5xx.
+    let (s, v) = a.ok("GET", "/api/v1/accounts?limit=0", None).await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("limit")), "{v}");
+    let (s, v) = a.ok("GET", "/api/v1/accounts?state=asleep", None).await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = a.ok("GET", "/api/v1/accounts?color=red", None).await;
+    assert_eq!(s, 400, "{v}");
+}
+
 #[actix_web::test]
 async fn config_changes_are_validated_and_applied() {
     let a = api().await;
