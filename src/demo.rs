@@ -46,6 +46,11 @@ fn settings(token: &str, target: Decimal) -> anyhow::Result<AccountSettings> {
         "sell_offset": {"mode": "percent", "value": "-1"},
         "volatility_pct": "5",
         "cost_budget_bps": "200",
+        // A leg that rests (bought on a price that went stale while the stream was down) is
+        // cancelled and the pair placed again on a fresh price well within the demo's minute,
+        // not after the default five minutes.
+        "order_timeout_s": 15,
+        "pending_timeout_s": 15,
         "auto_resume": true,
     }))?;
     s.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
