@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::ApiState;
 use super::auth::Authorized;
@@ -13,15 +13,25 @@ use crate::actors::account::{AccountStatus, Command};
 use crate::actors::{credentials, operator, tokens};
 use crate::domain::plan::{self, Progress};
 use crate::domain::points::{self, PointsView, Volume};
+use crate::domain::profile;
 use crate::domain::settings::AccountSettings;
 use crate::domain::shown::{AccountState, Phase};
+use crate::store::accounts::Seed;
 use crate::store::models::{AccountRow, Desired, Page};
+use crate::store::profiles::MemberChange;
 use crate::store::{self, StoreError};
 
 /// An account as the API shows it. Credentials are never part of it.
 #[derive(Debug, Serialize)]
 pub struct AccountView {
+    #[serde(skip)]
+    pub id: i64,
     pub name: String,
+    /// The profile whose settings it trades, with `overrides` over them.
+    pub profile: Option<String>,
+    /// The settings it sets itself over its profile's.
+    pub overrides: Map<String, Value>,
+    pub tags: Vec<String>,
     pub token: String,
     pub chain: Option<String>,
     pub state: AccountState,
@@ -48,7 +58,7 @@ pub struct AccountView {
 }
 
 /// Names: 1 to 64 of `A-Z a-z 0-9 _ - .`, starting with a letter or digit.
-fn check_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -89,25 +99,6 @@ async fn find(state: &ApiState, name: &str) -> Result<AccountRow, ApiError> {
         .run(move |c| store::accounts::find_by_name(c, &n))
         .await?
         .ok_or_else(|| ApiError::AccountNotFound(name.to_owned()))
-}
-
-fn settings_from(value: Value) -> Result<AccountSettings, ApiError> {
-    let s: AccountSettings = serde_json::from_value(value).map_err(|e| {
-        let msg = e.to_string();
-        // serde names the field in its message ("unknown field `x`", "missing field `y`").
-        let field = msg
-            .split('`')
-            .nth(1)
-            .map(str::to_owned)
-            .unwrap_or_else(|| "body".into());
-        ApiError::InvalidField { field, reason: msg }
-    })?;
-    // The error names its field already: the reason alone, or the message says it twice.
-    s.validate().map_err(|e| ApiError::InvalidField {
-        field: e.field.to_string(),
-        reason: e.reason,
-    })?;
-    Ok(s)
 }
 
 /// An account's stored settings row, whether it has credentials, and when its newest event
@@ -183,6 +174,10 @@ fn view_of(
         cycles,
     );
     Ok(AccountView {
+        id,
+        profile: account.profile.clone(),
+        overrides: profile::fields_from_text(&account.overrides).unwrap_or_default(),
+        tags: profile::tags_from_text(&account.tags),
         name: account.name,
         token,
         chain: settings.chain.clone(),
@@ -219,22 +214,17 @@ impl ListedAccount for AccountView {
     fn volume_today(&self) -> Decimal {
         self.progress.volume_today
     }
+    fn profile(&self) -> Option<&str> {
+        self.profile.as_deref()
+    }
+    fn tags(&self) -> &[String] {
+        &self.tags
+    }
 }
 
-/// Every account, or those the query selects (`super::listing`), with the count selected in
-/// `X-Total-Count`.
-pub async fn list(
-    _: Authorized,
-    state: web::Data<ApiState>,
-    query: web::Query<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    query
-        .check()
-        .map_err(|(field, reason)| ApiError::InvalidField {
-            field: field.into(),
-            reason,
-        })?;
-    // One unit of work for every row: thousands of accounts list in one turn at the database.
+/// Every account's view, in the order they were made. One unit of work for every row:
+/// thousands of accounts list in one turn at the database.
+pub(super) async fn views(state: &ApiState) -> Result<Vec<AccountView>, ApiError> {
     let rows = state
         .ctx
         .store
@@ -250,51 +240,123 @@ pub async fn list(
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for (a, s) in rows {
-        out.push(view_of(&state, a, s)?);
+        out.push(view_of(state, a, s)?);
     }
+    Ok(out)
+}
+
+/// Every account, or those the query selects (`super::listing`), with the count selected in
+/// `X-Total-Count`.
+pub async fn list(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    query
+        .check()
+        .map_err(|(field, reason)| ApiError::InvalidField {
+            field: field.into(),
+            reason,
+        })?;
+    let out = views(&state).await?;
     let (total, page) = query.select(out);
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", total.to_string()))
         .json(page))
 }
 
+/// An account's parts as a request gives them: `name`, and `profile` and `tags`, beside the
+/// settings (all of them, or on a profile the ones the account sets itself).
+pub(super) struct Parts {
+    pub name: String,
+    pub profile: Option<String>,
+    pub tags: Vec<String>,
+    pub fields: Map<String, Value>,
+}
+
+impl Parts {
+    pub(super) fn from_body(body: Value) -> Result<Self, ApiError> {
+        let Value::Object(mut fields) = body else {
+            return Err(ApiError::InvalidBody(
+                "the body must be a JSON object".into(),
+            ));
+        };
+        let name = match fields.remove("name") {
+            Some(Value::String(n)) => n,
+            Some(_) => return Err(field_fault("name", "must be a string")),
+            None => return Err(field_fault("name", "is required")),
+        };
+        check_name(&name)?;
+        let profile = match fields.remove("profile") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(p)) => Some(p),
+            Some(_) => return Err(field_fault("profile", "must be a profile's name")),
+        };
+        let tags = match fields.remove("tags") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => serde_json::from_value::<Vec<String>>(v)
+                .map_err(|_| field_fault("tags", "must be a list of strings"))?,
+        };
+        Ok(Self {
+            name,
+            profile,
+            tags: profile::tags(&tags)?,
+            fields,
+        })
+    }
+
+    /// The settings the account trades (its profile's, when it names one, with its own fields
+    /// over them) and the rest of what it is made with.
+    pub(super) async fn seed(self, state: &ApiState, now: i64) -> Result<(String, Seed), ApiError> {
+        let (settings, overrides) = match &self.profile {
+            Some(p) => {
+                let n = p.clone();
+                let row = state
+                    .ctx
+                    .store
+                    .run(move |c| store::profiles::get(c, &n))
+                    .await?
+                    .ok_or_else(|| ApiError::ProfileNotFound(p.clone()))?;
+                let base = super::profiles::settings_of(&row)?;
+                (profile::lay_over(&base, &self.fields)?, self.fields)
+            }
+            None => (profile::parse(Value::Object(self.fields))?, Map::new()),
+        };
+        Ok((
+            self.name,
+            Seed {
+                profile: self.profile,
+                overrides: Value::Object(overrides).to_string(),
+                tags: serde_json::to_string(&self.tags).unwrap_or_else(|_| "[]".into()),
+                config: store::configs::to_row(&settings, 0, now),
+            },
+        ))
+    }
+}
+
+fn field_fault(field: &str, reason: &str) -> ApiError {
+    ApiError::InvalidField {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Creates an account, stopped: a whole settings object, or `profile` and the fields the
+/// account sets itself; `tags` optional.
 pub async fn create(
     _: Authorized,
     state: web::Data<ApiState>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let Value::Object(mut fields) = body.into_inner() else {
-        return Err(ApiError::InvalidBody(
-            "the body must be a JSON object".into(),
-        ));
-    };
-    let name = match fields.remove("name") {
-        Some(Value::String(n)) => n,
-        Some(_) => {
-            return Err(ApiError::InvalidField {
-                field: "name".into(),
-                reason: "must be a string".into(),
-            });
-        }
-        None => {
-            return Err(ApiError::InvalidField {
-                field: "name".into(),
-                reason: "is required".into(),
-            });
-        }
-    };
-    check_name(&name)?;
-    let settings = settings_from(Value::Object(fields))?;
     let now = state.ctx.clock.now_ms();
+    let (name, seed) = Parts::from_body(body.into_inner())?
+        .seed(&state, now)
+        .await?;
     let n = name.clone();
     let created = state
         .ctx
         .store
-        .run(move |c| {
-            let account = store::accounts::create(c, &n, now)?;
-            store::configs::upsert(c, &store::configs::to_row(&settings, account.id, now))?;
-            Ok(account)
-        })
+        .run(move |c| store::accounts::create_with(c, &n, &seed, now))
         .await;
     let account = match created {
         Ok(a) => a,
@@ -314,6 +376,8 @@ pub async fn show(
 }
 
 /// Changes some settings: the body holds the keys to change; the result is validated whole.
+/// On a profile, the changed keys become (or replace) the account's overrides. A running
+/// account takes the new settings between pairs.
 pub async fn update_config(
     _: Authorized,
     state: web::Data<ApiState>,
@@ -327,41 +391,86 @@ pub async fn update_config(
         ));
     };
     let id = account.id;
-    let row = state
-        .ctx
-        .store
-        .run(move |c| store::configs::get(c, id))
-        .await?
-        .ok_or_else(|| ApiError::Internal("the account has no settings row".into()))?;
-    let current = store::configs::as_stored(&row)
-        .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
-    let mut merged: Map<String, Value> = match serde_json::to_value(&current) {
-        Ok(Value::Object(m)) => m,
-        _ => return Err(ApiError::Internal("settings are not a JSON object".into())),
-    };
-    // A change that names one kind of target replaces the other kind.
-    for (given, other) in [
-        ("daily_target_points", "daily_target_usdt"),
-        ("daily_target_usdt", "daily_target_points"),
-    ] {
-        if changes.get(given).is_some_and(|v| !v.is_null()) && !changes.contains_key(other) {
-            merged.insert(other.into(), Value::Null);
+    let now = state.ctx.clock.now_ms();
+    let data = json!({"account": account.name, "changed": changes.keys().collect::<Vec<_>>()});
+    let message = format!(
+        "settings changed: {}",
+        changes.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    match account.profile.clone() {
+        Some(p) => {
+            let n = p.clone();
+            let row = state
+                .ctx
+                .store
+                .run(move |c| store::profiles::get(c, &n))
+                .await?
+                .ok_or(ApiError::ProfileNotFound(p))?;
+            let overrides = profile::overrides_after(
+                &profile::fields_from_text(&account.overrides).unwrap_or_default(),
+                &changes,
+            );
+            let settings = profile::lay_over(&super::profiles::settings_of(&row)?, &overrides)?;
+            let change = MemberChange {
+                config: store::configs::to_row(&settings, id, now),
+                event: super::profiles::settings_event(&account, now, message, data),
+            };
+            let text = Value::Object(overrides).to_string();
+            state
+                .ctx
+                .store
+                .run(move |c| store::profiles::set_overrides(c, id, &text, &change))
+                .await?;
+        }
+        None => {
+            let row = state
+                .ctx
+                .store
+                .run(move |c| store::configs::get(c, id))
+                .await?
+                .ok_or_else(|| ApiError::Internal("the account has no settings row".into()))?;
+            let current = store::configs::as_stored(&row)
+                .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?;
+            let settings = profile::lay_over(&current, &changes)?;
+            let change = MemberChange {
+                config: store::configs::to_row(&settings, id, now),
+                event: super::profiles::settings_event(&account, now, message, data),
+            };
+            let text = account.overrides.clone();
+            state
+                .ctx
+                .store
+                .run(move |c| store::profiles::set_overrides(c, id, &text, &change))
+                .await?;
         }
     }
-    for (k, v) in changes {
-        merged.insert(k, v);
-    }
-    let settings = settings_from(Value::Object(merged))?;
-    let now = state.ctx.clock.now_ms();
+    super::profiles::tell_changed(&state, [id]).await;
+    let account = find(&state, &name).await?;
+    Ok(HttpResponse::Ok().json(view(&state, account).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsBody {
+    tags: Vec<String>,
+}
+
+/// Replaces the account's tags.
+pub async fn put_tags(
+    _: Authorized,
+    state: web::Data<ApiState>,
+    name: web::Path<String>,
+    body: web::Json<TagsBody>,
+) -> Result<HttpResponse, ApiError> {
+    let account = find(&state, &name).await?;
+    let tags = profile::tags(&body.tags)?;
+    let (id, text) = (account.id, serde_json::to_string(&tags).unwrap_or_default());
     state
         .ctx
         .store
-        .run(move |c| store::configs::upsert(c, &store::configs::to_row(&settings, id, now)))
+        .run(move |c| store::profiles::set_tags(c, id, &text))
         .await?;
-    // A running account starts again from the store with its new settings.
-    if state.sup.status(id).is_some() {
-        let _ = state.sup.command(id, Command::Reload).await;
-    }
+    let account = find(&state, &name).await?;
     Ok(HttpResponse::Ok().json(view(&state, account).await?))
 }
 

@@ -20,6 +20,13 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("invalid_name", 422, "The account name is not acceptable"),
     ("payload_too_large", 413, "The body is too large"),
     ("name_taken", 409, "An account with this name exists"),
+    ("profile_not_found", 404, "No such profile"),
+    ("profile_taken", 409, "A profile with this name exists"),
+    (
+        "profile_in_use",
+        409,
+        "Accounts are on the profile: move them to another first",
+    ),
     (
         "conflict",
         409,
@@ -70,6 +77,12 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("an account named {0:?} exists")]
     NameTaken(String),
+    #[error("profile {0:?} does not exist")]
+    ProfileNotFound(String),
+    #[error("a profile named {0:?} exists")]
+    ProfileTaken(String),
+    #[error("profile {0:?} is in use: {1}")]
+    ProfileInUse(String, String),
     #[error("a concurrent change got there first: read again and retry")]
     Conflict,
     #[error("account {0:?} is not running")]
@@ -104,6 +117,9 @@ impl ApiError {
             ApiError::InvalidName(_) => "invalid_name",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::NameTaken(_) => "name_taken",
+            ApiError::ProfileNotFound(_) => "profile_not_found",
+            ApiError::ProfileTaken(_) => "profile_taken",
+            ApiError::ProfileInUse(..) => "profile_in_use",
             ApiError::Conflict => "conflict",
             ApiError::NotRunning(_) => "not_running",
             ApiError::Killed(_) => "killed",
@@ -201,6 +217,16 @@ impl From<crate::actors::credentials::CredentialsError> for ApiError {
             CredentialsError::Exchange(kind) => ApiError::Exchange(kind),
             CredentialsError::Vault(_) => ApiError::Internal(e.to_string()),
             CredentialsError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A settings object's fault, named by its field.
+impl From<crate::domain::settings::SettingsError> for ApiError {
+    fn from(e: crate::domain::settings::SettingsError) -> Self {
+        ApiError::InvalidField {
+            field: e.field,
+            reason: e.reason,
         }
     }
 }

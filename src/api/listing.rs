@@ -14,6 +14,8 @@ pub trait ListedAccount {
     fn pauses(&self) -> &[String];
     fn token(&self) -> &str;
     fn volume_today(&self) -> Decimal;
+    fn profile(&self) -> Option<&str>;
+    fn tags(&self) -> &[String];
 }
 
 /// Most accounts one page may hold.
@@ -39,6 +41,10 @@ pub struct ListQuery {
     pub pause_reason: Option<String>,
     /// The token traded (its short symbol), any case.
     pub token: Option<String>,
+    /// The profile the account is on.
+    pub profile: Option<String>,
+    /// A tag the account carries (exactly as given).
+    pub tag: Option<String>,
     /// A part of the name, any case.
     pub q: Option<String>,
     pub sort: Option<SortKey>,
@@ -67,6 +73,14 @@ impl ListQuery {
                 .token
                 .as_deref()
                 .is_none_or(|t| v.token().eq_ignore_ascii_case(t))
+            && self
+                .profile
+                .as_deref()
+                .is_none_or(|p| v.profile() == Some(p))
+            && self
+                .tag
+                .as_deref()
+                .is_none_or(|t| v.tags().iter().any(|x| x == t))
             && self.q.as_deref().is_none_or(|q| has(v.name(), q))
     }
 
@@ -116,6 +130,13 @@ mod tests {
         fn volume_today(&self) -> Decimal {
             Decimal::from(self.3)
         }
+        fn profile(&self) -> Option<&str> {
+            matches!(self.0, "a" | "c").then_some("steady")
+        }
+        fn tags(&self) -> &[String] {
+            // The paused account's pauses double as its tags here.
+            &self.4
+        }
     }
 
     fn rows() -> Vec<Row> {
@@ -154,6 +175,15 @@ mod tests {
             names(&q(|q| q.pause_reason = Some("session_expired".into()))),
             (1, vec!["a"])
         );
+        assert_eq!(
+            names(&q(|q| q.profile = Some("steady".into()))),
+            (2, vec!["a", "c"])
+        );
+        assert_eq!(
+            names(&q(|q| q.tag = Some("session_expired".into()))),
+            (1, vec!["a"])
+        );
+        assert_eq!(names(&q(|q| q.tag = Some("session".into()))).0, 0);
         assert_eq!(
             names(&q(|q| q.sort = Some(SortKey::Volume))),
             (4, vec!["d", "b", "c", "a"])

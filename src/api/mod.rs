@@ -5,12 +5,14 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bulk;
 pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod limits;
 pub mod listing;
 pub mod openapi;
+pub mod profiles;
 
 use std::net::SocketAddr;
 
@@ -77,10 +79,12 @@ routes! {
     get "/metrics" => metrics_text, true, "Prometheus metrics";
     get "/openapi.json" => openapi::document, true, "This document";
     get "/api/v1/accounts" => accounts::list, true, "Every account with its state and progress";
-    post "/api/v1/accounts" => accounts::create, true, "Create an account (stopped until started)";
+    post "/api/v1/accounts" => accounts::create, true, "Create an account (stopped until started): whole settings, or a profile and the fields it sets itself";
+    post "/api/v1/accounts/actions" => bulk::run, true, "One action (start, pause, resume, stop, kill, set_profile, set_tags, add_tags, remove_tags) for accounts chosen by name, by the list's filters or all; answered per account";
     get "/api/v1/accounts/{name}" => accounts::show, true, "One account: state, pause reason, progress, settings";
     delete "/api/v1/accounts/{name}" => accounts::delete, true, "Delete a stopped account (its events stay)";
     patch "/api/v1/accounts/{name}/config" => accounts::update_config, true, "Change settings (validated whole)";
+    put "/api/v1/accounts/{name}/tags" => accounts::put_tags, true, "Replace the account's tags";
     put "/api/v1/accounts/{name}/credentials" => accounts::put_credentials, true, "Store credentials: JSON or Copy as cURL text (write-only)";
     get "/api/v1/accounts/{name}/orders" => accounts::orders, true, "Orders, newest first";
     get "/api/v1/accounts/{name}/cycles" => accounts::cycles, true, "OTO pairs, newest first";
@@ -88,6 +92,11 @@ routes! {
     get "/api/v1/accounts/{name}/events" => accounts::events, true, "Events, newest first";
     get "/api/v1/accounts/{name}/balance" => accounts::balance, true, "USDT and token balances, from the exchange";
     post "/api/v1/accounts/{name}/{action}" => accounts::action, true, "start, pause, resume, stop or kill";
+    get "/api/v1/profiles" => profiles::list, true, "Every profile with its settings and how many accounts are on it";
+    post "/api/v1/profiles" => profiles::create, true, "Create a profile from a whole settings object";
+    get "/api/v1/profiles/{name}" => profiles::show, true, "One profile";
+    patch "/api/v1/profiles/{name}" => profiles::update, true, "Change a profile's settings: every account on it changes (running ones between pairs), one event each";
+    delete "/api/v1/profiles/{name}" => profiles::delete, true, "Delete a profile no account is on";
     post "/api/v1/halt" => accounts::halt, true, "The global kill switch";
     get "/api/v1/tokens" => accounts::tokens, true, "Every listed token scored for token = auto: cheapest counted USDT first, the ineligible last with the reason";
     get "/api/v1/events/stream" => events::stream, true, "Every account event as Server-Sent Events (with ?status=true also each account's live status, once a second when it changed)";

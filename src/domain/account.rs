@@ -135,6 +135,9 @@ pub enum Input {
     /// A pair is about to be stored, with today's cost as the store counts it: over the
     /// budget, the core withdraws it ([`Step::Withdraw`]) and pauses the account.
     PairDue { intent_id: String, today: DayCost },
+    /// The stored settings changed (the operator's edit, a profile's change): new pairs wait,
+    /// and once nothing of a pair is live the task starts again on them ([`Step::Reload`]).
+    SettingsChanged,
 }
 
 /// Today's realised cost as the store counts it.
@@ -199,6 +202,8 @@ pub struct AccountCore {
     leftover_check: bool,
     /// The multiplier changed: the exchange's figure is read again between pairs.
     volume_reread: bool,
+    /// New settings are stored: the task starts again on them between pairs.
+    settings_changed: bool,
 }
 
 impl AccountCore {
@@ -220,6 +225,7 @@ impl AccountCore {
             token_policy_seen: (None, 0),
             leftover_check: false,
             volume_reread: false,
+            settings_changed: false,
             cfg,
         }
     }
@@ -276,6 +282,11 @@ impl AccountCore {
             Input::OperatorResume { stream_live } => {
                 self.operator_resume(stream_live, now, &mut out)
             }
+            Input::SettingsChanged => {
+                self.settings_changed = true;
+                self.hold_new_pairs(now, &mut out);
+                self.reload_at_rest(&mut out);
+            }
             Input::PairDue { intent_id, today } => {
                 // B9: judged before each pair, when no tokens of a pair are held.
                 if guards::over_cost_budget(
@@ -329,6 +340,9 @@ impl AccountCore {
     }
 
     fn look(&mut self, look: Look, now: i64, out: &mut Vec<Step>) {
+        if self.reload_at_rest(out) {
+            return;
+        }
         if day_start_ms(now) != self.day {
             self.day = day_start_ms(now);
             out.push(Step::NewDay);
@@ -409,6 +423,17 @@ impl AccountCore {
     }
 
     /// A pair from its intent to its end, or a leftover sale.
+    /// New settings are taken between pairs: with no pair and no sale live, the task starts
+    /// again from the store (which reconciles before it trades). Says whether it asked.
+    fn reload_at_rest(&mut self, out: &mut Vec<Step>) -> bool {
+        if !self.settings_changed || self.cycle.state != State::Idle || self.pair_or_sale_live() {
+            return false;
+        }
+        self.settings_changed = false;
+        out.push(Step::Reload);
+        true
+    }
+
     fn pair_or_sale_live(&self) -> bool {
         self.cycle.pair_may_be_live() || matches!(self.cycle.state, State::Liquidating { .. })
     }
@@ -445,7 +470,7 @@ impl AccountCore {
     /// New pairs wait while the account is about to move to another token or to read the
     /// exchange's figure of today's volume again.
     fn hold_new_pairs(&mut self, now: i64, out: &mut Vec<Step>) {
-        let on = self.token_move_held || self.volume_reread;
+        let on = self.token_move_held || self.volume_reread || self.settings_changed;
         if on != self.cycle.holding() {
             self.feed(Event::HoldNewPairs { on }, now, out);
         }

@@ -679,3 +679,40 @@ fn a_resume_starts_a_stopped_account() {
     c.on(Input::OperatorResume { stream_live: true }, 0);
     assert_ne!(c.cycle().state, State::Stopped);
 }
+
+#[test]
+fn new_settings_are_taken_between_pairs_never_during_one() {
+    // At rest: the task starts again at once.
+    let mut c = core();
+    assert_eq!(c.on(Input::SettingsChanged, 500), vec![Step::Reload]);
+
+    // With a pair live: new pairs wait, and the reload comes once the pair is over.
+    let mut c = core();
+    c.on(Input::Tick(fresh("0.25", 1_000, "0")), 1_000);
+    let steps = c.on(Input::TickEnd, 1_000);
+    let Some(Effect::PersistIntent(intent)) = effects(&steps).first().copied().cloned() else {
+        panic!("no pair: {steps:?}");
+    };
+    let steps = c.on(Input::SettingsChanged, 1_500);
+    assert!(!steps.contains(&Step::Reload), "{steps:?}");
+    assert!(c.cycle().holding(), "no new pair meanwhile");
+    let steps = tick(&mut c, 2_000);
+    assert!(
+        !steps.contains(&Step::Reload) && !places(&steps),
+        "{steps:?}"
+    );
+    c.on(
+        Input::Event(Event::PlaceRefused {
+            intent_id: intent.id,
+            refusal: Refusal::Rejected,
+        }),
+        2_500,
+    );
+    let steps = c.on(Input::Tick(fresh("0.25", 3_000, "0")), 3_000);
+    assert_eq!(steps, vec![Step::Reload]);
+    // Asked once: the task that starts again is a new core.
+    assert!(
+        !c.on(Input::Tick(fresh("0.25", 3_500, "0")), 3_500)
+            .contains(&Step::Reload)
+    );
+}

@@ -17,6 +17,7 @@ pub mod pause;
 pub mod plan;
 pub mod points;
 pub mod pricing;
+pub mod profile;
 pub mod reconcile;
 pub mod settings;
 pub mod shown;

@@ -119,13 +119,13 @@ const MAX_URL: usize = 2048;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
 pub struct SettingsError {
-    pub field: &'static str,
+    pub field: String,
     pub reason: String,
 }
 
 pub(crate) fn bad(field: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError {
-        field,
+        field: field.to_owned(),
         reason: reason.into(),
     }
 }

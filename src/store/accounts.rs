@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::models::{AccountRow, Desired};
+use super::models::{AccountRow, Desired, TradingConfigRow};
 use super::schema::accounts::dsl as a;
 use super::{Conn, Dialect, StoreError};
 use crate::domain::shown::AccountState;
@@ -23,6 +23,51 @@ pub fn create(conn: &mut Conn, name: &str, now_ms: i64) -> Result<AccountRow, St
             .get_result::<AccountRow>(c)
             .map_err(StoreError::from)
     })
+}
+
+/// What an account is made with beyond its name: its profile and overrides (JSON object),
+/// its tags (JSON array), and its resolved settings (the row's `account_id` is filled in).
+pub struct Seed {
+    pub profile: Option<String>,
+    pub overrides: String,
+    pub tags: String,
+    pub config: TradingConfigRow,
+}
+
+/// Creates an account (stopped) with its settings, profile and tags in one transaction; a
+/// taken name is a `Conflict`, an unknown profile `NotFound("profile")`.
+pub fn create_with(
+    conn: &mut Conn,
+    name: &str,
+    seed: &Seed,
+    now_ms: i64,
+) -> Result<AccountRow, StoreError> {
+    use super::configs::PutConfig;
+    use super::schema::profiles::dsl as p;
+    with_conn!(conn, |c| c.write_tx(|c| {
+        if let Some(profile) = &seed.profile {
+            let found: i64 = p::profiles.find(profile).count().get_result(c)?;
+            if found == 0 {
+                return Err(StoreError::NotFound("profile"));
+            }
+        }
+        let account = diesel::insert_into(a::accounts)
+            .values((
+                a::name.eq(name),
+                a::state.eq(AccountState::Stopped),
+                a::desired.eq(Desired::Stop),
+                a::created_at_ms.eq(now_ms),
+                a::updated_at_ms.eq(now_ms),
+                a::profile.eq(&seed.profile),
+                a::overrides.eq(&seed.overrides),
+                a::tags.eq(&seed.tags),
+            ))
+            .get_result::<AccountRow>(c)?;
+        let mut config = seed.config.clone();
+        config.account_id = account.id;
+        c.put_config(&config)?;
+        Ok(account)
+    }))
 }
 
 pub fn get(conn: &mut Conn, id: i64) -> Result<AccountRow, StoreError> {

@@ -14,27 +14,40 @@ use crate::with_conn;
 /// Inserts or replaces the account's configuration and returns the stored row; the revision
 /// starts at 1 and goes up by one on every write, whatever the caller passed.
 pub fn upsert(conn: &mut Conn, row: &TradingConfigRow) -> Result<TradingConfigRow, StoreError> {
-    with_conn!(conn, |c| {
-        c.write_tx(|c| {
-            let current: Option<i64> = t::trading_configs
-                .find(row.account_id)
-                .select(t::revision)
-                .first(c)
-                .optional()?;
-            let mut next = row.clone();
-            next.revision = current.map_or(1, |r| r + 1);
-            match current {
-                None => diesel::insert_into(t::trading_configs)
-                    .values(next)
-                    .get_result(c),
-                Some(_) => diesel::update(t::trading_configs.find(row.account_id))
-                    .set(next)
-                    .get_result(c),
-            }
-            .map_err(StoreError::from)
-        })
-    })
+    with_conn!(conn, |c| c.write_tx(|c| c.put_config(row)))
 }
+
+/// `upsert`'s write, inside a transaction the caller holds (a profile change writes many).
+pub(super) trait PutConfig {
+    fn put_config(&mut self, row: &TradingConfigRow) -> Result<TradingConfigRow, StoreError>;
+}
+
+macro_rules! put_config_for {
+    ($($conn:ty),+) => {$(
+        impl PutConfig for $conn {
+            fn put_config(&mut self, row: &TradingConfigRow) -> Result<TradingConfigRow, StoreError> {
+                let current: Option<i64> = t::trading_configs
+                    .find(row.account_id)
+                    .select(t::revision)
+                    .first(self)
+                    .optional()?;
+                let mut next = row.clone();
+                next.revision = current.map_or(1, |r| r + 1);
+                match current {
+                    None => diesel::insert_into(t::trading_configs)
+                        .values(next)
+                        .get_result(self),
+                    Some(_) => diesel::update(t::trading_configs.find(row.account_id))
+                        .set(next)
+                        .get_result(self),
+                }
+                .map_err(StoreError::from)
+            }
+        }
+    )+};
+}
+
+put_config_for!(diesel::SqliteConnection, diesel::PgConnection);
 
 pub fn get(conn: &mut Conn, account_id: i64) -> Result<Option<TradingConfigRow>, StoreError> {
     Ok(with_conn!(conn, |c| t::trading_configs

@@ -18,6 +18,7 @@ pub mod lease;
 pub mod migrate;
 pub mod models;
 pub mod orders;
+pub mod profiles;
 pub mod schema;
 mod stored_text;
 

@@ -113,6 +113,24 @@ pub struct AccountRow {
     /// When the account was deleted with its history kept; such an account is never listed,
     /// run or commanded.
     pub retired_at_ms: Option<i64>,
+    /// The profile whose settings the account trades, with `overrides` laid over them.
+    pub profile: Option<String>,
+    /// A JSON object of the settings the account sets itself over its profile's.
+    pub overrides: String,
+    /// A JSON array of the account's tags.
+    pub tags: String,
+}
+
+/// A named set of settings; `settings` is the JSON of the API's settings object, and
+/// `revision` counts its changes from 1.
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable, serde::Serialize)]
+#[diesel(table_name = schema::profiles)]
+pub struct ProfileRow {
+    pub name: String,
+    pub settings: String,
+    pub revision: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
 }
 
 /// Encrypted credentials of one account; the vault alone can open the two ciphertexts.

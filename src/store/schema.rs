@@ -14,6 +14,19 @@ diesel::table! {
         command_seq -> BigInt,
         command_at_ms -> BigInt,
         retired_at_ms -> Nullable<BigInt>,
+        profile -> Nullable<Text>,
+        overrides -> Text,
+        tags -> Text,
+    }
+}
+
+diesel::table! {
+    profiles (name) {
+        name -> Text,
+        settings -> Text,
+        revision -> BigInt,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
     }
 }
 
@@ -202,4 +215,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     leases,
     crossing_wishes,
+    profiles,
 );

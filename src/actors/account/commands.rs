@@ -39,6 +39,7 @@ impl Actor {
                 self.event(Event::Stop).await
             }
             Command::Reload => Err(Failure::Reload),
+            Command::SettingsChanged => self.step(Input::SettingsChanged).await,
             Command::Kill(reply) => {
                 let report = self.kill().await;
                 if let Some(reply) = reply {

@@ -75,8 +75,10 @@ pub enum Command {
     /// Block new orders, cancel everything, check that nothing is left open (B8); the report
     /// goes to the sender, where someone waits for it.
     Kill(Option<oneshot::Sender<KillReport>>),
-    /// The settings or credentials changed: start again from the store.
+    /// The credentials changed: start again from the store now.
     Reload,
+    /// The settings changed: start again from the store between pairs.
+    SettingsChanged,
 }
 
 /// How far a kill got.

@@ -115,7 +115,7 @@ async fn run_until_end(
                         m = rx.recv() => match m {
                             None | Some(AccountMsg::Shutdown) => return Ok(()),
                             // The operator may have fixed the configuration: read it again.
-                            Some(AccountMsg::Command(Command::Resume | Command::Reload)) => {
+                            Some(AccountMsg::Command(Command::Resume | Command::Reload | Command::SettingsChanged)) => {
                                 return Err(Failure::Reload);
                             }
                             // Start, stop and pause are recorded by whoever sent them and read
@@ -164,7 +164,9 @@ async fn run_until_end(
                     None | Some(AccountMsg::Shutdown) => return Ok(()),
                     #[cfg(feature = "test-seams")]
                     Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
-                    Some(AccountMsg::Command(Command::Reload)) => return Err(Failure::Reload),
+                    Some(AccountMsg::Command(Command::Reload | Command::SettingsChanged)) => {
+                        return Err(Failure::Reload);
+                    }
                     Some(AccountMsg::Command(Command::Kill(Some(reply)))) => {
                         let _ = reply.send(KillReport::pending(&account.name, None,
                             "another instance holds the account: the kill is recorded and carried out by it"));
