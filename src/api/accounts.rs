@@ -317,7 +317,7 @@ impl Parts {
                     .run(move |c| store::profiles::get(c, &n))
                     .await?
                     .ok_or_else(|| ApiError::ProfileNotFound(p.clone()))?;
-                let base = super::profiles::settings_of(&row)?;
+                let base = super::membership::settings_of(&row)?;
                 (profile::lay_over(&base, &self.fields)?, self.fields)
             }
             None => (profile::parse(Value::Object(self.fields))?, Map::new()),
@@ -410,10 +410,10 @@ pub async fn update_config(
                 &profile::fields_from_text(&account.overrides).unwrap_or_default(),
                 &changes,
             );
-            let settings = profile::lay_over(&super::profiles::settings_of(&row)?, &overrides)?;
+            let settings = profile::lay_over(&super::membership::settings_of(&row)?, &overrides)?;
             let change = MemberChange {
                 config: store::configs::to_row(&settings, id, now),
-                event: super::profiles::settings_event(&account, now, message, data),
+                event: super::membership::settings_event(&account, now, message, data),
             };
             let text = Value::Object(overrides).to_string();
             state
@@ -434,7 +434,7 @@ pub async fn update_config(
             let settings = profile::lay_over(&current, &changes)?;
             let change = MemberChange {
                 config: store::configs::to_row(&settings, id, now),
-                event: super::profiles::settings_event(&account, now, message, data),
+                event: super::membership::settings_event(&account, now, message, data),
             };
             let text = account.overrides.clone();
             state
@@ -444,7 +444,7 @@ pub async fn update_config(
                 .await?;
         }
     }
-    super::profiles::tell_changed(&state, [id]).await;
+    super::membership::tell_changed(&state, [id]).await;
     let account = find(&state, &name).await?;
     Ok(HttpResponse::Ok().json(view(&state, account).await?))
 }

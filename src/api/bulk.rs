@@ -51,8 +51,8 @@ pub struct BulkRequest {
     /// every account.
     #[serde(default)]
     all: bool,
-    /// `set_profile`: the profile's name, or null.
-    #[serde(default)]
+    /// `set_profile`: the profile's name, or null (absent is not null).
+    #[serde(default, deserialize_with = "present")]
     profile: Option<Value>,
     /// `set_profile`: keep what each account set itself (default: take the profile whole).
     #[serde(default)]
@@ -62,9 +62,14 @@ pub struct BulkRequest {
     tags: Option<Vec<String>>,
 }
 
+/// A field that is there, null or not (serde reads a null `Option` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
 /// One account's answer.
 #[derive(Debug, Serialize)]
-pub struct Answer {
+pub struct AccountAnswer {
     pub name: String,
     /// `done` or `refused`.
     pub result: &'static str,
@@ -78,7 +83,7 @@ pub struct Answer {
     pub kill: Option<KillReport>,
 }
 
-impl Answer {
+impl AccountAnswer {
     fn done(name: &str) -> Self {
         Self {
             name: name.to_owned(),
@@ -104,7 +109,7 @@ pub struct BulkReport {
     pub selected: usize,
     pub done: usize,
     pub refused: usize,
-    pub accounts: Vec<Answer>,
+    pub accounts: Vec<AccountAnswer>,
 }
 
 fn fault(field: &str, reason: impl Into<String>) -> ApiError {
@@ -119,7 +124,7 @@ fn fault(field: &str, reason: impl Into<String>) -> ApiError {
 async fn selection(
     state: &ApiState,
     req: &BulkRequest,
-) -> Result<(Vec<AccountView>, Vec<Answer>), ApiError> {
+) -> Result<(Vec<AccountView>, Vec<AccountAnswer>), ApiError> {
     let ways =
         usize::from(req.names.is_some()) + usize::from(req.select.is_some()) + usize::from(req.all);
     if ways != 1 {
@@ -151,7 +156,7 @@ async fn selection(
         match by_name.remove(n) {
             Some(v) => chosen.push(v),
             None if chosen.iter().any(|v: &AccountView| &v.name == n) => {}
-            None => missing.push(Answer::refused(n, "no such account")),
+            None => missing.push(AccountAnswer::refused(n, "no such account")),
         }
     }
     Ok((chosen, missing))
@@ -176,7 +181,7 @@ pub async fn run(
         })
         .await?;
     let state = &state;
-    let done: Vec<Answer> = match req.action {
+    let done: Vec<AccountAnswer> = match req.action {
         BulkAction::SetProfile => {
             let profile = match &req.profile {
                 Some(Value::Null) => None,
@@ -189,12 +194,12 @@ pub async fn run(
                 }
             };
             let results =
-                super::profiles::assign(state, &rows, profile, req.keep_overrides).await?;
+                super::membership::assign(state, &rows, profile, req.keep_overrides).await?;
             rows.iter()
                 .zip(results)
                 .map(|(a, r)| match r {
-                    Ok(()) => Answer::done(&a.name),
-                    Err(why) => Answer::refused(&a.name, why),
+                    Ok(()) => AccountAnswer::done(&a.name),
+                    Err(why) => AccountAnswer::refused(&a.name, why),
                 })
                 .collect()
         }
@@ -220,9 +225,9 @@ pub async fn run(
                             .store
                             .run(move |c| store::profiles::set_tags(c, id, &text))
                             .await?;
-                        out.push(Answer::done(&a.name));
+                        out.push(AccountAnswer::done(&a.name));
                     }
-                    Err(e) => out.push(Answer::refused(&a.name, e.to_string())),
+                    Err(e) => out.push(AccountAnswer::refused(&a.name, e.to_string())),
                 }
             }
             out
@@ -231,11 +236,11 @@ pub async fn run(
             futures_util::stream::iter(rows.iter())
                 .map(|a| async move {
                     match operator::kill(&state.ctx, &state.sup, a).await {
-                        Ok(report) => Answer {
+                        Ok(report) => AccountAnswer {
                             kill: Some(report),
-                            ..Answer::done(&a.name)
+                            ..AccountAnswer::done(&a.name)
                         },
-                        Err(e) => Answer::refused(&a.name, ApiError::from(e).to_string()),
+                        Err(e) => AccountAnswer::refused(&a.name, ApiError::from(e).to_string()),
                     }
                 })
                 .buffered(IN_FLIGHT)
@@ -252,11 +257,11 @@ pub async fn run(
             futures_util::stream::iter(rows.iter())
                 .map(|a| async move {
                     match operator::act(&state.ctx, &state.sup, a, action).await {
-                        Ok(ack) => Answer {
+                        Ok(ack) => AccountAnswer {
                             ack: Some(ack),
-                            ..Answer::done(&a.name)
+                            ..AccountAnswer::done(&a.name)
                         },
-                        Err(e) => Answer::refused(&a.name, ApiError::from(e).to_string()),
+                        Err(e) => AccountAnswer::refused(&a.name, ApiError::from(e).to_string()),
                     }
                 })
                 .buffered(IN_FLIGHT)

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod listing;
+pub mod membership;
 pub mod openapi;
 pub mod profiles;
 

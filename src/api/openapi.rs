@@ -47,6 +47,34 @@ fn settings_schema(required: &[&str]) -> Value {
     })
 }
 
+/// The bulk actions (`super::bulk::BulkAction`).
+const BULK_ACTIONS: &[&str] = &[
+    "start",
+    "pause",
+    "resume",
+    "stop",
+    "kill",
+    "set_profile",
+    "set_tags",
+    "add_tags",
+    "remove_tags",
+];
+
+/// The list's filters (without paging), as a bulk request's `select` takes them.
+fn filter_properties() -> Value {
+    json!({
+        "state": {"type": "string", "enum": texts(AccountState::ALL)},
+        "pause_reason": {"type": "string"},
+        "token": {"type": "string"},
+        "profile": {"type": "string"},
+        "tag": {"type": "string"},
+        "q": {"type": "string"},
+        "sort": {"enum": ["name", "state", "volume"]},
+        "offset": {"type": "integer", "minimum": 0},
+        "limit": {"type": "integer", "minimum": 1, "maximum": super::listing::MAX_LIMIT}
+    })
+}
+
 fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -67,12 +95,16 @@ fn answer_schemas() -> Map<String, Value> {
     if let Some(props) = settings["properties"].as_object_mut() {
         props.remove("name");
     }
+    let profile_settings = settings.clone();
     let schemas = json!({
         "Account": {
             "type": "object",
-            "required": ["name", "token", "state", "phase", "pauses", "progress", "points", "stream_up", "has_credentials", "settings"],
+            "required": ["name", "profile", "overrides", "tags", "token", "state", "phase", "pauses", "progress", "points", "stream_up", "has_credentials", "settings"],
             "properties": {
                 "name": {"type": "string"},
+                "profile": nullable("string"),
+                "overrides": {"type": "object", "description": "the settings the account sets itself over its profile's"},
+                "tags": {"type": "array", "items": {"type": "string"}},
                 "token": {"type": "string"},
                 "chain": nullable("string"),
                 "state": {"type": "string", "enum": texts(AccountState::ALL)},
@@ -106,6 +138,34 @@ fn answer_schemas() -> Map<String, Value> {
             }
         },
         "AccountList": {"type": "array", "items": schema_ref("Account")},
+        "Profile": {
+            "type": "object",
+            "required": ["name", "settings", "revision", "accounts", "created_at_ms", "updated_at_ms"],
+            "properties": {
+                "name": {"type": "string"},
+                "settings": profile_settings,
+                "revision": {"type": "integer", "minimum": 1},
+                "accounts": {"type": "integer", "minimum": 0, "description": "how many accounts are on it"},
+                "created_at_ms": {"type": "integer"},
+                "updated_at_ms": {"type": "integer"}
+            }
+        },
+        "ProfileList": {"type": "array", "items": schema_ref("Profile")},
+        "BulkReport": {
+            "type": "object",
+            "required": ["action", "selected", "done", "refused", "accounts"],
+            "properties": {
+                "action": {"enum": BULK_ACTIONS},
+                "selected": {"type": "integer"}, "done": {"type": "integer"}, "refused": {"type": "integer"},
+                "accounts": {"type": "array", "items": {"type": "object", "required": ["name", "result"], "properties": {
+                    "name": {"type": "string"},
+                    "result": {"enum": ["done", "refused"]},
+                    "reason": {"type": "string"},
+                    "ack": schema_ref("Ack"),
+                    "kill": schema_ref("KillReport")
+                }}}
+            }
+        },
         "Ack": {
             "type": "object",
             "required": ["account", "action", "outcome"],
@@ -177,6 +237,12 @@ fn answer_of(method: &str, path: &str) -> Option<&'static str> {
         ("get", "/api/v1/accounts/{name}/events") => "Events",
         ("get", "/healthz" | "/readyz") => "Health",
         ("get", "/api/v1/tokens") => "Tokens",
+        ("put", "/api/v1/accounts/{name}/tags") => "Account",
+        ("get", "/api/v1/profiles") => "ProfileList",
+        ("post", "/api/v1/profiles")
+        | ("get", "/api/v1/profiles/{name}")
+        | ("patch", "/api/v1/profiles/{name}") => "Profile",
+        ("post", "/api/v1/accounts/actions") => "BulkReport",
         _ => return None,
     })
 }
@@ -186,7 +252,8 @@ fn answer_of(method: &str, path: &str) -> Option<&'static str> {
 fn responses(method: &str, path: &str) -> Value {
     let ok: &[(&str, &str)] = match (method, path) {
         ("post", "/api/v1/accounts") => &[("201", "created: the account")],
-        ("delete", _) | ("put", _) => &[("204", "done")],
+        ("post", "/api/v1/profiles") => &[("201", "created: the profile")],
+        ("delete", _) | ("put", "/api/v1/accounts/{name}/credentials") => &[("204", "done")],
         ("post", "/api/v1/accounts/{name}/{action}") => &[
             (
                 "200",
@@ -257,6 +324,16 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
                 "only accounts trading this token (short symbol, any case)",
             ),
             q(
+                "profile",
+                json!({"type": "string"}),
+                "only accounts on this profile",
+            ),
+            q(
+                "tag",
+                json!({"type": "string"}),
+                "only accounts carrying this tag",
+            ),
+            q(
                 "q",
                 json!({"type": "string"}),
                 "only accounts whose name holds this text (any case)",
@@ -304,6 +381,10 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
     }
 }
 
+fn json_body(schema: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
 /// The document.
 pub fn build() -> Value {
     let mut paths = Map::new();
@@ -334,10 +415,49 @@ pub fn build() -> Value {
         }
         match (*method, *path) {
             ("post", "/api/v1/accounts") => {
-                op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": settings_schema(&["name", "token", "order_usdt", "buy_offset", "sell_offset"])}}});
+                let mut body = settings_schema(&["name"]);
+                body["properties"]["profile"] = json!({"type": ["string", "null"], "description": "the profile whose settings the account trades; the other fields given are the account's own over them"});
+                body["properties"]["tags"] = json!({"type": "array", "items": {"type": "string"}});
+                body["description"] = json!("a whole settings object (token, order_usdt, buy_offset and sell_offset at least), or a profile and the fields the account sets itself");
+                op["requestBody"] = json_body(body);
+            }
+            ("post", "/api/v1/profiles") => {
+                op["requestBody"] = json_body(settings_schema(&[
+                    "name",
+                    "token",
+                    "order_usdt",
+                    "buy_offset",
+                    "sell_offset",
+                ]));
+            }
+            ("patch", "/api/v1/profiles/{name}") => {
+                let mut body = settings_schema(&[]);
+                body["properties"]["revision"] = json!({"type": "integer", "description": "the revision the change was made from: refused with conflict when the profile changed since"});
+                op["requestBody"] = json_body(body);
             }
             ("patch", _) => {
-                op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": settings_schema(&[])}}});
+                op["requestBody"] = json_body(settings_schema(&[]));
+            }
+            ("put", "/api/v1/accounts/{name}/tags") => {
+                op["requestBody"] = json_body(
+                    json!({"type": "object", "required": ["tags"], "additionalProperties": false,
+                    "properties": {"tags": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 64}, "maxItems": 32}}}),
+                );
+            }
+            ("post", "/api/v1/accounts/actions") => {
+                op["requestBody"] = json_body(
+                    json!({"type": "object", "required": ["action"], "additionalProperties": false,
+                    "description": "exactly one of names, select and all",
+                    "properties": {
+                        "action": {"enum": BULK_ACTIONS},
+                        "names": {"type": "array", "items": {"type": "string"}},
+                        "select": {"type": "object", "additionalProperties": false, "properties": filter_properties(), "minProperties": 1},
+                        "all": {"type": "boolean"},
+                        "profile": {"type": ["string", "null"], "description": "set_profile: the profile, or null to take the accounts off theirs"},
+                        "keep_overrides": {"type": "boolean", "default": false},
+                        "tags": {"type": "array", "items": {"type": "string"}}
+                    }}),
+                );
             }
             ("put", _) => {
                 op["requestBody"] = json!({"required": true, "content": {

@@ -11,10 +11,10 @@ use super::ApiState;
 use super::accounts::check_name;
 use super::auth::Authorized;
 use super::error::ApiError;
-use crate::actors::account::Command;
-use crate::domain::profile::{self, Fields};
+use super::membership;
+use crate::domain::profile;
 use crate::domain::settings::AccountSettings;
-use crate::store::models::{AccountRow, EventLevel, NewEvent, ProfileRow, WebhookStatus};
+use crate::store::models::ProfileRow;
 use crate::store::profiles::MemberChange;
 use crate::store::{self, StoreError};
 
@@ -32,60 +32,13 @@ pub struct ProfileView {
 
 fn view(row: ProfileRow, accounts: usize) -> Result<ProfileView, ApiError> {
     Ok(ProfileView {
-        settings: settings_of(&row)?,
+        settings: membership::settings_of(&row)?,
         name: row.name,
         revision: row.revision,
         accounts,
         created_at_ms: row.created_at_ms,
         updated_at_ms: row.updated_at_ms,
     })
-}
-
-/// A profile's stored settings (as stored: a row written before a bound existed still shows).
-pub(super) fn settings_of(row: &ProfileRow) -> Result<AccountSettings, ApiError> {
-    serde_json::from_str(&row.settings)
-        .map_err(|e| ApiError::Internal(format!("profile {:?}: stored settings: {e}", row.name)))
-}
-
-async fn find(state: &ApiState, name: &str) -> Result<ProfileRow, ApiError> {
-    let n = name.to_owned();
-    state
-        .ctx
-        .store
-        .run(move |c| store::profiles::get(c, &n))
-        .await?
-        .ok_or_else(|| ApiError::ProfileNotFound(name.to_owned()))
-}
-
-/// The event that records an account's new settings (the audit trail of a profile change).
-pub(super) fn settings_event(
-    account: &AccountRow,
-    now: i64,
-    message: String,
-    data: Value,
-) -> NewEvent {
-    NewEvent {
-        account_id: Some(account.id),
-        account_name: Some(account.name.clone()),
-        kind: "settings_changed".into(),
-        level: EventLevel::Info,
-        reason: None,
-        actor: "operator".into(),
-        message,
-        data: data.to_string(),
-        webhook_status: WebhookStatus::None,
-        created_at_ms: now,
-    }
-}
-
-/// Running accounts held here take their new settings between pairs; the others read them
-/// when they start.
-pub(super) async fn tell_changed(state: &ApiState, ids: impl IntoIterator<Item = i64>) {
-    for id in ids {
-        if state.sup.status(id).is_some() {
-            let _ = state.sup.command(id, Command::SettingsChanged).await;
-        }
-    }
 }
 
 pub async fn list(_: Authorized, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
@@ -110,7 +63,7 @@ pub async fn show(
     state: web::Data<ApiState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &name).await?;
+    let row = membership::profile_row(&state, &name).await?;
     let n = name.to_string();
     let members = state
         .ctx
@@ -179,8 +132,8 @@ pub async fn update(
             reason: "must be an integer".into(),
         })?),
     };
-    let row = find(&state, &name).await?;
-    let settings = profile::lay_over(&settings_of(&row)?, &changes)?;
+    let row = membership::profile_row(&state, &name).await?;
+    let settings = profile::lay_over(&membership::settings_of(&row)?, &changes)?;
     let n = name.to_string();
     let members = state
         .ctx
@@ -191,7 +144,7 @@ pub async fn update(
     let revision = row.revision + 1;
     let mut writes = Vec::with_capacity(members.len());
     for a in &members {
-        let resolved = resolve(a, &settings).map_err(|e| ApiError::InvalidField {
+        let resolved = membership::resolve(a, &settings).map_err(|e| ApiError::InvalidField {
             field: e.field.clone(),
             reason: format!(
                 "account {:?}'s override would be invalid ({}); no account changed",
@@ -202,7 +155,7 @@ pub async fn update(
             "changed": changes.keys().collect::<Vec<_>>()});
         writes.push(MemberChange {
             config: store::configs::to_row(&resolved, a.id, now),
-            event: settings_event(
+            event: membership::settings_event(
                 a,
                 now,
                 format!("settings from profile {} revision {revision}", row.name),
@@ -217,17 +170,8 @@ pub async fn update(
         .store
         .run(move |c| store::profiles::change(c, &n, &text, expected, &writes, now))
         .await?;
-    tell_changed(&state, members.iter().map(|a| a.id)).await;
+    membership::tell_changed(&state, members.iter().map(|a| a.id)).await;
     Ok(HttpResponse::Ok().json(view(stored, members.len())?))
-}
-
-/// An account's settings on a profile: the profile's with the account's overrides over them.
-fn resolve(
-    account: &AccountRow,
-    settings: &AccountSettings,
-) -> Result<AccountSettings, crate::domain::settings::SettingsError> {
-    let overrides = profile::fields_from_text(&account.overrides)?;
-    profile::lay_over(settings, &overrides)
 }
 
 /// Removes a profile no account is on.
@@ -248,82 +192,4 @@ pub async fn delete(
         Err(StoreError::Conflict(why)) => Err(ApiError::ProfileInUse(name.into_inner(), why)),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Puts accounts on `profile` (or on none): with `keep_overrides` each keeps what it set
-/// itself, otherwise it takes the profile whole. An account the profile does not fit (its
-/// overrides would be invalid) is refused with the reason; the rest change together.
-pub(super) async fn assign(
-    state: &ApiState,
-    accounts: &[AccountRow],
-    profile_name: Option<&str>,
-    keep_overrides: bool,
-) -> Result<Vec<Result<(), String>>, ApiError> {
-    let settings = match profile_name {
-        Some(p) => Some(settings_of(&find(state, p).await?)?),
-        None => None,
-    };
-    let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
-    let current = state
-        .ctx
-        .store
-        .run(move |c| {
-            ids.iter()
-                .map(|id| store::configs::get(c, *id))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    let now = state.ctx.clock.now_ms();
-    let mut results = Vec::with_capacity(accounts.len());
-    let mut writes = Vec::new();
-    for (a, row) in accounts.iter().zip(current) {
-        let overrides = if keep_overrides {
-            profile::fields_from_text(&a.overrides).unwrap_or_default()
-        } else {
-            Fields::new()
-        };
-        let resolved = match (&settings, row) {
-            (Some(s), _) => profile::lay_over(s, &overrides).map_err(|e| e.to_string()),
-            // Off a profile, the account keeps trading what it trades now, as its own.
-            (None, Some(r)) => store::configs::as_stored(&r).map_err(|e| e.to_string()),
-            (None, None) => Err("the account has no settings row".to_owned()),
-        };
-        match resolved {
-            Ok(s) => {
-                let message = match profile_name {
-                    Some(p) => format!("put on profile {p}"),
-                    None => "taken off its profile".to_owned(),
-                };
-                let data = json!({"account": a.name, "profile": profile_name, "kept_overrides": keep_overrides});
-                let kept = Value::Object(overrides).to_string();
-                writes.push((
-                    a.id,
-                    kept,
-                    MemberChange {
-                        config: store::configs::to_row(&s, a.id, now),
-                        event: settings_event(a, now, message, data),
-                    },
-                ));
-                results.push(Ok(()));
-            }
-            Err(why) => results.push(Err(why)),
-        }
-    }
-    let p = profile_name.map(str::to_owned);
-    let changed: Vec<i64> = writes.iter().map(|w| w.0).collect();
-    match state
-        .ctx
-        .store
-        .run(move |c| store::profiles::assign(c, p.as_deref(), &writes))
-        .await
-    {
-        Err(StoreError::NotFound(_)) => {
-            return Err(ApiError::ProfileNotFound(
-                profile_name.unwrap_or_default().to_owned(),
-            ));
-        }
-        other => other?,
-    }
-    tell_changed(state, changed).await;
-    Ok(results)
 }

@@ -16,6 +16,7 @@ mod ecs;
 mod exchange_client;
 mod exchange_stream;
 mod exchange_wire;
+mod fleet;
 mod logs;
 mod sim_engine;
 mod soak;

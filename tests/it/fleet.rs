@@ -1,0 +1,431 @@
+//! Running a fleet over the API: profiles that every member follows (running ones between
+//! pairs), tags, and one action for many accounts answered per account.
+
+use std::time::Duration;
+
+use alpha_oto::store::{self, models::Page};
+use serde_json::{Value, json};
+
+use crate::api::{Api, Body, api};
+use crate::trading::harness;
+
+async fn bulk(a: &Api, body: Value) -> Value {
+    let (s, v) = a
+        .ok("POST", "/api/v1/accounts/actions", Some(Body::Json(body)))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+fn names_of(v: &Value) -> Vec<String> {
+    let list = v.get("accounts").unwrap_or(v);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn results(v: &Value) -> Vec<(String, String)> {
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn listed(a: &Api, query: &str) -> Vec<String> {
+    let (s, v) = a
+        .ok("GET", &format!("/api/v1/accounts?{query}"), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    names_of(&v)
+}
+
+fn account_id(a: &Api, name: &str) -> i64 {
+    store::accounts::find_by_name(&mut a.db().conn(), name)
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+fn cycles(a: &Api, name: &str) -> Vec<store::models::CycleRow> {
+    let page = Page {
+        before_id: None,
+        limit: 1000,
+    };
+    store::cycles::list(&mut a.db().conn(), account_id(a, name), page).unwrap()
+}
+
+fn settings_events(a: &Api, name: &str) -> Vec<store::models::EventRow> {
+    let page = Page {
+        before_id: None,
+        limit: 1000,
+    };
+    store::events::list(&mut a.db().conn(), Some(account_id(a, name)), page)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "settings_changed")
+        .collect()
+}
+
+async fn wait_until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !ok().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A pair bought `usdt` (its quantity is floored to the token's step, so a little less).
+fn bought_about(c: &store::models::CycleRow, usdt: &str) -> bool {
+    let usdt: rust_decimal::Decimal = usdt.parse().unwrap();
+    c.payment_amount <= usdt && c.payment_amount > usdt * rust_decimal::Decimal::new(99, 2)
+}
+
+fn profile_body(name: &str, order: &str) -> Value {
+    let mut body = serde_json::to_value(harness::settings("KOGE", order, "100000")).unwrap();
+    body["name"] = json!(name);
+    body
+}
+
+#[actix_web::test]
+async fn a_profile_put_on_a_tag_reaches_every_member_and_running_ones_take_a_change_between_pairs()
+{
+    let a = api().await;
+    let (s, v) = a
+        .ok(
+            "POST",
+            "/api/v1/profiles",
+            Some(Body::Json(profile_body("steady", "10"))),
+        )
+        .await;
+    assert_eq!((s, v["revision"].as_i64()), (201, Some(1)), "{v}");
+    for n in ["w1", "w2", "w3", "other"] {
+        a.account(n, "KOGE", "100000").await;
+    }
+    // Tag three, then put the tag on the profile.
+    let v = bulk(
+        &a,
+        json!({"action": "add_tags", "names": ["w1", "w2", "w3"], "tags": ["wave-2"]}),
+    )
+    .await;
+    assert_eq!(v["done"], 3, "{v}");
+    let v = bulk(
+        &a,
+        json!({"action": "set_profile", "select": {"tag": "wave-2"}, "profile": "steady"}),
+    )
+    .await;
+    assert_eq!(results(&v).len(), 3, "{v}");
+    assert_eq!(
+        (v["done"].as_u64(), v["refused"].as_u64()),
+        (Some(3), Some(0)),
+        "{v}"
+    );
+    assert_eq!(listed(&a, "profile=steady").await, vec!["w1", "w2", "w3"]);
+    assert_eq!(
+        listed(&a, "tag=wave-2&sort=name&limit=2").await,
+        vec!["w1", "w2"]
+    );
+
+    // The members trade.
+    let v = bulk(
+        &a,
+        json!({"action": "start", "select": {"profile": "steady"}}),
+    )
+    .await;
+    assert_eq!(v["done"], 3, "{v}");
+    for n in ["w1", "w2", "w3"] {
+        wait_until("a pair of each member", async || cycles(&a, n).len() >= 2).await;
+    }
+
+    // The profile changes while they trade: one event each, and from its reload on every pair
+    // of a member buys the new size; the account off the profile keeps its own.
+    let (s, v) = a
+        .ok(
+            "PATCH",
+            "/api/v1/profiles/steady",
+            Some(Body::Json(json!({"order_usdt": "12", "revision": 1}))),
+        )
+        .await;
+    assert_eq!(
+        (s, v["revision"].as_i64(), v["accounts"].as_u64()),
+        (200, Some(2), Some(3)),
+        "{v}"
+    );
+    for n in ["w1", "w2", "w3"] {
+        wait_until("a pair at the new size", async || {
+            cycles(&a, n).iter().any(|c| bought_about(c, "12"))
+        })
+        .await;
+        let all = cycles(&a, n);
+        assert!(
+            all.iter().any(|c| bought_about(c, "10")),
+            "{n}: pairs before the change bought 10"
+        );
+        // Oldest first: the old size, then the new one from the account's reload on, never
+        // back (no pair was begun on the old settings once the account took the change).
+        let sizes: Vec<bool> = all.iter().rev().map(|c| bought_about(c, "12")).collect();
+        let first_new = sizes.iter().position(|new| *new).unwrap();
+        assert!(sizes[first_new..].iter().all(|new| *new), "{n}: {all:?}");
+        let events = settings_events(&a, n);
+        assert!(
+            events
+                .iter()
+                .filter(|e| e.message == "settings from profile steady revision 2")
+                .count()
+                == 1,
+            "{n}: {events:?}"
+        );
+        let (_, v) = a.ok("GET", &format!("/api/v1/accounts/{n}"), None).await;
+        assert_eq!(v["settings"]["order_usdt"], "12", "{v}");
+        assert_eq!(v["profile"], "steady", "{v}");
+    }
+    let (_, v) = a.ok("GET", "/api/v1/accounts/other", None).await;
+    assert_eq!(v["settings"]["order_usdt"], "10", "{v}");
+    assert!(settings_events(&a, "other").is_empty());
+    // A change read at an old revision is refused: someone else changed the profile since.
+    let (s, v) = a
+        .ok(
+            "PATCH",
+            "/api/v1/profiles/steady",
+            Some(Body::Json(json!({"order_usdt": "11", "revision": 1}))),
+        )
+        .await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("conflict")), "{v}");
+}
+
+#[actix_web::test]
+async fn a_profile_keeps_what_an_account_sets_itself_and_refuses_a_change_that_would_break_it() {
+    let a = api().await;
+    let (s, _) = a
+        .ok(
+            "POST",
+            "/api/v1/profiles",
+            Some(Body::Json(profile_body("base", "10"))),
+        )
+        .await;
+    assert_eq!(s, 201);
+    // An account made on the profile, setting one field itself.
+    let (s, v) = a
+        .ok(
+            "POST",
+            "/api/v1/accounts",
+            Some(Body::Json(json!({"name": "big", "profile": "base", "order_usdt": "500", "tags": ["vip", " vip "]}))),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["settings"]["order_usdt"], "500");
+    assert_eq!(v["settings"]["token"], "KOGE");
+    assert_eq!(v["overrides"], json!({"order_usdt": "500"}));
+    assert_eq!(v["tags"], json!(["vip"]));
+    // A change of the profile that the account's own order size would break: refused whole,
+    // naming the account and the field; nothing changed.
+    let (s, v) = a
+        .ok(
+            "PATCH",
+            "/api/v1/profiles/base",
+            Some(Body::Json(json!({"daily_target_usdt": "100"}))),
+        )
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (422, Some("daily_target_usdt")),
+        "{v}"
+    );
+    assert!(v["detail"].as_str().unwrap().contains("\"big\""), "{v}");
+    let (_, v) = a.ok("GET", "/api/v1/profiles/base", None).await;
+    assert_eq!(
+        (v["revision"].as_i64(), v["accounts"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    // The account's own change joins its overrides; the profile's other fields still reach it.
+    let (s, v) = a
+        .ok(
+            "PATCH",
+            "/api/v1/accounts/big/config",
+            Some(Body::Json(json!({"order_timeout_s": 60}))),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["overrides"],
+        json!({"order_usdt": "500", "order_timeout_s": 60})
+    );
+    let (s, _) = a
+        .ok(
+            "PATCH",
+            "/api/v1/profiles/base",
+            Some(Body::Json(json!({"pending_timeout_s": 90}))),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (_, v) = a.ok("GET", "/api/v1/accounts/big", None).await;
+    assert_eq!(
+        (
+            &v["settings"]["pending_timeout_s"],
+            &v["settings"]["order_timeout_s"],
+            &v["settings"]["order_usdt"]
+        ),
+        (&json!(90), &json!(60), &json!("500")),
+        "{v}"
+    );
+    // Errors name what is wrong.
+    let (s, v) = a
+        .ok(
+            "POST",
+            "/api/v1/profiles",
+            Some(Body::Json(profile_body("base", "10"))),
+        )
+        .await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("profile_taken")), "{v}");
+    let mut bad = profile_body("bad", "10");
+    bad["order_usdt"] = json!("-1");
+    let (s, v) = a
+        .ok("POST", "/api/v1/profiles", Some(Body::Json(bad)))
+        .await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("order_usdt")), "{v}");
+    let (s, v) = a
+        .ok(
+            "POST",
+            "/api/v1/accounts",
+            Some(Body::Json(json!({"name": "lost", "profile": "nope"}))),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (404, Some("profile_not_found")),
+        "{v}"
+    );
+    let (s, v) = a.ok("DELETE", "/api/v1/profiles/base", None).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (409, Some("profile_in_use")),
+        "{v}"
+    );
+    // Off the profile the account keeps trading what it traded, as its own; then the profile
+    // can go.
+    let v = bulk(
+        &a,
+        json!({"action": "set_profile", "names": ["big"], "profile": null}),
+    )
+    .await;
+    assert_eq!(v["done"], 1, "{v}");
+    let (_, v) = a.ok("GET", "/api/v1/accounts/big", None).await;
+    assert_eq!(
+        (&v["profile"], &v["settings"]["order_usdt"]),
+        (&Value::Null, &json!("500"))
+    );
+    let (s, _) = a.ok("DELETE", "/api/v1/profiles/base", None).await;
+    assert_eq!(s, 204);
+    let (_, v) = a.ok("GET", "/api/v1/profiles", None).await;
+    assert_eq!(v, json!([]));
+}
+
+#[actix_web::test]
+async fn a_bulk_pause_by_token_and_resume_by_tag_answer_per_account() {
+    let a = api().await;
+    for (n, token) in [
+        ("k1", "KOGE"),
+        ("k2", "KOGE"),
+        ("k3", "KOGE"),
+        ("n1", "NEX"),
+    ] {
+        a.account(n, token, "100000").await;
+    }
+    let v = bulk(
+        &a,
+        json!({"action": "add_tags", "names": ["k1", "k2", "ghost"], "tags": ["wave-1"]}),
+    )
+    .await;
+    assert_eq!(
+        results(&v),
+        vec![
+            ("k1".into(), "done".into()),
+            ("k2".into(), "done".into()),
+            ("ghost".into(), "refused".into())
+        ]
+    );
+    assert_eq!(v["accounts"][2]["reason"], "no such account");
+    let v = bulk(&a, json!({"action": "start", "all": true})).await;
+    assert_eq!(v["done"], 4, "{v}");
+    for n in ["k1", "k2", "k3", "n1"] {
+        a.wait_state(n, |v| v["state"] == "trading").await;
+    }
+
+    let v = bulk(&a, json!({"action": "pause", "select": {"token": "koge"}})).await;
+    assert_eq!(names_of(&v), vec!["k1", "k2", "k3"]);
+    for acc in v["accounts"].as_array().unwrap() {
+        assert_eq!(acc["result"], "done", "{v}");
+        assert_eq!(acc["ack"]["outcome"], "delivered", "{v}");
+    }
+    for n in ["k1", "k2", "k3"] {
+        a.wait_state(n, |v| {
+            v["state"] == "paused" && v["pause_reason"] == "operator"
+        })
+        .await;
+    }
+    let (_, v) = a.ok("GET", "/api/v1/accounts/n1", None).await;
+    assert_eq!(v["state"], "trading", "{v}");
+
+    let v = bulk(&a, json!({"action": "resume", "select": {"tag": "wave-1"}})).await;
+    assert_eq!(
+        results(&v),
+        vec![("k1".into(), "done".into()), ("k2".into(), "done".into())]
+    );
+    for n in ["k1", "k2"] {
+        a.wait_state(n, |v| v["state"] == "trading").await;
+    }
+    assert_eq!(listed(&a, "state=paused").await, vec!["k3"]);
+
+    // A killed account refuses a resume; the others in the same request go on.
+    let v = bulk(&a, json!({"action": "kill", "names": ["k3"]})).await;
+    assert_eq!(v["accounts"][0]["kill"]["account"], "k3", "{v}");
+    let v = bulk(&a, json!({"action": "resume", "names": ["k3", "n1"]})).await;
+    assert_eq!(
+        results(&v),
+        vec![
+            ("k3".into(), "refused".into()),
+            ("n1".into(), "done".into())
+        ]
+    );
+    assert!(
+        v["accounts"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("killed"),
+        "{v}"
+    );
+
+    // A request must say which accounts, one way only.
+    for body in [
+        json!({"action": "pause"}),
+        json!({"action": "pause", "select": {}}),
+        json!({"action": "pause", "all": true, "names": ["k1"]}),
+        json!({"action": "set_profile", "all": true}),
+    ] {
+        let (s, v) = a
+            .ok(
+                "POST",
+                "/api/v1/accounts/actions",
+                Some(Body::Json(body.clone())),
+            )
+            .await;
+        assert_eq!(s, 422, "{body}: {v}");
+    }
+    let (s, _) = a
+        .ok(
+            "POST",
+            "/api/v1/accounts/actions",
+            Some(Body::Json(json!({"action": "explode", "all": true}))),
+        )
+        .await;
+    assert_eq!(s, 400);
+}
