@@ -116,6 +116,13 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Manage profiles (named settings that accounts trade) through the control API.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         /// The shell the completions are for.
@@ -239,35 +246,19 @@ enum AccountCommand {
         /// The account's name.
         name: String,
     },
-    /// Create an account (stopped until `start`).
+    /// Create an account (stopped until `start`): whole settings, or --on-profile and the
+    /// settings the account sets itself.
     Add {
         /// The account's name (letters, digits, - and _).
         name: String,
-        /// Token short symbol (KOGE).
-        #[arg(long)]
-        token: String,
-        /// Chain id or name, when the symbol is on several chains.
-        #[arg(long)]
-        chain: Option<String>,
-        /// USDT per buy.
-        #[arg(long)]
-        order_usdt: String,
-        /// Daily target, USDT of buys (or give --points).
-        #[arg(long, required_unless_present = "points", conflicts_with = "points")]
-        target: Option<String>,
-        /// Daily target in Alpha Points: a counted buy volume of 2^P, each buy counting its
-        /// USDT times the token's mulPoint (or give --target).
-        #[arg(long)]
-        points: Option<u32>,
-        /// Buy offset from the last price: `0.1%` (percent) or `0.0001` (amount), signed.
-        #[arg(long, allow_hyphen_values = true)]
-        buy_offset: String,
-        /// Sell offset from the buy price, same forms.
-        #[arg(long, allow_hyphen_values = true)]
-        sell_offset: String,
-        /// Any other setting, KEY=VALUE (repeatable), e.g. order_timeout_s=120.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        set: Vec<String>,
+        /// The profile whose settings it trades.
+        #[arg(long = "on-profile", value_name = "PROFILE")]
+        on_profile: Option<String>,
+        /// Tags, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// Change settings, KEY=VALUE (repeatable); a running account takes them between pairs.
     Config {
@@ -288,29 +279,75 @@ enum AccountCommand {
     },
     /// Start trading: pairs until today's target, every day, until stopped. Clears a kill.
     Start {
-        /// The account's name.
-        name: String,
+        /// The account's name (or choose accounts with the options).
+        #[arg(required_unless_present_any = SELECTORS, conflicts_with_all = SELECTORS)]
+        name: Option<String>,
+        #[command(flatten)]
+        select: Selection,
     },
     /// Place no new pair; the live pair, if any, runs to its end.
     Pause {
-        /// The account's name.
-        name: String,
+        /// The account's name (or choose accounts with the options).
+        #[arg(required_unless_present_any = SELECTORS, conflicts_with_all = SELECTORS)]
+        name: Option<String>,
+        #[command(flatten)]
+        select: Selection,
     },
     /// Trade again after a pause (a killed account needs `start`).
     Resume {
-        /// The account's name.
-        name: String,
+        /// The account's name (or choose accounts with the options).
+        #[arg(required_unless_present_any = SELECTORS, conflicts_with_all = SELECTORS)]
+        name: Option<String>,
+        #[command(flatten)]
+        select: Selection,
     },
     /// Stop trading; the live pair is left on the exchange or cancelled ([daemon] on_stop).
     Stop {
-        /// The account's name.
-        name: String,
+        /// The account's name (or choose accounts with the options).
+        #[arg(required_unless_present_any = SELECTORS, conflicts_with_all = SELECTORS)]
+        name: Option<String>,
+        #[command(flatten)]
+        select: Selection,
     },
     /// Block new orders, cancel everything, and report what the exchange says is left open.
     /// Exits 2 unless the exchange confirmed that nothing is open.
     Kill {
-        /// The account's name.
-        name: String,
+        /// The account's name (or choose accounts with the options).
+        #[arg(required_unless_present_any = SELECTORS, conflicts_with_all = SELECTORS)]
+        name: Option<String>,
+        #[command(flatten)]
+        select: Selection,
+    },
+    /// Put accounts on a profile (`none`: take them off theirs, keeping what they trade).
+    SetProfile {
+        /// The profile's name, or `none`.
+        #[arg(value_name = "PROFILE")]
+        to: String,
+        /// Accounts by name (or choose them with the options).
+        #[arg(required_unless_present_any = SELECTORS, conflicts_with_all = SELECTORS)]
+        names: Vec<String>,
+        #[command(flatten)]
+        select: Selection,
+        /// Keep the settings each account sets itself (default: take the profile whole).
+        #[arg(long)]
+        keep_overrides: bool,
+    },
+    /// Add, remove or replace tags of accounts.
+    Tag {
+        /// Accounts by name (or choose them with the options).
+        #[arg(required_unless_present_any = SELECTORS, conflicts_with_all = SELECTORS)]
+        names: Vec<String>,
+        #[command(flatten)]
+        select: Selection,
+        /// Tags to add, comma-separated.
+        #[arg(long, value_delimiter = ',', required_unless_present_any = ["remove", "replace"], conflicts_with_all = ["remove", "replace"])]
+        add: Vec<String>,
+        /// Tags to remove, comma-separated.
+        #[arg(long, value_delimiter = ',', conflicts_with = "replace")]
+        remove: Vec<String>,
+        /// Tags that replace the accounts' tags, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        replace: Vec<String>,
     },
     /// Delete a stopped account: its credentials go and its name is free again; its cycles,
     /// orders, fills and events stay in the database for the books, unless --purge.
@@ -320,6 +357,89 @@ enum AccountCommand {
         /// Remove its history too: cycles, orders, fills and events.
         #[arg(long)]
         purge: bool,
+    },
+}
+
+/// An account's or a profile's settings on the command line.
+#[derive(clap::Args, Debug)]
+struct SettingsArgs {
+    /// Token short symbol (KOGE), or `auto`.
+    #[arg(long)]
+    token: Option<String>,
+    /// Chain id or name, when the symbol is on several chains.
+    #[arg(long)]
+    chain: Option<String>,
+    /// USDT per buy.
+    #[arg(long)]
+    order_usdt: Option<String>,
+    /// Daily target, USDT of buys (or give --points).
+    #[arg(long, conflicts_with = "points")]
+    target: Option<String>,
+    /// Daily target in Alpha Points: a counted buy volume of 2^P, each buy counting its
+    /// USDT times the token's mulPoint (or give --target).
+    #[arg(long)]
+    points: Option<u32>,
+    /// Buy offset from the last price: `0.1%` (percent) or `0.0001` (amount), signed.
+    #[arg(long, allow_hyphen_values = true)]
+    buy_offset: Option<String>,
+    /// Sell offset from the buy price, same forms.
+    #[arg(long, allow_hyphen_values = true)]
+    sell_offset: Option<String>,
+    /// Any other setting, KEY=VALUE (repeatable), e.g. order_timeout_s=120.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+/// The options that choose accounts (as `GET /api/v1/accounts` filters them).
+const SELECTORS: [&str; 5] = ["tag", "profile", "token", "state", "all"];
+
+/// Which accounts a command is for, beside names.
+#[derive(clap::Args, Debug)]
+struct Selection {
+    /// Every account carrying this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Every account on this profile.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Every account trading this token.
+    #[arg(long)]
+    token: Option<String>,
+    /// Every account in this state (trading, paused, stopped, ...).
+    #[arg(long)]
+    state: Option<String>,
+    /// Every account.
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum ProfileCommand {
+    /// Every profile with how many accounts are on it.
+    List,
+    /// One profile's settings.
+    Show {
+        /// The profile's name.
+        name: String,
+    },
+    /// Create a profile from whole settings.
+    Add {
+        /// The profile's name (letters, digits, - and _).
+        name: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Change settings of a profile: every account on it changes (running ones between pairs).
+    Set {
+        /// The profile's name.
+        name: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Delete a profile no account is on.
+    Delete {
+        /// The profile's name.
+        name: String,
     },
 }
 
@@ -436,7 +556,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    let json = matches!(&cli.command, Command::Account { client, .. } | Command::Halt { client } | Command::Tokens { client } if client.json);
+    let json = matches!(&cli.command, Command::Account { client, .. } | Command::Profile { client, .. } | Command::Halt { client } | Command::Tokens { client } if client.json);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -517,11 +637,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Account { command, client } => {
             let config = load_config(&cli)?;
-            run_client(&config, client, Some(command))
+            run_client(&config, client, Cmd::Account(command))
+        }
+        Command::Profile { command, client } => {
+            let config = load_config(&cli)?;
+            run_client(&config, client, Cmd::Profile(command))
         }
         Command::Halt { client } => {
             let config = load_config(&cli)?;
-            run_client(&config, client, None)
+            run_client(&config, client, Cmd::Halt)
         }
         Command::Tokens { client } => {
             let config = load_config(&cli)?;
@@ -823,156 +947,279 @@ fn ask(
         })
 }
 
-/// `account ...` and `halt`: one request to the control API, printed as a table or JSON.
-fn run_client(
-    config: &Config,
-    args: &ClientArgs,
-    command: Option<&AccountCommand>,
-) -> anyhow::Result<ExitCode> {
-    use alpha_oto::control::{self, Body, Client};
-    use serde_json::{Map, Value, json};
+impl SettingsArgs {
+    fn given(&self) -> alpha_oto::control::fleet::SettingsGiven<'_> {
+        alpha_oto::control::fleet::SettingsGiven {
+            token: self.token.as_deref(),
+            chain: self.chain.as_deref(),
+            order_usdt: self.order_usdt.as_deref(),
+            target: self.target.as_deref(),
+            points: self.points,
+            buy_offset: self.buy_offset.as_deref(),
+            sell_offset: self.sell_offset.as_deref(),
+            set: &self.set,
+        }
+    }
+
+    fn body(&self) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        self.given().to_json().map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+impl Selection {
+    fn chosen<'a>(&'a self, names: &'a [String]) -> alpha_oto::control::fleet::Chosen<'a> {
+        alpha_oto::control::fleet::Chosen {
+            names,
+            tag: self.tag.as_deref(),
+            profile: self.profile.as_deref(),
+            token: self.token.as_deref(),
+            state: self.state.as_deref(),
+            all: self.all,
+        }
+    }
+}
+
+/// How an answer is printed.
+enum Shape {
+    Accounts,
+    Account,
+    Credentials(String),
+    Deleted(String, bool),
+    Kill,
+    Ack,
+    Halt,
+    Bulk,
+    Profiles,
+    Profile,
+    ProfileDeleted(String),
+}
+
+/// `account ...`, `profile ...` and `halt` as a request to the control API.
+fn request_of(
+    command: &Cmd<'_>,
+) -> anyhow::Result<(
+    &'static str,
+    String,
+    Option<alpha_oto::control::Body>,
+    Shape,
+)> {
+    use alpha_oto::control::{Body, segment};
+    use serde_json::{Value, json};
+    let name_path = |n: &str| format!("/api/v1/accounts/{}", segment(n));
+    Ok(match command {
+        Cmd::Halt => ("POST", "/api/v1/halt".into(), None, Shape::Halt),
+        Cmd::Account(c) => match c {
+            AccountCommand::List => ("GET", "/api/v1/accounts".into(), None, Shape::Accounts),
+            AccountCommand::Show { name } => ("GET", name_path(name), None, Shape::Account),
+            AccountCommand::Add {
+                name,
+                on_profile,
+                tags,
+                settings,
+            } => {
+                let mut m = settings.body()?;
+                m.insert("name".into(), json!(name));
+                if let Some(p) = on_profile {
+                    m.insert("profile".into(), json!(p));
+                }
+                if !tags.is_empty() {
+                    m.insert("tags".into(), json!(tags));
+                }
+                let body = Some(Body::Json(Value::Object(m)));
+                ("POST", "/api/v1/accounts".into(), body, Shape::Account)
+            }
+            AccountCommand::Config { name, set } => {
+                let given = alpha_oto::control::fleet::SettingsGiven {
+                    set,
+                    ..Default::default()
+                };
+                let body = given.to_json().map_err(|e| anyhow::anyhow!(e))?;
+                let path = format!("{}/config", name_path(name));
+                (
+                    "PATCH",
+                    path,
+                    Some(Body::Json(Value::Object(body))),
+                    Shape::Account,
+                )
+            }
+            AccountCommand::Credentials { name, file } => {
+                let text = if file.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin())?
+                } else {
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?
+                };
+                let body = if text.trim_start().starts_with('{') {
+                    Body::Json(serde_json::from_str(&text).context("the file is not valid JSON")?)
+                } else {
+                    Body::Text(text)
+                };
+                let path = format!("{}/credentials", name_path(name));
+                ("PUT", path, Some(body), Shape::Credentials(name.clone()))
+            }
+            AccountCommand::Delete { name, purge } => {
+                let history = if *purge { "purge" } else { "keep" };
+                let path = format!("{}?history={history}", name_path(name));
+                ("DELETE", path, None, Shape::Deleted(name.clone(), *purge))
+            }
+            AccountCommand::Start { name, select }
+            | AccountCommand::Pause { name, select }
+            | AccountCommand::Resume { name, select }
+            | AccountCommand::Stop { name, select }
+            | AccountCommand::Kill { name, select } => {
+                let action = match c {
+                    AccountCommand::Start { .. } => "start",
+                    AccountCommand::Pause { .. } => "pause",
+                    AccountCommand::Resume { .. } => "resume",
+                    AccountCommand::Stop { .. } => "stop",
+                    _ => "kill",
+                };
+                let names: Vec<String> = name.iter().cloned().collect();
+                let chosen = select.chosen(&names);
+                match chosen.one() {
+                    Some(one) => {
+                        let shape = if action == "kill" {
+                            Shape::Kill
+                        } else {
+                            Shape::Ack
+                        };
+                        ("POST", format!("{}/{action}", name_path(one)), None, shape)
+                    }
+                    None => bulk(chosen.body(action, serde_json::Map::new())),
+                }
+            }
+            AccountCommand::SetProfile {
+                to: profile,
+                names,
+                select,
+                keep_overrides,
+            } => {
+                let p = if profile == "none" {
+                    Value::Null
+                } else {
+                    json!(profile)
+                };
+                let extra = json!({"profile": p, "keep_overrides": keep_overrides});
+                bulk(select.chosen(names).body("set_profile", object(extra)))
+            }
+            AccountCommand::Tag {
+                names,
+                select,
+                add,
+                remove,
+                replace,
+            } => {
+                let (action, tags) = if !add.is_empty() {
+                    ("add_tags", add)
+                } else if !remove.is_empty() {
+                    ("remove_tags", remove)
+                } else {
+                    ("set_tags", replace)
+                };
+                bulk(
+                    select
+                        .chosen(names)
+                        .body(action, object(json!({"tags": tags}))),
+                )
+            }
+        },
+        Cmd::Profile(c) => {
+            let path = |n: &str| format!("/api/v1/profiles/{}", segment(n));
+            match c {
+                ProfileCommand::List => ("GET", "/api/v1/profiles".into(), None, Shape::Profiles),
+                ProfileCommand::Show { name } => ("GET", path(name), None, Shape::Profile),
+                ProfileCommand::Add { name, settings } => {
+                    let mut m = settings.body()?;
+                    m.insert("name".into(), json!(name));
+                    let body = Some(Body::Json(Value::Object(m)));
+                    ("POST", "/api/v1/profiles".into(), body, Shape::Profile)
+                }
+                ProfileCommand::Set { name, settings } => {
+                    let body = Some(Body::Json(Value::Object(settings.body()?)));
+                    ("PATCH", path(name), body, Shape::Profile)
+                }
+                ProfileCommand::Delete { name } => (
+                    "DELETE",
+                    path(name),
+                    None,
+                    Shape::ProfileDeleted(name.clone()),
+                ),
+            }
+        }
+    })
+}
+
+fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn bulk(
+    body: serde_json::Value,
+) -> (
+    &'static str,
+    String,
+    Option<alpha_oto::control::Body>,
+    Shape,
+) {
+    let body = Some(alpha_oto::control::Body::Json(body));
+    ("POST", "/api/v1/accounts/actions".into(), body, Shape::Bulk)
+}
+
+/// What a client command is about.
+enum Cmd<'a> {
+    Account(&'a AccountCommand),
+    Profile(&'a ProfileCommand),
+    Halt,
+}
+
+/// `account ...`, `profile ...` and `halt`: one request to the control API, printed as a
+/// table or JSON.
+fn run_client(config: &Config, args: &ClientArgs, command: Cmd<'_>) -> anyhow::Result<ExitCode> {
+    use alpha_oto::control::{self, Client, fleet};
     let client = Client::new(&config.api.listen, client_token(config, args)?);
-    let settings = |set: &[String]| -> anyhow::Result<Map<String, Value>> {
-        let mut m = Map::new();
-        for pair in set {
-            let (k, v) = control::setting(pair).map_err(|e| anyhow::anyhow!("--set {e}"))?;
-            m.insert(k, v);
-        }
-        Ok(m)
-    };
-    let (method, path, body): (&str, String, Option<Body>) = match command {
-        None => ("POST", "/api/v1/halt".into(), None),
-        Some(AccountCommand::List) => ("GET", "/api/v1/accounts".into(), None),
-        Some(AccountCommand::Show { name }) => (
-            "GET",
-            format!("/api/v1/accounts/{}", control::segment(name)),
-            None,
-        ),
-        Some(AccountCommand::Add {
-            name,
-            token,
-            chain,
-            order_usdt,
-            target,
-            points,
-            buy_offset,
-            sell_offset,
-            set,
-        }) => {
-            let mut m = settings(set)?;
-            m.insert("name".into(), json!(name));
-            m.insert("token".into(), json!(token));
-            if let Some(c) = chain {
-                m.insert("chain".into(), json!(c));
-            }
-            m.insert("order_usdt".into(), json!(order_usdt));
-            if let Some(t) = target {
-                m.insert("daily_target_usdt".into(), json!(t));
-            }
-            if let Some(p) = points {
-                m.insert("daily_target_points".into(), json!(p));
-            }
-            m.insert("buy_offset".into(), control::offset(buy_offset));
-            m.insert("sell_offset".into(), control::offset(sell_offset));
-            (
-                "POST",
-                "/api/v1/accounts".into(),
-                Some(Body::Json(Value::Object(m))),
-            )
-        }
-        Some(AccountCommand::Config { name, set }) => (
-            "PATCH",
-            format!("/api/v1/accounts/{}/config", control::segment(name)),
-            Some(Body::Json(Value::Object(settings(set)?))),
-        ),
-        Some(AccountCommand::Credentials { name, file }) => {
-            let text = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read {}", file.display()))?
-            };
-            let body = if text.trim_start().starts_with('{') {
-                Body::Json(serde_json::from_str(&text).context("the file is not valid JSON")?)
-            } else {
-                Body::Text(text)
-            };
-            (
-                "PUT",
-                format!("/api/v1/accounts/{}/credentials", control::segment(name)),
-                Some(body),
-            )
-        }
-        Some(AccountCommand::Delete { name, purge }) => (
-            "DELETE",
-            format!(
-                "/api/v1/accounts/{}?history={}",
-                control::segment(name),
-                if *purge { "purge" } else { "keep" }
-            ),
-            None,
-        ),
-        Some(
-            c @ (AccountCommand::Start { name }
-            | AccountCommand::Pause { name }
-            | AccountCommand::Resume { name }
-            | AccountCommand::Stop { name }
-            | AccountCommand::Kill { name }),
-        ) => {
-            let action = match c {
-                AccountCommand::Start { .. } => "start",
-                AccountCommand::Pause { .. } => "pause",
-                AccountCommand::Resume { .. } => "resume",
-                AccountCommand::Stop { .. } => "stop",
-                _ => "kill",
-            };
-            (
-                "POST",
-                format!("/api/v1/accounts/{}/{action}", control::segment(name)),
-                None,
-            )
-        }
-    };
+    let (method, path, body, shape) = request_of(&command)?;
     let value = match ask(&client, args, method, &path, body) {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
     // A kill or halt that is not verified with nothing left open is not a success, whatever
     // is printed: scripts must not read "0 left open" from an exchange that was not asked.
-    let killing = matches!(command, None | Some(AccountCommand::Kill { .. }));
-    let clean = !killing
-        || value["clean"].as_bool().unwrap_or(false)
-        || (value["outcome"] == "verified" && value["open_left"] == 0);
-    let code = if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(exit::NOT_VERIFIED)
+    let code = match shape {
+        Shape::Halt if !value["clean"].as_bool().unwrap_or(false) => exit::NOT_VERIFIED,
+        Shape::Kill if !(value["outcome"] == "verified" && value["open_left"] == 0) => {
+            exit::NOT_VERIFIED
+        }
+        Shape::Bulk if !fleet::bulk_kills_clean(&value) => exit::NOT_VERIFIED,
+        Shape::Bulk if value["refused"].as_u64().unwrap_or(0) > 0 => control::exit::REFUSED,
+        _ => 0,
     };
+    let code = ExitCode::from(code);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(code);
     }
-    match command {
-        Some(AccountCommand::List) => print!("{}", control::accounts_table(&value)),
-        Some(
-            AccountCommand::Show { .. }
-            | AccountCommand::Add { .. }
-            | AccountCommand::Config { .. },
-        ) => {
-            print!("{}", control::account_text(&value))
-        }
-        Some(AccountCommand::Credentials { name, .. }) => println!("credentials of {name} stored"),
-        Some(AccountCommand::Delete { name, purge }) => println!(
+    match shape {
+        Shape::Accounts => print!("{}", control::accounts_table(&value)),
+        Shape::Account => print!("{}", control::account_text(&value)),
+        Shape::Credentials(name) => println!("credentials of {name} stored"),
+        Shape::Deleted(name, purge) => println!(
             "{name} deleted ({})",
-            if *purge {
+            if purge {
                 "its history purged"
             } else {
                 "its history kept"
             }
         ),
-        Some(AccountCommand::Kill { .. }) => println!("{}", control::kill_line(&value)),
-        Some(_) => println!("{}", control::ack_line(&value)),
-        None => print!("{}", control::halt_text(&value)),
+        Shape::Kill => println!("{}", control::kill_line(&value)),
+        Shape::Ack => println!("{}", control::ack_line(&value)),
+        Shape::Halt => print!("{}", control::halt_text(&value)),
+        Shape::Bulk => print!("{}", fleet::bulk_text(&value)),
+        Shape::Profiles => print!("{}", fleet::profiles_table(&value)),
+        Shape::Profile => print!("{}", fleet::profile_text(&value)),
+        Shape::ProfileDeleted(name) => println!("profile {name} deleted"),
     }
     Ok(code)
 }

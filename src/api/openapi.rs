@@ -418,7 +418,9 @@ pub fn build() -> Value {
                 let mut body = settings_schema(&["name"]);
                 body["properties"]["profile"] = json!({"type": ["string", "null"], "description": "the profile whose settings the account trades; the other fields given are the account's own over them"});
                 body["properties"]["tags"] = json!({"type": "array", "items": {"type": "string"}});
-                body["description"] = json!("a whole settings object (token, order_usdt, buy_offset and sell_offset at least), or a profile and the fields the account sets itself");
+                body["description"] = json!(
+                    "a whole settings object (token, order_usdt, buy_offset and sell_offset at least), or a profile and the fields the account sets itself"
+                );
                 op["requestBody"] = json_body(body);
             }
             ("post", "/api/v1/profiles") => {

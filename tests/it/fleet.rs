@@ -429,3 +429,101 @@ async fn a_bulk_pause_by_token_and_resume_by_tag_answer_per_account() {
         .await;
     assert_eq!(s, 400);
 }
+
+/// The command line drives the fleet: profiles, tags, and one action for a tag, a profile or
+/// all, printed per account; a refusal among them makes the exit code say so.
+#[actix_web::test]
+async fn the_command_line_manages_profiles_tags_and_actions_for_many() {
+    let a = api().await;
+    let listen = a.base.trim_start_matches("http://").to_owned();
+    let cli = |line: &str| {
+        let (listen, args) = (
+            listen.clone(),
+            line.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        );
+        async move { crate::api::run_cli(listen, crate::api::TOKEN, args).await }
+    };
+    let (code, out, err) = cli("profile add steady --token KOGE --order-usdt 10 --target 100000 --buy-offset 0.5% --sell-offset -1% --set volatility_pct=50 --set cost_budget_bps=500").await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("profile steady (revision 1, 0 account(s))"),
+        "{out}"
+    );
+    for line in [
+        "account add c1 --on-profile steady --tags wave-2",
+        "account add c2 --on-profile steady --tags wave-2,vip",
+        "account add c3 --on-profile steady --order-usdt 11",
+    ] {
+        let (code, out, err) = cli(line).await;
+        assert_eq!(code, Some(0), "{line}: {out}{err}");
+    }
+    for n in ["c1", "c2", "c3"] {
+        a.fund(n).await;
+    }
+    let (code, out, _) = cli("account tag c3 --add wave-3").await;
+    assert_eq!(code, Some(0), "{out}");
+    let (_, v) = a.ok("GET", "/api/v1/accounts/c3", None).await;
+    assert_eq!(
+        (&v["tags"], &v["settings"]["order_usdt"]),
+        (&json!(["wave-3"]), &json!("11"))
+    );
+
+    let (code, out, err) = cli("account start --profile steady").await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("start: 3 selected, 3 done, 0 refused"),
+        "{out}"
+    );
+    let (code, out, _) = cli("account pause --tag wave-2").await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("c1: pause") && out.contains("c2: pause") && !out.contains("c3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pause: 2 selected, 2 done, 0 refused"),
+        "{out}"
+    );
+    for n in ["c1", "c2"] {
+        a.wait_state(n, |v| v["state"] == "paused").await;
+    }
+    // One account killed; a resume of all answers it refused and the exit code says so.
+    let (code, out, _) = cli("account kill c1").await;
+    assert!(out.contains("c1"), "{out} {code:?}");
+    let (code, out, _) = cli("account resume --all").await;
+    assert_eq!(code, Some(4), "{out}");
+    assert!(
+        out.contains("c1: refused") && out.contains("c2: resume"),
+        "{out}"
+    );
+    // A name and a filter together are a usage error.
+    let (code, _, err) = cli("account pause c1 --tag wave-2").await;
+    assert_eq!(code, Some(64), "{err}");
+
+    let (code, out, _) = cli("profile set steady --order-usdt 12").await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("revision 2, 3 account(s)"), "{out}");
+    let (_, v) = a.ok("GET", "/api/v1/accounts/c2", None).await;
+    assert_eq!(v["settings"]["order_usdt"], "12");
+    let (_, v) = a.ok("GET", "/api/v1/accounts/c3", None).await;
+    assert_eq!(
+        v["settings"]["order_usdt"], "11",
+        "its own order size stays"
+    );
+    let (code, out, _) = cli("profile list").await;
+    assert_eq!(code, Some(0));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("steady") && l.contains(" 3 ")),
+        "{out}"
+    );
+    let (code, _, err) = cli("profile delete steady").await;
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("in use"), "{err}");
+    let (code, out, _) = cli("account set-profile none --profile steady").await;
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out, err) = cli("profile delete steady").await;
+    assert_eq!(code, Some(0), "{out}{err}");
+}

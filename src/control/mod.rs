@@ -1,6 +1,8 @@
 //! The command line as a client of the control API (`alpha-oto account ...`, `alpha-oto
 //! halt`): requests, the API's problem answers as clear errors, and tables for people.
 
+pub mod fleet;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
