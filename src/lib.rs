@@ -2,6 +2,7 @@
 //! its daily volume target. See ARCHITECTURE.md for the map of this crate.
 
 pub mod access;
+pub mod accounts_file;
 pub mod actors;
 pub mod admin;
 pub mod api;

@@ -332,6 +332,26 @@ enum AccountCommand {
         #[arg(long)]
         keep_overrides: bool,
     },
+    /// Import accounts from a CSV or JSON lines file (name, profile, tags, credentials and
+    /// settings by name; a credentials cell is JSON, or the path of a cURL text file). Every
+    /// row is checked first: with a bad row nothing is imported, unless --skip-bad. An
+    /// existing name is updated (its credentials only when the row gives them).
+    Import {
+        /// The file (`-` for stdin).
+        file: PathBuf,
+        /// Import the good rows when some are bad (each bad one is reported).
+        #[arg(long)]
+        skip_bad: bool,
+    },
+    /// Write every account as a file that `import` reads (never credentials).
+    Export {
+        /// csv or jsonl.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// Write to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Add, remove or replace tags of accounts.
     Tag {
         /// Accounts by name (or choose them with the options).
@@ -992,6 +1012,7 @@ enum Shape {
     Profiles,
     Profile,
     ProfileDeleted(String),
+    Imported,
 }
 
 /// `account ...`, `profile ...` and `halt` as a request to the control API.
@@ -1088,6 +1109,28 @@ fn request_of(
                     None => bulk(chosen.body(action, serde_json::Map::new())),
                 }
             }
+            AccountCommand::Import { file, skip_bad } => {
+                let (text, dir) = if file.as_os_str() == "-" {
+                    (
+                        std::io::read_to_string(std::io::stdin())?,
+                        PathBuf::from("."),
+                    )
+                } else {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let dir = file.parent().map(PathBuf::from).unwrap_or_default();
+                    (text, dir)
+                };
+                let body = alpha_oto::control::fleet::import_body(&text, &dir)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                let path = format!("/api/v1/accounts-file?skip_bad={skip_bad}");
+                ("POST", path, Some(Body::Text(body)), Shape::Imported)
+            }
+            // Answered as text: `run_client` sends it itself.
+            AccountCommand::Export { format, .. } => {
+                let path = format!("/api/v1/accounts-file?format={format}");
+                ("GET", path, None, Shape::Imported)
+            }
             AccountCommand::SetProfile {
                 to: profile,
                 names,
@@ -1180,6 +1223,24 @@ enum Cmd<'a> {
 fn run_client(config: &Config, args: &ClientArgs, command: Cmd<'_>) -> anyhow::Result<ExitCode> {
     use alpha_oto::control::{self, Client, fleet};
     let client = Client::new(&config.api.listen, client_token(config, args)?);
+    if let Cmd::Account(AccountCommand::Export { format, output }) = &command {
+        let path = format!("/api/v1/accounts-file?format={format}");
+        let text = actix_web::rt::System::new().block_on(client.call_text("GET", &path));
+        return match text {
+            Ok(text) => {
+                match output {
+                    Some(f) => std::fs::write(f, text)
+                        .with_context(|| format!("cannot write {}", f.display()))?,
+                    None => print!("{text}"),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(e.exit_code()))
+            }
+        };
+    }
     let (method, path, body, shape) = request_of(&command)?;
     let value = match ask(&client, args, method, &path, body) {
         Ok(v) => v,
@@ -1220,6 +1281,7 @@ fn run_client(config: &Config, args: &ClientArgs, command: Cmd<'_>) -> anyhow::R
         Shape::Profiles => print!("{}", fleet::profiles_table(&value)),
         Shape::Profile => print!("{}", fleet::profile_text(&value)),
         Shape::ProfileDeleted(name) => println!("profile {name} deleted"),
+        Shape::Imported => print!("{}", fleet::import_text(&value)),
     }
     Ok(code)
 }

@@ -46,6 +46,51 @@ pub enum Format {
     Curl,
 }
 
+/// Credentials read and checked, not yet sealed: an import checks every row before it
+/// stores any.
+pub struct CheckedCredentials(Session);
+
+impl CheckedCredentials {
+    pub fn read(text: &str, format: Format) -> Result<Self, CredentialsError> {
+        match format {
+            Format::Json => Session::from_json(text),
+            Format::Curl => Session::from_curl(text),
+        }
+        .map(Self)
+        .map_err(|e| CredentialsError::Invalid {
+            field: e.field,
+            reason: e.reason,
+        })
+    }
+
+    /// JSON when the text opens an object, else a cURL text.
+    pub fn read_any(text: &str) -> Result<Self, CredentialsError> {
+        let format = if text.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Curl
+        };
+        Self::read(text, format)
+    }
+}
+
+/// Seals and stores checked credentials inside the caller's unit of work (an import's), so
+/// they go in with the account or not at all.
+pub fn seal_in(
+    ctx: &Ctx,
+    c: &mut crate::store::Conn,
+    account_id: i64,
+    creds: &CheckedCredentials,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    match &ctx.vault {
+        Some(v) => v
+            .put(c, account_id, &creds.0, now_ms)
+            .map_err(|e| StoreError::Worker(format!("sealing credentials: {e}"))),
+        None => Err(StoreError::Worker("no master key is configured".into())),
+    }
+}
+
 /// Checks and seals an account's credentials, replacing the old ones.
 pub async fn put(
     ctx: &Ctx,
@@ -53,14 +98,7 @@ pub async fn put(
     text: &str,
     format: Format,
 ) -> Result<(), CredentialsError> {
-    let session = match format {
-        Format::Json => Session::from_json(text),
-        Format::Curl => Session::from_curl(text),
-    }
-    .map_err(|e| CredentialsError::Invalid {
-        field: e.field,
-        reason: e.reason,
-    })?;
+    let creds = CheckedCredentials::read(text, format)?;
     if ctx.vault.is_none() {
         return Err(CredentialsError::NoMasterKey);
     }
@@ -69,7 +107,7 @@ pub async fn put(
         .run(move |c| {
             Ok(match &shared.vault {
                 Some(v) => v
-                    .put(c, account_id, &session, now)
+                    .put(c, account_id, &creds.0, now)
                     .map_err(|e| e.to_string()),
                 None => Err("no master key".into()),
             })

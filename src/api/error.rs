@@ -18,6 +18,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ),
     ("invalid_field", 422, "A field has an unacceptable value"),
     ("invalid_name", 422, "The account name is not acceptable"),
+    (
+        "invalid_rows",
+        422,
+        "Rows of the file are invalid (each named in rows): nothing was imported",
+    ),
     ("payload_too_large", 413, "The body is too large"),
     ("name_taken", 409, "An account with this name exists"),
     ("profile_not_found", 404, "No such profile"),
@@ -73,6 +78,8 @@ pub enum ApiError {
     InvalidField { field: String, reason: String },
     #[error("{0}")]
     InvalidName(String),
+    #[error("{} row problem(s), the first on line {}: nothing was imported (skip_bad imports the good rows)", .0.len(), .0.first().map_or(0, |p| p.line))]
+    InvalidRows(Vec<RowProblem>),
     #[error("the body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("an account named {0:?} exists")]
@@ -115,6 +122,7 @@ impl ApiError {
             ApiError::InvalidBody(_) => "invalid_body",
             ApiError::InvalidField { .. } => "invalid_field",
             ApiError::InvalidName(_) => "invalid_name",
+            ApiError::InvalidRows(_) => "invalid_rows",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::NameTaken(_) => "name_taken",
             ApiError::ProfileNotFound(_) => "profile_not_found",
@@ -153,6 +161,18 @@ pub struct Problem {
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// An import's bad rows, each by line and field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<Vec<RowProblem>>,
+}
+
+/// One fault of one row of an imported file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowProblem {
+    pub line: usize,
+    pub name: Option<String>,
+    pub field: String,
+    pub reason: String,
 }
 
 impl ResponseError for ApiError {
@@ -170,6 +190,10 @@ impl ResponseError for ApiError {
             code: self.code(),
             field: match self {
                 ApiError::InvalidField { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            rows: match self {
+                ApiError::InvalidRows(rows) => Some(rows.clone()),
                 _ => None,
             },
         };

@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod import;
 pub mod limits;
 pub mod listing;
 pub mod membership;
@@ -85,6 +86,8 @@ routes! {
     get "/api/v1/accounts/{name}" => accounts::show, true, "One account: state, pause reason, progress, settings";
     delete "/api/v1/accounts/{name}" => accounts::delete, true, "Delete a stopped account (its events stay)";
     patch "/api/v1/accounts/{name}/config" => accounts::update_config, true, "Change settings (validated whole)";
+    get "/api/v1/accounts-file" => import::export, true, "Every account as a file (format=csv or jsonl) that import reads: name, profile, tags and settings; never credentials";
+    post "/api/v1/accounts-file" => import::import, true, "Import accounts from a CSV or JSON lines file: every row checked first, nothing imported with a bad row unless skip_bad=true; an existing name is updated";
     put "/api/v1/accounts/{name}/tags" => accounts::put_tags, true, "Replace the account's tags";
     put "/api/v1/accounts/{name}/credentials" => accounts::put_credentials, true, "Store credentials: JSON or Copy as cURL text (write-only)";
     get "/api/v1/accounts/{name}/orders" => accounts::orders, true, "Orders, newest first";

@@ -75,6 +75,14 @@ fn filter_properties() -> Value {
     })
 }
 
+/// One bad row of an import.
+fn row_problem() -> Value {
+    json!({"type": "object", "required": ["line", "field", "reason"], "properties": {
+        "line": {"type": "integer"}, "name": {"type": ["string", "null"]},
+        "field": {"type": "string"}, "reason": {"type": "string"}
+    }})
+}
+
 fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -151,6 +159,15 @@ fn answer_schemas() -> Map<String, Value> {
             }
         },
         "ProfileList": {"type": "array", "items": schema_ref("Profile")},
+        "ImportReport": {
+            "type": "object",
+            "required": ["rows", "created", "updated", "skipped", "problems"],
+            "properties": {
+                "rows": {"type": "integer"}, "created": {"type": "integer"},
+                "updated": {"type": "integer"}, "skipped": {"type": "integer"},
+                "problems": {"type": "array", "items": row_problem()}
+            }
+        },
         "BulkReport": {
             "type": "object",
             "required": ["action", "selected", "done", "refused", "accounts"],
@@ -243,6 +260,7 @@ fn answer_of(method: &str, path: &str) -> Option<&'static str> {
         | ("get", "/api/v1/profiles/{name}")
         | ("patch", "/api/v1/profiles/{name}") => "Profile",
         ("post", "/api/v1/accounts/actions") => "BulkReport",
+        ("post", "/api/v1/accounts-file") => "ImportReport",
         _ => return None,
     })
 }
@@ -282,6 +300,12 @@ fn responses(method: &str, path: &str) -> Value {
             }
             (None, "/openapi.json") => {
                 answer["content"] = json!({"application/json": {"schema": {"type": "object"}}});
+            }
+            (None, "/api/v1/accounts-file") => {
+                answer["content"] = json!({
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/x-ndjson": {"schema": {"type": "string"}}
+                });
             }
             (None, "/" | "/assets/{file}") => {
                 answer["content"] = json!({"text/html": {"schema": {"type": "string"}}});
@@ -354,6 +378,18 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
                 "accounts in the page (all when absent); X-Total-Count says how many the filters select",
             ),
         ]
+    } else if path == "/api/v1/accounts-file" && method == "get" {
+        vec![q(
+            "format",
+            json!({"enum": ["csv", "jsonl"], "default": "csv"}),
+            "CSV with a header row, or one JSON object per line",
+        )]
+    } else if path == "/api/v1/accounts-file" {
+        vec![q(
+            "skip_bad",
+            json!({"type": "boolean", "default": false}),
+            "import the good rows when some are bad (each bad one is still reported)",
+        )]
     } else if method == "delete" {
         vec![q(
             "history",
@@ -440,6 +476,12 @@ pub fn build() -> Value {
             ("patch", _) => {
                 op["requestBody"] = json_body(settings_schema(&[]));
             }
+            ("post", "/api/v1/accounts-file") => {
+                op["requestBody"] = json!({"required": true, "content": {
+                    "text/csv": {"schema": {"type": "string", "description": "a header row (name, profile, tags, credentials, settings by name), then one account per row"}},
+                    "application/x-ndjson": {"schema": {"type": "string", "description": "one JSON object per line, with the same fields"}}
+                }});
+            }
             ("put", "/api/v1/accounts/{name}/tags") => {
                 op["requestBody"] = json_body(
                     json!({"type": "object", "required": ["tags"], "additionalProperties": false,
@@ -506,7 +548,8 @@ fn problem_schema() -> Value {
                         "type": {"type": "string"}, "title": {"type": "string"},
                         "status": {"type": "integer"}, "detail": {"type": "string"},
                         "code": {"enum": CODES.iter().map(|c| c.0).collect::<Vec<_>>()},
-                        "field": {"type": "string"}
+                        "field": {"type": "string"},
+                        "rows": {"type": "array", "items": row_problem()}
                     }
     })
 }

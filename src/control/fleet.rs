@@ -94,6 +94,55 @@ impl Chosen<'_> {
     }
 }
 
+/// The file's rows as the API's import takes them: JSON lines, each with its `line` in the
+/// file. A `credentials` cell that is neither JSON nor a cURL text names a file, read here
+/// (relative to the accounts file's folder): the daemon never reads the operator's files.
+pub fn import_body(text: &str, dir: &std::path::Path) -> Result<String, String> {
+    let rows = crate::accounts_file::parse(text).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    for mut row in rows {
+        if let Some(Value::String(c)) = row.fields.get("credentials") {
+            let t = c.trim_start();
+            if !t.starts_with('{') && !t.starts_with("curl") {
+                let path = dir.join(t.trim());
+                let read = std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "line {}: credentials: cannot read {}: {e}",
+                        row.line,
+                        path.display()
+                    )
+                })?;
+                row.fields.insert("credentials".into(), Value::String(read));
+            }
+        }
+        row.fields.insert("line".into(), json!(row.line));
+        out.push_str(&Value::Object(row.fields).to_string());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// An import's answer: the counts, then each bad row left out.
+pub fn import_text(v: &Value) -> String {
+    let mut out = format!(
+        "imported {} row(s): {} created, {} updated, {} skipped\n",
+        s(&v["rows"]),
+        s(&v["created"]),
+        s(&v["updated"]),
+        s(&v["skipped"])
+    );
+    for r in v["problems"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  skipped line {} ({}): {}: {}\n",
+            s(&r["line"]),
+            s(&r["name"]),
+            s(&r["field"]),
+            s(&r["reason"])
+        ));
+    }
+    out
+}
+
 /// A bulk action's answer: one line per account, then the totals.
 pub fn bulk_text(v: &Value) -> String {
     let mut out = String::new();

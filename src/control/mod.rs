@@ -18,6 +18,8 @@ pub enum ControlError {
         status: u16,
         code: String,
         detail: String,
+        /// An import's bad rows, as the API named them.
+        rows: Option<Value>,
     },
     #[error("unexpected answer: {0}")]
     Decode(String),
@@ -64,7 +66,14 @@ impl ControlError {
                 status,
                 code,
                 detail,
-            } => json!({"error": {"code": code, "status": status, "detail": detail}}),
+                rows,
+            } => {
+                let mut e = json!({"code": code, "status": status, "detail": detail});
+                if let Some(rows) = rows {
+                    e["rows"] = rows.clone();
+                }
+                json!({ "error": e })
+            }
             ControlError::Connect { .. } => {
                 json!({"error": {"code": "unreachable", "detail": self.to_string()}})
             }
@@ -109,12 +118,13 @@ impl Client {
         }
     }
 
-    pub async fn call(
+    /// Sends one request; a problem answer becomes an `Api` error.
+    async fn send(
         &self,
         method: &str,
         path: &str,
         body: Option<Body>,
-    ) -> Result<Value, ControlError> {
+    ) -> Result<actix_web::web::Bytes, ControlError> {
         let url = format!("{}{path}", self.base);
         let mut req = match method {
             "POST" => self.http.post(&url),
@@ -138,51 +148,62 @@ impl Client {
         let status = res.status().as_u16();
         let bytes = res
             .body()
-            .limit(16 << 20)
+            .limit(64 << 20)
             .await
             .map_err(|e| ControlError::Decode(e.to_string()))?;
-        let value: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|e| ControlError::Decode(e.to_string()))?
-        };
         if status >= 400 {
+            let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let mut detail = value["detail"].as_str().unwrap_or("no detail").to_owned();
+            let rows = value.get("rows").cloned();
+            for r in rows.iter().filter_map(Value::as_array).flatten() {
+                detail.push_str(&format!(
+                    "\n  line {} ({}): {}: {}",
+                    s(&r["line"]),
+                    s(&r["name"]),
+                    s(&r["field"]),
+                    s(&r["reason"])
+                ));
+            }
             return Err(ControlError::Api {
                 status,
                 code: value["code"].as_str().unwrap_or("unknown").to_owned(),
-                detail: value["detail"].as_str().unwrap_or("no detail").to_owned(),
+                detail,
+                rows,
             });
         }
-        Ok(value)
+        Ok(bytes)
+    }
+
+    /// One request answered with JSON (or nothing).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<Value, ControlError> {
+        let bytes = self.send(method, path, body).await?;
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ControlError::Decode(e.to_string()))
+    }
+
+    /// One request answered with text (an export).
+    pub async fn call_text(&self, method: &str, path: &str) -> Result<String, ControlError> {
+        let bytes = self.send(method, path, None).await?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| ControlError::Decode(e.to_string()))
     }
 }
 
-/// `0.1%` is a percent offset, `0.0001` an amount; signed.
-pub fn offset(text: &str) -> Value {
-    match text.trim().strip_suffix('%') {
-        Some(p) => json!({"mode": "percent", "value": p.trim()}),
-        None => json!({"mode": "amount", "value": text.trim()}),
-    }
-}
+pub use crate::accounts_file::offset;
 
-/// `KEY=VALUE` for a setting: booleans and objects as JSON, whole seconds as numbers, the
-/// rest (decimals above all) as strings.
+/// `KEY=VALUE` for a setting, typed as the API takes the field (`accounts_file::typed`).
 pub fn setting(pair: &str) -> Result<(String, Value), String> {
     let (k, v) = pair
         .split_once('=')
         .ok_or_else(|| format!("{pair:?} is not KEY=VALUE"))?;
-    let (k, v) = (k.trim().to_owned(), v.trim());
-    let value = match v {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        "null" => Value::Null,
-        _ if v.starts_with('{') => serde_json::from_str(v).map_err(|e| format!("{k}: {e}"))?,
-        _ if (k.ends_with("_s") || k.ends_with("_points")) && v.parse::<u64>().is_ok() => {
-            Value::from(v.parse::<u64>().unwrap_or_default())
-        }
-        _ if k.ends_with("_offset") => offset(v),
-        _ => Value::String(v.to_owned()),
-    };
+    let k = k.trim().to_owned();
+    let value = crate::accounts_file::typed(&k, v)?;
     Ok((k, value))
 }
 

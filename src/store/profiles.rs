@@ -172,6 +172,33 @@ pub fn set_overrides(
     }))
 }
 
+/// An account's whole membership at once (an import's update): profile, overrides, tags
+/// when given, and its resolved settings with their event.
+pub fn update_member(
+    conn: &mut Conn,
+    id: i64,
+    profile: Option<&str>,
+    overrides: &str,
+    tags: Option<&str>,
+    change: &MemberChange,
+) -> Result<(), StoreError> {
+    with_conn!(conn, |c| c.write_tx(|c| {
+        diesel::update(a::accounts.find(id))
+            .set((a::profile.eq(profile), a::overrides.eq(overrides)))
+            .execute(c)?;
+        if let Some(tags) = tags {
+            diesel::update(a::accounts.find(id))
+                .set(a::tags.eq(tags))
+                .execute(c)?;
+        }
+        c.put_config(&change.config)?;
+        diesel::insert_into(e::events)
+            .values(&change.event)
+            .execute(c)?;
+        Ok(())
+    }))
+}
+
 /// Replaces an account's tags (a JSON array, canonical already).
 pub fn set_tags(conn: &mut Conn, id: i64, tags: &str) -> Result<(), StoreError> {
     let n = with_conn!(conn, |c| diesel::update(a::accounts.find(id))

@@ -192,6 +192,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/halt"),
     ("GET", "/api/v1/tokens"),
     ("PUT", "/api/v1/accounts/a1/tags"),
+    ("GET", "/api/v1/accounts-file"),
+    ("POST", "/api/v1/accounts-file"),
     ("POST", "/api/v1/accounts/actions"),
     ("GET", "/api/v1/profiles"),
     ("POST", "/api/v1/profiles"),

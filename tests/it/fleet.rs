@@ -527,3 +527,162 @@ async fn the_command_line_manages_profiles_tags_and_actions_for_many() {
     let (code, out, err) = cli("profile delete steady").await;
     assert_eq!(code, Some(0), "{out}{err}");
 }
+
+/// 2,000 accounts from one CSV file through the command line: three bad rows are each named
+/// by line and field and nothing is imported; with --skip-bad the rest go in, credentials
+/// from inline JSON and from a cURL file; the export reads back in as updates.
+#[actix_web::test]
+async fn two_thousand_accounts_import_from_csv_and_bad_rows_are_named_by_line_and_field() {
+    let a = api().await;
+    let listen = a.base.trim_start_matches("http://").to_owned();
+    let cli = |args: Vec<String>| {
+        let listen = listen.clone();
+        async move { crate::api::run_cli(listen, crate::api::TOKEN, args).await }
+    };
+    let (s, _) = a
+        .ok(
+            "POST",
+            "/api/v1/profiles",
+            Some(Body::Json(profile_body("steady", "10"))),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let dir = tempfile::tempdir().unwrap();
+    // One account's credentials as a browser's "Copy as cURL" file, a few as inline JSON.
+    let creds = a
+        .sim
+        .state
+        .with(|st| st.engine.create_account("1000".parse().unwrap()));
+    let mut curl = String::from("curl 'https://www.binance.com/bapi/x'");
+    for (k, v) in &creds.headers {
+        curl.push_str(&format!(" \\\n  -H '{k}: {v}'"));
+    }
+    curl.push_str(&format!(" \\\n  -b '{}'", creds.cookies));
+    std::fs::write(dir.path().join("f0001.curl"), curl).unwrap();
+    let mut csv = String::from(
+        "name,profile,tags,credentials,token,order_usdt,daily_target_usdt,buy_offset,sell_offset,order_timeout_s\n",
+    );
+    for i in 1..=2000 {
+        let name = match i {
+            1502 => "bad name!".to_owned(),
+            _ => format!("f{i:04}"),
+        };
+        let credentials = match i {
+            1 => "f0001.curl".to_owned(),
+            2..=5 => {
+                let c = a
+                    .sim
+                    .state
+                    .with(|st| st.engine.create_account("1000".parse().unwrap()));
+                let json = json!({"headers": c.headers, "cookies": c.cookies}).to_string();
+                format!("\"{}\"", json.replace('"', "\"\""))
+            }
+            _ => String::new(),
+        };
+        let tags = if i % 2 == 0 {
+            "wave-2"
+        } else {
+            "\"wave-1,vip\""
+        };
+        let order = if i == 100 { "-5" } else { "10" };
+        let line = if i % 2 == 0 {
+            let profile = if i == 500 { "nope" } else { "steady" };
+            format!("{name},{profile},{tags},{credentials},,{order},,,,\n")
+        } else {
+            format!("{name},,{tags},{credentials},KOGE,{order},1000,0.5%,-1%,60\n")
+        };
+        csv.push_str(&line);
+    }
+    let file = dir.path().join("fleet.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let import = |skip: bool| {
+        let mut args = vec![
+            "account".to_owned(),
+            "import".into(),
+            file.display().to_string(),
+        ];
+        if skip {
+            args.push("--skip-bad".into());
+        }
+        args
+    };
+
+    // Three bad rows (rows 100, 500 and 1502 are on lines 101, 501 and 1503): nothing goes in.
+    let (code, out, err) = cli(import(false)).await;
+    assert_eq!(code, Some(4), "{out}{err}");
+    for expected in [
+        "line 101 (f0100): order_usdt:",
+        "line 501 (f0500): profile: no profile named \"nope\"",
+        "line 1503 (bad name!): name:",
+    ] {
+        assert!(err.contains(expected), "{expected} in {err}");
+    }
+    assert_eq!(err.matches("\n  line ").count(), 3, "{err}");
+    assert!(listed(&a, "").await.is_empty());
+
+    // The good rows, with --skip-bad.
+    let started = std::time::Instant::now();
+    let (code, out, err) = cli(import(true)).await;
+    let took = started.elapsed();
+    eprintln!("imported 1,997 of 2,000 accounts in {took:?}");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("imported 2000 row(s): 1997 created, 0 updated, 3 skipped"),
+        "{out}"
+    );
+    assert_eq!(listed(&a, "").await.len(), 1997);
+    assert_eq!(listed(&a, "profile=steady").await.len(), 997);
+    assert_eq!(listed(&a, "tag=vip").await.len(), 1000);
+    let (_, v) = a.ok("GET", "/api/v1/accounts/f0001", None).await;
+    assert_eq!(
+        (&v["has_credentials"], &v["settings"]["order_timeout_s"]),
+        (&json!(true), &json!(60)),
+        "{v}"
+    );
+    let (_, v) = a.ok("GET", "/api/v1/accounts/f0004", None).await;
+    assert_eq!(
+        (&v["has_credentials"], &v["profile"]),
+        (&json!(true), &json!("steady")),
+        "{v}"
+    );
+    // The first account trades on the cURL file's session.
+    let v = bulk(&a, json!({"action": "start", "names": ["f0001"]})).await;
+    assert_eq!(v["done"], 1, "{v}");
+    wait_until("f0001 trades", async || !cycles(&a, "f0001").is_empty()).await;
+
+    // The export, read back in: every account updated, nothing created, no credentials in it.
+    let out_file = dir.path().join("export.csv");
+    let (code, out, err) = cli(vec![
+        "account".into(),
+        "export".into(),
+        "--output".into(),
+        out_file.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    let exported = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(exported.lines().count(), 1998, "a header and 1,997 rows");
+    assert!(!exported.contains("credentials") && !exported.contains(&creds.cookies));
+    assert!(
+        exported.contains("f0003,,\"vip,wave-1\",KOGE,,10,1000,,0.5%,-1%,60,"),
+        "{}",
+        &exported[..600]
+    );
+    let (code, out, err) = cli(vec![
+        "account".into(),
+        "import".into(),
+        out_file.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("1997 row(s): 0 created, 1997 updated, 0 skipped"),
+        "{out}"
+    );
+    let (_, v) = a.ok("GET", "/api/v1/accounts/f0001", None).await;
+    assert_eq!(
+        (&v["has_credentials"], &v["settings"]["order_timeout_s"]),
+        (&json!(true), &json!(60)),
+        "credentials stay: {v}"
+    );
+}
