@@ -130,6 +130,7 @@ pub fn timing(config: &Config) -> Timing {
         lease_ttl: Duration::from_secs(u64::from(config.daemon.lease_ttl_s)),
         lease_margin: Duration::from_secs(u64::from(config.daemon.lease_ttl_s).div_ceil(6)),
         request_timeout: Duration::from_secs(u64::from(config.exchange.request_timeout_s)),
+        session_warn: Duration::from_secs(u64::from(config.daemon.session_warn_hours) * 3600),
         ..Timing::default()
     }
 }

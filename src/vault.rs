@@ -348,6 +348,7 @@ impl Vault {
                 creds.cookies.expose_secret().as_bytes(),
             )?,
             updated_at_ms: now_ms,
+            expires_at_ms: creds.expires_at_ms,
         })
     }
 
@@ -369,13 +370,15 @@ impl Vault {
         let headers: BTreeMap<String, String> =
             serde_json::from_slice(&headers_pt).map_err(|_| bad("headers"))?;
         let cookies = String::from_utf8(cookies_pt.to_vec()).map_err(|_| bad("cookies"))?;
-        Ok(Session::new(
+        let mut session = Session::new(
             headers
                 .into_iter()
                 .map(|(k, v)| (k, SecretString::from(v)))
                 .collect(),
             SecretString::from(cookies),
-        )?)
+        )?;
+        session.expires_at_ms = row.expires_at_ms;
+        Ok(session)
     }
 
     /// Seals and stores an account's credentials, replacing the old ones.

@@ -49,6 +49,10 @@ pub struct Timing {
     /// The private stream's reconnect backoff (fast in tests).
     pub stream_backoff_min: Duration,
     pub stream_backoff_max: Duration,
+    /// How long before a session's expiry it is warned of (`[daemon] session_warn_hours`).
+    pub session_warn: Duration,
+    /// How often the session watch looks at the stored expiries.
+    pub session_check: Duration,
 }
 
 impl Default for Timing {
@@ -72,6 +76,8 @@ impl Default for Timing {
             stream_stale: Duration::from_secs(30),
             stream_backoff_min: Duration::from_secs(2),
             stream_backoff_max: Duration::from_secs(120),
+            session_warn: Duration::from_secs(12 * 3600),
+            session_check: Duration::from_secs(60),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::actors::{credentials, operator, tokens};
 use crate::domain::plan::{self, Progress};
 use crate::domain::points::{self, PointsView, Volume};
 use crate::domain::profile;
+use crate::domain::session::{self, SessionHealth};
 use crate::domain::settings::AccountSettings;
 use crate::domain::shown::{AccountState, Phase};
 use crate::store::accounts::Seed;
@@ -46,6 +47,13 @@ pub struct AccountView {
     pub failure: Option<String>,
     pub current_pair: Option<crate::actors::account::PairView>,
     pub has_credentials: bool,
+    /// How the session stands: none, unknown (no expiry known), ok, expiring, expired.
+    pub session: SessionHealth,
+    /// When the session's cookies expire (Unix ms), where its credentials said.
+    pub session_expires_at_ms: Option<i64>,
+    /// Why the account needs a person (a session, a 2FA or face check, an ambiguous order, a
+    /// failure); empty when it does not.
+    pub needs_person: Vec<String>,
     /// Today's realised cost in basis points of the volume (absent before the first fill).
     #[serde(with = "rust_decimal::serde::str_option")]
     pub cost_bps: Option<Decimal>,
@@ -101,14 +109,18 @@ async fn find(state: &ApiState, name: &str) -> Result<AccountRow, ApiError> {
         .ok_or_else(|| ApiError::AccountNotFound(name.to_owned()))
 }
 
-/// An account's stored settings row, whether it has credentials, and when its newest event
-/// was stored.
-type Stored = (Option<store::models::TradingConfigRow>, bool, Option<i64>);
+/// An account's stored settings row, its credentials' expiry (`None` without credentials,
+/// `Some(None)` when they did not say), and when its newest event was stored.
+type Stored = (
+    Option<store::models::TradingConfigRow>,
+    Option<Option<i64>>,
+    Option<i64>,
+);
 
 fn stored(c: &mut store::Conn, id: i64) -> Result<Stored, StoreError> {
     Ok((
         store::configs::get(c, id)?,
-        store::credentials::get(c, id)?.is_some(),
+        store::credentials::expiry(c, id)?,
         store::events::last_at(c, id)?,
     ))
 }
@@ -122,7 +134,7 @@ async fn view(state: &ApiState, account: AccountRow) -> Result<AccountView, ApiE
 fn view_of(
     state: &ApiState,
     account: AccountRow,
-    (row, has_credentials, last_event_at_ms): Stored,
+    (row, credentials, last_event_at_ms): Stored,
 ) -> Result<AccountView, ApiError> {
     let id = account.id;
     let settings = row
@@ -162,6 +174,9 @@ fn view_of(
             None,
         ),
     };
+    let warn_ms = i64::try_from(state.ctx.timing.session_warn.as_millis()).unwrap_or(i64::MAX);
+    let session = session::health(credentials, &pauses, state.ctx.clock.now_ms(), warn_ms);
+    let needs_person = session::needs_person(st, &pauses, session);
     // A pair buys about `order_usdt`: the unit of the remaining-cycles estimate (R4).
     let progress = plan::day_progress(
         settings.target(),
@@ -190,7 +205,10 @@ fn view_of(
         stream_up,
         failure,
         current_pair,
-        has_credentials,
+        has_credentials: credentials.is_some(),
+        session,
+        session_expires_at_ms: credentials.flatten(),
+        needs_person,
         cost_bps,
         exposure_usdt,
         last_event_at_ms,
@@ -219,6 +237,9 @@ impl ListedAccount for AccountView {
     }
     fn tags(&self) -> &[String] {
         &self.tags
+    }
+    fn needs_person(&self) -> bool {
+        !self.needs_person.is_empty()
     }
 }
 

@@ -16,6 +16,7 @@ pub trait ListedAccount {
     fn volume_today(&self) -> Decimal;
     fn profile(&self) -> Option<&str>;
     fn tags(&self) -> &[String];
+    fn needs_person(&self) -> bool;
 }
 
 /// Most accounts one page may hold.
@@ -45,6 +46,8 @@ pub struct ListQuery {
     pub profile: Option<String>,
     /// A tag the account carries (exactly as given).
     pub tag: Option<String>,
+    /// Only the accounts that need a person (`true`), or only the others.
+    pub needs_person: Option<bool>,
     /// A part of the name, any case.
     pub q: Option<String>,
     pub sort: Option<SortKey>,
@@ -81,6 +84,7 @@ impl ListQuery {
                 .tag
                 .as_deref()
                 .is_none_or(|t| v.tags().iter().any(|x| x == t))
+            && self.needs_person.is_none_or(|n| v.needs_person() == n)
             && self.q.as_deref().is_none_or(|q| has(v.name(), q))
     }
 
@@ -137,6 +141,9 @@ mod tests {
             // The paused account's pauses double as its tags here.
             &self.4
         }
+        fn needs_person(&self) -> bool {
+            !self.4.is_empty()
+        }
     }
 
     fn rows() -> Vec<Row> {
@@ -184,6 +191,11 @@ mod tests {
             (1, vec!["a"])
         );
         assert_eq!(names(&q(|q| q.tag = Some("session".into()))).0, 0);
+        assert_eq!(
+            names(&q(|q| q.needs_person = Some(true))),
+            (1, vec!["a"])
+        );
+        assert_eq!(names(&q(|q| q.needs_person = Some(false))).0, 3);
         assert_eq!(
             names(&q(|q| q.sort = Some(SortKey::Volume))),
             (4, vec!["d", "b", "c", "a"])

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth::Authorized;
 use super::error::CODES;
+use crate::domain::session::SessionHealth;
 use crate::domain::shown::{AccountState, Phase};
 
 fn decimal() -> Value {
@@ -68,6 +69,7 @@ fn filter_properties() -> Value {
         "token": {"type": "string"},
         "profile": {"type": "string"},
         "tag": {"type": "string"},
+        "needs_person": {"type": "boolean"},
         "q": {"type": "string"},
         "sort": {"enum": ["name", "state", "volume"]},
         "offset": {"type": "integer", "minimum": 0},
@@ -107,7 +109,7 @@ fn answer_schemas() -> Map<String, Value> {
     let schemas = json!({
         "Account": {
             "type": "object",
-            "required": ["name", "profile", "overrides", "tags", "token", "state", "phase", "pauses", "progress", "points", "stream_up", "has_credentials", "settings"],
+            "required": ["name", "profile", "overrides", "tags", "session", "needs_person", "token", "state", "phase", "pauses", "progress", "points", "stream_up", "has_credentials", "settings"],
             "properties": {
                 "name": {"type": "string"},
                 "profile": nullable("string"),
@@ -139,6 +141,9 @@ fn answer_schemas() -> Map<String, Value> {
                         "bought": decimal(), "sold": decimal(), "since_ms": {"type": "integer"}
                     }}]},
                 "has_credentials": {"type": "boolean"},
+                "session": {"type": "string", "enum": texts(SessionHealth::ALL)},
+                "session_expires_at_ms": nullable("integer"),
+                "needs_person": {"type": "array", "items": {"type": "string"}, "description": "why a person is needed: session_expired, session_expiring, two_factor, face_check, ambiguous_order, failed"},
                 "cost_bps": decimal_or_null,
                 "exposure_usdt": decimal_or_null,
                 "last_event_at_ms": nullable("integer"),
@@ -356,6 +361,11 @@ fn query_parameters(method: &str, path: &str) -> Vec<Value> {
                 "tag",
                 json!({"type": "string"}),
                 "only accounts carrying this tag",
+            ),
+            q(
+                "needs_person",
+                json!({"type": "boolean"}),
+                "true: only the accounts that need a person (expired or expiring session, 2FA, face check, ambiguous order, failed); false: only the others",
             ),
             q(
                 "q",

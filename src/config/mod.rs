@@ -84,6 +84,64 @@ pub struct Config {
     pub log: LogConfig,
     pub vault: VaultConfig,
     pub webhooks: WebhooksConfig,
+    pub notify: NotifyConfig,
+}
+
+/// Daemon-wide notifications (beside each account's webhook): events at or above a channel's
+/// level, a burst grouped into one message that lists the accounts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Seconds a burst of events is gathered before its message goes out.
+    pub group_s: u32,
+    /// Least seconds between two messages of one channel.
+    pub min_gap_s: u32,
+    pub webhook: Option<NotifyWebhook>,
+    pub telegram: Option<NotifyTelegram>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            group_s: 3,
+            min_gap_s: 2,
+            webhook: None,
+            telegram: None,
+        }
+    }
+}
+
+/// A generic webhook: each message is POSTed as JSON (`text` and the `events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyWebhook {
+    pub url: String,
+    /// debug, info, warn, error or critical.
+    #[serde(default = "warn_level")]
+    pub min_level: String,
+}
+
+/// A Telegram bot: messages go to one chat through the Bot API's sendMessage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyTelegram {
+    /// A file holding the bot token (systemd's LoadCredential=): the token is never in the
+    /// configuration, a log line or an API answer.
+    pub bot_token_file: PathBuf,
+    pub chat_id: String,
+    #[serde(default = "warn_level")]
+    pub min_level: String,
+    /// The Bot API's address (a stand-in in tests).
+    #[serde(default = "telegram_api")]
+    pub api_url: String,
+}
+
+fn warn_level() -> String {
+    "warn".into()
+}
+
+fn telegram_api() -> String {
+    "https://api.telegram.org".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -122,6 +180,9 @@ pub struct DaemonConfig {
     /// `cross_account_guard`; off only in the test that shows the instances' accounts would
     /// otherwise meet.
     pub cross_instance_guard: bool,
+    /// Hours before a session's cookies expire (where its credentials say when) that an event
+    /// and a notification warn of it; another goes out at the expiry.
+    pub session_warn_hours: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -153,6 +214,7 @@ impl Default for DaemonConfig {
             on_stop: StopMode::Keep,
             cross_account_guard: true,
             cross_instance_guard: true,
+            session_warn_hours: 12,
         }
     }
 }

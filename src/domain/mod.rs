@@ -19,6 +19,7 @@ pub mod points;
 pub mod pricing;
 pub mod profile;
 pub mod reconcile;
+pub mod session;
 pub mod settings;
 pub mod shown;
 #[cfg(test)]

@@ -33,13 +33,20 @@ impl SessionError {
 pub struct Session {
     pub headers: BTreeMap<String, SecretString>,
     pub cookies: SecretString,
+    /// When the session's cookies expire (Unix ms), where the text said: not a secret.
+    pub expires_at_ms: Option<i64>,
 }
+
+/// The cookies that carry the login; the session ends when the first of them expires. Other
+/// cookies (consent, tracking, bot checks) come and go without ending it.
+pub const SESSION_COOKIES: &[&str] = &["cr00", "p20t", "r20t", "d1og"];
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("cookies", &"[REDACTED]")
+            .field("expires_at_ms", &self.expires_at_ms)
             .finish()
     }
 }
@@ -50,11 +57,43 @@ fn control_at(text: &str) -> Option<usize> {
     text.chars().position(char::is_control).map(|i| i + 1)
 }
 
+/// `{"headers":{..},"cookies":".."}`; the cookies may also be a browser extension's export
+/// (a list of objects with `name`, `value` and `expirationDate` in Unix seconds), and
+/// `expires_at` (Unix ms, or an RFC 3339 time) may say when the session ends.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SessionJson {
     headers: BTreeMap<String, String>,
-    cookies: String,
+    cookies: CookiesJson,
+    #[serde(default)]
+    expires_at: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CookiesJson {
+    Header(String),
+    Exported(Vec<CookieJson>),
+}
+
+/// One cookie of an export (Cookie-Editor, EditThisCookie: their other fields are ignored).
+#[derive(Deserialize)]
+struct CookieJson {
+    name: String,
+    value: String,
+    #[serde(default, rename = "expirationDate")]
+    expiration_date: Option<f64>,
+}
+
+/// Unix ms from a JSON value: whole ms, or an RFC 3339 time.
+fn time_ms(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_millis()),
+        _ => None,
+    }
 }
 
 impl Session {
@@ -89,7 +128,11 @@ impl Session {
                 ),
             ));
         }
-        Ok(Self { headers, cookies })
+        Ok(Self {
+            headers,
+            cookies,
+            expires_at_ms: None,
+        })
     }
 
     /// From plain strings (a file, a parsed text).
@@ -106,11 +149,38 @@ impl Session {
         )
     }
 
-    /// From JSON `{"headers":{..},"cookies":".."}`.
+    /// From JSON `{"headers":{..},"cookies":".."}` (see `SessionJson` for the other forms).
     pub fn from_json(text: &str) -> Result<Self, SessionError> {
         let j: SessionJson = serde_json::from_str(text)
             .map_err(|e| SessionError::new("body", format!("credentials: {e}")))?;
-        Self::from_plain(j.headers, j.cookies)
+        let given = match &j.expires_at {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(time_ms(v).ok_or_else(|| {
+                SessionError::new("expires_at", "Unix milliseconds or an RFC 3339 time")
+            })?),
+        };
+        let (cookies, from_cookies) = match j.cookies {
+            CookiesJson::Header(text) => (text, None),
+            CookiesJson::Exported(list) => {
+                let ends = list
+                    .iter()
+                    .filter(|c| SESSION_COOKIES.contains(&c.name.as_str()))
+                    .filter_map(|c| c.expiration_date)
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    // Whole ms of a time in seconds: far inside an i64.
+                    .map(|s| (s * 1000.0) as i64)
+                    .min();
+                let header = list
+                    .iter()
+                    .map(|c| format!("{}={}", c.name, c.value))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                (header, ends)
+            }
+        };
+        let mut session = Self::from_plain(j.headers, cookies)?;
+        session.expires_at_ms = given.or(from_cookies);
+        Ok(session)
     }
 
     /// From a browser's "Copy as cURL" text.

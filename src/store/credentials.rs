@@ -22,6 +22,7 @@ pub fn put(conn: &mut Conn, row: &CredentialRow) -> Result<(), StoreError> {
                 cr::headers_ct.eq(excluded(cr::headers_ct)),
                 cr::cookies_ct.eq(excluded(cr::cookies_ct)),
                 cr::updated_at_ms.eq(excluded(cr::updated_at_ms)),
+                cr::expires_at_ms.eq(excluded(cr::expires_at_ms)),
             ))
             .execute(c)
             .map(|_| ())
@@ -33,6 +34,25 @@ pub fn get(conn: &mut Conn, account_id: i64) -> Result<Option<CredentialRow>, St
     Ok(with_conn!(conn, |c| cr::credentials
         .find(account_id)
         .first::<CredentialRow>(c)
+        .optional())?)
+}
+
+/// Every account's session expiry, where its credentials said (accounts without credentials
+/// are left out).
+pub fn expiries(conn: &mut Conn) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
+    Ok(with_conn!(conn, |c| cr::credentials
+        .select((cr::account_id, cr::expires_at_ms))
+        .order(cr::account_id.asc())
+        .load::<(i64, Option<i64>)>(c))?)
+}
+
+/// An account's session expiry: `None` without credentials, `Some(None)` when they did not
+/// say.
+pub fn expiry(conn: &mut Conn, account_id: i64) -> Result<Option<Option<i64>>, StoreError> {
+    Ok(with_conn!(conn, |c| cr::credentials
+        .find(account_id)
+        .select(cr::expires_at_ms)
+        .first::<Option<i64>>(c)
         .optional())?)
 }
 

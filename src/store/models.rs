@@ -142,6 +142,8 @@ pub struct CredentialRow {
     pub headers_ct: Vec<u8>,
     pub cookies_ct: Vec<u8>,
     pub updated_at_ms: i64,
+    /// When the session expires (Unix ms), where its credentials said.
+    pub expires_at_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for CredentialRow {
@@ -157,6 +159,7 @@ impl std::fmt::Debug for CredentialRow {
                 "cookies_ct",
                 &format_args!("<{} bytes>", self.cookies_ct.len()),
             )
+            .field("expires_at_ms", &self.expires_at_ms)
             .finish()
     }
 }

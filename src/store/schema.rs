@@ -37,6 +37,7 @@ diesel::table! {
         headers_ct -> Binary,
         cookies_ct -> Binary,
         updated_at_ms -> BigInt,
+        expires_at_ms -> Nullable<BigInt>,
     }
 }
 

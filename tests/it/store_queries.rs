@@ -727,6 +727,7 @@ fn credential_rows_put_get_replace_and_delete() {
         headers_ct: vec![byte; 40],
         cookies_ct: vec![byte, 0, 255],
         updated_at_ms: 3,
+        expires_at_ms: Some(i64::from(byte) * 1000),
     };
     assert_eq!(store::credentials::get(&mut c, a.id).unwrap(), None);
     store::credentials::put(&mut c, &row("k1", 1)).unwrap();

@@ -44,6 +44,8 @@ pub fn fast_timing() -> Timing {
         stream_stale: Duration::from_secs(3),
         stream_backoff_min: Duration::from_millis(200),
         stream_backoff_max: Duration::from_secs(1),
+        session_warn: Duration::from_secs(12 * 3600),
+        session_check: Duration::from_millis(500),
     }
 }
 
