@@ -118,6 +118,8 @@ pub async fn engine(
     });
     let (webhooks, started_ms) = (ctx.webhooks.clone(), ctx.clock.now_ms());
     actix_rt::spawn(async move { webhooks.resend_pending(started_ms).await });
+    crate::actors::notifier::start(&ctx, &config.notify);
+    crate::actors::session_watch::start(&ctx);
     (
         supervisor::start(ctx.clone(), config.daemon.account_threads()),
         ctx,

@@ -191,10 +191,7 @@ mod tests {
             (1, vec!["a"])
         );
         assert_eq!(names(&q(|q| q.tag = Some("session".into()))).0, 0);
-        assert_eq!(
-            names(&q(|q| q.needs_person = Some(true))),
-            (1, vec!["a"])
-        );
+        assert_eq!(names(&q(|q| q.needs_person = Some(true))), (1, vec!["a"]));
         assert_eq!(names(&q(|q| q.needs_person = Some(false))).0, 3);
         assert_eq!(
             names(&q(|q| q.sort = Some(SortKey::Volume))),

@@ -593,6 +593,40 @@ impl Config {
                 format!("{} is not a readable file", path.display()),
             ));
         }
+        const LEVELS: &[&str] = &["debug", "info", "warn", "error", "critical"];
+        if let Some(w) = &self.notify.webhook {
+            check_url("notify.webhook.url", &w.url, &["http", "https"])?;
+            if !LEVELS.contains(&w.min_level.as_str()) {
+                return Err(invalid(
+                    "notify.webhook.min_level",
+                    "one of debug, info, warn, error, critical",
+                ));
+            }
+        }
+        if let Some(t) = &self.notify.telegram {
+            check_url("notify.telegram.api_url", &t.api_url, &["http", "https"])?;
+            if !LEVELS.contains(&t.min_level.as_str()) {
+                return Err(invalid(
+                    "notify.telegram.min_level",
+                    "one of debug, info, warn, error, critical",
+                ));
+            }
+            if t.chat_id.trim().is_empty() {
+                return Err(invalid(
+                    "notify.telegram.chat_id",
+                    "the chat's id is needed",
+                ));
+            }
+        }
+        if self.notify.group_s > 3600 || self.notify.min_gap_s > 3600 {
+            return Err(invalid(
+                "notify.group_s",
+                "group_s and min_gap_s are at most 3600 seconds",
+            ));
+        }
+        if self.daemon.session_warn_hours > 24 * 30 {
+            return Err(invalid("daemon.session_warn_hours", "at most 720 hours"));
+        }
         Ok(())
     }
 

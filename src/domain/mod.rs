@@ -10,6 +10,7 @@ pub mod crossing;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;
+pub mod digest;
 pub mod fill_pieces;
 pub mod guards;
 pub mod money;

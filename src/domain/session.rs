@@ -50,7 +50,12 @@ pub fn stage(expires_at_ms: i64, now: i64, warn_ms: i64) -> Option<Stage> {
 }
 
 /// The session's health: `stored` is `None` without credentials, `Some(expiry)` with them.
-pub fn health(stored: Option<Option<i64>>, pauses: &[String], now: i64, warn_ms: i64) -> SessionHealth {
+pub fn health(
+    stored: Option<Option<i64>>,
+    pauses: &[String],
+    now: i64,
+    warn_ms: i64,
+) -> SessionHealth {
     if pauses.iter().any(|p| p == "session_expired") {
         return SessionHealth::Expired;
     }
@@ -108,10 +113,19 @@ mod tests {
         let none: Vec<String> = Vec::new();
         assert_eq!(health(None, &none, 0, HOUR), SessionHealth::None);
         assert_eq!(health(Some(None), &none, 0, HOUR), SessionHealth::Unknown);
-        assert_eq!(health(Some(Some(5 * HOUR)), &none, 0, HOUR), SessionHealth::Ok);
-        assert_eq!(health(Some(Some(HOUR / 2)), &none, 0, HOUR), SessionHealth::Expiring);
+        assert_eq!(
+            health(Some(Some(5 * HOUR)), &none, 0, HOUR),
+            SessionHealth::Ok
+        );
+        assert_eq!(
+            health(Some(Some(HOUR / 2)), &none, 0, HOUR),
+            SessionHealth::Expiring
+        );
         let refused = vec!["session_expired".to_owned()];
-        assert_eq!(health(Some(Some(5 * HOUR)), &refused, 0, HOUR), SessionHealth::Expired);
+        assert_eq!(
+            health(Some(Some(5 * HOUR)), &refused, 0, HOUR),
+            SessionHealth::Expired
+        );
     }
 
     #[test]
@@ -121,7 +135,14 @@ mod tests {
             needs_person(AccountState::Paused, &pauses, SessionHealth::Expiring),
             vec!["session_expiring", "face_check"]
         );
-        assert!(needs_person(AccountState::Paused, &["volatility".to_owned()], SessionHealth::Ok).is_empty());
+        assert!(
+            needs_person(
+                AccountState::Paused,
+                &["volatility".to_owned()],
+                SessionHealth::Ok
+            )
+            .is_empty()
+        );
         assert_eq!(
             needs_person(AccountState::Failed, &[], SessionHealth::Unknown),
             vec!["failed"]

@@ -47,6 +47,22 @@ pub fn last_at(conn: &mut Conn, account_id: i64) -> Result<Option<i64>, StoreErr
         .optional())?)
 }
 
+/// Whether the account has an event of `kind` stored at or after `since_ms`.
+pub fn has_kind_since(
+    conn: &mut Conn,
+    account_id: i64,
+    kind: &str,
+    since_ms: i64,
+) -> Result<bool, StoreError> {
+    let n: i64 = with_conn!(conn, |c| e::events
+        .filter(e::account_id.eq(account_id))
+        .filter(e::kind.eq(kind))
+        .filter(e::created_at_ms.ge(since_ms))
+        .count()
+        .get_result(c))?;
+    Ok(n > 0)
+}
+
 /// Events whose webhook POST is still owed, oldest first.
 pub fn webhook_pending(conn: &mut Conn, limit: i64) -> Result<Vec<EventRow>, StoreError> {
     Ok(with_conn!(conn, |c| e::events

@@ -14,7 +14,7 @@ pub(crate) const TOKEN: &str = "test-token-0123456789";
 
 /// Every log line of the engine under test, as written.
 #[derive(Clone, Default)]
-struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub(crate) struct LogBuf(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for LogBuf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -29,13 +29,18 @@ impl std::io::Write for LogBuf {
 pub(crate) struct Api {
     pub(crate) base: String,
     pub(crate) sim: SimHandle,
-    logs: LogBuf,
+    pub(crate) logs: LogBuf,
     db: TestDb,
     _server: actix_web::dev::ServerHandle,
 }
 
 /// A simulator, an empty database, an engine and the API on port 0.
 pub(crate) async fn api() -> Api {
+    api_with(|_| {}).await
+}
+
+/// `api()` with the engine's configuration changed first.
+pub(crate) async fn api_with(tweak: impl FnOnce(&mut alpha_oto::config::Config)) -> Api {
     let sim = harness::sim(501).await;
     let db = TestDb::migrated();
     let vault = harness::vault_of(&alpha_oto::vault::generate_key_line(chrono::Utc::now()));
@@ -45,8 +50,10 @@ pub(crate) async fn api() -> Api {
         let drain = std::sync::Mutex::new(alpha_oto::telemetry::ecs_json(logs.clone())).fuse();
         slog::Logger::root(drain, slog::o!())
     };
+    let mut config = harness::config(&sim, "api-test");
+    tweak(&mut config);
     let (sup, ctx) = alpha_oto::daemon::engine(
-        &harness::config(&sim, "api-test"),
+        &config,
         db.store.clone(),
         Some(vault),
         logger,

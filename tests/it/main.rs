@@ -18,6 +18,7 @@ mod exchange_stream;
 mod exchange_wire;
 mod fleet;
 mod logs;
+mod notify;
 mod sim_engine;
 mod soak;
 mod store_crossing;

@@ -751,9 +751,13 @@ fn credential_rows_put_get_replace_and_delete() {
         "wrong expected key"
     );
     assert!(store::credentials::replace_if_key(&mut c, &row("k2", 3), "k1").unwrap());
+    // A re-sealing keeps the expiry the credentials were stored with.
     assert_eq!(
         store::credentials::get(&mut c, a.id).unwrap(),
-        Some(row("k2", 3))
+        Some(CredentialRow {
+            expires_at_ms: Some(2000),
+            ..row("k2", 3)
+        })
     );
     assert!(store::credentials::delete(&mut c, a.id).unwrap());
     assert_eq!(store::credentials::get(&mut c, a.id).unwrap(), None);
