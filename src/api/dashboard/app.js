@@ -36,6 +36,23 @@ const I18N = {
     'reason.unknown_token': 'unknown token', 'reason.precision': 'no precision',
     'reason.order_rejected': 'order rejected', 'reason.cost_budget': 'over cost budget',
     'reason.price_feed_lost': 'price feed lost', 'reason.ambiguous_order': 'order in doubt',
+    'reason.session_expiring': 'session expiring', 'reason.failed': 'failed',
+    'flt.search': 'Search names', 'flt.any_state': 'Any state', 'flt.any_token': 'Any token',
+    'flt.any_profile': 'Any profile', 'flt.any_tag': 'Any tag', 'flt.person': 'Needs a person',
+    'sort.name': 'By name', 'sort.state': 'By state', 'sort.volume': 'By volume',
+    'btn.import': 'Import file', 'btn.profiles': 'Profiles', 'sel.none': 'Clear',
+    'sel.count': '{n} selected', 'sel.filter': 'Select all {n} matching', 'sel.filter_on': 'All {n} matching selected',
+    'bulk.set_profile': 'Put on profile', 'bulk.add_tags': 'Add tag', 'bulk.remove_tags': 'Remove tag',
+    'bulk.arg': 'profile or tag', 'bulk.apply': 'Apply to selected',
+    'confirm.bulk': '{action} {n} account(s)?', 'notice.bulk': '{action}: {done} done, {refused} refused. {why}',
+    'notice.imported': 'Imported {rows} row(s): {created} created, {updated} updated.',
+    'notice.import_bad': 'Nothing imported: {n} bad row(s). {rows}',
+    'page.info': '{from}–{to} of {n}',
+    'tile.accounts': 'accounts', 'tile.trading': 'trading', 'tile.paused': 'paused', 'tile.stopped': 'stopped',
+    'tile.person': 'need a person', 'tile.volume': 'USDT volume today', 'tile.points': 'points today',
+    'tile.cost': 'cost (bps of volume)',
+    'prof.title': 'Profiles', 'prof.settings': 'Settings (JSON: whole for a new profile, the fields to change for one that exists)',
+    'prof.accounts': '{n} account(s)', 'prof.delete': 'Delete', 'prof.edit': 'Edit',
   },
   zh: {
     'conn.on': '实时', 'conn.off': '离线',
@@ -69,6 +86,23 @@ const I18N = {
     'reason.unknown_token': '未知代币', 'reason.precision': '精度未知',
     'reason.order_rejected': '订单被拒', 'reason.cost_budget': '超出成本上限',
     'reason.price_feed_lost': '价格源中断', 'reason.ambiguous_order': '订单状态不明',
+    'reason.session_expiring': '会话即将过期', 'reason.failed': '失败',
+    'flt.search': '搜索名称', 'flt.any_state': '全部状态', 'flt.any_token': '全部代币',
+    'flt.any_profile': '全部配置', 'flt.any_tag': '全部标签', 'flt.person': '需要人工处理',
+    'sort.name': '按名称', 'sort.state': '按状态', 'sort.volume': '按交易量',
+    'btn.import': '导入文件', 'btn.profiles': '配置模板', 'sel.none': '清除',
+    'sel.count': '已选 {n} 个', 'sel.filter': '选择全部 {n} 个匹配', 'sel.filter_on': '已选全部 {n} 个匹配',
+    'bulk.set_profile': '应用配置模板', 'bulk.add_tags': '添加标签', 'bulk.remove_tags': '移除标签',
+    'bulk.arg': '配置模板或标签', 'bulk.apply': '应用到所选',
+    'confirm.bulk': '对 {n} 个账户执行 {action}？', 'notice.bulk': '{action}：{done} 个完成，{refused} 个被拒。{why}',
+    'notice.imported': '已导入 {rows} 行：新建 {created} 个，更新 {updated} 个。',
+    'notice.import_bad': '未导入任何账户：{n} 行有误。{rows}',
+    'page.info': '第 {from}–{to} 个，共 {n} 个',
+    'tile.accounts': '账户', 'tile.trading': '交易中', 'tile.paused': '已暂停', 'tile.stopped': '已停止',
+    'tile.person': '需要人工处理', 'tile.volume': '今日交易量 USDT', 'tile.points': '今日积分',
+    'tile.cost': '成本 (占交易量 bps)',
+    'prof.title': '配置模板', 'prof.settings': '设置（JSON：新模板需完整设置，已有模板只需要改的字段）',
+    'prof.accounts': '{n} 个账户', 'prof.delete': '删除', 'prof.edit': '编辑',
   },
 };
 
@@ -83,6 +117,12 @@ const events = []; // newest first
 const series = new Map(); // name -> [[at_ms, volume]]
 let selected = null;
 let streamAbort = null;
+// The table shows one page of the accounts the filters keep, in the chosen order.
+const PAGE = 100;
+const STATES = ['trading', 'paused', 'idle', 'done_for_today', 'stopped', 'failed'];
+let page = 0;
+const picked = new Set(); // names ticked by hand
+let pickedFilter = false; // or every account the filters keep
 
 function t(key, vars) {
   let s = (I18N[lang] && I18N[lang][key]) || I18N.en[key] || key;
@@ -106,6 +146,8 @@ function el(tag, attrs, ...children) {
 function applyI18n() {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-i18n]').forEach((e) => { e.textContent = t(e.dataset.i18n); });
+  document.querySelectorAll('[data-i18n-placeholder]').forEach((e) => { e.placeholder = t(e.dataset.i18nPlaceholder); });
+  fillFilters();
   $('#lang').textContent = lang === 'zh' ? 'English' : '中文';
   setConn(!!streamAbort && $('#conn').classList.contains('on'));
   renderTable();
@@ -172,13 +214,18 @@ function row(a) {
     : usdt(vol) + ' / ' + usdt(target) + ' USDT';
   const pointsText = (pts.today ?? 0) + (byPoints ? '/' + pts.target : '')
     + (pts.cost_per_point_usdt != null ? ' · ' + pts.cost_per_point_usdt + ' ' + t('unit.per_point') : '');
-  const reason = a.state === 'paused' && a.pause_reason ? t('reason.' + a.pause_reason) : (a.failure || '');
+  const person = (a.needs_person || []).filter((r) => r !== a.pause_reason).map((r) => t('reason.' + r));
+  const reason = [a.state === 'paused' && a.pause_reason ? t('reason.' + a.pause_reason) : (a.failure || ''), ...person]
+    .filter(Boolean).join(' · ');
   const buttons = actionsFor(a).map((act) => el('button', {
     type: 'button', class: act === 'kill' ? 'danger' : '', dataset: { action: act },
     onclick: () => act === 'kill' ? kill(a.name) : action(a.name, act),
   }, t('act.' + act)));
   buttons.push(el('button', { type: 'button', dataset: { action: 'edit' }, onclick: () => openEditor(a.name) }, t('btn.edit')));
+  const box = el('input', { type: 'checkbox', dataset: { pick: a.name }, onchange: (ev) => pick(a.name, ev.target.checked) });
+  box.checked = pickedFilter || picked.has(a.name);
   const cells = [
+    ['', box, 'pick-cell'],
     ['col.name', el('a', { class: 'pick', onclick: () => select(a.name) }, a.name), 'name'],
     ['col.token', a.token],
     ['col.state', el('span', {}, el('span', { class: 'state ' + a.state }, t('state.' + a.state)),
@@ -192,22 +239,219 @@ function row(a) {
     ['col.actions', el('span', {}, ...buttons), 'actions'],
   ];
   return el('tr', { dataset: { name: a.name } },
-    ...cells.map(([label, content, cls]) => el('td', { class: cls || '', 'data-label': t(label) }, content)));
+    ...cells.map(([label, content, cls]) => el('td', { class: cls || '', 'data-label': label ? t(label) : '' }, content)));
+}
+
+// ---- filters, order, pages, selection ----
+
+function filters() {
+  return {
+    q: $('#q').value.trim().toLowerCase(), state: $('#f-state').value, token: $('#f-token').value,
+    profile: $('#f-profile').value, tag: $('#f-tag').value, person: $('#f-person').checked,
+  };
+}
+
+// The same selection as the API's list filters (`api::listing`), so a bulk action on "every
+// account matching" reaches exactly the rows shown.
+function keeps(a, f) {
+  return (!f.state || a.state === f.state)
+    && (!f.token || String(a.token).toLowerCase() === f.token.toLowerCase())
+    && (!f.profile || a.profile === f.profile)
+    && (!f.tag || (a.tags || []).includes(f.tag))
+    && (!f.person || (a.needs_person || []).length > 0)
+    && (!f.q || a.name.toLowerCase().includes(f.q));
+}
+
+// Exact decimal text to units of 1e-8 (BigInt), and back: sums of money never go through a
+// float.
+function units(s) {
+  const m = String(s ?? '0').match(/^(-?)(\d*)(?:\.(\d*))?$/);
+  if (!m) return 0n;
+  const v = BigInt((m[2] || '0') + ((m[3] || '') + '00000000').slice(0, 8));
+  return m[1] ? -v : v;
+}
+
+function fromUnits(u, places) {
+  const neg = u < 0n;
+  const s = (neg ? -u : u).toString().padStart(9, '0');
+  return (neg ? '-' : '') + s.slice(0, -8) + '.' + s.slice(-8, -8 + places);
+}
+
+function shown() {
+  const f = filters();
+  const list = [...accounts.values()].filter((a) => keeps(a, f));
+  const rank = (s) => STATES.indexOf(s);
+  const key = $('#sort').value;
+  if (key === 'state') list.sort((x, y) => rank(x.state) - rank(y.state) || (x.name < y.name ? -1 : 1));
+  else if (key === 'volume') list.sort((x, y) => { const d = units(y.progress.volume_today) - units(x.progress.volume_today); return d > 0n ? 1 : d < 0n ? -1 : (x.name < y.name ? -1 : 1); });
+  else list.sort((x, y) => (x.name < y.name ? -1 : 1));
+  return list;
+}
+
+function fillFilters() {
+  const all = [...accounts.values()];
+  const fill = (sel, anyKey, values) => {
+    const box = $(sel);
+    if (!box) return;
+    const current = box.value;
+    box.replaceChildren(el('option', { value: '' }, t(anyKey)), ...values.map((v) => el('option', { value: v }, v)));
+    box.value = values.includes(current) ? current : '';
+  };
+  const uniq = (xs) => [...new Set(xs.filter(Boolean))].sort();
+  const state = $('#f-state');
+  if (state) {
+    const current = state.value;
+    state.replaceChildren(el('option', { value: '' }, t('flt.any_state')), ...STATES.map((s) => el('option', { value: s }, t('state.' + s))));
+    state.value = current;
+  }
+  fill('#f-token', 'flt.any_token', uniq(all.map((a) => a.token)));
+  fill('#f-profile', 'flt.any_profile', uniq(all.map((a) => a.profile)));
+  fill('#f-tag', 'flt.any_tag', uniq(all.flatMap((a) => a.tags || [])));
+}
+
+function pick(name, on) {
+  if (pickedFilter) { pickedFilter = false; for (const a of shown()) picked.add(a.name); }
+  if (on) picked.add(name); else picked.delete(name);
+  renderSelection();
+}
+
+function renderSelection() {
+  const n = shown().length;
+  const count = pickedFilter ? n : picked.size;
+  $('#sel-count').textContent = t('sel.count', { n: count });
+  $('#sel-filter').textContent = t(pickedFilter ? 'sel.filter_on' : 'sel.filter', { n });
+  document.querySelectorAll('#accounts tbody input[data-pick]').forEach((b) => { b.checked = pickedFilter || picked.has(b.dataset.pick); });
+  $('#bulk-apply').disabled = count === 0;
+}
+
+function renderTiles() {
+  const all = [...accounts.values()];
+  const by = (s) => all.filter((a) => a.state === s).length;
+  let vol = 0n; let cost = 0n; let points = 0;
+  for (const a of all) {
+    const v = units(a.progress.volume_today);
+    vol += v;
+    if (a.cost_bps != null) cost += (units(a.cost_bps) * v) / 100000000n;
+    points += Number(a.points?.today || 0);
+  }
+  const person = all.filter((a) => (a.needs_person || []).length > 0).length;
+  const tile = (n, key, cls) => el('div', { class: 'tile ' + (cls || ''), dataset: { tile: key } }, el('b', {}, String(n)), el('span', {}, t('tile.' + key)));
+  const personTile = tile(person, 'person', 'person');
+  personTile.addEventListener('click', () => { $('#f-person').checked = true; refilter(); });
+  $('#tiles').replaceChildren(tile(all.length, 'accounts'), tile(by('trading'), 'trading'), tile(by('paused'), 'paused'),
+    tile(by('stopped'), 'stopped'), personTile, tile(fromUnits(vol, 2), 'volume'), tile(points, 'points'),
+    tile(vol > 0n ? fromUnits((cost * 100000000n) / vol, 2) : '—', 'cost'));
 }
 
 function renderTable() {
   const body = $('#accounts tbody');
   if (!body) return;
-  const names = [...accounts.keys()].sort();
-  body.replaceChildren(...names.map((n) => row(accounts.get(n))));
+  const list = shown();
+  const pages = Math.max(1, Math.ceil(list.length / PAGE));
+  page = Math.min(page, pages - 1);
+  const from = page * PAGE;
+  body.replaceChildren(...list.slice(from, from + PAGE).map(row));
+  $('#page-info').textContent = t('page.info', { from: list.length ? from + 1 : 0, to: Math.min(from + PAGE, list.length), n: list.length });
+  $('#prev').disabled = page === 0;
+  $('#next').disabled = page >= pages - 1;
+  renderSelection();
+  renderTiles();
   const filter = $('#filter-account');
   const current = filter.value;
+  const names = [...accounts.keys()].sort().slice(0, 500);
   filter.replaceChildren(el('option', { value: '' }, t('log.all')), ...names.map((n) => el('option', { value: n }, n)));
   filter.value = names.includes(current) ? current : '';
 }
 
+function refilter() { page = 0; pickedFilter = false; picked.clear(); renderTable(); }
+
+// Filters that a status can change (state, needs a person): the table and tiles follow once
+// a second, not once per status.
+let refreshAsked = false;
+function refreshSoon() {
+  if (refreshAsked) return;
+  refreshAsked = true;
+  setTimeout(() => { refreshAsked = false; renderTable(); }, 1000);
+}
+
+async function bulk() {
+  const act = $('#bulk-action').value;
+  const arg = $('#bulk-arg').value.trim();
+  const f = filters();
+  const n = pickedFilter ? shown().length : picked.size;
+  if (!n) return;
+  const label = $('#bulk-action').selectedOptions[0].textContent + (arg ? ' ' + arg : '');
+  if (!confirm(t('confirm.bulk', { action: label, n }))) return;
+  const body = { action: act };
+  if (pickedFilter) {
+    const select = {};
+    for (const k of ['state', 'token', 'profile', 'tag']) if (f[k]) select[k] = f[k];
+    if (f.q) select.q = f.q;
+    if (f.person) select.needs_person = true;
+    if (Object.keys(select).length) body.select = select; else body.all = true;
+  } else body.names = [...picked];
+  if (act === 'set_profile') body.profile = arg || null;
+  if (act === 'add_tags' || act === 'remove_tags') body.tags = [arg];
+  const r = await api('POST', '/api/v1/accounts/actions', body);
+  if (!r.ok) { notice(t('notice.failed', { what: label, why: r.data?.detail || r.status })); return; }
+  const refused = (r.data.accounts || []).filter((x) => x.result === 'refused');
+  notice(t('notice.bulk', { action: label, done: r.data.done, refused: r.data.refused,
+    why: refused.slice(0, 3).map((x) => x.name + ': ' + x.reason).join('; ') }));
+  picked.clear(); pickedFilter = false;
+  if (['set_profile', 'add_tags', 'remove_tags'].includes(act)) await loadAccounts(); else renderTable();
+}
+
+async function importFile(file) {
+  const text = await file.text();
+  const r = await api('POST', '/api/v1/accounts-file', undefined, text);
+  if (r.ok) notice(t('notice.imported', r.data));
+  else if (r.data?.rows) notice(t('notice.import_bad', { n: r.data.rows.length,
+    rows: r.data.rows.slice(0, 5).map((x) => 'line ' + x.line + ' ' + x.field + ': ' + x.reason).join('; ') }));
+  else notice(t('notice.failed', { what: t('btn.import'), why: r.data?.detail || r.status }));
+  await loadAccounts();
+}
+
+// ---- profiles ----
+
+let editingProfile = null;
+
+async function openProfiles() {
+  editingProfile = null;
+  const form = $('#profile-form');
+  form.reset();
+  $('#profile-error').textContent = '';
+  const r = await api('GET', '/api/v1/profiles');
+  const list = r.ok ? r.data : [];
+  $('#profile-list tbody').replaceChildren(...list.map((p) => el('tr', { dataset: { profile: p.name } },
+    el('td', {}, p.name), el('td', {}, 'r' + p.revision), el('td', {}, t('prof.accounts', { n: p.accounts })),
+    el('td', {}, el('button', { type: 'button', onclick: () => {
+      editingProfile = p.name; form.elements.name.value = p.name; form.elements.name.readOnly = true;
+      form.elements.settings.value = JSON.stringify(p.settings, null, 1);
+    } }, t('prof.edit')), ' ', el('button', { type: 'button', class: 'danger', onclick: async () => {
+      const d = await api('DELETE', '/api/v1/profiles/' + encodeURIComponent(p.name));
+      if (!d.ok) $('#profile-error').textContent = d.data?.detail || d.status; else openProfiles();
+    } }, t('prof.delete'))))));
+  form.elements.name.readOnly = false;
+  if (!$('#profiles').open) $('#profiles').showModal();
+}
+
+async function saveProfile(ev) {
+  ev.preventDefault();
+  const form = $('#profile-form');
+  let body;
+  try { body = JSON.parse(form.elements.settings.value || '{}'); } catch (e) { $('#profile-error').textContent = String(e); return; }
+  const name = form.elements.name.value.trim();
+  const r = editingProfile
+    ? await api('PATCH', '/api/v1/profiles/' + encodeURIComponent(editingProfile), body)
+    : await api('POST', '/api/v1/profiles', { ...body, name });
+  if (!r.ok) { $('#profile-error').textContent = (r.data?.field ? r.data.field + ': ' : '') + (r.data?.detail || r.status); return; }
+  notice(t('notice.saved', { name }));
+  await openProfiles();
+  await loadAccounts();
+}
+
 // Rows to draw again at the next frame: thousands of accounts send a status each second, and
-// one redraw per frame per row is all the eye can see.
+// one redraw per frame per row is all the eye can see. Only rows on the page are drawn.
 const dirty = new Set();
 let frameAsked = false;
 
@@ -221,7 +465,6 @@ function renderRow(name) {
       const a = accounts.get(n);
       const old = document.querySelector('#accounts tr[data-name="' + CSS.escape(n) + '"]');
       if (a && old) old.replaceWith(row(a));
-      else if (a) { dirty.clear(); renderTable(); return; }
     }
     dirty.clear();
   });
@@ -232,7 +475,9 @@ async function loadAccounts() {
   if (!r.ok) { notice(t('notice.failed', { what: 'GET /api/v1/accounts', why: r.data?.detail || r.status })); return false; }
   accounts.clear();
   for (const a of r.data) accounts.set(a.name, a);
+  fillFilters();
   renderTable();
+  if (window.__firstRender === undefined) window.__firstRender = performance.now();
   if (!selected && r.data.length) select(r.data[0].name);
   return true;
 }
@@ -266,6 +511,7 @@ async function halt() {
 function onStatus(s) {
   const a = accounts.get(s.name);
   if (!a) return;
+  if (a.state !== s.state) refreshSoon();
   a.state = s.state;
   a.phase = s.phase;
   a.pause_reason = s.pause_reason;
@@ -538,6 +784,22 @@ function start() {
   $('#account-form').addEventListener('submit', save);
   $('#form-cancel').addEventListener('click', () => $('#editor').close());
   $('#filter-account').addEventListener('change', renderLog);
+  for (const id of ['#f-state', '#f-token', '#f-profile', '#f-tag', '#f-person', '#sort']) $(id).addEventListener('change', refilter);
+  $('#q').addEventListener('input', refilter);
+  $('#prev').addEventListener('click', () => { page -= 1; renderTable(); });
+  $('#next').addEventListener('click', () => { page += 1; renderTable(); });
+  $('#sel-page').addEventListener('change', (ev) => {
+    const on = ev.target.checked;
+    document.querySelectorAll('#accounts tbody input[data-pick]').forEach((b) => pick(b.dataset.pick, on));
+  });
+  $('#sel-filter').addEventListener('click', () => { pickedFilter = true; picked.clear(); renderSelection(); });
+  $('#sel-none').addEventListener('click', () => { pickedFilter = false; picked.clear(); $('#sel-page').checked = false; renderSelection(); });
+  $('#bulk-apply').addEventListener('click', bulk);
+  $('#import').addEventListener('click', () => $('#import-file').click());
+  $('#import-file').addEventListener('change', (ev) => { const f = ev.target.files[0]; if (f) importFile(f); ev.target.value = ''; });
+  $('#profiles-open').addEventListener('click', openProfiles);
+  $('#profile-form').addEventListener('submit', saveProfile);
+  $('#profile-close').addEventListener('click', () => $('#profiles').close());
   $('#filter-level').addEventListener('change', renderLog);
   setInterval(() => { if (selected) drawChart(); }, 10000);
   applyI18n();
