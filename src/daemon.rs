@@ -119,11 +119,9 @@ pub async fn engine(
     let (webhooks, started_ms) = (ctx.webhooks.clone(), ctx.clock.now_ms());
     actix_rt::spawn(async move { webhooks.resend_pending(started_ms).await });
     crate::actors::notifier::start(&ctx, &config.notify);
-    crate::actors::session_watch::start(&ctx);
-    (
-        supervisor::start(ctx.clone(), config.daemon.account_threads()),
-        ctx,
-    )
+    let sup = supervisor::start(ctx.clone(), config.daemon.account_threads());
+    crate::actors::session_watch::start(&ctx, sup.clone());
+    (sup, ctx)
 }
 
 /// The trading timings the configuration sets.

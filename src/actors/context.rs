@@ -53,6 +53,8 @@ pub struct Timing {
     pub session_warn: Duration,
     /// How often the session watch looks at the stored expiries.
     pub session_check: Duration,
+    /// About how often a session no instance trades on is probed.
+    pub session_probe_idle: Duration,
 }
 
 impl Default for Timing {
@@ -78,6 +80,7 @@ impl Default for Timing {
             stream_backoff_max: Duration::from_secs(120),
             session_warn: Duration::from_secs(12 * 3600),
             session_check: Duration::from_secs(60),
+            session_probe_idle: Duration::from_secs(6 * 3600),
         }
     }
 }

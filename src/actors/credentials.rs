@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::domain::budget::Purpose;
+use crate::domain::pause::PauseReason;
+use crate::exchange::error::ExchangeError;
 use crate::exchange::rest::RestClient;
 use crate::exchange::session::Session;
 use crate::store::StoreError;
@@ -128,6 +130,62 @@ pub struct AssetBalance {
     pub total: Decimal,
 }
 
+/// An exchange client on the account's stored session (opened from the vault, dropped once
+/// the client holds it).
+async fn rest_for(ctx: &Ctx, account_id: i64) -> Result<RestClient, CredentialsError> {
+    let shared = ctx.clone();
+    let session = ctx
+        .store
+        .run(move |c| {
+            Ok(match &shared.vault {
+                Some(v) => v.get(c, account_id).map_err(|e| e.to_string()),
+                None => Err("no master key".into()),
+            })
+        })
+        .await?
+        .map_err(|_| CredentialsError::NoMasterKey)?
+        .ok_or(CredentialsError::Missing)?;
+    Ok(RestClient::new(&ctx.exchange.rest_url, ctx.timing.request_timeout).with_session(&session))
+}
+
+/// The pause an exchange error means for the session, if it is about the session (B2).
+pub fn session_refusal(e: &ExchangeError) -> Option<PauseReason> {
+    match e {
+        ExchangeError::SessionExpired => Some(PauseReason::SessionExpired),
+        ExchangeError::TwoFactorRequired { .. } => Some(PauseReason::TwoFactor),
+        ExchangeError::FaceCheckRequired => Some(PauseReason::FaceCheck),
+        _ => None,
+    }
+}
+
+/// What a probe of a stored session found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeVerdict {
+    Alive,
+    /// The exchange refused the session: expired, or a 2FA or face check.
+    Refused(PauseReason),
+    /// The probe could not tell (the exchange failed, the budget was spent): the kind.
+    Unknown(String),
+}
+
+/// One cheap private request on the account's stored session, from the account's own budget.
+pub async fn probe(ctx: &Ctx, account_id: i64) -> Result<ProbeVerdict, CredentialsError> {
+    let rest = rest_for(ctx, account_id).await?;
+    tokio::time::timeout(
+        BALANCE_WAIT,
+        ctx.governor.acquire(account_id, Purpose::Query),
+    )
+    .await
+    .map_err(|_| CredentialsError::Budget)?;
+    Ok(match rest.probe_session().await {
+        Ok(_) => ProbeVerdict::Alive,
+        Err(e) => match session_refusal(&e) {
+            Some(r) => ProbeVerdict::Refused(r),
+            None => ProbeVerdict::Unknown(e.kind().to_owned()),
+        },
+    })
+}
+
 /// R2: available, frozen and total of USDT and of `token`, asked of the exchange with two
 /// requests from the account's own budget (waited for briefly: the account's trading draws on
 /// the same budget).
@@ -144,23 +202,8 @@ pub async fn balances(
     tokio::time::timeout(BALANCE_WAIT, budget)
         .await
         .map_err(|_| CredentialsError::Budget)?;
-    let shared = ctx.clone();
-    let session = ctx
-        .store
-        .run(move |c| {
-            Ok(match &shared.vault {
-                Some(v) => v.get(c, account_id).map_err(|e| e.to_string()),
-                None => Err("no master key".into()),
-            })
-        })
-        .await?
-        .map_err(|_| CredentialsError::NoMasterKey)?
-        .ok_or(CredentialsError::Missing)?;
-    let rest =
-        RestClient::new(&ctx.exchange.rest_url, ctx.timing.request_timeout).with_session(&session);
-    drop(session);
-    let exchange =
-        |e: crate::exchange::error::ExchangeError| CredentialsError::Exchange(e.kind().to_owned());
+    let rest = rest_for(ctx, account_id).await?;
+    let exchange = |e: ExchangeError| CredentialsError::Exchange(e.kind().to_owned());
     let assets = rest.wallet_assets().await.map_err(exchange)?;
     let wallet = rest.alpha_wallet().await.map_err(exchange)?;
     let mut out = Vec::new();

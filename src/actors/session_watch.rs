@@ -2,13 +2,20 @@
 //! through `[notify]`, a message) goes out `session_warn_hours` before, and another at the
 //! expiry. A warning already stored for the same expiry is not given again, by this instance
 //! after a restart or by another one on the same database.
+//!
+//! It also probes the sessions no instance is trading on (a trading account probes its own):
+//! each about once per `Timing::session_probe_idle`, spread over the checks, one request from
+//! the account's own budget. A refusal (expired, 2FA, face check) is a `session_refused` event,
+//! once per stored credentials.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use slog::{info, warn};
 
 use super::Ctx;
 use super::context::LiveEvent;
+use super::credentials::{self, ProbeVerdict};
+use super::supervisor::SupervisorHandle;
 use crate::domain::session::{self, Stage};
 use crate::store::models::{EventLevel, NewEvent, WebhookStatus};
 use crate::store::{self, StoreError};
@@ -22,17 +29,121 @@ struct Due {
     expires_at_ms: i64,
 }
 
-pub fn start(ctx: &Ctx) {
+pub fn start(ctx: &Ctx, sup: SupervisorHandle) {
     let ctx = ctx.clone();
     actix_rt::spawn(async move {
         let mut given: HashSet<(i64, i64, &'static str)> = HashSet::new();
+        let mut probed: HashMap<i64, i64> = HashMap::new();
         loop {
             tokio::time::sleep(ctx.timing.session_check).await;
             if let Err(e) = look(&ctx, &mut given).await {
                 warn!(ctx.log, "the session watch could not read the store";
                     fields::EVENT_ACTION => "session-watch", "error.message" => e.to_string());
             }
+            if let Err(e) = probe_idle(&ctx, &sup, &mut probed).await {
+                warn!(ctx.log, "the session watch could not probe";
+                    fields::EVENT_ACTION => "session-probe", "error.message" => e.to_string());
+            }
         }
+    });
+}
+
+/// Probes this check's share of the sessions no instance trades on, the longest unprobed
+/// first.
+async fn probe_idle(
+    ctx: &Ctx,
+    sup: &SupervisorHandle,
+    probed: &mut HashMap<i64, i64>,
+) -> Result<(), StoreError> {
+    let now = ctx.clock.now_ms();
+    let every = ctx.timing.session_probe_idle.as_millis().max(1);
+    let (sessions, held, names) = ctx
+        .store
+        .run(|c| {
+            let names: HashMap<i64, String> = store::accounts::list(c)?
+                .into_iter()
+                .map(|a| (a.id, a.name))
+                .collect();
+            Ok((
+                store::credentials::sessions(c)?,
+                store::lease::held_now(c)?,
+                names,
+            ))
+        })
+        .await?;
+    let held: HashSet<i64> = held.into_iter().collect();
+    let mut idle: Vec<(i64, i64)> = sessions
+        .iter()
+        .filter(|(id, _, _)| {
+            names.contains_key(id) && !held.contains(id) && sup.status(*id).is_none()
+        })
+        .map(|(id, _, stored_at)| (*id, *stored_at))
+        .collect();
+    probed.retain(|id, _| idle.iter().any(|(i, _)| i == id));
+    // This check's share: every idle session once per `every`, spread over the checks.
+    let share = (idle.len() as u128 * ctx.timing.session_check.as_millis()).div_ceil(every);
+    let due_before = now.saturating_sub(i64::try_from(every).unwrap_or(i64::MAX));
+    // A session is first due a probe one interval after it was stored.
+    let last =
+        |id: &i64, stored_at: i64| probed.get(id).copied().unwrap_or(stored_at).max(stored_at);
+    idle.retain(|(id, stored_at)| last(id, *stored_at) <= due_before);
+    idle.sort_by_key(|(id, stored_at)| (last(id, *stored_at), *id));
+    for (id, stored_at) in idle
+        .into_iter()
+        .take(usize::try_from(share).unwrap_or(usize::MAX))
+    {
+        probed.insert(id, now);
+        let verdict = match credentials::probe(ctx, id).await {
+            Ok(v) => v,
+            Err(e) => ProbeVerdict::Unknown(e.to_string()),
+        };
+        let ProbeVerdict::Refused(reason) = verdict else {
+            continue;
+        };
+        let account = names.get(&id).cloned().unwrap_or_default();
+        let event = NewEvent {
+            account_id: Some(id),
+            account_name: Some(account.clone()),
+            kind: session::REFUSED_KIND.to_owned(),
+            level: EventLevel::Error,
+            reason: Some(reason.code().to_owned()),
+            actor: "daemon".into(),
+            message: format!(
+                "the exchange refused the stored session of {account} ({}): log in again and store new credentials",
+                reason.code()
+            ),
+            data: serde_json::json!({"account": account, "reason": reason.code()}).to_string(),
+            webhook_status: WebhookStatus::None,
+            created_at_ms: now,
+        };
+        let row = ctx
+            .store
+            .run(move |c| {
+                if store::events::has_kind_since(c, id, session::REFUSED_KIND, stored_at)? {
+                    return Ok(None);
+                }
+                store::events::append(c, &event).map(Some)
+            })
+            .await?;
+        if let Some(row) = row {
+            broadcast(ctx, row);
+        }
+    }
+    Ok(())
+}
+
+/// A stored event, logged and sent to the live stream (and so to `[notify]`).
+fn broadcast(ctx: &Ctx, row: crate::store::models::EventRow) {
+    info!(ctx.log, "{}", row.message; fields::EVENT_ACTION => row.kind.clone(),
+        fields::TRADING_ACCOUNT => row.account_name.clone().unwrap_or_default());
+    let _ = ctx.events.send(LiveEvent {
+        id: row.id,
+        account: row.account_name.clone().unwrap_or_default(),
+        kind: row.kind.clone(),
+        level: row.level.as_str().to_owned(),
+        reason: row.reason.clone(),
+        message: row.message.clone(),
+        at_ms: row.created_at_ms,
     });
 }
 
@@ -46,9 +157,9 @@ async fn look(ctx: &Ctx, given: &mut HashSet<(i64, i64, &'static str)>) -> Resul
                 .into_iter()
                 .map(|a| (a.id, a.name))
                 .collect();
-            Ok(store::credentials::expiries(c)?
+            Ok(store::credentials::sessions(c)?
                 .into_iter()
-                .filter_map(|(id, at)| Some((id, names.get(&id)?.clone(), at?)))
+                .filter_map(|(id, at, _)| Some((id, names.get(&id)?.clone(), at?)))
                 .collect::<Vec<_>>())
         })
         .await?;
@@ -92,17 +203,7 @@ async fn look(ctx: &Ctx, given: &mut HashSet<(i64, i64, &'static str)>) -> Resul
         .await?;
     given.extend(keys);
     for row in stored {
-        info!(ctx.log, "{}", row.message; fields::EVENT_ACTION => row.kind.clone(),
-            fields::TRADING_ACCOUNT => row.account_name.clone().unwrap_or_default());
-        let _ = ctx.events.send(LiveEvent {
-            id: row.id,
-            account: row.account_name.clone().unwrap_or_default(),
-            kind: row.kind.clone(),
-            level: row.level.as_str().to_owned(),
-            reason: row.reason.clone(),
-            message: row.message.clone(),
-            at_ms: row.created_at_ms,
-        });
+        broadcast(ctx, row);
     }
     Ok(())
 }

@@ -109,20 +109,32 @@ async fn find(state: &ApiState, name: &str) -> Result<AccountRow, ApiError> {
         .ok_or_else(|| ApiError::AccountNotFound(name.to_owned()))
 }
 
-/// An account's stored settings row, its credentials' expiry (`None` without credentials,
-/// `Some(None)` when they did not say), and when its newest event was stored.
-type Stored = (
-    Option<store::models::TradingConfigRow>,
-    Option<Option<i64>>,
-    Option<i64>,
-);
+/// What the store holds of an account beside its row.
+struct Stored {
+    config: Option<store::models::TradingConfigRow>,
+    /// Its credentials' expiry: `None` without credentials, `Some(None)` when they did not say.
+    credentials: Option<Option<i64>>,
+    /// When its newest event was stored.
+    last_event_at_ms: Option<i64>,
+    /// Why a probe found the stored session refused, since it was stored (the session watch's
+    /// `session_refused` event).
+    refused: Option<String>,
+}
 
 fn stored(c: &mut store::Conn, id: i64) -> Result<Stored, StoreError> {
-    Ok((
-        store::configs::get(c, id)?,
-        store::credentials::expiry(c, id)?,
-        store::events::last_at(c, id)?,
-    ))
+    let session = store::credentials::session(c, id)?;
+    let refused = match session {
+        Some((_, stored_at)) => {
+            store::events::reason_since(c, id, session::REFUSED_KIND, stored_at)?.flatten()
+        }
+        None => None,
+    };
+    Ok(Stored {
+        config: store::configs::get(c, id)?,
+        credentials: session.map(|(expires, _)| expires),
+        last_event_at_ms: store::events::last_at(c, id)?,
+        refused,
+    })
 }
 
 async fn view(state: &ApiState, account: AccountRow) -> Result<AccountView, ApiError> {
@@ -134,7 +146,12 @@ async fn view(state: &ApiState, account: AccountRow) -> Result<AccountView, ApiE
 fn view_of(
     state: &ApiState,
     account: AccountRow,
-    (row, credentials, last_event_at_ms): Stored,
+    Stored {
+        config: row,
+        credentials,
+        last_event_at_ms,
+        refused,
+    }: Stored,
 ) -> Result<AccountView, ApiError> {
     let id = account.id;
     let settings = row
@@ -175,8 +192,16 @@ fn view_of(
         ),
     };
     let warn_ms = i64::try_from(state.ctx.timing.session_warn.as_millis()).unwrap_or(i64::MAX);
-    let session = session::health(credentials, &pauses, state.ctx.clock.now_ms(), warn_ms);
-    let needs_person = session::needs_person(st, &pauses, session);
+    // A probe's refusal counts as a pause of the session until new credentials are stored.
+    let mut session_pauses = pauses.clone();
+    session_pauses.extend(refused);
+    let session = session::health(
+        credentials,
+        &session_pauses,
+        state.ctx.clock.now_ms(),
+        warn_ms,
+    );
+    let needs_person = session::needs_person(st, &session_pauses, session);
     // A pair buys about `order_usdt`: the unit of the remaining-cycles estimate (R4).
     let progress = plan::day_progress(
         settings.target(),

@@ -21,6 +21,9 @@ text_enum! {
     }
 }
 
+/// The event kind of a probe that found a stored session refused by the exchange.
+pub const REFUSED_KIND: &str = "session_refused";
+
 /// Which warning a session is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {

@@ -37,22 +37,22 @@ pub fn get(conn: &mut Conn, account_id: i64) -> Result<Option<CredentialRow>, St
         .optional())?)
 }
 
-/// Every account's session expiry, where its credentials said (accounts without credentials
-/// are left out).
-pub fn expiries(conn: &mut Conn) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
+/// Every stored session: (account id, its expiry where its credentials said, when they were
+/// stored), by account.
+pub fn sessions(conn: &mut Conn) -> Result<Vec<(i64, Option<i64>, i64)>, StoreError> {
     Ok(with_conn!(conn, |c| cr::credentials
-        .select((cr::account_id, cr::expires_at_ms))
+        .select((cr::account_id, cr::expires_at_ms, cr::updated_at_ms))
         .order(cr::account_id.asc())
-        .load::<(i64, Option<i64>)>(c))?)
+        .load::<(i64, Option<i64>, i64)>(c))?)
 }
 
-/// An account's session expiry: `None` without credentials, `Some(None)` when they did not
-/// say.
-pub fn expiry(conn: &mut Conn, account_id: i64) -> Result<Option<Option<i64>>, StoreError> {
+/// An account's session: its expiry where its credentials said, and when they were stored;
+/// `None` without credentials.
+pub fn session(conn: &mut Conn, account_id: i64) -> Result<Option<(Option<i64>, i64)>, StoreError> {
     Ok(with_conn!(conn, |c| cr::credentials
         .find(account_id)
-        .select(cr::expires_at_ms)
-        .first::<Option<i64>>(c)
+        .select((cr::expires_at_ms, cr::updated_at_ms))
+        .first::<(Option<i64>, i64)>(c)
         .optional())?)
 }
 

@@ -63,6 +63,24 @@ pub fn has_kind_since(
     Ok(n > 0)
 }
 
+/// The reason of the account's newest event of `kind` stored at or after `since_ms`, if any
+/// (`Some(None)`: one without a reason).
+pub fn reason_since(
+    conn: &mut Conn,
+    account_id: i64,
+    kind: &str,
+    since_ms: i64,
+) -> Result<Option<Option<String>>, StoreError> {
+    Ok(with_conn!(conn, |c| e::events
+        .filter(e::account_id.eq(account_id))
+        .filter(e::kind.eq(kind))
+        .filter(e::created_at_ms.ge(since_ms))
+        .order(e::id.desc())
+        .select(e::reason)
+        .first::<Option<String>>(c)
+        .optional())?)
+}
+
 /// Events whose webhook POST is still owed, oldest first.
 pub fn webhook_pending(conn: &mut Conn, limit: i64) -> Result<Vec<EventRow>, StoreError> {
     Ok(with_conn!(conn, |c| e::events

@@ -132,6 +132,19 @@ pub fn holder(conn: &mut Conn, account_id: i64) -> Result<Option<String>, StoreE
     .map_err(StoreError::from)
 }
 
+/// Every account some instance holds now (an unexpired lease, by the database clock).
+pub fn held_now(conn: &mut Conn) -> Result<Vec<i64>, StoreError> {
+    with_conn!(conn, |c| {
+        let now = c.now_ms()?;
+        l::leases
+            .filter(l::expires_at_ms.gt(now))
+            .filter(l::owner.is_not_null())
+            .select(l::account_id)
+            .load::<i64>(c)
+    })
+    .map_err(StoreError::from)
+}
+
 /// The stored row, whoever holds it.
 pub fn current(conn: &mut Conn, account_id: i64) -> Result<Option<LeaseRow>, StoreError> {
     Ok(with_conn!(conn, |c| l::leases

@@ -36,11 +36,13 @@ pub(crate) struct Api {
 
 /// A simulator, an empty database, an engine and the API on port 0.
 pub(crate) async fn api() -> Api {
-    api_with(|_| {}).await
+    api_with(|_, _| {}).await
 }
 
-/// `api()` with the engine's configuration changed first.
-pub(crate) async fn api_with(tweak: impl FnOnce(&mut alpha_oto::config::Config)) -> Api {
+/// `api()` with the engine's configuration and timings changed first.
+pub(crate) async fn api_with(
+    tweak: impl FnOnce(&mut alpha_oto::config::Config, &mut alpha_oto::actors::Timing),
+) -> Api {
     let sim = harness::sim(501).await;
     let db = TestDb::migrated();
     let vault = harness::vault_of(&alpha_oto::vault::generate_key_line(chrono::Utc::now()));
@@ -51,13 +53,14 @@ pub(crate) async fn api_with(tweak: impl FnOnce(&mut alpha_oto::config::Config))
         slog::Logger::root(drain, slog::o!())
     };
     let mut config = harness::config(&sim, "api-test");
-    tweak(&mut config);
+    let mut timing = harness::fast_timing();
+    tweak(&mut config, &mut timing);
     let (sup, ctx) = alpha_oto::daemon::engine(
         &config,
         db.store.clone(),
         Some(vault),
         logger,
-        harness::fast_timing(),
+        timing,
         alpha_oto::clock::Clock::default(),
     )
     .await;

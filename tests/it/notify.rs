@@ -53,12 +53,16 @@ async fn telegram() -> Telegram {
     }
 }
 
-async fn with_telegram(dir: &tempfile::TempDir) -> (Api, Telegram) {
+/// An engine whose notifications go to a stand-in Telegram; `probe_idle` is how often it
+/// probes the sessions of accounts that do not trade (the warnings' tests store made-up
+/// sessions, which a probe would find refused).
+async fn with_telegram(dir: &tempfile::TempDir, probe_idle: Duration) -> (Api, Telegram) {
     let tg = telegram().await;
     let token_file = dir.path().join("telegram.token");
     std::fs::write(&token_file, format!("{BOT_TOKEN}\n")).unwrap();
     let api_url = tg.url.clone();
-    let a = api_with(move |c| {
+    let a = api_with(move |c, timing| {
+        timing.session_probe_idle = probe_idle;
         c.notify = NotifyConfig {
             group_s: 1,
             min_gap_s: 1,
@@ -101,7 +105,7 @@ async fn wait_for(what: &str, secs: u64, ok: impl Fn() -> bool) {
 #[actix_web::test]
 async fn a_session_that_expires_in_an_hour_is_warned_once_and_notified_on_telegram() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, tg) = with_telegram(&dir).await;
+    let (a, tg) = with_telegram(&dir, Duration::from_secs(3600)).await;
     let mut body = serde_json::to_value(harness::settings("KOGE", "10", "1000")).unwrap();
     body["name"] = json!("s1");
     assert_eq!(
@@ -187,7 +191,7 @@ async fn a_session_that_expires_in_an_hour_is_warned_once_and_notified_on_telegr
 #[actix_web::test]
 async fn three_hundred_sessions_expiring_together_are_a_few_messages_listing_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, tg) = with_telegram(&dir).await;
+    let (a, tg) = with_telegram(&dir, Duration::from_secs(3600)).await;
     let expires = chrono::Utc::now().timestamp_millis() + 2 * 3_600_000;
     let mut file = String::new();
     for i in 0..300 {
@@ -235,5 +239,63 @@ async fn three_hundred_sessions_expiring_together_are_a_few_messages_listing_the
     assert!(
         all.contains("session_expiring [warn], 300 account(s)"),
         "{all}"
+    );
+}
+
+#[actix_web::test]
+async fn a_stored_session_the_exchange_refuses_is_found_by_a_probe_while_the_account_rests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, tg) = with_telegram(&dir, Duration::from_secs(2)).await;
+    // An account that never started: only the session watch asks about its session.
+    let sim_id = a.account("idle1", "KOGE", "1000").await;
+    let (_, v) = a.ok("GET", "/api/v1/accounts/idle1", None).await;
+    assert_eq!(
+        (&v["session"], &v["needs_person"]),
+        (&json!("unknown"), &json!([])),
+        "{v}"
+    );
+    a.sim
+        .state
+        .with(|s| s.engine.expire_session(sim_id))
+        .unwrap();
+    wait_for("the refusal on Telegram", 10, || {
+        tg.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, m)| m["text"].as_str().unwrap_or("").contains("session_refused"))
+    })
+    .await;
+    let (_, v) = a.ok("GET", "/api/v1/accounts/idle1", None).await;
+    assert_eq!(
+        (&v["session"], &v["needs_person"], &v["state"]),
+        (
+            &json!("expired"),
+            &json!(["session_expired"]),
+            &json!("stopped")
+        ),
+        "{v}"
+    );
+    let (_, v) = a
+        .ok("GET", "/api/v1/accounts?needs_person=true", None)
+        .await;
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    // Probed again and again: one event for these credentials.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, events) = a.ok("GET", "/api/v1/accounts/idle1/events", None).await;
+    let refused = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "session_refused")
+        .count();
+    assert_eq!(refused, 1, "{events}");
+    // New credentials: the refusal was of the old ones.
+    a.fund("idle1").await;
+    let (_, v) = a.ok("GET", "/api/v1/accounts/idle1", None).await;
+    assert_eq!(
+        (&v["session"], &v["needs_person"]),
+        (&json!("unknown"), &json!([])),
+        "{v}"
     );
 }

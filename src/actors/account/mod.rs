@@ -354,12 +354,7 @@ fn refusal_of(e: &ExchangeError) -> Refusal {
 }
 
 fn session_pause(e: &ExchangeError) -> Option<PauseReason> {
-    match e {
-        ExchangeError::SessionExpired => Some(PauseReason::SessionExpired),
-        ExchangeError::TwoFactorRequired { .. } => Some(PauseReason::TwoFactor),
-        ExchangeError::FaceCheckRequired => Some(PauseReason::FaceCheck),
-        _ => None,
-    }
+    super::credentials::session_refusal(e)
 }
 
 fn millis(d: Duration) -> i64 {

@@ -46,6 +46,7 @@ pub fn fast_timing() -> Timing {
         stream_backoff_max: Duration::from_secs(1),
         session_warn: Duration::from_secs(12 * 3600),
         session_check: Duration::from_millis(500),
+        session_probe_idle: Duration::from_secs(2),
     }
 }
 
