@@ -9,6 +9,7 @@ use super::ApiState;
 use super::auth::Authorized;
 use super::error::ApiError;
 use super::listing::{ListQuery, ListedAccount};
+use super::names::check_name;
 use crate::actors::account::{AccountStatus, Command};
 use crate::actors::{credentials, operator, tokens};
 use crate::domain::plan::{self, Progress};
@@ -63,26 +64,6 @@ pub struct AccountView {
     /// When the account's newest event was stored (Unix ms).
     pub last_event_at_ms: Option<i64>,
     pub settings: AccountSettings,
-}
-
-/// Names: 1 to 64 of `A-Z a-z 0-9 _ - .`, starting with a letter or digit.
-pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidName(
-            "use 1 to 64 of A-Z a-z 0-9 _ - . starting with a letter or digit".into(),
-        ))
-    }
 }
 
 /// Refused with `held_elsewhere` when another instance holds the account's lease.
@@ -356,13 +337,7 @@ impl Parts {
     pub(super) async fn seed(self, state: &ApiState, now: i64) -> Result<(String, Seed), ApiError> {
         let (settings, overrides) = match &self.profile {
             Some(p) => {
-                let n = p.clone();
-                let row = state
-                    .ctx
-                    .store
-                    .run(move |c| store::profiles::get(c, &n))
-                    .await?
-                    .ok_or_else(|| ApiError::ProfileNotFound(p.clone()))?;
+                let row = super::membership::profile_row(state, p).await?;
                 let base = super::membership::settings_of(&row)?;
                 (profile::lay_over(&base, &self.fields)?, self.fields)
             }
@@ -445,13 +420,7 @@ pub async fn update_config(
     );
     match account.profile.clone() {
         Some(p) => {
-            let n = p.clone();
-            let row = state
-                .ctx
-                .store
-                .run(move |c| store::profiles::get(c, &n))
-                .await?
-                .ok_or(ApiError::ProfileNotFound(p))?;
+            let row = super::membership::profile_row(&state, &p).await?;
             let overrides = profile::overrides_after(
                 &profile::fields_from_text(&account.overrides).unwrap_or_default(),
                 &changes,

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::ApiState;
-use super::accounts::check_name;
 use super::auth::Authorized;
 use super::error::{ApiError, RowProblem};
 use super::membership;
+use super::names::check_name;
 use crate::accounts_file::{self, FileRow};
 use crate::actors::credentials::{self, CheckedCredentials};
 use crate::domain::profile::{self, Fields};

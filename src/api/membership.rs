@@ -21,6 +21,7 @@ pub(super) fn settings_of(row: &ProfileRow) -> Result<AccountSettings, ApiError>
 
 /// The profile row named `name`.
 pub(super) async fn profile_row(state: &ApiState, name: &str) -> Result<ProfileRow, ApiError> {
+    super::names::check_name(name).map_err(|_| ApiError::ProfileNotFound(name.to_owned()))?;
     let n = name.to_owned();
     state
         .ctx

@@ -13,6 +13,7 @@ pub mod import;
 pub mod limits;
 pub mod listing;
 pub mod membership;
+pub mod names;
 pub mod openapi;
 pub mod profiles;
 

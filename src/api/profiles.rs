@@ -8,10 +8,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ApiState;
-use super::accounts::check_name;
 use super::auth::Authorized;
 use super::error::ApiError;
 use super::membership;
+use super::names::check_name;
 use crate::domain::profile;
 use crate::domain::settings::AccountSettings;
 use crate::store::models::ProfileRow;
@@ -180,6 +180,7 @@ pub async fn delete(
     state: web::Data<ApiState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    check_name(&name).map_err(|_| ApiError::ProfileNotFound(name.to_string()))?;
     let n = name.to_string();
     match state
         .ctx

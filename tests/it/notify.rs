@@ -299,3 +299,81 @@ async fn a_stored_session_the_exchange_refuses_is_found_by_a_probe_while_the_acc
         "{v}"
     );
 }
+
+/// The generic webhook channel: a JSON body with the message and each event, warnings and
+/// above only.
+#[actix_web::test]
+async fn the_notify_webhook_gets_one_json_message_for_a_burst_and_nothing_below_its_level() {
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let shared = got.clone();
+    let server = HttpServer::new(move || {
+        let got = shared.clone();
+        App::new().route(
+            "/hook",
+            web::post().to(move |body: web::Json<Value>| {
+                let got = got.clone();
+                async move {
+                    got.lock().unwrap().push(body.into_inner());
+                    HttpResponse::NoContent().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let url = format!("http://{}/hook", server.addrs()[0]);
+    let server = server.run();
+    let _handle = server.handle();
+    actix_web::rt::spawn(server);
+    let a = api_with(move |c, timing| {
+        timing.session_probe_idle = Duration::from_secs(3600);
+        c.notify = NotifyConfig {
+            group_s: 1,
+            min_gap_s: 1,
+            webhook: Some(alpha_oto::config::NotifyWebhook {
+                url,
+                min_level: "warn".into(),
+            }),
+            telegram: None,
+        };
+    })
+    .await;
+    for n in ["h1", "h2", "h3"] {
+        a.account(n, "KOGE", "100000").await;
+    }
+    // Started (info events: not sent), then paused by the operator (warnings: one message).
+    let start = json!({"action": "start", "all": true});
+    a.ok("POST", "/api/v1/accounts/actions", Some(Body::Json(start)))
+        .await;
+    for n in ["h1", "h2", "h3"] {
+        a.wait_state(n, |v| v["progress"]["cycles_done"].as_u64() >= Some(1))
+            .await;
+    }
+    let pause = json!({"action": "pause", "all": true});
+    a.ok("POST", "/api/v1/accounts/actions", Some(Body::Json(pause)))
+        .await;
+    wait_for("the webhook's message", 10, || {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = &got[0];
+    assert_eq!(m["source"], "alpha-oto");
+    let text = m["text"].as_str().unwrap();
+    assert!(
+        text.contains("paused [warn, operator], 3 account(s)"),
+        "{text}"
+    );
+    let events = m["events"].as_array().unwrap();
+    assert!(events.iter().all(|e| e["level"] != "info"), "{m}");
+    let mut accounts: Vec<&str> = events
+        .iter()
+        .map(|e| e["account"].as_str().unwrap())
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    assert_eq!(accounts, vec!["h1", "h2", "h3"]);
+}
