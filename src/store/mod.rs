@@ -157,6 +157,11 @@ const SQLITE_CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 15000; PRAGMA syn
 
 /// The longest a log restart waits for readers, with the writers held.
 const RESTART_WAIT: Duration = Duration::from_millis(100);
+/// The longest it waits once the log is past `OVERSHOOT` times its bound: readers that keep
+/// overlapping (or a starved checkpointer thread on a loaded host) must not let the log grow
+/// without end, and a writer held for a second is the lesser harm.
+const RESTART_WAIT_OVERSHOOT: Duration = Duration::from_millis(1000);
+const OVERSHOOT: i64 = 4;
 /// How often the checkpointer copies the write-ahead log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
@@ -203,10 +208,18 @@ fn start_checkpointer(
                 if let Ok(row) = passive
                     && i64::from(row.log) > restart_at
                 {
+                    let wait = if i64::from(row.log) > restart_at.saturating_mul(OVERSHOOT) {
+                        RESTART_WAIT_OVERSHOOT
+                    } else {
+                        RESTART_WAIT
+                    };
                     let _turn = gate
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let _ = conn.batch_execute("PRAGMA wal_checkpoint(RESTART);");
+                    let _ = conn.batch_execute(&format!(
+                        "PRAGMA busy_timeout = {}; PRAGMA wal_checkpoint(RESTART);",
+                        wait.as_millis()
+                    ));
                 }
             }
         })
