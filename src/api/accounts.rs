@@ -434,7 +434,7 @@ pub async fn update_config(
             state
                 .ctx
                 .store
-                .run(move |c| store::profiles::set_overrides(c, id, &text, &change))
+                .run(move |c| store::profiles::update_member(c, id, None, &text, None, &change))
                 .await?;
         }
         None => {
@@ -455,7 +455,7 @@ pub async fn update_config(
             state
                 .ctx
                 .store
-                .run(move |c| store::profiles::set_overrides(c, id, &text, &change))
+                .run(move |c| store::profiles::update_member(c, id, None, &text, None, &change))
                 .await?;
         }
     }

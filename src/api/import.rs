@@ -406,7 +406,7 @@ fn write(
                 store::profiles::update_member(
                     c,
                     account.id,
-                    profile.as_deref(),
+                    Some(profile.as_deref()),
                     &overrides,
                     tags.as_deref(),
                     &change,

@@ -152,40 +152,26 @@ pub fn assign(
     }))
 }
 
-/// Sets an account's overrides and resolved settings (a settings change of an account on a
-/// profile), with its event.
-pub fn set_overrides(
-    conn: &mut Conn,
-    id: i64,
-    overrides: &str,
-    change: &MemberChange,
-) -> Result<(), StoreError> {
-    with_conn!(conn, |c| c.write_tx(|c| {
-        diesel::update(a::accounts.find(id))
-            .set(a::overrides.eq(overrides))
-            .execute(c)?;
-        c.put_config(&change.config)?;
-        diesel::insert_into(e::events)
-            .values(&change.event)
-            .execute(c)?;
-        Ok(())
-    }))
-}
-
-/// An account's whole membership at once (an import's update): profile, overrides, tags
-/// when given, and its resolved settings with their event.
+/// An account's membership and settings at once (a settings change, an import's update): its
+/// profile when given (`Some(None)` takes it off), its overrides, its tags when given, and its
+/// resolved settings with their event.
 pub fn update_member(
     conn: &mut Conn,
     id: i64,
-    profile: Option<&str>,
+    profile: Option<Option<&str>>,
     overrides: &str,
     tags: Option<&str>,
     change: &MemberChange,
 ) -> Result<(), StoreError> {
     with_conn!(conn, |c| c.write_tx(|c| {
         diesel::update(a::accounts.find(id))
-            .set((a::profile.eq(profile), a::overrides.eq(overrides)))
+            .set(a::overrides.eq(overrides))
             .execute(c)?;
+        if let Some(profile) = profile {
+            diesel::update(a::accounts.find(id))
+                .set(a::profile.eq(profile))
+                .execute(c)?;
+        }
         if let Some(tags) = tags {
             diesel::update(a::accounts.find(id))
                 .set(a::tags.eq(tags))
