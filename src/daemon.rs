@@ -110,6 +110,9 @@ pub async fn engine(
             config.daemon.cross_account_guard,
             config.daemon.cross_instance_guard,
         ),
+        leases: Default::default(),
+        membership: Default::default(),
+        capacity: config.daemon.capacity,
         log,
         owner: config.instance_id(),
         on_stop: config.daemon.on_stop,
@@ -119,7 +122,10 @@ pub async fn engine(
     let (webhooks, started_ms) = (ctx.webhooks.clone(), ctx.clock.now_ms());
     actix_rt::spawn(async move { webhooks.resend_pending(started_ms).await });
     crate::actors::notifier::start(&ctx, &config.notify);
+    crate::actors::leases::start(&ctx);
+    crate::actors::membership::join(&ctx).await;
     let sup = supervisor::start(ctx.clone(), config.daemon.account_threads());
+    crate::actors::membership::start(&ctx, sup.clone());
     crate::actors::session_watch::start(&ctx, sup.clone());
     (sup, ctx)
 }
@@ -175,7 +181,7 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
             fields::EVENT_ACTION => "api-start");
     }
     let api_state = actix_web::web::Data::new(crate::api::ApiState::new(
-        ctx,
+        ctx.clone(),
         supervisor.clone(),
         config.api.token_hashes.clone(),
     ));
@@ -201,6 +207,8 @@ pub async fn serve(config: Config, log: Logger) -> anyhow::Result<()> {
     );
     api.stop(true).await;
     supervisor.shutdown(STOP_BUDGET).await;
+    // Its leases are released: the other instances share its accounts out at their next look.
+    crate::actors::membership::leave(&ctx).await;
     Ok(())
 }
 

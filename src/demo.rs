@@ -60,8 +60,10 @@ fn settings(token: &str, target: Decimal) -> anyhow::Result<AccountSettings> {
 fn timing() -> Timing {
     Timing {
         tick: Duration::from_millis(100),
+        look_max: Duration::from_secs(2),
         lease_ttl: Duration::from_secs(10),
         lease_margin: Duration::from_secs(3),
+        sync_first: Duration::from_secs(3),
         sync_every: Duration::from_secs(3),
         request_timeout: Duration::from_secs(3),
         stream_stale: Duration::from_secs(5),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use slog::Logger;
 
-use super::{crossing, governor, price_feed, token_board, webhook};
+use super::{crossing, governor, leases, membership, price_feed, token_board, webhook};
 use crate::cache::TokenCache;
 use crate::clock::Clock;
 use crate::config::ExchangeConfig;
@@ -16,15 +16,22 @@ use crate::vault::Vault;
 /// Every period and limit of the trading loop, in one place; tests shorten them.
 #[derive(Debug, Clone)]
 pub struct Timing {
-    /// How often each account looks at time and prices.
+    /// How soon an account looks again while something waits for a look (a pair to place,
+    /// a price to come back, a transition to finish).
     pub tick: Duration,
+    /// The longest an account goes without a look when nothing is due (`AccountCore::wake`).
+    pub look_max: Duration,
     pub lease_ttl: Duration,
     /// How long before the lease's expiry an account stops sending.
     pub lease_margin: Duration,
     pub listen_key_keep_alive: Duration,
-    /// How often a trading account asks the exchange about its live pair, in case a report
-    /// was lost.
+    /// A live pair whose stream is healthy is asked of the exchange anyway, in case a report
+    /// was lost without the stream dropping: `sync_first` after its last news, then at
+    /// doubling waits up to `sync_every`. A safety net, not the pace.
+    pub sync_first: Duration,
     pub sync_every: Duration,
+    /// A place or cancel answered without its report for this long: the order is asked for.
+    pub report_overdue: Duration,
     /// How often the token list (each token's points multiplier) is read again; it is also
     /// read at the start of each UTC day.
     pub token_list_every: Duration,
@@ -43,8 +50,9 @@ pub struct Timing {
     pub restart_budget: usize,
     pub restart_window: Duration,
     pub restart_backoff_max: Duration,
-    /// Silence after which the private stream counts as lost (B5); pings go out at a third of
-    /// it, so a quiet but healthy stream never trips it.
+    /// Silence after which the private stream counts as lost (B5); a ping goes out once it
+    /// has been silent for half of it, so a quiet but healthy stream never trips it and a
+    /// stream that hears frames sends none.
     pub stream_stale: Duration,
     /// The private stream's reconnect backoff (fast in tests).
     pub stream_backoff_min: Duration,
@@ -61,10 +69,13 @@ impl Default for Timing {
     fn default() -> Self {
         Self {
             tick: Duration::from_millis(500),
+            look_max: Duration::from_secs(15),
             lease_ttl: Duration::from_secs(30),
             lease_margin: Duration::from_secs(5),
             listen_key_keep_alive: Duration::from_secs(30 * 60),
-            sync_every: Duration::from_secs(30),
+            sync_first: Duration::from_secs(30),
+            sync_every: Duration::from_secs(600),
+            report_overdue: Duration::from_secs(5),
             token_list_every: Duration::from_secs(3600),
             price_stale: Duration::from_secs(120),
             ladder_step: Duration::from_secs(20),
@@ -111,6 +122,12 @@ pub struct Shared {
     pub board: token_board::TokenBoard,
     /// Every live pair's prices per token: no two managed accounts trade with each other.
     pub crossings: crossing::Crossings,
+    /// The leases this instance holds, renewed together.
+    pub leases: leases::LeaseKeeper,
+    /// The instances on the database and the share of accounts each holds.
+    pub membership: membership::Membership,
+    /// This instance's weight in the shares (`[daemon] capacity`).
+    pub capacity: u32,
     pub webhooks: webhook::Webhooks,
     pub log: Logger,
     /// This instance's name in leases.

@@ -12,6 +12,8 @@ pub mod credentials;
 pub mod crossing;
 pub mod exchange_view;
 pub mod governor;
+pub mod leases;
+pub mod membership;
 pub mod notifier;
 pub mod operator;
 pub mod price_feed;

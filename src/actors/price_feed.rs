@@ -3,13 +3,13 @@
 //! that accounts read when they decide. Thousands of accounts on one token cost one update per
 //! trade, not one message per account.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 use slog::{Logger, info, warn};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::domain::volatility::VolatilityWindow;
 use crate::exchange::rest::RestClient;
@@ -36,6 +36,10 @@ struct Snapshot {
     at_ms: i64,
     window: VolatilityWindow,
     connected: bool,
+    /// Accounts to wake when the price reaches a level or goes below it, by (level, account).
+    alarms: BTreeMap<(Decimal, i64), Arc<Notify>>,
+    /// Each account's level in `alarms`.
+    armed: HashMap<i64, Decimal>,
 }
 
 /// One token's latest price and volatility window.
@@ -52,6 +56,8 @@ impl PriceCell {
                 at_ms: 0,
                 window: VolatilityWindow::new(window_ms),
                 connected: false,
+                alarms: BTreeMap::new(),
+                armed: HashMap::new(),
             }),
         }
     }
@@ -68,6 +74,38 @@ impl PriceCell {
         s.price = Some(price);
         s.at_ms = now_ms;
         s.window.push(now_ms, price);
+        // Every alarm at this price or above rings once: a trade costs one range lookup, not
+        // a look by every account on the token.
+        let rung: Vec<(Decimal, i64)> = s
+            .alarms
+            .range((price, i64::MIN)..)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in rung {
+            if let Some(bell) = s.alarms.remove(&key) {
+                s.armed.remove(&key.1);
+                bell.notify_one();
+            }
+        }
+    }
+
+    /// Rings `bell` once when the price reaches `level` or goes below it (at once if it is
+    /// there already); `None` takes the account's alarm off. One alarm per account: a new
+    /// level replaces the old.
+    pub fn alarm(&self, account_id: i64, level: Option<Decimal>, bell: &Arc<Notify>) {
+        let mut s = self.lock();
+        if let Some(old) = s.armed.remove(&account_id) {
+            s.alarms.remove(&(old, account_id));
+        }
+        let Some(level) = level else {
+            return;
+        };
+        if s.price.is_some_and(|p| p <= level) {
+            bell.notify_one();
+            return;
+        }
+        s.alarms.insert((level, account_id), bell.clone());
+        s.armed.insert(account_id, level);
     }
 
     fn set_connected(&self, connected: bool) {
@@ -232,4 +270,43 @@ fn seed(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rang(bell: &Arc<Notify>) -> bool {
+        // A stored permit is taken at once; none means it did not ring.
+        let waiting = bell.notified();
+        tokio::pin!(waiting);
+        waiting.as_mut().enable()
+    }
+
+    #[test]
+    fn an_alarm_rings_once_when_the_price_reaches_its_level_and_not_above_it() {
+        let cell = PriceCell::new(60_000);
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        cell.record(d("1.00"), 0);
+        cell.alarm(1, Some(d("0.95")), &a);
+        cell.alarm(2, Some(d("0.90")), &b);
+        cell.record(d("0.96"), 1);
+        assert!(!rang(&a) && !rang(&b));
+        cell.record(d("0.95"), 2);
+        assert!(rang(&a), "at the level");
+        assert!(!rang(&b));
+        cell.record(d("0.94"), 3);
+        assert!(!rang(&a), "once: the account arms it again after its look");
+        // Replaced, then taken off: the old level no longer rings.
+        cell.alarm(2, Some(d("0.80")), &b);
+        cell.record(d("0.85"), 4);
+        assert!(!rang(&b));
+        cell.alarm(2, None, &b);
+        cell.record(d("0.70"), 5);
+        assert!(!rang(&b));
+        // Armed below the price already there: rings at once.
+        cell.alarm(1, Some(d("0.75")), &a);
+        assert!(rang(&a));
+    }
 }

@@ -152,6 +152,11 @@ impl SupervisorHandle {
         rx.await.map_err(|_| SupervisorError::Gone)
     }
 
+    /// The supervisor has stopped (after `shutdown`): the instance holds nothing any more.
+    pub fn is_stopped(&self) -> bool {
+        self.tx.is_closed()
+    }
+
     /// Whether the supervisor answers within `limit` (the watchdog's question).
     pub async fn ping(&self, limit: Duration) -> bool {
         let (reply, rx) = oneshot::channel();
@@ -530,6 +535,7 @@ impl Supervisor {
                 return;
             }
             Ok(Err(Failure::Reload)) => ("reload".to_owned(), false, Duration::ZERO),
+            Ok(Err(Failure::HandedOver)) => ("handed over".to_owned(), false, Duration::ZERO),
             Ok(Err(Failure::LeaseLost)) => ("lease lost".to_owned(), false, Duration::from_secs(1)),
             Ok(Err(e)) => (e.to_string(), true, Duration::ZERO),
             Err(panic) => (panic, true, Duration::ZERO),

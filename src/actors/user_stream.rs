@@ -71,7 +71,7 @@ pub async fn run<M: From<StreamNews>>(
             backoff_min: t.stream_backoff_min,
             backoff_max: t.stream_backoff_max,
             stale_after: t.stream_stale,
-            ping_every: t.stream_stale / 3,
+            ping_every: t.stream_stale / 2,
             ..StreamConfig::private(&ctx.exchange.private_ws_url)
         };
         let (handle, mut events) = stream::spawn(cfg, vec![name.clone()]);

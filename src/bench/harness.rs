@@ -171,7 +171,13 @@ pub(crate) async fn create_accounts(
 
 /// Stops every account the way an operator would (each finishes its live pair), and waits
 /// until all say so: the ledger check then compares two books at rest.
-pub async fn stop_accounts(api: &Client, accounts: usize) -> anyhow::Result<()> {
+/// With `release`, the simulator's held sells fill once every stop is sent (not before: the
+/// accounts would place new pairs with new holds).
+pub(crate) async fn stop_accounts(
+    api: &Client,
+    accounts: usize,
+    release: Option<&SimAdmin>,
+) -> anyhow::Result<()> {
     let jobs = (0..accounts).map(|i| {
         let path = format!("/api/v1/accounts/{}/stop", account_name(i));
         async move { api.call("POST", &path, None).await }
@@ -179,6 +185,9 @@ pub async fn stop_accounts(api: &Client, accounts: usize) -> anyhow::Result<()> 
     let mut results = futures_util::stream::iter(jobs).buffer_unordered(SETUP_CONCURRENCY);
     while let Some(r) = results.next().await {
         r.context("cannot stop an account")?;
+    }
+    if let Some(admin) = release {
+        admin.post("POST", "/sim/release-held").await?;
     }
     let until = Instant::now() + Duration::from_secs(60);
     loop {

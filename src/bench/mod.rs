@@ -69,6 +69,15 @@ pub struct Report {
     pub reaction_ms: Percentiles,
     pub floor_reaction_ms: Floor,
     pub daemon_cpu_s: f64,
+    /// The daemon's CPU over the trading window (set-up excluded), in percent of one core.
+    pub window_cpu_pct: f64,
+    /// `window_cpu_pct` of a window in which no pair completed (every account waiting on a
+    /// live pair: `--hold-ms` longer than the run): what nothing to do costs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_cpu_pct: Option<f64>,
+    /// The daemon's CPU over the window per completed pair, in microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub daemon_cpu_us_per_cycle: Option<f64>,
     pub daemon_rss_mb: f64,
     pub rss_per_account_kb: f64,
     pub errors: u64,
@@ -156,7 +165,15 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
 
     eprintln!("daemon: creating and starting {} account(s)", opts.accounts);
     let created = Instant::now();
-    create_accounts(&api, &sim, |_| json!({})).await?;
+    // A pair's sell waits out its hold (up to 1.5 holds): it is not cancelled before.
+    let hold_s = opts.hold_ms.saturating_mul(3) / 2 / 1000;
+    let pending_timeout_s = (hold_s + 60).clamp(120, 86_400);
+    create_accounts(
+        &api,
+        &sim,
+        |_| json!({"pending_timeout_s": pending_timeout_s}),
+    )
+    .await?;
     eprintln!(
         "daemon: {} account(s) set up in {:.1} s; trading for {} s",
         opts.accounts,
@@ -165,6 +182,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     );
     admin.post("DELETE", "/sim/reactions").await?;
     let window = Instant::now();
+    let cpu_at_start = daemon.usage().cpu_s;
     let mut cpu_before_restart = 0.0;
     let mut peak_rss_kb = 0;
     let mut recovery_s = None;
@@ -221,9 +239,17 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     };
     let usage = daemon.usage();
     let daemon_cpu_s = cpu_before_restart + usage.cpu_s;
+    // The window's own CPU (without the set-up), in percent of one core.
+    let window_cpu_pct = if opts.restart_at.is_none() {
+        round2((usage.cpu_s - cpu_at_start) / elapsed * 100.0)
+    } else {
+        round2((daemon_cpu_s - cpu_at_start) / elapsed * 100.0)
+    };
     let peak_rss_kb = peak_rss_kb.max(usage.peak_rss_kb);
     let mut findings = Findings::default();
-    if let Err(e) = stop_accounts(&api, opts.accounts).await {
+    // Held sells fill once the stops are sent: the accounts stop at rest without waiting
+    // out a long hold.
+    if let Err(e) = stop_accounts(&api, opts.accounts, Some(&admin)).await {
         findings.lines.push(format!("stopping the accounts: {e:#}"));
     }
     let stopped = daemon.terminate(Duration::from_secs(60));
@@ -280,6 +306,11 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         },
         floor_reaction_ms: floor,
         daemon_cpu_s: round2(daemon_cpu_s),
+        window_cpu_pct,
+        idle_cpu_pct: (reactions.pairs_completed == 0).then_some(window_cpu_pct),
+        daemon_cpu_us_per_cycle: (reactions.pairs_completed > 0).then(|| {
+            round2((daemon_cpu_s - cpu_at_start) * 1e6 / reactions.pairs_completed as f64)
+        }),
         daemon_rss_mb: round2(peak_rss_kb as f64 / 1024.0),
         rss_per_account_kb: round2(peak_rss_kb as f64 / opts.accounts as f64),
         errors,
@@ -363,6 +394,17 @@ pub fn table(r: &Report, findings: &Findings) -> String {
         ),
     );
     row(&mut out, "daemon cpu s", r.daemon_cpu_s.to_string());
+    row(
+        &mut out,
+        "window cpu % of a core",
+        match r.idle_cpu_pct {
+            Some(_) => format!("{} (idle: no pair completed)", r.window_cpu_pct),
+            None => r.window_cpu_pct.to_string(),
+        },
+    );
+    if let Some(us) = r.daemon_cpu_us_per_cycle {
+        row(&mut out, "daemon cpu per pair", format!("{us} us"));
+    }
     row(
         &mut out,
         "daemon rss MB (peak)",

@@ -163,6 +163,9 @@ pub struct DaemonConfig {
     pub instance_id: Option<String>,
     /// How long a lease on an account lasts without renewal.
     pub lease_ttl_s: u32,
+    /// This instance's weight in the sharing of accounts among the instances on one database:
+    /// an instance of capacity 2 holds twice the accounts of one of capacity 1.
+    pub capacity: u32,
     /// Requests per second this instance may send to the exchange over all accounts.
     pub egress_per_s: u32,
     /// Threads the account actors are spread over (each with its own HTTP client and
@@ -209,6 +212,7 @@ impl Default for DaemonConfig {
             data_dir: None,
             instance_id: None,
             lease_ttl_s: 30,
+            capacity: 1,
             egress_per_s: 2000,
             account_threads: 0,
             on_stop: StopMode::Keep,
@@ -623,6 +627,9 @@ impl Config {
                 "notify.group_s",
                 "group_s and min_gap_s are at most 3600 seconds",
             ));
+        }
+        if !(1..=10_000).contains(&self.daemon.capacity) {
+            return Err(invalid("daemon.capacity", "between 1 and 10000"));
         }
         if self.daemon.session_warn_hours > 24 * 30 {
             return Err(invalid("daemon.session_warn_hours", "at most 720 hours"));

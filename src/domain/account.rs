@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use super::cycle::{Cycle, Effect, Event, Intent, Market, Refusal, State};
+use super::cycle::{Cycle, CycleDue, Effect, Event, Intent, Market, Refusal, State};
 use super::guards::{self, Holds, Quote, Setback};
 use super::pause::PauseReason;
 use super::pricing;
@@ -51,6 +51,13 @@ pub struct CoreConfig {
     /// Today's realised cost may reach this many bps of the bought volume (B9).
     pub cost_budget_bps: Decimal,
     pub probe_every_ms: i64,
+    /// How soon the next look comes when something waits for one (a pair to place, a price
+    /// to come back): the shell's tick.
+    pub look_ms: i64,
+    /// The longest an account goes without a look, whatever it waits for: what the shell
+    /// reads without being told (the token list, the multiplier, the volatility of a price
+    /// that does not matter yet) is seen within it.
+    pub look_max_ms: i64,
     /// `token = "auto"`: the policy, and the least time between two moves.
     pub token_policy: Option<(Policy, i64)>,
 }
@@ -91,6 +98,21 @@ pub struct TokenLook {
     /// When the policy last put this account on a token.
     pub chosen_at_ms: Option<i64>,
 }
+
+/// When the shell looks next ([`AccountCore::wake`]): nothing costs a wake-up before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wake {
+    /// The next look (ms).
+    pub at_ms: i64,
+    /// Look at once when the token's price reaches this or goes below (the live pair's loss
+    /// cut): the price feed wakes the account instead of the account polling the price.
+    pub price_at_or_below: Option<Decimal>,
+}
+
+/// A look is never due sooner than this after the one before: a deadline in the past that a
+/// look does not clear costs a look every 10 ms, not a spinning core. Counted from the last
+/// look, like every wait here, so a stream of messages never pushes a due look away.
+pub const LOOK_GAP_MS: i64 = 10;
 
 /// What goes into the core.
 #[derive(Debug, Clone)]
@@ -138,6 +160,10 @@ pub enum Input {
     /// The stored settings changed (the operator's edit, a profile's change): new pairs wait,
     /// and once nothing of a pair is live the task starts again on them ([`Step::Reload`]).
     SettingsChanged,
+    /// The account belongs to another instance now (`domain::shares`), or (`on: false`) to
+    /// this one again: new pairs wait, and once nothing of a pair is live the account is
+    /// released ([`Step::Release`]). A pair is never cut short to move an account.
+    HandOver { on: bool },
 }
 
 /// Today's realised cost as the store counts it.
@@ -172,6 +198,8 @@ pub enum Step {
     },
     /// Start the account's task again from the store (new credentials may be there).
     Reload,
+    /// Give the account's lease up for its new instance: nothing of a pair is live.
+    Release,
     /// Neither store nor send this pair (the steps after it say what the cycle made of it).
     Withdraw {
         intent_id: String,
@@ -204,6 +232,10 @@ pub struct AccountCore {
     volume_reread: bool,
     /// New settings are stored: the task starts again on them between pairs.
     settings_changed: bool,
+    /// When the last look was (`Input::Tick`).
+    last_look: i64,
+    /// The account goes to another instance at the next moment at rest.
+    handing_over: bool,
 }
 
 impl AccountCore {
@@ -226,6 +258,8 @@ impl AccountCore {
             leftover_check: false,
             volume_reread: false,
             settings_changed: false,
+            last_look: now,
+            handing_over: false,
             cfg,
         }
     }
@@ -233,6 +267,66 @@ impl AccountCore {
     /// The cycle machine, to read (it changes only through [`AccountCore::on`]).
     pub fn cycle(&self) -> &Cycle {
         &self.cycle
+    }
+
+    /// When the next look is due, after the one at `now`: the earliest of what time alone
+    /// changes (a leg's timeout, a ladder step, a retry, a reconciliation, the balance and
+    /// session timers, the day's end, the price going stale) and, while a pair waits to be
+    /// placed or a price pause waits for the price, a tick after the last look; never later
+    /// than `look_max_ms` after it. `quote_at_ms` is when the token's last price was seen.
+    pub fn wake(&self, now: i64, quote_at_ms: Option<i64>) -> Wake {
+        // Counted from the last look, not from now: messages that keep coming (the reports
+        // of a busy account) must not keep pushing the next look away.
+        let soon = self.last_look.saturating_add(self.cfg.look_ms);
+        let mut at = self.last_look.saturating_add(self.cfg.look_max_ms);
+        let mut take = |t: i64| at = at.min(t);
+        match self.cycle.due() {
+            CycleDue::NextLook => take(soon),
+            CycleDue::At(t) => take(t),
+            CycleDue::Never => {}
+        }
+        if let Some(t) = self.reconcile_due {
+            take(t);
+        }
+        if let Some((_, t)) = &self.cancel_retry {
+            take(*t);
+        }
+        for p in &self.cycle.pauses {
+            match p {
+                // Lifted by a fresh, calm price: looked for at each tick.
+                PauseReason::PriceFeed | PauseReason::Volatility => take(soon),
+                PauseReason::RateLimited => take(self.holds.rate_limited_until_ms),
+                PauseReason::InsufficientBalance => take(self.balance_recheck_at),
+                _ => {}
+            }
+        }
+        if self.cycle.state == State::Idle && self.holds.quiet(now) {
+            take(self.holds.quiet_until_ms);
+        }
+        // What the look itself starts: a read of leftovers, of today's volume, a reload or a
+        // move between pairs.
+        let at_rest = self.cycle.state == State::Idle && !self.pair_or_sale_live();
+        if (self.leftover_check && !self.pair_or_sale_live())
+            || (self.volume_reread && matches!(self.cycle.state, State::Idle | State::DoneForToday))
+            || (at_rest && (self.settings_changed || self.token_move_held))
+            || (self.handing_over && !self.pair_or_sale_live())
+        {
+            take(soon);
+        }
+        take(self.day.saturating_add(DAY_MS));
+        take(self.next_probe);
+        if self.cfg.token_policy.is_some() {
+            take(self.token_policy_seen.1);
+        }
+        if let Some(q) = quote_at_ms
+            && !self.cycle.pauses.contains(&PauseReason::PriceFeed)
+        {
+            take(q.saturating_add(self.cfg.stale_ms).saturating_add(1));
+        }
+        Wake {
+            at_ms: at.max(self.last_look.saturating_add(LOOK_GAP_MS)),
+            price_at_or_below: self.cycle.loss_cut_price(),
+        }
     }
 
     /// The core's one entry point.
@@ -287,6 +381,11 @@ impl AccountCore {
                 self.hold_new_pairs(now, &mut out);
                 self.reload_at_rest(&mut out);
             }
+            Input::HandOver { on } => {
+                self.handing_over = on;
+                self.hold_new_pairs(now, &mut out);
+                self.release_at_rest(&mut out);
+            }
             Input::PairDue { intent_id, today } => {
                 // B9: judged before each pair, when no tokens of a pair are held.
                 if guards::over_cost_budget(
@@ -340,7 +439,8 @@ impl AccountCore {
     }
 
     fn look(&mut self, look: Look, now: i64, out: &mut Vec<Step>) {
-        if self.reload_at_rest(out) {
+        self.last_look = now;
+        if self.release_at_rest(out) || self.reload_at_rest(out) {
             return;
         }
         if day_start_ms(now) != self.day {
@@ -434,6 +534,17 @@ impl AccountCore {
         true
     }
 
+    /// An account handed to another instance is released once nothing of a pair or a sale is
+    /// live (idle, paused, done or stopped). Says whether it asked.
+    fn release_at_rest(&mut self, out: &mut Vec<Step>) -> bool {
+        if !self.handing_over || self.pair_or_sale_live() {
+            return false;
+        }
+        self.handing_over = false;
+        out.push(Step::Release);
+        true
+    }
+
     fn pair_or_sale_live(&self) -> bool {
         self.cycle.pair_may_be_live() || matches!(self.cycle.state, State::Liquidating { .. })
     }
@@ -470,7 +581,10 @@ impl AccountCore {
     /// New pairs wait while the account is about to move to another token or to read the
     /// exchange's figure of today's volume again.
     fn hold_new_pairs(&mut self, now: i64, out: &mut Vec<Step>) {
-        let on = self.token_move_held || self.volume_reread || self.settings_changed;
+        let on = self.token_move_held
+            || self.volume_reread
+            || self.settings_changed
+            || self.handing_over;
         if on != self.cycle.holding() {
             self.feed(Event::HoldNewPairs { on }, now, out);
         }

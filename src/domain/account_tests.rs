@@ -34,6 +34,8 @@ fn core_cfg() -> CoreConfig {
         balance_recheck_ms: 30_000,
         cost_budget_bps: d("20"),
         probe_every_ms: 600_000,
+        look_ms: 500,
+        look_max_ms: 15_000,
         token_policy: None,
     }
 }
@@ -715,4 +717,160 @@ fn new_settings_are_taken_between_pairs_never_during_one() {
         !c.on(Input::Tick(fresh("0.25", 3_500, "0")), 3_500)
             .contains(&Step::Reload)
     );
+}
+
+/// A pair placed at `now` and its buy filled: its sell rests.
+fn pending_at(c: &mut AccountCore, now: i64) -> Intent {
+    let steps = tick(c, now);
+    let Some(Effect::PersistIntent(intent)) = effects(&steps).first().copied().cloned() else {
+        panic!("no pair: {steps:?}");
+    };
+    c.on(
+        Input::Event(Event::Placed {
+            intent_id: intent.id.clone(),
+            working_id: "1".into(),
+            pending_id: "2".into(),
+        }),
+        now,
+    );
+    c.on(
+        Input::Event(Event::Report(OrderUpdate {
+            order_id: "1".into(),
+            status: LegStatus::Filled,
+            orig_qty: intent.quantity,
+            cum_qty: intent.quantity,
+            cum_quote: intent.payment,
+        })),
+        now,
+    );
+    assert!(
+        matches!(c.cycle().state, State::Pending { .. }),
+        "{:?}",
+        c.cycle().state
+    );
+    intent
+}
+
+/// A look at `now` with a fresh price, then when the next is due.
+fn look_then_wake(c: &mut AccountCore, now: i64) -> Wake {
+    c.on(Input::Tick(fresh("0.25", now, "0")), now);
+    c.wake(now, Some(now))
+}
+
+#[test]
+fn a_resting_sell_wakes_the_account_at_its_timeout_or_its_loss_cut_price_not_every_tick() {
+    let mut c = core();
+    let intent = pending_at(&mut c, 1_000);
+    let wake = c.wake(1_000, Some(1_000));
+    // Pending times out 120 s after the buy filled (test_fixtures); the price is stale 10 s
+    // after it was seen, which comes first.
+    assert_eq!(wake.at_ms, 1_000 + 10_000 + 1);
+    assert_eq!(
+        wake.price_at_or_below,
+        crate::domain::guards::loss_cut_price(intent.buy_price, c.cycle().cfg.max_hold_loss_pct)
+    );
+    // With a fresh price at each look, no look before the timeout but when the price would
+    // turn stale.
+    assert_eq!(look_then_wake(&mut c, 100_000).at_ms, 100_000 + 10_000 + 1);
+    assert_eq!(
+        look_then_wake(&mut c, 118_000).at_ms,
+        1_000 + c.cycle().cfg.pending_timeout_ms
+    );
+    // Nothing else due: the longest quiet after the last look, however many messages came
+    // between (each asks again).
+    let mut quiet = core_with(CoreConfig {
+        stale_ms: 1_000_000,
+        ..core_cfg()
+    });
+    pending_at(&mut quiet, 0);
+    assert_eq!(quiet.wake(0, Some(0)).at_ms, 15_000, "look_max");
+    assert_eq!(quiet.wake(9_000, Some(0)).at_ms, 15_000, "not pushed away");
+}
+
+#[test]
+fn an_account_waiting_to_place_looks_at_each_tick_and_a_stopped_one_only_at_its_timers() {
+    let c = core();
+    assert_eq!(c.wake(0, Some(0)).at_ms, 500);
+    assert_eq!(
+        c.wake(300, Some(0)).at_ms,
+        500,
+        "a tick after the last look"
+    );
+    assert_eq!(c.wake(0, Some(0)).price_at_or_below, None);
+    // The day's end, the session probe (600 s) and the stale price are beyond the quiet.
+    let mut stopped = core_with(CoreConfig {
+        stale_ms: 1_000_000,
+        ..core_cfg()
+    });
+    stopped.on(Input::Event(Event::Stop), 0);
+    assert_eq!(stopped.cycle().state, State::Stopped);
+    assert_eq!(stopped.wake(1_000, Some(1_000)).at_ms, 15_000);
+    // A pause the price lifts is looked at each tick; one for the balance at its recheck.
+    let mut paused = short_of_balance(1_000);
+    assert_eq!(
+        paused.wake(2_000, Some(2_000)).at_ms,
+        12_001,
+        "price stale first"
+    );
+    let wake = paused.wake(2_000, Some(1_000_000));
+    assert_eq!(wake.at_ms, 16_000, "the quiet before the recheck at 31 s");
+    paused.on(Input::Tick(fresh("0.25", 20_000, "0")), 20_000);
+    let wake = paused.wake(20_000, Some(1_000_000));
+    assert_eq!(wake.at_ms, 31_000, "the balance recheck");
+    paused.on(Input::Event(Event::Pause(PauseReason::PriceFeed)), 20_000);
+    assert_eq!(paused.wake(20_000, Some(1_000_000)).at_ms, 20_500);
+}
+
+#[test]
+fn a_due_that_a_look_does_not_clear_never_wakes_sooner_than_the_gap() {
+    let mut c = core();
+    pending_at(&mut c, 0);
+    // Long past the timeout: due at once, then (a look that did not act on it) a gap later.
+    assert!(c.wake(10_000_000, Some(10_000_000)).at_ms <= 10_000_000);
+    c.on(Input::Tick(fresh("0.25", 10_000_000, "0")), 10_000_000);
+    let wake = c.wake(10_000_003, Some(10_000_000));
+    assert_eq!(wake.at_ms, 10_000_000 + LOOK_GAP_MS);
+}
+
+#[test]
+fn a_hand_over_waits_for_the_live_pair_to_end_and_places_nothing_new_meanwhile() {
+    let mut c = core();
+    let intent = pending_at(&mut c, 1_000);
+    let steps = c.on(Input::HandOver { on: true }, 2_000);
+    assert!(
+        !steps.contains(&Step::Release),
+        "never with a pair live: {steps:?}"
+    );
+    assert!(c.cycle().holding());
+    assert!(!tick(&mut c, 3_000).contains(&Step::Release));
+    // The sell fills: the pair ends, no new one starts, and the account is released.
+    let steps = c.on(
+        Input::Event(Event::Report(OrderUpdate {
+            order_id: "2".into(),
+            status: LegStatus::Filled,
+            orig_qty: intent.quantity,
+            cum_qty: intent.quantity,
+            cum_quote: intent.payment,
+        })),
+        4_000,
+    );
+    assert!(!places(&steps), "{steps:?}");
+    assert_eq!(c.cycle().state, State::Idle);
+    let steps = tick(&mut c, 4_500);
+    assert!(steps.contains(&Step::Release), "{steps:?}");
+    assert!(!places(&steps), "{steps:?}");
+}
+
+#[test]
+fn a_hand_over_called_off_before_the_pair_ends_lets_the_account_trade_on() {
+    let mut c = core();
+    pending_at(&mut c, 1_000);
+    c.on(Input::HandOver { on: true }, 2_000);
+    c.on(Input::HandOver { on: false }, 2_500);
+    assert!(!c.cycle().holding());
+    // At rest and not handing over: nothing is released, the next pair goes out.
+    let mut idle = core();
+    assert!(idle.on(Input::HandOver { on: false }, 0).is_empty());
+    let steps = idle.on(Input::HandOver { on: true }, 0);
+    assert_eq!(steps, vec![Step::Release], "at rest: released at once");
 }

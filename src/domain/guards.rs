@@ -141,9 +141,13 @@ pub fn over_cost_budget(
 /// Whether a live pair's loss has gone far enough to sell its tokens now: the last price at or
 /// below the buy price less `max_loss_pct` percent.
 pub fn hold_loss_reached(buy_price: Decimal, last_price: Decimal, max_loss_pct: Decimal) -> bool {
-    buy_price
-        .checked_mul(Decimal::ONE - max_loss_pct / Decimal::ONE_HUNDRED)
-        .is_some_and(|floor| last_price <= floor)
+    loss_cut_price(buy_price, max_loss_pct).is_some_and(|floor| last_price <= floor)
+}
+
+/// The price at or below which [`hold_loss_reached`] holds: the buy price less `max_loss_pct`
+/// percent.
+pub fn loss_cut_price(buy_price: Decimal, max_loss_pct: Decimal) -> Option<Decimal> {
+    buy_price.checked_mul(Decimal::ONE - max_loss_pct / Decimal::ONE_HUNDRED)
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod profile;
 pub mod reconcile;
 pub mod session;
 pub mod settings;
+pub mod shares;
 pub mod shown;
 #[cfg(test)]
 mod test_fixtures;

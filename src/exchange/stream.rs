@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, MissedTickBehavior, interval, timeout};
+use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::wire::stream::ServerMessage;
@@ -245,12 +245,12 @@ async fn serve(
         next_id += 1;
     }
     let mut last_heard = Instant::now();
-    let mut ping = interval(cfg.ping_every);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    ping.tick().await;
-    let mut check = interval((cfg.stale_after / 4).max(Duration::from_millis(10)));
-    check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_ping = last_heard;
     loop {
+        // One timer per connection, set by the silence: a stream that hears frames sends no
+        // pings, and a quiet one wakes only to ping or to be judged stale.
+        let ping_due = last_heard.max(last_ping) + cfg.ping_every;
+        let stale_due = last_heard + cfg.stale_after + Duration::from_millis(1);
         tokio::select! {
             cmd = commands.recv() => {
                 let (method, streams) = match cmd {
@@ -311,14 +311,14 @@ async fn serve(
                     }
                 }
             }
-            _ = ping.tick() => {
-                if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    return Ended::Lost("ping could not be sent".into());
-                }
-            }
-            _ = check.tick() => {
+            _ = sleep_until(ping_due.min(stale_due)) => {
                 let silent_for = last_heard.elapsed();
-                if silent_for > cfg.stale_after {
+                if silent_for <= cfg.stale_after {
+                    if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        return Ended::Lost("ping could not be sent".into());
+                    }
+                    last_ping = Instant::now();
+                } else {
                     if events.send(StreamEvent::Stale { silent_for }).await.is_err() {
                         return Ended::Closed;
                     }

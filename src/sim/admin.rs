@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sim/faults", web::delete().to(clear_faults))
         .route("/sim/price", web::post().to(set_price))
         .route("/sim/tokens/{symbol}", web::post().to(set_token))
+        .route("/sim/release-held", web::post().to(release_held))
         .route("/sim/reactions", web::get().to(reactions))
         .route("/sim/reactions", web::delete().to(clear_reactions))
         .route("/sim/reactions/placing", web::get().to(placing))
@@ -229,6 +230,12 @@ async fn reactions(state: web::Data<SimState>) -> HttpResponse {
 
 async fn clear_reactions(state: web::Data<SimState>) -> HttpResponse {
     state.with(|s| s.reactions.clear());
+    HttpResponse::NoContent().finish()
+}
+
+async fn release_held(state: web::Data<SimState>) -> HttpResponse {
+    let now = super::state::now_ms();
+    state.with(|s| s.engine.release_held(now));
     HttpResponse::NoContent().finish()
 }
 

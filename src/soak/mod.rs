@@ -402,7 +402,7 @@ async fn seed_body(
     result.pairs = admin.reactions().await.map_or(0, |r| r.pairs_completed);
 
     let mut findings = Findings::default();
-    if let Err(e) = harness::stop_accounts(&api, sim_ids.len()).await {
+    if let Err(e) = harness::stop_accounts(&api, sim_ids.len(), None).await {
         result
             .problems
             .push(format!("stopping the accounts: {e:#}"));

@@ -14,6 +14,7 @@ pub mod decimal;
 pub mod error;
 pub mod events;
 pub mod fills;
+pub mod instances;
 pub mod lease;
 pub mod migrate;
 pub mod models;

@@ -173,6 +173,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    instances (id) {
+        id -> Text,
+        capacity -> Integer,
+        started_at_ms -> BigInt,
+        heartbeat_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
     leases (account_id) {
         account_id -> BigInt,
         owner -> Nullable<Text>,
@@ -217,4 +226,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     leases,
     crossing_wishes,
     profiles,
+    instances,
 );

@@ -16,6 +16,7 @@ const KEYS: &[&str] = &[
     "cycles",
     "cycles_per_s",
     "daemon_cpu_s",
+    "daemon_cpu_us_per_cycle",
     "daemon_rss_mb",
     "errors",
     "floor_reaction_ms",
@@ -24,6 +25,7 @@ const KEYS: &[&str] = &[
     "recovery_s",
     "rss_per_account_kb",
     "violations",
+    "window_cpu_pct",
 ];
 
 fn sorted_keys(v: &serde_json::Value) -> Vec<&str> {
@@ -87,4 +89,37 @@ fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
     // Every account traded again after the SIGKILL, within the run.
     let recovery = report["recovery_s"].as_f64().unwrap();
     assert!(recovery > 0.0 && recovery < 6.0, "{printed}");
+}
+
+/// With holds longer than the run, no pair completes: the report gives what the daemon costs
+/// with nothing to do (`idle_cpu_pct`), and the accounts still stop at rest at the end (the
+/// simulator lets the held sells fill first).
+#[test]
+fn bench_with_every_pair_held_reports_idle_cpu_and_stops_at_rest() {
+    let db = (backend() == Backend::Postgres).then(TestDb::empty);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alpha-oto"));
+    cmd.env_remove("ALPHA_OTO_CONFIG")
+        .env_remove("ALPHA_OTO_MASTER_KEY")
+        .args(["bench", "--accounts", "20", "--seconds", "4"])
+        .args(["--hold-ms", "600000", "--floor-seconds", "0"])
+        .arg("--json")
+        .arg(&json);
+    if let Some(db) = &db {
+        cmd.args(["--database-url", &db.url]);
+    }
+    let out = cmd.output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{printed}\n{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["cycles"], 0, "{printed}");
+    let idle = report["idle_cpu_pct"].as_f64().unwrap();
+    assert_eq!(Some(idle), report["window_cpu_pct"].as_f64(), "{printed}");
+    assert!(idle >= 0.0, "{printed}");
+    assert!(report.get("daemon_cpu_us_per_cycle").is_none(), "{printed}");
+    assert_eq!(report["errors"], 0, "{printed}");
+    assert_eq!(report["violations"], 0, "{printed}");
 }

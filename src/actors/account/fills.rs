@@ -45,7 +45,11 @@ impl Actor {
             cum_quote: r.cum_quote,
         }
         .update();
+        let ours = self.orders.contains_key(&r.order_id);
         self.event(Event::Report(update)).await?;
+        if ours {
+            self.heard_report();
+        }
         self.read_balance_ahead();
         self.store_status(&r.order_id).await?;
         if r.status.is_final() && self.orders.contains_key(&r.order_id) {

@@ -79,6 +79,11 @@ pub enum Command {
     Reload,
     /// The settings changed: start again from the store between pairs.
     SettingsChanged,
+    /// The account's share moved to another instance (`on`), or back to this one: it is
+    /// released between pairs (`domain::shares`).
+    HandOver {
+        on: bool,
+    },
 }
 
 /// How far a kill got.
@@ -169,6 +174,10 @@ pub enum Failure {
     /// Start again at once with fresh credentials (after an operator's resume).
     #[error("reloading the account")]
     Reload,
+    /// The account belongs to another instance now: released at rest, the next task stands
+    /// by until it is this instance's again.
+    #[error("handed over to another instance")]
+    HandedOver,
 }
 
 /// The account as the API and the supervisor see it.
@@ -335,6 +344,8 @@ fn core_config(s: &AccountSettings, token: &TradedToken, ctx: &Ctx) -> CoreConfi
         balance_recheck_ms: millis(ctx.timing.balance_recheck),
         cost_budget_bps: s.cost_budget_bps,
         probe_every_ms: millis(ctx.timing.session_probe),
+        look_ms: millis(ctx.timing.tick),
+        look_max_ms: millis(ctx.timing.look_max),
         token_policy: s
             .is_auto()
             .then(|| (tokens::policy(s), i64::from(s.token_switch_min_s) * 1000)),
@@ -369,9 +380,8 @@ struct Actor {
     token: TradedToken,
     price: Arc<PriceCell>,
     lease: Lease,
-    /// Past this instant the lease may have expired: nothing more is sent.
-    deadline: Instant,
-    renewed: Instant,
+    /// The lease as the instance's keeper renews it: whether the account may send.
+    held: Arc<crate::actors::leases::HeldLease>,
     /// Every decision about the account (`domain::account`).
     core: AccountCore,
     live: Option<LiveRows>,
@@ -400,11 +410,19 @@ struct Actor {
     balance_read: Option<tick::BalanceRead>,
     /// What this task last wrote to each open order's row: (status, filled qty, quote).
     written: HashMap<String, (StoredStatus, Decimal, Decimal)>,
+    /// Rung by the price feed when the price reaches `alarm_level` (the loss cut).
+    bell: Arc<tokio::sync::Notify>,
+    alarm_level: Option<Decimal>,
     stream_up: bool,
     was_up: bool,
     reconciled: bool,
     first_reconcile: bool,
     next_sync: Instant,
+    /// The wait before the next `sync_live` of the same pair: doubling from `sync_first` up
+    /// to `sync_every` while the pair rests without news.
+    sync_wait: Duration,
+    /// When the shell last looked (`on_tick`).
+    last_look: Instant,
     killed: bool,
     /// A kill not yet verified on the exchange: when it is tried next, and the wait after.
     kill_retry: Option<(i64, i64)>,
@@ -429,12 +447,12 @@ impl Actor {
     }
 
     fn may_send(&self) -> bool {
-        Instant::now() < self.deadline
+        self.held.may_send()
     }
 
     async fn main_loop(&mut self, rx: &mut mpsc::Receiver<AccountMsg>) -> Result<(), Failure> {
-        let mut tick = tokio::time::interval(self.ctx.timing.tick);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (bell, held) = (self.bell.clone(), self.held.clone());
+        let mut next_look = Instant::now() + self.ctx.timing.tick;
         loop {
             tokio::select! {
                 m = rx.recv() => match m {
@@ -451,7 +469,14 @@ impl Actor {
                     }
                     Some(m) => self.on_msg(m).await?,
                 },
-                _ = tick.tick() => self.on_tick().await?,
+                _ = tokio::time::sleep_until(next_look) => self.on_tick().await?,
+                // The keeper could not renew the lease: the look stops the task.
+                _ = held.lost_bell.notified() => self.on_tick().await?,
+                _ = bell.notified() => {
+                    // The price reached the loss cut's level: the alarm is spent.
+                    self.alarm_level = None;
+                    self.on_tick().await?;
+                }
                 _ = tokio::time::sleep_until(self.flush_due.unwrap_or_else(Instant::now)),
                     if self.flush_due.is_some() => self.flush().await?,
             }
@@ -461,7 +486,49 @@ impl Actor {
                 self.flush().await?;
             }
             self.publish();
+            next_look = self.next_look();
         }
+    }
+
+    /// When the account looks next: what the core waits for (`AccountCore::wake`), the
+    /// shell's own upkeep, and the loss cut's price handed to the price feed as an alarm.
+    /// An account with nothing due sleeps: no tick costs it a wake-up.
+    fn next_look(&mut self) -> Instant {
+        let now_ms = self.now();
+        let now = Instant::now();
+        let soon = self.last_look + self.ctx.timing.tick;
+        let quote_at = self.price.view(now_ms).map(|v| v.at_ms);
+        let wake = self.core.wake(now_ms, quote_at);
+        if wake.price_at_or_below != self.alarm_level {
+            self.alarm_level = wake.price_at_or_below;
+            self.price
+                .alarm(self.account.id, self.alarm_level, &self.bell);
+        }
+        let in_ms = |at_ms: i64| {
+            now + Duration::from_millis(u64::try_from(at_ms.saturating_sub(now_ms)).unwrap_or(0))
+        };
+        let mut at = in_ms(wake.at_ms);
+        let mut take = |t: Instant| at = at.min(t);
+        if let Some((retry_ms, _)) = self.kill_retry {
+            take(in_ms(retry_ms));
+        }
+        if (!self.reconciled && self.stream_up) || !self.deferred.is_empty() {
+            take(soon);
+        }
+        let cycle = self.core.cycle();
+        if cycle.pair_may_be_live() || matches!(cycle.state, State::Liquidating { .. }) {
+            take(self.next_sync);
+        }
+        if let Some((settle, _)) = self.settle_next {
+            take(settle);
+        }
+        // The account shows settled once its ended legs are heard or given time.
+        for l in self.open_legs.values() {
+            if let Some(ended) = l.ended.filter(|t| t.elapsed() < SETTLE_SHOWN) {
+                take(ended + SETTLE_SHOWN);
+            }
+        }
+        at.max(self.last_look + Duration::from_millis(crate::domain::account::LOOK_GAP_MS as u64))
     }
 
     fn publish(&mut self) {

@@ -178,6 +178,7 @@ impl Actor {
             Ok(placed) => {
                 let (w, p) = (placed.working_order_id, placed.pending_order_id);
                 self.adopt_pair(live.cycle_id, &w, &p).await?;
+                self.expect_report();
                 info!(self.log, "pair placed"; fields::EVENT_ACTION => "oto-place", fields::EVENT_OUTCOME => "success",
                     "trading.order.working_id" => &w, "trading.order.pending_id" => &p, "trading.order.buy_price" => intent.buy_price.to_string(),
                     "trading.order.quantity" => intent.quantity.to_string());
@@ -316,6 +317,7 @@ impl Actor {
         match answer {
             Ok(()) => {
                 info!(self.log, "cancel sent"; fields::EVENT_ACTION => "order-cancel", "trading.order.id" => &order_id);
+                self.expect_report();
             }
             Err(ExchangeError::Rejected { code, message }) => {
                 // Most likely already final: ask the exchange rather than trust the guess.
@@ -464,6 +466,7 @@ impl Actor {
         metrics::counter!(meters::ORDERS, "kind" => "sell", "outcome" => outcome).increment(1);
         match answer {
             Ok(order_id) => {
+                self.expect_report();
                 let x = order_id.clone();
                 let o = self
                     .db(move |c| store::orders::set_placed(c, row, &x, StoredStatus::New, now))

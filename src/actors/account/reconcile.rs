@@ -114,9 +114,32 @@ impl Actor {
         Ok(all.into_iter().filter(|x| !mine.contains(x)).collect())
     }
 
+    /// A place or cancel was answered: its report should follow at once. Past
+    /// `report_overdue` without it, the order is asked for (`sync_live`).
+    pub(super) fn expect_report(&mut self) {
+        self.next_sync = self
+            .next_sync
+            .min(Instant::now() + self.ctx.timing.report_overdue);
+    }
+
+    /// A report of one of our orders came: with nothing else awaited (no place or cancel in
+    /// flight), the live pair is asked for again only as the healthy stream's safety net
+    /// against a report lost without the stream dropping: `sync_first` after its last news,
+    /// then at doubling waits up to `sync_every`. A pair that rests for long costs few requests.
+    pub(super) fn heard_report(&mut self) {
+        if !matches!(
+            self.core.cycle().state,
+            State::Placing { .. } | State::Cancelling { .. } | State::Unknown { .. }
+        ) {
+            self.sync_wait = self.ctx.timing.sync_first;
+            self.next_sync = Instant::now() + self.sync_wait;
+        }
+    }
+
     /// Asks the exchange about the live pair (or leftover sale) and feeds what changed.
     pub(super) async fn sync_live(&mut self) -> Result<(), Failure> {
-        self.next_sync = Instant::now() + self.ctx.timing.sync_every;
+        self.next_sync = Instant::now() + self.sync_wait;
+        self.sync_wait = (self.sync_wait * 2).min(self.ctx.timing.sync_every);
         let now = self.now();
         let (ids, since): (Vec<String>, i64) = match &self.core.cycle().state {
             // A leg whose end the machine has heard needs no question: asking for the filled

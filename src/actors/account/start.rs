@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// How soon an account the shares give to this instance, still held by another, is asked
+/// for again.
+const STANDBY_RETRY: Duration = Duration::from_secs(2);
+
 /// Runs one account until its mailbox closes (a shutdown) or it fails. The mailbox is handed
 /// back: what it still holds (a kill sent during a reload) goes to the next task.
 pub async fn run(
@@ -138,28 +142,44 @@ async fn run_until_end(
     status.token = Some(token.symbol.clone());
 
     // Then the lease: nothing is sent for an account another instance owns.
+    // Only while the shares give it to this instance (`actors::membership`); it looks again
+    // when they change.
     let ttl = millis(ctx.timing.lease_ttl);
+    let mut shares_changed = ctx.membership.subscribe();
     let (lease, deadline) = loop {
         let started = Instant::now();
-        let owner = ctx.owner.clone();
-        let claimed = ctx
-            .store
-            .run(move |c| store::lease::claim(c, id, &owner, ttl))
-            .await;
-        match claimed {
-            Ok(Some(l)) => break (l, started + ctx.timing.lease_ttl - ctx.timing.lease_margin),
-            Ok(None) => {
-                status.state = AccountState::Idle;
-                status.phase = Phase::Standby;
-                publish(&board, status.clone());
+        let mine = ctx.membership.mine(id, &ctx.owner);
+        if mine {
+            let owner = ctx.owner.clone();
+            let claimed = ctx
+                .store
+                .run(move |c| store::lease::claim(c, id, &owner, ttl))
+                .await;
+            match claimed {
+                Ok(Some(l)) => {
+                    break (l, started + ctx.timing.lease_ttl - ctx.timing.lease_margin);
+                }
+                Ok(None) => {}
+                Err(e) => warn!(log, "cannot claim the lease"; "error.message" => e.to_string()),
             }
-            Err(e) => warn!(log, "cannot claim the lease"; "error.message" => e.to_string()),
         }
-        let wait = tokio::time::sleep(ctx.timing.lease_ttl / 3);
+        if status.phase != Phase::Standby {
+            status.state = AccountState::Idle;
+            status.phase = Phase::Standby;
+            publish(&board, status.clone());
+        }
+        // Ours but still held (its holder releases it between pairs, or its lease runs out):
+        // asked again soon. Another's: when the shares change, or now and then.
+        let wait = tokio::time::sleep(if mine {
+            STANDBY_RETRY.min(ctx.timing.lease_ttl / 6)
+        } else {
+            ctx.timing.lease_ttl / 3
+        });
         tokio::pin!(wait);
         loop {
             tokio::select! {
                 _ = &mut wait => break,
+                Ok(()) = shares_changed.changed() => break,
                 m = rx.recv() => match m {
                     None | Some(AccountMsg::Shutdown) => return Ok(()),
                     #[cfg(feature = "test-seams")]
@@ -228,9 +248,8 @@ async fn run_until_end(
         rest,
         token,
         price,
+        held: ctx.leases.keep(lease.clone(), deadline),
         lease,
-        deadline,
-        renewed: Instant::now(),
         core,
         live: None,
         last_cycle_id: None,
@@ -246,11 +265,15 @@ async fn run_until_end(
         later: Vec::new(),
         flush_due: None,
         balance_read: None,
+        bell: Arc::new(tokio::sync::Notify::new()),
+        alarm_level: None,
         stream_up: false,
         was_up: false,
         reconciled: false,
         first_reconcile: true,
-        next_sync: Instant::now() + ctx.timing.sync_every,
+        next_sync: Instant::now() + ctx.timing.sync_first,
+        sync_wait: ctx.timing.sync_first,
+        last_look: Instant::now(),
         killed: false,
         kill_retry: None,
         pair_done_at: None,
@@ -265,6 +288,8 @@ async fn run_until_end(
     };
     let mut result = actor.main_loop(rx).await;
     stream_task.abort();
+    ctx.leases.let_go(&actor.held);
+    actor.price.alarm(actor.account.id, None, &actor.bell);
     // Whatever the account had on the exchange is followed by its next task, which claims it
     // again after reconciling; until then other accounts are not held back by it.
     ctx.crossings
@@ -275,7 +300,7 @@ async fn run_until_end(
     {
         result = Err(e);
     }
-    if result.is_ok() {
+    if result.is_ok() || matches!(result, Err(Failure::HandedOver)) {
         // A clean stop hands the account over at once instead of after the lease's expiry.
         let lease = actor.lease.clone();
         let _ = ctx

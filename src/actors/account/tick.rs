@@ -8,7 +8,8 @@ use crate::domain::guards;
 
 impl Actor {
     pub(super) async fn on_tick(&mut self) -> Result<(), Failure> {
-        self.renew_lease().await?;
+        self.last_look = Instant::now();
+        self.check_lease()?;
         self.retry_kill(self.now()).await?;
         if !self.reconciled {
             if self.stream_up {
@@ -119,6 +120,7 @@ impl Actor {
             // Only `Input::PairDue` answers it, and the shell acts on it there.
             Step::Withdraw { .. } => Ok(None),
             Step::Reload => Err(Failure::Reload),
+            Step::Release => Err(Failure::HandedOver),
             Step::MoveToken { to_alpha_id } => {
                 let now = self.now();
                 self.ctx.board.choose(self.account.id, &to_alpha_id, now);
@@ -142,35 +144,13 @@ impl Actor {
         }
     }
 
-    pub(super) async fn renew_lease(&mut self) -> Result<(), Failure> {
-        if self.renewed.elapsed() < self.ctx.timing.lease_ttl / 3 {
-            return Ok(());
+    /// The lease is renewed by the instance's keeper (`actors::leases`): a lost one ends
+    /// the task, which claims it again (or stands by) from the start.
+    pub(super) fn check_lease(&self) -> Result<(), Failure> {
+        if self.held.is_lost() {
+            return Err(Failure::LeaseLost);
         }
-        let started = Instant::now();
-        let lease = self.lease.clone();
-        let ttl = millis(self.ctx.timing.lease_ttl);
-        match self.db(move |c| store::lease::renew(c, &lease, ttl)).await {
-            Ok(l) => {
-                self.lease = l;
-                self.renewed = started;
-                self.deadline = started + self.ctx.timing.lease_ttl - self.ctx.timing.lease_margin;
-                Ok(())
-            }
-            Err(StoreError::LeaseLost { .. }) => {
-                metrics::counter!(meters::LEASE_EVENTS, "event" => "lost").increment(1);
-                Err(Failure::LeaseLost)
-            }
-            Err(e) => {
-                // The database is away: keep trying; past the deadline nothing is sent.
-                metrics::counter!(meters::LEASE_EVENTS, "event" => "renew_failed").increment(1);
-                warn!(self.log, "cannot renew the lease"; fields::EVENT_ACTION => "lease-renew",
-                    fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
-                if !self.may_send() {
-                    return Err(Failure::LeaseLost);
-                }
-                Ok(())
-            }
-        }
+        Ok(())
     }
 
     /// A new UTC day (the core saw it): today's counts start again from the store's.

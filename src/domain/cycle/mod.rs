@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use super::crossing::Footprint;
-use super::guards::hold_loss_reached;
+use super::guards::{self, hold_loss_reached};
 use super::pause::PauseReason;
 use super::points::{ExchangeFigure, Target, Volume, pair_usdt};
 use super::pricing::{Offset, PricingError, price_pair};
@@ -290,6 +290,17 @@ pub enum State {
     },
     DoneForToday,
     Stopped,
+}
+
+/// When time alone next moves the machine ([`Cycle::due`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleDue {
+    /// At the next look: a new pair to place, a transition to finish.
+    NextLook,
+    /// At this time (ms): a resting leg's timeout, a ladder step's end.
+    At(i64),
+    /// Only an event moves it: done, stopped, paused, held, or in doubt.
+    Never,
 }
 
 /// The machine.
@@ -569,6 +580,44 @@ impl Cycle {
     /// deferred sale is not out: its claim waits as a wish, with its turn).
     pub fn footprint(&self) -> Option<Footprint> {
         footprint_of(&self.state)
+    }
+
+    /// When time alone next changes something for the machine.
+    pub fn due(&self) -> CycleDue {
+        match &self.state {
+            State::Working { pair } => {
+                CycleDue::At(pair.since_ms.saturating_add(self.cfg.order_timeout_ms))
+            }
+            State::Pending { pair } => {
+                CycleDue::At(pair.since_ms.saturating_add(self.cfg.pending_timeout_ms))
+            }
+            State::Liquidating {
+                sell: Some((_, Some(_))),
+                since_ms,
+                ..
+            } => CycleDue::At(since_ms.saturating_add(self.cfg.ladder_step_ms)),
+            State::Liquidating { .. } | State::Placing { .. } | State::Cancelling { .. } => {
+                CycleDue::NextLook
+            }
+            // Only a reconciliation leaves it; the core times that.
+            State::Unknown { .. } => CycleDue::Never,
+            State::Idle if self.stopping => CycleDue::NextLook,
+            // A new pair waits for the next look unless a pause or a hold keeps it back
+            // (which the core times: what lifts them is not the cycle's).
+            State::Idle if self.pauses.is_empty() && !self.holding => CycleDue::NextLook,
+            State::Idle | State::DoneForToday | State::Stopped => CycleDue::Never,
+        }
+    }
+
+    /// The price at or below which the live pair's tokens are sold now (the loss cut), while
+    /// its sell rests: the shell looks at once when the price reaches it.
+    pub fn loss_cut_price(&self) -> Option<Decimal> {
+        match &self.state {
+            State::Pending { pair } => {
+                guards::loss_cut_price(pair.intent.buy_price, self.cfg.max_hold_loss_pct)
+            }
+            _ => None,
+        }
     }
 
     /// Timeouts, and a new pair when everything allows it.

@@ -120,6 +120,13 @@ impl Engine {
         }
     }
 
+    /// `FillMode::AtOnce`: every held pending leg becomes due now (a benchmark's end, so the
+    /// accounts can stop at rest without waiting out long holds).
+    pub fn release_held(&mut self, now: i64) {
+        let held = std::mem::take(&mut self.due);
+        self.due = held.into_iter().map(|(at, id)| (at.min(now), id)).collect();
+    }
+
     /// Fills resting orders of token `t` that the market has reached, at their own price.
     pub(super) fn match_resting(&mut self, t: usize, now: i64) {
         if self.cfg.fill != FillMode::Market {

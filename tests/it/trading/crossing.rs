@@ -132,8 +132,20 @@ async fn two_instances(seed: u64, tweak: fn(&mut Config)) -> (Harness, Superviso
                 .expect("a fresh account's lease is free");
         }
     }
-    let h = world.engine_with("test-1", tweak).await;
-    let (second, _) = h.second_engine("test-2", tweak).await;
+    // The instances' capacities make the split above their fair shares (26 and 24 of 50),
+    // so neither hands an account to the other.
+    let h = world
+        .engine_with("test-1", |c| {
+            tweak(c);
+            c.daemon.capacity = 26;
+        })
+        .await;
+    let (second, _) = h
+        .second_engine("test-2", |c| {
+            tweak(c);
+            c.daemon.capacity = 24;
+        })
+        .await;
     h.start_trading().await;
     (h, second)
 }

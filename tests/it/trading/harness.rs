@@ -27,10 +27,13 @@ use crate::support::{TestDb, d, unique};
 pub fn fast_timing() -> Timing {
     Timing {
         tick: Duration::from_millis(100),
+        look_max: Duration::from_secs(1),
         lease_ttl: Duration::from_secs(10),
         lease_margin: Duration::from_secs(3),
         listen_key_keep_alive: Duration::from_secs(60),
+        sync_first: Duration::from_secs(3),
         sync_every: Duration::from_secs(3),
+        report_overdue: Duration::from_secs(1),
         token_list_every: Duration::from_secs(1),
         price_stale: Duration::from_secs(30),
         ladder_step: Duration::from_millis(800),

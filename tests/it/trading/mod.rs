@@ -7,5 +7,6 @@ pub mod harness;
 mod pauses;
 mod processes;
 mod recovery;
+mod shares;
 mod targets;
 mod timeouts;
