@@ -510,6 +510,19 @@ struct BenchArgs {
     /// what the guard costs.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     cross_account_guard: bool,
+    /// Run this many daemons on one PostgreSQL database (--database-url): they share the
+    /// accounts out; the report gives the shares over time.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    instances: usize,
+    /// With --instances: SIGKILL one instance this many seconds into the run.
+    #[arg(long, value_name = "SECONDS")]
+    kill_at: Option<u64>,
+    /// With --instances and --kill-at: start the killed instance again and one more.
+    #[arg(long, value_name = "SECONDS")]
+    join_at: Option<u64>,
+    /// The daemons' lease TTL (5-600 s; default 30): how long a dead instance's accounts wait.
+    #[arg(long, value_name = "SECONDS")]
+    lease_ttl_s: Option<u32>,
     /// Also write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -719,7 +732,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 floor_seconds: args.floor_seconds.unwrap_or(args.seconds.min(30)),
                 keep: args.keep,
                 cross_account_guard: args.cross_account_guard,
+                instances: args.instances.max(1),
+                kill_at: args.kill_at,
+                join_at: args.join_at,
+                lease_ttl_s: args.lease_ttl_s,
             };
+            if opts.instances > 1 {
+                let (report, findings) = actix_web::rt::System::new()
+                    .block_on(alpha_oto::bench::instances::run(&opts))?;
+                print!("{}", alpha_oto::bench::instances::table(&report, &findings));
+                if let Some(path) = &args.json {
+                    std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")?;
+                }
+                return Ok(
+                    if report.errors == 0 && report.violations == 0 && findings.lines.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    },
+                );
+            }
             let (report, findings) =
                 actix_web::rt::System::new().block_on(alpha_oto::bench::run(&opts))?;
             print!("{}", alpha_oto::bench::table(&report, &findings));

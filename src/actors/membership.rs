@@ -116,6 +116,8 @@ pub fn start(ctx: &Ctx, sup: SupervisorHandle) {
                         peers_seen = peers;
                     }
                     hand_over(&ctx, &sup, &shares, &mut asked).await;
+                    // Accounts created through another instance, or moved here, get a task.
+                    let _ = sup.ensure(shares.owned_by(&ctx.owner)).await;
                 }
                 Err(e) => {
                     warn!(ctx.log, "cannot write this instance's heartbeat"; fields::EVENT_ACTION => "membership",

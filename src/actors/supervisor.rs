@@ -26,6 +26,9 @@ const COMMAND_WINDOW_MS: i64 = 15_000;
 enum Msg {
     StartAll,
     Start(i64),
+    /// Accounts this instance should run: a task for each that has none here yet (one
+    /// created through another instance, one whose share moved here).
+    Ensure(Vec<i64>),
     Send(i64, AccountMsg),
     /// An operator's command, recorded under `seq`, for this instance's task of the account.
     Deliver(i64, i64, AccountMsg),
@@ -90,6 +93,15 @@ impl SupervisorHandle {
     pub async fn start(&self, id: i64) -> Result<(), SupervisorError> {
         self.tx
             .send(Msg::Start(id))
+            .await
+            .map_err(|_| SupervisorError::Gone)
+    }
+
+    /// Starts a task for each of `ids` that has none on this instance; running, parked or
+    /// restarting accounts are left alone.
+    pub async fn ensure(&self, ids: Vec<i64>) -> Result<(), SupervisorError> {
+        self.tx
+            .send(Msg::Ensure(ids))
             .await
             .map_err(|_| SupervisorError::Gone)
     }
@@ -265,6 +277,13 @@ impl Supervisor {
                         self.spawn(id).await;
                     } else {
                         self.forward(id, AccountMsg::Command(Command::Start));
+                    }
+                }
+                Msg::Ensure(ids) => {
+                    for id in ids {
+                        if !self.slots.contains_key(&id) {
+                            self.spawn(id).await;
+                        }
                     }
                 }
                 Msg::Send(id, m) => self.forward(id, m),
@@ -445,6 +464,8 @@ impl Supervisor {
             .run(move |c| store::accounts::get(c, id))
             .await
         {
+            // Deleted meanwhile (a share computed before the deletion): nothing to run.
+            Ok(a) if a.retired_at_ms.is_some() => return,
             Ok(a) => a,
             Err(e) => {
                 warn!(self.ctx.log, "cannot load the account"; "trading.account.id" => id, "error.message" => e.to_string());

@@ -141,7 +141,11 @@ fn view_of(
         .transpose()
         .map_err(|e| ApiError::Internal(format!("stored settings: {e}")))?
         .ok_or_else(|| ApiError::Internal("the account has no settings row".into()))?;
-    let live: Option<AccountStatus> = state.sup.status(id);
+    // A task that stands by (another instance holds the account) knows nothing of it: the
+    // store's state, which the holder keeps, is what shows.
+    let status: Option<AccountStatus> = state.sup.status(id);
+    let standing_by = status.as_ref().is_some_and(|s| s.phase == Phase::Standby);
+    let live = status.filter(|_| !standing_by);
     // With `token = "auto"` the account shows the token it trades once it runs.
     let token = live
         .as_ref()
@@ -163,7 +167,11 @@ fn view_of(
         ),
         None => (
             account.state,
-            Phase::NotRunning,
+            if standing_by {
+                Phase::Standby
+            } else {
+                Phase::NotRunning
+            },
             account.pause_reason.clone(),
             account.pause_reason.iter().cloned().collect(),
             points::view(settings.target(), Volume::default(), None, None),

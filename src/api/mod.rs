@@ -217,8 +217,9 @@ async fn metrics_text(
         .body(crate::meters::render(handle)))
 }
 
-/// Runs a handler with its panics caught (a middleware of each route's resource: the request
-/// it keeps for the answer may be cloned only once routing is done): a panic is an ERROR in the JSON log with its cause
+/// Runs a handler in the operator's lane of the database (`store::Lane::First`) with its
+/// panics caught (a middleware of each route's resource: the request it keeps for the answer
+/// may be cloned only once routing is done): a panic is an ERROR in the JSON log with its cause
 /// and the route, and a problem+json 500 for the client, never a dropped connection or a
 /// worker that stops answering.
 pub fn caught<S>(
@@ -240,7 +241,12 @@ where
         req.method(),
         req.match_pattern().unwrap_or_default()
     );
-    let call = std::panic::AssertUnwindSafe(srv.call(req)).catch_unwind();
+    // Every unit of database work the request runs waits in the operator's lane, ahead of
+    // trading work (`store::Lane`).
+    let call = crate::store::LANE.scope(
+        crate::store::Lane::First,
+        std::panic::AssertUnwindSafe(srv.call(req)).catch_unwind(),
+    );
     async move {
         match call.await {
             Ok(Ok(res)) => {

@@ -6,6 +6,7 @@
 
 pub mod floor;
 pub mod harness;
+pub mod instances;
 pub mod procs;
 
 use std::path::PathBuf;
@@ -18,7 +19,8 @@ use serde_json::{Value, json};
 use crate::control::Client;
 use crate::domain::shown::AccountState;
 use harness::{
-    SimAdmin, check_ledger, create_accounts, error_lines, now_ms, stop_accounts, wait_healthy,
+    SimAdmin, account_name, check_ledger, create_accounts, error_lines, now_ms, stop_accounts,
+    wait_healthy,
 };
 use procs::{SimArgs, WorkDir};
 
@@ -43,6 +45,14 @@ pub struct BenchOptions {
     pub keep: bool,
     /// The daemon's `cross_account_guard` (off only to measure what it costs).
     pub cross_account_guard: bool,
+    /// Daemons on one PostgreSQL database (`instances`); 1 is the plain run.
+    pub instances: usize,
+    /// With several instances: SIGKILL one this many seconds into the run.
+    pub kill_at: Option<u64>,
+    /// With several instances: start the killed one again and one more.
+    pub join_at: Option<u64>,
+    /// The daemons' `[daemon] lease_ttl_s` (None: the default, 30 s).
+    pub lease_ttl_s: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -90,12 +100,67 @@ pub struct Report {
     /// per point, their cost summed over their points summed; absent before any.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub cost_per_point_usdt: Option<rust_decimal::Decimal>,
+    /// The API's latency during the window: a list and a pause or resume once a second each.
+    pub api_ms: ApiLatency,
+    /// The fewest cycles of an account over the median account's (the probe's account left
+    /// out): 1 when every account went at the same pace; absent before any cycle.
+    pub fairness: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_s: Option<f64>,
     /// After a restart, until every account had sent a new pair (the table shows it; not a
     /// key of the JSON).
     #[serde(skip)]
     pub first_pairs_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Default)]
+pub struct ApiLatency {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    /// Requests timed (failed ones count at their time to fail).
+    pub requests: usize,
+}
+
+/// Until `until`: once a second, the account list and a pause or resume of the first account,
+/// each timed; their latency percentiles.
+async fn operator_probe(api: &Client, until: Instant) -> ApiLatency {
+    let mut ms: Vec<f64> = Vec::new();
+    let first = harness::account_name(0);
+    let mut pause = true;
+    while Instant::now() + Duration::from_secs(1) <= until {
+        let next = Instant::now() + Duration::from_secs(1);
+        let t = Instant::now();
+        let _ = api.call("GET", "/api/v1/accounts?limit=100", None).await;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let action = if pause { "pause" } else { "resume" };
+        pause = !pause;
+        let t = Instant::now();
+        let _ = api
+            .call("POST", &format!("/api/v1/accounts/{first}/{action}"), None)
+            .await;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep_until(next.into()).await;
+    }
+    if !pause {
+        let _ = api
+            .call("POST", &format!("/api/v1/accounts/{first}/resume"), None)
+            .await;
+    }
+    tokio::time::sleep_until(until.into()).await;
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        ms.get(((ms.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .map(round2)
+            .unwrap_or_default()
+    };
+    ApiLatency {
+        p50: at(0.5),
+        p99: at(0.99),
+        max: at(1.0),
+        requests: ms.len(),
+    }
 }
 
 /// What went wrong, for the human reading the report (not part of the JSON).
@@ -228,8 +293,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         recovery_s = trading;
         first_pairs_s = placing;
     }
-    let left = Duration::from_secs(opts.seconds).saturating_sub(window.elapsed());
-    tokio::time::sleep(left).await;
+    // The operator's view during the run: a list and a pause (or resume) of the first
+    // account, once a second each, timed from here.
+    let api_ms = operator_probe(&api, window + Duration::from_secs(opts.seconds)).await;
     let elapsed = window.elapsed().as_secs_f64();
 
     let reactions = admin.reactions().await?;
@@ -284,6 +350,17 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     findings.lines.extend(logged.into_iter().take(20));
 
     let (points, cost_per_point_usdt) = fleet_points(&views);
+    // The first account is the probe's (paused half the time): left out.
+    let mut per_account: Vec<u64> = views
+        .iter()
+        .filter(|v| v["name"].as_str() != Some(account_name(0).as_str()))
+        .map(|v| v["progress"]["cycles_done"].as_u64().unwrap_or_default())
+        .collect();
+    per_account.sort_unstable();
+    let fairness = match (per_account.first(), per_account.get(per_account.len() / 2)) {
+        (Some(least), Some(median)) if *median > 0 => Some(round2(*least as f64 / *median as f64)),
+        _ => None,
+    };
     let ledger: crate::sim::ledger::Ledger = admin.get("/sim/ledger/snapshot").await?;
     let cross_account_matches = ledger
         .violations
@@ -318,6 +395,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         cross_account_matches,
         points,
         cost_per_point_usdt,
+        api_ms,
+        fairness,
         recovery_s: recovery_s.map(round2),
         first_pairs_s: first_pairs_s.map(round2),
     };
@@ -346,7 +425,7 @@ fn fleet_points(views: &[Value]) -> (u64, Option<rust_decimal::Decimal>) {
     (points, per_point)
 }
 
-fn round2(v: f64) -> f64 {
+pub(crate) fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
@@ -410,6 +489,17 @@ pub fn table(r: &Report, findings: &Findings) -> String {
         "daemon rss MB (peak)",
         format!("{} ({} KB/account)", r.daemon_rss_mb, r.rss_per_account_kb),
     );
+    row(
+        &mut out,
+        "api ms (list, pause)",
+        format!(
+            "p50 {}  p99 {}  max {}  ({} requests)",
+            r.api_ms.p50, r.api_ms.p99, r.api_ms.max, r.api_ms.requests
+        ),
+    );
+    if let Some(f) = r.fairness {
+        row(&mut out, "fairness (least/median)", f.to_string());
+    }
     if let Some(s) = r.recovery_s {
         row(&mut out, "recovery s", s.to_string());
     }

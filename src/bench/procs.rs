@@ -184,6 +184,7 @@ pub fn free_port() -> anyhow::Result<u16> {
 /// The daemon's configuration for a run against a simulator.
 pub struct DaemonSetup {
     pub config_file: PathBuf,
+    pub key_file: PathBuf,
     pub log_file: PathBuf,
     pub api: String,
     pub token: String,
@@ -198,11 +199,36 @@ pub fn daemon_setup(
     redis_url: Option<&str>,
     cross_account_guard: bool,
 ) -> anyhow::Result<DaemonSetup> {
+    instance_setup(
+        dir,
+        sim,
+        database_url,
+        log_level,
+        redis_url,
+        cross_account_guard,
+        ("bench", None, None),
+    )
+}
+
+/// One of several daemons on one database: its own name, port, log and configuration in
+/// `dir`, and the first one's master key (`shared_key`), so every instance opens the same
+/// credentials.
+pub fn instance_setup(
+    dir: &Path,
+    sim: &Sim,
+    database_url: Option<&str>,
+    log_level: &str,
+    redis_url: Option<&str>,
+    cross_account_guard: bool,
+    (instance, shared_key, lease_ttl_s): (&str, Option<&Path>, Option<u32>),
+) -> anyhow::Result<DaemonSetup> {
     let port = free_port()?;
     let token = crate::api::auth::new_token()?;
     let hash = crate::api::auth::hash(&token)?;
     let key_file = dir.join("master-key");
-    {
+    if let Some(shared) = shared_key {
+        std::fs::copy(shared, &key_file)?;
+    } else {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
@@ -232,7 +258,11 @@ pub fn daemon_setup(
         "daemon".into(),
         section(&[
             ("data_dir", s(&dir.display().to_string())),
-            ("instance_id", s("bench")),
+            ("instance_id", s(instance)),
+            (
+                "lease_ttl_s",
+                toml::Value::Integer(i64::from(lease_ttl_s.unwrap_or(30))),
+            ),
             // The simulator has no IP limit: the instance budget must not be what is measured.
             ("egress_per_s", toml::Value::Integer(100_000)),
             // Live pairs are cancelled at the stop, so the ledger check can ask for nothing open.
@@ -286,6 +316,7 @@ pub fn daemon_setup(
     std::fs::write(&config_file, toml::to_string(&config)?)?;
     Ok(DaemonSetup {
         config_file,
+        key_file,
         log_file,
         api: format!("127.0.0.1:{port}"),
         token,

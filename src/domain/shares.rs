@@ -40,6 +40,18 @@ impl Shares {
             .map(|p| p.id.as_str())
     }
 
+    /// The accounts given to the instance `id`.
+    pub fn owned_by(&self, id: &str) -> Vec<i64> {
+        let Some(i) = self.peers.iter().position(|p| p.id == id) else {
+            return Vec::new();
+        };
+        self.owner
+            .iter()
+            .filter(|(_, o)| **o == i)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
     /// How many accounts each instance is given, in the order of `peers`.
     pub fn counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.peers.len()];

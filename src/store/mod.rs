@@ -36,6 +36,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 
 pub use decimal::Dec;
 pub use error::StoreError;
+pub use workers::{LANE, Lane};
 
 use crate::config::database::{Backend, DatabaseUrl, StoreOptions};
 
@@ -467,5 +468,62 @@ mod tests {
         );
         assert_eq!(Dec("0.10".parse().unwrap()).canonical(), "0.1");
         assert_eq!(Dec("100".parse().unwrap()).canonical(), "100");
+    }
+
+    /// With the database thread busy, an operator's unit queued after trading units runs
+    /// before them (`Lane::First`).
+    #[test]
+    fn the_operators_units_go_ahead_of_trading_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap();
+        let store = Store::open(&url, &StoreOptions::default()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let unit = |tag: String| {
+            let (s, o) = (store.clone(), order.clone());
+            async move {
+                s.run(move |_| {
+                    o.lock().unwrap().push(tag);
+                    Ok(())
+                })
+                .await
+            }
+        };
+        rt.block_on(async {
+            // Occupies the one SQLite thread until released.
+            let s = store.clone();
+            let busy = tokio::spawn(async move {
+                s.run(move |_| {
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let waiting: Vec<_> = (0..5)
+                .map(|i| tokio::spawn(unit(format!("trading {i}"))))
+                .collect();
+            let first = tokio::spawn(LANE.scope(Lane::First, unit("operator".into())));
+            // Every unit is queued before the thread is let go.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            hold.send(()).unwrap();
+            busy.await.unwrap().unwrap();
+            first.await.unwrap().unwrap();
+            for w in waiting {
+                w.await.unwrap().unwrap();
+            }
+        });
+        let order = order.lock().unwrap();
+        assert_eq!(
+            order.first().map(String::as_str),
+            Some("operator"),
+            "{order:?}"
+        );
+        assert_eq!(order.len(), 6);
     }
 }

@@ -8,9 +8,9 @@
 //! are sent only after the commit: nothing acts on a write that could still be lost. One commit
 //! for many units is what lets thousands of accounts share one SQLite file.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::{PgConnection, SqliteConnection};
@@ -76,8 +76,71 @@ where
     (Box::new(unit), rx)
 }
 
+/// Which of the two queues a unit waits in. An operator's request (anything the control API
+/// does, `Lane::First` for the task that serves it) is taken before any trading work that
+/// waits, so a host saturated with pairs still answers a pause, a kill or a list at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    First,
+    Trading,
+}
+
+tokio::task_local! {
+    /// The lane of the current task's units (`Lane::Trading` outside a scope).
+    pub static LANE: Lane;
+}
+
+#[derive(Default)]
+struct Lanes {
+    first: VecDeque<Box<dyn Unit>>,
+    trading: VecDeque<Box<dyn Unit>>,
+    closed: bool,
+}
+
+struct Queue {
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next batch: every operator unit waiting first, then trading units, up to
+    /// `MAX_BATCH`; `None` once closed and empty.
+    fn take(&self) -> Option<Vec<Box<dyn Unit>>> {
+        let mut l = self.lock();
+        while l.first.is_empty() && l.trading.is_empty() {
+            if l.closed {
+                return None;
+            }
+            l = self.ready.wait(l).unwrap_or_else(PoisonError::into_inner);
+        }
+        let mut batch = Vec::with_capacity(MAX_BATCH.min(l.first.len() + l.trading.len()));
+        while batch.len() < MAX_BATCH
+            && let Some(u) = l.first.pop_front()
+        {
+            batch.push(u);
+        }
+        while batch.len() < MAX_BATCH
+            && let Some(u) = l.trading.pop_front()
+        {
+            batch.push(u);
+        }
+        Some(batch)
+    }
+}
+
 pub(super) struct Workers {
-    queue: Sender<Box<dyn Unit>>,
+    queue: Arc<Queue>,
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_all();
+    }
 }
 
 impl Workers {
@@ -89,43 +152,48 @@ impl Workers {
         name: &str,
         core: &Arc<Core>,
     ) -> Result<Self, StoreError> {
-        let (tx, rx) = channel::<Box<dyn Unit>>();
-        let rx = Arc::new(Mutex::new(rx));
+        let queue = Arc::new(Queue {
+            lanes: Mutex::new(Lanes::default()),
+            ready: Condvar::new(),
+        });
         for i in 0..threads.max(1) {
-            let (rx, core) = (Arc::clone(&rx), Arc::clone(core));
+            let (queue, core) = (Arc::clone(&queue), Arc::clone(core));
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || serve(&rx, &core, hold))
+                .spawn(move || serve(&queue, &core, hold))
                 .map_err(|e| StoreError::Worker(format!("cannot start a database thread: {e}")))?;
         }
-        Ok(Self { queue: tx })
+        Ok(Self { queue })
     }
 
+    /// Queues a unit in the current task's lane ([`LANE`]).
     pub(super) fn submit(&self, unit: Box<dyn Unit>) -> Result<(), StoreError> {
-        self.queue
-            .send(unit)
-            .map_err(|_| StoreError::Worker("the database threads have stopped".into()))
+        let lane = LANE.try_with(|l| *l).unwrap_or(Lane::Trading);
+        let mut l = self.queue.lock();
+        if l.closed {
+            return Err(StoreError::Worker(
+                "the database threads have stopped".into(),
+            ));
+        }
+        match lane {
+            Lane::First => l.first.push_back(unit),
+            Lane::Trading => l.trading.push_back(unit),
+        }
+        drop(l);
+        self.queue.ready.notify_one();
+        Ok(())
     }
 }
 
-fn serve(rx: &Mutex<Receiver<Box<dyn Unit>>>, core: &Core, hold: bool) {
+fn serve(queue: &Queue, core: &Core, hold: bool) {
     // The thread keeps its connection: SQLite's page cache and the prepared statements stay
     // warm (a connection that another one wrote behind must drop its cache), and no batch pays
     // for the pool's check on checkout. A batch that fails hands it back to the pool, which
     // replaces a broken one.
     let mut held: Option<Conn> = None;
     loop {
-        let mut batch = {
-            let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
-            let Ok(first) = rx.recv() else { return };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(u) => batch.push(u),
-                    Err(_) => break,
-                }
-            }
-            batch
+        let Some(mut batch) = queue.take() else {
+            return;
         };
         metrics::counter!(crate::meters::DB_UNITS).increment(batch.len() as u64);
         metrics::counter!(crate::meters::DB_COMMITS).increment(1);

@@ -11,6 +11,7 @@ use alpha_oto::config::database::Backend;
 const KEYS: &[&str] = &[
     "accounts",
     "accounts_trading",
+    "api_ms",
     "cost_per_point_usdt",
     "cross_account_matches",
     "cycles",
@@ -19,6 +20,7 @@ const KEYS: &[&str] = &[
     "daemon_cpu_us_per_cycle",
     "daemon_rss_mb",
     "errors",
+    "fairness",
     "floor_reaction_ms",
     "points",
     "reaction_ms",
@@ -60,6 +62,7 @@ fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
     for (k, inner) in [
         ("reaction_ms", &["max", "p50", "p90", "p99"][..]),
         ("floor_reaction_ms", &["p50", "p99"][..]),
+        ("api_ms", &["max", "p50", "p99", "requests"][..]),
     ] {
         assert_eq!(sorted_keys(&report[k]), inner, "{report}");
     }
@@ -122,4 +125,57 @@ fn bench_with_every_pair_held_reports_idle_cpu_and_stops_at_rest() {
     assert!(report.get("daemon_cpu_us_per_cycle").is_none(), "{printed}");
     assert_eq!(report["errors"], 0, "{printed}");
     assert_eq!(report["violations"], 0, "{printed}");
+}
+
+/// `bench --instances` in its small form, on PostgreSQL (instances share one database): three
+/// daemons share 30 accounts, one is SIGKILLed, then it comes back with a fourth; each time
+/// the shares balance, no order is cancelled by a hand-over, and the books agree.
+#[test]
+fn bench_of_three_instances_rebalances_after_a_kill_and_a_join() {
+    if backend() != Backend::Postgres {
+        return;
+    }
+    let db = TestDb::empty();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
+        .env_remove("ALPHA_OTO_CONFIG")
+        .env_remove("ALPHA_OTO_MASTER_KEY")
+        .args([
+            "bench",
+            "--instances",
+            "3",
+            "--accounts",
+            "30",
+            "--seconds",
+            "30",
+        ])
+        .args(["--kill-at", "5", "--join-at", "16", "--lease-ttl-s", "5"])
+        .args(["--database-url", &db.url])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{printed}\n{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let held = |k: &str| -> Vec<u64> {
+        let mut v: Vec<u64> = report[k]["held"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(held("before_kill"), vec![10, 10, 10], "{printed}");
+    assert_eq!(held("after_kill"), vec![15, 15], "{printed}");
+    assert_eq!(held("after_join"), vec![7, 7, 8, 8], "{printed}");
+    assert_eq!(report["violations"], 0, "{printed}");
+    assert_eq!(report["cancelled_orders"], 0, "{printed}");
+    assert_eq!(report["errors"], 0, "{printed}");
+    assert!(report["cycles"].as_u64().unwrap() > 30, "{printed}");
 }

@@ -40,7 +40,12 @@ impl Actor {
             }
             Command::Reload => Err(Failure::Reload),
             Command::SettingsChanged => self.step(Input::SettingsChanged).await,
-            Command::HandOver { on } => self.step(Input::HandOver { on }).await,
+            Command::HandOver { on } => {
+                if !on {
+                    self.release_pending = false;
+                }
+                self.step(Input::HandOver { on }).await
+            }
             Command::Kill(reply) => {
                 let report = self.kill().await;
                 if let Some(reply) = reply {

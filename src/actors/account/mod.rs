@@ -423,6 +423,8 @@ struct Actor {
     sync_wait: Duration,
     /// When the shell last looked (`on_tick`).
     last_look: Instant,
+    /// Handed over at rest, waiting for the ended pairs' legs to settle before the release.
+    release_pending: bool,
     killed: bool,
     /// A kill not yet verified on the exchange: when it is tried next, and the wait after.
     kill_retry: Option<(i64, i64)>,
@@ -512,7 +514,8 @@ impl Actor {
         if let Some((retry_ms, _)) = self.kill_retry {
             take(in_ms(retry_ms));
         }
-        if (!self.reconciled && self.stream_up) || !self.deferred.is_empty() {
+        if (!self.reconciled && self.stream_up) || !self.deferred.is_empty() || self.release_pending
+        {
             take(soon);
         }
         let cycle = self.core.cycle();

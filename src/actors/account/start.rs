@@ -274,6 +274,7 @@ async fn run_until_end(
         next_sync: Instant::now() + ctx.timing.sync_first,
         sync_wait: ctx.timing.sync_first,
         last_look: Instant::now(),
+        release_pending: false,
         killed: false,
         kill_retry: None,
         pair_done_at: None,

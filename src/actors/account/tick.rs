@@ -10,6 +10,9 @@ impl Actor {
     pub(super) async fn on_tick(&mut self) -> Result<(), Failure> {
         self.last_look = Instant::now();
         self.check_lease()?;
+        if self.release_pending && self.legs_settled() {
+            return Err(Failure::HandedOver);
+        }
         self.retry_kill(self.now()).await?;
         if !self.reconciled {
             if self.stream_up {
@@ -120,7 +123,16 @@ impl Actor {
             // Only `Input::PairDue` answers it, and the shell acts on it there.
             Step::Withdraw { .. } => Ok(None),
             Step::Reload => Err(Failure::Reload),
-            Step::Release => Err(Failure::HandedOver),
+            Step::Release => {
+                // The new holder would find a leg not yet heard final open and cancel it: the
+                // lease goes once every leg of the ended pairs is settled.
+                if self.legs_settled() {
+                    Err(Failure::HandedOver)
+                } else {
+                    self.release_pending = true;
+                    Ok(None)
+                }
+            }
             Step::MoveToken { to_alpha_id } => {
                 let now = self.now();
                 self.ctx.board.choose(self.account.id, &to_alpha_id, now);
@@ -142,6 +154,12 @@ impl Actor {
                 }
             });
         }
+    }
+
+    /// Every leg of the ended pairs heard final and every fill written: nothing of the
+    /// account is left for another holder to find open.
+    pub(super) fn legs_settled(&self) -> bool {
+        self.open_legs.is_empty() && self.deferred.is_empty()
     }
 
     /// The lease is renewed by the instance's keeper (`actors::leases`): a lost one ends

@@ -310,7 +310,29 @@ async fn two_daemons_share_the_accounts_and_one_takes_over_when_the_other_dies()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Exactly one owner per account, and all its pairs under one fencing token.
+    // The two share the accounts out, 10 each (`domain::shares`): the first to start claimed
+    // them all, and hands the second its share between pairs.
+    wait_until(
+        "each daemon holds its share",
+        Duration::from_secs(30),
+        || {
+            let mut conn = w.db.conn();
+            let held_by_a = w
+                .accounts
+                .iter()
+                .filter(|(id, _)| {
+                    store::lease::holder(&mut conn, *id).unwrap().as_deref() == Some("inst-a")
+                })
+                .count();
+            held_by_a == 10
+                && w.accounts
+                    .iter()
+                    .all(|(id, _)| store::lease::holder(&mut conn, *id).unwrap().is_some())
+        },
+    )
+    .await;
+    // Exactly one owner per account, and its pairs under at most two fencing tokens: its first
+    // claim and, for an account handed over, the new holder's.
     let mut conn = w.db.conn();
     let mut owners = Vec::new();
     for (id, _) in &w.accounts {
@@ -323,10 +345,9 @@ async fn two_daemons_share_the_accounts_and_one_takes_over_when_the_other_dies()
                 .iter()
                 .map(|c| c.fencing_token)
                 .collect();
-        assert_eq!(
-            tokens.len(),
-            1,
-            "account {id} changed hands while both ran: {tokens:?}"
+        assert!(
+            tokens.len() <= 2,
+            "account {id} changed hands more than once: {tokens:?}"
         );
         owners.push(owner);
     }
