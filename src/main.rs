@@ -150,6 +150,10 @@ enum Command {
     /// pending leg after a hold), then the store checked against the simulator's ledger. Prints
     /// a table (and --json FILE); exits 1 on any error or violation.
     Bench(BenchArgs),
+    /// The bench's minimal reactor in a process of its own (the bench starts it): prints
+    /// `{"failed": N, "cpu_s": S}`.
+    #[command(hide = true)]
+    BenchFloor(BenchFloorArgs),
     /// Prove that faults lose nothing: for each seed, a simulator and a daemon as separate
     /// processes, a random schedule of faults (every simulator fault, daemon SIGKILLs, PostgreSQL
     /// and Redis loss), then the checks: no violation, every order and fill in the daemon's
@@ -532,6 +536,18 @@ struct BenchArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct BenchFloorArgs {
+    #[arg(long)]
+    rest: String,
+    #[arg(long)]
+    ws: String,
+    #[arg(long, value_name = "FILE")]
+    accounts_file: PathBuf,
+    #[arg(long)]
+    seconds: u64,
+}
+
+#[derive(clap::Args, Debug)]
 struct SoakArgs {
     /// Seeds to run, A..B with both included; a failing seed replays with --seeds N..N.
     #[arg(long, default_value = "1..5", value_parser = alpha_oto::soak::parse_seeds)]
@@ -763,6 +779,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::BenchFloor(args) => {
+            raise_open_files();
+            let accounts = alpha_oto::bench::procs::read_accounts(&args.accounts_file)?;
+            let failed = actix_web::rt::System::new().block_on(alpha_oto::bench::floor::run(
+                &args.rest,
+                &args.ws,
+                &accounts,
+                std::time::Duration::from_secs(args.seconds),
+            ))?;
+            let cpu_s = alpha_oto::bench::procs::Usage::of(std::process::id()).cpu_s;
+            println!("{}", serde_json::json!({"failed": failed, "cpu_s": cpu_s}));
+            Ok(ExitCode::SUCCESS)
         }
         Command::Soak(args) => {
             raise_open_files();

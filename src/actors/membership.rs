@@ -116,8 +116,14 @@ pub fn start(ctx: &Ctx, sup: SupervisorHandle) {
                         peers_seen = peers;
                     }
                     hand_over(&ctx, &sup, &shares, &mut asked).await;
-                    // Accounts created through another instance, or moved here, get a task.
-                    let _ = sup.ensure(shares.owned_by(&ctx.owner)).await;
+                    // Accounts started through another instance, or moved here, get a task.
+                    if let Ok(wanted) = ctx.store.run(store::instances::wanted).await {
+                        let wanted: HashSet<i64> = wanted.into_iter().collect();
+                        let mine = shares.owned_by(&ctx.owner);
+                        let _ = sup
+                            .ensure(mine.into_iter().filter(|id| wanted.contains(id)).collect())
+                            .await;
+                    }
                 }
                 Err(e) => {
                     warn!(ctx.log, "cannot write this instance's heartbeat"; fields::EVENT_ACTION => "membership",

@@ -350,7 +350,8 @@ pub async fn import(
     let (created, updated) = state
         .ctx
         .store
-        .run(move |c| write(&ctx, c, plans, now))
+        // One transaction: an import is all its rows or none, and no reader sees a part.
+        .run(move |c| store::atomic(c, |c| write(&ctx, c, plans, now)))
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => ApiError::Conflict,

@@ -1,7 +1,8 @@
-//! The physical floor of reaction on this machine: a minimal reactor, in the benchmark's own
-//! process, that places an account's next pair the instant it reads the frame completing the
-//! last one. No actors, no database, no checks; the same simulator, sockets and wire types as
-//! the daemon, so the difference between the two is what the daemon adds.
+//! The physical floor of reaction on this machine: a minimal reactor, in a process of its own
+//! (`alpha-oto bench-floor`, so its CPU per pair is measured as the daemon's is), that places
+//! an account's next pair the instant it reads the frame completing the last one. No actors,
+//! no database, no checks; the same simulator, sockets and wire types as the daemon, so the
+//! difference between the two is what the daemon adds.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -88,6 +88,9 @@ pub struct Report {
     /// The daemon's CPU over the window per completed pair, in microseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daemon_cpu_us_per_cycle: Option<f64>,
+    /// The minimal reactor's CPU per pair, measured the same way (its own process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor_cpu_us_per_cycle: Option<f64>,
     pub daemon_rss_mb: f64,
     pub rss_per_account_kb: f64,
     pub errors: u64,
@@ -187,31 +190,41 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         hold_ms: opts.hold_ms,
         trade_interval_ms: 1000,
     };
-    let floor = if opts.floor_seconds > 0 {
+    let (floor, floor_cpu_us_per_cycle) = if opts.floor_seconds > 0 {
         eprintln!(
             "floor: {} account(s), minimal reactor, {} s",
             opts.accounts, opts.floor_seconds
         );
         let mut sim = procs::spawn_sim(&dir.path, &sim_args)?;
         let admin = SimAdmin::new(&sim);
-        let failed = floor::run(
-            &sim.base_url,
-            &sim.ws_url("/w3w/stream"),
-            &sim.accounts,
-            Duration::from_secs(opts.floor_seconds),
-        )
-        .await?;
-        if failed > 0 {
-            eprintln!("floor: {failed} request(s) of the minimal reactor failed");
+        let (base, ws, file) = (
+            sim.base_url.clone(),
+            sim.ws_url("/w3w/stream"),
+            sim.accounts_file.clone(),
+        );
+        let seconds = opts.floor_seconds;
+        let floor_run =
+            tokio::task::spawn_blocking(move || procs::run_floor_at(&base, &ws, &file, seconds))
+                .await??;
+        if floor_run.failed > 0 {
+            eprintln!(
+                "floor: {} request(s) of the minimal reactor failed",
+                floor_run.failed
+            );
         }
         let r = admin.reactions().await?;
         sim.proc.terminate(Duration::from_secs(10));
-        Floor {
-            p50: r.p50,
-            p99: r.p99,
-        }
+        let per_cycle = (r.pairs_completed > 0)
+            .then(|| round2(floor_run.cpu_s * 1e6 / r.pairs_completed as f64));
+        (
+            Floor {
+                p50: r.p50,
+                p99: r.p99,
+            },
+            per_cycle,
+        )
     } else {
-        Floor { p50: 0.0, p99: 0.0 }
+        (Floor { p50: 0.0, p99: 0.0 }, None)
     };
 
     let mut sim = procs::spawn_sim(&dir.path, &sim_args)?;
@@ -385,6 +398,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         daemon_cpu_s: round2(daemon_cpu_s),
         window_cpu_pct,
         idle_cpu_pct: (reactions.pairs_completed == 0).then_some(window_cpu_pct),
+        floor_cpu_us_per_cycle,
         daemon_cpu_us_per_cycle: (reactions.pairs_completed > 0).then(|| {
             round2((daemon_cpu_s - cpu_at_start) * 1e6 / reactions.pairs_completed as f64)
         }),
@@ -482,7 +496,11 @@ pub fn table(r: &Report, findings: &Findings) -> String {
         },
     );
     if let Some(us) = r.daemon_cpu_us_per_cycle {
-        row(&mut out, "daemon cpu per pair", format!("{us} us"));
+        let floor = r
+            .floor_cpu_us_per_cycle
+            .map(|f| format!(" (floor {f} us)"))
+            .unwrap_or_default();
+        row(&mut out, "daemon cpu per pair", format!("{us} us{floor}"));
     }
     row(
         &mut out,

@@ -120,6 +120,7 @@ pub struct Sim {
     pub base_url: String,
     /// The accounts it created: (simulator id, credentials JSON `{headers, cookies}`).
     pub accounts: Vec<(u64, serde_json::Value)>,
+    pub accounts_file: PathBuf,
 }
 
 impl Sim {
@@ -159,21 +160,62 @@ pub fn spawn_sim(dir: &Path, args: &SimArgs) -> anyhow::Result<Sim> {
     };
     // The rest of its output is a few lines; reading them keeps the pipe from filling.
     std::thread::spawn(move || lines.for_each(drop));
-    let text = std::fs::read_to_string(&accounts_file)?;
+    let accounts = read_accounts(&accounts_file)?;
+    Ok(Sim {
+        proc,
+        base_url,
+        accounts,
+        accounts_file,
+    })
+}
+
+/// The accounts a simulator wrote (`--write-accounts`): (id, credentials JSON).
+pub fn read_accounts(path: &Path) -> anyhow::Result<Vec<(u64, serde_json::Value)>> {
+    let text = std::fs::read_to_string(path)?;
     let list: Vec<serde_json::Value> = serde_json::from_str(&text)?;
-    let accounts = list
+    Ok(list
         .into_iter()
         .map(|v| {
             let id = v["id"].as_u64().unwrap_or_default();
             let creds = serde_json::json!({"headers": v["headers"], "cookies": v["cookies"]});
             (id, creds)
         })
-        .collect();
-    Ok(Sim {
-        proc,
-        base_url,
-        accounts,
-    })
+        .collect())
+}
+
+/// What the floor's own process reports (`alpha-oto bench-floor`).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct FloorRun {
+    pub failed: u64,
+    /// The process's CPU seconds (user and system) over the run.
+    pub cpu_s: f64,
+}
+
+/// Runs the minimal reactor in a process of its own, so that its CPU is measured the way the
+/// daemon's is; answers what it reports.
+pub fn run_floor_at(
+    base_url: &str,
+    ws_url: &str,
+    accounts_file: &Path,
+    seconds: u64,
+) -> anyhow::Result<FloorRun> {
+    let out = command()?
+        .arg("bench-floor")
+        .args(["--rest", base_url])
+        .args(["--ws", ws_url])
+        .arg("--accounts-file")
+        .arg(accounts_file)
+        .args(["--seconds", &seconds.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot start the floor's process")?;
+    if !out.status.success() {
+        bail!(
+            "the floor's process failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("the floor's report is not JSON")
 }
 
 /// A free loopback port (bound, then released for the child to take).

@@ -85,3 +85,14 @@ pub fn holders(conn: &mut Conn) -> Result<Vec<Held>, StoreError> {
         })
         .collect())
 }
+
+/// The accounts (not retired) whose operator wants them trading or paused: each needs a task
+/// on the instance its share is on. A stopped or never-started one needs none until started.
+pub fn wanted(conn: &mut Conn) -> Result<Vec<i64>, StoreError> {
+    use crate::store::models::Desired;
+    Ok(with_conn!(conn, |c| a::accounts
+        .filter(a::retired_at_ms.is_null())
+        .filter(a::desired.eq_any([Desired::Run, Desired::Pause]))
+        .select(a::id)
+        .load::<i64>(c))?)
+}

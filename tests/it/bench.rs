@@ -21,6 +21,7 @@ const KEYS: &[&str] = &[
     "daemon_rss_mb",
     "errors",
     "fairness",
+    "floor_cpu_us_per_cycle",
     "floor_reaction_ms",
     "points",
     "reaction_ms",
