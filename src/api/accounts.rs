@@ -118,6 +118,42 @@ fn stored(c: &mut store::Conn, id: i64) -> Result<Stored, StoreError> {
     })
 }
 
+/// Every account with its parts, in five queries whatever their number (a listing of 10,000
+/// accounts was 40,000 queries).
+fn stored_all(c: &mut store::Conn) -> Result<Vec<(AccountRow, Stored)>, StoreError> {
+    let accounts = store::accounts::list(c)?;
+    let mut configs = store::configs::all(c)?;
+    let sessions: std::collections::HashMap<i64, (Option<i64>, i64)> =
+        store::credentials::sessions(c)?
+            .into_iter()
+            .map(|(id, expires, stored_at)| (id, (expires, stored_at)))
+            .collect();
+    let last = store::events::last_at_all(c)?;
+    // The newest refusal of each account (few rows: one per refused session).
+    let mut refusals: std::collections::HashMap<i64, (Option<String>, i64)> =
+        std::collections::HashMap::new();
+    for (id, reason, at) in store::events::of_kind(c, session::REFUSED_KIND)? {
+        refusals.insert(id, (reason, at));
+    }
+    Ok(accounts
+        .into_iter()
+        .map(|a| {
+            let session = sessions.get(&a.id).copied();
+            let refused = match (session, refusals.get(&a.id)) {
+                (Some((_, stored_at)), Some((reason, at))) if *at >= stored_at => reason.clone(),
+                _ => None,
+            };
+            let s = Stored {
+                config: configs.remove(&a.id),
+                credentials: session.map(|(expires, _)| expires),
+                last_event_at_ms: last.get(&a.id).copied(),
+                refused,
+            };
+            (a, s)
+        })
+        .collect())
+}
+
 async fn view(state: &ApiState, account: AccountRow) -> Result<AccountView, ApiError> {
     let id = account.id;
     let row = state.ctx.store.run(move |c| stored(c, id)).await?;
@@ -260,19 +296,7 @@ impl ListedAccount for AccountView {
 /// Every account's view, in the order they were made. One unit of work for every row:
 /// thousands of accounts list in one turn at the database.
 pub(super) async fn views(state: &ApiState) -> Result<Vec<AccountView>, ApiError> {
-    let rows = state
-        .ctx
-        .store
-        .run(|c| {
-            let accounts = store::accounts::list(c)?;
-            let mut rows = Vec::with_capacity(accounts.len());
-            for a in accounts {
-                let s = stored(c, a.id)?;
-                rows.push((a, s));
-            }
-            Ok(rows)
-        })
-        .await?;
+    let rows = state.ctx.store.run(stored_all).await?;
     let mut out = Vec::with_capacity(rows.len());
     for (a, s) in rows {
         out.push(view_of(state, a, s)?);

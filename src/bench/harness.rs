@@ -19,20 +19,23 @@ use crate::sim::state::ReactionSummary;
 /// Requests in flight while accounts are created.
 const SETUP_CONCURRENCY: usize = 16;
 
-/// The simulator's admin surface.
+/// The simulator's admin surface. A client per request: a few calls in a run, and a pooled
+/// client left unused through a long run came back with its connector gone.
 pub(crate) struct SimAdmin {
-    http: awc::Client,
     base: String,
 }
 
 impl SimAdmin {
     pub(crate) fn new(sim: &Sim) -> Self {
         Self {
-            http: awc::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .finish(),
             base: sim.base_url.clone(),
         }
+    }
+
+    fn http(&self) -> awc::Client {
+        awc::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .finish()
     }
 
     pub(crate) async fn get<T: serde::de::DeserializeOwned>(
@@ -40,7 +43,7 @@ impl SimAdmin {
         path: &str,
     ) -> anyhow::Result<T> {
         let mut res = self
-            .http
+            .http()
             .get(format!("{}{path}", self.base))
             .send()
             .await
@@ -52,9 +55,9 @@ impl SimAdmin {
     pub(crate) async fn post(&self, method: &str, path: &str) -> anyhow::Result<()> {
         let url = format!("{}{path}", self.base);
         let req = if method == "DELETE" {
-            self.http.delete(url)
+            self.http().delete(url)
         } else {
-            self.http.post(url)
+            self.http().post(url)
         };
         req.send()
             .await
@@ -82,7 +85,7 @@ impl SimAdmin {
     /// POST to an admin path that answers with JSON.
     pub(crate) async fn post_for(&self, path: &str) -> anyhow::Result<Value> {
         let mut res = self
-            .http
+            .http()
             .post(format!("{}{path}", self.base))
             .send()
             .await
@@ -101,7 +104,7 @@ impl SimAdmin {
     /// POST a JSON body to an admin path.
     pub(crate) async fn post_json(&self, path: &str, body: &impl Serialize) -> anyhow::Result<()> {
         let mut res = self
-            .http
+            .http()
             .post(format!("{}{path}", self.base))
             .send_json(body)
             .await

@@ -81,8 +81,9 @@ pub struct Report {
     pub daemon_cpu_s: f64,
     /// The daemon's CPU over the trading window (set-up excluded), in percent of one core.
     pub window_cpu_pct: f64,
-    /// `window_cpu_pct` of a window in which no pair completed (every account waiting on a
-    /// live pair: `--hold-ms` longer than the run): what nothing to do costs.
+    /// The daemon's CPU, in percent of one core, in a window in which no pair completed (every
+    /// account waiting on a live pair: `--hold-ms` longer than the run), from the moment every
+    /// account had its pair live: what nothing to do costs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_cpu_pct: Option<f64>,
     /// The daemon's CPU over the window per completed pair, in microseconds.
@@ -103,7 +104,8 @@ pub struct Report {
     /// per point, their cost summed over their points summed; absent before any.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub cost_per_point_usdt: Option<rust_decimal::Decimal>,
-    /// The API's latency during the window: a list and a pause or resume once a second each.
+    /// The API's latency during the window: a list and a pause or resume once a second each
+    /// (none in a run held idle).
     pub api_ms: ApiLatency,
     /// The fewest cycles of an account over the median account's (the probe's account left
     /// out): 1 when every account went at the same pace; absent before any cycle.
@@ -308,7 +310,26 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     }
     // The operator's view during the run: a list and a pause (or resume) of the first
     // account, once a second each, timed from here.
-    let api_ms = operator_probe(&api, window + Duration::from_secs(opts.seconds)).await;
+    // Not in a run held idle (holds longer than the run): there nothing at all should happen.
+    let until = window + Duration::from_secs(opts.seconds);
+    let held_idle = opts.hold_ms / 2 >= opts.seconds.saturating_mul(1000);
+    // Held idle: measured from the moment every account has its pair live (the start-up's
+    // reads and first pairs are not what idle costs).
+    let mut idle_from = None;
+    let api_ms = if held_idle {
+        let started_ms = now_ms() - window.elapsed().as_millis() as i64 - 60_000;
+        while Instant::now() < until {
+            if admin.placing_since(started_ms).await? >= opts.accounts {
+                idle_from = Some((Instant::now(), daemon.usage().cpu_s));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep_until(until.into()).await;
+        ApiLatency::default()
+    } else {
+        operator_probe(&api, until).await
+    };
     let elapsed = window.elapsed().as_secs_f64();
 
     let reactions = admin.reactions().await?;
@@ -317,6 +338,10 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         _ => bail!("the account list is not an array"),
     };
     let usage = daemon.usage();
+    let idle_pct = idle_from.and_then(|(from, cpu)| {
+        let secs = from.elapsed().as_secs_f64();
+        (secs > 1.0).then(|| round2((usage.cpu_s - cpu) / secs * 100.0))
+    });
     let daemon_cpu_s = cpu_before_restart + usage.cpu_s;
     // The window's own CPU (without the set-up), in percent of one core.
     let window_cpu_pct = if opts.restart_at.is_none() {
@@ -397,7 +422,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         floor_reaction_ms: floor,
         daemon_cpu_s: round2(daemon_cpu_s),
         window_cpu_pct,
-        idle_cpu_pct: (reactions.pairs_completed == 0).then_some(window_cpu_pct),
+        idle_cpu_pct: (reactions.pairs_completed == 0)
+            .then_some(idle_pct.unwrap_or(window_cpu_pct)),
         floor_cpu_us_per_cycle,
         daemon_cpu_us_per_cycle: (reactions.pairs_completed > 0).then(|| {
             round2((daemon_cpu_s - cpu_at_start) * 1e6 / reactions.pairs_completed as f64)

@@ -56,6 +56,14 @@ pub fn get(conn: &mut Conn, account_id: i64) -> Result<Option<TradingConfigRow>,
         .optional())?)
 }
 
+/// Every account's settings row, by account: one query for a whole listing.
+pub fn all(
+    conn: &mut Conn,
+) -> Result<std::collections::HashMap<i64, TradingConfigRow>, StoreError> {
+    let rows = with_conn!(conn, |c| t::trading_configs.load::<TradingConfigRow>(c))?;
+    Ok(rows.into_iter().map(|r| (r.account_id, r)).collect())
+}
+
 /// The stored form of an account's settings (the revision is the store's to set).
 pub fn to_row(s: &AccountSettings, account_id: i64, now_ms: i64) -> TradingConfigRow {
     let (buy_offset_mode, buy_offset_value) = split(&s.buy_offset);

@@ -1,6 +1,8 @@
 //! Events: the audit trail (order actions, config and credential changes, pauses) and the
 //! notifications that go with them.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 
 use super::models::{EventRow, NewEvent, Page, WebhookStatus};
@@ -45,6 +47,34 @@ pub fn last_at(conn: &mut Conn, account_id: i64) -> Result<Option<i64>, StoreErr
         .select(e::created_at_ms)
         .first::<i64>(c)
         .optional())?)
+}
+
+/// When each account's newest event was stored: one query for a whole listing.
+pub fn last_at_all(conn: &mut Conn) -> Result<HashMap<i64, i64>, StoreError> {
+    use diesel::dsl::max;
+    let rows = with_conn!(conn, |c| e::events
+        .filter(e::account_id.is_not_null())
+        .group_by(e::account_id)
+        .select((e::account_id, max(e::created_at_ms)))
+        .load::<(Option<i64>, Option<i64>)>(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, at)| Some((id?, at?)))
+        .collect())
+}
+
+/// Every event of `kind` of an account: (account, reason, stored at), oldest first.
+pub fn of_kind(conn: &mut Conn, kind: &str) -> Result<Vec<(i64, Option<String>, i64)>, StoreError> {
+    let rows = with_conn!(conn, |c| e::events
+        .filter(e::kind.eq(kind))
+        .filter(e::account_id.is_not_null())
+        .order(e::id.asc())
+        .select((e::account_id, e::reason, e::created_at_ms))
+        .load::<(Option<i64>, Option<String>, i64)>(c))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, reason, at)| Some((id?, reason, at)))
+        .collect())
 }
 
 /// Whether the account has an event of `kind` stored at or after `since_ms`.

@@ -121,8 +121,15 @@ fn bench_with_every_pair_held_reports_idle_cpu_and_stops_at_rest() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["cycles"], 0, "{printed}");
     let idle = report["idle_cpu_pct"].as_f64().unwrap();
-    assert_eq!(Some(idle), report["window_cpu_pct"].as_f64(), "{printed}");
     assert!(idle >= 0.0, "{printed}");
+    assert!(
+        report["window_cpu_pct"].as_f64().unwrap() >= 0.0,
+        "{printed}"
+    );
+    assert_eq!(
+        report["api_ms"]["requests"], 0,
+        "nothing happens in an idle run"
+    );
     assert!(report.get("daemon_cpu_us_per_cycle").is_none(), "{printed}");
     assert_eq!(report["errors"], 0, "{printed}");
     assert_eq!(report["violations"], 0, "{printed}");
