@@ -189,28 +189,18 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(InstancesReport, Findin
             .filter(|(i, _)| Some(*i) != killed || joined_at.is_some())
             .map(|(_, x)| x.name.clone())
             .collect();
-        if let Some(k) = killed_at
-            && after_kill.is_none()
-            && joined_at.is_none()
+        // The first balanced sample after the kill (before the join), then after the join.
+        let (since, slot, what) = match joined_at {
+            None => (killed_at, &mut after_kill, "kill"),
+            Some(_) => (joined_at, &mut after_join, "join"),
+        };
+        if let Some(at) = since
+            && slot.is_none()
             && balanced(&s, &live, opts.accounts, 0.05)
         {
-            after_kill = Some((s.clone(), round2(k.elapsed().as_secs_f64())));
-            eprintln!(
-                "after the kill, balanced in {:.1} s: {:?}",
-                k.elapsed().as_secs_f64(),
-                s.held
-            );
-        }
-        if let Some(j) = joined_at
-            && after_join.is_none()
-            && balanced(&s, &live, opts.accounts, 0.05)
-        {
-            after_join = Some((s.clone(), round2(j.elapsed().as_secs_f64())));
-            eprintln!(
-                "after the join, balanced in {:.1} s: {:?}",
-                j.elapsed().as_secs_f64(),
-                s.held
-            );
+            let secs = at.elapsed().as_secs_f64();
+            eprintln!("after the {what}, balanced in {secs:.1} s: {:?}", s.held);
+            *slot = Some((s.clone(), round2(secs)));
         }
         if opts.kill_at.is_some_and(|k| t >= k) && killed.is_none() && n > 1 {
             before_kill = Some(s.clone());

@@ -37,28 +37,46 @@ fn sorted_keys(v: &serde_json::Value) -> Vec<&str> {
     keys
 }
 
-#[test]
-fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
-    // SQLite is the benchmark's default; on the PostgreSQL pass it runs on a fresh database.
-    let db = (backend() == Backend::Postgres).then(TestDb::empty);
+/// Runs `alpha-oto bench` with `args` (and `--database-url` when given), asserts it succeeded,
+/// and answers its JSON report and its printed table.
+fn run_bench(args: &[&str], database_url: Option<&str>) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_alpha-oto"));
     cmd.env_remove("ALPHA_OTO_CONFIG")
         .env_remove("ALPHA_OTO_MASTER_KEY")
-        .args(["bench", "--accounts", "50", "--seconds", "10"])
-        .args(["--restart-at", "4", "--floor-seconds", "3"])
+        .arg("bench")
+        .args(args)
         .arg("--json")
         .arg(&json);
-    if let Some(db) = &db {
-        cmd.args(["--database-url", &db.url]);
+    if let Some(url) = database_url {
+        cmd.args(["--database-url", url]);
     }
     let out = cmd.output().unwrap();
-    let printed = String::from_utf8_lossy(&out.stdout);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{printed}\n{err}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (report, printed)
+}
+
+#[test]
+fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
+    // SQLite is the benchmark's default; on the PostgreSQL pass it runs on a fresh database.
+    let db = (backend() == Backend::Postgres).then(TestDb::empty);
+    let (report, printed) = run_bench(
+        &[
+            "--accounts",
+            "50",
+            "--seconds",
+            "10",
+            "--restart-at",
+            "4",
+            "--floor-seconds",
+            "3",
+        ],
+        db.as_ref().map(|d| d.url.as_str()),
+    );
     assert_eq!(sorted_keys(&report), KEYS, "{report}");
     for (k, inner) in [
         ("reaction_ms", &["max", "p50", "p90", "p99"][..]),
@@ -101,24 +119,19 @@ fn bench_small_form_trades_50_accounts_through_a_kill_with_no_violation() {
 #[test]
 fn bench_with_every_pair_held_reports_idle_cpu_and_stops_at_rest() {
     let db = (backend() == Backend::Postgres).then(TestDb::empty);
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alpha-oto"));
-    cmd.env_remove("ALPHA_OTO_CONFIG")
-        .env_remove("ALPHA_OTO_MASTER_KEY")
-        .args(["bench", "--accounts", "20", "--seconds", "4"])
-        .args(["--hold-ms", "600000", "--floor-seconds", "0"])
-        .arg("--json")
-        .arg(&json);
-    if let Some(db) = &db {
-        cmd.args(["--database-url", &db.url]);
-    }
-    let out = cmd.output().unwrap();
-    let printed = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{printed}\n{err}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (report, printed) = run_bench(
+        &[
+            "--accounts",
+            "20",
+            "--seconds",
+            "4",
+            "--hold-ms",
+            "600000",
+            "--floor-seconds",
+            "0",
+        ],
+        db.as_ref().map(|d| d.url.as_str()),
+    );
     assert_eq!(report["cycles"], 0, "{printed}");
     let idle = report["idle_cpu_pct"].as_f64().unwrap();
     assert!(idle >= 0.0, "{printed}");
@@ -144,31 +157,23 @@ fn bench_of_three_instances_rebalances_after_a_kill_and_a_join() {
         return;
     }
     let db = TestDb::empty();
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_alpha-oto"))
-        .env_remove("ALPHA_OTO_CONFIG")
-        .env_remove("ALPHA_OTO_MASTER_KEY")
-        .args([
-            "bench",
+    let (report, printed) = run_bench(
+        &[
             "--instances",
             "3",
             "--accounts",
             "30",
             "--seconds",
             "30",
-        ])
-        .args(["--kill-at", "5", "--join-at", "16", "--lease-ttl-s", "5"])
-        .args(["--database-url", &db.url])
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let printed = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{printed}\n{err}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            "--kill-at",
+            "5",
+            "--join-at",
+            "16",
+            "--lease-ttl-s",
+            "5",
+        ],
+        Some(&db.url),
+    );
     let held = |k: &str| -> Vec<u64> {
         let mut v: Vec<u64> = report[k]["held"]
             .as_object()
