@@ -3,12 +3,19 @@
 //! lease's TTL (`store::lease::renew_held`). An account reads its [`HeldLease`] before it
 //! sends anything and is woken when the lease is lost, so ten thousand accounts cost one
 //! statement every ten seconds instead of a thousand transactions a second.
+//!
+//! Claims are batched the same way: an account task asks the keeper's desk
+//! ([`LeaseKeeper::ask`]) and waits; the desk claims every asked account the shares give this
+//! instance in one transaction (`store::lease::claim_many`), answers the ones won, and asks
+//! again for the rest every couple of seconds and whenever the shares change. An instance that
+//! starts with ten thousand accounts, or takes over a dead one's thousand, claims them in a
+//! few statements instead of queueing one transaction per account behind trading work.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use slog::warn;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use super::Ctx;
@@ -69,10 +76,20 @@ impl HeldLease {
     }
 }
 
-/// The leases this instance holds, by account.
+/// A lease the desk won for an account, and the instant past which it may have expired
+/// unless renewed.
+#[derive(Debug)]
+pub struct Granted {
+    pub lease: Lease,
+    pub deadline: Instant,
+}
+
+/// The leases this instance holds, by account, and the accounts waiting to claim theirs.
 #[derive(Debug, Default)]
 pub struct LeaseKeeper {
     held: Mutex<HashMap<i64, Arc<HeldLease>>>,
+    asked: Mutex<HashMap<i64, oneshot::Sender<Granted>>>,
+    desk_bell: Notify,
 }
 
 impl LeaseKeeper {
@@ -122,18 +139,104 @@ impl LeaseKeeper {
     fn snapshot(&self) -> Vec<Arc<HeldLease>> {
         self.map().values().cloned().collect()
     }
+
+    fn asked(&self) -> MutexGuard<'_, HashMap<i64, oneshot::Sender<Granted>>> {
+        match self.asked.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Asks the desk to claim the account's lease; the answer comes once it is won (never,
+    /// while another instance holds it). Dropping the receiver withdraws the request; a lease
+    /// won for a request withdrawn meanwhile is released again.
+    pub fn ask(&self, account_id: i64) -> oneshot::Receiver<Granted> {
+        let (tx, rx) = oneshot::channel();
+        self.asked().insert(account_id, tx);
+        self.desk_bell.notify_one();
+        rx
+    }
 }
 
-/// Renews the instance's leases every third of their TTL, until the runtime ends.
+/// How soon the desk asks again for accounts the shares give here but another instance
+/// still holds (it releases them between pairs, or its leases run out).
+const CLAIM_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Renews the instance's leases every third of their TTL and claims the asked ones, until
+/// the runtime ends.
 pub fn start(ctx: &Ctx) {
-    let ctx = ctx.clone();
+    let keeper = ctx.clone();
     actix_rt::spawn(async move {
-        let every = ctx.timing.lease_ttl / 3;
+        let every = keeper.timing.lease_ttl / 3;
         loop {
             tokio::time::sleep(every).await;
-            renew(&ctx).await;
+            renew(&keeper).await;
         }
     });
+    let desk = ctx.clone();
+    actix_rt::spawn(async move {
+        let retry = CLAIM_RETRY.min(desk.timing.lease_ttl / 6);
+        let mut shares_changed = desk.membership.subscribe();
+        loop {
+            tokio::select! {
+                () = desk.leases.desk_bell.notified() => {}
+                Ok(()) = shares_changed.changed() => {}
+                () = tokio::time::sleep(retry) => {}
+            }
+            claim_asked(&desk).await;
+        }
+    });
+}
+
+/// One round of the desk: every asked account the shares give here, claimed together.
+async fn claim_asked(ctx: &Ctx) {
+    let ids: Vec<i64> = {
+        let mut asked = ctx.leases.asked();
+        asked.retain(|_, tx| !tx.is_closed());
+        asked
+            .keys()
+            .copied()
+            .filter(|id| ctx.membership.mine(*id, &ctx.owner))
+            .collect()
+    };
+    if ids.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let (owner, ttl) = (ctx.owner.clone(), ms(ctx.timing.lease_ttl));
+    let won = match ctx
+        .store
+        .run(move |c| store::lease::claim_many(c, &ids, &owner, ttl))
+        .await
+    {
+        Ok(won) => won,
+        Err(e) => {
+            warn!(ctx.log, "cannot claim leases"; fields::EVENT_ACTION => "lease-claim",
+                fields::EVENT_OUTCOME => "failure", "error.message" => e.to_string());
+            return;
+        }
+    };
+    let deadline = started + ctx.timing.lease_ttl - ctx.timing.lease_margin;
+    let mut unwanted = Vec::new();
+    {
+        let mut asked = ctx.leases.asked();
+        for lease in won {
+            let sent = match asked.remove(&lease.account_id) {
+                Some(tx) => tx.send(Granted { lease, deadline }).map_err(|g| g.lease),
+                None => Err(lease),
+            };
+            if let Err(lease) = sent {
+                unwanted.push(lease);
+            }
+        }
+    }
+    // Withdrawn while the claim ran (the task stopped): given back at once.
+    for lease in unwanted {
+        let _ = ctx
+            .store
+            .run(move |c| store::lease::release(c, &lease))
+            .await;
+    }
 }
 
 async fn renew(ctx: &Ctx) {

@@ -107,6 +107,70 @@ fn an_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off() {
 }
 
 #[test]
+fn claim_many_wins_the_free_expired_and_own_leases_and_leaves_the_others_held() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let ids: Vec<i64> = (0..5)
+        .map(|i| {
+            store::accounts::create(&mut c, &format!("acc-{i}"), 1)
+                .unwrap()
+                .id
+        })
+        .collect();
+    // ids[0]: never claimed; ids[1]: held by host-b; ids[2]: host-b's, expiring;
+    // ids[3]: host-a's already; ids[4]: released by host-b.
+    store::lease::claim(&mut c, ids[1], "host-b", 60_000)
+        .unwrap()
+        .unwrap();
+    let expiring = store::lease::claim(&mut c, ids[2], "host-b", 100)
+        .unwrap()
+        .unwrap();
+    let own = store::lease::claim(&mut c, ids[3], "host-a", 60_000)
+        .unwrap()
+        .unwrap();
+    let released = store::lease::claim(&mut c, ids[4], "host-b", 60_000)
+        .unwrap()
+        .unwrap();
+    assert!(store::lease::release(&mut c, &released).unwrap());
+    std::thread::sleep(Duration::from_millis(250));
+
+    let mut won = store::lease::claim_many(&mut c, &ids, "host-a", 60_000).unwrap();
+    won.sort_by_key(|l| l.account_id);
+    let won_ids: Vec<i64> = won.iter().map(|l| l.account_id).collect();
+    assert_eq!(won_ids, vec![ids[0], ids[2], ids[3], ids[4]]);
+    assert!(won.iter().all(|l| l.owner == "host-a"));
+    let token = |id: i64| {
+        won.iter()
+            .find(|l| l.account_id == id)
+            .unwrap()
+            .fencing_token
+    };
+    assert_eq!(token(ids[0]), 1, "a first claim starts the token at 1");
+    assert!(
+        token(ids[2]) > expiring.fencing_token,
+        "a takeover fences the old owner"
+    );
+    assert!(
+        token(ids[3]) > own.fencing_token,
+        "a re-claim raises the token"
+    );
+    assert_eq!(
+        store::lease::holder(&mut c, ids[1]).unwrap().as_deref(),
+        Some("host-b"),
+        "a live lease of another owner is left alone"
+    );
+    assert!(matches!(
+        store::lease::renew(&mut c, &expiring, 60_000),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(
+        store::lease::claim_many(&mut c, &[], "host-a", 60_000)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn an_expired_lease_can_be_neither_renewed_nor_used_even_before_a_takeover() {
     let db = TestDb::migrated();
     let mut c = db.conn();

@@ -2,9 +2,8 @@
 
 use super::*;
 
-/// How soon an account the shares give to this instance, still held by another, is asked
-/// for again.
-const STANDBY_RETRY: Duration = Duration::from_secs(2);
+/// How long an account waits for its lease before it shows as standby (held elsewhere).
+const STANDBY_AFTER: Duration = Duration::from_millis(500);
 
 /// Runs one account until its mailbox closes (a shutdown) or it fails. The mailbox is handed
 /// back: what it still holds (a kill sent during a reload) goes to the next task.
@@ -141,58 +140,36 @@ async fn run_until_end(
 
     status.token = Some(token.symbol.clone());
 
-    // Then the lease: nothing is sent for an account another instance owns.
-    // Only while the shares give it to this instance (`actors::membership`); it looks again
-    // when they change.
-    let ttl = millis(ctx.timing.lease_ttl);
-    let mut shares_changed = ctx.membership.subscribe();
+    // Then the lease: nothing is sent for an account another instance owns. The keeper's
+    // desk claims it, with every other account waiting, once the shares give it to this
+    // instance (`actors::membership`) and its holder has let it go.
+    let mut granted = ctx.leases.ask(id);
+    let standby = tokio::time::sleep(STANDBY_AFTER);
+    tokio::pin!(standby);
     let (lease, deadline) = loop {
-        let started = Instant::now();
-        let mine = ctx.membership.mine(id, &ctx.owner);
-        if mine {
-            let owner = ctx.owner.clone();
-            let claimed = ctx
-                .store
-                .run(move |c| store::lease::claim(c, id, &owner, ttl))
-                .await;
-            match claimed {
-                Ok(Some(l)) => {
-                    break (l, started + ctx.timing.lease_ttl - ctx.timing.lease_margin);
-                }
-                Ok(None) => {}
-                Err(e) => warn!(log, "cannot claim the lease"; "error.message" => e.to_string()),
+        tokio::select! {
+            g = &mut granted => match g {
+                Ok(g) => break (g.lease, g.deadline),
+                // The desk is gone: the runtime is ending.
+                Err(_) => return Ok(()),
+            },
+            () = &mut standby, if status.phase != Phase::Standby => {
+                status.state = AccountState::Idle;
+                status.phase = Phase::Standby;
+                publish(&board, status.clone());
             }
-        }
-        if status.phase != Phase::Standby {
-            status.state = AccountState::Idle;
-            status.phase = Phase::Standby;
-            publish(&board, status.clone());
-        }
-        // Ours but still held (its holder releases it between pairs, or its lease runs out):
-        // asked again soon. Another's: when the shares change, or now and then.
-        let wait = tokio::time::sleep(if mine {
-            STANDBY_RETRY.min(ctx.timing.lease_ttl / 6)
-        } else {
-            ctx.timing.lease_ttl / 3
-        });
-        tokio::pin!(wait);
-        loop {
-            tokio::select! {
-                _ = &mut wait => break,
-                Ok(()) = shares_changed.changed() => break,
-                m = rx.recv() => match m {
-                    None | Some(AccountMsg::Shutdown) => return Ok(()),
-                    #[cfg(feature = "test-seams")]
-                    Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
-                    Some(AccountMsg::Command(Command::Reload | Command::SettingsChanged)) => {
-                        return Err(Failure::Reload);
-                    }
-                    Some(AccountMsg::Command(Command::Kill(Some(reply)))) => {
-                        let _ = reply.send(KillReport::pending(&account.name, None,
-                            "another instance holds the account: the kill is recorded and carried out by it"));
-                    }
-                    Some(_) => {}
+            m = rx.recv() => match m {
+                None | Some(AccountMsg::Shutdown) => return Ok(()),
+                #[cfg(feature = "test-seams")]
+                Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
+                Some(AccountMsg::Command(Command::Reload | Command::SettingsChanged)) => {
+                    return Err(Failure::Reload);
                 }
+                Some(AccountMsg::Command(Command::Kill(Some(reply)))) => {
+                    let _ = reply.send(KillReport::pending(&account.name, None,
+                        "another instance holds the account: the kill is recorded and carried out by it"));
+                }
+                Some(_) => {}
             }
         }
     };
