@@ -255,12 +255,16 @@ async fn renew(ctx: &Ctx) {
         .run(move |c| store::lease::renew_held(c, &owner, &pairs, ttl))
         .await
     {
-        Ok(renewed) => {
-            let renewed: HashSet<(i64, i64)> = renewed.into_iter().collect();
+        Ok(renewal) => {
+            let renewed: HashSet<(i64, i64)> = renewal.renewed.into_iter().collect();
+            let busy: HashSet<(i64, i64)> = renewal.busy.into_iter().collect();
             let deadline = started + ctx.timing.lease_ttl - ctx.timing.lease_margin;
             for h in held {
-                if renewed.contains(&(h.lease.account_id, h.lease.fencing_token)) {
+                let key = (h.lease.account_id, h.lease.fencing_token);
+                if renewed.contains(&key) {
                     h.renewed(deadline);
+                } else if busy.contains(&key) && Instant::now() < h.kept().deadline {
+                    // Held, not renewed this round: its deadline stands.
                 } else {
                     metrics::counter!(meters::LEASE_EVENTS, "event" => "lost").increment(1);
                     h.lose();

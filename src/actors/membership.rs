@@ -44,11 +44,15 @@ impl Membership {
     }
 
     /// Whether `owner` (this instance) may claim the account: the shares give it to this
-    /// instance, or they do not know it yet (an account created since the last look, or no
-    /// look yet): then the lease alone decides, and the next look moves it if it must.
+    /// instance, or they do not know it yet (an account created since the last look) and
+    /// their guess does, or there was no look yet: then the lease alone decides, and the next
+    /// look moves it if it must.
     pub fn mine(&self, account_id: i64, owner: &str) -> bool {
         match &*self.lock() {
-            Some(s) => s.owner_of(account_id).is_none_or(|o| o == owner),
+            Some(s) => s
+                .owner_of(account_id)
+                .or_else(|| s.guess(account_id))
+                .is_none_or(|o| o == owner),
             None => true,
         }
     }

@@ -40,6 +40,34 @@ impl Shares {
             .map(|p| p.id.as_str())
     }
 
+    /// The instance an account the shares do not know yet (created since they were computed)
+    /// goes to for now: one drawn from the account's id, weighted by capacity, the same on
+    /// every instance. A burst of new accounts then spreads over the instances at once
+    /// instead of landing on whichever claims first and being handed over later.
+    pub fn guess(&self, account_id: i64) -> Option<&str> {
+        let total: u64 = self
+            .peers
+            .iter()
+            .map(|p| u64::from(p.capacity.max(1)))
+            .sum();
+        if total == 0 {
+            return None;
+        }
+        let mut slot = mix(account_id as u64) % total;
+        self.peers
+            .iter()
+            .find(|p| {
+                let c = u64::from(p.capacity.max(1));
+                if slot < c {
+                    true
+                } else {
+                    slot -= c;
+                    false
+                }
+            })
+            .map(|p| p.id.as_str())
+    }
+
     /// The accounts given to the instance `id`.
     pub fn owned_by(&self, id: &str) -> Vec<i64> {
         let Some(i) = self.peers.iter().position(|p| p.id == id) else {
@@ -238,5 +266,26 @@ mod tests {
             shuffled_peers.reverse();
             prop_assert_eq!(assign(&shuffled_peers, &reversed), shares);
         }
+    }
+
+    #[test]
+    fn a_new_account_is_guessed_to_one_instance_by_weight_the_same_everywhere() {
+        let weighted = |id: &str, capacity| Peer {
+            id: id.to_owned(),
+            capacity,
+        };
+        let shares = assign(&[weighted("a", 1), weighted("b", 3)], &[]);
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for id in 0..4000 {
+            let g = shares.guess(id).unwrap();
+            assert_eq!(shares.guess(id), Some(g), "stable");
+            *counts.entry(g).or_default() += 1;
+        }
+        let (a, b) = (counts["a"], counts["b"]);
+        assert!(
+            (800..1200).contains(&a) && (2800..3200).contains(&b),
+            "{counts:?}"
+        );
+        assert_eq!(Shares::default().guess(1), None, "no live instance");
     }
 }

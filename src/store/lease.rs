@@ -7,6 +7,8 @@
 //! matches, and each order-intent write checks the token inside its own transaction
 //! ([`LeaseCheck::hold`]).
 
+use std::collections::HashSet;
+
 use diesel::prelude::*;
 
 use super::schema::leases::dsl as l;
@@ -84,8 +86,9 @@ pub fn claim_many(
                 .values(fresh)
                 .on_conflict_do_nothing()
                 .execute(c)?;
+            let free = c.lock_claimable(chunk, owner, now)?;
             let rows = diesel::update(
-                l::leases.filter(l::account_id.eq_any(chunk)).filter(
+                l::leases.filter(l::account_id.eq_any(free)).filter(
                     l::owner
                         .is_null()
                         .or(l::expires_at_ms.le(now))
@@ -129,28 +132,51 @@ pub fn renew(conn: &mut Conn, lease: &Lease, ttl_ms: i64) -> Result<Lease, Store
         })
 }
 
+/// What one [`renew_held`] did with each lease it was given.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Renewal {
+    /// Renewed: held for another TTL.
+    pub renewed: Vec<(i64, i64)>,
+    /// Still held but not renewed this time: another transaction had the row (the account
+    /// releasing it, say). Its expiry stands; the next renewal tries again.
+    pub busy: Vec<(i64, i64)>,
+}
+
 /// Renews, in one transaction, every lease of `owner` among `held` (account, fencing token)
-/// that is still unexpired; answers the ones renewed. A lease missing from the answer was
-/// lost (expired or taken over): its account must stop sending at once. One statement per
-/// 500 accounts renews a whole instance's leases, instead of one transaction per account.
+/// that is still unexpired. A lease in neither list of the answer was lost (expired or taken
+/// over): its account must stop sending at once. One statement per 500 accounts renews a
+/// whole instance's leases, instead of one transaction per account; rows another transaction
+/// holds are skipped rather than waited for, so a renewal never joins a deadlock.
 pub fn renew_held(
     conn: &mut Conn,
     owner: &str,
     held: &[(i64, i64)],
     ttl_ms: i64,
-) -> Result<Vec<(i64, i64)>, StoreError> {
+) -> Result<Renewal, StoreError> {
     if held.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Renewal::default());
     }
-    let rows = with_conn!(conn, |c| c.write_tx(|c| {
+    let (renewed, still) = with_conn!(conn, |c| c.write_tx(|c| {
         let now = c.now_ms()?;
-        let mut rows: Vec<(i64, i64)> = Vec::with_capacity(held.len());
+        let mut renewed: Vec<(i64, i64)> = Vec::with_capacity(held.len());
+        let mut still: Vec<(i64, i64)> = Vec::new();
         for chunk in held.chunks(RENEW_CHUNK) {
             let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
-            rows.extend(
+            let free = c.lock_own(&ids, owner, now)?;
+            if free.len() < ids.len() {
+                still.extend(
+                    l::leases
+                        .filter(l::account_id.eq_any(&ids))
+                        .filter(l::owner.eq(owner))
+                        .filter(l::expires_at_ms.gt(now))
+                        .select((l::account_id, l::fencing_token))
+                        .load::<(i64, i64)>(c)?,
+                );
+            }
+            renewed.extend(
                 diesel::update(
                     l::leases
-                        .filter(l::account_id.eq_any(ids))
+                        .filter(l::account_id.eq_any(free))
                         .filter(l::owner.eq(owner))
                         .filter(l::expires_at_ms.gt(now)),
                 )
@@ -159,14 +185,19 @@ pub fn renew_held(
                 .get_results::<(i64, i64)>(c)?,
             );
         }
-        Ok::<_, StoreError>(rows)
+        Ok::<_, StoreError>((renewed, still))
     }))?;
-    let renewed: std::collections::HashSet<(i64, i64)> = rows.into_iter().collect();
-    Ok(held
-        .iter()
-        .copied()
-        .filter(|h| renewed.contains(h))
-        .collect())
+    let renewed: HashSet<(i64, i64)> = renewed.into_iter().collect();
+    let still: HashSet<(i64, i64)> = still.into_iter().collect();
+    let (mut out, mut busy) = (Vec::new(), Vec::new());
+    for h in held.iter().copied() {
+        if renewed.contains(&h) {
+            out.push(h);
+        } else if still.contains(&h) {
+            busy.push(h);
+        }
+    }
+    Ok(Renewal { renewed: out, busy })
 }
 
 /// Accounts per statement of [`renew_held`] and [`claim_many`]: well inside both backends'
@@ -249,18 +280,98 @@ impl LeaseCheck for diesel::SqliteConnection {
 impl LeaseCheck for diesel::PgConnection {
     fn hold(&mut self, lease: &Lease) -> Result<(), StoreError> {
         let now = self.now_ms()?;
-        // A write that changes nothing: its WHERE clause is the check, and the row lock it
-        // takes is the guard.
-        let n = diesel::update(
-            l::leases
-                .filter(l::account_id.eq(lease.account_id))
-                .filter(l::owner.eq(&lease.owner))
-                .filter(l::fencing_token.eq(lease.fencing_token))
-                .filter(l::expires_at_ms.gt(now)),
-        )
-        .set(l::fencing_token.eq(l::fencing_token))
-        .execute(self)?;
+        // A key-share lock: a takeover (`lock_claimable` takes the row for update) waits for
+        // this transaction to end, while the owner's own renewal does not.
+        let n = l::leases
+            .filter(l::account_id.eq(lease.account_id))
+            .filter(l::owner.eq(&lease.owner))
+            .filter(l::fencing_token.eq(lease.fencing_token))
+            .filter(l::expires_at_ms.gt(now))
+            .select(l::account_id)
+            .for_key_share()
+            .load::<i64>(self)?
+            .len();
         held(i64::try_from(n).unwrap_or(0), lease)
+    }
+}
+
+/// How the batched lease statements take their rows. On PostgreSQL a row another transaction
+/// holds is skipped, never waited for: a claim or a renewal of many rows, in whatever order,
+/// then cannot deadlock with the instance's group commits (each of which may hold several
+/// lease rows). SQLite has one writer at a time: nothing to skip.
+trait LeaseLocks {
+    /// Of `ids`, the rows `owner` may claim now (free, expired or its own), locked for update.
+    fn lock_claimable(
+        &mut self,
+        ids: &[i64],
+        owner: &str,
+        now: i64,
+    ) -> Result<Vec<i64>, diesel::result::Error>;
+
+    /// Of `ids`, the unexpired rows of `owner`, locked for a renewal.
+    fn lock_own(
+        &mut self,
+        ids: &[i64],
+        owner: &str,
+        now: i64,
+    ) -> Result<Vec<i64>, diesel::result::Error>;
+}
+
+impl LeaseLocks for diesel::SqliteConnection {
+    fn lock_claimable(
+        &mut self,
+        ids: &[i64],
+        _owner: &str,
+        _now: i64,
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        Ok(ids.to_vec())
+    }
+
+    fn lock_own(
+        &mut self,
+        ids: &[i64],
+        _owner: &str,
+        _now: i64,
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        Ok(ids.to_vec())
+    }
+}
+
+impl LeaseLocks for diesel::PgConnection {
+    fn lock_claimable(
+        &mut self,
+        ids: &[i64],
+        owner: &str,
+        now: i64,
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        l::leases
+            .filter(l::account_id.eq_any(ids))
+            .filter(
+                l::owner
+                    .is_null()
+                    .or(l::expires_at_ms.le(now))
+                    .or(l::owner.eq(owner)),
+            )
+            .select(l::account_id)
+            .for_update()
+            .skip_locked()
+            .load(self)
+    }
+
+    fn lock_own(
+        &mut self,
+        ids: &[i64],
+        owner: &str,
+        now: i64,
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        l::leases
+            .filter(l::account_id.eq_any(ids))
+            .filter(l::owner.eq(owner))
+            .filter(l::expires_at_ms.gt(now))
+            .select(l::account_id)
+            .for_no_key_update()
+            .skip_locked()
+            .load(self)
     }
 }
 

@@ -1,11 +1,15 @@
 //! Leases: claim, renew, expiry, takeover with a higher fencing token, and racing claimants.
 
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use alpha_oto::store::{self, StoreError};
+use alpha_oto::config::database::Backend;
+use alpha_oto::store::lease::LeaseCheck;
+use alpha_oto::store::{self, Conn, StoreError};
+use diesel::{Connection, RunQueryDsl};
 
-use crate::support::TestDb;
+use crate::support::{TestDb, backend};
 
 #[test]
 fn claim_renew_and_release() {
@@ -241,4 +245,87 @@ fn racing_claimants_get_exactly_one_lease() {
             .unwrap();
         assert_eq!(row.owner.as_deref(), Some(winners[0].owner.as_str()));
     }
+}
+
+/// On PostgreSQL an instance's writes (each group commit checks several leases) and the
+/// batched statements over many leases meet on the same rows: a renewal must not wait for the
+/// owner's writes (it used to, and deadlocked with them), and a takeover must neither slip in
+/// before such a write commits nor wait for it (it skips the row and tries again).
+#[test]
+fn on_postgresql_a_renewal_passes_the_owners_writes_and_a_takeover_skips_them() {
+    if backend() != Backend::Postgres {
+        // SQLite has one writer at a time: nothing runs beside an open write.
+        return;
+    }
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let ids: Vec<i64> = (0..3)
+        .map(|i| {
+            store::accounts::create(&mut c, &format!("acc-{i}"), 1)
+                .unwrap()
+                .id
+        })
+        .collect();
+    let live: Vec<_> = ids[..2]
+        .iter()
+        .map(|id| {
+            store::lease::claim(&mut c, *id, "host-a", 60_000)
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    let expiring = store::lease::claim(&mut c, ids[2], "host-a", 400)
+        .unwrap()
+        .unwrap();
+
+    let (held, release) = (Barrier::new(2), Barrier::new(2));
+    let committed = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let Conn::Pg(mut pg) = db.conn() else {
+                unreachable!("a PostgreSQL test database")
+            };
+            pg.transaction::<_, StoreError, _>(|t| {
+                t.hold(&expiring)?;
+                t.hold(&live[0])?;
+                // The owner changing the row itself (a release, say): the renewal skips it.
+                diesel::sql_query(format!(
+                    "UPDATE leases SET claimed_at_ms = claimed_at_ms WHERE account_id = {}",
+                    live[1].account_id
+                ))
+                .execute(t)?;
+                held.wait();
+                release.wait();
+                committed.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+            .unwrap();
+        });
+        held.wait();
+        let pairs: Vec<(i64, i64)> = live
+            .iter()
+            .map(|l| (l.account_id, l.fencing_token))
+            .collect();
+        let renewal = store::lease::renew_held(&mut c, "host-a", &pairs, 60_000).unwrap();
+        assert_eq!(renewal.renewed, pairs[..1], "renewed beside the open write");
+        assert_eq!(
+            renewal.busy,
+            pairs[1..],
+            "a row the owner is changing is skipped and reported held, not lost"
+        );
+        assert!(!committed.load(Ordering::SeqCst));
+
+        std::thread::sleep(Duration::from_millis(600));
+        assert_eq!(
+            store::lease::claim_many(&mut c, &[ids[2]], "host-b", 60_000).unwrap(),
+            Vec::new(),
+            "an expired lease still locked by its owner's write is skipped, not waited for"
+        );
+        assert!(!committed.load(Ordering::SeqCst));
+        release.wait();
+        writer.join().unwrap();
+    });
+    let taken = store::lease::claim_many(&mut c, &[ids[2]], "host-b", 60_000).unwrap();
+    assert_eq!(taken.len(), 1, "taken over once the write has ended");
+    assert!(taken[0].fencing_token > expiring.fencing_token);
 }
