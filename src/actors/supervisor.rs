@@ -262,7 +262,7 @@ impl Supervisor {
                 Msg::StartAll => match self.ctx.store.run(store::accounts::list).await {
                     Ok(accounts) => {
                         for a in accounts {
-                            self.spawn(a.id).await;
+                            self.spawn_row(a);
                         }
                     }
                     Err(e) => {
@@ -280,9 +280,30 @@ impl Supervisor {
                     }
                 }
                 Msg::Ensure(ids) => {
-                    for id in ids {
-                        if !self.slots.contains_key(&id) {
-                            self.spawn(id).await;
+                    // One query for all of them: a share moved here after a peer died can
+                    // be a thousand accounts, each loaded in turn would hold this loop up.
+                    let ids: Vec<i64> = ids
+                        .into_iter()
+                        .filter(|id| !self.slots.contains_key(id))
+                        .collect();
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    match self
+                        .ctx
+                        .store
+                        .run(move |c| store::accounts::get_many(c, &ids))
+                        .await
+                    {
+                        Ok(accounts) => {
+                            for a in accounts {
+                                if !self.slots.contains_key(&a.id) {
+                                    self.spawn_row(a);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            warn!(self.ctx.log, "cannot load the accounts"; "error.message" => e.to_string())
                         }
                     }
                 }
@@ -452,8 +473,7 @@ impl Supervisor {
         }
     }
 
-    /// Starts an account's actor. Generations are odd while an actor runs and even after it
-    /// ended, so a stale exit or respawn is recognised.
+    /// Loads the account and starts its actor.
     async fn spawn(&mut self, id: i64) {
         if self.stopping.is_some() {
             return;
@@ -464,14 +484,23 @@ impl Supervisor {
             .run(move |c| store::accounts::get(c, id))
             .await
         {
-            // Deleted meanwhile (a share computed before the deletion): nothing to run.
-            Ok(a) if a.retired_at_ms.is_some() => return,
             Ok(a) => a,
             Err(e) => {
                 warn!(self.ctx.log, "cannot load the account"; "trading.account.id" => id, "error.message" => e.to_string());
                 return;
             }
         };
+        self.spawn_row(account);
+    }
+
+    /// Starts the account's actor from its row, unless one runs or the account was deleted
+    /// meanwhile (a share computed before the deletion). Generations are odd while an actor
+    /// runs and even after it ended, so a stale exit or respawn is recognised.
+    fn spawn_row(&mut self, account: store::models::AccountRow) {
+        if self.stopping.is_some() || account.retired_at_ms.is_some() {
+            return;
+        }
+        let id = account.id;
         let slot = self.slots.entry(id).or_insert(Slot {
             tx: None,
             generation: 0,

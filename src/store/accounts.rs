@@ -78,6 +78,17 @@ pub fn get(conn: &mut Conn, id: i64) -> Result<AccountRow, StoreError> {
     .ok_or(StoreError::NotFound("account"))
 }
 
+/// The accounts among `ids` (retired ones too: the caller decides), in one query per 500.
+pub fn get_many(conn: &mut Conn, ids: &[i64]) -> Result<Vec<AccountRow>, StoreError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        rows.extend(with_conn!(conn, |c| a::accounts
+            .filter(a::id.eq_any(chunk))
+            .load::<AccountRow>(c))?);
+    }
+    Ok(rows)
+}
+
 pub fn find_by_name(conn: &mut Conn, name: &str) -> Result<Option<AccountRow>, StoreError> {
     Ok(with_conn!(conn, |c| a::accounts
         .filter(a::name.eq(name))
