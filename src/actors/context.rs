@@ -69,11 +69,11 @@ impl Default for Timing {
     fn default() -> Self {
         Self {
             tick: Duration::from_millis(500),
-            look_max: Duration::from_secs(15),
+            look_max: Duration::from_secs(60),
             lease_ttl: Duration::from_secs(30),
             lease_margin: Duration::from_secs(5),
             listen_key_keep_alive: Duration::from_secs(30 * 60),
-            sync_first: Duration::from_secs(30),
+            sync_first: Duration::from_secs(60),
             sync_every: Duration::from_secs(600),
             report_overdue: Duration::from_secs(5),
             token_list_every: Duration::from_secs(3600),
@@ -86,7 +86,7 @@ impl Default for Timing {
             restart_budget: 5,
             restart_window: Duration::from_secs(600),
             restart_backoff_max: Duration::from_secs(60),
-            stream_stale: Duration::from_secs(30),
+            stream_stale: Duration::from_secs(60),
             stream_backoff_min: Duration::from_secs(2),
             stream_backoff_max: Duration::from_secs(120),
             session_warn: Duration::from_secs(12 * 3600),
