@@ -31,3 +31,40 @@ pub fn no_core_dumps() -> DumpGuard {
         problems,
     }
 }
+
+/// How much lower than the rest of the process the trading threads run (`nice` steps). When
+/// more pairs are asked for than the host's cores can serve, the control API's workers and the
+/// database threads are given the CPU first: the operator is answered while every account
+/// slows alike.
+pub const TRADING_NICENESS: i32 = 5;
+
+/// Lowers the calling thread's CPU priority by `steps` (Linux keeps a niceness per thread).
+/// A failure is answered, not fatal: the thread then runs at the process's priority.
+pub fn lower_this_thread(steps: i32) -> Result<(), String> {
+    let now = rustix::process::getpriority_process(None).map_err(|e| e.to_string())?;
+    rustix::process::setpriority_process(None, (now + steps).min(19))
+        .map_err(|e| format!("setpriority: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trading_thread_runs_lower_and_the_rest_of_the_process_does_not() {
+        let main_before = rustix::process::getpriority_process(None).unwrap();
+        let (before, after) = std::thread::spawn(|| {
+            let before = rustix::process::getpriority_process(None).unwrap();
+            lower_this_thread(TRADING_NICENESS).unwrap();
+            (before, rustix::process::getpriority_process(None).unwrap())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after, (before + TRADING_NICENESS).min(19));
+        assert_eq!(
+            rustix::process::getpriority_process(None).unwrap(),
+            main_before,
+            "only the calling thread is lowered"
+        );
+    }
+}

@@ -200,7 +200,18 @@ pub fn start(ctx: Ctx, threads: usize) -> SupervisorHandle {
     let (tx, rx) = mpsc::channel(1024);
     let board: Board = Arc::new(Mutex::new(HashMap::new()));
     let arbiters = (0..threads.max(1))
-        .map(|_| actix_rt::Arbiter::new())
+        .map(|_| {
+            let arbiter = actix_rt::Arbiter::new();
+            let log = ctx.log.clone();
+            arbiter.spawn_fn(move || {
+                if let Err(e) =
+                    crate::hardening::lower_this_thread(crate::hardening::TRADING_NICENESS)
+                {
+                    slog::warn!(log, "cannot lower the trading thread's priority"; "error.message" => e);
+                }
+            });
+            arbiter
+        })
         .collect();
     let sup = Supervisor {
         ctx,

@@ -9,6 +9,7 @@ pub mod harness;
 pub mod instances;
 pub mod procs;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -261,6 +262,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         opts.seconds
     );
     admin.post("DELETE", "/sim/reactions").await?;
+    // Cycles each account made during the set-up (the first ones created trade while the last
+    // are created): subtracted, so `fairness` compares the window's cycles only.
+    let before = cycles_by_name(&api).await?;
     let window = Instant::now();
     let cpu_at_start = daemon.usage().cpu_s;
     let mut cpu_before_restart = 0.0;
@@ -392,7 +396,11 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     let mut per_account: Vec<u64> = views
         .iter()
         .filter(|v| v["name"].as_str() != Some(account_name(0).as_str()))
-        .map(|v| v["progress"]["cycles_done"].as_u64().unwrap_or_default())
+        .map(|v| {
+            let done = v["progress"]["cycles_done"].as_u64().unwrap_or_default();
+            let name = v["name"].as_str().unwrap_or_default();
+            done.saturating_sub(before.get(name).copied().unwrap_or_default())
+        })
         .collect();
     per_account.sort_unstable();
     let fairness = match (per_account.first(), per_account.get(per_account.len() / 2)) {
@@ -444,6 +452,22 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
 }
 
 /// Points summed over the accounts, and the fleet's cost per point (see `Report`).
+/// Each account's `cycles_done` as the API lists it now.
+async fn cycles_by_name(api: &Client) -> anyhow::Result<HashMap<String, u64>> {
+    let Value::Array(views) = api.call("GET", "/api/v1/accounts", None).await? else {
+        bail!("the account list is not an array");
+    };
+    Ok(views
+        .iter()
+        .filter_map(|v| {
+            Some((
+                v["name"].as_str()?.to_owned(),
+                v["progress"]["cycles_done"].as_u64().unwrap_or_default(),
+            ))
+        })
+        .collect())
+}
+
 fn fleet_points(views: &[Value]) -> (u64, Option<rust_decimal::Decimal>) {
     use rust_decimal::Decimal;
     let (mut points, mut costed_points, mut cost) = (0_u64, 0_u64, Decimal::ZERO);
