@@ -152,6 +152,18 @@ async fn operator_probe(api: &Client, until: Instant) -> ApiLatency {
         let _ = api
             .call("POST", &format!("/api/v1/accounts/{first}/resume"), None)
             .await;
+        // Under overload the task takes the resume a few seconds later: the account is not
+        // counted paused at the end for the probe's own last pause.
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < give_up {
+            let shown = api
+                .call("GET", &format!("/api/v1/accounts/{first}"), None)
+                .await;
+            if shown.is_ok_and(|v| v["state"].as_str() != Some("paused")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
     tokio::time::sleep_until(until.into()).await;
     ms.sort_by(f64::total_cmp);
