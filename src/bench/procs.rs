@@ -41,13 +41,28 @@ impl Drop for WorkDir {
 /// passed on: the child's configuration is exactly what the caller writes.
 fn command() -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("cannot find the alpha-oto binary")?;
-    let mut cmd = Command::new(exe);
+    Ok(clean_env(Command::new(exe)))
+}
+
+/// The simulator and the floor's reactor stand for the remote exchange and for a client of
+/// it: they run at the daemon's trading threads' priority (`nice` exec's the binary, so the
+/// process keeps its pid), not above them, as nothing of the exchange competes for a real
+/// host's cores.
+fn lowered_command() -> anyhow::Result<Command> {
+    let exe = std::env::current_exe().context("cannot find the alpha-oto binary")?;
+    let mut cmd = Command::new("nice");
+    cmd.args(["-n", &crate::hardening::TRADING_NICENESS.to_string()])
+        .arg(exe);
+    Ok(clean_env(cmd))
+}
+
+fn clean_env(mut cmd: Command) -> Command {
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("ALPHA_OTO") || key == "CREDENTIALS_DIRECTORY" {
             cmd.env_remove(key);
         }
     }
-    Ok(cmd)
+    cmd
 }
 
 /// A child process, killed when dropped.
@@ -132,7 +147,7 @@ impl Sim {
 pub fn spawn_sim(dir: &Path, args: &SimArgs) -> anyhow::Result<Sim> {
     let accounts_file = dir.join(format!("sim-accounts-{}.json", args.seed));
     let log = std::fs::File::create(dir.join(format!("sim-{}.log", args.seed)))?;
-    let mut child = command()?
+    let mut child = lowered_command()?
         .args(["sim", "--listen", "127.0.0.1:0", "--fill-at-once"])
         .args(["--seed", &args.seed.to_string()])
         .args(["--accounts", &args.accounts.to_string()])
@@ -199,7 +214,7 @@ pub fn run_floor_at(
     accounts_file: &Path,
     seconds: u64,
 ) -> anyhow::Result<FloorRun> {
-    let out = command()?
+    let out = lowered_command()?
         .arg("bench-floor")
         .args(["--rest", base_url])
         .args(["--ws", ws_url])
