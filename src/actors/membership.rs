@@ -107,27 +107,22 @@ pub fn start(ctx: &Ctx, sup: SupervisorHandle) {
             }
             match refresh(&ctx).await {
                 Ok(shares) => {
-                    let peers: Vec<String> = shares.peers.iter().map(|p| p.id.clone()).collect();
-                    if peers != peers_seen {
-                        let mine = shares
-                            .peers
-                            .iter()
-                            .position(|p| p.id == ctx.owner)
-                            .and_then(|i| shares.counts().get(i).copied())
-                            .unwrap_or(0);
-                        info!(ctx.log, "instances on the database changed"; fields::EVENT_ACTION => "membership",
-                            "trading.instances" => peers.join(","), "trading.instance.share" => mine);
-                        peers_seen = peers;
-                    }
                     hand_over(&ctx, &sup, &shares, &mut asked).await;
                     // Accounts started through another instance, or moved here, get a task.
-                    if let Ok(wanted) = ctx.store.run(store::instances::wanted).await {
-                        let wanted: HashSet<i64> = wanted.into_iter().collect();
-                        let mine = shares.owned_by(&ctx.owner);
-                        let _ = sup
-                            .ensure(mine.into_iter().filter(|id| wanted.contains(id)).collect())
-                            .await;
+                    let Ok(wanted) = ctx.store.run(store::instances::wanted).await else {
+                        continue;
+                    };
+                    let mine: Vec<i64> = wanted
+                        .into_iter()
+                        .filter(|id| ctx.membership.mine(*id, &ctx.owner))
+                        .collect();
+                    let peers: Vec<String> = shares.peers.iter().map(|p| p.id.clone()).collect();
+                    if peers != peers_seen {
+                        info!(ctx.log, "instances on the database changed"; fields::EVENT_ACTION => "membership",
+                            "trading.instances" => peers.join(","), "trading.instance.share" => mine.len());
+                        peers_seen = peers;
                     }
+                    let _ = sup.ensure(mine).await;
                 }
                 Err(e) => {
                     warn!(ctx.log, "cannot write this instance's heartbeat"; fields::EVENT_ACTION => "membership",
@@ -154,7 +149,14 @@ async fn refresh(ctx: &Ctx) -> Result<Arc<Shares>, StoreError> {
         .store
         .run(move |c| {
             let peers = store::instances::beat(c, &id, capacity, live_ms)?;
-            Ok((peers, store::instances::holders(c)?))
+            // Alone on the database, every account is this instance's (`Shares::guess` has one
+            // instance to give it to): who holds which is not read every few seconds.
+            let held = if peers.len() > 1 {
+                store::instances::holders(c)?
+            } else {
+                Vec::new()
+            };
+            Ok((peers, held))
         })
         .await?;
     ctx.membership.put(shares::assign(&peers, &held));
