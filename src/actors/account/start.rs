@@ -1,9 +1,14 @@
 //! An account's start: configuration and credentials, the token, the lease, then the loop.
 
+use std::collections::VecDeque;
+
 use super::*;
 
 /// How long an account waits for its lease before it shows as standby (held elsewhere).
 const STANDBY_AFTER: Duration = Duration::from_millis(500);
+
+/// Messages kept while the account waits for its lease (the newest, if more come).
+const EARLY_KEPT: usize = 64;
 
 /// Runs one account until its mailbox closes (a shutdown) or it fails. The mailbox is handed
 /// back: what it still holds (a kill sent during a reload) goes to the next task.
@@ -144,6 +149,9 @@ async fn run_until_end(
     // desk claims it, with every other account waiting, once the shares give it to this
     // instance (`actors::membership`) and its holder has let it go.
     let mut granted = ctx.leases.ask(id);
+    // What the account is told while it waits (a start, a pause) is carried out once it holds
+    // the lease, in order, not dropped.
+    let mut early: VecDeque<AccountMsg> = VecDeque::new();
     let standby = tokio::time::sleep(STANDBY_AFTER);
     tokio::pin!(standby);
     let (lease, deadline) = loop {
@@ -169,7 +177,12 @@ async fn run_until_end(
                     let _ = reply.send(KillReport::pending(&account.name, None,
                         "another instance holds the account: the kill is recorded and carried out by it"));
                 }
-                Some(_) => {}
+                Some(m) => {
+                    if early.len() == EARLY_KEPT {
+                        early.pop_front();
+                    }
+                    early.push_back(m);
+                }
             }
         }
     };
@@ -264,7 +277,16 @@ async fn run_until_end(
         board,
         log,
     };
-    let mut result = actor.main_loop(rx).await;
+    let mut result = Ok(());
+    for m in early {
+        result = actor.on_msg(m).await;
+        if result.is_err() {
+            break;
+        }
+    }
+    if result.is_ok() {
+        result = actor.main_loop(rx).await;
+    }
     stream_task.abort();
     ctx.leases.let_go(&actor.held);
     actor.price.alarm(actor.account.id, None, &actor.bell);
