@@ -99,7 +99,6 @@ async fn run_until_end(
                 status.phase = Phase::Starting;
                 status.pause_reason = Some(reason.code().into());
                 status.pauses = vec![reason.code().into()];
-                publish(&board, status.clone());
                 if !e.is_transient() {
                     notify_raw(
                         &ctx,
@@ -113,6 +112,8 @@ async fn run_until_end(
                     )
                     .await;
                 }
+                // Shown paused once its event is recorded: whoever sees the pause finds why.
+                publish(&board, status.clone());
                 // Wait for a retry: a minute, or the operator's resume; a stop ends the task.
                 let wait =
                     tokio::time::sleep(Duration::from_secs(if e.is_transient() { 5 } else { 60 }));
