@@ -2,6 +2,7 @@
 //! request leaves the daemon; the partial unique index keeps at most one open cycle per account.
 
 use diesel::prelude::*;
+use diesel::query_builder::AsQuery;
 
 use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
@@ -10,7 +11,7 @@ use super::models::{
 };
 use super::schema::cycles::dsl as cy;
 use super::schema::orders::dsl as o;
-use super::{Conn, Dialect, StoreError};
+use super::{Conn, Dialect, Reused, StoreError};
 use crate::domain::crossing::Footprint;
 use crate::domain::cycle::Outcome;
 use crate::market::Side;
@@ -80,35 +81,42 @@ pub fn set_exchange_ids(
     pending_order_id: &str,
     order_list_id: Option<&str>,
     now_ms: i64,
-) -> Result<CycleRow, StoreError> {
+) -> Result<(), StoreError> {
     with_conn!(conn, |c| c.write_tx(|c| {
-        let cycle = diesel::update(cy::cycles.find(cycle_id))
-            .set((
-                cy::working_order_id.eq(working_order_id),
-                cy::pending_order_id.eq(pending_order_id),
-                cy::order_list_id.eq(order_list_id),
-                cy::updated_at_ms.eq(now_ms),
-            ))
-            .get_result::<CycleRow>(c)
-            .optional()?
-            .ok_or(StoreError::NotFound("cycle"))?;
+        let n = Reused(
+            diesel::update(cy::cycles.find(cycle_id))
+                .set((
+                    cy::working_order_id.eq(working_order_id),
+                    cy::pending_order_id.eq(pending_order_id),
+                    cy::order_list_id.eq(order_list_id),
+                    cy::updated_at_ms.eq(now_ms),
+                ))
+                .returning(cy::id),
+        )
+        .changed(c)?;
+        if n == 0 {
+            return Err(StoreError::NotFound("cycle"));
+        }
         for (role, id, status) in [
             (OrderRole::Working, working_order_id, StoredStatus::New),
             (OrderRole::Pending, pending_order_id, StoredStatus::Pending),
         ] {
-            diesel::update(
-                o::orders
-                    .filter(o::cycle_id.eq(cycle_id))
-                    .filter(o::role.eq(role)),
+            Reused(
+                diesel::update(
+                    o::orders
+                        .filter(o::cycle_id.eq(cycle_id))
+                        .filter(o::role.eq(role)),
+                )
+                .set((
+                    o::exchange_order_id.eq(id),
+                    o::status.eq(status),
+                    o::updated_at_ms.eq(now_ms),
+                ))
+                .returning(o::id),
             )
-            .set((
-                o::exchange_order_id.eq(id),
-                o::status.eq(status),
-                o::updated_at_ms.eq(now_ms),
-            ))
-            .execute(c)?;
+            .changed(c)?;
         }
-        Ok::<_, StoreError>(cycle)
+        Ok::<_, StoreError>(())
     }))
 }
 
@@ -119,10 +127,13 @@ pub fn record_progress(
     p: &CycleProgress,
     now_ms: i64,
 ) -> Result<CycleRow, StoreError> {
-    with_conn!(conn, |c| diesel::update(cy::cycles.find(cycle_id))
-        .set((p.clone(), cy::updated_at_ms.eq(now_ms)))
-        .get_result::<CycleRow>(c)
-        .optional())?
+    with_conn!(conn, |c| Reused(
+        diesel::update(cy::cycles.find(cycle_id))
+            .set((p.clone(), cy::updated_at_ms.eq(now_ms)))
+            .as_query()
+    )
+    .get_result::<CycleRow>(c)
+    .optional())?
     .ok_or(StoreError::NotFound("cycle"))
 }
 
@@ -150,16 +161,17 @@ pub fn mark_closed(
     p: &CycleProgress,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let n = with_conn!(conn, |c| diesel::update(
-        cy::cycles.find(cycle_id).filter(cy::closed_at_ms.is_null())
+    let n = with_conn!(conn, |c| Reused(
+        diesel::update(cy::cycles.find(cycle_id).filter(cy::closed_at_ms.is_null()))
+            .set((
+                p.clone(),
+                cy::outcome.eq(outcome),
+                cy::updated_at_ms.eq(now_ms),
+                cy::closed_at_ms.eq(now_ms)
+            ))
+            .returning(cy::id)
     )
-    .set((
-        p.clone(),
-        cy::outcome.eq(outcome),
-        cy::updated_at_ms.eq(now_ms),
-        cy::closed_at_ms.eq(now_ms)
-    ))
-    .execute(c))?;
+    .changed(c))?;
     Ok(n == 1)
 }
 

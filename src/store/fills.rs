@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 
 use super::models::{CycleProgress, FillRow, NewFill, Page, StoredStatus};
 use super::schema::fills::dsl as f;
-use super::{Conn, Dec, Dialect, StoreError};
+use super::{Conn, Dec, Dialect, Reused, StoreError};
 use crate::market::Side;
 use crate::with_conn;
 
@@ -57,18 +57,24 @@ pub fn record_execution(conn: &mut Conn, x: &Execution<'_>) -> Result<Vec<bool>,
         } else {
             x.status
         };
-        diesel::update(o::orders.find(x.order_id))
-            .set((
-                o::status.eq(status),
-                o::filled_qty.eq(Dec(x.filled_qty)),
-                o::filled_quote.eq(Dec(x.filled_quote)),
-                o::updated_at_ms.eq(x.now_ms),
-            ))
-            .execute(c)?;
+        Reused(
+            diesel::update(o::orders.find(x.order_id))
+                .set((
+                    o::status.eq(status),
+                    o::filled_qty.eq(Dec(x.filled_qty)),
+                    o::filled_quote.eq(Dec(x.filled_quote)),
+                    o::updated_at_ms.eq(x.now_ms),
+                ))
+                .returning(o::id),
+        )
+        .changed(c)?;
         if let Some((cycle_id, p)) = x.progress {
-            diesel::update(cy::cycles.find(cycle_id))
-                .set((p.clone(), cy::updated_at_ms.eq(x.now_ms)))
-                .execute(c)?;
+            Reused(
+                diesel::update(cy::cycles.find(cycle_id))
+                    .set((p.clone(), cy::updated_at_ms.eq(x.now_ms)))
+                    .returning(cy::id),
+            )
+            .changed(c)?;
         }
         Ok::<_, StoreError>(fresh)
     }))

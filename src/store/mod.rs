@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod models;
 pub mod orders;
 pub mod profiles;
+mod reused;
 pub mod schema;
 mod stored_text;
 
@@ -36,6 +37,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 
 pub use decimal::Dec;
 pub use error::StoreError;
+use reused::Reused;
 pub use workers::{LANE, Lane};
 
 use crate::config::database::{Backend, DatabaseUrl, StoreOptions};

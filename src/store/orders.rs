@@ -1,13 +1,14 @@
 //! Orders: every order the daemon ever meant to send, from intent to final status.
 
 use diesel::prelude::*;
+use diesel::query_builder::AsQuery;
 use rust_decimal::Decimal;
 
 use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
 use super::models::{NewOrder, OrderRow, Page, StoredStatus};
 use super::schema::orders::dsl as o;
-use super::{Conn, Dec, Dialect, StoreError};
+use super::{Conn, Dec, Dialect, Reused, StoreError};
 use crate::domain::crossing::Footprint;
 use crate::market::Side;
 use crate::with_conn;
@@ -55,14 +56,17 @@ pub fn set_placed(
     status: StoredStatus,
     now_ms: i64,
 ) -> Result<OrderRow, StoreError> {
-    with_conn!(conn, |c| diesel::update(o::orders.find(order_id))
-        .set((
-            o::exchange_order_id.eq(exchange_order_id),
-            o::status.eq(status),
-            o::updated_at_ms.eq(now_ms)
-        ))
-        .get_result::<OrderRow>(c)
-        .optional())?
+    with_conn!(conn, |c| Reused(
+        diesel::update(o::orders.find(order_id))
+            .set((
+                o::exchange_order_id.eq(exchange_order_id),
+                o::status.eq(status),
+                o::updated_at_ms.eq(now_ms)
+            ))
+            .as_query()
+    )
+    .get_result::<OrderRow>(c)
+    .optional())?
     .ok_or(StoreError::NotFound("order"))
 }
 
@@ -86,15 +90,18 @@ pub fn update_status(
         if current.status.is_terminal() && !status.is_terminal() {
             return Ok(current);
         }
-        diesel::update(o::orders.find(order_id))
-            .set((
-                o::status.eq(status),
-                o::filled_qty.eq(Dec(filled_qty)),
-                o::filled_quote.eq(Dec(filled_quote)),
-                o::updated_at_ms.eq(now_ms),
-            ))
-            .get_result::<OrderRow>(c)
-            .map_err(StoreError::from)
+        Reused(
+            diesel::update(o::orders.find(order_id))
+                .set((
+                    o::status.eq(status),
+                    o::filled_qty.eq(Dec(filled_qty)),
+                    o::filled_quote.eq(Dec(filled_quote)),
+                    o::updated_at_ms.eq(now_ms),
+                ))
+                .as_query(),
+        )
+        .get_result::<OrderRow>(c)
+        .map_err(StoreError::from)
     }))
 }
 

@@ -302,7 +302,7 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
         "the refused intent left nothing"
     );
 
-    let placed = store::cycles::set_exchange_ids(
+    store::cycles::set_exchange_ids(
         &mut c,
         cycle.id,
         "176849327",
@@ -311,7 +311,22 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
         110,
     )
     .unwrap();
-    assert_eq!(placed.working_order_id.as_deref(), Some("176849327"));
+    let placed = store::cycles::get(&mut c, cycle.id).unwrap();
+    assert_eq!(
+        (
+            placed.working_order_id.as_deref(),
+            placed.pending_order_id.as_deref(),
+            placed.order_list_id.as_deref()
+        ),
+        (Some("176849327"), Some("176849328"), Some("89863105"))
+    );
+    assert_eq!(
+        store::cycles::set_exchange_ids(&mut c, cycle.id + 1_000, "1", "2", None, 111)
+            .unwrap_err()
+            .to_string(),
+        StoreError::NotFound("cycle").to_string(),
+        "ids for a cycle that does not exist are refused"
+    );
     let legs = store::orders::for_cycle(&mut c, cycle.id).unwrap();
     assert_eq!(
         legs.iter()
@@ -855,4 +870,106 @@ fn an_execution_is_recorded_at_once_and_replays_change_nothing() {
         (StoredStatus::Filled, d("12.3"))
     );
     assert_eq!(store::fills::for_order(&mut c, o.id).unwrap().len(), 2);
+}
+
+/// The SQL texts of the statements a connection prepares and keeps, as it does so.
+fn watch_cache(c: &mut store::Conn) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    let watch = move |e: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::CacheQuery { sql, .. } = e {
+            log.lock().unwrap().push(sql.to_owned());
+        }
+    };
+    match c {
+        store::Conn::Sqlite(s) => s.set_instrumentation(watch),
+        store::Conn::Pg(p) => p.set_instrumentation(watch),
+    }
+    seen
+}
+
+#[test]
+fn the_updates_of_a_pair_are_prepared_once_and_kept_for_the_next_pair() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
+    let cached = watch_cache(&mut c);
+    let mut one_pair = |n: i64| {
+        let intent = format!("i-{n}");
+        let (cycle, legs) = store::cycles::insert_intent(
+            &mut c,
+            &lease,
+            &new_cycle(acc, lease.fencing_token, &intent, 100 + n),
+            true,
+        )
+        .unwrap();
+        store::cycles::set_exchange_ids(
+            &mut c,
+            cycle.id,
+            &format!("{n}1"),
+            &format!("{n}2"),
+            None,
+            110 + n,
+        )
+        .unwrap();
+        let progress = CycleProgress {
+            state: CycleState::Placed,
+            bought_qty: d("1"),
+            sold_qty: d("0"),
+            volume_usdt: d("0.5"),
+            fees_usdt: d("0"),
+        };
+        let filled = [fill(
+            acc,
+            legs[0].id,
+            &format!("{n}1"),
+            "1",
+            "1",
+            "0.5",
+            120 + n,
+        )];
+        store::fills::record_execution(
+            &mut c,
+            &store::fills::Execution {
+                fills: &filled,
+                order_id: legs[0].id,
+                status: StoredStatus::Filled,
+                filled_qty: d("1"),
+                filled_quote: d("0.5"),
+                progress: Some((cycle.id, &progress)),
+                now_ms: 120 + n,
+            },
+        )
+        .unwrap();
+        store::orders::update_status(
+            &mut c,
+            legs[1].id,
+            StoredStatus::Filled,
+            d("1"),
+            d("0.6"),
+            130 + n,
+        )
+        .unwrap();
+        assert!(
+            store::cycles::mark_closed(&mut c, cycle.id, Outcome::Filled, &progress, 140 + n)
+                .unwrap()
+        );
+    };
+    let updates = |all: &[String]| all.iter().filter(|s| s.starts_with("UPDATE")).count();
+    one_pair(1);
+    let first = updates(&cached.lock().unwrap());
+    assert!(
+        first >= 5,
+        "the first pair prepares its updates (ids, legs, status, progress, close): {:?}",
+        cached.lock().unwrap()
+    );
+    one_pair(2);
+    one_pair(3);
+    assert_eq!(
+        updates(&cached.lock().unwrap()),
+        first,
+        "later pairs prepare no update again: {:?}",
+        cached.lock().unwrap()
+    );
 }
