@@ -28,6 +28,16 @@ pub struct PriceView {
     /// Max-min over min in the last 60 s, in percent.
     pub range_pct: Option<Decimal>,
     pub connected: bool,
+    /// Since when (daemon clock, ms) the stream has been connected without a break: every
+    /// trade since then was seen. `None` while it is down.
+    pub unbroken_since_ms: Option<i64>,
+}
+
+/// The prices at which an account wants a look: at `below` or under it, at `above` or over it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlarmBand {
+    pub below: Option<Decimal>,
+    pub above: Option<Decimal>,
 }
 
 #[derive(Debug)]
@@ -36,10 +46,26 @@ struct Snapshot {
     at_ms: i64,
     window: VolatilityWindow,
     connected: bool,
+    unbroken_since_ms: Option<i64>,
     /// Accounts to wake when the price reaches a level or goes below it, by (level, account).
-    alarms: BTreeMap<(Decimal, i64), Arc<Notify>>,
-    /// Each account's level in `alarms`.
-    armed: HashMap<i64, Decimal>,
+    below: BTreeMap<(Decimal, i64), Arc<Notify>>,
+    /// Accounts to wake when the price reaches a level or goes above it.
+    above: BTreeMap<(Decimal, i64), Arc<Notify>>,
+    /// Each account's band in `below` and `above`.
+    armed: HashMap<i64, AlarmBand>,
+}
+
+impl Snapshot {
+    fn disarm(&mut self, account_id: i64) {
+        if let Some(old) = self.armed.remove(&account_id) {
+            if let Some(level) = old.below {
+                self.below.remove(&(level, account_id));
+            }
+            if let Some(level) = old.above {
+                self.above.remove(&(level, account_id));
+            }
+        }
+    }
 }
 
 /// One token's latest price and volatility window.
@@ -56,7 +82,9 @@ impl PriceCell {
                 at_ms: 0,
                 window: VolatilityWindow::new(window_ms),
                 connected: false,
-                alarms: BTreeMap::new(),
+                unbroken_since_ms: None,
+                below: BTreeMap::new(),
+                above: BTreeMap::new(),
                 armed: HashMap::new(),
             }),
         }
@@ -74,42 +102,54 @@ impl PriceCell {
         s.price = Some(price);
         s.at_ms = now_ms;
         s.window.push(now_ms, price);
-        // Every alarm at this price or above rings once: a trade costs one range lookup, not
-        // a look by every account on the token.
-        let rung: Vec<(Decimal, i64)> = s
-            .alarms
+        // Every alarm the price reached rings once: a trade costs two range lookups, not a
+        // look by every account on the token.
+        let rung: Vec<(i64, Arc<Notify>)> = s
+            .below
             .range((price, i64::MIN)..)
-            .map(|(k, _)| *k)
+            .chain(s.above.range(..=(price, i64::MAX)))
+            .map(|((_, account), bell)| (*account, bell.clone()))
             .collect();
-        for key in rung {
-            if let Some(bell) = s.alarms.remove(&key) {
-                s.armed.remove(&key.1);
+        for (account, bell) in rung {
+            if s.armed.contains_key(&account) {
+                s.disarm(account);
                 bell.notify_one();
             }
         }
     }
 
-    /// Rings `bell` once when the price reaches `level` or goes below it (at once if it is
-    /// there already); `None` takes the account's alarm off. One alarm per account: a new
-    /// level replaces the old.
-    pub fn alarm(&self, account_id: i64, level: Option<Decimal>, bell: &Arc<Notify>) {
+    /// Rings `bell` once when the price reaches the band's `below` or goes under it, or its
+    /// `above` or over it (at once if it is there already); an empty band takes the account's
+    /// alarm off. One band per account: a new one replaces the old.
+    pub fn alarm(&self, account_id: i64, band: AlarmBand, bell: &Arc<Notify>) {
         let mut s = self.lock();
-        if let Some(old) = s.armed.remove(&account_id) {
-            s.alarms.remove(&(old, account_id));
-        }
-        let Some(level) = level else {
+        s.disarm(account_id);
+        if band == AlarmBand::default() {
             return;
-        };
-        if s.price.is_some_and(|p| p <= level) {
+        }
+        if let Some(p) = s.price
+            && (band.below.is_some_and(|l| p <= l) || band.above.is_some_and(|l| p >= l))
+        {
             bell.notify_one();
             return;
         }
-        s.alarms.insert((level, account_id), bell.clone());
-        s.armed.insert(account_id, level);
+        if let Some(level) = band.below {
+            s.below.insert((level, account_id), bell.clone());
+        }
+        if let Some(level) = band.above {
+            s.above.insert((level, account_id), bell.clone());
+        }
+        s.armed.insert(account_id, band);
     }
 
-    fn set_connected(&self, connected: bool) {
-        self.lock().connected = connected;
+    fn set_connected(&self, connected: bool, now_ms: i64) {
+        let mut s = self.lock();
+        if !connected {
+            s.unbroken_since_ms = None;
+        } else if !s.connected {
+            s.unbroken_since_ms = Some(now_ms);
+        }
+        s.connected = connected;
     }
 
     /// The latest view, or None before the first price.
@@ -122,6 +162,7 @@ impl PriceCell {
             at_ms: s.at_ms,
             range_pct,
             connected: s.connected,
+            unbroken_since_ms: s.unbroken_since_ms,
         })
     }
 }
@@ -213,15 +254,17 @@ async fn run(
                     if let Some(cell) = cells.get(&stream)
                         && let Ok(trade) = serde_json::from_str::<AggTradeEvent>(&data)
                     {
-                        cell.record(trade.price, clock.now_ms());
-                        cell.set_connected(true);
+                        let now = clock.now_ms();
+                        cell.record(trade.price, now);
+                        cell.set_connected(true, now);
                     }
                 }
                 StreamEvent::Connected { attempt } => {
                     info!(log, "price stream connected"; fields::EVENT_ACTION => "price-stream-connect",
                         "trading.stream.attempt" => attempt);
+                    let now = clock.now_ms();
                     for cell in cells.values() {
-                        cell.set_connected(true);
+                        cell.set_connected(true, now);
                     }
                 }
                 StreamEvent::Disconnected { reason, retry_in } => {
@@ -229,12 +272,12 @@ async fn run(
                     warn!(log, "price stream lost"; fields::EVENT_ACTION => "price-stream-lost",
                         "error.message" => reason, "trading.stream.retry_in_ms" => u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX));
                     for cell in cells.values() {
-                        cell.set_connected(false);
+                        cell.set_connected(false, 0);
                     }
                 }
                 StreamEvent::Stale { .. } => {
                     for cell in cells.values() {
-                        cell.set_connected(false);
+                        cell.set_connected(false, 0);
                     }
                 }
                 StreamEvent::Subscribed { .. } | StreamEvent::SubscribeFailed { .. } => {}
@@ -287,10 +330,14 @@ mod tests {
     fn an_alarm_rings_once_when_the_price_reaches_its_level_and_not_above_it() {
         let cell = PriceCell::new(60_000);
         let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let under = |l: &str| AlarmBand {
+            below: Some(d(l)),
+            above: None,
+        };
         let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         cell.record(d("1.00"), 0);
-        cell.alarm(1, Some(d("0.95")), &a);
-        cell.alarm(2, Some(d("0.90")), &b);
+        cell.alarm(1, under("0.95"), &a);
+        cell.alarm(2, under("0.90"), &b);
         cell.record(d("0.96"), 1);
         assert!(!rang(&a) && !rang(&b));
         cell.record(d("0.95"), 2);
@@ -299,14 +346,63 @@ mod tests {
         cell.record(d("0.94"), 3);
         assert!(!rang(&a), "once: the account arms it again after its look");
         // Replaced, then taken off: the old level no longer rings.
-        cell.alarm(2, Some(d("0.80")), &b);
+        cell.alarm(2, under("0.80"), &b);
         cell.record(d("0.85"), 4);
         assert!(!rang(&b));
-        cell.alarm(2, None, &b);
+        cell.alarm(2, AlarmBand::default(), &b);
         cell.record(d("0.70"), 5);
         assert!(!rang(&b));
         // Armed below the price already there: rings at once.
-        cell.alarm(1, Some(d("0.75")), &a);
+        cell.alarm(1, under("0.75"), &a);
         assert!(rang(&a));
+    }
+
+    #[test]
+    fn a_band_rings_once_at_either_edge_and_then_is_spent() {
+        let cell = PriceCell::new(60_000);
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let band = AlarmBand {
+            below: Some(d("0.90")),
+            above: Some(d("1.10")),
+        };
+        let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        cell.record(d("1.00"), 0);
+        cell.alarm(1, band, &a);
+        cell.alarm(
+            2,
+            AlarmBand {
+                below: None,
+                above: Some(d("1.20")),
+            },
+            &b,
+        );
+        cell.record(d("1.09"), 1);
+        cell.record(d("0.91"), 2);
+        assert!(!rang(&a) && !rang(&b), "inside the band");
+        cell.record(d("1.10"), 3);
+        assert!(rang(&a), "at the upper edge");
+        assert!(!rang(&b));
+        // Spent on both edges: the lower one no longer rings.
+        cell.record(d("0.80"), 4);
+        assert!(!rang(&a));
+        cell.record(d("1.25"), 5);
+        assert!(rang(&b), "over the upper edge");
+        // Armed with the price over its upper edge already: rings at once.
+        cell.alarm(1, band, &a);
+        assert!(rang(&a));
+    }
+
+    #[test]
+    fn the_stream_vouches_for_its_trades_only_since_it_last_connected() {
+        let cell = PriceCell::new(60_000);
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        cell.record(d("1.00"), 10);
+        cell.set_connected(true, 10);
+        cell.set_connected(true, 20);
+        assert_eq!(cell.view(30).unwrap().unbroken_since_ms, Some(10));
+        cell.set_connected(false, 0);
+        assert_eq!(cell.view(40).unwrap().unbroken_since_ms, None);
+        cell.set_connected(true, 50);
+        assert_eq!(cell.view(60).unwrap().unbroken_since_ms, Some(50));
     }
 }

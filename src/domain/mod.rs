@@ -20,6 +20,7 @@ pub mod points;
 pub mod pricing;
 pub mod profile;
 pub mod reconcile;
+pub mod safety_net;
 pub mod session;
 pub mod settings;
 pub mod shares;

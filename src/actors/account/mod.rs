@@ -59,7 +59,7 @@ use notify::notify_raw;
 
 use super::Ctx;
 use super::exchange_view::{self, Verdict};
-use super::price_feed::PriceCell;
+use super::price_feed::{AlarmBand, PriceCell};
 use super::tokens::{self, TradedToken};
 use super::user_stream::StreamNews;
 use crate::domain::account::day_start_ms;
@@ -410,9 +410,10 @@ struct Actor {
     balance_read: Option<tick::BalanceRead>,
     /// What this task last wrote to each open order's row: (status, filled qty, quote).
     written: HashMap<String, (StoredStatus, Decimal, Decimal)>,
-    /// Rung by the price feed when the price reaches `alarm_level` (the loss cut).
+    /// Rung by the price feed when the price reaches the `armed` band: the loss cut's level,
+    /// or a resting leg's price (`domain::safety_net`).
     bell: Arc<tokio::sync::Notify>,
-    alarm_level: Option<Decimal>,
+    armed: AlarmBand,
     stream_up: bool,
     was_up: bool,
     reconciled: bool,
@@ -421,6 +422,14 @@ struct Actor {
     /// The wait before the next `sync_live` of the same pair: doubling from `sync_first` up
     /// to `sync_every` while the pair rests without news.
     sync_wait: Duration,
+    /// A report is awaited (a place or cancel answered, a refused cancel): `next_sync` holds
+    /// whatever the price says.
+    awaiting: bool,
+    /// When the pair last had news (a report, or a question answered): the daemon clock in ms
+    /// and as an instant. The net trusts the price only if its stream has not broken since.
+    news_at: (i64, Instant),
+    /// Since when a live leg may have traded (the price reached it) without a report.
+    owed_since: Option<Instant>,
     /// When the shell last looked (`on_tick`).
     last_look: Instant,
     /// Handed over at rest, waiting for the ended pairs' legs to settle before the release.
@@ -475,8 +484,12 @@ impl Actor {
                 // The keeper could not renew the lease: the look stops the task.
                 _ = held.lost_bell.notified() => self.on_tick().await?,
                 _ = bell.notified() => {
-                    // The price reached the loss cut's level: the alarm is spent.
-                    self.alarm_level = None;
+                    // The price reached the band: the alarm is spent. A leg may have traded,
+                    // even if the price is gone again by the look.
+                    self.armed = AlarmBand::default();
+                    if self.core.cycle().pair_may_be_live() {
+                        self.owed_since.get_or_insert_with(Instant::now);
+                    }
                     self.on_tick().await?;
                 }
                 _ = tokio::time::sleep_until(self.flush_due.unwrap_or_else(Instant::now)),
@@ -501,10 +514,14 @@ impl Actor {
         let soon = self.last_look + self.ctx.timing.tick;
         let quote_at = self.price.view(now_ms).map(|v| v.at_ms);
         let wake = self.core.wake(now_ms, quote_at);
-        if wake.price_at_or_below != self.alarm_level {
-            self.alarm_level = wake.price_at_or_below;
-            self.price
-                .alarm(self.account.id, self.alarm_level, &self.bell);
+        let (sync_at, quiet) = self.sync_due(now);
+        let band = AlarmBand {
+            below: wake.price_at_or_below.max(quiet.below),
+            above: quiet.above,
+        };
+        if band != self.armed {
+            self.armed = band;
+            self.price.alarm(self.account.id, band, &self.bell);
         }
         let in_ms = |at_ms: i64| {
             now + Duration::from_millis(u64::try_from(at_ms.saturating_sub(now_ms)).unwrap_or(0))
@@ -520,7 +537,7 @@ impl Actor {
         }
         let cycle = self.core.cycle();
         if cycle.pair_may_be_live() || matches!(cycle.state, State::Liquidating { .. }) {
-            take(self.next_sync);
+            take(sync_at);
         }
         if let Some((settle, _)) = self.settle_next {
             take(settle);

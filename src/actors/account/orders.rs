@@ -323,7 +323,7 @@ impl Actor {
                 // Most likely already final: ask the exchange rather than trust the guess.
                 info!(self.log, "cancel refused; checking the order"; fields::EVENT_ACTION => "order-cancel",
                     "trading.order.id" => &order_id, "error.code" => code, "error.message" => message);
-                self.next_sync = Instant::now();
+                self.ask_now();
             }
             Err(e) => {
                 warn!(self.log, "cancel failed; trying again"; fields::EVENT_ACTION => "order-cancel",

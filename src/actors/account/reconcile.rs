@@ -1,6 +1,7 @@
 //! Reconciliation (B1): the pair in doubt, the live pair, and every order left open.
 
 use super::*;
+use crate::domain::safety_net::{self, Net};
 
 impl Actor {
     /// Settles the pair in doubt by asking the exchange.
@@ -117,15 +118,21 @@ impl Actor {
     /// A place or cancel was answered: its report should follow at once. Past
     /// `report_overdue` without it, the order is asked for (`sync_live`).
     pub(super) fn expect_report(&mut self) {
+        self.awaiting = true;
         self.next_sync = self
             .next_sync
             .min(Instant::now() + self.ctx.timing.report_overdue);
     }
 
+    /// The live pair is asked for at once (a cancel refused: most likely the order ended).
+    pub(super) fn ask_now(&mut self) {
+        self.awaiting = true;
+        self.next_sync = Instant::now();
+    }
+
     /// A report of one of our orders came: with nothing else awaited (no place or cancel in
     /// flight), the live pair is asked for again only as the healthy stream's safety net
-    /// against a report lost without the stream dropping: `sync_first` after its last news,
-    /// then at doubling waits up to `sync_every`. A pair that rests for long costs few requests.
+    /// against a report lost without the stream dropping (`sync_due`).
     pub(super) fn heard_report(&mut self) {
         if !matches!(
             self.core.cycle().state,
@@ -133,6 +140,51 @@ impl Actor {
         ) {
             self.sync_wait = self.ctx.timing.sync_first;
             self.next_sync = Instant::now() + self.sync_wait;
+            self.heard_at((self.now(), Instant::now()));
+        }
+    }
+
+    /// What the exchange told is the pair's state as of `at`.
+    fn heard_at(&mut self, at: (i64, Instant)) {
+        self.awaiting = false;
+        self.owed_since = None;
+        self.news_at = at;
+    }
+
+    /// When the live pair is next asked of the exchange, and the prices at which a look is
+    /// wanted. A report awaited, or a price that cannot be trusted: the fixed schedule
+    /// (`sync_first` after the last news, then doubling up to `sync_every`). A leg the price
+    /// has reached without a report: `report_overdue` after it did. A pair the price stays
+    /// away from: `sync_every` after the last news, and an alarm at its legs' prices
+    /// (`domain::safety_net`). A trade the price stream saw in the instant between a look
+    /// and the alarm's arming is the one the net can miss; the fallback then finds it.
+    pub(super) fn sync_due(&mut self, now: Instant) -> (Instant, AlarmBand) {
+        let quiet = AlarmBand::default();
+        if self.awaiting {
+            return (self.next_sync, quiet);
+        }
+        let (news_ms, news) = self.news_at;
+        let price = self
+            .price
+            .view(self.now())
+            .filter(|v| v.connected && v.unbroken_since_ms.is_some_and(|t| t <= news_ms))
+            .map(|v| v.price);
+        let net = safety_net::net(&self.core.cycle().state, price);
+        if net == Net::FillOwed {
+            self.owed_since.get_or_insert(now);
+        }
+        if let Some(since) = self.owed_since {
+            return (
+                self.next_sync.max(since + self.ctx.timing.report_overdue),
+                quiet,
+            );
+        }
+        match net {
+            Net::Quiet { below, above } => (
+                self.next_sync.max(news + self.ctx.timing.sync_every),
+                AlarmBand { below, above },
+            ),
+            Net::Blind | Net::FillOwed => (self.next_sync, quiet),
         }
     }
 
@@ -164,12 +216,23 @@ impl Actor {
         if ids.is_empty() {
             return Ok(());
         }
-        self.follow_by_ids(&ids, since, now).await
+        // The answer tells the state as of the question: trades after it are the price's.
+        let asked = (now, Instant::now());
+        if self.follow_by_ids(&ids, since, now).await? {
+            self.heard_at(asked);
+        }
+        Ok(())
     }
 
     /// Asks the exchange about `ids` (placed at `since` or later) and feeds what it says to
-    /// the machine and the store, as their reports would have been.
-    async fn follow_by_ids(&mut self, ids: &[String], since: i64, now: i64) -> Result<(), Failure> {
+    /// the machine and the store, as their reports would have been. False when it did not
+    /// answer.
+    async fn follow_by_ids(
+        &mut self,
+        ids: &[String],
+        since: i64,
+        now: i64,
+    ) -> Result<bool, Failure> {
         // Rows may be written below without the cache of what this task last wrote.
         self.written.clear();
         self.ctx
@@ -182,7 +245,7 @@ impl Actor {
                 if let Some(r) = session_pause(&e) {
                     self.event(Event::Pause(r)).await?;
                 }
-                return Ok(());
+                return Ok(false);
             }
         };
         for id in ids {
@@ -192,7 +255,7 @@ impl Actor {
                 self.store_status(id).await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Asks for the legs of ended pairs whose end was not heard: the stream normally tells it
@@ -235,7 +298,7 @@ impl Actor {
         let ids: Vec<String> = ended.iter().map(|(x, _)| x.clone()).collect();
         let since = ended.iter().map(|(_, t)| *t).min().unwrap_or_default() - 60_000;
         let now = self.now();
-        self.follow_by_ids(&ids, since, now).await
+        self.follow_by_ids(&ids, since, now).await.map(|_| ())
     }
 
     /// Brings the account back to the exchange's truth: on the first stream connection (a

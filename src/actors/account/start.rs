@@ -257,13 +257,16 @@ async fn run_until_end(
         flush_due: None,
         balance_read: None,
         bell: Arc::new(tokio::sync::Notify::new()),
-        alarm_level: None,
+        armed: AlarmBand::default(),
         stream_up: false,
         was_up: false,
         reconciled: false,
         first_reconcile: true,
         next_sync: Instant::now() + ctx.timing.sync_first,
         sync_wait: ctx.timing.sync_first,
+        awaiting: false,
+        news_at: (ctx.clock.now_ms(), Instant::now()),
+        owed_since: None,
         last_look: Instant::now(),
         release_pending: false,
         killed: false,
@@ -290,7 +293,9 @@ async fn run_until_end(
     }
     stream_task.abort();
     ctx.leases.let_go(&actor.held);
-    actor.price.alarm(actor.account.id, None, &actor.bell);
+    actor
+        .price
+        .alarm(actor.account.id, AlarmBand::default(), &actor.bell);
     // Whatever the account had on the exchange is followed by its next task, which claims it
     // again after reconciling; until then other accounts are not held back by it.
     ctx.crossings

@@ -42,7 +42,7 @@ impl Actor {
         // A leftover sale is followed like a live pair: a lost report of it is asked for.
         let cycle = self.core.cycle();
         let followed = cycle.pair_may_be_live() || matches!(cycle.state, State::Liquidating { .. });
-        if followed && Instant::now() >= self.next_sync {
+        if followed && Instant::now() >= self.sync_due(Instant::now()).0 {
             self.sync_live().await?;
         }
         self.settle_ended().await?;

@@ -13,7 +13,7 @@ use alpha_oto::store::{
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::harness::{Harness, settings};
+use super::harness::{Harness, World, fast_timing, settings};
 
 fn offset(v: &str) -> alpha_oto::domain::pricing::Offset {
     serde_json::from_value(json!({"mode": "percent", "value": v})).unwrap()
@@ -225,4 +225,84 @@ async fn a_price_falling_past_the_allowed_loss_sells_the_pair_at_once() {
     .await;
     assert_eq!(h.violations(), Vec::<String>::new());
     h.stop_and_check().await;
+}
+
+/// The safety net asks for a resting pair only when the price gives a reason. While the price
+/// stays away from the resting sell nothing is asked, though the fixed schedule (1 s, then
+/// doubling) would have asked several times; once the price passes the sell and the fill's
+/// report is lost, the pair is asked for within `report_overdue` and the fill is found, long
+/// before the fallback (`sync_every`, 120 s).
+#[actix_web::test]
+async fn a_resting_pair_is_asked_for_only_once_the_price_reaches_it_without_a_report() {
+    let mut s = settings("KOGE", "10", "100000");
+    s.sell_offset = offset("10");
+    s.pending_timeout_s = 300;
+    let timing = alpha_oto::actors::Timing {
+        sync_first: Duration::from_secs(1),
+        sync_every: Duration::from_secs(120),
+        ..fast_timing()
+    };
+    let h = World::new(207, &[s], "100000")
+        .await
+        .engine_timed("test-1", |_| {}, timing)
+        .await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    h.wait_all("a sell resting", Duration::from_secs(30), |s| {
+        s.phase == Phase::Pending
+    })
+    .await;
+    let asked = || {
+        h.sim.state.with(|s| {
+            s.requests
+                .get(&(
+                    sim_id,
+                    alpha_oto::exchange::wire::paths::OPEN_ORDERS.to_owned(),
+                ))
+                .copied()
+                .unwrap_or(0)
+        })
+    };
+    let before = asked();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(h.status(id).unwrap().phase, Phase::Pending);
+    assert_eq!(asked(), before, "asked while the price stayed away");
+
+    let pair = h.status(id).unwrap().current_pair.unwrap();
+    let pending = h.sim.state.with(|s| {
+        s.engine
+            .orders
+            .values()
+            .find(|o| {
+                o.account == sim_id
+                    && o.leg == Some(alpha_oto::sim::engine::Leg::Pending)
+                    && !o.status.is_final()
+            })
+            .map(|o| o.id)
+            .unwrap()
+    });
+    h.fault(json!({"kind": "lose_events", "account": sim_id, "order": pending}))
+        .await;
+    let high = pair.sell_price * Decimal::new(101, 2);
+    let res = awc::Client::default()
+        .post(format!("{}/sim/price", h.sim.base_url()))
+        .send_json(&json!({"symbol": "ALPHA_22USDT", "price": high.to_string()}))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    wait_until("the lost fill found", Duration::from_secs(15), || {
+        h.cycles_with(id, Outcome::Filled) >= 1
+    })
+    .await;
+    assert!(asked() > before, "the fill was found by a question");
+    assert!(
+        h.sim.state.with(|s| s.lost_reports) >= 1,
+        "its reports were lost"
+    );
+    // The next pair rests 10 % up for 300 s: the kill ends it.
+    let report = h.kill(id).await;
+    assert!(report.clean(), "{report:?}");
+    assert_eq!(h.violations(), Vec::<String>::new());
+    assert_eq!(h.open_on_exchange(), Vec::<u64>::new());
+    h.ledger_check();
 }
