@@ -47,6 +47,8 @@ struct Snapshot {
     window: VolatilityWindow,
     connected: bool,
     unbroken_since_ms: Option<i64>,
+    /// The last aggregate trade id heard on the stream.
+    last_id: Option<u64>,
     /// Accounts to wake when the price reaches a level or goes below it, by (level, account).
     below: BTreeMap<(Decimal, i64), Arc<Notify>>,
     /// Accounts to wake when the price reaches a level or goes above it.
@@ -56,6 +58,21 @@ struct Snapshot {
 }
 
 impl Snapshot {
+    /// The stream broke: trades may have gone unseen, so every armed account looks again
+    /// (and finds the price no longer vouches for its pair).
+    fn ring_all(&mut self) {
+        self.armed.clear();
+        let mut bells: HashMap<i64, Arc<Notify>> = HashMap::new();
+        let below = std::mem::take(&mut self.below);
+        let above = std::mem::take(&mut self.above);
+        for ((_, account), bell) in below.into_iter().chain(above) {
+            bells.entry(account).or_insert(bell);
+        }
+        for bell in bells.into_values() {
+            bell.notify_one();
+        }
+    }
+
     fn disarm(&mut self, account_id: i64) {
         if let Some(old) = self.armed.remove(&account_id) {
             if let Some(level) = old.below {
@@ -83,6 +100,7 @@ impl PriceCell {
                 window: VolatilityWindow::new(window_ms),
                 connected: false,
                 unbroken_since_ms: None,
+                last_id: None,
                 below: BTreeMap::new(),
                 above: BTreeMap::new(),
                 armed: HashMap::new(),
@@ -142,10 +160,30 @@ impl PriceCell {
         s.armed.insert(account_id, band);
     }
 
+    /// The stream's aggregate trade `id`: the ids of a symbol follow one another, so a gap
+    /// means trades went unseen (frames lost on a connection that stayed up), which counts as
+    /// a break of the stream. An id at or under the last (a repeat) changes nothing.
+    fn sequence(&self, id: u64, now_ms: i64) {
+        let mut s = self.lock();
+        if let Some(last) = s.last_id {
+            if id <= last {
+                return;
+            }
+            if id > last + 1 && s.unbroken_since_ms.is_some() {
+                s.unbroken_since_ms = Some(now_ms);
+                s.ring_all();
+            }
+        }
+        s.last_id = Some(id);
+    }
+
     fn set_connected(&self, connected: bool, now_ms: i64) {
         let mut s = self.lock();
         if !connected {
             s.unbroken_since_ms = None;
+            if s.connected {
+                s.ring_all();
+            }
         } else if !s.connected {
             s.unbroken_since_ms = Some(now_ms);
         }
@@ -255,8 +293,9 @@ async fn run(
                         && let Ok(trade) = serde_json::from_str::<AggTradeEvent>(&data)
                     {
                         let now = clock.now_ms();
-                        cell.record(trade.price, now);
                         cell.set_connected(true, now);
+                        cell.sequence(trade.id, now);
+                        cell.record(trade.price, now);
                     }
                 }
                 StreamEvent::Connected { attempt } => {
@@ -393,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn the_stream_vouches_for_its_trades_only_since_it_last_connected() {
+    fn the_stream_vouches_for_its_trades_only_since_it_last_connected_or_skipped_one() {
         let cell = PriceCell::new(60_000);
         let d = |s: &str| s.parse::<Decimal>().unwrap();
         cell.record(d("1.00"), 10);
@@ -404,5 +443,41 @@ mod tests {
         assert_eq!(cell.view(40).unwrap().unbroken_since_ms, None);
         cell.set_connected(true, 50);
         assert_eq!(cell.view(60).unwrap().unbroken_since_ms, Some(50));
+        // Trade ids that follow one another keep it; a repeat changes nothing; a gap (a frame
+        // lost on a connection that stayed up) is a break.
+        cell.sequence(7, 60);
+        cell.sequence(8, 61);
+        cell.sequence(8, 62);
+        cell.sequence(5, 63);
+        assert_eq!(cell.view(64).unwrap().unbroken_since_ms, Some(50));
+        cell.sequence(10, 70);
+        assert_eq!(cell.view(71).unwrap().unbroken_since_ms, Some(70));
+        cell.sequence(11, 80);
+        assert_eq!(cell.view(81).unwrap().unbroken_since_ms, Some(70));
+    }
+
+    #[test]
+    fn a_break_of_the_stream_rings_every_armed_account() {
+        let cell = PriceCell::new(60_000);
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        cell.record(d("1.00"), 0);
+        cell.set_connected(true, 0);
+        cell.sequence(1, 0);
+        let band = |below: Option<&str>, above: Option<&str>| AlarmBand {
+            below: below.map(d),
+            above: above.map(d),
+        };
+        cell.alarm(1, band(Some("0.90"), None), &a);
+        cell.alarm(2, band(None, Some("1.10")), &b);
+        cell.sequence(3, 10);
+        assert!(rang(&a) && rang(&b), "a skipped trade rings both");
+        cell.alarm(1, band(Some("0.90"), Some("1.10")), &a);
+        cell.set_connected(false, 0);
+        assert!(rang(&a), "a lost connection rings");
+        assert!(
+            !rang(&b),
+            "an account rung before and not armed again is not"
+        );
     }
 }

@@ -484,10 +484,10 @@ impl Actor {
                 // The keeper could not renew the lease: the look stops the task.
                 _ = held.lost_bell.notified() => self.on_tick().await?,
                 _ = bell.notified() => {
-                    // The price reached the band: the alarm is spent. A leg may have traded,
-                    // even if the price is gone again by the look.
+                    // The price reached the band (a leg may have traded, even if the price
+                    // is gone again by the look), or the stream broke: the alarm is spent.
                     self.armed = AlarmBand::default();
-                    if self.core.cycle().pair_may_be_live() {
+                    if self.core.cycle().pair_may_be_live() && self.price_vouches() {
                         self.owed_since.get_or_insert_with(Instant::now);
                     }
                     self.on_tick().await?;

@@ -151,6 +151,19 @@ impl Actor {
         self.news_at = at;
     }
 
+    /// The token's price, when its stream has seen every trade since the pair's last news.
+    fn vouching_price(&self) -> Option<Decimal> {
+        let news_ms = self.news_at.0;
+        self.price
+            .view(self.now())
+            .filter(|v| v.connected && v.unbroken_since_ms.is_some_and(|t| t <= news_ms))
+            .map(|v| v.price)
+    }
+
+    pub(super) fn price_vouches(&self) -> bool {
+        self.vouching_price().is_some()
+    }
+
     /// When the live pair is next asked of the exchange, and the prices at which a look is
     /// wanted. A report awaited, or a price that cannot be trusted: the fixed schedule
     /// (`sync_first` after the last news, then doubling up to `sync_every`). A leg the price
@@ -163,12 +176,8 @@ impl Actor {
         if self.awaiting {
             return (self.next_sync, quiet);
         }
-        let (news_ms, news) = self.news_at;
-        let price = self
-            .price
-            .view(self.now())
-            .filter(|v| v.connected && v.unbroken_since_ms.is_some_and(|t| t <= news_ms))
-            .map(|v| v.price);
+        let news = self.news_at.1;
+        let price = self.vouching_price();
         let net = safety_net::net(&self.core.cycle().state, price);
         if net == Net::FillOwed {
             self.owed_since.get_or_insert(now);

@@ -205,6 +205,11 @@ impl Engine {
             let last = i + 1 == count;
             self.fill_piece(id, price, qty, trade_id, maker, last, None, now);
         }
+        // In the market mode the market's own print reached the order; an order filled at
+        // once (or after its hold) traded where the market did not go: its trade is printed.
+        if self.cfg.fill != FillMode::Market {
+            self.print(t, price, remaining, now);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -773,11 +773,18 @@ impl Engine {
 
     fn trade_print(&mut self, t: usize, now: i64) {
         let qty_units = 1 + self.rng.below(10_000);
+        let (price, step) = (self.tokens[t].price, self.tokens[t].precision.step_size);
+        self.print(t, price, step * Decimal::from(qty_units), now);
+    }
+
+    /// A trade on the token's public stream: the market's own, or an order's fill (on the
+    /// real exchange every fill is a trade everyone sees).
+    pub(super) fn print(&mut self, t: usize, price: Decimal, qty: Decimal, now: i64) {
         let buyer_maker = self.rng.chance(0.5);
         let token = &mut self.tokens[t];
-        token.high_24h = token.high_24h.max(token.price);
-        token.low_24h = token.low_24h.min(token.price);
-        token.volume_24h += token.price * token.precision.step_size * Decimal::from(qty_units);
+        token.high_24h = token.high_24h.max(price);
+        token.low_24h = token.low_24h.min(price);
+        token.volume_24h += price * qty;
         let id = token.next_agg_id;
         token.next_agg_id += 1;
         let first = token.next_trade_id;
@@ -788,8 +795,8 @@ impl Engine {
             trade_time: now,
             symbol: token.order_symbol.clone(),
             id,
-            price: token.price,
-            qty: token.precision.step_size * Decimal::from(qty_units),
+            price,
+            qty,
             first_trade_id: first,
             last_trade_id: first,
             buyer_maker,
