@@ -114,8 +114,22 @@ impl Engine {
                 .orders
                 .get(&id)
                 .filter(|o| matches!(o.status, OrderStatus::New | OrderStatus::PartiallyFilled));
-            if let Some(price) = live.map(|o| o.price) {
+            if let Some((price, before, alpha)) =
+                live.map(|o| (o.price, o.executed_qty, o.alpha_id.clone()))
+            {
                 self.fill(id, price, true, now);
+                let qty = self.orders.get(&id).map_or(before, |o| o.executed_qty) - before;
+                if qty <= Decimal::ZERO {
+                    continue;
+                }
+                // A held leg trades where the market did not go. On the real exchange every
+                // fill is a trade everyone sees: it is printed, and the market trades back at
+                // its own price at once, so the market's price stays the walk's and orders
+                // priced off it do not climb with each other's fills.
+                if let Ok(t) = self.token_index(&alpha) {
+                    self.print(t, price, qty, now);
+                    self.trade_print(t, now);
+                }
             }
         }
     }
@@ -204,11 +218,6 @@ impl Engine {
             }
             let last = i + 1 == count;
             self.fill_piece(id, price, qty, trade_id, maker, last, None, now);
-        }
-        // In the market mode the market's own print reached the order; an order filled at
-        // once (or after its hold) traded where the market did not go: its trade is printed.
-        if self.cfg.fill != FillMode::Market {
-            self.print(t, price, remaining, now);
         }
     }
 

@@ -771,7 +771,7 @@ impl Engine {
         Ok(())
     }
 
-    fn trade_print(&mut self, t: usize, now: i64) {
+    pub(super) fn trade_print(&mut self, t: usize, now: i64) {
         let qty_units = 1 + self.rng.below(10_000);
         let (price, step) = (self.tokens[t].price, self.tokens[t].precision.step_size);
         self.print(t, price, step * Decimal::from(qty_units), now);
