@@ -69,7 +69,7 @@ impl Actor {
             // ended with less filled than it was. The status follows the part.
             return Ok(());
         }
-        let (row, status) = (o.row, StoredStatus::from(*st));
+        let (row, cycle, status) = (o.row, o.cycle_id, StoredStatus::from(*st));
         let (qty, quote) = self.filled.get(exchange_id).copied().unwrap_or_default();
         let now = self.now();
         // Most reports repeat what the row already says (a fill's own write carries its
@@ -89,6 +89,15 @@ impl Actor {
             self.open_legs.remove(exchange_id);
             self.statuses.remove(exchange_id);
             self.written.remove(exchange_id);
+            // A leg of an ended pair is forgotten once its end is stored: `close_cycle` keeps
+            // the legs whose end it has not stored yet (the report that ends a pair is stored
+            // after its close), and nothing else would drop them, so the maps grew by a leg a
+            // pair, and every close walked them all. Late reports find it in the store.
+            let live = self.live.as_ref().map(|l| l.cycle_id);
+            if cycle.is_some() && cycle != live {
+                self.orders.remove(exchange_id);
+                self.filled.remove(exchange_id);
+            }
         } else {
             self.written
                 .insert(exchange_id.to_owned(), (status, qty, quote));
