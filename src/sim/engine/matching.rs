@@ -114,22 +114,8 @@ impl Engine {
                 .orders
                 .get(&id)
                 .filter(|o| matches!(o.status, OrderStatus::New | OrderStatus::PartiallyFilled));
-            if let Some((price, before, alpha)) =
-                live.map(|o| (o.price, o.executed_qty, o.alpha_id.clone()))
-            {
+            if let Some(price) = live.map(|o| o.price) {
                 self.fill(id, price, true, now);
-                let qty = self.orders.get(&id).map_or(before, |o| o.executed_qty) - before;
-                if qty <= Decimal::ZERO {
-                    continue;
-                }
-                // A held leg trades where the market did not go. On the real exchange every
-                // fill is a trade everyone sees: it is printed, and the market trades back at
-                // its own price at once, so the market's price stays the walk's and orders
-                // priced off it do not climb with each other's fills.
-                if let Ok(t) = self.token_index(&alpha) {
-                    self.print(t, price, qty, now);
-                    self.trade_print(t, now);
-                }
             }
         }
     }
@@ -218,6 +204,14 @@ impl Engine {
             }
             let last = i + 1 == count;
             self.fill_piece(id, price, qty, trade_id, maker, last, None, now);
+        }
+        if self.cfg.fill != FillMode::Market {
+            // Filled where the market did not go (at once, or after a hold). On the real
+            // exchange every fill is a trade everyone sees: it is printed, and the market
+            // trades back at its own price at once, so the market's price stays the walk's and
+            // orders priced off it do not climb with each other's fills.
+            self.print(t, price, remaining, now);
+            self.trade_print(t, now);
         }
     }
 
