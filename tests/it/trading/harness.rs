@@ -379,6 +379,32 @@ impl Harness {
         })
     }
 
+    /// The simulator's id of an account's live pending leg.
+    pub fn live_pending_leg(&self, sim_id: u64) -> u64 {
+        self.sim.state.with(|s| {
+            s.engine
+                .orders
+                .values()
+                .find(|o| {
+                    o.account == sim_id
+                        && o.leg == Some(alpha_oto::sim::engine::Leg::Pending)
+                        && !o.status.is_final()
+                })
+                .map(|o| o.id)
+                .unwrap()
+        })
+    }
+
+    /// Moves a token's price on the simulator (it trades there and matches).
+    pub async fn set_price(&self, symbol: &str, price: rust_decimal::Decimal) {
+        let res = awc::Client::default()
+            .post(format!("{}/sim/price", self.sim.base_url()))
+            .send_json(&json!({"symbol": symbol, "price": price.to_string()}))
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 204);
+    }
+
     /// Orders the simulator still holds open for our accounts.
     pub fn open_on_exchange(&self) -> Vec<u64> {
         let ours: Vec<u64> = self.accounts.iter().map(|(_, s)| *s).collect();

@@ -167,18 +167,7 @@ async fn a_pending_legs_lost_end_is_asked_for_and_stored() {
         h.status(id).is_some_and(|s| s.phase == Phase::Working)
     })
     .await;
-    let pending = h.sim.state.with(|s| {
-        s.engine
-            .orders
-            .values()
-            .find(|o| {
-                o.account == sim_id
-                    && o.leg == Some(alpha_oto::sim::engine::Leg::Pending)
-                    && !o.status.is_final()
-            })
-            .map(|o| o.id)
-            .unwrap()
-    });
+    let pending = h.live_pending_leg(sim_id);
     h.fault(json!({"kind": "lose_events", "account": sim_id, "order": pending}))
         .await;
     wait_until("the pair cancelled", Duration::from_secs(20), || {
@@ -213,12 +202,7 @@ async fn a_price_falling_past_the_allowed_loss_sells_the_pair_at_once() {
     .await;
     let pair = h.status(id).unwrap().current_pair.unwrap();
     let low = pair.buy_price * Decimal::new(94, 2);
-    let res = awc::Client::default()
-        .post(format!("{}/sim/price", h.sim.base_url()))
-        .send_json(&json!({"symbol": "ALPHA_22USDT", "price": low.to_string()}))
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 204);
+    h.set_price("ALPHA_22USDT", low).await;
     wait_until("the loss cut", Duration::from_secs(20), || {
         h.events(id, "loss_cut", None) >= 1 && h.cycles_with(id, Outcome::TimedOut) >= 1
     })
@@ -269,27 +253,11 @@ async fn a_resting_pair_is_asked_for_only_once_the_price_reaches_it_without_a_re
     assert_eq!(asked(), before, "asked while the price stayed away");
 
     let pair = h.status(id).unwrap().current_pair.unwrap();
-    let pending = h.sim.state.with(|s| {
-        s.engine
-            .orders
-            .values()
-            .find(|o| {
-                o.account == sim_id
-                    && o.leg == Some(alpha_oto::sim::engine::Leg::Pending)
-                    && !o.status.is_final()
-            })
-            .map(|o| o.id)
-            .unwrap()
-    });
+    let pending = h.live_pending_leg(sim_id);
     h.fault(json!({"kind": "lose_events", "account": sim_id, "order": pending}))
         .await;
     let high = pair.sell_price * Decimal::new(101, 2);
-    let res = awc::Client::default()
-        .post(format!("{}/sim/price", h.sim.base_url()))
-        .send_json(&json!({"symbol": "ALPHA_22USDT", "price": high.to_string()}))
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 204);
+    h.set_price("ALPHA_22USDT", high).await;
     wait_until("the lost fill found", Duration::from_secs(15), || {
         h.cycles_with(id, Outcome::Filled) >= 1
     })
