@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use slog::{Logger, info, warn};
 use tokio::sync::{Notify, mpsc};
 
-use crate::domain::volatility::VolatilityWindow;
+use crate::domain::volatility::{Traded, VolatilityWindow};
 use crate::exchange::rest::RestClient;
 use crate::exchange::stream::{self, StreamConfig, StreamEvent, StreamHandle};
 use crate::exchange::wire::stream::AggTradeEvent;
@@ -55,13 +55,20 @@ struct Snapshot {
     above: BTreeMap<(Decimal, i64), Arc<Notify>>,
     /// Each account's band in `below` and `above`.
     armed: HashMap<i64, AlarmBand>,
+    /// Accounts not armed, with the number of the last trade they were watching for (the one
+    /// that rang, or the last before they took their alarm off): a band armed again is first
+    /// held against every trade since, so none made while nobody watched is missed.
+    unwatched: HashMap<i64, u64>,
 }
 
 impl Snapshot {
     /// The stream broke: trades may have gone unseen, so every armed account looks again
     /// (and finds the price no longer vouches for its pair).
     fn ring_all(&mut self) {
-        self.armed.clear();
+        let seq = self.window.seq();
+        for (account, _) in self.armed.drain() {
+            self.unwatched.insert(account, seq);
+        }
         let mut bells: HashMap<i64, Arc<Notify>> = HashMap::new();
         let below = std::mem::take(&mut self.below);
         let above = std::mem::take(&mut self.above);
@@ -71,6 +78,56 @@ impl Snapshot {
         for bell in bells.into_values() {
             bell.notify_one();
         }
+    }
+
+    fn record(&mut self, price: Decimal, now_ms: i64) {
+        self.price = Some(price);
+        self.at_ms = now_ms;
+        self.window.push(now_ms, price);
+        // Every alarm the price reached rings once: a trade costs two range lookups, not a
+        // look by every account on the token.
+        let rung: Vec<(i64, Arc<Notify>)> = self
+            .below
+            .range((price, i64::MIN)..)
+            .chain(self.above.range(..=(price, i64::MAX)))
+            .map(|((_, account), bell)| (*account, bell.clone()))
+            .collect();
+        let seq = self.window.seq();
+        for (account, bell) in rung {
+            if self.armed.contains_key(&account) {
+                self.disarm(account);
+                self.unwatched.insert(account, seq);
+                bell.notify_one();
+            }
+        }
+    }
+
+    /// The stream's aggregate trade `id`: the ids of a symbol follow one another, so a gap
+    /// means trades went unseen (frames lost on a connection that stayed up), which counts as
+    /// a break of the stream. An id at or under the last (a repeat) changes nothing.
+    fn sequence(&mut self, id: u64, now_ms: i64) {
+        if let Some(last) = self.last_id {
+            if id <= last {
+                return;
+            }
+            if id > last + 1 && self.unbroken_since_ms.is_some() {
+                self.unbroken_since_ms = Some(now_ms);
+                self.ring_all();
+            }
+        }
+        self.last_id = Some(id);
+    }
+
+    fn set_connected(&mut self, connected: bool, now_ms: i64) {
+        if !connected {
+            self.unbroken_since_ms = None;
+            if self.connected {
+                self.ring_all();
+            }
+        } else if !self.connected {
+            self.unbroken_since_ms = Some(now_ms);
+        }
+        self.connected = connected;
     }
 
     fn disarm(&mut self, account_id: i64) {
@@ -104,6 +161,7 @@ impl PriceCell {
                 below: BTreeMap::new(),
                 above: BTreeMap::new(),
                 armed: HashMap::new(),
+                unwatched: HashMap::new(),
             }),
         }
     }
@@ -117,40 +175,52 @@ impl PriceCell {
 
     pub fn record(&self, price: Decimal, now_ms: i64) {
         let mut s = self.lock();
-        s.price = Some(price);
-        s.at_ms = now_ms;
-        s.window.push(now_ms, price);
-        // Every alarm the price reached rings once: a trade costs two range lookups, not a
-        // look by every account on the token.
-        let rung: Vec<(i64, Arc<Notify>)> = s
-            .below
-            .range((price, i64::MIN)..)
-            .chain(s.above.range(..=(price, i64::MAX)))
-            .map(|((_, account), bell)| (*account, bell.clone()))
-            .collect();
-        for (account, bell) in rung {
-            if s.armed.contains_key(&account) {
-                s.disarm(account);
-                bell.notify_one();
-            }
-        }
+        s.record(price, now_ms);
+    }
+
+    /// A trade of the stream: one lock for its id, the connection and its price.
+    fn trade(&self, id: u64, price: Decimal, now_ms: i64) {
+        let mut s = self.lock();
+        s.set_connected(true, now_ms);
+        s.sequence(id, now_ms);
+        s.record(price, now_ms);
     }
 
     /// Rings `bell` once when the price reaches the band's `below` or goes under it, or its
-    /// `above` or over it (at once if it is there already); an empty band takes the account's
-    /// alarm off. One band per account: a new one replaces the old.
-    pub fn alarm(&self, account_id: i64, band: AlarmBand, bell: &Arc<Notify>) {
+    /// `above` or over it; an empty band takes the account's alarm off. One band per account:
+    /// a new one replaces the old, and the account is taken to have watched all along.
+    ///
+    /// It rings at once when the price is there already, or when a trade made at `since_ms`
+    /// or later, since the account last stopped watching (a ring, or its alarm taken off),
+    /// reached the band: a fill printed between a ring and the next look, or between a
+    /// placement and its first alarm, is not missed. A stretch longer than the window (60 s)
+    /// cannot be judged and rings too.
+    pub fn alarm(&self, account_id: i64, band: AlarmBand, since_ms: i64, bell: &Arc<Notify>) {
         let mut s = self.lock();
+        let after = if s.armed.contains_key(&account_id) {
+            s.window.seq()
+        } else {
+            s.unwatched.get(&account_id).copied().unwrap_or(0)
+        };
         s.disarm(account_id);
+        s.unwatched.insert(account_id, after);
         if band == AlarmBand::default() {
             return;
         }
-        if let Some(p) = s.price
-            && (band.below.is_some_and(|l| p <= l) || band.above.is_some_and(|l| p >= l))
-        {
+        let reaches =
+            |p: Decimal| band.below.is_some_and(|l| p <= l) || band.above.is_some_and(|l| p >= l);
+        let traded = match s.window.traded_since(after, since_ms) {
+            Traded::Nothing => false,
+            Traded::Span { min, max } => reaches(min) || reaches(max),
+            Traded::Unknown => true,
+        };
+        if traded || s.price.is_some_and(reaches) {
+            let seq = s.window.seq();
+            s.unwatched.insert(account_id, seq);
             bell.notify_one();
             return;
         }
+        s.unwatched.remove(&account_id);
         if let Some(level) = band.below {
             s.below.insert((level, account_id), bell.clone());
         }
@@ -160,34 +230,13 @@ impl PriceCell {
         s.armed.insert(account_id, band);
     }
 
-    /// The stream's aggregate trade `id`: the ids of a symbol follow one another, so a gap
-    /// means trades went unseen (frames lost on a connection that stayed up), which counts as
-    /// a break of the stream. An id at or under the last (a repeat) changes nothing.
+    #[cfg(test)]
     fn sequence(&self, id: u64, now_ms: i64) {
-        let mut s = self.lock();
-        if let Some(last) = s.last_id {
-            if id <= last {
-                return;
-            }
-            if id > last + 1 && s.unbroken_since_ms.is_some() {
-                s.unbroken_since_ms = Some(now_ms);
-                s.ring_all();
-            }
-        }
-        s.last_id = Some(id);
+        self.lock().sequence(id, now_ms);
     }
 
     fn set_connected(&self, connected: bool, now_ms: i64) {
-        let mut s = self.lock();
-        if !connected {
-            s.unbroken_since_ms = None;
-            if s.connected {
-                s.ring_all();
-            }
-        } else if !s.connected {
-            s.unbroken_since_ms = Some(now_ms);
-        }
-        s.connected = connected;
+        self.lock().set_connected(connected, now_ms);
     }
 
     /// The latest view, or None before the first price.
@@ -292,10 +341,7 @@ async fn run(
                     if let Some(cell) = cells.get(&stream)
                         && let Ok(trade) = serde_json::from_str::<AggTradeEvent>(&data)
                     {
-                        let now = clock.now_ms();
-                        cell.set_connected(true, now);
-                        cell.sequence(trade.id, now);
-                        cell.record(trade.price, now);
+                        cell.trade(trade.id, trade.price, clock.now_ms());
                     }
                 }
                 StreamEvent::Connected { attempt } => {
@@ -375,8 +421,8 @@ mod tests {
         };
         let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         cell.record(d("1.00"), 0);
-        cell.alarm(1, under("0.95"), &a);
-        cell.alarm(2, under("0.90"), &b);
+        cell.alarm(1, under("0.95"), 0, &a);
+        cell.alarm(2, under("0.90"), 0, &b);
         cell.record(d("0.96"), 1);
         assert!(!rang(&a) && !rang(&b));
         cell.record(d("0.95"), 2);
@@ -385,14 +431,14 @@ mod tests {
         cell.record(d("0.94"), 3);
         assert!(!rang(&a), "once: the account arms it again after its look");
         // Replaced, then taken off: the old level no longer rings.
-        cell.alarm(2, under("0.80"), &b);
+        cell.alarm(2, under("0.80"), 0, &b);
         cell.record(d("0.85"), 4);
         assert!(!rang(&b));
-        cell.alarm(2, AlarmBand::default(), &b);
+        cell.alarm(2, AlarmBand::default(), 0, &b);
         cell.record(d("0.70"), 5);
         assert!(!rang(&b));
         // Armed below the price already there: rings at once.
-        cell.alarm(1, under("0.75"), &a);
+        cell.alarm(1, under("0.75"), 0, &a);
         assert!(rang(&a));
     }
 
@@ -406,13 +452,14 @@ mod tests {
         };
         let (a, b) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         cell.record(d("1.00"), 0);
-        cell.alarm(1, band, &a);
+        cell.alarm(1, band, 0, &a);
         cell.alarm(
             2,
             AlarmBand {
                 below: None,
                 above: Some(d("1.20")),
             },
+            0,
             &b,
         );
         cell.record(d("1.09"), 1);
@@ -427,7 +474,7 @@ mod tests {
         cell.record(d("1.25"), 5);
         assert!(rang(&b), "over the upper edge");
         // Armed with the price over its upper edge already: rings at once.
-        cell.alarm(1, band, &a);
+        cell.alarm(1, band, 0, &a);
         assert!(rang(&a));
     }
 
@@ -468,16 +515,62 @@ mod tests {
             below: below.map(d),
             above: above.map(d),
         };
-        cell.alarm(1, band(Some("0.90"), None), &a);
-        cell.alarm(2, band(None, Some("1.10")), &b);
+        cell.alarm(1, band(Some("0.90"), None), 0, &a);
+        cell.alarm(2, band(None, Some("1.10")), 0, &b);
         cell.sequence(3, 10);
         assert!(rang(&a) && rang(&b), "a skipped trade rings both");
-        cell.alarm(1, band(Some("0.90"), Some("1.10")), &a);
+        cell.alarm(1, band(Some("0.90"), Some("1.10")), 0, &a);
         cell.set_connected(false, 0);
         assert!(rang(&a), "a lost connection rings");
         assert!(
             !rang(&b),
             "an account rung before and not armed again is not"
+        );
+    }
+
+    #[test]
+    fn an_alarm_armed_again_rings_for_a_trade_made_while_the_account_was_not_watching() {
+        let cell = PriceCell::new(60_000);
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let band = |below: Option<&str>, above: Option<&str>| AlarmBand {
+            below: below.map(d),
+            above: above.map(d),
+        };
+        let (a, b, c) = (
+            Arc::new(Notify::new()),
+            Arc::new(Notify::new()),
+            Arc::new(Notify::new()),
+        );
+        cell.record(d("1.00"), 0);
+        cell.alarm(1, band(Some("0.90"), None), 0, &a);
+        // The buy fills (its print rings), the sale fills before the account looks, and the
+        // market trades back: the sale's alarm, armed after, rings at once.
+        cell.record(d("0.90"), 1);
+        assert!(rang(&a));
+        cell.record(d("1.10"), 2);
+        cell.record(d("1.00"), 3);
+        cell.alarm(1, band(None, Some("1.10")), 0, &a);
+        assert!(rang(&a), "the sale printed between the ring and the look");
+        // The trade that rang is not held against the account again: armed again at the
+        // same level with nothing since, it waits.
+        cell.alarm(1, band(None, Some("1.10")), 0, &a);
+        assert!(!rang(&a));
+        // An account armed for the first time holds its band against the trades since its
+        // pair's news (a fill printed during the placement), not before.
+        cell.record(d("0.89"), 5);
+        cell.record(d("1.00"), 6);
+        cell.alarm(2, band(Some("0.90"), None), 5, &b);
+        assert!(rang(&b), "a fill printed since the placement");
+        cell.alarm(3, band(Some("0.90"), None), 6, &c);
+        assert!(!rang(&c), "a print before the placement is not the pair's");
+        // Not watching for longer than the window: the stretch cannot be judged, so it rings.
+        cell.alarm(3, AlarmBand::default(), 0, &c);
+        cell.record(d("1.01"), 7);
+        cell.record(d("1.00"), 70_000);
+        cell.alarm(3, band(Some("0.90"), None), 6, &c);
+        assert!(
+            rang(&c),
+            "trades since it stopped watching have left the window"
         );
     }
 }

@@ -52,6 +52,19 @@ pub fn net(state: &State, price: Option<Decimal>) -> Net {
     Net::Quiet { below, above }
 }
 
+/// Whether the pair's working leg has ended, or the pair has: a fill owed by the working leg
+/// is then told (a sale printed since is the next alarm's, which holds it against every trade
+/// since the ring).
+pub fn working_ended(state: &State) -> bool {
+    match state {
+        State::Working { pair } | State::Pending { pair } | State::Cancelling { pair, .. } => {
+            pair.working_done
+        }
+        State::Placing { .. } | State::Unknown { .. } => false,
+        State::Idle | State::Liquidating { .. } | State::DoneForToday | State::Stopped => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +138,24 @@ mod tests {
         };
         assert_eq!(net(&ended, Some(d("1.02"))), Net::Blind);
         assert_eq!(net(&State::Idle, Some(d("1.02"))), Net::Blind);
+    }
+
+    #[test]
+    fn a_fill_owed_by_the_buy_is_told_by_the_buy_s_end_or_the_pair_s() {
+        assert!(!working_ended(&State::Working {
+            pair: pair(false, false)
+        }));
+        assert!(working_ended(&State::Pending {
+            pair: pair(true, false)
+        }));
+        assert!(!working_ended(&State::Cancelling {
+            pair: pair(false, false),
+            target: "w".into(),
+        }));
+        assert!(working_ended(&State::Idle));
+        assert!(!working_ended(&State::Unknown {
+            intent: pair(false, false).intent
+        }));
     }
 
     proptest! {

@@ -425,11 +425,19 @@ struct Actor {
     /// A report is awaited (a place or cancel answered, a refused cancel): `next_sync` holds
     /// whatever the price says.
     awaiting: bool,
-    /// When the pair last had news (a report, or a question answered): the daemon clock in ms
-    /// and as an instant. The net trusts the price only if its stream has not broken since.
+    /// As of when the whole pair is known (its placement, or the exchange's answer to a
+    /// question): the daemon clock in ms and as an instant. The net trusts the price only if
+    /// its stream has not broken since, and holds the price's alarms against every trade
+    /// since. A report is not such news: it tells of one leg, and another's may be lost.
     news_at: (i64, Instant),
-    /// Since when a live leg may have traded (the price reached it) without a report.
-    owed_since: Option<Instant>,
+    /// Since when a live leg may have traded (the price reached it) without a report, and
+    /// whether that leg is the working one. News settles it, and so does the working leg's
+    /// end for a fill owed by it; a report of anything else does not (`owed_by`).
+    owed_since: Option<(Instant, bool)>,
+    /// No question for an owed report before this: the doubling wait after the last such
+    /// question about the pair, so a price that stays on a leg without filling it is not
+    /// asked about every few seconds.
+    asked_until: Instant,
     /// When the shell last looked (`on_tick`).
     last_look: Instant,
     /// Handed over at rest, waiting for the ended pairs' legs to settle before the release.
@@ -488,7 +496,7 @@ impl Actor {
                     // is gone again by the look), or the stream broke: the alarm is spent.
                     self.armed = AlarmBand::default();
                     if self.core.cycle().pair_may_be_live() && self.price_vouches() {
-                        self.owed_since.get_or_insert_with(Instant::now);
+                        self.owe(Instant::now());
                     }
                     self.on_tick().await?;
                 }
@@ -521,7 +529,8 @@ impl Actor {
         };
         if band != self.armed {
             self.armed = band;
-            self.price.alarm(self.account.id, band, &self.bell);
+            self.price
+                .alarm(self.account.id, band, self.news_at.0, &self.bell);
         }
         let in_ms = |at_ms: i64| {
             now + Duration::from_millis(u64::try_from(at_ms.saturating_sub(now_ms)).unwrap_or(0))

@@ -166,6 +166,7 @@ impl Actor {
             metrics::histogram!(meters::REACTION_SECONDS).record(done.elapsed().as_secs_f64());
         }
         let sent = Instant::now();
+        let sent_ms = self.now();
         let answer = self.rest.place_oto(&req).await;
         metrics::histogram!(meters::PLACE_SECONDS).record(sent.elapsed().as_secs_f64());
         let outcome = match &answer {
@@ -178,7 +179,7 @@ impl Actor {
             Ok(placed) => {
                 let (w, p) = (placed.working_order_id, placed.pending_order_id);
                 self.adopt_pair(live.cycle_id, &w, &p).await?;
-                self.expect_report();
+                self.pair_placed((sent_ms, sent));
                 info!(self.log, "pair placed"; fields::EVENT_ACTION => "oto-place", fields::EVENT_OUTCOME => "success",
                     "trading.order.working_id" => &w, "trading.order.pending_id" => &p, "trading.order.buy_price" => intent.buy_price.to_string(),
                     "trading.order.quantity" => intent.quantity.to_string());

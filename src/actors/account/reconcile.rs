@@ -33,6 +33,7 @@ impl Actor {
             .governor
             .acquire(self.account.id, Purpose::Query)
             .await;
+        let asked = (now, Instant::now());
         let seen = match exchange_view::snapshot(&self.rest, intent.created_ms - 60_000, now).await
         {
             Ok(s) => s,
@@ -82,6 +83,7 @@ impl Actor {
                 info!(self.log, "pair in doubt settled"; fields::EVENT_ACTION => "reconcile",
                     fields::EVENT_OUTCOME => "success", "trading.reconcile.found" => format!("{found:?}"));
                 self.flush_statuses = true;
+                self.heard_at(asked);
                 Ok(Some(Event::Reconciled(found)))
             }
         }
@@ -130,21 +132,45 @@ impl Actor {
         self.next_sync = Instant::now();
     }
 
+    /// A pair was placed (the placement was sent at `sent`): nothing of it can have traded
+    /// before, and its first report should follow at once.
+    pub(super) fn pair_placed(&mut self, sent: (i64, Instant)) {
+        self.heard_at(sent);
+        self.asked_until = sent.1;
+        self.expect_report();
+    }
+
     /// A report of one of our orders came: with nothing else awaited (no place or cancel in
     /// flight), the live pair is asked for again only as the healthy stream's safety net
-    /// against a report lost without the stream dropping (`sync_due`).
+    /// against a report lost without the stream dropping (`sync_due`). It is not news of the
+    /// whole pair: a fill the price showed stays owed until its own report ends the leg
+    /// (`safety_net`) or the exchange is asked.
     pub(super) fn heard_report(&mut self) {
         if !matches!(
             self.core.cycle().state,
             State::Placing { .. } | State::Cancelling { .. } | State::Unknown { .. }
         ) {
+            self.awaiting = false;
             self.sync_wait = self.ctx.timing.sync_first;
             self.next_sync = Instant::now() + self.sync_wait;
-            self.heard_at((self.now(), Instant::now()));
+        }
+        if self.owed_since.is_some_and(|(_, working)| {
+            working && safety_net::working_ended(&self.core.cycle().state)
+        }) {
+            // The buy the price reached has told its end. A sale printed since is found when
+            // the alarm for it is armed: the price feed holds it against every trade since
+            // the ring.
+            self.owed_since = None;
         }
     }
 
-    /// What the exchange told is the pair's state as of `at`.
+    /// The price may have traded a live leg as of `at`: its report is owed.
+    pub(super) fn owe(&mut self, at: Instant) {
+        let working = matches!(self.core.cycle().state, State::Working { .. });
+        self.owed_since.get_or_insert((at, working));
+    }
+
+    /// What the exchange told is the whole pair's state as of `at`.
     fn heard_at(&mut self, at: (i64, Instant)) {
         self.awaiting = false;
         self.owed_since = None;
@@ -180,11 +206,11 @@ impl Actor {
         let price = self.vouching_price();
         let net = safety_net::net(&self.core.cycle().state, price);
         if net == Net::FillOwed {
-            self.owed_since.get_or_insert(now);
+            self.owe(now);
         }
-        if let Some(since) = self.owed_since {
+        if let Some((since, _)) = self.owed_since {
             return (
-                self.next_sync.max(since + self.ctx.timing.report_overdue),
+                (since + self.ctx.timing.report_overdue).max(self.asked_until),
                 quiet,
             );
         }
@@ -200,6 +226,11 @@ impl Actor {
     /// Asks the exchange about the live pair (or leftover sale) and feeds what changed.
     pub(super) async fn sync_live(&mut self) -> Result<(), Failure> {
         self.next_sync = Instant::now() + self.sync_wait;
+        if self.owed_since.is_some() {
+            // Asked for a fill the price showed: if the price stays on the leg without
+            // filling it, the next such question waits the doubling wait.
+            self.asked_until = self.next_sync;
+        }
         self.sync_wait = (self.sync_wait * 2).min(self.ctx.timing.sync_every);
         let now = self.now();
         let (ids, since): (Vec<String>, i64) = match &self.core.cycle().state {

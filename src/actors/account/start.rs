@@ -265,8 +265,10 @@ async fn run_until_end(
         next_sync: Instant::now() + ctx.timing.sync_first,
         sync_wait: ctx.timing.sync_first,
         awaiting: false,
-        news_at: (ctx.clock.now_ms(), Instant::now()),
+        // Nothing is known of a pair until it is placed or asked for.
+        news_at: (i64::MIN, Instant::now()),
         owed_since: None,
+        asked_until: Instant::now(),
         last_look: Instant::now(),
         release_pending: false,
         killed: false,
@@ -295,7 +297,7 @@ async fn run_until_end(
     ctx.leases.let_go(&actor.held);
     actor
         .price
-        .alarm(actor.account.id, AlarmBand::default(), &actor.bell);
+        .alarm(actor.account.id, AlarmBand::default(), 0, &actor.bell);
     // Whatever the account had on the exchange is followed by its next task, which claims it
     // again after reconciling; until then other accounts are not held back by it.
     ctx.crossings
