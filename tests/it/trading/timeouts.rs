@@ -274,3 +274,66 @@ async fn a_resting_pair_is_asked_for_only_once_the_price_reaches_it_without_a_re
     assert_eq!(h.open_on_exchange(), Vec::<u64>::new());
     h.ledger_check();
 }
+
+/// The price runs down through the resting buy, up through the sale and back in one burst:
+/// the buy's reports arrive, the sale's are lost, and the price is back between the legs by
+/// the time the account looks. Whichever comes first to the account, the buy's report or
+/// the price's ring, the sale's fill stays owed (a report of the buy does not settle it, and
+/// an alarm armed after the ring is held against the trades since): the pair is asked for
+/// within `report_overdue`, long before the fallback (120 s). Which order the two took is
+/// up to the runtime; the price feed's unit tests pin the alarm's side of it.
+#[actix_web::test]
+async fn a_sale_printed_and_lost_in_a_burst_is_asked_for_though_the_price_came_back() {
+    let mut s = settings("KOGE", "10", "100000");
+    s.buy_offset = offset("-3");
+    s.sell_offset = offset("3");
+    s.order_timeout_s = 300;
+    s.pending_timeout_s = 300;
+    let timing = alpha_oto::actors::Timing {
+        sync_first: Duration::from_secs(1),
+        sync_every: Duration::from_secs(120),
+        ..fast_timing()
+    };
+    let h = World::new(208, &[s], "100000")
+        .await
+        .engine_timed("test-1", |_| {}, timing)
+        .await;
+    h.start_trading().await;
+    let (id, sim_id) = h.accounts[0];
+    h.wait_all("a buy resting", Duration::from_secs(30), |s| {
+        s.phase == Phase::Working
+    })
+    .await;
+    // Past the placement's own questions: the pair rests on the price's word.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(h.status(id).unwrap().phase, Phase::Working);
+    let pair = h.status(id).unwrap().current_pair.unwrap();
+    let pending = h.live_pending_leg(sim_id);
+    h.fault(json!({"kind": "lose_events", "account": sim_id, "order": pending}))
+        .await;
+    let (low, high) = (
+        pair.buy_price * Decimal::new(99, 2),
+        pair.sell_price * Decimal::new(101, 2),
+    );
+    h.sim.state.with(|s| {
+        let now = alpha_oto::sim::state::now_ms();
+        let t = s.engine.token_index("ALPHA_22USDT").unwrap();
+        let back = s.engine.tokens[t].price;
+        for p in [low, high, back] {
+            s.engine.set_price("ALPHA_22USDT", p, now).unwrap();
+        }
+    });
+    wait_until("the lost sale found", Duration::from_secs(15), || {
+        h.cycles_with(id, Outcome::Filled) >= 1
+    })
+    .await;
+    assert!(
+        h.sim.state.with(|s| s.lost_reports) >= 1,
+        "the sale's reports were lost"
+    );
+    let report = h.kill(id).await;
+    assert!(report.clean(), "{report:?}");
+    assert_eq!(h.violations(), Vec::<String>::new());
+    assert_eq!(h.open_on_exchange(), Vec::<u64>::new());
+    h.ledger_check();
+}
