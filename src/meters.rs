@@ -30,6 +30,7 @@ pub const LEASE_EVENTS: &str = "alpha_oto_lease_events_total";
 pub const RATE_LIMIT_WAITS: &str = "alpha_oto_rate_limit_waits_total";
 pub const CROSSING_WAITS: &str = "alpha_oto_crossing_waits_total";
 pub const RECONCILIATIONS: &str = "alpha_oto_reconciliations_total";
+pub const PAIR_QUESTIONS: &str = "alpha_oto_pair_questions_total";
 pub const EVENT_AGE_SECONDS: &str = "alpha_oto_report_age_seconds";
 /// Request handlers that panicked (each answered 500 and logged).
 pub const API_PANICS: &str = "alpha_oto_api_panics_total";
@@ -57,6 +58,8 @@ pub const STREAMS: &[&str] = &["private", "public"];
 pub const LEASE_EVENT_KINDS: &[&str] = &["claimed", "lost", "renew_failed"];
 /// `alpha_oto_traded_usdt_total{side}`.
 pub const SIDES: &[&str] = &["buy", "sell"];
+/// Why a live pair was asked of the exchange (`domain::safety_net`).
+pub const QUESTION_REASONS: &[&str] = &["overdue", "owed", "blind", "fallback"];
 
 const COUNTERS: &[(&str, &str)] = &[
     (
@@ -90,6 +93,10 @@ const COUNTERS: &[(&str, &str)] = &[
     (
         RECONCILIATIONS,
         "Reconciliations of an account's store with the exchange.",
+    ),
+    (
+        PAIR_QUESTIONS,
+        "Live pairs asked of the exchange, by reason (overdue: a place or cancel's report; owed: the price reached a leg; blind: the price could not vouch; fallback: the long wait).",
     ),
     (
         API_PANICS,
@@ -194,6 +201,9 @@ fn register_all() {
     }
     for event in LEASE_EVENT_KINDS {
         metrics::counter!(LEASE_EVENTS, "event" => *event).absolute(0);
+    }
+    for reason in QUESTION_REASONS {
+        metrics::counter!(PAIR_QUESTIONS, "reason" => *reason).absolute(0);
     }
     for name in [
         RATE_LIMIT_WAITS,

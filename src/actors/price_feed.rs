@@ -239,6 +239,19 @@ impl PriceCell {
         self.lock().set_connected(connected, now_ms);
     }
 
+    /// The latest price without the window's range (which costs its queues' upkeep): what an
+    /// account reads on every look to judge its pair, or None before the first price.
+    pub fn latest(&self) -> Option<PriceView> {
+        let s = self.lock();
+        Some(PriceView {
+            price: s.price?,
+            at_ms: s.at_ms,
+            range_pct: None,
+            connected: s.connected,
+            unbroken_since_ms: s.unbroken_since_ms,
+        })
+    }
+
     /// The latest view, or None before the first price.
     pub fn view(&self, now_ms: i64) -> Option<PriceView> {
         let mut s = self.lock();

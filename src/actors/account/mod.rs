@@ -520,7 +520,7 @@ impl Actor {
         let now_ms = self.now();
         let now = Instant::now();
         let soon = self.last_look + self.ctx.timing.tick;
-        let quote_at = self.price.view(now_ms).map(|v| v.at_ms);
+        let quote_at = self.price.latest().map(|v| v.at_ms);
         let wake = self.core.wake(now_ms, quote_at);
         let (sync_at, quiet) = self.sync_due(now);
         let band = AlarmBand {

@@ -181,7 +181,7 @@ impl Actor {
     fn vouching_price(&self) -> Option<Decimal> {
         let news_ms = self.news_at.0;
         self.price
-            .view(self.now())
+            .latest()
             .filter(|v| v.connected && v.unbroken_since_ms.is_some_and(|t| t <= news_ms))
             .map(|v| v.price)
     }
@@ -256,12 +256,29 @@ impl Actor {
         if ids.is_empty() {
             return Ok(());
         }
+        metrics::counter!(meters::PAIR_QUESTIONS, "reason" => self.question_reason()).increment(1);
         // The answer tells the state as of the question: trades after it are the price's.
         let asked = (now, Instant::now());
         if self.follow_by_ids(&ids, since, now).await? {
             self.heard_at(asked);
         }
         Ok(())
+    }
+
+    /// Why the live pair is asked now (`meters::QUESTION_REASONS`).
+    fn question_reason(&self) -> &'static str {
+        if self.awaiting {
+            "overdue"
+        } else if self.owed_since.is_some() {
+            "owed"
+        } else if matches!(
+            safety_net::net(&self.core.cycle().state, self.vouching_price()),
+            Net::Quiet { .. }
+        ) {
+            "fallback"
+        } else {
+            "blind"
+        }
     }
 
     /// Asks the exchange about `ids` (placed at `since` or later) and feeds what it says to
