@@ -134,8 +134,7 @@ async fn run_until_end(
                                     "the account waits for its token: the kill is recorded and carried out before it trades"));
                             }
                             #[cfg(feature = "test-seams")]
-                            #[cfg(feature = "test-seams")]
-                    Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
+                            Some(AccountMsg::InjectPanic) => panic!("injected panic (test hook)"),
                             Some(_) => {}
                         }
                     }
