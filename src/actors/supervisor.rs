@@ -320,10 +320,17 @@ impl Supervisor {
                 }
                 Msg::Send(id, m) => self.forward(id, m),
                 Msg::Deliver(id, seq, m) => {
+                    // Two operators' commands can be recorded in one order and handed over in
+                    // the other: the one recorded last is the account's word (the store says
+                    // so), so an older one that comes late is not carried out. A kill always
+                    // is, and answers.
+                    let stale = self.slots.get(&id).is_some_and(|slot| seq < slot.applied);
                     if let Some(slot) = self.slots.get_mut(&id) {
                         slot.applied = slot.applied.max(seq);
                     }
-                    self.forward(id, m);
+                    if !stale || matches!(m, AccountMsg::Command(Command::Kill(_))) {
+                        self.forward(id, m);
+                    }
                 }
                 Msg::Recorded(rows) => self.recorded(rows),
                 Msg::Forget(id, reply) => match self.slots.get_mut(&id) {

@@ -1,7 +1,8 @@
 //! The operator's commands reach whoever holds the account and say what they did: a kill the
 //! exchange cannot confirm says so and is tried again; a command sent to an instance that
 //! does not hold the account is carried out by the one that does; a kill recorded while the
-//! account waits for its token, or racing a reload, is never lost.
+//! account waits for its token, or racing a reload, is never lost; the command recorded last
+//! is the one carried out.
 
 use alpha_oto::domain::shown::{AccountState, Phase};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use alpha_oto::actors::account::{AccountStatus, Command, KillOutcome};
 use alpha_oto::actors::operator::{self, Action, Delivery};
 use alpha_oto::store;
+use alpha_oto::store::models::Desired;
 use serde_json::json;
 
 use super::harness::{Harness, settings, wait_account};
@@ -239,4 +241,44 @@ async fn race_rounds(h: &Harness, id: i64, rounds: usize) -> usize {
         .await;
     }
     carried_by_next
+}
+
+/// Two operators' commands recorded in one order can reach the supervisor in the other: the
+/// resume recorded last is the account's word (the store says so), so the pause recorded
+/// before it and handed over after it is not carried out; a newer pause still is.
+#[actix_web::test]
+async fn a_command_handed_over_after_a_newer_one_is_not_carried_out() {
+    let h = Harness::new(315, &[settings("NEX", "10", "100000000")], "100000000").await;
+    h.start_trading().await;
+    let (id, _) = h.accounts[0];
+    h.wait_all("trade", Duration::from_secs(30), |s| {
+        s.state == AccountState::Trading
+    })
+    .await;
+    // Recorded pause then resume (as the store numbers them), handed over resume first.
+    let seq = |d: Desired| {
+        store::accounts::command(&mut h.db.conn(), id, d)
+            .unwrap()
+            .command_seq
+    };
+    let (paused, resumed) = (seq(Desired::Pause), seq(Desired::Run));
+    h.sup.deliver(id, resumed, Command::Resume).await.unwrap();
+    h.sup.deliver(id, paused, Command::Pause).await.unwrap();
+    let before = h.status(id).unwrap().cycles_today;
+    wait_account(
+        &h.sup,
+        id,
+        "pairs after the late pause",
+        Duration::from_secs(15),
+        |s| s.cycles_today >= before + 2,
+    )
+    .await;
+    assert_eq!(h.status(id).unwrap().state, AccountState::Trading);
+    let newer = seq(Desired::Pause);
+    h.sup.deliver(id, newer, Command::Pause).await.unwrap();
+    wait_account(&h.sup, id, "paused", Duration::from_secs(15), |s| {
+        s.state == AccountState::Paused
+    })
+    .await;
+    h.stop_and_check().await;
 }
