@@ -211,6 +211,22 @@ async fn a_price_falling_past_the_allowed_loss_sells_the_pair_at_once() {
     h.stop_and_check().await;
 }
 
+/// One account trading with the safety net's schedule stretched: the first question after
+/// 1 s, the fallback after 120 s, so a question within seconds is the price's doing.
+async fn trading_on_the_price_s_word(seed: u64, s: AccountSettings) -> Harness {
+    let timing = alpha_oto::actors::Timing {
+        sync_first: Duration::from_secs(1),
+        sync_every: Duration::from_secs(120),
+        ..fast_timing()
+    };
+    let h = World::new(seed, &[s], "100000")
+        .await
+        .engine_timed("test-1", |_| {}, timing)
+        .await;
+    h.start_trading().await;
+    h
+}
+
 /// The safety net asks for a resting pair only when the price gives a reason. While the price
 /// stays away from the resting sell nothing is asked, though the fixed schedule (1 s, then
 /// doubling) would have asked several times; once the price passes the sell and the fill's
@@ -221,16 +237,7 @@ async fn a_resting_pair_is_asked_for_only_once_the_price_reaches_it_without_a_re
     let mut s = settings("KOGE", "10", "100000");
     s.sell_offset = offset("10");
     s.pending_timeout_s = 300;
-    let timing = alpha_oto::actors::Timing {
-        sync_first: Duration::from_secs(1),
-        sync_every: Duration::from_secs(120),
-        ..fast_timing()
-    };
-    let h = World::new(207, &[s], "100000")
-        .await
-        .engine_timed("test-1", |_| {}, timing)
-        .await;
-    h.start_trading().await;
+    let h = trading_on_the_price_s_word(207, s).await;
     let (id, sim_id) = h.accounts[0];
     h.wait_all("a sell resting", Duration::from_secs(30), |s| {
         s.phase == Phase::Pending
@@ -289,16 +296,7 @@ async fn a_sale_printed_and_lost_in_a_burst_is_asked_for_though_the_price_came_b
     s.sell_offset = offset("3");
     s.order_timeout_s = 300;
     s.pending_timeout_s = 300;
-    let timing = alpha_oto::actors::Timing {
-        sync_first: Duration::from_secs(1),
-        sync_every: Duration::from_secs(120),
-        ..fast_timing()
-    };
-    let h = World::new(208, &[s], "100000")
-        .await
-        .engine_timed("test-1", |_| {}, timing)
-        .await;
-    h.start_trading().await;
+    let h = trading_on_the_price_s_word(208, s).await;
     let (id, sim_id) = h.accounts[0];
     h.wait_all("a buy resting", Duration::from_secs(30), |s| {
         s.phase == Phase::Working
