@@ -432,7 +432,7 @@ struct Actor {
     news_at: (i64, Instant),
     /// Since when a live leg may have traded (the price reached it) without a report, and
     /// whether that leg is the working one. News settles it, and so does the working leg's
-    /// end for a fill owed by it; a report of anything else does not (`owed_by`).
+    /// end for a fill owed by it; a report of anything else does not (`heard_report`).
     owed_since: Option<(Instant, bool)>,
     /// No question for an owed report before this: the doubling wait after the last such
     /// question about the pair, so a price that stays on a leg without filling it is not

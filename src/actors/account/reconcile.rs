@@ -143,8 +143,8 @@ impl Actor {
     /// A report of one of our orders came: with nothing else awaited (no place or cancel in
     /// flight), the live pair is asked for again only as the healthy stream's safety net
     /// against a report lost without the stream dropping (`sync_due`). It is not news of the
-    /// whole pair: a fill the price showed stays owed until its own report ends the leg
-    /// (`safety_net`) or the exchange is asked.
+    /// whole pair: a fill the price showed stays owed until the exchange is asked, or, for
+    /// a fill owed by the buy, until the buy's end is heard (`safety_net::working_ended`).
     pub(super) fn heard_report(&mut self) {
         if !matches!(
             self.core.cycle().state,
