@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use slog::{Logger, info, warn};
 
+use crate::actors::admission::Admission;
 use crate::actors::governor::Governor;
 use crate::actors::price_feed::PriceFeeds;
 use crate::actors::supervisor::{self, SupervisorHandle};
@@ -16,6 +17,7 @@ use crate::actors::webhook::Webhooks;
 use crate::actors::{Ctx, Shared, Timing};
 use crate::cache::TokenCache;
 use crate::clock::Clock;
+use crate::domain::admission;
 use crate::exchange::rest::RestClient;
 
 use crate::config::Config;
@@ -100,6 +102,10 @@ pub async fn engine(
         events: tokio::sync::broadcast::channel(1024).0,
         webhooks: Webhooks::new(store.clone(), log.clone(), policy),
         governor: Governor::new(clock.clone(), config.daemon.egress_per_s),
+        admission: Admission::new(admission::Limits {
+            min: admission::MIN_IN_FLIGHT,
+            max: config.daemon.orders_in_flight_max,
+        }),
         store,
         vault,
         cache,

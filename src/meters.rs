@@ -45,6 +45,11 @@ pub const DB_BATCH_SECONDS: &str = "alpha_oto_db_batch_seconds";
 /// Account tasks that ended and were started again by the supervisor.
 pub const RESTARTS: &str = "alpha_oto_account_restarts_total";
 pub const BUILD_INFO: &str = "alpha_oto_build_info";
+/// New orders allowed in flight to the exchange at once (`domain::admission`), and how long
+/// an order waited for its turn.
+pub const ADMISSION_LIMIT: &str = "alpha_oto_admission_limit";
+pub const ADMISSION_WAIT_SECONDS: &str = "alpha_oto_admission_wait_seconds";
+pub const ADMISSION_WAITING: &str = "alpha_oto_admission_waiting";
 
 /// `alpha_oto_orders_total{kind, outcome}`.
 pub const ORDER_SERIES: &[(&str, &[&str])] = &[
@@ -138,6 +143,10 @@ const HISTOGRAMS: &[(&str, &str)] = &[
         DB_BATCH_SECONDS,
         "Time a database thread took for one batch of units, first statement to commit, in seconds.",
     ),
+    (
+        ADMISSION_WAIT_SECONDS,
+        "Time a new order waited for its turn to go to the exchange, in seconds.",
+    ),
 ];
 
 /// Seconds, from a tenth of a millisecond (a reaction's parts) to a minute.
@@ -175,6 +184,15 @@ fn register_all() {
         ACCOUNTS,
         "Accounts run by this instance, by state (what the API shows)."
     );
+    describe_gauge!(
+        ADMISSION_LIMIT,
+        "New orders allowed in flight to the exchange at once (follows the exchange's round trip)."
+    );
+    describe_gauge!(
+        ADMISSION_WAITING,
+        "New orders waiting for their turn to go to the exchange."
+    );
+    metrics::gauge!(ADMISSION_WAITING).set(0.0);
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the labels tell the version of the running binary."

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use slog::Logger;
 
-use super::{crossing, governor, leases, membership, price_feed, token_board, webhook};
+use super::{admission, crossing, governor, leases, membership, price_feed, token_board, webhook};
 use crate::cache::TokenCache;
 use crate::clock::Clock;
 use crate::config::ExchangeConfig;
@@ -117,6 +117,8 @@ pub struct Shared {
     pub cache: TokenCache,
     pub exchange: ExchangeConfig,
     pub governor: governor::Governor,
+    /// New orders take their turn here, first come first served.
+    pub admission: admission::Admission,
     pub feeds: price_feed::PriceFeeds,
     /// Each token's points multiplier, from the token list read once for the instance.
     pub board: token_board::TokenBoard,

@@ -7,6 +7,7 @@
 //! supervisor sees it through the task's join handle.
 
 pub mod account;
+pub mod admission;
 mod context;
 pub mod credentials;
 pub mod crossing;

@@ -63,6 +63,9 @@ struct Slot {
     applied: i64,
     /// Someone waits for the task's end to forget the account.
     forget: Option<oneshot::Sender<()>>,
+    /// Rung once an operator's command is in the mailbox: a task waiting for its turn to place
+    /// a pair gives the turn up and reads it (`account::orders`).
+    heed: Arc<tokio::sync::Notify>,
 }
 
 /// Steers the supervisor; cheap to clone.
@@ -432,11 +435,20 @@ impl Supervisor {
         match slot.tx.clone() {
             Some(tx) => {
                 let me = self.me.clone();
+                let heed = matches!(m, AccountMsg::Command(_)).then(|| slot.heed.clone());
                 actix_rt::spawn(async move {
                     // The task ended between the choice and the send: the supervisor keeps
                     // the message for the next task.
-                    if let Err(mpsc::error::SendError(m)) = tx.send(m).await {
-                        let _ = me.send(Msg::Send(id, m)).await;
+                    match tx.send(m).await {
+                        Err(mpsc::error::SendError(m)) => {
+                            let _ = me.send(Msg::Send(id, m)).await;
+                        }
+                        Ok(()) => {
+                            // Kept if the task is not waiting yet (it may be about to).
+                            if let Some(heed) = heed {
+                                heed.notify_one();
+                            }
+                        }
                     }
                 });
             }
@@ -527,6 +539,7 @@ impl Supervisor {
             pending: Vec::new(),
             applied: 0,
             forget: None,
+            heed: Arc::new(tokio::sync::Notify::new()),
         });
         if slot.tx.is_some() {
             return;
@@ -551,11 +564,13 @@ impl Supervisor {
                 });
             }
         }
-        let (ctx, board) = (self.ctx.clone(), self.board.clone());
+        let (ctx, board, heed) = (self.ctx.clone(), self.board.clone(), slot.heed.clone());
         let (handed, task) = oneshot::channel();
         let arbiter = &self.arbiters[(id.unsigned_abs() as usize) % self.arbiters.len()];
         arbiter.spawn_fn(move || {
-            let _ = handed.send(actix_rt::spawn(account::run(ctx, account, tx, rx, board)));
+            let _ = handed.send(actix_rt::spawn(account::run(
+                ctx, account, tx, rx, board, heed,
+            )));
         });
         let me = self.me.clone();
         actix_rt::spawn(async move {

@@ -168,6 +168,10 @@ pub struct DaemonConfig {
     pub capacity: u32,
     /// Requests per second this instance may send to the exchange over all accounts.
     pub egress_per_s: u32,
+    /// The most new orders in flight to the exchange at once. Under it the daemon finds the
+    /// number itself from the exchange's round trip (`domain::admission`); orders beyond it
+    /// wait their turn in arrival order.
+    pub orders_in_flight_max: u32,
     /// Threads the account actors are spread over (each with its own HTTP client and
     /// streams); 0 is one per core.
     pub account_threads: u32,
@@ -214,6 +218,7 @@ impl Default for DaemonConfig {
             lease_ttl_s: 30,
             capacity: 1,
             egress_per_s: 2000,
+            orders_in_flight_max: 512,
             account_threads: 0,
             on_stop: StopMode::Keep,
             cross_account_guard: true,
@@ -521,6 +526,12 @@ impl Config {
             return Err(invalid(
                 "daemon.egress_per_s",
                 "must be between 1 and 100000 requests a second",
+            ));
+        }
+        if !(1..=10_000).contains(&self.daemon.orders_in_flight_max) {
+            return Err(invalid(
+                "daemon.orders_in_flight_max",
+                "must be between 1 and 10000",
             ));
         }
         if let Some(id) = &self.daemon.instance_id

@@ -4,6 +4,7 @@
 pub mod account;
 #[cfg(test)]
 mod account_tests;
+pub mod admission;
 pub mod budget;
 pub mod cost;
 pub mod crossing;

@@ -45,6 +45,17 @@ impl ExchangeError {
         matches!(self, ExchangeError::Unknown(_))
     }
 
+    /// The exchange could not take the request for load (rate limited) or did not answer:
+    /// fewer new orders should be in flight (`domain::admission`).
+    pub fn overloaded(&self) -> bool {
+        matches!(
+            self,
+            ExchangeError::RateLimited { .. }
+                | ExchangeError::NotSent(_)
+                | ExchangeError::Unknown(_)
+        )
+    }
+
     /// A stable snake_case name for logs, metrics and pause reasons.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -976,6 +976,8 @@ async fn metrics_show_trading_without_ids_or_secrets() {
         "alpha_oto_orders_total{kind=\"oto\",outcome=\"placed\"}",
         "alpha_oto_place_seconds_bucket",
         "alpha_oto_reaction_seconds_bucket",
+        "alpha_oto_admission_limit ",
+        "alpha_oto_admission_wait_seconds_bucket",
         "alpha_oto_accounts{state=\"trading\"}",
         "alpha_oto_traded_usdt_total{side=\"buy\"}",
     ] {

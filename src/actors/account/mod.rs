@@ -413,6 +413,8 @@ struct Actor {
     /// Rung by the price feed when the price reaches the `armed` band: the loss cut's level,
     /// or a resting leg's price (`domain::safety_net`).
     bell: Arc<tokio::sync::Notify>,
+    /// Rung when an operator's command reaches the mailbox (the supervisor rings it).
+    heed: Arc<tokio::sync::Notify>,
     armed: AlarmBand,
     stream_up: bool,
     was_up: bool,
@@ -626,7 +628,11 @@ impl Actor {
 
     async fn on_msg(&mut self, m: AccountMsg) -> Result<(), Failure> {
         match m {
-            AccountMsg::Command(c) => self.on_command(c).await,
+            AccountMsg::Command(c) => {
+                // Read now: the ring that announced it has no more to say.
+                let _ = futures_util::FutureExt::now_or_never(self.heed.notified());
+                self.on_command(c).await
+            }
             AccountMsg::StreamUp => {
                 self.stream_up = true;
                 self.was_up = true;

@@ -162,12 +162,28 @@ impl Actor {
             pending_price: intent.sell_price,
             pending_type: Some("LIMIT".into()),
         };
+        // Under load new pairs queue here, in the order they were asked for, rather than at
+        // the exchange in none (`domain::admission`). An operator's command does not wait
+        // behind the queue: the turn is given up, the pair not sent, and the command read.
+        let turn = tokio::select! {
+            turn = self.ctx.admission.turn() => turn,
+            () = self.heed.notified() => {
+                return Ok(Some(Event::PlaceRefused {
+                    intent_id: intent.id,
+                    refusal: Refusal::NotSent,
+                }));
+            }
+        };
+        if !self.may_send() {
+            return Err(Failure::LeaseLost);
+        }
         if let Some(done) = self.pair_done_at.take() {
             metrics::histogram!(meters::REACTION_SECONDS).record(done.elapsed().as_secs_f64());
         }
         let sent = Instant::now();
         let sent_ms = self.now();
         let answer = self.rest.place_oto(&req).await;
+        turn.answered(answer.as_ref().is_err_and(ExchangeError::overloaded));
         metrics::histogram!(meters::PLACE_SECONDS).record(sent.elapsed().as_secs_f64());
         let outcome = match &answer {
             Ok(_) => "placed",

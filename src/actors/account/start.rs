@@ -18,8 +18,9 @@ pub async fn run(
     me: mpsc::Sender<AccountMsg>,
     mut rx: mpsc::Receiver<AccountMsg>,
     board: Board,
+    heed: Arc<tokio::sync::Notify>,
 ) -> (Result<(), Failure>, mpsc::Receiver<AccountMsg>) {
-    let result = run_until_end(ctx, account, me, &mut rx, board).await;
+    let result = run_until_end(ctx, account, me, &mut rx, board, heed).await;
     (result, rx)
 }
 
@@ -29,6 +30,7 @@ async fn run_until_end(
     me: mpsc::Sender<AccountMsg>,
     rx: &mut mpsc::Receiver<AccountMsg>,
     board: Board,
+    heed: Arc<tokio::sync::Notify>,
 ) -> Result<(), Failure> {
     let log = ctx
         .log
@@ -256,6 +258,7 @@ async fn run_until_end(
         flush_due: None,
         balance_read: None,
         bell: Arc::new(tokio::sync::Notify::new()),
+        heed,
         armed: AlarmBand::default(),
         stream_up: false,
         was_up: false,
