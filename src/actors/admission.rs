@@ -3,16 +3,19 @@
 //! semaphore queues its waiters in order.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::domain::admission::{Limiter, Limits, Sample};
 use crate::meters;
 
-pub struct Admission {
-    turns: Semaphore,
+/// The instance's queue of turns; cheap to share.
+pub struct Admission(Arc<Inner>);
+
+struct Inner {
+    turns: Arc<Semaphore>,
     state: Mutex<State>,
     /// The limiter's time: monotonic, unlike the daemon's clock, which tests move by days.
     born: Instant,
@@ -28,10 +31,11 @@ struct State {
     owed: u32,
 }
 
-/// One order's turn: held while its request is in flight.
-pub struct Turn<'a> {
-    admission: &'a Admission,
-    permit: Option<SemaphorePermit<'a>>,
+/// One order's turn: held from its intent's write to its request's answer. Dropped unused,
+/// it goes back to the queue.
+pub struct Turn {
+    inner: Arc<Inner>,
+    permit: Option<OwnedSemaphorePermit>,
     sent: Instant,
 }
 
@@ -40,8 +44,8 @@ impl Admission {
         let limiter = Limiter::new(limits);
         let issued = limiter.limit();
         metrics::gauge!(meters::ADMISSION_LIMIT).set(f64::from(issued));
-        Self {
-            turns: Semaphore::new(issued as usize),
+        Self(Arc::new(Inner {
+            turns: Arc::new(Semaphore::new(issued as usize)),
             state: Mutex::new(State {
                 limiter,
                 issued,
@@ -49,20 +53,31 @@ impl Admission {
             }),
             born: Instant::now(),
             waiting: AtomicU32::new(0),
-        }
+        }))
     }
 
     /// Waits for a turn, behind every order that asked before. Cancel-safe: a wait given up
     /// leaves the queue.
-    pub async fn turn(&self) -> Turn<'_> {
+    pub async fn turn(&self) -> Turn {
         let asked = Instant::now();
         let permit = {
-            let _waiting = Waiting::new(&self.waiting);
-            self.turns.acquire().await.ok()
+            let _waiting = Waiting::new(&self.0.waiting);
+            self.0.turns.clone().acquire_owned().await.ok()
         };
         metrics::histogram!(meters::ADMISSION_WAIT_SECONDS).record(asked.elapsed().as_secs_f64());
+        self.handed(permit)
+    }
+
+    /// A turn now if one is free and no order waits for one.
+    pub fn try_turn(&self) -> Option<Turn> {
+        let permit = self.0.turns.clone().try_acquire_owned().ok()?;
+        metrics::histogram!(meters::ADMISSION_WAIT_SECONDS).record(0.0);
+        Some(self.handed(Some(permit)))
+    }
+
+    fn handed(&self, permit: Option<OwnedSemaphorePermit>) -> Turn {
         Turn {
-            admission: self,
+            inner: self.0.clone(),
             permit,
             sent: Instant::now(),
         }
@@ -70,20 +85,22 @@ impl Admission {
 
     /// Orders waiting for a turn now.
     pub fn waiting(&self) -> u32 {
-        self.waiting.load(Ordering::Relaxed)
+        self.0.waiting.load(Ordering::Relaxed)
     }
 
     /// The limit now.
     pub fn limit(&self) -> u32 {
-        self.lock().limiter.limit()
+        self.0.lock().limiter.limit()
     }
+}
 
+impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes the answer's round trip into the limit and gives the turn back.
-    fn finish(&self, permit: Option<SemaphorePermit<'_>>, sample: Option<Sample>) {
+    fn finish(&self, permit: Option<OwnedSemaphorePermit>, sample: Option<Sample>) {
         let mut st = self.lock();
         if let Some(sample) = sample {
             let out = st.issued.saturating_sub(self.available());
@@ -147,7 +164,13 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl Turn<'_> {
+impl Turn {
+    /// The request leaves now: its round trip is counted from here, not from the turn's
+    /// start (the intent's write is not the exchange's time).
+    pub fn sending(&mut self) {
+        self.sent = Instant::now();
+    }
+
     /// The request was answered (`overloaded`: refused for load, or not answered at all).
     pub fn answered(mut self, overloaded: bool) {
         let rtt = self.sent.elapsed();
@@ -155,19 +178,14 @@ impl Turn<'_> {
             rtt_us: u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX),
             overloaded,
         };
-        self.admission.finish(self.permit.take(), Some(sample));
-    }
-
-    /// How long the request has been in flight.
-    pub fn elapsed(&self) -> Duration {
-        self.sent.elapsed()
+        self.inner.finish(self.permit.take(), Some(sample));
     }
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Turn {
     fn drop(&mut self) {
         if self.permit.is_some() {
-            self.admission.finish(self.permit.take(), None);
+            self.inner.finish(self.permit.take(), None);
         }
     }
 }
@@ -175,6 +193,7 @@ impl Drop for Turn<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn admission(min: u32, max: u32) -> Admission {
         Admission::new(Limits { min, max })
@@ -217,7 +236,7 @@ mod tests {
         }
         let grown = a.limit();
         assert!(grown > 8, "grew to {grown}");
-        assert_eq!(a.turns.available_permits(), grown as usize);
+        assert_eq!(a.0.turns.available_permits(), grown as usize);
         let out: Vec<_> = futures_util::future::join_all((0..grown).map(|_| a.turn())).await;
         let mut out = out.into_iter();
         if let Some(t) = out.next() {
@@ -227,7 +246,7 @@ mod tests {
         assert_eq!(halved, grown / 2);
         // The turns still out come home; only the new limit's worth stays in the semaphore.
         drop(out);
-        assert_eq!(a.turns.available_permits(), halved as usize);
+        assert_eq!(a.0.turns.available_permits(), halved as usize);
     }
 
     #[tokio::test]

@@ -415,6 +415,11 @@ struct Actor {
     bell: Arc<tokio::sync::Notify>,
     /// Rung when an operator's command reaches the mailbox (the supervisor rings it).
     heed: Arc<tokio::sync::Notify>,
+    /// The turn (`actors::admission`) the pair being placed holds, from its intent's write to
+    /// its request's answer; never kept past one pass of the loop.
+    turn: Option<crate::actors::admission::Turn>,
+    /// A pair waited for its turn: it is planned again at once, with the price of now.
+    replan: bool,
     armed: AlarmBand,
     stream_up: bool,
     was_up: bool,
@@ -505,6 +510,11 @@ impl Actor {
                 _ = tokio::time::sleep_until(self.flush_due.unwrap_or_else(Instant::now)),
                     if self.flush_due.is_some() => self.flush().await?,
             }
+            if std::mem::take(&mut self.replan) {
+                self.on_tick().await?;
+            }
+            // A turn the pass did not use goes back to the queue.
+            self.turn = None;
             // Writes wait only while a pair is live: an account at rest (stopped, done, paused)
             // shows that state with its store complete.
             if !self.core.cycle().pair_may_be_live() {

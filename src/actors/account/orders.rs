@@ -41,6 +41,24 @@ impl Actor {
             }
             return Ok(None);
         }
+        // Under load new pairs queue for their turn, in the order they asked, rather than at
+        // the exchange in none (`domain::admission`). A pair that had to wait is planned again
+        // once its turn came (the price it was planned with is as old as the wait); the turn
+        // is kept for it. An operator's command does not wait behind the queue: the wait is
+        // given up, the pair not sent, and the command read.
+        let turn = match self.turn.take().or_else(|| self.ctx.admission.try_turn()) {
+            Some(turn) => turn,
+            None => {
+                tokio::select! {
+                    turn = self.ctx.admission.turn() => {
+                        self.turn = Some(turn);
+                        self.replan = true;
+                    }
+                    () = self.heed.notified() => {}
+                }
+                return refuse(queue, Refusal::NotSent);
+            }
+        };
         // No trade with another managed account: a pair that would cross one of theirs on the
         // token waits for the next tick (`domain::crossing`).
         let footprint = Footprint::pair(intent.buy_price, intent.sell_price);
@@ -82,6 +100,7 @@ impl Actor {
         let stored = self.settle(stored);
         match stored {
             Ok((cycle, legs)) => {
+                self.turn = Some(turn);
                 self.live = Some(LiveRows {
                     legs,
                     cycle_id: cycle.id,
@@ -162,17 +181,12 @@ impl Actor {
             pending_price: intent.sell_price,
             pending_type: Some("LIMIT".into()),
         };
-        // Under load new pairs queue here, in the order they were asked for, rather than at
-        // the exchange in none (`domain::admission`). An operator's command does not wait
-        // behind the queue: the turn is given up, the pair not sent, and the command read.
-        let turn = tokio::select! {
-            turn = self.ctx.admission.turn() => turn,
-            () = self.heed.notified() => {
-                return Ok(Some(Event::PlaceRefused {
-                    intent_id: intent.id,
-                    refusal: Refusal::NotSent,
-                }));
-            }
+        // The turn taken for the intent's write (`persist_intent`).
+        let Some(mut turn) = self.turn.take() else {
+            return Ok(Some(Event::PlaceRefused {
+                intent_id: intent.id,
+                refusal: Refusal::NotSent,
+            }));
         };
         if !self.may_send() {
             return Err(Failure::LeaseLost);
@@ -182,6 +196,7 @@ impl Actor {
         }
         let sent = Instant::now();
         let sent_ms = self.now();
+        turn.sending();
         let answer = self.rest.place_oto(&req).await;
         turn.answered(answer.as_ref().is_err_and(ExchangeError::overloaded));
         metrics::histogram!(meters::PLACE_SECONDS).record(sent.elapsed().as_secs_f64());

@@ -259,6 +259,8 @@ async fn run_until_end(
         balance_read: None,
         bell: Arc::new(tokio::sync::Notify::new()),
         heed,
+        turn: None,
+        replan: false,
         armed: AlarmBand::default(),
         stream_up: false,
         was_up: false,

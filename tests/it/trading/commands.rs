@@ -2,7 +2,7 @@
 //! exchange cannot confirm says so and is tried again; a command sent to an instance that
 //! does not hold the account is carried out by the one that does; a kill recorded while the
 //! account waits for its token, or racing a reload, is never lost; the command recorded last
-//! is the one carried out; an account waiting its turn to place a pair hears a command at once.
+//! is the one carried out.
 
 use alpha_oto::domain::shown::{AccountState, Phase};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use alpha_oto::store;
 use alpha_oto::store::models::Desired;
 use serde_json::json;
 
-use super::harness::{Harness, World, settings, wait_account};
+use super::harness::{Harness, settings, wait_account};
 
 fn resting(token: &str) -> alpha_oto::domain::settings::AccountSettings {
     let mut s = settings(token, "10", "100000");
@@ -280,53 +280,5 @@ async fn a_command_handed_over_after_a_newer_one_is_not_carried_out() {
         s.state == AccountState::Paused
     })
     .await;
-    h.stop_and_check().await;
-}
-
-#[actix_web::test]
-async fn a_pause_reaches_an_account_waiting_its_turn_to_place_before_the_pair_is_sent() {
-    // One new order in flight at a time, and the test holds that turn: the account's next
-    // pair is stored and waits for it.
-    let h = World::new(317, &[settings("KOGE", "10", "100000")], "100000")
-        .await
-        .engine_with("test-1", |c| c.daemon.orders_in_flight_max = 1)
-        .await;
-    let (id, sim_id) = h.accounts[0];
-    h.start_trading().await;
-    wait_account(&h.sup, id, "trade a pair", Duration::from_secs(30), |s| {
-        s.cycles_today >= 1
-    })
-    .await;
-    let turn = h.ctx.admission.turn().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while h.ctx.admission.waiting() == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the account never waited"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let before = h.placed(sim_id);
-    h.act(id, Action::Pause).await;
-    let paused = wait_account(&h.sup, id, "pause", Duration::from_secs(2), |s| {
-        s.state == AccountState::Paused
-    })
-    .await;
-    assert!(paused.current_pair.is_none(), "{paused:?}");
-    assert_eq!(h.ctx.admission.waiting(), 0, "still in the queue");
-    // The turn comes free: the pair given up is not sent.
-    turn.answered(false);
-    assert_places_nothing(&h, sim_id, "the pause").await;
-    assert_eq!(h.placed(sim_id), before);
-    // Resumed, it trades on.
-    h.act(id, Action::Resume).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while h.placed(sim_id) == before {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no pair after the resume"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     h.stop_and_check().await;
 }

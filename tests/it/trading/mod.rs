@@ -10,3 +10,4 @@ mod recovery;
 mod shares;
 mod targets;
 mod timeouts;
+mod turns;
