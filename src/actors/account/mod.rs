@@ -420,6 +420,8 @@ struct Actor {
     turn: Option<crate::actors::admission::Turn>,
     /// A pair waited for its turn: it is planned again at once, with the price of now.
     replan: bool,
+    /// A pair held back by a crossing keeps its turn until then (`orders::keep_turn`).
+    turn_kept_until: Option<Instant>,
     armed: AlarmBand,
     stream_up: bool,
     was_up: bool,
@@ -513,8 +515,12 @@ impl Actor {
             if std::mem::take(&mut self.replan) {
                 self.on_tick().await?;
             }
-            // A turn the pass did not use goes back to the queue.
-            self.turn = None;
+            // A turn the pass did not use goes back to the queue, unless a crossing keeps it
+            // for the next look.
+            if self.turn_kept_until.is_none_or(|t| Instant::now() >= t) {
+                self.turn = None;
+                self.turn_kept_until = None;
+            }
             // Writes wait only while a pair is live: an account at rest (stopped, done, paused)
             // shows that state with its store complete.
             if !self.core.cycle().pair_may_be_live() {
@@ -551,6 +557,9 @@ impl Actor {
         let mut take = |t: Instant| at = at.min(t);
         if let Some((retry_ms, _)) = self.kill_retry {
             take(in_ms(retry_ms));
+        }
+        if let Some(t) = self.turn_kept_until {
+            take(t);
         }
         if (!self.reconciled && self.stream_up) || !self.deferred.is_empty() || self.release_pending
         {

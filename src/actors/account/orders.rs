@@ -69,6 +69,7 @@ impl Actor {
             self.now(),
         ) {
             metrics::counter!(meters::CROSSING_WAITS).increment(1);
+            self.keep_turn(turn);
             return refuse(queue, Refusal::NotSent);
         }
         let now = self.now();
@@ -120,6 +121,7 @@ impl Actor {
             // and asks for its turn.
             Err(StoreError::Crossed) => {
                 metrics::counter!(meters::CROSSING_WAITS).increment(1);
+                self.keep_turn(turn);
                 self.wish_turn(footprint).await;
                 return refuse(queue, Refusal::NotSent);
             }
@@ -182,6 +184,7 @@ impl Actor {
             pending_type: Some("LIMIT".into()),
         };
         // The turn taken for the intent's write (`persist_intent`).
+        self.turn_kept_until = None;
         let Some(mut turn) = self.turn.take() else {
             return Ok(Some(Event::PlaceRefused {
                 intent_id: intent.id,
@@ -454,6 +457,15 @@ impl Actor {
             }
             Err(e) => Err(Failure::Store(e)),
         }
+    }
+
+    /// A pair held back by a crossing keeps its turn until its next look: it waited for its
+    /// place in the queue once, and goes as soon as the crossing clears, unless that takes
+    /// longer than a look (then the turn goes back and the pair asks again).
+    fn keep_turn(&mut self, turn: crate::actors::admission::Turn) {
+        self.turn = Some(turn);
+        self.turn_kept_until
+            .get_or_insert(Instant::now() + self.ctx.timing.tick);
     }
 
     /// Held back by another instance's account: the wish that gives this one its turn

@@ -261,6 +261,7 @@ async fn run_until_end(
         heed,
         turn: None,
         replan: false,
+        turn_kept_until: None,
         armed: AlarmBand::default(),
         stream_up: false,
         was_up: false,
