@@ -129,29 +129,39 @@ pub struct ApiLatency {
 }
 
 /// Until `until`: once a second, the account list and a pause or resume of the first account,
-/// each timed; their latency percentiles.
-async fn operator_probe(api: &Client, until: Instant) -> ApiLatency {
+/// each timed; their latency percentiles, and every call that failed (an error of the run: a
+/// pause or resume lost would leave the account in the wrong state).
+async fn operator_probe(api: &Client, until: Instant) -> (ApiLatency, Vec<String>) {
     let mut ms: Vec<f64> = Vec::new();
+    let mut failed = Vec::new();
+    let mut note = |what: &str, r: Result<Value, crate::control::ControlError>| {
+        if let Err(e) = r {
+            failed.push(format!("the operator probe's {what} failed: {e}"));
+        }
+    };
     let first = harness::account_name(0);
     let mut pause = true;
     while Instant::now() + Duration::from_secs(1) <= until {
         let next = Instant::now() + Duration::from_secs(1);
         let t = Instant::now();
-        let _ = api.call("GET", "/api/v1/accounts?limit=100", None).await;
+        let r = api.call("GET", "/api/v1/accounts?limit=100", None).await;
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        note("list", r);
         let action = if pause { "pause" } else { "resume" };
         pause = !pause;
         let t = Instant::now();
-        let _ = api
+        let r = api
             .call("POST", &format!("/api/v1/accounts/{first}/{action}"), None)
             .await;
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        note(action, r);
         tokio::time::sleep_until(next.into()).await;
     }
     if !pause {
-        let _ = api
+        let r = api
             .call("POST", &format!("/api/v1/accounts/{first}/resume"), None)
             .await;
+        note("last resume", r);
         // Under overload the task takes the resume a few seconds later: the account is not
         // counted paused at the end for the probe's own last pause.
         let give_up = Instant::now() + Duration::from_secs(30);
@@ -173,12 +183,13 @@ async fn operator_probe(api: &Client, until: Instant) -> ApiLatency {
             .map(round2)
             .unwrap_or_default()
     };
-    ApiLatency {
+    let latency = ApiLatency {
         p50: at(0.5),
         p99: at(0.99),
         max: at(1.0),
         requests: ms.len(),
-    }
+    };
+    (latency, failed)
 }
 
 /// What went wrong, for the human reading the report (not part of the JSON).
@@ -332,7 +343,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
     // Held idle: measured from the moment every account has its pair live (the start-up's
     // reads and first pairs are not what idle costs).
     let mut idle_from = None;
-    let api_ms = if held_idle {
+    let (api_ms, probe_failed) = if held_idle {
         let started_ms = now_ms() - window.elapsed().as_millis() as i64 - 60_000;
         while Instant::now() < until {
             if admin.placing_since(started_ms).await? >= opts.accounts {
@@ -342,7 +353,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         tokio::time::sleep_until(until.into()).await;
-        ApiLatency::default()
+        (ApiLatency::default(), Vec::new())
     } else {
         operator_probe(&api, until).await
     };
@@ -384,7 +395,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         .filter(|v| v["stream_up"] == json!(true))
         .filter(|v| v["progress"]["cycles_done"].as_u64().unwrap_or_default() >= 1)
         .count();
-    let mut errors = u64::from(!stopped);
+    let mut errors = u64::from(!stopped) + probe_failed.len() as u64;
+    findings.lines.extend(probe_failed);
     for v in &views {
         let state = v["state"].as_str().unwrap_or_default();
         if state == "failed" || state == "paused" {
