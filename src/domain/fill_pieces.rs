@@ -38,6 +38,10 @@ pub struct Piece {
 pub struct ListedTrade {
     /// The exchange's numeric id (orders trades of one millisecond); None when not a number.
     pub seq: Option<u64>,
+    /// The row's `pageId`, which grows with each row: one trade of the exchange can be listed
+    /// as several rows of one time and one id (the captured list shows it), newest first, so
+    /// only this orders them.
+    pub page: Option<u64>,
     pub trade_id: String,
     pub qty: Decimal,
     pub quote: Decimal,
@@ -73,7 +77,13 @@ pub fn from_trade_list(
     before: Decimal,
     qty: Decimal,
 ) -> Option<Vec<Piece>> {
-    trades.sort_by_key(|t| (t.at_ms, t.seq.unwrap_or(u64::MAX)));
+    trades.sort_by_key(|t| {
+        (
+            t.at_ms,
+            t.seq.unwrap_or(u64::MAX),
+            t.page.unwrap_or(u64::MAX),
+        )
+    });
     let to = before + qty;
     let mut cum = Decimal::ZERO;
     let mut out = Vec::new();
@@ -148,6 +158,7 @@ mod tests {
     fn trade(seq: u64, qty: &str, at_ms: i64) -> ListedTrade {
         ListedTrade {
             seq: Some(seq),
+            page: None,
             trade_id: format!("t{seq}"),
             qty: d(qty),
             quote: d(qty) / d("4"),
@@ -185,6 +196,37 @@ mod tests {
         assert_eq!(pieces[1].detail.cum_qty, d("30"));
         // The list does not show the whole part yet: nothing, the part waits.
         assert_eq!(from_trade_list(list, d("10"), d("25")), None);
+    }
+
+    #[test]
+    fn rows_of_one_trade_listed_newest_first_are_taken_in_the_order_of_their_pages() {
+        // The captured list (`cap-user-trades-1`): one order, two rows of trade 163778 at the
+        // same millisecond, the newer (`lastTrade`, the higher pageId) first.
+        let row = |qty: &str, page: u64| ListedTrade {
+            seq: Some(163_778),
+            page: Some(page),
+            trade_id: "163778".into(),
+            qty: d(qty),
+            quote: Decimal::ZERO,
+            price: d("0.000005619"),
+            fee: Decimal::ZERO,
+            fee_asset: "USDT".into(),
+            at_ms: 1_779_369_064_032,
+        };
+        let list = vec![
+            row("485278.90", 59_177_352_871),
+            row("1305693.70", 59_177_352_869),
+        ];
+        // The first report's part is the older row; the second's the newer.
+        let first = from_trade_list(list.clone(), Decimal::ZERO, d("1305693.70")).unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].detail.cum_qty, d("1305693.70"));
+        let second = from_trade_list(list, d("1305693.70"), d("485278.90")).unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(
+            (second[0].qty, second[0].detail.cum_qty),
+            (d("485278.90"), d("1790972.60"))
+        );
     }
 
     #[test]
@@ -228,10 +270,17 @@ mod tests {
             qtys in proptest::collection::vec(1_u32..50, 1..20),
             cuts in proptest::collection::vec(any::<bool>(), 20),
         ) {
+            // Listed newest first, as the exchange does; pairs of rows share a trade id.
             let list: Vec<ListedTrade> = qtys
                 .iter()
                 .enumerate()
-                .map(|(i, q)| trade(i as u64, &q.to_string(), i as i64 / 3))
+                .map(|(i, q)| ListedTrade {
+                    seq: Some(i as u64 / 2),
+                    page: Some(i as u64),
+                    trade_id: format!("t{i}"),
+                    ..trade(i as u64, &q.to_string(), i as i64 / 3)
+                })
+                .rev()
                 .collect();
             let mut stored: Vec<String> = Vec::new();
             let mut before = Decimal::ZERO;

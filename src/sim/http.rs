@@ -398,12 +398,16 @@ async fn user_trades(req: HttpRequest, state: web::Data<SimState>, q: Query) -> 
     private(&req, &state, Call::Query, |s, account, _| {
         let order_id =
             order_id.ok_or_else(|| SimError::invalid("Parameter orderId is required."))?;
-        Ok(s.engine
+        // Newest first, as the captured list (`cap-user-trades-1`).
+        let mut rows = s
+            .engine
             .order_fills(order_id)
             .filter(|f| f.account == account)
             .filter(|f| symbol.as_ref().is_none_or(|sym| &f.symbol == sym))
             .map(views::user_trade)
-            .collect::<Vec<_>>())
+            .collect::<Vec<_>>();
+        rows.reverse();
+        Ok(rows)
     })
     .await
 }

@@ -280,6 +280,43 @@ async fn an_oto_pair_through_its_life_over_the_wire() {
     sim.stop().await;
 }
 
+/// The trade list is newest first, as captured (`cap-user-trades-1`: the row with `lastTrade`
+/// leads, the pages fall), and one trade id can cover several rows.
+#[actix_web::test]
+async fn an_orders_trades_are_listed_newest_first() {
+    let sim = sim().await;
+    sim.state.with(|st| st.engine.cfg.max_pieces = 8);
+    set_price(&sim, "ALPHA_373USDT", "0.22690468").await;
+    let (_, client) = account(&sim, "1000").await;
+    let placed = client
+        .place_oto(&oto("ALPHA_373", d("0.23"), "869.56", d("0.0001")))
+        .await
+        .unwrap();
+    let captured = &crate::exchange_wire_fixture("cap-user-trades-1")["data"];
+    assert_eq!(captured[0]["lastTrade"], json!(true));
+    assert!(captured[0]["pageId"].as_str() > captured[1]["pageId"].as_str());
+    let mut shown = 0;
+    for leg in [&placed.working_order_id, &placed.pending_order_id] {
+        let rows = client.user_trades(leg, "ALPHA_373USDT").await.unwrap();
+        assert_eq!(rows[0].last_trade, Some(true), "{rows:?}");
+        assert!(
+            rows[1..].iter().all(|r| r.last_trade == Some(false)),
+            "{rows:?}"
+        );
+        let pages: Vec<u64> = rows
+            .iter()
+            .map(|t| t.page_id.as_deref().unwrap().parse().unwrap())
+            .collect();
+        assert!(pages.windows(2).all(|w| w[0] > w[1]), "{pages:?}");
+        shown += rows.len();
+    }
+    assert!(
+        shown >= 3,
+        "the legs filled in too few pieces to show an order: {shown}"
+    );
+    sim.stop().await;
+}
+
 #[actix_web::test]
 async fn cancels_before_and_after_the_trigger() {
     let sim = sim().await;

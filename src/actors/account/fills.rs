@@ -304,6 +304,7 @@ impl Actor {
             .filter(|t| t.order_id == order_id)
             .map(|t| fill_pieces::ListedTrade {
                 seq: t.id.parse().ok(),
+                page: t.page_id.as_deref().and_then(|p| p.parse().ok()),
                 trade_id: t.trade_id,
                 qty: t.qty,
                 quote: t.quote_qty,
