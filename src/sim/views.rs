@@ -196,7 +196,12 @@ pub fn history_order(o: &Order) -> HistoryOrder {
             Leg::Working => "OTO_WORKING".to_owned(),
             Leg::Pending => "OTO_PENDING".to_owned(),
         }),
-        working_time: Some(o.working_time),
+        // Only a list's orders have one (`cap-historical-limit-orders-1`: a plain order's is 0).
+        working_time: Some(if o.list_id.is_some() {
+            o.working_time
+        } else {
+            0
+        }),
         target_strategy: None,
     }
 }

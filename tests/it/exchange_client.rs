@@ -379,6 +379,20 @@ async fn cancels_before_and_after_the_trigger() {
         .await
         .unwrap();
     assert!(!sold.is_empty());
+    // Its history row is a plain order's, as captured: no list, and a working time of 0.
+    let q = HistoryQuery {
+        statuses: vec!["FILLED", "CANCELED"],
+        rows: 50,
+        ..HistoryQuery::default()
+    };
+    let (rows, _) = client.order_history(&q).await.unwrap();
+    let plain = serde_json::to_value(rows.iter().find(|r| r.order_id == sold).unwrap()).unwrap();
+    let captured = crate::exchange_wire_fixture("cap-historical-limit-orders-1");
+    for (key, value) in [("orderListId", json!("-1")), ("workingTime", json!(0))] {
+        assert_eq!(captured[key], value, "the capture's {key}");
+        assert_eq!(plain[key], value, "{key} of {plain}");
+    }
+    same_shape(&plain, &captured).unwrap();
     client
         .place_oto(&oto("ALPHA_373", d("0.2"), "10", d("0.3")))
         .await
