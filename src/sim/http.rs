@@ -195,7 +195,7 @@ async fn token_list(state: web::Data<SimState>) -> HttpResponse {
         Ok(s.engine
             .tokens
             .iter()
-            .map(views::token_info)
+            .map(views::token_listing)
             .collect::<Vec<_>>())
     })
     .await

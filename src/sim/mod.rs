@@ -20,6 +20,12 @@
 //!   leg whose quantity after fees rounds to zero expires.
 //! - Fees: 0.01 % per side (as measured live), buy fee in the token, sell fee in USDT, floored
 //!   to 8 decimals.
+//! - Token list: every captured field of an entry (`sep25-agg-ticker24-1`) with its type. The
+//!   24 h figures are the run's own (its first price, trades, extremes and quote volume);
+//!   supplies (a billion, a fifth circulating), holders, liquidity, score and empty icon URLs
+//!   are invented constants.
+//! - Trade lists are newest first and a plain order's history row has a working time of 0, as
+//!   captured (`cap-user-trades-1`, `cap-historical-limit-orders-1`).
 //! - Volume: buy-side quote volume since 00:00 UTC, per token symbol; each buy multiplied by
 //!   its token's mulPoint at the fill unless configured off (the protocol does not settle which
 //!   reading is right; the daemon's default reading is multiplied).

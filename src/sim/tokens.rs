@@ -30,6 +30,9 @@ pub struct Token {
     pub high_24h: Decimal,
     pub low_24h: Decimal,
     pub volume_24h: Decimal,
+    /// The run's first price and its number of trades (the list's change and count).
+    pub open_24h: Decimal,
+    pub count_24h: u64,
 }
 
 impl Token {
@@ -167,6 +170,8 @@ pub fn seeded(rng: &mut Rng) -> Vec<Token> {
                 high_24h: dec(s.price),
                 low_24h: dec(s.price),
                 volume_24h: Decimal::ZERO,
+                open_24h: dec(s.price),
+                count_24h: 0,
             }
         })
         .collect()

@@ -9,32 +9,114 @@ use crate::exchange::wire::account::{
 };
 use crate::exchange::wire::market::{
     AggTrade, AssetInfo, ExchangeInfo, FeeRate, Filter, FullDepth, Level, SymbolInfo, Ticker24,
-    TokenFullInfo, TokenInfo, TokenMeta,
+    TokenFullInfo, TokenMeta,
 };
 use crate::exchange::wire::stream::AggTradeEvent;
 use crate::exchange::wire::trading::{HistoryOrder, OpenOrder, UserTrade};
 
-pub fn token_info(t: &Token) -> TokenInfo {
-    TokenInfo {
+/// A token as the token list shows it: every field of the captured entry
+/// (`sep25-agg-ticker24-1`), with the same JSON types. The daemon reads a few (`TokenInfo`);
+/// the rest are here so a client that reads more meets the real shape. Supplies, holders and
+/// liquidity are invented constants; the market figures are the run's.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenListing {
+    token_id: String,
+    chain_id: String,
+    chain_icon_url: String,
+    chain_name: String,
+    contract_address: String,
+    name: String,
+    symbol: String,
+    icon_url: String,
+    price: String,
+    #[serde(rename = "percentChange24h")]
+    percent_change_24h: String,
+    #[serde(rename = "volume24h")]
+    volume_24h: String,
+    market_cap: String,
+    fdv: String,
+    liquidity: String,
+    total_supply: String,
+    circulating_supply: String,
+    holders: String,
+    decimals: u32,
+    listing_cex: bool,
+    hot_tag: bool,
+    cex_coin_name: String,
+    can_transfer: bool,
+    denomination: u32,
+    offline: bool,
+    trade_decimal: u32,
+    alpha_id: String,
+    offsell: bool,
+    #[serde(rename = "priceHigh24h")]
+    price_high_24h: String,
+    #[serde(rename = "priceLow24h")]
+    price_low_24h: String,
+    #[serde(rename = "count24h")]
+    count_24h: String,
+    online_tge: bool,
+    online_airdrop: bool,
+    score: u32,
+    cex_off_display: bool,
+    stock_state: bool,
+    listing_time: i64,
+    #[serde(serialize_with = "crate::exchange::wire::num::as_number")]
+    mul_point: Decimal,
+    bn_exclusive_state: bool,
+}
+
+/// Invented supplies: a billion tokens, a fifth of them in circulation.
+const TOTAL_SUPPLY: i64 = 1_000_000_000;
+const CIRCULATING_SUPPLY: i64 = 200_000_000;
+
+pub fn token_listing(t: &Token) -> TokenListing {
+    let change = if t.open_24h.is_zero() {
+        Decimal::ZERO
+    } else {
+        ((t.price - t.open_24h) / t.open_24h * Decimal::ONE_HUNDRED).round_dp(2)
+    };
+    let plain = |d: Decimal| d.normalize().to_string();
+    TokenListing {
         token_id: t.token_id.clone(),
         chain_id: t.chain_id.clone(),
+        chain_icon_url: String::new(),
         chain_name: t.chain_name.clone(),
         contract_address: t.contract_address.clone(),
         name: format!("{} token", t.symbol),
         symbol: t.symbol.clone(),
-        alpha_id: t.alpha_id.clone(),
-        price: Some(t.price),
-        decimals: Some(t.decimals),
-        offline: false,
-        offsell: false,
-        stock_state: false,
+        icon_url: String::new(),
+        price: plain(t.price),
+        percent_change_24h: format!("{change:.2}"),
+        volume_24h: plain(t.volume_24h.round_dp(8)),
+        market_cap: plain((t.price * Decimal::from(CIRCULATING_SUPPLY)).round_dp(8)),
+        fdv: plain((t.price * Decimal::from(TOTAL_SUPPLY)).round_dp(8)),
+        liquidity: "2000000".into(),
+        total_supply: TOTAL_SUPPLY.to_string(),
+        circulating_supply: CIRCULATING_SUPPLY.to_string(),
+        holders: "10000".into(),
+        decimals: t.decimals,
         listing_cex: false,
+        hot_tag: false,
+        cex_coin_name: String::new(),
+        can_transfer: false,
+        denomination: 1,
+        offline: false,
+        trade_decimal: 8,
+        alpha_id: t.alpha_id.clone(),
+        offsell: false,
+        price_high_24h: plain(t.high_24h),
+        price_low_24h: plain(t.low_24h),
+        count_24h: t.count_24h.to_string(),
+        online_tge: false,
+        online_airdrop: false,
+        score: 1000,
         cex_off_display: false,
+        stock_state: false,
+        listing_time: 1_750_000_000_000,
         mul_point: t.mul_point,
-        listing_time: Some(1_750_000_000_000),
-        volume_24h: Some(t.volume_24h.round_dp(8)),
-        price_high_24h: Some(t.high_24h),
-        price_low_24h: Some(t.low_24h),
+        bn_exclusive_state: false,
     }
 }
 

@@ -118,6 +118,26 @@ async fn public_market_data_maps_tokens_and_precisions() {
     let zkj = symbols::resolve(&tokens, "ZKJ", Some("BSC")).unwrap();
     assert_eq!(zkj.order_symbol, "ALPHA_373USDT");
     assert!(tokens.iter().any(|t| t.mul_point == d("4")));
+    // Both lists carry every captured field of an entry, with its type, not only those read.
+    let captured = crate::exchange_wire_fixture("sep25-agg-ticker24-1");
+    assert_eq!(captured["data"][0].as_object().unwrap().len(), 38);
+    for path in [
+        alpha_oto::exchange::wire::paths::AGG_TICKER24,
+        alpha_oto::exchange::wire::paths::TOKEN_LIST,
+    ] {
+        let raw: Value = awc::Client::default()
+            .get(format!("{}{path}", sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .limit(1 << 20)
+            .await
+            .unwrap();
+        for entry in raw["data"].as_array().unwrap() {
+            same_shape(entry, &captured["data"][0]).unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+    }
 
     let info = client.exchange_info().await.unwrap();
     let grids: Vec<_> = info

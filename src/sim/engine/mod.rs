@@ -785,6 +785,7 @@ impl Engine {
         token.high_24h = token.high_24h.max(price);
         token.low_24h = token.low_24h.min(price);
         token.volume_24h += price * qty;
+        token.count_24h += 1;
         let id = token.next_agg_id;
         token.next_agg_id += 1;
         let first = token.next_trade_id;
