@@ -339,6 +339,7 @@ pub fn alpha_wallet(e: &Engine, account: u64) -> AlphaWallet {
             list.push(WalletToken {
                 chain_id: Some(t.chain_id.clone()),
                 contract_address: Some(t.contract_address.clone()),
+                cex_asset: Some(false),
                 name: Some(format!("{} token", t.symbol)),
                 symbol: t.symbol.clone(),
                 token_id: t.alpha_id.clone(),

@@ -282,6 +282,9 @@ async fn an_oto_pair_through_its_life_over_the_wire() {
     assert!(volume.total_volume > d("197") && volume.total_volume < d("198"));
     let wallet = client.alpha_wallet().await.unwrap();
     assert_eq!(wallet.list[0].token_id, "ALPHA_373");
+    // Every captured field of a row, with its type (`cexAsset` among them).
+    let captured = crate::exchange_wire_fixture("sep25-alpha-wallet-1");
+    same_shape(&serde_json::to_value(&wallet).unwrap(), &captured["data"]).unwrap();
     assert_eq!(
         wallet.list[0].free,
         d("0.003044"),

@@ -43,6 +43,9 @@ pub struct WalletToken {
     pub chain_id: Option<String>,
     #[serde(default)]
     pub contract_address: Option<String>,
+    /// Whether the token is also a main-exchange asset (captured `false` for Alpha tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cex_asset: Option<bool>,
     #[serde(default)]
     pub name: Option<String>,
     pub symbol: String,
