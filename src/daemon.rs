@@ -102,7 +102,7 @@ pub async fn engine(
         events: tokio::sync::broadcast::channel(1024).0,
         webhooks: Webhooks::new(store.clone(), log.clone(), policy),
         governor: Governor::new(clock.clone(), config.daemon.egress_per_s),
-        admission: Admission::new(admission::Limits {
+        admission: Admission::new(admission::InFlightBounds {
             min: admission::MIN_IN_FLIGHT,
             max: config.daemon.orders_in_flight_max,
         }),

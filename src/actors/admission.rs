@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::domain::admission::{Limiter, Limits, Sample};
+use crate::domain::admission::{InFlightBounds, Limiter, RoundTrip};
 use crate::meters;
 
 /// The instance's queue of turns; cheap to share.
@@ -40,7 +40,7 @@ pub struct Turn {
 }
 
 impl Admission {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: InFlightBounds) -> Self {
         let limiter = Limiter::new(limits);
         let issued = limiter.limit();
         metrics::gauge!(meters::ADMISSION_LIMIT).set(f64::from(issued));
@@ -100,7 +100,7 @@ impl Inner {
     }
 
     /// Takes the answer's round trip into the limit and gives the turn back.
-    fn finish(&self, permit: Option<OwnedSemaphorePermit>, sample: Option<Sample>) {
+    fn finish(&self, permit: Option<OwnedSemaphorePermit>, sample: Option<RoundTrip>) {
         let mut st = self.lock();
         if let Some(sample) = sample {
             let out = st.issued.saturating_sub(self.available());
@@ -174,7 +174,7 @@ impl Turn {
     /// The request was answered (`overloaded`: refused for load, or not answered at all).
     pub fn answered(mut self, overloaded: bool) {
         let rtt = self.sent.elapsed();
-        let sample = Sample {
+        let sample = RoundTrip {
             rtt_us: u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX),
             overloaded,
         };
@@ -196,7 +196,7 @@ mod tests {
     use std::time::Duration;
 
     fn admission(min: u32, max: u32) -> Admission {
-        Admission::new(Limits { min, max })
+        Admission::new(InFlightBounds { min, max })
     }
 
     #[tokio::test]

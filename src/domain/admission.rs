@@ -17,7 +17,7 @@
 
 /// The bounds the limit moves within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct InFlightBounds {
     pub min: u32,
     pub max: u32,
 }
@@ -28,7 +28,7 @@ pub const MIN_IN_FLIGHT: u32 = 4;
 
 /// How one request in flight ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sample {
+pub struct RoundTrip {
     /// From the request leaving to its answer.
     pub rtt_us: u64,
     /// The exchange refused for load (rate limited) or did not answer: slow down at once.
@@ -45,7 +45,7 @@ pub const RELEARN_MS: i64 = 30_000;
 
 #[derive(Debug, Clone)]
 pub struct Limiter {
-    limits: Limits,
+    limits: InFlightBounds,
     limit: u32,
     /// Until the first sign of a queue the limit doubles each round (slow start).
     slow_start: bool,
@@ -67,9 +67,9 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: InFlightBounds) -> Self {
         let min = limits.min.clamp(1, limits.max.max(1));
-        let limits = Limits {
+        let limits = InFlightBounds {
             min,
             max: limits.max.max(min),
         };
@@ -96,7 +96,7 @@ impl Limiter {
 
     /// Takes one answer; `in_flight` counts the requests holding a turn when it came (this one
     /// included). Returns the new limit.
-    pub fn observe(&mut self, now_ms: i64, sample: Sample, in_flight: u32) -> u32 {
+    pub fn observe(&mut self, now_ms: i64, sample: RoundTrip, in_flight: u32) -> u32 {
         let smoothed = match self.smoothed_us {
             None => sample.rtt_us,
             Some(s) => s - s / 8 + sample.rtt_us / 8,
@@ -160,10 +160,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const LIMITS: Limits = Limits { min: 4, max: 512 };
+    const LIMITS: InFlightBounds = InFlightBounds { min: 4, max: 512 };
 
-    fn answered(rtt_us: u64) -> Sample {
-        Sample {
+    fn answered(rtt_us: u64) -> RoundTrip {
+        RoundTrip {
             rtt_us,
             overloaded: false,
         }
@@ -212,7 +212,7 @@ mod tests {
             l.observe(i, answered(1_000), in_flight);
         }
         let before = l.limit();
-        let overloaded = Sample {
+        let overloaded = RoundTrip {
             rtt_us: 1_000,
             overloaded: true,
         };
@@ -306,10 +306,10 @@ mod tests {
             span in 0_u32..200,
             samples in proptest::collection::vec((0_u64..2_000_000, any::<bool>(), 0_u32..300), 1..400),
         ) {
-            let limits = Limits { min, max: min + span };
+            let limits = InFlightBounds { min, max: min + span };
             let mut l = Limiter::new(limits);
             for (i, (rtt_us, overloaded, in_flight)) in samples.into_iter().enumerate() {
-                let got = l.observe(i as i64 * 37, Sample { rtt_us, overloaded }, in_flight);
+                let got = l.observe(i as i64 * 37, RoundTrip { rtt_us, overloaded }, in_flight);
                 prop_assert!(got >= min && got <= min + span, "{got} outside {min}..={}", min + span);
                 prop_assert_eq!(got, l.limit());
             }
@@ -322,7 +322,7 @@ mod tests {
             let mut l = Limiter::new(LIMITS);
             for (i, (rtt_us, overloaded, in_flight)) in samples.into_iter().enumerate() {
                 let before = l.limit();
-                let after = l.observe(i as i64 * 11, Sample { rtt_us, overloaded }, in_flight);
+                let after = l.observe(i as i64 * 11, RoundTrip { rtt_us, overloaded }, in_flight);
                 prop_assert!(after <= before + 1);
                 prop_assert!(after >= (before / 2).max(LIMITS.min));
                 if overloaded {
