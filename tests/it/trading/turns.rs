@@ -84,7 +84,19 @@ async fn a_pair_that_waited_for_its_turn_is_placed_at_the_price_of_when_its_turn
     // The market moves a fifth up while the pair waits (under the volatility guard's 50 %).
     let moved = planned_at * Decimal::new(12, 1);
     h.set_price("ALPHA_22USDT", moved).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The turn comes once the daemon's price feed has seen the move (the account reads it).
+    let cell = h.ctx.feeds.watch("alpha_22usdt@aggTrade", "ALPHA_22USDT");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while cell
+        .latest()
+        .is_none_or(|v| v.price < planned_at * Decimal::new(11, 1))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the feed never showed the move"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     turn.answered(false);
     wait_for_a_pair_after(&h, sim_id, before, "once the turn came").await;
     let placed_at = last_buy(&h);
