@@ -191,9 +191,6 @@ impl Actor {
                 refusal: Refusal::NotSent,
             }));
         };
-        if !self.may_send() {
-            return Err(Failure::LeaseLost);
-        }
         if let Some(done) = self.pair_done_at.take() {
             metrics::histogram!(meters::REACTION_SECONDS).record(done.elapsed().as_secs_f64());
         }
