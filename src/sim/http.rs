@@ -262,7 +262,11 @@ async fn agg_trades(state: web::Data<SimState>, q: Query) -> HttpResponse {
 
 async fn full_depth(state: web::Data<SimState>, q: Query) -> HttpResponse {
     public(&state, |s, now| {
-        Ok(views::depth(token(s, &q, "symbol")?, now as u64, now))
+        let t = s
+            .engine
+            .token_index(&token(s, &q, "symbol")?.order_symbol)?;
+        s.sync_books(now);
+        Ok(super::frames::full_depth(&s.engine.tokens[t], now))
     })
     .await
 }

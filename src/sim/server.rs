@@ -167,6 +167,16 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
             });
         }
     });
+    let publisher = state.clone();
+    actix_web::rt::spawn(async move {
+        let every = Duration::from_millis(super::publish::PUBLISH_EVERY_MS);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            publisher.with(|s| s.publish(now_ms()));
+        }
+    });
     if let FillMode::AtOnce { hold_ms } = opts.fill
         && hold_ms > 0
     {

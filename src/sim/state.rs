@@ -27,10 +27,14 @@ struct ListenKey {
     expires_at: i64,
 }
 
-struct Subscriber {
+pub(super) struct Subscriber {
     conn: u64,
     tx: ConnTx,
 }
+
+/// Frames waiting to be sent, per connection: its sender, its account (private streams), the
+/// frames.
+pub(super) type Batches = HashMap<u64, (ConnTx, Option<u64>, Vec<String>)>;
 
 /// Everything behind the simulator's one lock. Handlers hold it briefly and never across an
 /// await.
@@ -44,8 +48,10 @@ pub struct Inner {
     account_keys: HashMap<u64, Vec<String>>,
     /// Reaction times (see `Reactions`).
     pub reactions: Reactions,
-    public: HashMap<String, Vec<Subscriber>>,
+    pub(super) public: HashMap<String, Vec<Subscriber>>,
     private: HashMap<String, Vec<Subscriber>>,
+    /// The clocks of the periodic public streams (depth, ticker list, klines).
+    pub(super) feeds: super::streams::Feeds,
     recent: HashMap<String, VecDeque<AggTradeEvent>>,
     next_conn: u64,
     /// How often the heavy public listings were asked for, by path name (tests read it).
@@ -181,6 +187,7 @@ impl SimState {
                 reactions: Reactions::default(),
                 public: HashMap::new(),
                 private: HashMap::new(),
+                feeds: Default::default(),
                 recent: HashMap::new(),
                 next_conn: 1,
                 listings_served: HashMap::new(),
@@ -296,16 +303,21 @@ impl Inner {
         stream: &str,
         private: bool,
         now: i64,
-    ) -> bool {
+    ) -> Result<(), (i64, String)> {
         let map = if private {
             let valid = stream
                 .strip_prefix("alpha@")
                 .is_some_and(|k| self.key_account(k, now).is_some());
             if !valid {
-                return false;
+                return Err((-1102, format!("Invalid stream {stream}")));
             }
             &mut self.private
         } else {
+            let Some(kind) = super::streams::parse(stream) else {
+                let (code, msg) = super::streams::INVALID_STREAM;
+                return Err((code, msg.to_owned()));
+            };
+            self.feeds.joined(stream, &kind, &self.engine.tokens, now);
             &mut self.public
         };
         let subs = map.entry(stream.to_owned()).or_default();
@@ -315,7 +327,7 @@ impl Inner {
                 tx: tx.clone(),
             });
         }
-        true
+        Ok(())
     }
 
     pub fn unsubscribe(&mut self, conn: u64, stream: &str) {
@@ -400,13 +412,23 @@ impl Inner {
 
     // ----- sending -----
 
+    /// Numbers the depth books' changes. Every change of a price happens under the lock, and
+    /// every use of the lock ends in `dispatch`, which calls this: the books follow the market.
+    pub fn sync_books(&mut self, now: i64) {
+        for t in &mut self.engine.tokens {
+            let (bid, ask) = (t.bid(), t.ask());
+            t.book.sync(bid, ask, now);
+        }
+    }
+
     /// Sends the engine's new events to their subscribers, with the stream faults applied.
     pub fn dispatch(&mut self, now: i64) {
+        self.sync_books(now);
         let events = self.engine.drain_events();
         if events.is_empty() {
             return;
         }
-        let mut batches: HashMap<u64, (ConnTx, Option<u64>, Vec<String>)> = HashMap::new();
+        let mut batches = Batches::new();
         let mut completed = Vec::new();
         for event in events {
             let (stream, data, account) = match event {
@@ -416,7 +438,11 @@ impl Inner {
                     if q.len() > RECENT_TRADES {
                         q.pop_front();
                     }
-                    (stream, serde_json::to_value(&event), None)
+                    let data = match self.engine.token_index(&event.symbol) {
+                        Ok(t) => super::frames::agg_trade(&event, &self.engine.tokens[t]),
+                        Err(_) => serde_json::to_value(&event),
+                    };
+                    (stream, data, None)
                 }
                 SimEvent::Execution {
                     account,
@@ -442,7 +468,7 @@ impl Inner {
                         .filter(|k| self.key_account(k, now).is_some())
                         .map(|k| format!("alpha@{k}"))
                         .collect();
-                    let data = serde_json::to_value(&report);
+                    let data = super::frames::execution_report(&report);
                     for stream in keys {
                         self.queue(&mut batches, &stream, &data, Some(account));
                     }
@@ -451,6 +477,15 @@ impl Inner {
             };
             self.queue(&mut batches, &stream, &data, account);
         }
+        self.send(batches, now);
+        let sent = std::time::Instant::now();
+        for account in completed {
+            self.reactions.completed(account, sent);
+        }
+    }
+
+    /// Sends queued frames, with the stream faults applied.
+    pub(super) fn send(&mut self, batches: Batches, now: i64) {
         for (conn, (tx, account, mut frames)) in batches {
             if self.faults.active(FaultKind::StallWs, account, now) {
                 continue;
@@ -471,15 +506,11 @@ impl Inner {
                 }
             }
         }
-        let sent = std::time::Instant::now();
-        for account in completed {
-            self.reactions.completed(account, sent);
-        }
     }
 
-    fn queue(
+    pub(super) fn queue(
         &self,
-        batches: &mut HashMap<u64, (ConnTx, Option<u64>, Vec<String>)>,
+        batches: &mut Batches,
         stream: &str,
         data: &Result<serde_json::Value, serde_json::Error>,
         account: Option<u64>,

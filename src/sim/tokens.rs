@@ -33,6 +33,10 @@ pub struct Token {
     /// The run's first price and its number of trades (the list's change and count).
     pub open_24h: Decimal,
     pub count_24h: u64,
+    /// The book as the depth streams tell it.
+    pub book: super::book::BookLog,
+    /// The candle of the last second that traded (the 1 s kline stream).
+    pub candle: Option<Candle>,
 }
 
 impl Token {
@@ -56,6 +60,58 @@ impl Token {
             _ => self.price + step,
         };
         self.price = next.clamp(self.precision.min_price.max(tick), self.precision.max_price);
+    }
+}
+
+/// A 1 s candle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candle {
+    /// The second it covers (Unix seconds).
+    pub second: i64,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    /// Quote volume.
+    pub volume: Decimal,
+}
+
+impl Candle {
+    /// A trade at `now` of `qty` at `price`, on the candle of its second.
+    pub fn trade(last: Option<Candle>, price: Decimal, qty: Decimal, now: i64) -> Candle {
+        let second = now.div_euclid(1000);
+        match last {
+            Some(c) if c.second == second => Candle {
+                high: c.high.max(price),
+                low: c.low.min(price),
+                close: price,
+                volume: c.volume + price * qty,
+                ..c
+            },
+            _ => Candle {
+                second,
+                open: price,
+                high: price,
+                low: price,
+                close: price,
+                volume: price * qty,
+            },
+        }
+    }
+
+    /// The candle of `second`: the one traded in it, else flat at the price (no trades).
+    pub fn of(last: Option<Candle>, second: i64, price: Decimal) -> Candle {
+        match last {
+            Some(c) if c.second == second => c,
+            _ => Candle {
+                second,
+                open: price,
+                high: price,
+                low: price,
+                close: price,
+                volume: Decimal::ZERO,
+            },
+        }
     }
 }
 
@@ -116,7 +172,7 @@ const SEEDS: &[Seed] = &[
         alpha_n: 971,
         price: "0.000005619",
         tick: "0.000000001",
-        step: "0.1",
+        step: "0.10",
         min_notional: "0.1",
         mul_point: 1,
     },
@@ -172,7 +228,37 @@ pub fn seeded(rng: &mut Rng) -> Vec<Token> {
                 volume_24h: Decimal::ZERO,
                 open_24h: dec(s.price),
                 count_24h: 0,
+                book: Default::default(),
+                candle: None,
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn a_candle_follows_its_second() {
+        let c = Candle::trade(None, d("2"), d("10"), 5_100);
+        let c = Candle::trade(Some(c), d("3"), d("1"), 5_900);
+        let c = Candle::trade(Some(c), d("1"), d("1"), 5_950);
+        assert_eq!(
+            (c.second, c.open, c.high, c.low, c.close, c.volume),
+            (5, d("2"), d("3"), d("1"), d("1"), d("24"))
+        );
+        let next = Candle::trade(Some(c), d("4"), d("1"), 6_000);
+        assert_eq!((next.second, next.open, next.volume), (6, d("4"), d("4")));
+        let flat = Candle::of(Some(c), 7, d("1.5"));
+        assert_eq!(
+            (flat.open, flat.close, flat.volume),
+            (d("1.5"), d("1.5"), Decimal::ZERO)
+        );
+    }
 }

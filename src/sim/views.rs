@@ -1,6 +1,7 @@
 //! The engine's state as the exchange shows it: wire types built from simulator data.
 
 use rust_decimal::Decimal;
+use serde_json::{Value, json};
 
 use super::engine::{Engine, Fill, Leg, Order, QUOTE};
 use super::tokens::Token;
@@ -8,8 +9,8 @@ use crate::exchange::wire::account::{
     AlphaWallet, TokenVolume, UserVolume, WalletAsset, WalletSlot, WalletToken,
 };
 use crate::exchange::wire::market::{
-    AggTrade, AssetInfo, ExchangeInfo, FeeRate, Filter, FullDepth, Level, SymbolInfo, Ticker24,
-    TokenFullInfo, TokenMeta,
+    AggTrade, AssetInfo, ExchangeInfo, FeeRate, Filter, SymbolInfo, Ticker24, TokenFullInfo,
+    TokenMeta,
 };
 use crate::exchange::wire::stream::AggTradeEvent;
 use crate::exchange::wire::trading::{HistoryOrder, OpenOrder, UserTrade};
@@ -120,6 +121,24 @@ pub fn token_listing(t: &Token) -> TokenListing {
     }
 }
 
+/// One token's entry of the `tickerList` frame, its figures those of the token list.
+pub fn ticker_entry(t: &Token, now: i64) -> Value {
+    let l = token_listing(t);
+    json!({
+        "ca": format!("{}@{}", t.contract_address, t.chain_id),
+        "p": l.price,
+        "pc24": l.percent_change_24h,
+        "vol24": l.volume_24h,
+        "mc": l.market_cap,
+        "fdv": l.fdv,
+        "liq": l.liquidity,
+        "hc": l.holders,
+        "cnt24": t.count_24h,
+        "s": l.score.to_string(),
+        "t": now - now.rem_euclid(1000),
+    })
+}
+
 pub fn full_info(t: &Token) -> TokenFullInfo {
     TokenFullInfo {
         meta_info: TokenMeta {
@@ -201,24 +220,6 @@ pub fn agg_trade(e: &AggTradeEvent) -> AggTrade {
         last_trade_id: e.last_trade_id,
         time: e.trade_time,
         buyer_maker: e.buyer_maker,
-    }
-}
-
-pub fn depth(t: &Token, update_id: u64, now: i64) -> FullDepth {
-    let deep = Decimal::from(1_000_000_000_i64);
-    FullDepth {
-        last_update_id: update_id,
-        symbol: t.order_symbol.clone(),
-        bids: vec![Level {
-            price: t.bid(),
-            qty: deep,
-        }],
-        asks: vec![Level {
-            price: t.ask(),
-            qty: deep,
-        }],
-        event_time: Some(now),
-        time: Some(now),
     }
 }
 

@@ -66,8 +66,8 @@ fn connect(
                             match req.method.as_str() {
                                 "SUBSCRIBE" => {
                                     for stream in &req.params {
-                                        if !s.subscribe(conn, &tx, stream, private, now) {
-                                            return json!({"error": {"code": -1102, "msg": format!("Invalid stream {stream}")}, "id": req.id});
+                                        if let Err((code, msg)) = s.subscribe(conn, &tx, stream, private, now) {
+                                            return json!({"error": {"code": code, "msg": msg}, "id": req.id});
                                         }
                                     }
                                     json!({"result": null, "id": req.id})

@@ -45,11 +45,11 @@ fn answer<T: DeserializeOwned>(name: &str) -> Result<T, ExchangeError> {
     decode::<T>(200, &|_| None, fixture(name).as_bytes()).map(|a| a.data)
 }
 
-/// Same keys (recursively) and the same JSON type at every key. A null in the fixture `b`
-/// says nothing about the type, so it matches anything.
+/// Same keys (recursively) and the same JSON type at every key, a null included, in every
+/// element of every array.
 pub fn same_shape(a: &Value, b: &Value) -> Result<(), String> {
     match (a, b) {
-        (_, Value::Null) => Ok(()),
+        (Value::Null, Value::Null) => Ok(()),
         (Value::Object(x), Value::Object(y)) => {
             let (kx, ky): (Vec<_>, Vec<_>) = (x.keys().collect(), y.keys().collect());
             if kx != ky {
@@ -58,10 +58,18 @@ pub fn same_shape(a: &Value, b: &Value) -> Result<(), String> {
             x.iter()
                 .try_for_each(|(k, v)| same_shape(v, &y[k]).map_err(|e| format!("{k}: {e}")))
         }
-        (Value::Array(x), Value::Array(y)) => match (x.first(), y.first()) {
-            (Some(p), Some(q)) => same_shape(p, q),
-            _ => Ok(()),
-        },
+        // Arrays of one length are compared element by element (a symbol's filters differ by
+        // kind); otherwise every element against the capture's first.
+        (Value::Array(x), Value::Array(y)) => x.iter().enumerate().try_for_each(|(i, p)| {
+            let q = if x.len() == y.len() {
+                y.get(i)
+            } else {
+                y.first()
+            };
+            q.map_or(Ok(()), |q| {
+                same_shape(p, q).map_err(|e| format!("[{i}]: {e}"))
+            })
+        }),
         (Value::Number(_), Value::Number(_))
         | (Value::String(_), Value::String(_))
         | (Value::Bool(_), Value::Bool(_)) => Ok(()),

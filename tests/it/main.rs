@@ -20,6 +20,7 @@ mod fleet;
 mod logs;
 mod notify;
 mod sim_engine;
+mod sim_streams;
 mod soak;
 mod store_crossing;
 mod store_lease;

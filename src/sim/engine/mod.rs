@@ -9,7 +9,9 @@ use rust_decimal::RoundingStrategy::ToZero;
 use serde::Serialize;
 
 use super::error::{MSG_AMOUNT_GRID, MSG_LIMIT_AMOUNT, MSG_OTO_AMOUNT, SimError};
+use super::frames::publish_lag_ms;
 use super::rng::Rng;
+use super::tokens::Candle;
 use super::tokens::{Token, floor_to, on_grid, seeded};
 use crate::exchange::wire;
 use crate::exchange::wire::stream::{AggTradeEvent, ExecutionReport, ExecutionType};
@@ -786,13 +788,14 @@ impl Engine {
         token.low_24h = token.low_24h.min(price);
         token.volume_24h += price * qty;
         token.count_24h += 1;
+        token.candle = Some(Candle::trade(token.candle, price, qty, now));
         let id = token.next_agg_id;
         token.next_agg_id += 1;
         let first = token.next_trade_id;
         token.next_trade_id += 1;
         let event = AggTradeEvent {
             event_type: "aggTrade".into(),
-            event_time: now,
+            event_time: now + publish_lag_ms(id),
             trade_time: now,
             symbol: token.order_symbol.clone(),
             id,
@@ -823,7 +826,7 @@ impl Engine {
         };
         let report = ExecutionReport {
             event_type: "executionReport".into(),
-            event_time: now,
+            event_time: now + publish_lag_ms(seq),
             transaction_time: now,
             update_time: Some(now),
             order_time: Some(o.created_ms),
