@@ -16,6 +16,7 @@ use crate::config::database::{DatabaseUrl, StoreOptions};
 use crate::domain::settings::AccountSettings;
 use crate::domain::shown::AccountState;
 use crate::exchange::session::Session;
+use crate::sim::engine::Matching;
 use crate::sim::faults::FaultSpec;
 use crate::sim::server::{SimOptions, start};
 use crate::store::models::Page;
@@ -32,6 +33,8 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Give up after this long.
     pub limit: Duration,
+    /// How the simulator matches orders.
+    pub matching: Matching,
 }
 
 const TOKENS: [&str; 3] = ["KOGE", "NEX", "LIGHT"];
@@ -93,6 +96,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<bool> {
         seed: opts.seed,
         trade_interval: Duration::from_millis(200),
         faults: opts.faults.clone(),
+        matching: opts.matching,
         ..SimOptions::default()
     })
     .await

@@ -222,6 +222,11 @@ struct SimArgs {
         requires = "fill_at_once"
     )]
     hold_ms: u64,
+    /// How orders meet: `continuous` (as they arrive and as the market moves) or
+    /// `auction:MS` (every MS milliseconds each token's orders match at one uniform price,
+    /// each user's crossing orders netted first, as Alpha 2.0 limit orders do).
+    #[arg(long, default_value = "continuous", value_name = "MODE")]
+    matching: alpha_oto::sim::engine::Matching,
 }
 
 #[derive(clap::Args, Debug)]
@@ -485,6 +490,11 @@ struct DemoArgs {
     /// Seed of the simulated market.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// How orders meet: `continuous` (as they arrive and as the market moves) or
+    /// `auction:MS` (every MS milliseconds each token's orders match at one uniform price,
+    /// each user's crossing orders netted first, as Alpha 2.0 limit orders do).
+    #[arg(long, default_value = "continuous", value_name = "MODE")]
+    matching: alpha_oto::sim::engine::Matching,
 }
 
 #[derive(clap::Args, Debug)]
@@ -514,6 +524,9 @@ struct BenchArgs {
     /// what the guard costs.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     cross_account_guard: bool,
+    /// How the simulator matches: `continuous` or `auction:MS` (see `alpha-oto sim --help`).
+    #[arg(long, default_value = "continuous", value_name = "MODE")]
+    matching: alpha_oto::sim::engine::Matching,
     /// Run this many daemons on one PostgreSQL database (--database-url): they share the
     /// accounts out; the report gives the shares over time.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -571,6 +584,11 @@ struct SoakArgs {
     /// Keep every seed's work directory (and database), not only a failed seed's.
     #[arg(long)]
     keep: bool,
+    /// How orders meet: `continuous` (as they arrive and as the market moves) or
+    /// `auction:MS` (every MS milliseconds each token's orders match at one uniform price,
+    /// each user's crossing orders netted first, as Alpha 2.0 limit orders do).
+    #[arg(long, default_value = "continuous", value_name = "MODE")]
+    matching: alpha_oto::sim::engine::Matching,
 }
 
 #[derive(Subcommand, Debug)]
@@ -727,6 +745,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 keep: args.keep,
                 seed: args.seed,
                 limit: std::time::Duration::from_secs(120),
+                matching: args.matching,
             };
             let ok = actix_web::rt::System::new().block_on(alpha_oto::demo::run(opts))?;
             Ok(if ok {
@@ -748,6 +767,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 floor_seconds: args.floor_seconds.unwrap_or(args.seconds.min(30)),
                 keep: args.keep,
                 cross_account_guard: args.cross_account_guard,
+                matching: args.matching,
                 instances: args.instances.max(1),
                 kill_at: args.kill_at,
                 join_at: args.join_at,
@@ -808,6 +828,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs: args.jobs,
                 log_level: cli.log_level.clone().unwrap_or_else(|| "info".into()),
                 keep: args.keep,
+                matching: args.matching,
             };
             let (passed, failed) = alpha_oto::soak::run(&opts, |r| println!("{}", r.line()));
             println!("{passed} passed, {failed} failed");
@@ -971,6 +992,7 @@ fn run_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         } else {
             alpha_oto::sim::engine::FillMode::Market
         },
+        matching: args.matching,
     };
     actix_web::rt::System::new().block_on(async move {
         let sim = start(opts).await.context("cannot start the simulator")?;

@@ -124,6 +124,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(InstancesReport, Findin
             accounts: opts.accounts,
             hold_ms: opts.hold_ms,
             trade_interval_ms: 1000,
+            matching: opts.matching,
         },
     )?;
     let admin = SimAdmin::new(&sim);

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::control::Client;
 use crate::domain::shown::AccountState;
+use crate::sim::engine::Matching;
 use harness::{
     SimAdmin, account_name, check_ledger, create_accounts, error_lines, now_ms, stop_accounts,
     wait_healthy,
@@ -46,6 +47,8 @@ pub struct BenchOptions {
     pub keep: bool,
     /// The daemon's `cross_account_guard` (off only to measure what it costs).
     pub cross_account_guard: bool,
+    /// How the simulator matches orders.
+    pub matching: Matching,
     /// Daemons on one PostgreSQL database (`instances`); 1 is the plain run.
     pub instances: usize,
     /// With several instances: SIGKILL one this many seconds into the run.
@@ -215,6 +218,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<(Report, Findings)> {
         accounts: opts.accounts,
         hold_ms: opts.hold_ms,
         trade_interval_ms: 1000,
+        matching: opts.matching,
     };
     let (floor, floor_cpu_us_per_cycle) = if opts.floor_seconds > 0 {
         eprintln!(

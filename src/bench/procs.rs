@@ -127,6 +127,7 @@ pub struct SimArgs {
     pub hold_ms: u64,
     /// Milliseconds between steps of the price walk.
     pub trade_interval_ms: u64,
+    pub matching: crate::sim::engine::Matching,
 }
 
 /// A simulator child and its address.
@@ -154,6 +155,7 @@ pub fn spawn_sim(dir: &Path, args: &SimArgs) -> anyhow::Result<Sim> {
         .args(["--usdt", "1000000"])
         .args(["--hold-ms", &args.hold_ms.to_string()])
         .args(["--trade-interval-ms", &args.trade_interval_ms.to_string()])
+        .args(["--matching", &args.matching.to_string()])
         .arg("--write-accounts")
         .arg(&accounts_file)
         .stdout(Stdio::piped())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::{App, HttpServer, web};
 use rust_decimal::Decimal;
 
-use super::engine::{Credentials, Engine, FillMode, SimConfig};
+use super::engine::{Credentials, Engine, FillMode, Matching, SimConfig};
 use super::faults::{FaultSpec, Faults};
 use super::state::{SimState, now_ms};
 use super::{admin, http, ws};
@@ -37,6 +37,7 @@ pub struct SimOptions {
     /// default reading; false: plain quote volume).
     pub volume_uses_mul_point: bool,
     pub fill: FillMode,
+    pub matching: Matching,
 }
 
 impl Default for SimOptions {
@@ -54,6 +55,7 @@ impl Default for SimOptions {
             paper: false,
             volume_uses_mul_point: true,
             fill: FillMode::Market,
+            matching: Matching::Continuous,
         }
     }
 }
@@ -103,6 +105,7 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
         seed: opts.seed,
         volume_uses_mul_point: opts.volume_uses_mul_point,
         fill: opts.fill,
+        matching: opts.matching,
         ..SimConfig::default()
     });
     let mut faults = Faults::new(opts.seed);
@@ -167,6 +170,17 @@ pub async fn start(opts: SimOptions) -> std::io::Result<SimHandle> {
             });
         }
     });
+    if let Matching::Auction { every_ms } = opts.matching {
+        let auctions = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                auctions.with(|s| s.engine.auction(now_ms()));
+            }
+        });
+    }
     let publisher = state.clone();
     actix_web::rt::spawn(async move {
         let every = Duration::from_millis(super::publish::PUBLISH_EVERY_MS);

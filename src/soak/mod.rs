@@ -24,6 +24,7 @@ use crate::bench::harness::{self, SimAdmin};
 use crate::bench::procs::{self, DaemonSetup, Proc, SimArgs, WorkDir};
 use crate::control::Client;
 use crate::domain::shown::AccountState;
+use crate::sim::engine::Matching;
 use crate::sim::faults::FaultKind;
 use proxy::Proxy;
 use schedule::{FaultAction, FaultStep, Reach};
@@ -43,6 +44,8 @@ pub struct SoakOptions {
     pub jobs: usize,
     pub log_level: String,
     pub keep: bool,
+    /// How the simulator matches orders.
+    pub matching: Matching,
 }
 
 /// The outcome of one seed.
@@ -339,6 +342,7 @@ async fn seed_body(
             accounts: opts.accounts,
             hold_ms: 300,
             trade_interval_ms: 1000,
+            matching: opts.matching,
         },
     )?;
     let admin = SimAdmin::new(&sim);

@@ -6,7 +6,7 @@ use alpha_oto::exchange::wire::trading::{
     OtoPlaceRequest, PaymentDetail, PlaceOrderRequest, WalletType,
 };
 use alpha_oto::market::{OrderStatus, Side};
-use alpha_oto::sim::engine::{Engine, SimConfig, SimEvent};
+use alpha_oto::sim::engine::{Engine, FillMode, Matching, SimConfig, SimEvent};
 use alpha_oto::sim::error::SimError;
 use rust_decimal::Decimal;
 use rust_decimal::RoundingStrategy::ToZero;
@@ -458,4 +458,157 @@ fn volume_counts_buys_only_and_mul_point_when_configured() {
         // The next UTC day starts from zero.
         assert!(e.volume_today(acct, T0 + 86_400_000).is_empty());
     }
+}
+
+fn auction_engine(fill: FillMode) -> Engine {
+    let mut e = Engine::new(SimConfig {
+        seed: 42,
+        fill,
+        matching: Matching::Auction { every_ms: 500 },
+        ..SimConfig::default()
+    });
+    e.set_price("ALPHA_373", d("0.22690468"), T0).unwrap();
+    e.drain_events();
+    e
+}
+
+/// Trade reports as (order id, quantity, price).
+fn trades(events: &[SimEvent]) -> Vec<(String, Decimal, Decimal)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            SimEvent::Execution { report, .. } if report.is_trade() => {
+                Some((report.order_id.clone(), report.last_qty, report.last_price))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn in_auction_mode_orders_wait_and_one_auction_fills_them_together_at_one_price() {
+    let mut e = auction_engine(FillMode::Market);
+    let (a, b) = (
+        e.create_account(d("1000")).id,
+        e.create_account(d("1000")).id,
+    );
+    let pa = e
+        .place_oto(a, &oto("ALPHA_373", "0.23", "100", "0.0001"), T0)
+        .unwrap();
+    let pb = e
+        .place_oto(b, &oto("ALPHA_373", "0.2275", "50", "0.0001"), T0 + 10)
+        .unwrap();
+    assert!(
+        trades(&e.drain_events()).is_empty(),
+        "nothing trades before the auction"
+    );
+
+    e.auction(T0 + 500);
+    let first = trades(&e.drain_events());
+    let walk = e
+        .tokens
+        .iter()
+        .find(|t| t.alpha_id == "ALPHA_373")
+        .unwrap()
+        .bid();
+    assert_eq!(
+        first,
+        vec![
+            (pa.working_order_id.clone(), d("100"), walk),
+            (pb.working_order_id.clone(), d("50"), walk),
+        ],
+        "both buys, at the one price, in one auction"
+    );
+    // The sells went live with this auction; they trade in the next one.
+    e.auction(T0 + 1000);
+    let second: Vec<String> = trades(&e.drain_events()).into_iter().map(|t| t.0).collect();
+    assert_eq!(second, vec![pa.pending_order_id, pb.pending_order_id]);
+    assert!(e.violations().is_empty(), "{:?}", e.violations());
+}
+
+#[test]
+fn an_accounts_own_crossing_orders_trade_only_their_net_and_the_rest_waits() {
+    let mut e = auction_engine(FillMode::Market);
+    let acct = e.create_account(d("1000")).id;
+    e.place_limit(acct, &limit("ALPHA_373", Side::Buy, "0.23", "200"), T0)
+        .unwrap();
+    e.auction(T0 + 500);
+    e.drain_events();
+    // Now a buy of 100 above the market and a sell of 60 below it: the net, 40, is bought.
+    let buy = e
+        .place_limit(
+            acct,
+            &limit("ALPHA_373", Side::Buy, "0.23", "100"),
+            T0 + 600,
+        )
+        .unwrap();
+    let sell = e
+        .place_limit(acct, &limit("ALPHA_373", Side::Sell, "0.2", "60"), T0 + 610)
+        .unwrap();
+    e.auction(T0 + 1000);
+    let walk = e
+        .tokens
+        .iter()
+        .find(|t| t.alpha_id == "ALPHA_373")
+        .unwrap()
+        .bid();
+    assert_eq!(
+        trades(&e.drain_events()),
+        vec![(buy.clone(), d("40"), walk)]
+    );
+    let status = |e: &Engine, id: &str| {
+        let o = &e.orders[&id.parse::<u64>().unwrap()];
+        (o.status, o.executed_qty)
+    };
+    assert_eq!(status(&e, &buy), (OrderStatus::PartiallyFilled, d("40")));
+    assert_eq!(status(&e, &sell), (OrderStatus::New, d("0")), "retained");
+    // 60 against 60: nothing trades, both wait for a counterparty.
+    e.auction(T0 + 1500);
+    assert!(trades(&e.drain_events()).is_empty());
+    assert_eq!(status(&e, &sell), (OrderStatus::New, d("0")));
+    assert!(e.violations().is_empty());
+}
+
+#[test]
+fn two_accounts_matched_in_one_auction_are_a_cross_account_violation() {
+    let mut e = auction_engine(FillMode::Market);
+    let (a, b) = (
+        e.create_account(d("1000")).id,
+        e.create_account(d("1000")).id,
+    );
+    e.place_limit(b, &limit("ALPHA_373", Side::Buy, "0.23", "100"), T0)
+        .unwrap();
+    e.auction(T0 + 500);
+    e.place_limit(a, &limit("ALPHA_373", Side::Buy, "0.23", "10"), T0 + 600)
+        .unwrap();
+    e.place_limit(b, &limit("ALPHA_373", Side::Sell, "0.2", "10"), T0 + 610)
+        .unwrap();
+    e.auction(T0 + 1000);
+    let v = e.violations();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!((v[0].kind, v[0].account), ("cross_account_match", a));
+}
+
+#[test]
+fn with_the_market_meeting_every_order_an_auction_picks_the_price_that_trades_the_most() {
+    let mut e = auction_engine(FillMode::AtOnce { hold_ms: 0 });
+    let accounts: Vec<u64> = (0..3).map(|_| e.create_account(d("1000")).id).collect();
+    for (i, a) in accounts.iter().enumerate() {
+        e.place_oto(
+            *a,
+            &oto("ALPHA_373", "0.2269", "10", "0.2281"),
+            T0 + i as i64,
+        )
+        .unwrap();
+    }
+    // Three buys at 0.2269: the auction's price is theirs (no sell is live yet).
+    e.auction(T0 + 500);
+    let first = trades(&e.drain_events());
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|t| t.2 == d("0.2269")), "{first:?}");
+    // Then the three sells at 0.2281, at their price: never below a sell's limit.
+    e.auction(T0 + 1000);
+    let second = trades(&e.drain_events());
+    assert_eq!(second.len(), 3);
+    assert!(second.iter().all(|t| t.2 == d("0.2281")), "{second:?}");
 }

@@ -7,6 +7,22 @@ use super::*;
 impl Engine {
     /// Fills an order at once when it crosses the book (taker), at the book's price.
     pub(super) fn match_taker(&mut self, id: u64, now: i64) {
+        if self.cfg.matching != Matching::Continuous {
+            // Orders wait for the next auction; a pending leg the market holds waits out its
+            // hold first.
+            if let FillMode::AtOnce { hold_ms } = self.cfg.fill
+                && hold_ms > 0
+                && self
+                    .orders
+                    .get(&id)
+                    .is_some_and(|o| o.leg == Some(Leg::Pending))
+            {
+                let held = hold_ms / 2 + self.rng.below(hold_ms + 1);
+                self.due
+                    .insert((now.saturating_add(i64::try_from(held).unwrap_or(0)), id));
+            }
+            return;
+        }
         // One book for every account: a resting order of another account that the new one
         // reaches trades first, at its own price.
         if self.match_accounts(id, now) {
@@ -105,6 +121,9 @@ impl Engine {
 
     /// `FillMode::AtOnce`: fills the held pending legs whose time has come.
     pub fn fill_due(&mut self, now: i64) {
+        if self.cfg.matching != Matching::Continuous {
+            return;
+        }
         while let Some(&(at, id)) = self.due.first() {
             if at > now {
                 break;
@@ -129,7 +148,7 @@ impl Engine {
 
     /// Fills resting orders of token `t` that the market has reached, at their own price.
     pub(super) fn match_resting(&mut self, t: usize, now: i64) {
-        if self.cfg.fill != FillMode::Market {
+        if self.cfg.fill != FillMode::Market || self.cfg.matching != Matching::Continuous {
             return;
         }
         let (alpha, bid, ask) = (
@@ -216,7 +235,7 @@ impl Engine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fill_piece(
+    pub(super) fn fill_piece(
         &mut self,
         id: u64,
         price: Decimal,

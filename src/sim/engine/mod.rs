@@ -20,6 +20,7 @@ use crate::exchange::wire::trading::{
 };
 use crate::market::{OrderStatus, Side};
 
+mod auction;
 mod matching;
 
 pub const QUOTE: &str = "USDT";
@@ -35,6 +36,7 @@ pub struct SimConfig {
     /// Whether today's volume is multiplied by the token's mulPoint (the protocol is unsure).
     pub volume_uses_mul_point: bool,
     pub fill: FillMode,
+    pub matching: Matching,
 }
 
 /// How orders meet the market.
@@ -49,6 +51,44 @@ pub enum FillMode {
     AtOnce { hold_ms: u64 },
 }
 
+/// When orders meet: as they arrive and as the market moves, or in periodic auctions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Matching {
+    #[default]
+    Continuous,
+    /// Every `every_ms`, each token's orders match at one uniform price (see `auction`).
+    Auction { every_ms: u64 },
+}
+
+impl std::fmt::Display for Matching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Continuous => f.write_str("continuous"),
+            Self::Auction { every_ms } => write!(f, "auction:{every_ms}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Matching {
+    type Err = String;
+
+    /// `continuous` or `auction:MS` (MS from 1 to 60,000).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None if s == "continuous" => Ok(Self::Continuous),
+            Some(("auction", ms)) => match ms.parse::<u64>() {
+                Ok(every_ms @ 1..=60_000) => Ok(Self::Auction { every_ms }),
+                _ => Err(format!(
+                    "auction interval {ms:?} is not a whole number of milliseconds from 1 to 60000"
+                )),
+            },
+            _ => Err(format!(
+                "matching {s:?} is neither \"continuous\" nor \"auction:MS\""
+            )),
+        }
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
@@ -57,6 +97,7 @@ impl Default for SimConfig {
             max_pieces: 3,
             volume_uses_mul_point: true,
             fill: FillMode::Market,
+            matching: Matching::Continuous,
         }
     }
 }
