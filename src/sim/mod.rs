@@ -41,6 +41,12 @@
 //!   the price when nothing traded, `v` its quote volume.
 //! - Numbers and times in frames as `frames` says: padded as captured; `E` 12 to 182 ms after
 //!   `T`, written but not waited for.
+//! - Auction matching (`engine::auction`, `--matching auction:MS`): the FAQ's pre-netting
+//!   and RETAIN as written; the uniform price is the walk's (market mode) or the price that
+//!   trades the most due orders, nearest the walk's (`--fill-at-once`); one fill per order per
+//!   auction; one print per token per auction. An auction in which one account bought and
+//!   another sold is a `cross_account_match` (every matched buy is every matched sell's
+//!   counterparty).
 //! - Volume: buy-side quote volume since 00:00 UTC, per token symbol; each buy multiplied by
 //!   its token's mulPoint at the fill unless configured off (the protocol does not settle which
 //!   reading is right; the daemon's default reading is multiplied).

@@ -488,17 +488,27 @@ async fn token_refresh_fills_redis_and_the_database() {
 }
 
 /// `alpha-oto demo` runs to completion and its summary agrees with the simulator's ledger, on
-/// a calm market and on a faulty one.
+/// a calm market, on a faulty one, and with orders matched in auctions.
 #[test]
 fn the_demo_reaches_every_target_and_matches_the_ledger() {
-    for faults in [None, Some("drop_ws:0.2,http_5xx:0.05,dup_events:0.2")] {
+    for (faults, matching) in [
+        (None, None),
+        (Some("drop_ws:0.2,http_5xx:0.05,dup_events:0.2"), None),
+        (None, Some("auction:250")),
+    ] {
         let mut cmd = bin();
         cmd.args(["demo", "--accounts", "3", "--target", "60"]);
         if let Some(f) = faults {
             cmd.args(["--faults", f]);
         }
+        if let Some(m) = matching {
+            cmd.args(["--matching", m]);
+        }
         let (out, printed, err) = run(&mut cmd);
-        assert!(out.status.success(), "{faults:?}: {printed}\n{err}");
+        assert!(
+            out.status.success(),
+            "{faults:?} {matching:?}: {printed}\n{err}"
+        );
         assert!(
             printed.contains("account") && printed.contains("cost bps"),
             "{printed}"
