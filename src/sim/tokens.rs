@@ -88,14 +88,18 @@ impl Candle {
                 volume: c.volume + price * qty,
                 ..c
             },
-            _ => Candle {
-                second,
-                open: price,
-                high: price,
-                low: price,
-                close: price,
-                volume: price * qty,
-            },
+            _ => Candle::flat(second, price, price * qty),
+        }
+    }
+
+    fn flat(second: i64, price: Decimal, volume: Decimal) -> Candle {
+        Candle {
+            second,
+            open: price,
+            high: price,
+            low: price,
+            close: price,
+            volume,
         }
     }
 
@@ -103,14 +107,7 @@ impl Candle {
     pub fn of(last: Option<Candle>, second: i64, price: Decimal) -> Candle {
         match last {
             Some(c) if c.second == second => c,
-            _ => Candle {
-                second,
-                open: price,
-                high: price,
-                low: price,
-                close: price,
-                volume: Decimal::ZERO,
-            },
+            _ => Candle::flat(second, price, Decimal::ZERO),
         }
     }
 }

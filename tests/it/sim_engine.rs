@@ -472,6 +472,15 @@ fn auction_engine(fill: FillMode) -> Engine {
     e
 }
 
+/// ALPHA_373's bid: the price of an auction in the market mode.
+fn walk_bid(e: &Engine) -> Decimal {
+    e.tokens
+        .iter()
+        .find(|t| t.alpha_id == "ALPHA_373")
+        .unwrap()
+        .bid()
+}
+
 /// Trade reports as (order id, quantity, price).
 fn trades(events: &[SimEvent]) -> Vec<(String, Decimal, Decimal)> {
     events
@@ -505,12 +514,7 @@ fn in_auction_mode_orders_wait_and_one_auction_fills_them_together_at_one_price(
 
     e.auction(T0 + 500);
     let first = trades(&e.drain_events());
-    let walk = e
-        .tokens
-        .iter()
-        .find(|t| t.alpha_id == "ALPHA_373")
-        .unwrap()
-        .bid();
+    let walk = walk_bid(&e);
     assert_eq!(
         first,
         vec![
@@ -546,12 +550,7 @@ fn an_accounts_own_crossing_orders_trade_only_their_net_and_the_rest_waits() {
         .place_limit(acct, &limit("ALPHA_373", Side::Sell, "0.2", "60"), T0 + 610)
         .unwrap();
     e.auction(T0 + 1000);
-    let walk = e
-        .tokens
-        .iter()
-        .find(|t| t.alpha_id == "ALPHA_373")
-        .unwrap()
-        .bid();
+    let walk = walk_bid(&e);
     assert_eq!(
         trades(&e.drain_events()),
         vec![(buy.clone(), d("40"), walk)]
