@@ -11,7 +11,7 @@ use super::models::{
 };
 use super::schema::cycles::dsl as cy;
 use super::schema::orders::dsl as o;
-use super::{Conn, Dialect, Reused, StoreError};
+use super::{Conn, Dialect, Reused, StoreError, Tx};
 use crate::domain::crossing::Footprint;
 use crate::domain::cycle::Outcome;
 use crate::market::Side;
@@ -44,14 +44,17 @@ pub fn insert_intent(
             let ours = Footprint::pair(new.buy_price, new.sell_price);
             c.cross_check(&lease.owner, lease.account_id, &new.order_symbol, ours)?;
         }
-        let cycle: CycleRow = diesel::insert_into(cy::cycles)
+        // Only the ids come back: the rest of each row is what was written, and reading
+        // whole rows back (every decimal parsed again) was a third of the intent's write.
+        let cycle_id: i64 = diesel::insert_into(cy::cycles)
             .values(new.clone())
+            .returning(cy::id)
             .get_result(c)?;
         let mut orders = Vec::with_capacity(legs.len());
         for (role, side, price, suffix) in legs {
             let order = NewOrder {
                 account_id: new.account_id,
-                cycle_id: Some(cycle.id),
+                cycle_id: Some(cycle_id),
                 intent_id: format!("{}:{suffix}", new.intent_id),
                 role,
                 exchange_order_id: None,
@@ -63,13 +66,13 @@ pub fn insert_intent(
                 created_at_ms: new.created_at_ms,
                 updated_at_ms: new.created_at_ms,
             };
-            orders.push(
-                diesel::insert_into(o::orders)
-                    .values(order)
-                    .get_result::<OrderRow>(c)?,
-            );
+            let id: i64 = diesel::insert_into(o::orders)
+                .values(order.clone())
+                .returning(o::id)
+                .get_result(c)?;
+            orders.push(OrderRow::stored(id, order));
         }
-        Ok::<_, StoreError>((cycle, orders))
+        Ok::<_, StoreError>((CycleRow::stored(cycle_id, new.clone()), orders))
     }))
 }
 
@@ -82,42 +85,73 @@ pub fn set_exchange_ids(
     order_list_id: Option<&str>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    with_conn!(conn, |c| c.write_tx(|c| {
-        let n = Reused(
-            diesel::update(cy::cycles.find(cycle_id))
-                .set((
-                    cy::working_order_id.eq(working_order_id),
-                    cy::pending_order_id.eq(pending_order_id),
-                    cy::order_list_id.eq(order_list_id),
-                    cy::updated_at_ms.eq(now_ms),
-                ))
-                .returning(cy::id),
-        )
-        .changed(c)?;
-        if n == 0 {
-            return Err(StoreError::NotFound("cycle"));
-        }
-        for (role, id, status) in [
-            (OrderRole::Working, working_order_id, StoredStatus::New),
-            (OrderRole::Pending, pending_order_id, StoredStatus::Pending),
-        ] {
-            Reused(
-                diesel::update(
-                    o::orders
-                        .filter(o::cycle_id.eq(cycle_id))
-                        .filter(o::role.eq(role)),
-                )
-                .set((
-                    o::exchange_order_id.eq(id),
-                    o::status.eq(status),
-                    o::updated_at_ms.eq(now_ms),
-                ))
-                .returning(o::id),
+    let ids = PairIds {
+        working: working_order_id,
+        pending: pending_order_id,
+        list: order_list_id,
+    };
+    set_exchange_ids_as(conn, Tx::Own, cycle_id, ids, now_ms)
+}
+
+/// The exchange's ids of a placed pair.
+#[derive(Debug, Clone, Copy)]
+pub struct PairIds<'a> {
+    pub working: &'a str,
+    pub pending: &'a str,
+    pub list: Option<&'a str>,
+}
+
+/// [`set_exchange_ids`], in a transaction of its own or the caller's ([`Tx`]).
+pub fn set_exchange_ids_as(
+    conn: &mut Conn,
+    tx: Tx,
+    cycle_id: i64,
+    ids: PairIds<'_>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let PairIds {
+        working: working_order_id,
+        pending: pending_order_id,
+        list: order_list_id,
+    } = ids;
+    super::atomic_as(conn, tx, |conn| {
+        with_conn!(conn, |c| {
+            let n = Reused(
+                diesel::update(cy::cycles.find(cycle_id))
+                    .set((
+                        cy::working_order_id.eq(working_order_id),
+                        cy::pending_order_id.eq(pending_order_id),
+                        cy::order_list_id.eq(order_list_id),
+                        cy::updated_at_ms.eq(now_ms),
+                    ))
+                    .returning(cy::id),
             )
             .changed(c)?;
-        }
-        Ok::<_, StoreError>(())
-    }))
+            if n == 0 {
+                return Err(StoreError::NotFound("cycle"));
+            }
+            for (role, id, status) in [
+                (OrderRole::Working, working_order_id, StoredStatus::New),
+                (OrderRole::Pending, pending_order_id, StoredStatus::Pending),
+            ] {
+                Reused(
+                    diesel::update(
+                        o::orders
+                            .filter(o::cycle_id.eq(cycle_id))
+                            .filter(o::role.eq(role)),
+                    )
+                    .set((
+                        o::exchange_order_id.eq(id),
+                        o::status.eq(status),
+                        o::updated_at_ms.eq(now_ms),
+                    ))
+                    .returning(o::id),
+                )
+                .changed(c)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    })
 }
 
 /// Writes what the pair has done so far.

@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 
 use super::models::{CycleProgress, FillRow, NewFill, Page, StoredStatus};
 use super::schema::fills::dsl as f;
-use super::{Conn, Dec, Dialect, Reused, StoreError};
+use super::{Conn, Reused, StoreError, Tx, atomic_as, orders};
 use crate::market::Side;
 use crate::with_conn;
 
@@ -34,50 +34,51 @@ pub struct Execution<'a> {
 }
 
 pub fn record_execution(conn: &mut Conn, x: &Execution<'_>) -> Result<Vec<bool>, StoreError> {
+    record_execution_as(conn, Tx::Own, x)
+}
+
+/// [`record_execution`], in a transaction of its own or the caller's ([`Tx`]).
+pub fn record_execution_as(
+    conn: &mut Conn,
+    tx: Tx,
+    x: &Execution<'_>,
+) -> Result<Vec<bool>, StoreError> {
     use super::schema::cycles::dsl as cy;
-    use super::schema::orders::dsl as o;
-    with_conn!(conn, |c| c.write_tx(|c| {
+    atomic_as(conn, tx, |conn| {
         let mut fresh = Vec::with_capacity(x.fills.len());
         for fill in x.fills {
-            let n = diesel::insert_into(f::fills)
-                .values(fill.clone())
-                .on_conflict((f::exchange_order_id, f::cum_qty))
-                .do_nothing()
-                .execute(c)?;
+            // RETURNING gives a row only when the fill was new (a conflict inserts nothing).
+            let n = with_conn!(conn, |c| Reused(
+                diesel::insert_into(f::fills)
+                    .values(fill.clone())
+                    .on_conflict((f::exchange_order_id, f::cum_qty))
+                    .do_nothing()
+                    .returning(f::id)
+            )
+            .changed(c))?;
             fresh.push(n == 1);
         }
-        let current: StoredStatus = o::orders
-            .find(x.order_id)
-            .select(o::status)
-            .first(c)
-            .optional()?
-            .ok_or(StoreError::NotFound("order"))?;
-        let status = if current.is_terminal() && !x.status.is_terminal() {
-            current
-        } else {
-            x.status
-        };
-        Reused(
-            diesel::update(o::orders.find(x.order_id))
-                .set((
-                    o::status.eq(status),
-                    o::filled_qty.eq(Dec(x.filled_qty)),
-                    o::filled_quote.eq(Dec(x.filled_quote)),
-                    o::updated_at_ms.eq(x.now_ms),
-                ))
-                .returning(o::id),
-        )
-        .changed(c)?;
+        orders::set_progress(
+            conn,
+            x.order_id,
+            orders::Progress {
+                status: x.status,
+                filled_qty: x.filled_qty,
+                filled_quote: x.filled_quote,
+                now_ms: x.now_ms,
+            },
+            orders::AfterFinal::QuantitiesMove,
+        )?;
         if let Some((cycle_id, p)) = x.progress {
-            Reused(
+            with_conn!(conn, |c| Reused(
                 diesel::update(cy::cycles.find(cycle_id))
                     .set((p.clone(), cy::updated_at_ms.eq(x.now_ms)))
-                    .returning(cy::id),
+                    .returning(cy::id)
             )
-            .changed(c)?;
+            .changed(c))?;
         }
-        Ok::<_, StoreError>(fresh)
-    }))
+        Ok(fresh)
+    })
 }
 
 pub fn for_order(conn: &mut Conn, order_id: i64) -> Result<Vec<FillRow>, StoreError> {

@@ -99,6 +99,17 @@ pub trait Dialect:
     fn now_ms(&mut self) -> Result<i64, diesel::result::Error>;
 }
 
+/// Whether a write of several statements opens a transaction of its own (a savepoint inside
+/// the caller's) or runs in the caller's as it is. `Enclosing` is for a caller that undoes
+/// everything on any error (the account's kept writes, `actors::account::write_behind`): there
+/// a savepoint of the write's own would only cost, as SQLite copies each page a savepoint
+/// changes, and every savepoint after another copies the same pages again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tx {
+    Own,
+    Enclosing,
+}
+
 macro_rules! impl_now_ms {
     () => {
         fn now_ms(&mut self) -> Result<i64, diesel::result::Error> {
@@ -420,6 +431,18 @@ pub fn atomic<T>(
             workers::tx(conn, workers::Step::Rollback)?;
             Err(e)
         }
+    }
+}
+
+/// [`atomic`], or `f` as it is in the caller's transaction ([`Tx::Enclosing`]).
+pub fn atomic_as<T>(
+    conn: &mut Conn,
+    tx: Tx,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match tx {
+        Tx::Own => atomic(conn, f),
+        Tx::Enclosing => f(conn),
     }
 }
 

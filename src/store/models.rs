@@ -270,6 +270,35 @@ pub struct CycleRow {
     pub closed_at_ms: Option<i64>,
 }
 
+impl CycleRow {
+    /// The row [`NewCycle`] becomes when stored under `id`: the table's defaults for the rest.
+    pub fn stored(id: i64, new: NewCycle) -> Self {
+        Self {
+            id,
+            account_id: new.account_id,
+            intent_id: new.intent_id,
+            fencing_token: new.fencing_token,
+            state: new.state,
+            order_symbol: new.order_symbol,
+            buy_price: new.buy_price,
+            sell_price: new.sell_price,
+            quantity: new.quantity,
+            payment_amount: new.payment_amount,
+            working_order_id: None,
+            pending_order_id: None,
+            order_list_id: None,
+            bought_qty: Decimal::ZERO,
+            sold_qty: Decimal::ZERO,
+            volume_usdt: Decimal::ZERO,
+            fees_usdt: Decimal::ZERO,
+            outcome: None,
+            created_at_ms: new.created_at_ms,
+            updated_at_ms: new.updated_at_ms,
+            closed_at_ms: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Insertable)]
 #[diesel(table_name = schema::cycles)]
 pub struct NewCycle {
@@ -327,6 +356,29 @@ pub struct OrderRow {
     pub filled_quote: Decimal,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+}
+
+impl OrderRow {
+    /// The row [`NewOrder`] becomes when stored under `id`: nothing filled yet.
+    pub fn stored(id: i64, new: NewOrder) -> Self {
+        Self {
+            id,
+            account_id: new.account_id,
+            cycle_id: new.cycle_id,
+            intent_id: new.intent_id,
+            role: new.role,
+            exchange_order_id: new.exchange_order_id,
+            order_symbol: new.order_symbol,
+            side: new.side,
+            price: new.price,
+            quantity: new.quantity,
+            status: new.status,
+            filled_qty: Decimal::ZERO,
+            filled_quote: Decimal::ZERO,
+            created_at_ms: new.created_at_ms,
+            updated_at_ms: new.updated_at_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Insertable)]

@@ -8,7 +8,7 @@ use super::crossing::CrossCheck;
 use super::lease::{Lease, LeaseCheck};
 use super::models::{NewOrder, OrderRow, Page, StoredStatus};
 use super::schema::orders::dsl as o;
-use super::{Conn, Dec, Dialect, Reused, StoreError};
+use super::{Conn, Dec, Dialect, Reused, StoreError, Tx, atomic_as};
 use crate::domain::crossing::Footprint;
 use crate::market::Side;
 use crate::with_conn;
@@ -41,10 +41,11 @@ pub fn insert_intent(
             };
             c.cross_check(&lease.owner, lease.account_id, &new.order_symbol, ours)?;
         }
-        diesel::insert_into(o::orders)
+        let id: i64 = diesel::insert_into(o::orders)
             .values(new.clone())
-            .get_result::<OrderRow>(c)
-            .map_err(StoreError::from)
+            .returning(o::id)
+            .get_result(c)?;
+        Ok(OrderRow::stored(id, new.clone()))
     }))
 }
 
@@ -81,28 +82,92 @@ pub fn update_status(
     filled_quote: Decimal,
     now_ms: i64,
 ) -> Result<OrderRow, StoreError> {
-    with_conn!(conn, |c| c.write_tx(|c| {
-        let current = o::orders
-            .find(order_id)
-            .first::<OrderRow>(c)
-            .optional()?
-            .ok_or(StoreError::NotFound("order"))?;
-        if current.status.is_terminal() && !status.is_terminal() {
-            return Ok(current);
-        }
+    let progress = Progress {
+        status,
+        filled_qty,
+        filled_quote,
+        now_ms,
+    };
+    update_status_as(conn, Tx::Own, order_id, progress)?;
+    get(conn, order_id)
+}
+
+/// [`update_status`] without reading the row back, in a transaction of its own or the
+/// caller's ([`Tx`]).
+pub fn update_status_as(
+    conn: &mut Conn,
+    tx: Tx,
+    order_id: i64,
+    progress: Progress,
+) -> Result<(), StoreError> {
+    atomic_as(conn, tx, |conn| {
+        set_progress(conn, order_id, progress, AfterFinal::NothingMoves)
+    })
+}
+
+/// An order's status and cumulative fill at a moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub status: StoredStatus,
+    pub filled_qty: Decimal,
+    pub filled_quote: Decimal,
+    pub now_ms: i64,
+}
+
+/// What an open status reported for an order already final changes. Its status never moves;
+/// an execution's quantities do (its fills were recorded), a bare status's do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFinal {
+    QuantitiesMove,
+    NothingMoves,
+}
+
+/// Writes an order's progress: one statement unless an open status meets a final one.
+/// `NotFound` when there is no such order.
+pub(super) fn set_progress(
+    conn: &mut Conn,
+    order_id: i64,
+    p: Progress,
+    after_final: AfterFinal,
+) -> Result<(), StoreError> {
+    let row = o::orders.find(order_id);
+    let all = (
+        o::status.eq(p.status),
+        o::filled_qty.eq(Dec(p.filled_qty)),
+        o::filled_quote.eq(Dec(p.filled_quote)),
+        o::updated_at_ms.eq(p.now_ms),
+    );
+    let changed = with_conn!(conn, |c| if p.status.is_terminal() {
+        Reused(diesel::update(row).set(all).returning(o::id)).changed(c)
+    } else {
         Reused(
-            diesel::update(o::orders.find(order_id))
-                .set((
-                    o::status.eq(status),
-                    o::filled_qty.eq(Dec(filled_qty)),
-                    o::filled_quote.eq(Dec(filled_quote)),
-                    o::updated_at_ms.eq(now_ms),
-                ))
-                .as_query(),
+            diesel::update(row.filter(o::status.eq_any(StoredStatus::OPEN)))
+                .set(all)
+                .returning(o::id),
         )
-        .get_result::<OrderRow>(c)
-        .map_err(StoreError::from)
-    }))
+        .changed(c)
+    })?;
+    if changed == 1 {
+        return Ok(());
+    }
+    // Final already, or no such order.
+    let found = match after_final {
+        AfterFinal::QuantitiesMove if !p.status.is_terminal() => with_conn!(conn, |c| Reused(
+            diesel::update(row)
+                .set((
+                    o::filled_qty.eq(Dec(p.filled_qty)),
+                    o::filled_quote.eq(Dec(p.filled_quote)),
+                    o::updated_at_ms.eq(p.now_ms),
+                ))
+                .returning(o::id)
+        )
+        .changed(c))?,
+        _ => with_conn!(conn, |c| row.select(o::id).load::<i64>(c))?.len(),
+    };
+    if found == 0 {
+        return Err(StoreError::NotFound("order"));
+    }
+    Ok(())
 }
 
 pub fn get(conn: &mut Conn, order_id: i64) -> Result<OrderRow, StoreError> {

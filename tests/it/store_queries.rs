@@ -271,6 +271,9 @@ fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     .unwrap();
     assert_eq!(cycle.payment_amount, d("9.99999944"));
     assert_eq!(legs.len(), 2);
+    // The rows answered are built, not read back: they must be what the table holds.
+    assert_eq!(store::cycles::get(&mut c, cycle.id).unwrap(), cycle);
+    assert_eq!(store::orders::for_cycle(&mut c, cycle.id).unwrap(), legs);
     assert_eq!(
         (
             legs[0].role,
@@ -450,6 +453,7 @@ fn orders_move_forward_and_never_back_from_a_final_status() {
     let mut c = db.conn();
     let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
     let o = store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"), true).unwrap();
+    assert_eq!(store::orders::get(&mut c, o.id).unwrap(), o);
     assert!(
         store::orders::insert_intent(&mut c, &lease, &liquidation(acc, "liq-1"), true)
             .unwrap_err()
@@ -870,6 +874,75 @@ fn an_execution_is_recorded_at_once_and_replays_change_nothing() {
         (StoredStatus::Filled, d("12.3"))
     );
     assert_eq!(store::fills::for_order(&mut c, o.id).unwrap().len(), 2);
+
+    // A step of an order that does not exist is refused, and stores none of its fills.
+    let stray = [fill(acc, o.id, "798494", "1", "1", "0.1", 1_002)];
+    let err = store::fills::record_execution(
+        &mut c,
+        &store::fills::Execution {
+            order_id: 9_999,
+            ..step(&stray, StoredStatus::Filled, "1", "0.1")
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("order")), "{err}");
+    assert_eq!(store::fills::for_order(&mut c, o.id).unwrap().len(), 2);
+}
+
+/// Inside a caller's transaction (`Tx::Enclosing`) the writes open no savepoint of their own:
+/// the caller's undo takes them all back, and a missing row is still an error.
+#[test]
+fn writes_in_the_callers_transaction_are_undone_with_it() {
+    let db = TestDb::migrated();
+    let mut c = db.conn();
+    let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
+    let (cycle, legs) = store::cycles::insert_intent(
+        &mut c,
+        &lease,
+        &new_cycle(acc, lease.fencing_token, "i-1", 100),
+        true,
+    )
+    .unwrap();
+    let filled = store::orders::Progress {
+        status: StoredStatus::Filled,
+        filled_qty: d("1779676"),
+        filled_quote: d("9.99999944"),
+        now_ms: 120,
+    };
+    let ids = store::cycles::PairIds {
+        working: "51",
+        pending: "52",
+        list: None,
+    };
+    let undone = store::atomic(&mut c, |c| {
+        store::cycles::set_exchange_ids_as(c, store::Tx::Enclosing, cycle.id, ids, 110)?;
+        store::orders::update_status_as(c, store::Tx::Enclosing, legs[0].id, filled)?;
+        store::orders::update_status_as(c, store::Tx::Enclosing, 9_999, filled)
+    })
+    .unwrap_err();
+    assert!(matches!(undone, StoreError::NotFound("order")), "{undone}");
+    assert_eq!(store::cycles::get(&mut c, cycle.id).unwrap(), cycle);
+    assert_eq!(store::orders::for_cycle(&mut c, cycle.id).unwrap(), legs);
+
+    store::atomic(&mut c, |c| {
+        store::cycles::set_exchange_ids_as(c, store::Tx::Enclosing, cycle.id, ids, 110)?;
+        store::orders::update_status_as(c, store::Tx::Enclosing, legs[0].id, filled)
+    })
+    .unwrap();
+    let buy = store::orders::get(&mut c, legs[0].id).unwrap();
+    assert_eq!(
+        (buy.exchange_order_id.as_deref(), buy.status, buy.filled_qty),
+        (Some("51"), StoredStatus::Filled, d("1779676"))
+    );
+    // A late open status after the final one moves nothing.
+    let late = store::orders::Progress {
+        status: StoredStatus::New,
+        filled_qty: d("0"),
+        filled_quote: d("0"),
+        now_ms: 130,
+    };
+    store::orders::update_status_as(&mut c, store::Tx::Own, legs[0].id, late).unwrap();
+    assert_eq!(store::orders::get(&mut c, legs[0].id).unwrap(), buy);
 }
 
 /// The SQL texts of the statements a connection prepares and keeps, as it does so.
@@ -942,26 +1015,29 @@ fn the_updates_of_a_pair_are_prepared_once_and_kept_for_the_next_pair() {
             },
         )
         .unwrap();
-        store::orders::update_status(
-            &mut c,
-            legs[1].id,
-            StoredStatus::Filled,
-            d("1"),
-            d("0.6"),
-            130 + n,
-        )
-        .unwrap();
+        let sold = store::orders::Progress {
+            status: StoredStatus::Filled,
+            filled_qty: d("1"),
+            filled_quote: d("0.6"),
+            now_ms: 130 + n,
+        };
+        store::orders::update_status_as(&mut c, store::Tx::Own, legs[1].id, sold).unwrap();
         assert!(
             store::cycles::mark_closed(&mut c, cycle.id, Outcome::Filled, &progress, 140 + n)
                 .unwrap()
         );
     };
-    let updates = |all: &[String]| all.iter().filter(|s| s.starts_with("UPDATE")).count();
+    // The fill's insert is one too (an upsert, which diesel does not keep by itself).
+    let updates = |all: &[String]| {
+        all.iter()
+            .filter(|s| s.starts_with("UPDATE") || (s.starts_with("INSERT") && s.contains("fills")))
+            .count()
+    };
     one_pair(1);
     let first = updates(&cached.lock().unwrap());
     assert!(
-        first >= 5,
-        "the first pair prepares its updates (ids, legs, status, progress, close): {:?}",
+        first >= 6,
+        "the first pair prepares its updates (ids, legs, status, progress, close) and its fill's insert: {:?}",
         cached.lock().unwrap()
     );
     one_pair(2);

@@ -402,18 +402,18 @@ pub(super) struct CloseWrite {
 }
 
 impl CloseWrite {
+    /// Runs among the kept writes (`write_behind`), in a transaction any error undoes whole.
     pub(super) fn apply(&self, c: &mut store::Conn) -> Result<(), StoreError> {
         if self.not_placed {
             for o in store::orders::for_cycle(c, self.cycle_id)? {
                 if !o.status.is_terminal() {
-                    store::orders::update_status(
-                        c,
-                        o.id,
-                        StoredStatus::Rejected,
-                        o.filled_qty,
-                        o.filled_quote,
-                        self.now,
-                    )?;
+                    let rejected = store::orders::Progress {
+                        status: StoredStatus::Rejected,
+                        filled_qty: o.filled_qty,
+                        filled_quote: o.filled_quote,
+                        now_ms: self.now,
+                    };
+                    store::orders::update_status_as(c, store::Tx::Enclosing, o.id, rejected)?;
                 }
             }
         }

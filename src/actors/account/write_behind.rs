@@ -57,12 +57,16 @@ pub(super) struct ExecutionWrite {
 /// What applying a write found: for an execution, which fills were new.
 type Applied = Vec<Option<Vec<bool>>>;
 
+/// Runs inside the unit's transaction, which any error undoes whole: no write needs a
+/// savepoint of its own (`store::Tx::Enclosing`).
 fn apply_all(c: &mut store::Conn, later: &[Later]) -> Result<Applied, StoreError> {
+    use store::Tx::Enclosing;
     later
         .iter()
         .map(|w| match w {
-            Later::Execution(x) => store::fills::record_execution(
+            Later::Execution(x) => store::fills::record_execution_as(
                 c,
+                Enclosing,
                 &store::fills::Execution {
                     fills: &x.fills,
                     order_id: x.order_row,
@@ -82,15 +86,28 @@ fn apply_all(c: &mut store::Conn, later: &[Later]) -> Result<Applied, StoreError
                 quote,
                 now_ms,
             } => {
-                store::orders::update_status(c, *row, *status, *qty, *quote, *now_ms).map(|_| None)
+                let progress = store::orders::Progress {
+                    status: *status,
+                    filled_qty: *qty,
+                    filled_quote: *quote,
+                    now_ms: *now_ms,
+                };
+                store::orders::update_status_as(c, Enclosing, *row, progress).map(|()| None)
             }
             Later::Placed {
                 cycle_id,
                 working,
                 pending,
                 now_ms,
-            } => store::cycles::set_exchange_ids(c, *cycle_id, working, pending, None, *now_ms)
-                .map(|_| None),
+            } => {
+                let ids = store::cycles::PairIds {
+                    working,
+                    pending,
+                    list: None,
+                };
+                store::cycles::set_exchange_ids_as(c, Enclosing, *cycle_id, ids, *now_ms)
+                    .map(|()| None)
+            }
         })
         .collect()
 }
