@@ -13,6 +13,7 @@ pub mod cycle;
 mod cycle_tests;
 pub mod digest;
 pub mod fill_pieces;
+pub mod funds;
 pub mod guards;
 pub mod money;
 pub mod pause;

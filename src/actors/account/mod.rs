@@ -408,6 +408,9 @@ struct Actor {
     flush_due: Option<Instant>,
     /// The balance read for the next pair, taken while the live pair's sale waits.
     balance_read: Option<tick::BalanceRead>,
+    /// The free USDT as last read less the pairs committed since (R14 without a request per
+    /// pair: `domain::funds`).
+    funds: crate::domain::funds::Funds,
     /// What this task last wrote to each open order's row: (status, filled qty, quote).
     written: HashMap<String, (StoredStatus, Decimal, Decimal)>,
     /// Rung by the price feed when the price reaches the `armed` band: the loss cut's level,

@@ -128,7 +128,10 @@ impl Actor {
             Err(e) => return Err(Failure::Store(e)),
         }
         match balance {
-            Ok(true) => Ok(None),
+            Ok(true) => {
+                self.funds.commit(intent.payment);
+                Ok(None)
+            }
             // The core reads the balance again after a while (`Input::Balance`).
             Ok(false) => refuse(queue, Refusal::InsufficientBalance),
             Err(e) => {
@@ -247,6 +250,10 @@ impl Actor {
                 warn!(self.log, "pair refused"; fields::EVENT_ACTION => "oto-place", fields::EVENT_OUTCOME => "failure",
                     "trading.error.kind" => e.kind(), "error.message" => e.to_string());
                 self.after_error(&e);
+                if matches!(e, ExchangeError::InsufficientBalance { .. }) {
+                    // Funds left the account outside the daemon: the next pair reads them.
+                    self.funds.doubt();
+                }
                 Ok(Some(Event::PlaceRefused {
                     intent_id: intent.id,
                     refusal: refusal_of(&e),

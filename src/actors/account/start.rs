@@ -257,6 +257,7 @@ async fn run_until_end(
         later: Vec::new(),
         flush_due: None,
         balance_read: None,
+        funds: Default::default(),
         bell: Arc::new(tokio::sync::Notify::new()),
         heed,
         turn: None,

@@ -187,26 +187,35 @@ impl Actor {
         })
     }
 
-    /// R14: whether the free USDT covers the next pair's payment. A read taken while the pair
-    /// before it waited for its sale answers when it covers the payment alone: the buy was paid
-    /// then, and the sale only adds to it. Anything else is read again now.
+    /// R14: whether the free USDT covers the next pair's payment. The funds known (the last
+    /// read less every pair committed since, `domain::funds`) answer when they cover it; else
+    /// a read taken while the pair before it waited for its sale, when it covers it; anything
+    /// else is read again now.
     pub(super) async fn balance_ok(&mut self, payment: Decimal) -> Result<bool, ExchangeError> {
+        if self.funds.covers(payment, self.now()) {
+            return Ok(true);
+        }
         if let Some(read) = self.balance_read.take() {
             if read.at.elapsed() <= BALANCE_READ_MAX_AGE {
-                if let Ok(Ok(free)) = read.task.await
-                    && free >= payment
-                {
-                    return Ok(true);
+                if let Ok(Ok(free)) = read.task.await {
+                    self.funds.read(read.ticket, free);
+                    if self.funds.covers(payment, self.now()) {
+                        return Ok(true);
+                    }
                 }
             } else {
                 read.task.abort();
             }
         }
-        Ok(free_usdt(&self.ctx, &self.rest, self.account.id).await? >= payment)
+        let ticket = self.funds.start_read(self.now());
+        let free = free_usdt(&self.ctx, &self.rest, self.account.id).await?;
+        self.funds.read(ticket, free);
+        Ok(free >= payment)
     }
 
     /// Starts the balance read for the next pair once the live pair's buy is done (see
-    /// `balance_ok`): it runs beside the wait for the sale instead of after it.
+    /// `balance_ok`): it runs beside the wait for the sale instead of after it. None when the
+    /// funds known cover another pair like this one.
     pub(super) fn read_balance_ahead(&mut self) {
         let State::Pending { pair } = &self.core.cycle().state else {
             return;
@@ -215,14 +224,18 @@ impl Actor {
             .balance_read
             .as_ref()
             .is_some_and(|r| r.intent_id == pair.intent.id)
+            || self.funds.covers(pair.intent.payment, self.now())
         {
             return;
         }
         let (ctx, rest, id) = (self.ctx.clone(), self.rest.clone(), self.account.id);
+        let intent_id = pair.intent.id.clone();
+        let ticket = self.funds.start_read(self.now());
         let task = actix_rt::spawn(async move { free_usdt(&ctx, &rest, id).await });
         if let Some(old) = self.balance_read.replace(BalanceRead {
-            intent_id: pair.intent.id.clone(),
+            intent_id,
             at: Instant::now(),
+            ticket,
             task,
         }) {
             old.task.abort();
@@ -238,6 +251,7 @@ pub(super) struct BalanceRead {
     /// The pair whose sale it waited beside.
     pub(super) intent_id: String,
     at: Instant,
+    ticket: crate::domain::funds::ReadTicket,
     pub(super) task: actix_rt::task::JoinHandle<Result<Decimal, ExchangeError>>,
 }
 

@@ -147,6 +147,63 @@ async fn too_little_balance_pauses_without_shrinking_the_order_and_resumes_after
     h.stop_and_check().await;
 }
 
+/// R14 with the balance known between reads (`domain::funds`): an account trading pair after
+/// pair does not ask for its balance before each one, and USDT taken out outside the daemon
+/// meets the exchange's refusal, which pauses the account for its balance as the check would
+/// (the other account trades on); topped up, it trades again by itself.
+#[actix_web::test]
+async fn the_balance_is_read_now_and_then_and_a_withdrawal_meets_the_exchanges_refusal() {
+    let h = two_trading(216, "100000").await;
+    let ((a, sim_a), (b, _)) = (h.accounts[0], h.accounts[1]);
+    let reads = || {
+        h.sim.state.with(|s| {
+            s.requests
+                .get(&(
+                    sim_a,
+                    alpha_oto::exchange::wire::paths::WALLET_ASSET.to_owned(),
+                ))
+                .copied()
+                .unwrap_or(0)
+        })
+    };
+    let (pairs, asked) = (h.status(a).unwrap().cycles_today, reads());
+    wait_for(&h, a, "five more pairs", Duration::from_secs(30), |s| {
+        s.cycles_today >= pairs + 5
+    })
+    .await;
+    // At most one read a minute while the funds known cover the pairs (it was one a pair).
+    assert!(
+        reads() - asked <= 1,
+        "{} reads for 5 pairs",
+        reads() - asked
+    );
+
+    let usdt = |free: Decimal| {
+        h.sim.state.with(|s| {
+            s.engine
+                .accounts
+                .get_mut(&sim_a)
+                .unwrap()
+                .balances
+                .get_mut("USDT")
+                .unwrap()
+                .free = free;
+        })
+    };
+    // Taken out, and again whenever a sale brings some back, until the account pauses.
+    let deadline = tokio::time::Instant::now() + PAUSE_WITHIN;
+    while !paused_for(&h.status(a).unwrap(), "insufficient_balance") {
+        assert!(tokio::time::Instant::now() < deadline, "not paused");
+        usdt(Decimal::ZERO);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(h.events(a, "paused", Some("insufficient_balance")) >= 1);
+    assert_still_trading(&h, b).await;
+    usdt(Decimal::from(1000));
+    assert_still_trading(&h, a).await;
+    h.stop_and_check().await;
+}
+
 #[actix_web::test]
 async fn a_lost_private_stream_pauses_until_the_operator_resumes() {
     let h = two_trading(203, "100000").await;

@@ -38,7 +38,25 @@ async fn an_account_is_handed_to_a_joining_instance_only_once_its_live_pair_has_
         })
     };
     hold(true);
-    // Each account's pair now waits on its sell.
+    // Each account's pair now waits on its sell: on the simulator (a sell filled before the
+    // hold may still be on its way to the daemon, which then places one more pair) and in the
+    // daemon's view.
+    let held = || {
+        h.sim.state.with(|st| {
+            h.accounts.iter().all(|(_, sim_id)| {
+                st.engine.orders.values().any(|o| {
+                    o.account == *sim_id
+                        && o.leg == Some(alpha_oto::sim::engine::Leg::Pending)
+                        && !o.status.is_final()
+                })
+            })
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !held() {
+        assert!(tokio::time::Instant::now() < deadline, "no held sells");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     h.wait_all("hold a bought pair", Duration::from_secs(30), |s| {
         s.current_pair
             .as_ref()
