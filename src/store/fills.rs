@@ -61,7 +61,7 @@ pub fn record_execution_as(
         orders::set_progress(
             conn,
             x.order_id,
-            orders::Progress {
+            orders::OrderProgress {
                 status: x.status,
                 filled_qty: x.filled_qty,
                 filled_quote: x.filled_quote,

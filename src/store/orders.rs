@@ -82,7 +82,7 @@ pub fn update_status(
     filled_quote: Decimal,
     now_ms: i64,
 ) -> Result<OrderRow, StoreError> {
-    let progress = Progress {
+    let progress = OrderProgress {
         status,
         filled_qty,
         filled_quote,
@@ -98,7 +98,7 @@ pub fn update_status_as(
     conn: &mut Conn,
     tx: Tx,
     order_id: i64,
-    progress: Progress,
+    progress: OrderProgress,
 ) -> Result<(), StoreError> {
     atomic_as(conn, tx, |conn| {
         set_progress(conn, order_id, progress, AfterFinal::NothingMoves)
@@ -107,7 +107,7 @@ pub fn update_status_as(
 
 /// An order's status and cumulative fill at a moment.
 #[derive(Debug, Clone, Copy)]
-pub struct Progress {
+pub struct OrderProgress {
     pub status: StoredStatus,
     pub filled_qty: Decimal,
     pub filled_quote: Decimal,
@@ -127,7 +127,7 @@ pub enum AfterFinal {
 pub(super) fn set_progress(
     conn: &mut Conn,
     order_id: i64,
-    p: Progress,
+    p: OrderProgress,
     after_final: AfterFinal,
 ) -> Result<(), StoreError> {
     let row = o::orders.find(order_id);

@@ -903,7 +903,7 @@ fn writes_in_the_callers_transaction_are_undone_with_it() {
         true,
     )
     .unwrap();
-    let filled = store::orders::Progress {
+    let filled = store::orders::OrderProgress {
         status: StoredStatus::Filled,
         filled_qty: d("1779676"),
         filled_quote: d("9.99999944"),
@@ -935,7 +935,7 @@ fn writes_in_the_callers_transaction_are_undone_with_it() {
         (Some("51"), StoredStatus::Filled, d("1779676"))
     );
     // A late open status after the final one moves nothing.
-    let late = store::orders::Progress {
+    let late = store::orders::OrderProgress {
         status: StoredStatus::New,
         filled_qty: d("0"),
         filled_quote: d("0"),
@@ -1015,7 +1015,7 @@ fn the_updates_of_a_pair_are_prepared_once_and_kept_for_the_next_pair() {
             },
         )
         .unwrap();
-        let sold = store::orders::Progress {
+        let sold = store::orders::OrderProgress {
             status: StoredStatus::Filled,
             filled_qty: d("1"),
             filled_quote: d("0.6"),

@@ -407,7 +407,7 @@ impl CloseWrite {
         if self.not_placed {
             for o in store::orders::for_cycle(c, self.cycle_id)? {
                 if !o.status.is_terminal() {
-                    let rejected = store::orders::Progress {
+                    let rejected = store::orders::OrderProgress {
                         status: StoredStatus::Rejected,
                         filled_qty: o.filled_qty,
                         filled_quote: o.filled_quote,

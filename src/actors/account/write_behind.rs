@@ -86,7 +86,7 @@ fn apply_all(c: &mut store::Conn, later: &[Later]) -> Result<Applied, StoreError
                 quote,
                 now_ms,
             } => {
-                let progress = store::orders::Progress {
+                let progress = store::orders::OrderProgress {
                     status: *status,
                     filled_qty: *qty,
                     filled_quote: *quote,
