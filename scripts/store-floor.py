@@ -64,6 +64,25 @@ def open_store(path):
     return c
 
 
+def check_lease(c, a, now):
+    """The lease check every intent makes under the write lock."""
+    c.execute("SELECT count(*) FROM leases WHERE account_id = ? AND owner = ? "
+              "AND fencing_token = ? AND expires_at_ms > ?", (a, "me", 1, now)).fetchone()
+
+
+def intent_id(a, n):
+    return f"{a}-{n}-{random.getrandbits(40):x}"
+
+
+def record_fill(c, a, order_id, exchange_id, side, now):
+    """A leg's fill, a replay of it a no-op (the daemon's upsert)."""
+    c.execute("INSERT INTO fills (account_id, order_id, exchange_order_id, trade_id, cum_qty, "
+              "side, price, qty, quote_qty, fee, fee_asset, traded_at_ms, recorded_at_ms) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+              (a, order_id, exchange_id, exchange_id, "100", side, "0.1", "100", "10", "0.001",
+               "USDT", now, now)).fetchall()
+
+
 class Rows:
     """The daemon's rows: a cycle, two order rows, a fill per leg."""
 
@@ -72,15 +91,14 @@ class Rows:
 
     def intent(self, a, n, now):
         c = self.c
-        c.execute("SELECT count(*) FROM leases WHERE account_id = ? AND owner = ? "
-                  "AND fencing_token = ? AND expires_at_ms > ?", (a, "me", 1, now)).fetchone()
+        check_lease(c, a, now)
         if a in self.live:
             c.execute("UPDATE cycles SET state = ?, bought_qty = ?, sold_qty = ?, volume_usdt = ?, "
                       "fees_usdt = ?, outcome = ?, updated_at_ms = ?, closed_at_ms = ? "
                       "WHERE id = ? AND closed_at_ms IS NULL RETURNING id",
                       ("closed", "100", "100", "20.01", "0.002", "filled", now, now,
                        self.live[a][0])).fetchall()
-        intent = f"{a}-{n}-{random.getrandbits(40):x}"
+        intent = intent_id(a, n)
         cycle = c.execute(
             "INSERT INTO cycles (account_id, intent_id, fencing_token, state, order_symbol, "
             "buy_price, sell_price, quantity, payment_amount, created_at_ms, updated_at_ms) "
@@ -108,12 +126,7 @@ class Rows:
             c.execute("UPDATE orders SET exchange_order_id = ?, status = ?, updated_at_ms = ? "
                       "WHERE id = ? RETURNING id", (x, status, now, leg)).fetchall()
         for leg, x, side in zip(legs, ids, ("BUY", "SELL")):
-            c.execute("INSERT INTO fills (account_id, order_id, exchange_order_id, trade_id, "
-                      "cum_qty, side, price, qty, quote_qty, fee, fee_asset, traded_at_ms, "
-                      "recorded_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                      "ON CONFLICT DO NOTHING RETURNING id",
-                      (a, leg, x, x, "100", side, "0.1", "100", "10", "0.001", "USDT", now,
-                       now)).fetchall()
+            record_fill(c, a, leg, x, side, now)
             c.execute("UPDATE orders SET status = ?, filled_qty = ?, filled_quote = ?, "
                       "updated_at_ms = ? WHERE id = ? AND status IN (?, ?, ?, ?, ?) RETURNING id",
                       ("FILLED", "100", "10", now, leg, "INTENT", "UNKNOWN", "NEW", "PENDING",
@@ -128,15 +141,14 @@ class OneRow(Rows):
 
     def intent(self, a, n, now):
         c = self.c
-        c.execute("SELECT count(*) FROM leases WHERE account_id = ? AND owner = ? "
-                  "AND fencing_token = ? AND expires_at_ms > ?", (a, "me", 1, now)).fetchone()
+        check_lease(c, a, now)
         if a in self.live:
             c.execute("UPDATE pairs_one_row SET state = ?, sold_qty = ?, volume_usdt = ?, "
                       "fees_usdt = ?, pending_status = ?, outcome = ?, updated_at_ms = ?, "
                       "closed_at_ms = ? WHERE id = ? AND closed_at_ms IS NULL RETURNING id",
                       ("closed", "100", "20.01", "0.002", "FILLED", "filled", now, now,
                        self.live[a][0])).fetchall()
-        intent = f"{a}-{n}-{random.getrandbits(40):x}"
+        intent = intent_id(a, n)
         pair = c.execute(
             "INSERT INTO pairs_one_row (account_id, intent_id, fencing_token, state, order_symbol, "
             "buy_price, sell_price, quantity, payment_amount, working_status, pending_status, "
@@ -152,12 +164,7 @@ class OneRow(Rows):
         self.exchange_id += 2
         ids = (str(self.exchange_id), str(self.exchange_id + 1))
         for x, side in zip(ids, ("BUY", "SELL")):
-            c.execute("INSERT INTO fills (account_id, order_id, exchange_order_id, trade_id, "
-                      "cum_qty, side, price, qty, quote_qty, fee, fee_asset, traded_at_ms, "
-                      "recorded_at_ms) SELECT ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
-                      "ON CONFLICT DO NOTHING RETURNING id",
-                      (a, x, x, "100", side, "0.1", "100", "10", "0.001", "USDT", now,
-                       now)).fetchall()
+            record_fill(c, a, 1, x, side, now)
         c.execute("UPDATE pairs_one_row SET working_order_id = ?, pending_order_id = ?, "
                   "working_status = ?, state = ?, bought_qty = ?, volume_usdt = ?, "
                   "fees_usdt = ?, updated_at_ms = ? WHERE id = ? RETURNING id",
@@ -174,7 +181,7 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         c = open_store(os.path.join(tmp, "floor.db"))
-        # Foreign keys to orders would refuse the one-row model's fills (order_id 1 is a
+        # Foreign keys to orders would refuse the one-row model's fills (their order id is a
         # placeholder): that model measures rows, not references.
         if args.model == "one-row":
             c.execute("PRAGMA foreign_keys = OFF")

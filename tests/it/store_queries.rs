@@ -25,6 +25,19 @@ fn new_cycle(account_id: i64, token: i64, intent: &str, now: i64) -> NewCycle {
     }
 }
 
+/// Alice, her lease, and one pair's intent stored under it (intent `i-1`).
+fn alice_with_a_pair(c: &mut store::Conn) -> (i64, store::lease::Lease, CycleRow, Vec<OrderRow>) {
+    let (acc, lease) = account_with_lease(c, "alice", "host-a");
+    let (cycle, legs) = store::cycles::insert_intent(
+        c,
+        &lease,
+        &new_cycle(acc, lease.fencing_token, "i-1", 100),
+        true,
+    )
+    .unwrap();
+    (acc, lease, cycle, legs)
+}
+
 fn config_row(account_id: i64) -> TradingConfigRow {
     TradingConfigRow {
         account_id,
@@ -261,14 +274,7 @@ fn token_mappings_and_precisions_upsert_and_read() {
 fn a_cycle_intent_writes_both_legs_and_only_one_cycle_is_open_per_account() {
     let db = TestDb::migrated();
     let mut c = db.conn();
-    let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let (cycle, legs) = store::cycles::insert_intent(
-        &mut c,
-        &lease,
-        &new_cycle(acc, lease.fencing_token, "i-1", 100),
-        true,
-    )
-    .unwrap();
+    let (acc, lease, cycle, legs) = alice_with_a_pair(&mut c);
     assert_eq!(cycle.payment_amount, d("9.99999944"));
     assert_eq!(legs.len(), 2);
     // The rows answered are built, not read back: they must be what the table holds.
@@ -895,14 +901,7 @@ fn an_execution_is_recorded_at_once_and_replays_change_nothing() {
 fn writes_in_the_callers_transaction_are_undone_with_it() {
     let db = TestDb::migrated();
     let mut c = db.conn();
-    let (acc, lease) = account_with_lease(&mut c, "alice", "host-a");
-    let (cycle, legs) = store::cycles::insert_intent(
-        &mut c,
-        &lease,
-        &new_cycle(acc, lease.fencing_token, "i-1", 100),
-        true,
-    )
-    .unwrap();
+    let (_, _, cycle, legs) = alice_with_a_pair(&mut c);
     let filled = store::orders::OrderProgress {
         status: StoredStatus::Filled,
         filled_qty: d("1779676"),

@@ -44,6 +44,23 @@ async fn fault_pauses(
     wait_for(h, id, "pause", PAUSE_WITHIN, |s| paused_for(s, reason)).await;
 }
 
+/// Changes a simulator account's free USDT behind the daemon's back.
+fn set_usdt(h: &Harness, sim_id: u64, change: impl FnOnce(&mut Decimal)) {
+    h.sim.state.with(|s| {
+        change(
+            &mut s
+                .engine
+                .accounts
+                .get_mut(&sim_id)
+                .unwrap()
+                .balances
+                .get_mut("USDT")
+                .unwrap()
+                .free,
+        )
+    })
+}
+
 fn paused_for(s: &AccountStatus, reason: &str) -> bool {
     s.pauses.iter().any(|p| p == reason)
 }
@@ -130,16 +147,7 @@ async fn too_little_balance_pauses_without_shrinking_the_order_and_resumes_after
     let placed = |sim_id: u64| h.placed(sim_id);
     assert_eq!(placed(sim_a), 0);
     // Topping up the first account lets it trade again by itself; the second stays paused.
-    h.sim.state.with(|s| {
-        s.engine
-            .accounts
-            .get_mut(&sim_a)
-            .unwrap()
-            .balances
-            .get_mut("USDT")
-            .unwrap()
-            .free += Decimal::from(1000);
-    });
+    set_usdt(&h, sim_a, |free| *free += Decimal::from(1000));
     assert_still_trading(&h, a).await;
     let sb = h.status(b).unwrap();
     assert!(paused_for(&sb, "insufficient_balance"), "{sb:?}");
@@ -178,18 +186,7 @@ async fn the_balance_is_read_now_and_then_and_a_withdrawal_meets_the_exchanges_r
         reads() - asked
     );
 
-    let usdt = |free: Decimal| {
-        h.sim.state.with(|s| {
-            s.engine
-                .accounts
-                .get_mut(&sim_a)
-                .unwrap()
-                .balances
-                .get_mut("USDT")
-                .unwrap()
-                .free = free;
-        })
-    };
+    let usdt = |to: Decimal| set_usdt(&h, sim_a, |free| *free = to);
     // Taken out, and again whenever a sale brings some back, until the account pauses.
     let deadline = tokio::time::Instant::now() + PAUSE_WITHIN;
     while !paused_for(&h.status(a).unwrap(), "insufficient_balance") {
